@@ -1,0 +1,150 @@
+"""The console adapter: a person (or a pipe) types lines; replies stream to stdout.
+
+Piped input is handled line by line, in order; EOF ends the session. A line starting with `/` is a
+slash command. Files the engine sends are written under a folder and their path is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from bot.commands import parse_command_line
+from bot.engine import Engine
+from bot.messages import Author, IncomingMessage
+
+TEAM_ID = "local"
+
+
+@dataclass(frozen=True)
+class ConsoleIdentity:
+    """Who is typing and where: the console's stand-in for a platform's user and channel."""
+
+    user_id: str = "local-user"
+    channel_id: str = "console"
+    is_admin: bool = False
+
+
+class ConsoleReplyStream:
+    """Prints each piece of the reply as it arrives."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._started = False
+
+    async def append(self, text: str) -> None:
+        """Print a piece of the reply now."""
+        self._started = True
+        self._out.write(text)
+        self._out.flush()
+
+    async def finish(self) -> None:
+        """End the reply's line."""
+        self._out.write("\n")
+        self._out.flush()
+
+    async def abandon(self) -> None:
+        """Mark a partly printed reply as cut off."""
+        if self._started:
+            self._out.write(" [reply interrupted]\n")
+            self._out.flush()
+
+
+class ConsoleResponder:
+    """Answers on stdout; files go to `files_dir`."""
+
+    def __init__(self, out: TextIO, files_dir: Path) -> None:
+        self._out = out
+        self._files_dir = files_dir
+
+    async def send_text(self, text: str, *, private: bool = False) -> None:
+        """Print a whole message."""
+        self._out.write(text + "\n")
+        self._out.flush()
+
+    def stream(self) -> ConsoleReplyStream:
+        """Start a streamed reply."""
+        return ConsoleReplyStream(self._out)
+
+    async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
+        """Write the file under the files folder and print where it is."""
+        path = await asyncio.to_thread(_write_unique, self._files_dir, filename, data)
+        await self.send_text(f"{caption}\n[file] {path}" if caption else f"[file] {path}")
+
+    async def show_status(self, text: str) -> None:
+        """The console shows no transient status: the streamed text follows at once."""
+
+    async def send_error(self, message: str) -> None:
+        """Print the error on stdout, where the person is reading."""
+        await self.send_text(f"[error] {message}")
+
+
+class ConsoleAdapter:
+    """Reads lines from `stdin` and hands each to the engine, one at a time, in order."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        identity: ConsoleIdentity,
+        *,
+        stdin: TextIO,
+        stdout: TextIO,
+        files_dir: Path = Path("console-files"),
+    ) -> None:
+        self._engine = engine
+        self._identity = identity
+        self._stdin = stdin
+        self._stdout = stdout
+        self._responder = ConsoleResponder(stdout, files_dir)
+        self._counter = 0
+
+    async def run(self) -> int:
+        """Handle lines until EOF; returns the process exit code."""
+        interactive = self._stdin.isatty()
+        if interactive:
+            self._stdout.write("teambot console. Type a message, /help for commands, Ctrl-D to quit.\n")
+        while True:
+            if interactive:
+                self._stdout.write("you> ")
+                self._stdout.flush()
+            line = await asyncio.to_thread(self._stdin.readline)
+            if not line:
+                return 0
+            text = line.rstrip("\r\n")
+            if not text.strip():
+                continue
+            await self._engine.handle(self.message(text), self._responder)
+
+    def message(self, text: str) -> IncomingMessage:
+        """The IncomingMessage for one typed line."""
+        self._counter += 1
+        who = self._identity
+        return IncomingMessage(
+            platform="console",
+            team_id=TEAM_ID,
+            channel_id=who.channel_id,
+            author=Author(id=who.user_id, display_name=who.user_id, is_admin=who.is_admin),
+            text=text,
+            message_id=f"console-{self._counter}",
+            is_direct=True,
+            mentions_bot=True,
+            command=parse_command_line(text),
+        )
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _write_unique(folder: Path, filename: str, data: bytes) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = _UNSAFE.sub("_", Path(filename).name).strip("._") or "file"
+    stem, suffix = Path(safe).stem, Path(safe).suffix
+    path, n = folder / safe, 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}{suffix}"
+    path.write_bytes(data)
+    return path.resolve()

@@ -1,0 +1,107 @@
+"""Engine overhead per chat turn, next to a raw aiosqlite loop doing the same database work.
+
+Both sides do, per turn: find the open conversation, insert the user's message, select the window,
+insert the reply. The engine adds token counting, locking, prompt building and the responder.
+The model answers at once (InstantModel), so the ratio is our overhead, not the network's.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from benchmarks.support import DiscardingResponder, InstantModel, clock, summarize
+from bot.app import open_engine
+from bot.messages import Author, IncomingMessage
+from bot.settings import load_settings
+from bot.tokens import TOKENS_PER_REPLY, TokenCounter
+
+TURNS = 1_000
+WARMUP = 50
+# Realistic sizes: a question of ~40 tokens and an answer of ~150, so the window holds ~90 messages.
+QUESTION = "Can you explain how the quarterly planning process works for the platform team, " * 3
+ANSWER = "Sure. The planning process starts with a review of last quarter's goals and outcomes. " * 9
+
+
+async def engine_turns(folder: Path, turns: int) -> list[float]:
+    settings = load_settings(env_file=None, database_url=f"sqlite:///{folder / 'engine.sqlite3'}")
+    responder = DiscardingResponder()
+    author = Author("u1", "u1")
+    times: list[float] = []
+    async with open_engine(settings, model=InstantModel(ANSWER)) as engine:
+        for i in range(turns + WARMUP):
+            message = IncomingMessage("console", "local", "c1", author, f"{i}: {QUESTION}")
+            start = clock()
+            await engine.handle(message, responder)
+            if i >= WARMUP:
+                times.append(clock() - start)
+    assert not responder.errors, responder.errors
+    return times
+
+
+async def raw_turns(folder: Path, turns: int) -> list[float]:
+    """The same statements, hand-written, each in one trip to aiosqlite's thread (its fastest form)."""
+    db = await aiosqlite.connect(folder / "raw.sqlite3", isolation_level=None)
+    await db.execute("PRAGMA journal_mode = WAL")
+    await db.execute("PRAGMA synchronous = NORMAL")
+    await db.execute(
+        "CREATE TABLE conversations (id INTEGER PRIMARY KEY, platform TEXT, team_id TEXT, channel_id TEXT,"
+        " thread_id TEXT, created_at TEXT, ended_at TEXT)"
+    )
+    await db.execute(
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id INTEGER, role TEXT, content TEXT,"
+        " tokens INTEGER, tokens_before INTEGER, created_at TEXT)"
+    )
+    await db.execute("CREATE INDEX messages_window ON messages (conversation_id, tokens_before)")
+    await db.execute("INSERT INTO conversations VALUES (1, 'console', 'local', 'c1', '', '', NULL)")
+    insert = (
+        "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, created_at) VALUES"
+        " (?, ?, ?, ?, COALESCE((SELECT tokens_before + tokens FROM messages WHERE conversation_id = ?"
+        " ORDER BY tokens_before DESC, id DESC LIMIT 1), 0), ?)"
+    )
+    window = (
+        "SELECT id, role, content FROM messages WHERE conversation_id = ?1 AND tokens_before >= ("
+        " SELECT tokens_before + tokens FROM messages WHERE conversation_id = ?1"
+        " ORDER BY tokens_before DESC, id DESC LIMIT 1) - ?2 ORDER BY tokens_before, id"
+    )
+    # Same token counts and budget as the engine uses, counted once here (the engine counts per turn).
+    settings = load_settings(env_file=None)
+    counter = TokenCounter.for_model(settings.chat_model)
+    question_tokens = counter.count_message(f"{WARMUP}: {QUESTION}")
+    answer_tokens = counter.count_message(ANSWER)
+    budget = settings.input_token_budget - counter.count_message(settings.system_prompt) - TOKENS_PER_REPLY
+    times: list[float] = []
+    for i in range(turns + WARMUP):
+        now = datetime.now(UTC).isoformat()
+        start = clock()
+        await db.execute_fetchall(
+            "SELECT id FROM conversations WHERE platform = ? AND team_id = ? AND channel_id = ?"
+            " AND thread_id = ? AND ended_at IS NULL",
+            ("console", "local", "c1", ""),
+        )
+        await db.execute_fetchall(insert, (1, "user", f"{i}: {QUESTION}", question_tokens, 1, now))
+        await db.execute_fetchall(window, (1, budget))
+        await db.execute_fetchall(insert, (1, "assistant", ANSWER, answer_tokens, 1, now))
+        if i >= WARMUP:
+            times.append(clock() - start)
+    await db.close()
+    return times
+
+
+async def run() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        raw = summarize(await raw_turns(folder, TURNS))
+        engine = summarize(await engine_turns(folder, TURNS))
+    return {
+        "turns": TURNS,
+        "engine": engine,
+        "raw_aiosqlite": raw,
+        "ratio_p50": round(engine["p50_us"] / raw["p50_us"], 2),
+        "ratio_p99": round(engine["p99_us"] / raw["p99_us"], 2),
+        "goal": "ratio_p50 <= 2.0",
+    }

@@ -1,0 +1,1 @@
+"""teambot: the platform-free engine (commands, conversations, model calls)."""

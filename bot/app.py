@@ -1,0 +1,75 @@
+"""The composition root: the one place that picks concrete adapters, store and model from settings."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TextIO
+
+from adapters.console_adapter import ConsoleAdapter, ConsoleIdentity
+from bot.clock import Clock, utc_now
+from bot.conversations import Conversations
+from bot.engine import Engine
+from bot.errors import ConfigError
+from bot.llm import ChatModel, OpenAIChat
+from bot.settings import Settings
+from bot.tokens import TokenCounter
+from storage import open_store
+
+log = logging.getLogger(__name__)
+
+MISSING_API_KEY = (
+    "teambot needs an OpenAI API key to answer. Set OPENAI_API_KEY in a .env file in this folder "
+    "(copy .env.example to .env) or in the environment; you can create a key at "
+    "https://platform.openai.com/api-keys. To use a local or self-hosted model instead, set "
+    "OPENAI_BASE_URL to any OpenAI-compatible server (for example http://localhost:11434/v1 for "
+    "Ollama, or a vLLM or LiteLLM address); the key is then optional."
+)
+
+
+def require_model_access(settings: Settings) -> None:
+    """Fail with one clear paragraph when no model can be reached: no key and no local server."""
+    if settings.openai_api_key is None and settings.openai_base_url is None:
+        raise ConfigError(MISSING_API_KEY)
+
+
+@asynccontextmanager
+async def open_engine(
+    settings: Settings, *, model: ChatModel | None = None, clock: Clock = utc_now
+) -> AsyncIterator[Engine]:
+    """An engine on the configured store and model, closed on exit."""
+    openai_chat = None
+    if model is None:
+        require_model_access(settings)
+        model = openai_chat = OpenAIChat.from_settings(settings)
+    store = await open_store(settings.database_url)
+    try:
+        tokens = TokenCounter.for_model(settings.chat_model, settings.token_encoding)
+        yield Engine(Conversations(settings=settings, store=store, model=model, tokens=tokens, clock=clock))
+    finally:
+        await store.close()
+        if openai_chat is not None:
+            await openai_chat.close()
+
+
+async def run_console(
+    settings: Settings,
+    identity: ConsoleIdentity,
+    *,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    files_dir: Path = Path("console-files"),
+) -> int:
+    """Chat on the terminal (or through a pipe) until EOF."""
+    async with open_engine(settings) as engine:
+        adapter = ConsoleAdapter(engine, identity, stdin=stdin, stdout=stdout, files_dir=files_dir)
+        return await adapter.run()
+
+
+async def run(settings: Settings) -> int:
+    """Start every adapter whose tokens are set; with none, the console."""
+    log.info("no Discord or Slack tokens set: starting the console adapter")
+    return await run_console(settings, ConsoleIdentity())

@@ -1,0 +1,74 @@
+"""The command table: each command's usage, help, who may run it, and its handler."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.errors import BadCommand, NotAllowed
+from bot.messages import Command, IncomingMessage
+from bot.responder import Responder
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Everything a command handler gets: the engine, the message, its command and the responder."""
+
+    engine: Engine
+    message: IncomingMessage
+    command: Command
+    responder: Responder
+
+
+Handler = Callable[[CommandContext], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One command: `usage` is shown on wrong arguments, `summary` in /help."""
+
+    name: str
+    usage: str
+    summary: str
+    handler: Handler
+    admin_only: bool = False
+
+    def bad_usage(self, problem: str) -> BadCommand:
+        """A BadCommand that says what is wrong and shows the usage line."""
+        return BadCommand(f"{problem}\nUsage: {self.usage}")
+
+
+class CommandRegistry:
+    """Looks commands up by name and runs them with their permission check."""
+
+    def __init__(self, specs: Iterable[CommandSpec] = ()) -> None:
+        self._specs: dict[str, CommandSpec] = {}
+        for spec in specs:
+            self.add(spec)
+
+    def add(self, spec: CommandSpec) -> None:
+        """Register a command; names are unique."""
+        if spec.name in self._specs:
+            raise ValueError(f"command /{spec.name} registered twice")
+        self._specs[spec.name] = spec
+
+    def __iter__(self) -> Iterator[CommandSpec]:
+        return iter(sorted(self._specs.values(), key=lambda s: s.name))
+
+    def get(self, name: str) -> CommandSpec | None:
+        """The command called `name`, if any."""
+        return self._specs.get(name)
+
+    async def run(self, ctx: CommandContext) -> None:
+        """Run the command, refusing unknown names and non-admins on admin-only commands."""
+        spec = self._specs.get(ctx.command.name)
+        if spec is None:
+            known = ", ".join(f"/{name}" for name in sorted(self._specs))
+            raise BadCommand(f"Unknown command /{ctx.command.name}. Commands: {known}. Try /help.")
+        if spec.admin_only and not ctx.message.author.is_admin:
+            raise NotAllowed(f"/{spec.name} is for admins only.")
+        await spec.handler(ctx)

@@ -1,0 +1,41 @@
+"""The engine: takes one normalized message and answers it through the adapter's Responder."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.commands import CommandContext, CommandRegistry
+from bot.commands.basic import BASIC_COMMANDS
+from bot.conversations import Conversations
+from bot.errors import UserFacingError
+from bot.messages import IncomingMessage
+from bot.responder import Responder
+
+log = logging.getLogger(__name__)
+
+GENERIC_FAILURE = "Sorry, something went wrong on my side. It has been logged; please try again."
+EMPTY_MESSAGE = "I'm here. Write your question after the mention, or try /help."
+
+
+class Engine:
+    """Dispatches a message to a command or a chat turn; turns every failure into a clear reply."""
+
+    def __init__(self, conversations: Conversations, commands: CommandRegistry | None = None) -> None:
+        self.conversations = conversations
+        self.commands = commands if commands is not None else CommandRegistry(BASIC_COMMANDS)
+
+    async def handle(self, message: IncomingMessage, responder: Responder) -> None:
+        """Answer one message. Never raises for a user's mistake or a provider's failure."""
+        try:
+            if message.command is not None:
+                await self.commands.run(CommandContext(self, message, message.command, responder))
+            elif message.text.strip():
+                await self.conversations.turn(message, responder)
+            else:
+                await responder.send_text(EMPTY_MESSAGE, private=True)
+        except UserFacingError as exc:
+            log.info("refused %s message %s: %s", message.platform, message.message_id, type(exc).__name__)
+            await responder.send_error(exc.message)
+        except Exception:
+            log.exception("failed to handle %s message %s", message.platform, message.message_id)
+            await responder.send_error(GENERIC_FAILURE)

@@ -1,0 +1,250 @@
+"""Model calls through the official `openai` client, with errors turned into messages a person can act on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Protocol
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+
+from bot.errors import (
+    ContentRefused,
+    ContextTooLong,
+    ModelAuthError,
+    ModelError,
+    ModelTimeout,
+    ModelUnavailable,
+    RateLimited,
+)
+from bot.settings import Settings
+from storage import ModelUsage
+
+log = logging.getLogger(__name__)
+
+TextSink = Callable[[str], Awaitable[None]]
+
+
+class PromptMessage(NamedTuple):
+    """One message of a prompt sent to the model (a tuple: prompts can hold hundreds)."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    """A complete reply. `usage` is None only when the server did not report it."""
+
+    text: str
+    usage: ModelUsage | None
+    finish_reason: str | None
+
+
+class ChatModel(Protocol):
+    """Anything that turns a prompt into a (streamed) reply."""
+
+    async def chat(
+        self,
+        messages: Sequence[PromptMessage],
+        *,
+        model: str,
+        max_output_tokens: int,
+        on_text: TextSink | None = None,
+    ) -> ChatResult:
+        """Run one chat completion, passing each piece of text to `on_text` as it arrives."""
+
+
+class OpenAIChat:
+    """Chat Completions over `AsyncOpenAI`, streamed, with the real usage of every reply.
+
+    Retries only what cannot have been charged: a 429, or a 5xx status before any text arrived.
+    A timeout, a dropped connection or a failure mid-stream is never retried (the provider may
+    have done, and billed, the work).
+    """
+
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        max_retries: int = 2,
+        max_retry_wait: float = 20.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._client = client
+        self._max_retries = max_retries
+        self._max_retry_wait = max_retry_wait
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIChat:
+        """A client for the configured key, base URL and timeout; the SDK's own retries are off."""
+        # Local OpenAI-compatible servers take no key, but the client insists on one.
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
+        client = openai.AsyncOpenAI(
+            api_key=key,
+            base_url=settings.openai_base_url,
+            timeout=settings.openai_timeout,
+            max_retries=0,
+        )
+        return cls(client, max_retries=settings.openai_max_retries, max_retry_wait=settings.openai_max_retry_wait)
+
+    async def close(self) -> None:
+        """Close the HTTP connection pool."""
+        await self._client.close()
+
+    async def chat(
+        self,
+        messages: Sequence[PromptMessage],
+        *,
+        model: str,
+        max_output_tokens: int,
+        on_text: TextSink | None = None,
+    ) -> ChatResult:
+        """Stream one reply; retry only where no double charge is possible."""
+        attempt = 0
+        while True:
+            received = False
+
+            async def sink(text: str) -> None:
+                nonlocal received
+                received = True
+                if on_text is not None:
+                    await on_text(text)
+
+            try:
+                return await self._stream_once(messages, model, max_output_tokens, sink)
+            except ModelError as exc:
+                delay = self._retry_delay(exc, attempt) if not received else None
+                if delay is None:
+                    raise
+                attempt += 1
+                log.warning("model call failed (%s); retry %d in %.1f s", type(exc).__name__, attempt, delay)
+                await self._sleep(delay)
+
+    def _retry_delay(self, exc: ModelError, attempt: int) -> float | None:
+        if attempt >= self._max_retries:
+            return None
+        if isinstance(exc, RateLimited):
+            wait = exc.retry_after if exc.retry_after is not None else 2.0**attempt
+            return wait if wait <= self._max_retry_wait else None
+        if isinstance(exc, ModelUnavailable) and exc.retryable:
+            return min(0.5 * 2.0**attempt + random.uniform(0, 0.25), self._max_retry_wait)
+        return None
+
+    async def _stream_once(
+        self, messages: Sequence[PromptMessage], model: str, max_output_tokens: int, sink: TextSink
+    ) -> ChatResult:
+        parts: list[str] = []
+        usage: ModelUsage | None = None
+        finish_reason: str | None = None
+        started = False
+        try:
+            stream = await self._client.chat.completions.create(
+                model=model,
+                messages=[_wire(m) for m in messages],
+                max_completion_tokens=max_output_tokens,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async with stream:
+                async for chunk in stream:
+                    started = True
+                    if chunk.usage is not None:
+                        usage = ModelUsage(
+                            model=chunk.model or model,
+                            prompt_tokens=chunk.usage.prompt_tokens,
+                            completion_tokens=chunk.usage.completion_tokens,
+                        )
+                    for choice in chunk.choices:
+                        if choice.delta.content:
+                            parts.append(choice.delta.content)
+                            await sink(choice.delta.content)
+                        if choice.finish_reason:
+                            finish_reason = choice.finish_reason
+        except openai.APITimeoutError as exc:
+            raise translate_error(exc, model) from exc
+        except openai.APIError as exc:
+            if started:
+                raise ModelUnavailable("Lost the connection to the model mid-answer. Please try again.") from exc
+            raise translate_error(exc, model) from exc
+        if finish_reason == "content_filter":
+            raise ContentRefused("The model's content filter stopped this reply. Try rephrasing your message.")
+        if finish_reason is None:
+            # The stream ended without a finish reason: the server closed it early.
+            raise ModelUnavailable("The model's reply was cut off by the server. Please try again.")
+        return ChatResult(text="".join(parts), usage=usage, finish_reason=finish_reason)
+
+
+def _wire(message: PromptMessage) -> ChatCompletionMessageParam:
+    # A dict literal per role keeps mypy's TypedDict union checks honest.
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "assistant":
+        return {"role": "assistant", "content": message.content}
+    return {"role": "user", "content": message.content}
+
+
+def translate_error(exc: BaseException, model: str) -> ModelError:
+    """Turn an openai exception into a ModelError with a message for the user."""
+    if isinstance(exc, openai.APITimeoutError):
+        return ModelTimeout("The model took too long to answer and the request was stopped. Please try again.")
+    if isinstance(exc, openai.RateLimitError):
+        if _code(exc) == "insufficient_quota":
+            return ModelAuthError("The OpenAI account behind this bot is out of credit; ask an admin to top it up.")
+        retry_after = _retry_after(exc.response)
+        when = f"in {retry_after:.0f} s" if retry_after is not None else "in a minute"
+        return RateLimited(f"The model is rate limited right now; try again {when}.", retry_after)
+    if isinstance(exc, openai.AuthenticationError):
+        return ModelAuthError("The bot's OpenAI API key was refused; ask an admin to check OPENAI_API_KEY.")
+    if isinstance(exc, openai.PermissionDeniedError):
+        return ModelAuthError(f"The bot's API key may not use model {model!r}; ask an admin to check its access.")
+    if isinstance(exc, openai.NotFoundError):
+        return ModelUnavailable(f"The model {model!r} does not exist on this server; ask an admin to check CHAT_MODEL.")
+    if isinstance(exc, openai.BadRequestError):
+        code = _code(exc)
+        if code == "context_length_exceeded":
+            return ContextTooLong(
+                "This conversation is longer than the model can read. Use /reset to start a fresh one, "
+                "or ask an admin to lower MAX_CONTEXT_TOKENS to the model's real context size."
+            )
+        if code in ("content_policy_violation", "content_filter"):
+            return ContentRefused("The model's content policy refused this request. Try rephrasing it.")
+        return ModelError(f"The model refused the request: {_api_message(exc)}")
+    if isinstance(exc, openai.InternalServerError | openai.APIStatusError):
+        status = getattr(exc, "status_code", 0)
+        return ModelUnavailable(
+            f"The model's server failed (HTTP {status}). Please try again in a moment.", retryable=True
+        )
+    return ModelUnavailable("Could not reach the model's server. Please try again in a moment.")
+
+
+def _code(exc: openai.APIStatusError) -> str | None:
+    code = getattr(exc, "code", None)
+    return str(code) if code is not None else None
+
+
+def _api_message(exc: openai.APIStatusError) -> str:
+    body: Any = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+    return exc.__class__.__name__
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds from `retry-after-ms` or `retry-after` (seconds only; an HTTP date is ignored)."""
+    for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = response.headers.get(header)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            continue
+    return None

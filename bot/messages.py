@@ -1,0 +1,66 @@
+"""The normalized message every adapter maps its platform's events onto."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from storage.records import ConversationKey
+
+__all__ = ["Attachment", "Author", "Command", "ConversationKey", "IncomingMessage", "Platform"]
+
+Platform = Literal["discord", "slack", "console"]
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who sent a message, with admin rights as the platform's own roles grant them."""
+
+    id: str
+    display_name: str
+    is_admin: bool = False
+    is_bot: bool = False
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file on a message; `read()` downloads it on demand with the platform's auth and a size cap."""
+
+    name: str
+    content_type: str
+    size: int
+    read: Callable[[], Awaitable[bytes]] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A slash command: its name (without the slash), raw argument text and the text split into words."""
+
+    name: str
+    text: str = ""
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """One message or slash command, in the same shape whatever platform it came from."""
+
+    platform: Platform
+    team_id: str
+    channel_id: str
+    author: Author
+    text: str
+    message_id: str = ""
+    thread_id: str = ""
+    is_direct: bool = False
+    mentions_bot: bool = False
+    command: Command | None = None
+    attachments: tuple[Attachment, ...] = ()
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def conversation_key(self) -> ConversationKey:
+        """The (platform, team, channel, thread) key of the conversation this message belongs to."""
+        return ConversationKey(self.platform, self.team_id, self.channel_id, self.thread_id)

@@ -1,0 +1,98 @@
+"""Settings, read once from the environment and `.env`, validated, then passed in explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are teambot, a helpful assistant in a team's chat. Answer clearly and concisely; use Markdown where it helps."
+)
+
+
+class Settings(BaseSettings):
+    """Every setting of the bot. Names are the environment variables' names, upper-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,  # `X=` in .env means "not set", so defaults (and "unlimited") apply
+        extra="ignore",
+        frozen=True,
+    )
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_timeout: float = Field(60.0, gt=0, description="seconds to wait for the model before giving up")
+    openai_max_retries: int = Field(2, ge=0, le=10, description="retries of a call that cannot have been charged")
+    openai_max_retry_wait: float = Field(20.0, ge=0, description="longest Retry-After we wait for, in seconds")
+
+    database_url: str = "sqlite:///teambot.sqlite3"
+    chat_model: str = "gpt-4.1-mini"
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    token_encoding: str | None = None  # for models bpe-openai does not know, e.g. "o200k_base"
+    max_context_tokens: int = Field(16_000, ge=256)
+    max_output_tokens: int = Field(1_000, ge=16)
+    max_turns_in_flight: int = Field(32, ge=1, description="model calls running at once in one process")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database_scheme(cls, value: str) -> str:
+        if not value.startswith("sqlite:///"):
+            raise ValueError(
+                "must look like sqlite:///path/to/file.sqlite3 (a relative path is from the working directory)"
+            )
+        return value
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _http_base_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:11434/v1")
+        return value
+
+    @model_validator(mode="after")
+    def _output_fits_context(self) -> Settings:
+        if self.max_output_tokens >= self.max_context_tokens:
+            raise ValueError(
+                f"MAX_OUTPUT_TOKENS ({self.max_output_tokens}) must be smaller than "
+                f"MAX_CONTEXT_TOKENS ({self.max_context_tokens})"
+            )
+        return self
+
+    @property
+    def input_token_budget(self) -> int:
+        """Tokens left for system prompt and history once the reply's budget is set aside."""
+        return self.max_context_tokens - self.max_output_tokens
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, so logging can scrub them."""
+        return [s.get_secret_value() for s in (self.openai_api_key,) if s is not None and s.get_secret_value()]
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Read and validate settings; a bad value raises ConfigError naming the variable and the problem."""
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = ["Invalid settings (environment or .env):"]
+    for error in exc.errors(include_url=False, include_input=False):
+        name = ".".join(str(part) for part in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {name}: {message}" if name else f"  {message}")
+    return "\n".join(lines)

@@ -1,0 +1,24 @@
+"""Persistence behind the `Store` protocol: SQLite by default, PostgreSQL for several processes."""
+
+from storage.base import Store, StoreUnavailable
+from storage.factory import open_store
+from storage.records import (
+    Conversation,
+    ConversationKey,
+    ModelUsage,
+    NewMessage,
+    StoredMessage,
+    WindowMessage,
+)
+
+__all__ = [
+    "Conversation",
+    "ConversationKey",
+    "ModelUsage",
+    "NewMessage",
+    "Store",
+    "StoreUnavailable",
+    "StoredMessage",
+    "WindowMessage",
+    "open_store",
+]

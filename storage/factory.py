@@ -1,0 +1,27 @@
+"""Pick the Store implementation from DATABASE_URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from storage.base import Store
+
+
+def sqlite_path(url: str) -> Path | str:
+    """The file of a sqlite:/// URL (relative to the working directory), or ':memory:'."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        raise ValueError(f"not a SQLite URL: {url!r}")
+    rest = url[len(prefix) :]
+    if rest in ("", ":memory:"):
+        return ":memory:"
+    return Path(rest)
+
+
+async def open_store(url: str) -> Store:
+    """Open (and migrate) the store that `url` names."""
+    if url.startswith("sqlite:///"):
+        from storage.sqlite import SQLiteStore
+
+        return await SQLiteStore.open(sqlite_path(url))
+    raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]!r} (use sqlite:///path)")

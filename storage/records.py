@@ -1,0 +1,74 @@
+"""Plain records that cross the Store boundary. No database types leak out of storage/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, NamedTuple
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ConversationKey:
+    """Where a conversation lives: (platform, team, channel, thread); the thread is the conversation."""
+
+    platform: str
+    team_id: str
+    channel_id: str
+    thread_id: str = ""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One conversation: a thread from its first message until someone resets it."""
+
+    id: int
+    key: ConversationKey
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ModelUsage:
+    """What the provider reported for one call."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to store. `tokens` is what it costs in a prompt, framing included, counted once."""
+
+    role: Role
+    content: str
+    tokens: int
+    created_at: datetime
+    author_id: str = ""
+    author_name: str = ""
+    platform_message_id: str = ""
+    usage: ModelUsage | None = None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message as stored, in conversation order."""
+
+    id: int
+    conversation_id: int
+    role: Role
+    content: str
+    tokens: int
+    created_at: datetime
+    author_id: str = ""
+    author_name: str = ""
+    usage: ModelUsage | None = None
+
+
+class WindowMessage(NamedTuple):
+    """A message in the context window: just what a prompt needs (a tuple: windows can be long)."""
+
+    role: Role
+    content: str
+    tokens: int

@@ -1,0 +1,195 @@
+"""The SQLite Store (aiosqlite): WAL, busy timeout, foreign keys, one transaction per logical write."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from storage.base import StoreUnavailable
+from storage.migrations import apply_migrations
+from storage.records import (
+    Conversation,
+    ConversationKey,
+    ModelUsage,
+    NewMessage,
+    StoredMessage,
+    WindowMessage,
+)
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5_000
+
+_OPEN_CONVERSATION = (
+    "SELECT id, created_at FROM conversations WHERE platform = ? AND team_id = ?"
+    " AND channel_id = ? AND thread_id = ? AND ended_at IS NULL"
+)
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, tokens, created_at, author_id, author_name,"
+    " model, prompt_tokens, completion_tokens"
+)
+
+
+class SQLiteStore:
+    """A Store on one SQLite file. Safe for many coroutines; several processes may share the file."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        # One aiosqlite connection is shared by every coroutine: without this lock, a statement
+        # of one coroutine could run inside another's open transaction.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> SQLiteStore:
+        """Open the file (creating it and its folder), configure the connection and migrate."""
+        try:
+            if isinstance(path, Path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
+            await db.execute("PRAGMA foreign_keys = ON")
+            applied = await apply_migrations(db)
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StoreUnavailable(f"cannot use SQLite database {path}: {exc}") from exc
+        except BaseException:
+            await db.close()
+            raise
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+        return cls(db)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        # IMMEDIATE takes the write lock up front, so a read-then-write never deadlocks on upgrade.
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _fetchall(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """One statement, atomic on its own: fetched in a single trip to the database thread."""
+        async with self._lock:
+            return list(await self._db.execute_fetchall(sql, params))
+
+    async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
+        """The open conversation at `key`, started now if there is none."""
+        found = await self._fetchall(_OPEN_CONVERSATION, _key_params(key))
+        if found:
+            return Conversation(id=found[0][0], key=key, created_at=datetime.fromisoformat(found[0][1]))
+        async with self._transaction() as db:
+            # Look again inside the write lock: another process may have started it meanwhile.
+            found = list(await db.execute_fetchall(_OPEN_CONVERSATION, _key_params(key)))
+            if found:
+                return Conversation(id=found[0][0], key=key, created_at=datetime.fromisoformat(found[0][1]))
+            [(new_id,)] = await db.execute_fetchall(
+                "INSERT INTO conversations (platform, team_id, channel_id, thread_id, created_at)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (*_key_params(key), now.isoformat()),
+            )
+            return Conversation(id=new_id, key=key, created_at=now)
+
+    async def end_conversation(self, key: ConversationKey, now: datetime) -> bool:
+        """Close the open conversation at `key`; False if there was none."""
+        ended = await self._fetchall(
+            "UPDATE conversations SET ended_at = ? WHERE platform = ? AND team_id = ?"
+            " AND channel_id = ? AND thread_id = ? AND ended_at IS NULL RETURNING id",
+            (now.isoformat(), *_key_params(key)),
+        )
+        return bool(ended)
+
+    async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
+        """Append one complete message (with its usage, for a model reply): one atomic statement."""
+        usage = message.usage
+        [(new_id,)] = await self._fetchall(
+            "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, author_id,"
+            " author_name, platform_message_id, model, prompt_tokens, completion_tokens, created_at)"
+            " VALUES (?1, ?2, ?3, ?4, COALESCE((SELECT tokens_before + tokens FROM messages"
+            "   WHERE conversation_id = ?1 ORDER BY tokens_before DESC, id DESC LIMIT 1), 0),"
+            " ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+            (
+                conversation_id,
+                message.role,
+                message.content,
+                message.tokens,
+                message.author_id,
+                message.author_name,
+                message.platform_message_id,
+                usage.model if usage else None,
+                usage.prompt_tokens if usage else None,
+                usage.completion_tokens if usage else None,
+                message.created_at.isoformat(),
+            ),
+        )
+        return StoredMessage(
+            id=new_id,
+            conversation_id=conversation_id,
+            role=message.role,
+            content=message.content,
+            tokens=message.tokens,
+            created_at=message.created_at,
+            author_id=message.author_id,
+            author_name=message.author_name,
+            usage=usage,
+        )
+
+    async def window(self, conversation_id: int, budget_tokens: int) -> list[WindowMessage]:
+        """The newest messages that fit `budget_tokens`, oldest first: one indexed range scan."""
+        if budget_tokens <= 0:
+            return []
+        rows = await self._fetchall(
+            "SELECT role, content, tokens FROM messages WHERE conversation_id = ?1 AND tokens_before >= ("
+            "   SELECT tokens_before + tokens FROM messages WHERE conversation_id = ?1"
+            "   ORDER BY tokens_before DESC, id DESC LIMIT 1) - ?2"
+            " ORDER BY tokens_before, id",
+            (conversation_id, budget_tokens),
+        )
+        return list(map(WindowMessage._make, rows))
+
+    async def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """The whole conversation, oldest first."""
+        rows = await self._fetchall(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY tokens_before, id",
+            (conversation_id,),
+        )
+        return [_message(row) for row in rows]
+
+
+def _key_params(key: ConversationKey) -> tuple[str, str, str, str]:
+    return (key.platform, key.team_id, key.channel_id, key.thread_id)
+
+
+def _message(row: Any) -> StoredMessage:
+    usage = ModelUsage(row[8], row[9], row[10]) if row[8] is not None else None
+    return StoredMessage(
+        id=row[0],
+        conversation_id=row[1],
+        role=row[2],
+        content=row[3],
+        tokens=row[4],
+        created_at=datetime.fromisoformat(row[5]),
+        author_id=row[6],
+        author_name=row[7],
+        usage=usage,
+    )

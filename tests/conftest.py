@@ -1,0 +1,85 @@
+"""Shared fixtures: a loopback fake OpenAI server, isolated settings, an engine on a temp database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.fakes.openai_server import FakeOpenAI
+
+from bot.app import open_engine
+from bot.commands import parse_command_line
+from bot.engine import Engine
+from bot.messages import Author, IncomingMessage
+from bot.settings import Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No setting leaks in from the machine's environment or a developer's .env."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    async with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'teambot.sqlite3'}"
+
+
+@pytest.fixture
+def make_settings(fake_openai: FakeOpenAI, db_url: str) -> Any:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "openai_api_key": "test-key-not-secret",
+            "openai_base_url": fake_openai.base_url,
+            "database_url": db_url,
+            "openai_max_retries": 0,
+            "openai_timeout": 5.0,
+        }
+        values.update(overrides)
+        return load_settings(env_file=None, **values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Any) -> Settings:
+    return make_settings()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[Engine]:
+    async with open_engine(settings) as engine:
+        yield engine
+
+
+def message(
+    text: str,
+    *,
+    user: str = "u1",
+    channel: str = "c1",
+    thread: str = "",
+    admin: bool = False,
+    platform: str = "console",
+    team: str = "local",
+) -> IncomingMessage:
+    """A message as an adapter would build it; a leading `/` makes it a command."""
+    return IncomingMessage(
+        platform=platform,  # type: ignore[arg-type]
+        team_id=team,
+        channel_id=channel,
+        thread_id=thread,
+        author=Author(id=user, display_name=user, is_admin=admin),
+        text=text,
+        command=parse_command_line(text),
+    )

@@ -1,0 +1,136 @@
+"""The console adapter, in process and as a real `python -m bot` subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.openai_server import FakeOpenAI, Reply
+
+from adapters.console_adapter import ConsoleAdapter, ConsoleIdentity
+from bot.engine import Engine
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+async def run_bot(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[int, str, str]:
+    """Run `python -m bot ...` as a real process; returns (exit code, stdout, stderr)."""
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DATABASE_", "CHAT_"))}
+    child_env["PYTHONPATH"] = str(REPO)
+    child_env.update(env or {})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=child_env, cwd=cwd,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def bot_env(fake: FakeOpenAI, tmp_path: Path) -> dict[str, str]:
+    return {
+        "OPENAI_API_KEY": "test-key-not-secret",
+        "OPENAI_BASE_URL": fake.base_url,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+        "OPENAI_MAX_RETRIES": "0",
+    }
+
+
+async def test_console_chat_turn_end_to_end(engine: Engine, fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    fake_openai.enqueue(Reply("Hello, Ada!", chunk_chars=3))
+    out = io.StringIO()
+    stdin = io.StringIO("hi, I am Ada\n\n   \n/help\n")
+    adapter = ConsoleAdapter(engine, ConsoleIdentity(user_id="ada"), stdin=stdin, stdout=out, files_dir=tmp_path)
+    assert await adapter.run() == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Hello, Ada!"
+    assert lines[1].startswith("Mention me")
+    assert len(fake_openai.chat_requests()) == 1  # blank lines are skipped
+
+
+async def test_console_sends_files_to_a_folder_and_prints_the_path(tmp_path: Path) -> None:
+    from adapters.console_adapter import ConsoleResponder
+
+    out = io.StringIO()
+    responder = ConsoleResponder(out, tmp_path / "files")
+    await responder.send_file(b"\x89PNG", "../../etc/passwd", "image/png", caption="an image")
+    await responder.send_file(b"\x89PNG", "../../etc/passwd", "image/png")
+    paths = [line.removeprefix("[file] ") for line in out.getvalue().splitlines() if line.startswith("[file]")]
+    assert [Path(p).name for p in paths] == ["passwd", "passwd-2"]
+    assert all(Path(p).parent == (tmp_path / "files").resolve() for p in paths)
+
+
+async def test_history_continues_in_a_new_process_and_reset_starts_fresh(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    env = bot_env(fake_openai, tmp_path)
+    fake_openai.enqueue(Reply("Noted: your name is Ada."))
+    code, out, err = await run_bot("console", stdin="My name is Ada.\n", env=env, cwd=tmp_path)
+    assert (code, out) == (0, "Noted: your name is Ada.\n"), err
+
+    fake_openai.enqueue(Reply("Your name is Ada."))
+    code, out, _ = await run_bot("console", stdin="What is my name?\n/reset\nAnd now?\n", env=env, cwd=tmp_path)
+    assert code == 0
+    assert out.splitlines() == ["Your name is Ada.", "Started a fresh conversation.", "echo: And now?"]
+
+    second, third = fake_openai.chat_requests()[1:]
+    assert [(m["role"], m["content"]) for m in second["messages"][1:]] == [
+        ("user", "My name is Ada."),
+        ("assistant", "Noted: your name is Ada."),
+        ("user", "What is my name?"),
+    ]
+    assert [(m["role"], m["content"]) for m in third["messages"][1:]] == [("user", "And now?")]
+
+
+async def test_piped_lines_are_handled_in_order_per_user_and_channel(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    env = bot_env(fake_openai, tmp_path)
+    code, out, _ = await run_bot(
+        "console", "--user", "bob", "--channel", "ops", stdin="one\ntwo\nthree\n", env=env, cwd=tmp_path
+    )
+    assert code == 0
+    assert out.splitlines() == ["echo: one", "echo: two", "echo: three"]
+    code, out, _ = await run_bot("console", "--channel", "other", stdin="four\n", env=env, cwd=tmp_path)
+    assert [(m["role"]) for m in fake_openai.chat_requests()[-1]["messages"]] == ["system", "user"]
+
+
+async def test_errors_reach_the_console_user_and_exit_is_still_clean(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    from tests.fakes.openai_server import InvalidKey
+
+    fake_openai.enqueue(InvalidKey())
+    code, out, err = await run_bot("console", stdin="hello\n/nope\n", env=bot_env(fake_openai, tmp_path), cwd=tmp_path)
+    assert code == 0
+    assert out.splitlines() == [
+        "[error] The bot's OpenAI API key was refused; ask an admin to check OPENAI_API_KEY.",
+        "[error] Unknown command /nope. Commands: /ask, /help, /reset. Try /help.",
+    ]
+    assert "Traceback" not in err and "test-key-not-secret" not in err
+
+
+async def test_without_an_api_key_the_bot_explains_what_to_set(tmp_path: Path) -> None:
+    code, out, err = await run_bot(stdin="hello\n", cwd=tmp_path)
+    assert code == 2
+    assert out == ""
+    assert "OPENAI_API_KEY" in err and "OPENAI_BASE_URL" in err and ".env" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1  # one paragraph
+
+
+async def test_a_bad_setting_is_named_without_a_traceback(tmp_path: Path) -> None:
+    code, _, err = await run_bot("console", env={"MAX_OUTPUT_TOKENS": "many"}, cwd=tmp_path)
+    assert code == 2
+    assert "MAX_OUTPUT_TOKENS: Input should be a valid integer" in err
+    assert "Traceback" not in err
+
+
+async def test_dotenv_in_the_working_directory_is_read(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    env: Any = bot_env(fake_openai, tmp_path)
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    code, out, err = await run_bot("console", stdin="from dotenv\n", cwd=tmp_path)
+    assert (code, out) == (0, "echo: from dotenv\n"), err

@@ -1,0 +1,57 @@
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import load_settings
+
+
+def test_defaults_need_nothing_but_allow_a_missing_key() -> None:
+    settings = load_settings(env_file=None)
+    assert settings.database_url == "sqlite:///teambot.sqlite3"
+    assert settings.openai_api_key is None
+    assert settings.input_token_budget == settings.max_context_tokens - settings.max_output_tokens
+
+
+def test_a_bad_value_names_the_variable_and_the_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_CONTEXT_TOKENS", "lots")
+    monkeypatch.setenv("LOG_LEVEL", "loud")
+    with pytest.raises(ConfigError) as err:
+        load_settings(env_file=None)
+    text = str(err.value)
+    assert "MAX_CONTEXT_TOKENS: Input should be a valid integer" in text
+    assert "LOG_LEVEL" in text
+
+
+def test_output_budget_must_leave_room_for_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_CONTEXT_TOKENS", "1000")
+    monkeypatch.setenv("MAX_OUTPUT_TOKENS", "1000")
+    with pytest.raises(ConfigError, match=r"MAX_OUTPUT_TOKENS \(1000\) must be smaller than MAX_CONTEXT_TOKENS"):
+        load_settings(env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL: must look like sqlite:///"),
+        ("OPENAI_BASE_URL", "localhost:11434", "OPENAI_BASE_URL: must be an http:// or https:// URL"),
+        ("OPENAI_TIMEOUT", "-1", "OPENAI_TIMEOUT: Input should be greater than 0"),
+    ],
+)
+def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(env_file=None)
+
+
+def test_dotenv_file_is_read_and_empty_means_unset(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    env = tmp_path / ".env"
+    env.write_text("CHAT_MODEL=gpt-4o-mini\nOPENAI_API_KEY=\nLOG_LEVEL=debug\n")
+    settings = load_settings(env_file=env)
+    assert settings.chat_model == "gpt-4o-mini"
+    assert settings.openai_api_key is None
+    assert settings.log_level == "DEBUG"
+
+
+def test_the_key_never_shows_in_the_settings_repr() -> None:
+    settings = load_settings(env_file=None, openai_api_key="sk-very-secret-value")
+    assert "sk-very-secret-value" not in repr(settings)
+    assert settings.secrets() == ["sk-very-secret-value"]
