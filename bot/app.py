@@ -15,6 +15,8 @@ from bot.conversations import Conversations
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.llm import ChatModel, OpenAIChat
+from bot.pricing import NoPrice, PriceTable
+from bot.quotas import Budget
 from bot.settings import Settings
 from bot.tokens import TokenCounter
 from storage import open_store
@@ -40,15 +42,25 @@ def require_model_access(settings: Settings) -> None:
 async def open_engine(
     settings: Settings, *, model: ChatModel | None = None, clock: Clock = utc_now
 ) -> AsyncIterator[Engine]:
-    """An engine on the configured store and model, closed on exit."""
+    """An engine on the configured store, model and prices, closed on exit."""
+    prices = PriceTable.load(settings.prices_file, settings.free_model_names)
+    try:
+        prices.chat(settings.chat_model)
+    except NoPrice as exc:
+        raise ConfigError(f"CHAT_MODEL: {exc.message}") from None
     openai_chat = None
     if model is None:
         require_model_access(settings)
         model = openai_chat = OpenAIChat.from_settings(settings)
     store = await open_store(settings.database_url)
     try:
+        budget = Budget(store.ledger, settings, clock)
+        await budget.recover()
         tokens = TokenCounter.for_model(settings.chat_model, settings.token_encoding)
-        yield Engine(Conversations(settings=settings, store=store, model=model, tokens=tokens, clock=clock))
+        conversations = Conversations(
+            settings=settings, store=store, model=model, tokens=tokens, clock=clock, budget=budget, prices=prices
+        )
+        yield Engine(settings=settings, conversations=conversations, budget=budget)
     finally:
         await store.close()
         if openai_chat is not None:
@@ -71,5 +83,6 @@ async def run_console(
 
 async def run(settings: Settings) -> int:
     """Start every adapter whose tokens are set; with none, the console."""
+    require_model_access(settings)
     log.info("no Discord or Slack tokens set: starting the console adapter")
     return await run_console(settings, ConsoleIdentity())

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import date
 from pathlib import Path
 
 from adapters.console_adapter import ConsoleIdentity
-from bot import app
-from bot.errors import ConfigError
+from bot import admin_cli, app
+from bot.errors import ConfigError, UserFacingError
 from bot.logs import configure_logging
 from bot.settings import load_settings
 from storage import StoreUnavailable
 
 EXIT_CONFIG = 2
+EXIT_USAGE = 64  # EX_USAGE: a wrong `quota` command line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument("--channel", default="console", help="channel id; each channel is a conversation")
     console.add_argument("--admin", action="store_true", help="speak as an admin (admin-only commands)")
     console.add_argument("--files-dir", type=Path, default=Path("console-files"), help="where sent files go")
+
+    usage = sub.add_parser("usage", help="spend by day, user and kind, from the ledger")
+    usage.add_argument("--team", help="one team (Discord guild / Slack team id / local); default all")
+    usage.add_argument("--user", help="one user id")
+    usage.add_argument("--since", type=date.fromisoformat, help="first day, YYYY-MM-DD (default: this month)")
+    usage.add_argument("--until", type=date.fromisoformat, help="last day, YYYY-MM-DD")
+    usage.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    quota = sub.add_parser("quota", help="show or change limits: show | set … | reset … (as /quota)")
+    quota.add_argument("--team", default="local", help="the team (default: local, the console's)")
+    quota.add_argument("--by", help="who is making the change, for the audit trail (default: your login)")
+    quota.add_argument("words", nargs=argparse.REMAINDER, help="e.g. set user U123 daily 0.50")
     return parser
 
 
@@ -36,6 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         configure_logging(settings.log_level, settings.secrets())
+        if args.command == "usage":
+            return asyncio.run(
+                admin_cli.usage(
+                    settings, sys.stdout, team=args.team, user=args.user, since=args.since, until=args.until,
+                    fmt=args.format,
+                )
+            )  # fmt: skip
+        if args.command == "quota":
+            return asyncio.run(admin_cli.quota(settings, sys.stdout, team=args.team, words=args.words, by=args.by))
         if args.command == "console":
             identity = ConsoleIdentity(user_id=args.user, channel_id=args.channel, is_admin=args.admin)
             return asyncio.run(app.run_console(settings, identity, files_dir=args.files_dir))
@@ -43,5 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StoreUnavailable) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    except UserFacingError as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -10,11 +10,14 @@ from bot.errors import MessageTooLong, ModelError, ModelUnavailable
 from bot.llm import ChatModel, ChatResult, PromptMessage
 from bot.locks import KeyedLocks
 from bot.messages import IncomingMessage
+from bot.pricing import PriceTable
 from bot.prompt import build_prompt
+from bot.quotas import Budget
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.tokens import TOKENS_PER_REPLY, TokenCounter
 from storage import ModelUsage, NewMessage, Store
+from storage.ledger_records import Charge, Units
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +33,12 @@ class Conversations:
         model: ChatModel,
         tokens: TokenCounter,
         clock: Clock,
+        budget: Budget,
+        prices: PriceTable,
     ) -> None:
         self._settings = settings
+        self._budget = budget
+        self._prices = prices
         self._store = store
         self._model = model
         self._tokens = tokens
@@ -70,7 +77,7 @@ class Conversations:
                 ),
             )
             history = await self._store.window(conversation.id, budget)
-            result = await self._answer(build_prompt(system, history), responder)
+            result = await self._answer(build_prompt(system, history), message, responder)
             await self._store.add_message(
                 conversation.id,
                 NewMessage(
@@ -83,14 +90,15 @@ class Conversations:
             )
         await self._after_reply(result, responder)
 
-    async def ask(self, question: str, responder: Responder) -> None:
-        """A one-shot question: no history is read or written."""
+    async def ask(self, question: str, message: IncomingMessage, responder: Responder) -> None:
+        """A one-shot question: no history is read or written (the call is metered all the same)."""
         system = self._settings.system_prompt
         budget = self._history_budget(system)
         tokens = self._tokens.count_message(question)
         if tokens > budget:
             raise MessageTooLong(f"Your question is {tokens:,} tokens; the limit is {budget:,}.")
-        result = await self._answer([*build_prompt(system, []), PromptMessage("user", question)], responder)
+        prompt = [*build_prompt(system, []), PromptMessage("user", question)]
+        result = await self._answer(prompt, message, responder)
         await self._after_reply(result, responder)
 
     async def reset(self, message: IncomingMessage) -> bool:
@@ -103,32 +111,42 @@ class Conversations:
         used = (self._tokens.count_message(system_prompt) if system_prompt else 0) + TOKENS_PER_REPLY
         return self._settings.input_token_budget - used
 
-    async def _answer(self, prompt: list[PromptMessage], responder: Responder) -> ChatResult:
-        """Stream the model's reply to the responder; on failure mark the partial reply abandoned."""
-        await responder.show_status("thinking…")
-        async with self._in_flight:
-            stream = responder.stream()
-            try:
-                result = await self._model.chat(
-                    prompt,
-                    model=self._settings.chat_model,
-                    max_output_tokens=self._settings.max_output_tokens,
-                    on_text=stream.append,
-                )
-                if not result.text.strip():
-                    raise ModelUnavailable("The model returned an empty reply. Please try again.")
-            except (ModelError, asyncio.CancelledError):
-                await stream.abandon()
-                raise
-        if result.usage is None:
-            # Some OpenAI-compatible servers do not report streamed usage: count it ourselves.
-            result = ChatResult(result.text, self._estimate_usage(prompt, result.text), result.finish_reason)
-        await stream.finish()
-        return result
+    async def _answer(self, prompt: list[PromptMessage], message: IncomingMessage, responder: Responder) -> ChatResult:
+        """Reserve the worst case, stream the reply, settle to the reported usage.
 
-    def _estimate_usage(self, prompt: list[PromptMessage], reply: str) -> ModelUsage:
-        prompt_tokens = sum(self._tokens.count_message(m.content) for m in prompt) + TOKENS_PER_REPLY
-        return ModelUsage(self._settings.chat_model, prompt_tokens, self._tokens.count(reply))
+        On failure the partial reply is marked abandoned and the reservation released: a failed
+        call charges nothing.
+        """
+        model = self._settings.chat_model
+        prompt_tokens = self._prompt_tokens(prompt)
+        max_output = self._settings.max_output_tokens
+        charge = Charge(message.platform, message.team_id, message.author.id, message.channel_id, "chat", model)
+        worst = Units(input_tokens=prompt_tokens, output_tokens=max_output)
+        worst_cost = self._prices.chat_cost(model, prompt_tokens, max_output)
+        async with self._budget.hold(charge, worst, worst_cost) as reservation:
+            await responder.show_status("thinking…")
+            async with self._in_flight:
+                stream = responder.stream()
+                try:
+                    result = await self._model.chat(
+                        prompt, model=model, max_output_tokens=max_output, on_text=stream.append
+                    )
+                    if not result.text.strip():
+                        raise ModelUnavailable("The model returned an empty reply. Please try again.")
+                except (ModelError, asyncio.CancelledError):
+                    await stream.abandon()
+                    raise
+            usage = result.usage or ModelUsage(model, prompt_tokens, self._tokens.count(result.text))
+            await reservation.settle(
+                Units(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens),
+                self._prices.chat_cost(model, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
+            )
+        await stream.finish()
+        return ChatResult(result.text, usage, result.finish_reason)
+
+    def _prompt_tokens(self, prompt: list[PromptMessage]) -> int:
+        """Exact prompt size as the API counts it: framed messages plus the reply's priming."""
+        return sum(self._tokens.count_message(m.content) for m in prompt) + TOKENS_PER_REPLY
 
     async def _after_reply(self, result: ChatResult, responder: Responder) -> None:
         if result.finish_reason == "length":

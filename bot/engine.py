@@ -6,10 +6,14 @@ import logging
 
 from bot.commands import CommandContext, CommandRegistry
 from bot.commands.basic import BASIC_COMMANDS
+from bot.commands.budget import BUDGET_COMMANDS
 from bot.conversations import Conversations
 from bot.errors import UserFacingError
 from bot.messages import IncomingMessage
+from bot.quota_admin import QuotaAdmin
+from bot.quotas import Budget
 from bot.responder import Responder
+from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +24,12 @@ EMPTY_MESSAGE = "I'm here. Write your question after the mention, or try /help."
 class Engine:
     """Dispatches a message to a command or a chat turn; turns every failure into a clear reply."""
 
-    def __init__(self, conversations: Conversations, commands: CommandRegistry | None = None) -> None:
+    def __init__(self, *, settings: Settings, conversations: Conversations, budget: Budget) -> None:
+        self.settings = settings
         self.conversations = conversations
-        self.commands = commands if commands is not None else CommandRegistry(BASIC_COMMANDS)
+        self.budget = budget
+        self.quota_admin = QuotaAdmin(budget, settings)
+        self.commands = CommandRegistry([*BASIC_COMMANDS, *BUDGET_COMMANDS])
 
     async def handle(self, message: IncomingMessage, responder: Responder) -> None:
         """Answer one message. Never raises for a user's mistake or a provider's failure."""

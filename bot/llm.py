@@ -155,10 +155,12 @@ class OpenAIChat:
                 async for chunk in stream:
                     started = True
                     if chunk.usage is not None:
+                        details = chunk.usage.prompt_tokens_details
                         usage = ModelUsage(
-                            model=chunk.model or model,
+                            model=model,  # the name we price by; chunk.model may carry a date suffix
                             prompt_tokens=chunk.usage.prompt_tokens,
                             completion_tokens=chunk.usage.completion_tokens,
+                            cached_tokens=(details.cached_tokens or 0) if details else 0,
                         )
                     for choice in chunk.choices:
                         if choice.delta.content:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +43,16 @@ class Settings(BaseSettings):
     max_turns_in_flight: int = Field(32, ge=1, description="model calls running at once in one process")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
+    # Cost control. Empty = unlimited. Days and months reset at 00:00 in QUOTA_TIMEZONE.
+    prices_file: Path | None = None
+    free_models: str = Field("", description="comma-separated models priced at $0 (self-hosted); * for all")
+    quota_user_daily_usd: Decimal | None = Field(None, ge=0)
+    quota_team_monthly_usd: Decimal | None = Field(None, ge=0)
+    quota_user_daily_images: int | None = Field(None, ge=0)
+    quota_user_daily_audio_minutes: Decimal | None = Field(None, ge=0)
+    quota_timezone: str = "UTC"
+    reservation_ttl_seconds: int = Field(900, ge=60, description="a reservation older than this is released")
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: Any) -> Any:
@@ -53,6 +65,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must look like sqlite:///path/to/file.sqlite3 (a relative path is from the working directory)"
             )
+        return value
+
+    @field_validator("quota_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name like UTC or Europe/Paris") from None
+        return value
+
+    @field_validator("prices_file")
+    @classmethod
+    def _prices_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
         return value
 
     @field_validator("openai_base_url")
@@ -75,6 +103,11 @@ class Settings(BaseSettings):
     def input_token_budget(self) -> int:
         """Tokens left for system prompt and history once the reply's budget is set aside."""
         return self.max_context_tokens - self.max_output_tokens
+
+    @property
+    def free_model_names(self) -> frozenset[str]:
+        """Models the operator declared free (self-hosted), from FREE_MODELS."""
+        return frozenset(name.strip() for name in self.free_models.split(",") if name.strip())
 
     def secrets(self) -> list[str]:
         """Every secret value set, so logging can scrub them."""

@@ -1,6 +1,6 @@
 """Persistence behind the `Store` protocol: SQLite by default, PostgreSQL for several processes."""
 
-from storage.base import Store, StoreUnavailable
+from storage.base import Ledger, Store, StoreUnavailable
 from storage.factory import open_store
 from storage.records import (
     Conversation,
@@ -14,6 +14,7 @@ from storage.records import (
 __all__ = [
     "Conversation",
     "ConversationKey",
+    "Ledger",
     "ModelUsage",
     "NewMessage",
     "Store",

@@ -91,3 +91,108 @@ async def m002_messages(db: aiosqlite.Connection) -> None:
         """
     )
     await db.execute("CREATE INDEX messages_window ON messages (conversation_id, tokens_before)")
+
+
+@migration
+async def m003_usage_ledger(db: aiosqlite.Connection) -> None:
+    # One row per model call. A reservation is a row in state 'reserved' holding the worst-case
+    # cost; settling rewrites it to the real cost, releasing sets it to zero. Spend in a period is
+    # the sum of cost over its rows, kept current in usage_totals by the triggers below, so a
+    # reservation checks its limits with a few primary-key reads, not a scan of the period.
+    await db.execute(
+        """
+        CREATE TABLE usage_ledger (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            team_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL CHECK (kind IN ('chat', 'image', 'audio', 'embedding')),
+            model TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('reserved', 'settled', 'released')),
+            cost_nanos INTEGER NOT NULL CHECK (cost_nanos >= 0),
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            cached_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            images INTEGER NOT NULL DEFAULT 0,
+            audio_ms INTEGER NOT NULL DEFAULT 0,
+            user_day TEXT NOT NULL,
+            team_month TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            settled_at TEXT,
+            expires_at TEXT NOT NULL,
+            holder TEXT NOT NULL DEFAULT ''
+        )
+        """
+    )
+    await db.execute("CREATE INDEX usage_ledger_reserved ON usage_ledger (expires_at) WHERE state = 'reserved'")
+    await db.execute("CREATE INDEX usage_ledger_team_time ON usage_ledger (team_id, created_at)")
+    await db.execute(
+        """
+        CREATE TABLE usage_totals (
+            team_id TEXT NOT NULL,
+            scope TEXT NOT NULL CHECK (scope IN ('user', 'team')),
+            subject TEXT NOT NULL,
+            period TEXT NOT NULL,
+            cost_nanos INTEGER NOT NULL DEFAULT 0,
+            images INTEGER NOT NULL DEFAULT 0,
+            audio_ms INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (team_id, scope, subject, period)
+        ) WITHOUT ROWID
+        """
+    )
+    await db.execute(
+        """
+        CREATE TRIGGER usage_ledger_insert AFTER INSERT ON usage_ledger BEGIN
+            INSERT INTO usage_totals (team_id, scope, subject, period, cost_nanos, images, audio_ms)
+            VALUES (NEW.team_id, 'user', NEW.user_id, NEW.user_day, NEW.cost_nanos, NEW.images, NEW.audio_ms),
+                   (NEW.team_id, 'team', '', NEW.team_month, NEW.cost_nanos, NEW.images, NEW.audio_ms)
+            ON CONFLICT (team_id, scope, subject, period) DO UPDATE SET
+                cost_nanos = cost_nanos + excluded.cost_nanos,
+                images = images + excluded.images,
+                audio_ms = audio_ms + excluded.audio_ms;
+        END
+        """
+    )
+    await db.execute(
+        """
+        CREATE TRIGGER usage_ledger_update AFTER UPDATE OF cost_nanos, images, audio_ms ON usage_ledger BEGIN
+            UPDATE usage_totals SET
+                cost_nanos = cost_nanos + NEW.cost_nanos - OLD.cost_nanos,
+                images = images + NEW.images - OLD.images,
+                audio_ms = audio_ms + NEW.audio_ms - OLD.audio_ms
+            WHERE team_id = NEW.team_id AND (
+                (scope = 'user' AND subject = NEW.user_id AND period = NEW.user_day)
+                OR (scope = 'team' AND subject = '' AND period = NEW.team_month));
+        END
+        """
+    )
+    # Admin-set limits. No row: the default applies; a row whose value is NULL: explicitly unlimited.
+    # subject is a user id, '*' for every user of the team, or '' for the team itself.
+    await db.execute(
+        """
+        CREATE TABLE quota_limits (
+            team_id TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            metric TEXT NOT NULL CHECK (metric IN ('daily_usd', 'monthly_usd', 'daily_images', 'daily_audio')),
+            value INTEGER CHECK (value >= 0),
+            PRIMARY KEY (team_id, subject, metric)
+        ) WITHOUT ROWID
+        """
+    )
+    await db.execute(
+        """
+        CREATE TABLE quota_changes (
+            id INTEGER PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            old_value INTEGER,
+            new_value INTEGER,
+            old_set INTEGER NOT NULL,
+            new_set INTEGER NOT NULL,
+            changed_by TEXT NOT NULL,
+            changed_at TEXT NOT NULL
+        )
+        """
+    )

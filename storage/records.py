@@ -35,6 +35,7 @@ class ModelUsage:
     model: str
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True)

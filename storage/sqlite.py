@@ -1,32 +1,17 @@
-"""The SQLite Store (aiosqlite): WAL, busy timeout, foreign keys, one transaction per logical write."""
+"""The SQLite Store: conversations and messages here, the usage ledger in sqlite_ledger."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
-from storage.base import StoreUnavailable
-from storage.migrations import apply_migrations
-from storage.records import (
-    Conversation,
-    ConversationKey,
-    ModelUsage,
-    NewMessage,
-    StoredMessage,
-    WindowMessage,
-)
+from storage.records import Conversation, ConversationKey, ModelUsage, NewMessage, StoredMessage, WindowMessage
+from storage.sqlite_db import SQLiteDatabase
+from storage.sqlite_ledger import SQLiteLedger
 
 log = logging.getLogger(__name__)
-
-BUSY_TIMEOUT_MS = 5_000
 
 _OPEN_CONVERSATION = (
     "SELECT id, created_at FROM conversations WHERE platform = ? AND team_id = ?"
@@ -41,64 +26,30 @@ _MESSAGE_COLUMNS = (
 class SQLiteStore:
     """A Store on one SQLite file. Safe for many coroutines; several processes may share the file."""
 
-    def __init__(self, db: aiosqlite.Connection) -> None:
+    def __init__(self, db: SQLiteDatabase) -> None:
         self._db = db
-        # One aiosqlite connection is shared by every coroutine: without this lock, a statement
-        # of one coroutine could run inside another's open transaction.
-        self._lock = asyncio.Lock()
+        self._ledger = SQLiteLedger(db)
+
+    @property
+    def ledger(self) -> SQLiteLedger:
+        """The usage ledger, on the same connection."""
+        return self._ledger
 
     @classmethod
     async def open(cls, path: Path | str) -> SQLiteStore:
-        """Open the file (creating it and its folder), configure the connection and migrate."""
-        try:
-            if isinstance(path, Path):
-                path.parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(path, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
-        try:
-            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
-            await db.execute("PRAGMA foreign_keys = ON")
-            applied = await apply_migrations(db)
-        except sqlite3.Error as exc:
-            await db.close()
-            raise StoreUnavailable(f"cannot use SQLite database {path}: {exc}") from exc
-        except BaseException:
-            await db.close()
-            raise
-        if applied:
-            log.info("database migrated: %s", ", ".join(applied))
-        return cls(db)
+        """Open (creating and migrating) the database at `path`."""
+        return cls(await SQLiteDatabase.open(path))
 
     async def close(self) -> None:
         """Close the connection."""
         await self._db.close()
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        # IMMEDIATE takes the write lock up front, so a read-then-write never deadlocks on upgrade.
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-
-    async def _fetchall(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        """One statement, atomic on its own: fetched in a single trip to the database thread."""
-        async with self._lock:
-            return list(await self._db.execute_fetchall(sql, params))
-
     async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
         """The open conversation at `key`, started now if there is none."""
-        found = await self._fetchall(_OPEN_CONVERSATION, _key_params(key))
+        found = await self._db.fetchall(_OPEN_CONVERSATION, _key_params(key))
         if found:
             return Conversation(id=found[0][0], key=key, created_at=datetime.fromisoformat(found[0][1]))
-        async with self._transaction() as db:
+        async with self._db.transaction() as db:
             # Look again inside the write lock: another process may have started it meanwhile.
             found = list(await db.execute_fetchall(_OPEN_CONVERSATION, _key_params(key)))
             if found:
@@ -112,7 +63,7 @@ class SQLiteStore:
 
     async def end_conversation(self, key: ConversationKey, now: datetime) -> bool:
         """Close the open conversation at `key`; False if there was none."""
-        ended = await self._fetchall(
+        ended = await self._db.fetchall(
             "UPDATE conversations SET ended_at = ? WHERE platform = ? AND team_id = ?"
             " AND channel_id = ? AND thread_id = ? AND ended_at IS NULL RETURNING id",
             (now.isoformat(), *_key_params(key)),
@@ -122,7 +73,7 @@ class SQLiteStore:
     async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
         """Append one complete message (with its usage, for a model reply): one atomic statement."""
         usage = message.usage
-        [(new_id,)] = await self._fetchall(
+        [(new_id,)] = await self._db.fetchall(
             "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, author_id,"
             " author_name, platform_message_id, model, prompt_tokens, completion_tokens, created_at)"
             " VALUES (?1, ?2, ?3, ?4, COALESCE((SELECT tokens_before + tokens FROM messages"
@@ -158,7 +109,7 @@ class SQLiteStore:
         """The newest messages that fit `budget_tokens`, oldest first: one indexed range scan."""
         if budget_tokens <= 0:
             return []
-        rows = await self._fetchall(
+        rows = await self._db.fetchall(
             "SELECT role, content, tokens FROM messages WHERE conversation_id = ?1 AND tokens_before >= ("
             "   SELECT tokens_before + tokens FROM messages WHERE conversation_id = ?1"
             "   ORDER BY tokens_before DESC, id DESC LIMIT 1) - ?2"
@@ -169,7 +120,7 @@ class SQLiteStore:
 
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
         """The whole conversation, oldest first."""
-        rows = await self._fetchall(
+        rows = await self._db.fetchall(
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY tokens_before, id",
             (conversation_id,),
         )

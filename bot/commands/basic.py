@@ -9,7 +9,7 @@ async def ask(ctx: CommandContext) -> None:
     """One-shot question, no history."""
     if not ctx.command.text:
         raise ASK.bad_usage("Ask something after /ask.")
-    await ctx.engine.conversations.ask(ctx.command.text, ctx.responder)
+    await ctx.engine.conversations.ask(ctx.command.text, ctx.message, ctx.responder)
 
 
 async def reset(ctx: CommandContext) -> None:

@@ -1,0 +1,90 @@
+"""`python -m bot usage` and `python -m bot quota`: the same ledger and limits, for operators."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+import json
+from datetime import date
+from typing import TextIO
+
+from bot.clock import utc_now
+from bot.money import NANOS_PER_USD, format_usd
+from bot.quota_admin import QuotaAdmin
+from bot.quotas import Budget
+from bot.settings import Settings
+from storage import open_store
+from storage.ledger_records import UsageRow
+
+COLUMNS = ("day", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens", "images", "audio_minutes")
+
+
+async def usage(
+    settings: Settings,
+    out: TextIO,
+    *,
+    team: str | None,
+    user: str | None,
+    since: date | None,
+    until: date | None,
+    fmt: str,
+) -> int:
+    """Print spend grouped by day, user and kind (settled and still-reserved calls)."""
+    store = await open_store(settings.database_url)
+    try:
+        budget = Budget(store.ledger, settings, utc_now)
+        first = since or date.fromisoformat(f"{budget.periods().month}-01")
+        rows = await store.ledger.usage(team, first.isoformat(), until.isoformat() if until else None, user)
+    finally:
+        await store.close()
+    out.write(render(rows, fmt))
+    return 0
+
+
+def render(rows: list[UsageRow], fmt: str) -> str:
+    """Rows as an aligned table, CSV or JSON (costs in USD with nano-dollar precision)."""
+    records = [
+        {
+            "day": r.day,
+            "user_id": r.user_id,
+            "kind": r.kind,
+            "calls": r.calls,
+            "cost_usd": f"{r.cost_nanos / NANOS_PER_USD:.9f}",
+            "input_tokens": r.input_tokens,
+            "output_tokens": r.output_tokens,
+            "images": r.images,
+            "audio_minutes": round(r.audio_ms / 60_000, 3),
+        }
+        for r in rows
+    ]
+    if fmt == "json":
+        return json.dumps({"rows": records, "total_usd": f"{sum(r.cost_nanos for r in rows) / NANOS_PER_USD:.9f}"},
+                          indent=2) + "\n"  # fmt: skip
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        return buffer.getvalue()
+    table = [list(COLUMNS)] + [[str(record[c]) for c in COLUMNS] for record in records]
+    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
+    lines.append(f"total {format_usd(sum(r.cost_nanos for r in rows))} in {sum(r.calls for r in rows)} calls")
+    return "\n".join(lines) + "\n"
+
+
+async def quota(settings: Settings, out: TextIO, *, team: str, words: list[str], by: str | None) -> int:
+    """`show`, `set …` or `reset …` on a team's limits, recorded as changed by the operator."""
+    store = await open_store(settings.database_url)
+    try:
+        budget = Budget(store.ledger, settings, utc_now)
+        admin = QuotaAdmin(budget, settings)
+        if not words or words == ["show"]:
+            text = await admin.show(team)
+        else:
+            text = await admin.apply(team, words, f"cli:{by or getpass.getuser()}", utc_now())
+    finally:
+        await store.close()
+    out.write(text + "\n")
+    return 0

@@ -1,0 +1,259 @@
+"""Budgets: every model call reserves its worst case, then settles to its real cost or is released.
+
+The reservation is one atomic write that fails if any limit would be crossed (see the Ledger), so
+concurrent requests can never overspend. A refusal tells the user what they used, the limit, and
+when it resets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.errors import UserFacingError
+from bot.money import format_usd, usd_to_nanos
+from bot.settings import Settings
+from storage import Ledger
+from storage.ledger_records import (
+    ALL_USERS,
+    TEAM_SUBJECT,
+    Charge,
+    LimitOverride,
+    Limits,
+    Metric,
+    PeriodTotals,
+    ReservationRequest,
+    Units,
+)
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = timedelta(minutes=1)
+
+
+class QuotaExceeded(UserFacingError):
+    """A call was refused because it could cross a budget."""
+
+
+@dataclass(frozen=True)
+class Periods:
+    """The quota day and month that `now` falls in, and when each resets, in QUOTA_TIMEZONE."""
+
+    day: str
+    month: str
+    day_resets_at: datetime
+    month_resets_at: datetime
+
+    @classmethod
+    def at(cls, now: datetime, tz: ZoneInfo) -> Periods:
+        """The periods containing `now`."""
+        local = now.astimezone(tz)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        next_day = midnight + timedelta(days=1)  # wall-clock arithmetic: the next local midnight
+        first = midnight.replace(day=1)
+        if first.month == 12:
+            next_month = first.replace(year=first.year + 1, month=1)
+        else:
+            next_month = first.replace(month=first.month + 1)
+        return cls(local.date().isoformat(), f"{local.year:04d}-{local.month:02d}", next_day, next_month)
+
+
+class Reservation:
+    """A held reservation; settle it with the real usage, or leave the block to release it."""
+
+    def __init__(self, budget: Budget, reservation_id: int) -> None:
+        self._budget = budget
+        self.id = reservation_id
+        self.settled = False
+
+    async def settle(self, units: Units, cost_nanos: int) -> None:
+        """Record the real cost."""
+        await self._budget.ledger.settle(self.id, units, cost_nanos, self._budget.now())
+        self.settled = True
+
+
+class Budget:
+    """Reserves, settles and releases against the limits in force for a user and team."""
+
+    def __init__(self, ledger: Ledger, settings: Settings, clock: Clock, holder: str | None = None) -> None:
+        self.ledger = ledger
+        self.now = clock
+        self._settings = settings
+        self._tz = ZoneInfo(settings.quota_timezone)
+        self._ttl = timedelta(seconds=settings.reservation_ttl_seconds)
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
+        self._next_sweep = datetime.min.replace(tzinfo=self._tz)
+
+    def periods(self, now: datetime | None = None) -> Periods:
+        """The quota periods at `now` (default: the clock's now)."""
+        return Periods.at(now or self.now(), self._tz)
+
+    async def recover(self) -> int:
+        """On start-up: release reservations that expired, and those of dead processes on this host."""
+        now = self.now()
+        released = await self.ledger.release_expired(now)
+        host = socket.gethostname()
+        dead = [h for h in await self.ledger.reservation_holders() if h != self.holder and _dead_on(host, h)]
+        released += await self.ledger.release_held_by(dead, now)
+        if released:
+            log.warning("released %d reservation(s) left by a crash or a hung call", released)
+        self._next_sweep = now + SWEEP_INTERVAL
+        return released
+
+    async def limits_for(self, team_id: str, user_id: str) -> Limits:
+        """Effective limits: the user's override, else the team's every-user override, else the default."""
+        overrides = await self.ledger.limit_overrides(team_id, user_id)
+        return resolve_limits(self._settings, overrides, user_id)
+
+    @asynccontextmanager
+    async def hold(self, charge: Charge, units: Units, cost_nanos: int) -> AsyncIterator[Reservation]:
+        """Reserve the worst case for the block; release it unless the block settled it."""
+        now = self.now()
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_INTERVAL
+            await self.ledger.release_expired(now)
+        periods = self.periods(now)
+        limits = await self.limits_for(charge.team_id, charge.user_id)
+        reservation_id = await self.ledger.reserve(
+            ReservationRequest(
+                charge=charge,
+                units=units,
+                cost_nanos=cost_nanos,
+                user_day=periods.day,
+                team_month=periods.month,
+                limits=limits,
+                now=now,
+                expires_at=now + self._ttl,
+                holder=self.holder,
+            )
+        )
+        if reservation_id is None:
+            totals = await self.ledger.totals(charge.team_id, charge.user_id, periods.day, periods.month)
+            raise QuotaExceeded(refusal(limits, totals, units, cost_nanos, periods, now))
+        reservation = Reservation(self, reservation_id)
+        try:
+            yield reservation
+        finally:
+            if not reservation.settled:
+                # Shielded: a cancelled turn must still give its reservation back.
+                await asyncio.shield(self.ledger.release(reservation_id, self.now()))
+
+
+def resolve_limits(settings: Settings, overrides: list[LimitOverride], user_id: str) -> Limits:
+    """Apply the precedence user > every-user ('*') > settings default, per metric."""
+    by_key = {(o.subject, o.metric): o for o in overrides}
+
+    def pick(metric: Metric, subjects: tuple[str, ...], default: int | None) -> int | None:
+        for subject in subjects:
+            override = by_key.get((subject, metric))
+            if override is not None:
+                return override.value
+        return default
+
+    user_subjects = (user_id, ALL_USERS)
+    return Limits(
+        user_daily_nanos=pick("daily_usd", user_subjects, _nanos(settings.quota_user_daily_usd)),
+        team_monthly_nanos=pick("monthly_usd", (TEAM_SUBJECT,), _nanos(settings.quota_team_monthly_usd)),
+        user_daily_images=pick("daily_images", user_subjects, settings.quota_user_daily_images),
+        user_daily_audio_ms=pick(
+            "daily_audio",
+            user_subjects,
+            None
+            if settings.quota_user_daily_audio_minutes is None
+            else int(settings.quota_user_daily_audio_minutes * 60_000),
+        ),
+    )
+
+
+def refusal(limits: Limits, totals: PeriodTotals, units: Units, cost: int, periods: Periods, now: datetime) -> str:
+    """One line: what was used, the limit, and when it resets, for the limit this call crosses.
+
+    The totals are read just after the refused write, so a concurrent release may have made room
+    meanwhile: then the limit with the least room left is named, which is still what refused it.
+    """
+    day_at, month_at = periods.day_resets_at, periods.month_resets_at
+    day_reset = f"it resets in {until(day_at, now)} ({day_at:%H:%M} {day_at.tzname()})"
+    month_reset = f"it resets in {until(month_at, now)} ({month_at:%-d %b %H:%M} {month_at.tzname()})"
+    need = f" This request needs up to {format_usd(cost)}." if cost else ""
+    candidates: list[tuple[int, str]] = []  # (room left after this call, message)
+    if limits.user_daily_nanos is not None:
+        used, limit = totals.user_day_nanos, limits.user_daily_nanos
+        candidates.append(
+            (
+                limit - used - cost,
+                f"You've used {format_usd(used)} of your {format_usd(limit)} daily budget; {day_reset}.{need}",
+            )
+        )
+    if limits.team_monthly_nanos is not None:
+        used, limit = totals.team_month_nanos, limits.team_monthly_nanos
+        candidates.append(
+            (
+                limit - used - cost,
+                f"The team has used {format_usd(used)} of its {format_usd(limit)} monthly budget; {month_reset}.{need}",
+            )
+        )
+    if limits.user_daily_images is not None and units.images:
+        used, limit = totals.user_day_images, limits.user_daily_images
+        candidates.append(
+            (
+                limit - used - units.images,
+                f"You've made {used} of your {limit} images today (this asks for {units.images}); {day_reset}.",
+            )
+        )
+    if limits.user_daily_audio_ms is not None and units.audio_ms:
+        used, limit = totals.user_day_audio_ms, limits.user_daily_audio_ms
+        candidates.append(
+            (
+                limit - used - units.audio_ms,
+                f"You've transcribed {_minutes(used)} of your {_minutes(limit)} audio minutes today "
+                f"(this needs {_minutes(units.audio_ms)}); {day_reset}.",
+            )
+        )
+    crossed = [message for room, message in candidates if room < 0]
+    if crossed:
+        return crossed[0]
+    if candidates:
+        return min(candidates, key=lambda candidate: candidate[0])[1]
+    return "This request would cross a budget that an admin just changed; please try again."
+
+
+def until(then: datetime, now: datetime) -> str:
+    """'6 h 12 min', '3 d 4 h', '45 min' — rounded up to the minute."""
+    minutes = max(1, -(-int((then - now).total_seconds()) // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+def _minutes(ms: int) -> str:
+    return f"{ms / 60_000:.1f}".removesuffix(".0")
+
+
+def _nanos(usd: object) -> int | None:
+    return None if usd is None else usd_to_nanos(str(usd))
+
+
+def _dead_on(host: str, holder: str) -> bool:
+    """True when `holder` names a process on this host that no longer runs."""
+    holder_host, _, pid = holder.rpartition(":")
+    if holder_host != host or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

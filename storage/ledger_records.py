@@ -1,0 +1,108 @@
+"""Records of the usage ledger and quota limits that cross the Store boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+Kind = Literal["chat", "image", "audio", "embedding"]
+Metric = Literal["daily_usd", "monthly_usd", "daily_images", "daily_audio"]
+TEAM_SUBJECT = ""  # quota_limits.subject of the team itself
+ALL_USERS = "*"  # quota_limits.subject of "every user of the team"
+
+
+@dataclass(frozen=True)
+class Units:
+    """What a call consumed (or may consume, for a reservation)."""
+
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    images: int = 0
+    audio_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Charge:
+    """Who a call is charged to, and what it is."""
+
+    platform: str
+    team_id: str
+    user_id: str
+    channel_id: str
+    kind: Kind
+    model: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Effective limits for one user in one team; None means unlimited."""
+
+    user_daily_nanos: int | None = None
+    team_monthly_nanos: int | None = None
+    user_daily_images: int | None = None
+    user_daily_audio_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class ReservationRequest:
+    """One atomic reservation: refused as a whole if any limit would be crossed."""
+
+    charge: Charge
+    units: Units
+    cost_nanos: int
+    user_day: str
+    team_month: str
+    limits: Limits
+    now: datetime
+    expires_at: datetime
+    holder: str
+
+
+@dataclass(frozen=True)
+class PeriodTotals:
+    """Spend so far (reserved + settled) for a user's day and the team's month."""
+
+    user_day_nanos: int = 0
+    user_day_images: int = 0
+    user_day_audio_ms: int = 0
+    team_month_nanos: int = 0
+
+
+@dataclass(frozen=True)
+class LimitOverride:
+    """An admin-set limit. value None with the row present means explicitly unlimited."""
+
+    subject: str
+    metric: Metric
+    value: int | None
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """An aggregate of settled/reserved spend for reports: grouped by user, kind and/or day."""
+
+    user_id: str
+    kind: str
+    day: str
+    calls: int
+    cost_nanos: int
+    input_tokens: int
+    output_tokens: int
+    images: int
+    audio_ms: int
+
+
+@dataclass(frozen=True)
+class LimitChange:
+    """One recorded change of a limit: who, when, old -> new (`*_set` False means "the default")."""
+
+    changed_at: datetime
+    changed_by: str
+    subject: str
+    metric: str
+    old_value: int | None
+    old_set: bool
+    new_value: int | None
+    new_set: bool

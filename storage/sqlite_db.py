@@ -1,0 +1,81 @@
+"""One aiosqlite connection shared by every coroutine, with transactions that cannot interleave."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from storage.base import StoreUnavailable
+from storage.migrations import apply_migrations
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5_000
+
+
+class SQLiteDatabase:
+    """The connection: WAL, busy timeout, foreign keys; migrated on open."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        # Every statement takes this lock: without it, one coroutine's statement could run inside
+        # another coroutine's open transaction on the shared connection.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> SQLiteDatabase:
+        """Open the file (creating it and its folder), configure the connection and migrate."""
+        try:
+            if isinstance(path, Path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
+            await db.execute("PRAGMA foreign_keys = ON")
+            applied = await apply_migrations(db)
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StoreUnavailable(f"cannot use SQLite database {path}: {exc}") from exc
+        except BaseException:
+            await db.close()
+            raise
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+        return cls(db)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
+        """Run one statement and fetch its rows in a single trip to the database thread.
+
+        One statement is one transaction. A writing statement (INSERT … SELECT … WHERE, UPDATE)
+        takes SQLite's write lock before it reads anything, so a check inside it sees the latest
+        committed data even with other processes on the file: exact, with no read-modify-write.
+        """
+        async with self._lock:
+            return list(await self._db.execute_fetchall(sql, params))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")

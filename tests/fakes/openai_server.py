@@ -1,0 +1,296 @@
+"""An OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
+
+The real `openai` client talks to it over loopback, so its real code runs (SSE parsing, error
+types, retries). Replies and faults are scripted through one FIFO queue; every request is recorded.
+Run it by hand to try the bot without a key: `python -m tests.fakes.openai_server --port 8089`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import itertools
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A scripted successful answer."""
+
+    text: str
+    prompt_tokens: int | None = None  # None: counted like the API does
+    completion_tokens: int | None = None  # None: counted
+    cached_tokens: int = 0
+    chunk_chars: int = 8
+    delay_between_chunks: float = 0.0
+    finish_reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """429 rate_limit_exceeded, with Retry-After when given."""
+
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class ServerError:
+    """A 5xx with an OpenAI-style error body."""
+
+    status: int = 500
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Accept the request, then send nothing for this long (a read timeout for the client)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ContextLengthExceeded:
+    """400 context_length_exceeded."""
+
+
+@dataclass(frozen=True)
+class ContentPolicy:
+    """400 content_policy_violation."""
+
+
+@dataclass(frozen=True)
+class InvalidKey:
+    """401 invalid_api_key."""
+
+
+@dataclass(frozen=True)
+class DropMidStream:
+    """Start a 200 SSE stream, send some content chunks, then cut the connection."""
+
+    text: str = "partial answer"
+    after_chunks: int = 1
+
+
+Scripted = Reply | RateLimit | ServerError | Stall | ContextLengthExceeded | ContentPolicy | InvalidKey | DropMidStream
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the server saw it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: dict[str, Any] | None
+
+
+@functools.cache
+def _encoding() -> Any:
+    import bpe_openai
+
+    return bpe_openai.get_encoding("o200k_base")
+
+
+def count_tokens(text: str) -> int:
+    """o200k_base tokens of `text`."""
+    return len(_encoding().encode_ordinary(text))
+
+
+def prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    """Prompt size as the API counts it: 3 per message plus content, plus 3 to prime the reply."""
+    total = 3
+    for message in messages:
+        content = message.get("content") or ""
+        if isinstance(content, list):
+            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        total += 3 + count_tokens(str(content))
+    return total
+
+
+def _echo(body: dict[str, Any]) -> str:
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    return f"echo: {users[-1]['content']}" if users else "echo"
+
+
+def _error(status: int, message: str, type_: str, code: str | None, param: str | None = None,
+           headers: dict[str, str] | None = None) -> web.Response:  # fmt: skip
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+class FakeOpenAI:
+    """The server. Use as `async with FakeOpenAI() as fake:`; point the client at `fake.base_url`."""
+
+    def __init__(self, *, default_reply: Callable[[dict[str, Any]], str] | None = None) -> None:
+        self.requests: list[RecordedRequest] = []
+        self._queue: deque[Scripted] = deque()
+        self._default_reply = default_reply or _echo
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+        self._app = web.Application()
+        self._app.router.add_post("/v1/chat/completions", self._chat)
+
+    async def start(self, port: int = 0) -> None:
+        """Listen on 127.0.0.1 (a free port unless given)."""
+        self._runner = web.AppRunner(self._app, handle_signals=False, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self._port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        """Stop listening and drop open connections."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeOpenAI:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """What OPENAI_BASE_URL should be."""
+        return f"http://127.0.0.1:{self._port}/v1"
+
+    def enqueue(self, *items: Scripted) -> None:
+        """Script the next answers, in order; when the queue is empty the server echoes."""
+        self._queue.extend(items)
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        """JSON bodies of the chat completion requests, in order."""
+        return [r.json for r in self.requests if r.path == "/v1/chat/completions" and r.json is not None]
+
+    async def _record(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        self.requests.append(RecordedRequest(request.method, request.path, dict(request.headers), body))
+        return body if isinstance(body, dict) else {}
+
+    async def _fault(self, item: Scripted) -> web.StreamResponse | None:
+        """The response for a fault, or None when `item` is not one the generic path handles."""
+        if isinstance(item, RateLimit):
+            headers = {}
+            if item.retry_after is not None:
+                whole = float(item.retry_after).is_integer()
+                headers["Retry-After"] = str(int(item.retry_after)) if whole else str(item.retry_after)
+            return _error(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded", headers=headers)
+        if isinstance(item, ServerError):
+            return _error(item.status, "The server had an error while processing your request.", "server_error", None)
+        if isinstance(item, ContextLengthExceeded):
+            return _error(400, "This model's maximum context length is exceeded.", "invalid_request_error",
+                          "context_length_exceeded", "messages")  # fmt: skip
+        if isinstance(item, ContentPolicy):
+            return _error(400, "Your request was rejected by the safety system.", "invalid_request_error",
+                          "content_policy_violation")  # fmt: skip
+        if isinstance(item, InvalidKey):
+            return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        if isinstance(item, Stall):
+            await asyncio.sleep(item.seconds)
+            return _error(504, "stalled", "server_error", None)
+        return None
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        item: Scripted = self._queue.popleft() if self._queue else Reply(self._default_reply(body))
+        fault = await self._fault(item)
+        if fault is not None:
+            return fault
+        model = str(body.get("model", "fake-model"))
+        ident = f"chatcmpl-fake-{next(self._ids)}"
+        if isinstance(item, DropMidStream):
+            return await self._drop(request, item, ident, model)
+        assert isinstance(item, Reply)
+        usage = {
+            "prompt_tokens": item.prompt_tokens if item.prompt_tokens is not None else prompt_tokens(body["messages"]),
+            "completion_tokens": item.completion_tokens if item.completion_tokens is not None
+            else count_tokens(item.text),
+            "prompt_tokens_details": {"cached_tokens": item.cached_tokens},
+        }  # fmt: skip
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if not body.get("stream"):
+            return web.json_response({
+                "id": ident, "object": "chat.completion", "created": int(time.time()), "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": item.text},
+                             "finish_reason": item.finish_reason}],
+                "usage": usage,
+            })  # fmt: skip
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        response = await self._open_stream(request)
+        chunk = functools.partial(_chunk, ident, model, include_usage)
+        await _send(response, chunk({"role": "assistant", "content": ""}))
+        for start in range(0, len(item.text), max(1, item.chunk_chars)):
+            if item.delay_between_chunks:
+                await asyncio.sleep(item.delay_between_chunks)
+            await _send(response, chunk({"content": item.text[start : start + item.chunk_chars]}))
+        await _send(response, chunk({}, item.finish_reason))
+        if include_usage:
+            await _send(response, {"id": ident, "object": "chat.completion.chunk", "created": int(time.time()),
+                                   "model": model, "choices": [], "usage": usage})  # fmt: skip
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def _drop(self, request: web.Request, item: DropMidStream, ident: str, model: str) -> web.StreamResponse:
+        response = await self._open_stream(request)
+        chunk = functools.partial(_chunk, ident, model, False)
+        await _send(response, chunk({"role": "assistant", "content": ""}))
+        size = max(1, len(item.text) // max(1, item.after_chunks))
+        for start in range(0, len(item.text), size):
+            await _send(response, chunk({"content": item.text[start : start + size]}))
+        await asyncio.sleep(0.05)  # let the client read what was sent
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError  # aiohttp drops the connection: no terminating chunk, no [DONE]
+
+    @staticmethod
+    async def _open_stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        return response
+
+
+def _chunk(ident: str, model: str, include_usage: bool, delta: dict[str, Any],
+           finish_reason: str | None = None) -> dict[str, Any]:  # fmt: skip
+    chunk: dict[str, Any] = {
+        "id": ident, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }  # fmt: skip
+    if include_usage:
+        chunk["usage"] = None
+    return chunk
+
+
+async def _send(response: web.StreamResponse, payload: dict[str, Any]) -> None:
+    await response.write(f"data: {json.dumps(payload)}\n\n".encode())
+
+
+async def _serve(port: int) -> None:
+    async with FakeOpenAI() as fake:
+        await fake.stop()
+        await fake.start(port)
+        print(f"fake OpenAI server at {fake.base_url} (echoes; Ctrl-C to stop)", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.openai_server")
+    parser.add_argument("--port", type=int, default=8089)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(parser.parse_args().port))
