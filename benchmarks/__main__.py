@@ -11,11 +11,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from benchmarks import context_window, turn_overhead
+from benchmarks import context_window, reservations, turn_overhead
 
 BENCHMARKS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "turn_overhead": turn_overhead.run,
     "context_window": context_window.run,
+    "reservations": reservations.run,
 }
 
 

@@ -1,0 +1,84 @@
+"""The operator CLI: `python -m bot usage` and `python -m bot quota` on the bot's database."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import open_engine
+from bot.cli import main
+from tests.conftest import message
+from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.fakes.responder import RecordingResponder
+
+
+@pytest.fixture
+async def spent(make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+    """Two users' chat calls in team 'local', and the CLI pointed at the same database."""
+    fake_openai.enqueue(
+        Reply("a", prompt_tokens=1_000_000, completion_tokens=0), Reply("b", prompt_tokens=0, completion_tokens=500_000)
+    )
+    async with open_engine(make_settings()) as engine:
+        await engine.handle(message("x", user="ann"), RecordingResponder())
+        await engine.handle(message("y", user="bob", channel="c2"), RecordingResponder())
+    monkeypatch.setenv("DATABASE_URL", db_url)
+
+
+async def run_cli(*argv: str) -> tuple[int, str, str]:
+    import asyncio
+    import contextlib
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        # main() runs its own event loop: give it a thread of its own, as a separate process would.
+        code = await asyncio.to_thread(main, list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+async def test_usage_as_json_csv_and_table(spent: None) -> None:
+    code, out, _ = await run_cli("usage", "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["total_usd"] == "1.200000000"
+    assert {(r["user_id"], r["cost_usd"]) for r in report["rows"]} == {("ann", "0.400000000"), ("bob", "0.800000000")}
+
+    code, out, _ = await run_cli("usage", "--format", "csv", "--user", "bob")
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert (row["user_id"], row["kind"], row["calls"], row["cost_usd"]) == ("bob", "chat", "1", "0.800000000")
+
+    code, out, _ = await run_cli("usage", "--team", "local")
+    assert out.splitlines()[0].split() == [
+        "day", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens", "images", "audio_minutes"
+    ]  # fmt: skip
+    assert out.splitlines()[-1] == "total $1.20 in 2 calls"
+
+    code, out, _ = await run_cli("usage", "--team", "nobody")
+    assert out.splitlines()[-1] == "total $0.00 in 0 calls"
+
+
+async def test_quota_set_show_and_reset_from_the_command_line(spent: None) -> None:
+    code, out, _ = await run_cli("quota", "--by", "ops", "set", "user", "ann", "daily", "0.25")
+    assert (code, out) == (0, "user ann: daily budget default → $0.25.\n")
+    code, out, _ = await run_cli("quota", "show")
+    assert "user ann: daily budget $0.25" in out and "ops: user ann daily budget default → $0.25" in out
+    code, out, _ = await run_cli("quota", "reset", "user", "ann")
+    assert out == "user ann: 1 limit(s) back to the defaults.\n"
+
+
+async def test_a_wrong_cli_quota_line_is_a_usage_error_not_a_traceback(spent: None) -> None:
+    code, out, err = await run_cli("quota", "set", "user", "ann", "weekly", "3")
+    assert (code, out) == (64, "")
+    assert err.startswith("Unknown user limit 'weekly': use daily, images, audio.")
+    assert "Traceback" not in err
+
+
+def test_a_bad_since_date_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["usage", "--since", "yesterday"])
+    assert exit_.value.code == 2
+    assert "invalid fromisoformat value: 'yesterday'" in capsys.readouterr().err
