@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     max_turns_in_flight: int = Field(32, ge=1, description="model calls running at once in one process")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
+    # Discord (adapters/discord_adapter.py): set DISCORD_TOKEN to start the Discord adapter.
+    discord_token: SecretStr | None = None
+    discord_admin_role: str | None = Field(None, description="members with this role are admins too")
+    discord_guild_ids: str = Field("", description="comma-separated guild ids to sync commands to at once")
+    discord_transcribe_voice_messages: bool = False
+    max_attachment_mb: int = Field(25, ge=1, description="largest attachment the bot downloads")
+
     # Cost control. Empty = unlimited. Days and months reset at 00:00 in QUOTA_TIMEZONE.
     prices_file: Path | None = None
     free_models: str = Field("", description="comma-separated models priced at $0 (self-hosted); * for all")
@@ -111,7 +118,8 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value set, so logging can scrub them."""
-        return [s.get_secret_value() for s in (self.openai_api_key,) if s is not None and s.get_secret_value()]
+        values = (self.openai_api_key, self.discord_token)
+        return [s.get_secret_value() for s in values if s is not None and s.get_secret_value()]
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
