@@ -60,7 +60,7 @@ async def open_engine(
         conversations = Conversations(
             settings=settings, store=store, model=model, tokens=tokens, clock=clock, budget=budget, prices=prices
         )
-        yield Engine(settings=settings, conversations=conversations, budget=budget)
+        yield Engine(settings=settings, conversations=conversations, budget=budget, store=store, clock=clock)
     finally:
         await store.close()
         if openai_chat is not None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from bot.clock import Clock
 from bot.commands import CommandContext, CommandRegistry
 from bot.commands.basic import BASIC_COMMANDS
 from bot.commands.budget import BUDGET_COMMANDS
@@ -14,9 +16,12 @@ from bot.quota_admin import QuotaAdmin
 from bot.quotas import Budget
 from bot.responder import Responder
 from bot.settings import Settings
+from storage import Store
 
 log = logging.getLogger(__name__)
 
+# Slack retries a delivery for about an hour at most; a day of memory is ample.
+DELIVERY_MEMORY = timedelta(days=1)
 GENERIC_FAILURE = "Sorry, something went wrong on my side. It has been logged; please try again."
 EMPTY_MESSAGE = "I'm here. Write your question after the mention, or try /help."
 
@@ -24,12 +29,28 @@ EMPTY_MESSAGE = "I'm here. Write your question after the mention, or try /help."
 class Engine:
     """Dispatches a message to a command or a chat turn; turns every failure into a clear reply."""
 
-    def __init__(self, *, settings: Settings, conversations: Conversations, budget: Budget) -> None:
+    def __init__(
+        self, *, settings: Settings, conversations: Conversations, budget: Budget, store: Store, clock: Clock
+    ) -> None:
         self.settings = settings
+        self._store = store
+        self._clock = clock
         self.conversations = conversations
         self.budget = budget
         self.quota_admin = QuotaAdmin(budget, settings)
         self.commands = CommandRegistry([*BASIC_COMMANDS, *BUDGET_COMMANDS])
+        self._next_delivery_sweep = clock()
+
+    async def first_delivery(self, platform: str, delivery_id: str) -> bool:
+        """True the first time a platform event is seen; False for a redelivery (answer it once).
+
+        Claims are kept in the database, so they hold across restarts and several processes.
+        """
+        now = self._clock()
+        if now >= self._next_delivery_sweep:
+            self._next_delivery_sweep = now + DELIVERY_MEMORY
+            await self._store.forget_deliveries(now - DELIVERY_MEMORY)
+        return await self._store.claim_delivery(platform, delivery_id, now)
 
     async def handle(self, message: IncomingMessage, responder: Responder) -> None:
         """Answer one message. Never raises for a user's mistake or a provider's failure."""

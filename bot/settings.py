@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     discord_transcribe_voice_messages: bool = False
     max_attachment_mb: int = Field(25, ge=1, description="largest attachment the bot downloads")
 
+    # Slack (adapters/slack_adapter.py): SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode, for
+    # development) or SLACK_SIGNING_SECRET (HTTP mode on PORT, for production).
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_admin_users: str = Field("", description="comma-separated user or user-group ids that are admins")
+    port: int = Field(3000, ge=1, le=65535, description="HTTP port of Slack HTTP mode (/slack/events, /healthz)")
+
     # Cost control. Empty = unlimited. Days and months reset at 00:00 in QUOTA_TIMEZONE.
     prices_file: Path | None = None
     free_models: str = Field("", description="comma-separated models priced at $0 (self-hosted); * for all")
@@ -118,7 +126,13 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value set, so logging can scrub them."""
-        values = (self.openai_api_key, self.discord_token)
+        values = (
+            self.openai_api_key,
+            self.discord_token,
+            self.slack_bot_token,
+            self.slack_app_token,
+            self.slack_signing_secret,
+        )
         return [s.get_secret_value() for s in values if s is not None and s.get_secret_value()]
 
 

@@ -96,3 +96,9 @@ class Store(Protocol):
 
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
         """The whole conversation, oldest first."""
+
+    async def claim_delivery(self, platform: str, delivery_id: str, now: datetime) -> bool:
+        """True the first time a platform event id is seen, False for every redelivery."""
+
+    async def forget_deliveries(self, before: datetime) -> int:
+        """Drop delivery claims older than `before` (platforms stop redelivering within minutes)."""

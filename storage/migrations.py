@@ -196,3 +196,20 @@ async def m003_usage_ledger(db: aiosqlite.Connection) -> None:
         )
         """
     )
+
+
+@migration
+async def m004_deliveries(db: aiosqlite.Connection) -> None:
+    # Platform events already taken (Slack redelivers on slow acks): a primary-key insert claims
+    # one, so the claim holds across restarts and across processes sharing the database.
+    await db.execute(
+        """
+        CREATE TABLE deliveries (
+            platform TEXT NOT NULL,
+            delivery_id TEXT NOT NULL,
+            claimed_at TEXT NOT NULL,
+            PRIMARY KEY (platform, delivery_id)
+        ) WITHOUT ROWID
+        """
+    )
+    await db.execute("CREATE INDEX deliveries_age ON deliveries (claimed_at)")

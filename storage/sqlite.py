@@ -126,6 +126,20 @@ class SQLiteStore:
         )
         return [_message(row) for row in rows]
 
+    async def claim_delivery(self, platform: str, delivery_id: str, now: datetime) -> bool:
+        """True the first time (platform, delivery_id) is seen: one primary-key insert."""
+        rows = await self._db.fetchall(
+            "INSERT INTO deliveries (platform, delivery_id, claimed_at) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING 1",
+            (platform, delivery_id, now.isoformat()),
+        )
+        return bool(rows)
+
+    async def forget_deliveries(self, before: datetime) -> int:
+        """Drop claims older than `before`."""
+        rows = await self._db.fetchall("DELETE FROM deliveries WHERE claimed_at < ? RETURNING 1", (before.isoformat(),))
+        return len(rows)
+
 
 def _key_params(key: ConversationKey) -> tuple[str, str, str, str]:
     return (key.platform, key.team_id, key.channel_id, key.thread_id)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,42 @@ async def test_a_rejected_write_leaves_nothing_behind(tmp_path: Path) -> None:
     await store.add_message(conv.id, user("after", 5))
     assert [m.content for m in await store.messages(conv.id)] == ["kept", "after"]
     await store.close()
+
+
+async def test_a_delivery_is_claimed_once_even_across_connections(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    first, second = await SQLiteStore.open(path), await SQLiteStore.open(path)
+    claims = await asyncio.gather(*(s.claim_delivery("slack", "Ev123", NOW) for s in (first, second) * 5))
+    assert sorted(claims) == [False] * 9 + [True]
+    assert await first.claim_delivery("discord", "Ev123", NOW)  # per platform
+    assert await second.forget_deliveries(NOW + timedelta(seconds=1)) == 2
+    assert await first.claim_delivery("slack", "Ev123", NOW)
+    await first.close()
+    await second.close()
+
+
+@pytest.mark.parametrize("applied", range(2, len(MIGRATIONS)))
+async def test_every_older_schema_is_migrated_forward_keeping_its_data(tmp_path: Path, applied: int) -> None:
+    """Open a database made by the first `applied` migrations only: a release older than this one."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    old = MIGRATIONS[:applied]
+    import aiosqlite
+
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        for name, fn in old:
+            await fn(db)
+            await db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, NOW.isoformat()))
+        await db.execute("INSERT INTO conversations (platform, team_id, channel_id, created_at) VALUES "
+                         "('console', 'local', 'c1', ?)", (NOW.isoformat(),))  # fmt: skip
+        await db.execute("INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, created_at)"
+                         " VALUES (1, 'user', 'from the old days', 7, 0, ?)", (NOW.isoformat(),))  # fmt: skip
+    store = await SQLiteStore.open(path)
+    conv = await store.active_conversation(KEY, NOW)
+    assert [m.content for m in await store.messages(conv.id)] == ["from the old days"]
+    assert await store.ledger.totals("local", "u1", "2026-11-24", "2026-11") is not None
+    await store.close()
+    with sqlite3.connect(path) as db:
+        names = [row[0] for row in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    assert names == [name for name, _ in MIGRATIONS]
