@@ -1,7 +1,8 @@
 """Engine overhead per chat turn, next to a raw aiosqlite loop doing the same database work.
 
 Both sides do, per turn: find the open conversation, insert the user's message, select the window,
-insert the reply. The engine adds token counting, locking, prompt building and the responder.
+read the quota limits, reserve in the ledger, settle, insert the reply. The engine adds token
+counting, locking, prompt building, pricing and the responder.
 The model answers at once (InstantModel), so the ratio is our overhead, not the network's.
 """
 
@@ -19,6 +20,7 @@ from bot.app import open_engine
 from bot.messages import Author, IncomingMessage
 from bot.settings import load_settings
 from bot.tokens import TOKENS_PER_REPLY, TokenCounter
+from storage.sqlite import SQLiteStore
 
 TURNS = 1_000
 WARMUP = 50
@@ -44,30 +46,32 @@ async def engine_turns(folder: Path, turns: int) -> list[float]:
 
 
 async def raw_turns(folder: Path, turns: int) -> list[float]:
-    """The same statements, hand-written, each in one trip to aiosqlite's thread (its fastest form)."""
-    db = await aiosqlite.connect(folder / "raw.sqlite3", isolation_level=None)
-    await db.execute("PRAGMA journal_mode = WAL")
+    """The same statements, hand-written, each in one trip to aiosqlite's thread (its fastest form).
+
+    The schema is the store's own (opened once through SQLiteStore so the migrations create it),
+    so both sides pay for the same indexes and ledger triggers; what differs is only our code.
+    """
+    path = folder / "raw.sqlite3"
+    await (await SQLiteStore.open(path)).close()
+    db = await aiosqlite.connect(path, isolation_level=None)
     await db.execute("PRAGMA synchronous = NORMAL")
-    await db.execute(
-        "CREATE TABLE conversations (id INTEGER PRIMARY KEY, platform TEXT, team_id TEXT, channel_id TEXT,"
-        " thread_id TEXT, created_at TEXT, ended_at TEXT)"
-    )
-    await db.execute(
-        "CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id INTEGER, role TEXT, content TEXT,"
-        " tokens INTEGER, tokens_before INTEGER, created_at TEXT)"
-    )
-    await db.execute("CREATE INDEX messages_window ON messages (conversation_id, tokens_before)")
     await db.execute("INSERT INTO conversations VALUES (1, 'console', 'local', 'c1', '', '', NULL)")
     insert = (
         "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, created_at) VALUES"
-        " (?, ?, ?, ?, COALESCE((SELECT tokens_before + tokens FROM messages WHERE conversation_id = ?"
-        " ORDER BY tokens_before DESC, id DESC LIMIT 1), 0), ?)"
+        " (?1, ?2, ?3, ?4, COALESCE((SELECT tokens_before + tokens FROM messages WHERE conversation_id = ?1"
+        " ORDER BY tokens_before DESC, id DESC LIMIT 1), 0), ?5)"
     )
     window = (
-        "SELECT id, role, content FROM messages WHERE conversation_id = ?1 AND tokens_before >= ("
+        "SELECT role, content, tokens FROM messages WHERE conversation_id = ?1 AND tokens_before >= ("
         " SELECT tokens_before + tokens FROM messages WHERE conversation_id = ?1"
         " ORDER BY tokens_before DESC, id DESC LIMIT 1) - ?2 ORDER BY tokens_before, id"
     )
+    reserve = (
+        "INSERT INTO usage_ledger (platform, team_id, user_id, kind, model, state, cost_nanos, user_day,"
+        " team_month, created_at, expires_at) VALUES ('console', 'local', 'u1', 'chat', 'gpt-4.1-mini',"
+        " 'reserved', ?, '2026-11-24', '2026-11', ?, ?) RETURNING id"
+    )
+    settle = "UPDATE usage_ledger SET state = 'settled', cost_nanos = ?, settled_at = ? WHERE id = ?"
     # Same token counts and budget as the engine uses, counted once here (the engine counts per turn).
     settings = load_settings(env_file=None)
     counter = TokenCounter.for_model(settings.chat_model)
@@ -83,9 +87,15 @@ async def raw_turns(folder: Path, turns: int) -> list[float]:
             " AND thread_id = ? AND ended_at IS NULL",
             ("console", "local", "c1", ""),
         )
-        await db.execute_fetchall(insert, (1, "user", f"{i}: {QUESTION}", question_tokens, 1, now))
+        await db.execute_fetchall(insert, (1, "user", f"{i}: {QUESTION}", question_tokens, now))
         await db.execute_fetchall(window, (1, budget))
-        await db.execute_fetchall(insert, (1, "assistant", ANSWER, answer_tokens, 1, now))
+        await db.execute_fetchall(
+            "SELECT subject, metric, value FROM quota_limits WHERE team_id = ? AND subject IN (?, ?, ?)",
+            ("local", "u1", "*", ""),
+        )
+        [(ledger_id,)] = await db.execute_fetchall(reserve, (2_000_000, now, now))
+        await db.execute_fetchall(settle, (1_000_000, now, ledger_id))
+        await db.execute_fetchall(insert, (1, "assistant", ANSWER, answer_tokens, now))
         if i >= WARMUP:
             times.append(clock() - start)
     await db.close()

@@ -44,6 +44,7 @@ class Conversations:
         self._tokens = tokens
         self._clock = clock
         self._locks = KeyedLocks()
+        self._framing_tokens: dict[str, int] = {}
         # Bounds model calls in flight in this process; more wait their turn.
         self._in_flight = asyncio.Semaphore(settings.max_turns_in_flight)
 
@@ -56,7 +57,8 @@ class Conversations:
         key = message.conversation_key
         async with self._locks.hold(key):
             system = self._settings.system_prompt
-            budget = self._history_budget(system)
+            framing = self._framing(system)
+            budget = self._settings.input_token_budget - framing
             tokens = self._tokens.count_message(message.text)
             if tokens > budget:
                 raise MessageTooLong(
@@ -77,7 +79,9 @@ class Conversations:
                 ),
             )
             history = await self._store.window(conversation.id, budget)
-            result = await self._answer(build_prompt(system, history), message, responder)
+            # The prompt's size comes from the counts stored with each message: O(window), no re-tokenizing.
+            prompt_tokens = framing + sum(m.tokens for m in history)
+            result = await self._answer(build_prompt(system, history), prompt_tokens, message, responder)
             await self._store.add_message(
                 conversation.id,
                 NewMessage(
@@ -93,12 +97,13 @@ class Conversations:
     async def ask(self, question: str, message: IncomingMessage, responder: Responder) -> None:
         """A one-shot question: no history is read or written (the call is metered all the same)."""
         system = self._settings.system_prompt
-        budget = self._history_budget(system)
+        framing = self._framing(system)
+        budget = self._settings.input_token_budget - framing
         tokens = self._tokens.count_message(question)
         if tokens > budget:
             raise MessageTooLong(f"Your question is {tokens:,} tokens; the limit is {budget:,}.")
         prompt = [*build_prompt(system, []), PromptMessage("user", question)]
-        result = await self._answer(prompt, message, responder)
+        result = await self._answer(prompt, framing + tokens, message, responder)
         await self._after_reply(result, responder)
 
     async def reset(self, message: IncomingMessage) -> bool:
@@ -106,19 +111,23 @@ class Conversations:
         async with self._locks.hold(message.conversation_key):
             return await self._store.end_conversation(message.conversation_key, self._clock())
 
-    def _history_budget(self, system_prompt: str) -> int:
-        """Tokens for history: the input budget less the system prompt and the reply's priming."""
-        used = (self._tokens.count_message(system_prompt) if system_prompt else 0) + TOKENS_PER_REPLY
-        return self._settings.input_token_budget - used
+    def _framing(self, system_prompt: str) -> int:
+        """Prompt tokens besides the history: the system prompt and the reply's priming (cached)."""
+        framing = self._framing_tokens.get(system_prompt)
+        if framing is None:
+            framing = (self._tokens.count_message(system_prompt) if system_prompt else 0) + TOKENS_PER_REPLY
+            self._framing_tokens[system_prompt] = framing
+        return framing
 
-    async def _answer(self, prompt: list[PromptMessage], message: IncomingMessage, responder: Responder) -> ChatResult:
+    async def _answer(
+        self, prompt: list[PromptMessage], prompt_tokens: int, message: IncomingMessage, responder: Responder
+    ) -> ChatResult:
         """Reserve the worst case, stream the reply, settle to the reported usage.
 
         On failure the partial reply is marked abandoned and the reservation released: a failed
         call charges nothing.
         """
         model = self._settings.chat_model
-        prompt_tokens = self._prompt_tokens(prompt)
         max_output = self._settings.max_output_tokens
         charge = Charge(message.platform, message.team_id, message.author.id, message.channel_id, "chat", model)
         worst = Units(input_tokens=prompt_tokens, output_tokens=max_output)
@@ -143,10 +152,6 @@ class Conversations:
             )
         await stream.finish()
         return ChatResult(result.text, usage, result.finish_reason)
-
-    def _prompt_tokens(self, prompt: list[PromptMessage]) -> int:
-        """Exact prompt size as the API counts it: framed messages plus the reply's priming."""
-        return sum(self._tokens.count_message(m.content) for m in prompt) + TOKENS_PER_REPLY
 
     async def _after_reply(self, result: ChatResult, responder: Responder) -> None:
         if result.finish_reason == "length":
