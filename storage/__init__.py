@@ -12,6 +12,7 @@ from storage.records import (
 )
 
 __all__ = [
+    "ChannelSettings",
     "Conversation",
     "ConversationKey",
     "Ledger",

@@ -15,7 +15,15 @@ from storage.ledger_records import (
     Units,
     UsageRow,
 )
-from storage.records import Conversation, ConversationKey, NewMessage, StoredMessage, WindowMessage
+from storage.prompt_records import PromptRecord, PromptRun, PromptSummary, PromptVersion, VersionStats
+from storage.records import (
+    ChannelSettings,
+    Conversation,
+    ConversationKey,
+    NewMessage,
+    StoredMessage,
+    WindowMessage,
+)
 
 
 class StoreUnavailable(Exception):
@@ -69,6 +77,57 @@ class Ledger(Protocol):
         """(kind, model, cost_nanos, state) of every row of a team, oldest first."""
 
 
+class PromptLibrary(Protocol):
+    """The team's versioned prompts, their runs and ratings."""
+
+    async def save_version(
+        self,
+        team_id: str,
+        name: str,
+        template: str,
+        *,
+        system_prompt: str | None,
+        model: str | None,
+        temperature: float | None,
+        author_id: str,
+        now: datetime,
+    ) -> PromptVersion:
+        """Add the next version of `name` (creating the prompt at v1)."""
+
+    async def version(self, team_id: str, name: str, number: int | None = None) -> PromptVersion | None:
+        """Version `number` of a live prompt, or its latest."""
+
+    async def versions(self, team_id: str, name: str) -> list[PromptVersion]:
+        """Every version of a live prompt, oldest first."""
+
+    async def summaries(self, team_id: str, contains: str | None = None) -> list[PromptSummary]:
+        """The team's live prompts by name, optionally filtered."""
+
+    async def creator(self, team_id: str, name: str) -> str | None:
+        """Who created a live prompt."""
+
+    async def delete(self, team_id: str, name: str, *, by: str, now: datetime) -> bool:
+        """Mark a prompt deleted, keeping its versions and runs."""
+
+    async def add_run(self, run: PromptRun) -> int:
+        """Record one run; returns its id."""
+
+    async def run(self, team_id: str, run_id: int) -> PromptRun | None:
+        """One run of the team's."""
+
+    async def rate(self, team_id: str, run_id: int, user_id: str, rating: int, comment: str, now: datetime) -> bool:
+        """Rate a run (again replaces); False if the team has no such run."""
+
+    async def stats(self, team_id: str, name: str) -> list[VersionStats]:
+        """Per-version runs, average rating, cost and latency."""
+
+    async def export(self, team_id: str | None) -> list[PromptRecord]:
+        """Every prompt with versions, runs and ratings."""
+
+    async def import_(self, records: Sequence[PromptRecord]) -> dict[str, int]:
+        """Add what is missing, atomically; counts of what was added."""
+
+
 class Store(Protocol):
     """Persistence for conversations, their messages, and the usage ledger."""
 
@@ -76,11 +135,23 @@ class Store(Protocol):
     def ledger(self) -> Ledger:
         """The usage ledger."""
 
+    @property
+    def prompts(self) -> PromptLibrary:
+        """The team prompt library."""
+
     async def close(self) -> None:
         """Release the connection(s)."""
 
     async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
         """The conversation currently open at `key`, started now if there is none."""
+
+    async def channel_settings(self, platform: str, team_id: str, channel_id: str) -> ChannelSettings:
+        """The channel's persona and model (all None when never set)."""
+
+    async def set_channel_settings(
+        self, platform: str, team_id: str, channel_id: str, settings: ChannelSettings, by: str, now: datetime
+    ) -> None:
+        """Replace the channel's persona and model."""
 
     async def end_conversation(self, key: ConversationKey, now: datetime) -> bool:
         """Close the open conversation at `key` (the next message starts a fresh one); False if none."""

@@ -213,3 +213,92 @@ async def m004_deliveries(db: aiosqlite.Connection) -> None:
         """
     )
     await db.execute("CREATE INDEX deliveries_age ON deliveries (claimed_at)")
+
+
+@migration
+async def m005_prompts_and_channels(db: aiosqlite.Connection) -> None:
+    # The team's prompt library: a prompt is a name; each save adds an immutable version.
+    await db.execute(
+        """
+        CREATE TABLE prompts (
+            id INTEGER PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            deleted_by TEXT,
+            deleted_at TEXT
+        )
+        """
+    )
+    await db.execute("CREATE UNIQUE INDEX prompts_live_name ON prompts (team_id, name) WHERE deleted_at IS NULL")
+    await db.execute(
+        """
+        CREATE TABLE prompt_versions (
+            id INTEGER PRIMARY KEY,
+            prompt_id INTEGER NOT NULL REFERENCES prompts (id),
+            version INTEGER NOT NULL CHECK (version >= 1),
+            template TEXT NOT NULL,
+            system_prompt TEXT,
+            model TEXT,
+            temperature REAL,
+            author_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (prompt_id, version)
+        )
+        """
+    )
+    # Runs keep their version's id, so a deleted prompt's history stays readable. `uid` makes
+    # export/import idempotent across databases.
+    await db.execute(
+        """
+        CREATE TABLE prompt_runs (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            version_id INTEGER NOT NULL REFERENCES prompt_versions (id),
+            team_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            inputs TEXT NOT NULL,
+            model TEXT NOT NULL,
+            temperature REAL,
+            output TEXT NOT NULL,
+            error TEXT,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_nanos INTEGER NOT NULL DEFAULT 0,
+            latency_ms INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    await db.execute("CREATE INDEX prompt_runs_version ON prompt_runs (version_id)")
+    await db.execute(
+        """
+        CREATE TABLE prompt_ratings (
+            run_id INTEGER NOT NULL REFERENCES prompt_runs (id),
+            user_id TEXT NOT NULL,
+            rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+            comment TEXT NOT NULL DEFAULT '',
+            rated_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, user_id)
+        )
+        """
+    )
+    # Per-channel persona (system prompt) and model. A conversation copies the persona when it
+    # starts, so changing it affects new conversations only.
+    await db.execute(
+        """
+        CREATE TABLE channel_settings (
+            platform TEXT NOT NULL,
+            team_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            persona TEXT,
+            persona_source TEXT,
+            model TEXT,
+            updated_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (platform, team_id, channel_id)
+        ) WITHOUT ROWID
+        """
+    )
+    await db.execute("ALTER TABLE conversations ADD COLUMN system_prompt TEXT")

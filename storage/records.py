@@ -26,6 +26,8 @@ class Conversation:
     id: int
     key: ConversationKey
     created_at: datetime
+    system_prompt: str | None = None  # the channel's persona when the conversation started
+    model: str | None = None  # the channel's model now (None: the default)
 
 
 @dataclass(frozen=True)
@@ -73,3 +75,12 @@ class WindowMessage(NamedTuple):
     role: Role
     content: str
     tokens: int
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """A channel's persona (system prompt, and the prompt it came from) and model."""
+
+    persona: str | None = None
+    persona_source: str | None = None
+    model: str | None = None

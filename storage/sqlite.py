@@ -7,15 +7,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from storage.records import Conversation, ConversationKey, ModelUsage, NewMessage, StoredMessage, WindowMessage
+from storage.records import (
+    ChannelSettings,
+    Conversation,
+    ConversationKey,
+    ModelUsage,
+    NewMessage,
+    StoredMessage,
+    WindowMessage,
+)
 from storage.sqlite_db import SQLiteDatabase
 from storage.sqlite_ledger import SQLiteLedger
+from storage.sqlite_prompts import SQLitePromptLibrary
 
 log = logging.getLogger(__name__)
 
 _OPEN_CONVERSATION = (
-    "SELECT id, created_at FROM conversations WHERE platform = ? AND team_id = ?"
-    " AND channel_id = ? AND thread_id = ? AND ended_at IS NULL"
+    "SELECT c.id, c.created_at, c.system_prompt, s.model FROM conversations c LEFT JOIN channel_settings s"
+    " ON s.platform = c.platform AND s.team_id = c.team_id AND s.channel_id = c.channel_id"
+    " WHERE c.platform = ? AND c.team_id = ? AND c.channel_id = ? AND c.thread_id = ? AND c.ended_at IS NULL"
 )
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, tokens, created_at, author_id, author_name,"
@@ -29,6 +39,12 @@ class SQLiteStore:
     def __init__(self, db: SQLiteDatabase) -> None:
         self._db = db
         self._ledger = SQLiteLedger(db)
+        self._prompts = SQLitePromptLibrary(db)
+
+    @property
+    def prompts(self) -> SQLitePromptLibrary:
+        """The team prompt library, on the same connection."""
+        return self._prompts
 
     @property
     def ledger(self) -> SQLiteLedger:
@@ -45,21 +61,44 @@ class SQLiteStore:
         await self._db.close()
 
     async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
-        """The open conversation at `key`, started now if there is none."""
+        """The open conversation at `key`, started now (with the channel's persona) if there is none."""
         found = await self._db.fetchall(_OPEN_CONVERSATION, _key_params(key))
         if found:
-            return Conversation(id=found[0][0], key=key, created_at=datetime.fromisoformat(found[0][1]))
+            return _conversation(key, found[0])
         async with self._db.transaction() as db:
             # Look again inside the write lock: another process may have started it meanwhile.
             found = list(await db.execute_fetchall(_OPEN_CONVERSATION, _key_params(key)))
-            if found:
-                return Conversation(id=found[0][0], key=key, created_at=datetime.fromisoformat(found[0][1]))
-            [(new_id,)] = await db.execute_fetchall(
-                "INSERT INTO conversations (platform, team_id, channel_id, thread_id, created_at)"
-                " VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (*_key_params(key), now.isoformat()),
-            )
-            return Conversation(id=new_id, key=key, created_at=now)
+            if not found:
+                await db.execute(
+                    "INSERT INTO conversations (platform, team_id, channel_id, thread_id, created_at, system_prompt)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, (SELECT persona FROM channel_settings"
+                    "   WHERE platform = ?1 AND team_id = ?2 AND channel_id = ?3))",
+                    (*_key_params(key), now.isoformat()),
+                )
+                found = list(await db.execute_fetchall(_OPEN_CONVERSATION, _key_params(key)))
+            return _conversation(key, found[0])
+
+    async def channel_settings(self, platform: str, team_id: str, channel_id: str) -> ChannelSettings:
+        """The channel's persona and model (all None when never set)."""
+        rows = await self._db.fetchall(
+            "SELECT persona, persona_source, model FROM channel_settings"
+            " WHERE platform = ? AND team_id = ? AND channel_id = ?",
+            (platform, team_id, channel_id),
+        )
+        return ChannelSettings(*rows[0]) if rows else ChannelSettings()
+
+    async def set_channel_settings(
+        self, platform: str, team_id: str, channel_id: str, settings: ChannelSettings, by: str, now: datetime
+    ) -> None:
+        """Replace the channel's persona and model."""
+        await self._db.fetchall(
+            "INSERT INTO channel_settings (platform, team_id, channel_id, persona, persona_source, model,"
+            " updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, team_id, channel_id)"
+            " DO UPDATE SET persona = excluded.persona, persona_source = excluded.persona_source,"
+            " model = excluded.model, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            (platform, team_id, channel_id, settings.persona, settings.persona_source, settings.model, by,
+             now.isoformat()),
+        )  # fmt: skip
 
     async def end_conversation(self, key: ConversationKey, now: datetime) -> bool:
         """Close the open conversation at `key`; False if there was none."""
@@ -139,6 +178,12 @@ class SQLiteStore:
         """Drop claims older than `before`."""
         rows = await self._db.fetchall("DELETE FROM deliveries WHERE claimed_at < ? RETURNING 1", (before.isoformat(),))
         return len(rows)
+
+
+def _conversation(key: ConversationKey, row: Any) -> Conversation:
+    return Conversation(
+        id=row[0], key=key, created_at=datetime.fromisoformat(row[1]), system_prompt=row[2], model=row[3]
+    )
 
 
 def _key_params(key: ConversationKey) -> tuple[str, str, str, str]:
