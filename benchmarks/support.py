@@ -24,6 +24,7 @@ class InstantModel:
         *,
         model: str,
         max_output_tokens: int,
+        temperature: float | None = None,
         on_text: TextSink | None = None,
     ) -> ChatResult:
         self.calls += 1

@@ -15,6 +15,7 @@ from bot.conversations import Conversations
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.llm import ChatModel, OpenAIChat
+from bot.metered import MeteredChat
 from bot.pricing import NoPrice, PriceTable
 from bot.quotas import Budget
 from bot.settings import Settings
@@ -57,9 +58,15 @@ async def open_engine(
         budget = Budget(store.ledger, settings, clock)
         await budget.recover()
         tokens = TokenCounter.for_model(settings.chat_model, settings.token_encoding)
-        conversations = Conversations(
-            settings=settings, store=store, model=model, tokens=tokens, clock=clock, budget=budget, prices=prices
+        chat = MeteredChat(
+            model,
+            prices=prices,
+            budget=budget,
+            tokens=tokens,
+            max_output_tokens=settings.max_output_tokens,
+            max_in_flight=settings.max_turns_in_flight,
         )
+        conversations = Conversations(settings=settings, store=store, chat=chat, tokens=tokens, clock=clock)
         yield Engine(settings=settings, conversations=conversations, budget=budget, store=store, clock=clock)
     finally:
         await store.close()

@@ -54,6 +54,7 @@ class ChatModel(Protocol):
         *,
         model: str,
         max_output_tokens: int,
+        temperature: float | None = None,
         on_text: TextSink | None = None,
     ) -> ChatResult:
         """Run one chat completion, passing each piece of text to `on_text` as it arrives."""
@@ -103,6 +104,7 @@ class OpenAIChat:
         *,
         model: str,
         max_output_tokens: int,
+        temperature: float | None = None,
         on_text: TextSink | None = None,
     ) -> ChatResult:
         """Stream one reply; retry only where no double charge is possible."""
@@ -117,7 +119,7 @@ class OpenAIChat:
                     await on_text(text)
 
             try:
-                return await self._stream_once(messages, model, max_output_tokens, sink)
+                return await self._stream_once(messages, model, max_output_tokens, temperature, sink)
             except ModelError as exc:
                 delay = self._retry_delay(exc, attempt) if not received else None
                 if delay is None:
@@ -137,7 +139,12 @@ class OpenAIChat:
         return None
 
     async def _stream_once(
-        self, messages: Sequence[PromptMessage], model: str, max_output_tokens: int, sink: TextSink
+        self,
+        messages: Sequence[PromptMessage],
+        model: str,
+        max_output_tokens: int,
+        temperature: float | None,
+        sink: TextSink,
     ) -> ChatResult:
         parts: list[str] = []
         usage: ModelUsage | None = None
@@ -148,6 +155,7 @@ class OpenAIChat:
                 model=model,
                 messages=[_wire(m) for m in messages],
                 max_completion_tokens=max_output_tokens,
+                temperature=openai.omit if temperature is None else temperature,
                 stream=True,
                 stream_options={"include_usage": True},
             )

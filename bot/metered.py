@@ -1,0 +1,142 @@
+"""Model calls held to budgets: reserve the worst case, call, settle to the reported usage.
+
+Chat turns, /ask and prompt runs stream one reply; a prompt comparison runs a grid of calls under
+one reservation. A failed call is released and charges nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.errors import ModelError, ModelUnavailable
+from bot.llm import ChatModel, ChatResult, PromptMessage, TextSink
+from bot.messages import IncomingMessage
+from bot.pricing import PriceTable
+from bot.quotas import Budget
+from bot.responder import Responder
+from bot.tokens import TOKENS_PER_REPLY, TokenCounter
+from storage import ModelUsage
+from storage.ledger_records import Charge, Units
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A finished call: the reply, its usage (reported, or counted when the server gave none), cost, time."""
+
+    text: str
+    usage: ModelUsage
+    finish_reason: str | None
+    cost_nanos: int
+    latency_ms: int
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One call of a grid: its prompt, exact prompt size, model and temperature."""
+
+    prompt: list[PromptMessage]
+    prompt_tokens: int
+    model: str
+    temperature: float | None = None
+
+
+class MeteredChat:
+    """The one way the engine calls a chat model."""
+
+    def __init__(
+        self,
+        model: ChatModel,
+        *,
+        prices: PriceTable,
+        budget: Budget,
+        tokens: TokenCounter,
+        max_output_tokens: int,
+        max_in_flight: int,
+    ) -> None:
+        self._model = model
+        self._prices = prices
+        self._budget = budget
+        self._tokens = tokens
+        self.max_output_tokens = max_output_tokens
+        # Bounds model calls in flight in this process; more wait their turn.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+
+    def prompt_tokens(self, prompt: Sequence[PromptMessage]) -> int:
+        """Exact size of a prompt as the API counts it (use stored counts instead where you have them)."""
+        return sum(self._tokens.count_message(m.content) for m in prompt) + TOKENS_PER_REPLY
+
+    def worst_cost(self, cell: Cell) -> int:
+        """The most this call can cost: the whole prompt plus the whole output budget."""
+        return self._prices.chat_cost(cell.model, cell.prompt_tokens, self.max_output_tokens)
+
+    async def stream(self, cell: Cell, message: IncomingMessage, responder: Responder) -> Completion:
+        """Reserve, stream the reply to the responder, settle; on failure abandon and release."""
+        charge = _charge(message, cell.model)
+        worst = Units(input_tokens=cell.prompt_tokens, output_tokens=self.max_output_tokens)
+        async with self._budget.hold(charge, worst, self.worst_cost(cell)) as reservation:
+            await responder.show_status("thinking…")
+            reply = responder.stream()
+            try:
+                completion = await self._call(cell, reply.append)
+            except (ModelError, asyncio.CancelledError):
+                await reply.abandon()
+                raise
+            await reservation.settle(_units(completion.usage), completion.cost_nanos)
+        await reply.finish()
+        return completion
+
+    async def grid(self, cells: Sequence[Cell], message: IncomingMessage) -> list[Completion | ModelError]:
+        """Run every cell under ONE reservation of their summed worst case; settle to the summed real cost.
+
+        A failing cell is returned as its error and costs nothing; the others are kept.
+        """
+        charge = _charge(message, "+".join(dict.fromkeys(c.model for c in cells)))
+        worst = Units(
+            input_tokens=sum(c.prompt_tokens for c in cells), output_tokens=self.max_output_tokens * len(cells)
+        )
+        async with self._budget.hold(charge, worst, sum(self.worst_cost(c) for c in cells)) as reservation:
+            results = await asyncio.gather(*(self._call(cell, None) for cell in cells), return_exceptions=True)
+            outcomes: list[Completion | ModelError] = []
+            for result in results:
+                if not isinstance(result, Completion | ModelError):
+                    raise result  # a bug or a cancellation, not a model failure: release and propagate
+                outcomes.append(result)
+            done = [r for r in outcomes if isinstance(r, Completion)]
+            await reservation.settle(
+                Units(
+                    input_tokens=sum(c.usage.prompt_tokens for c in done),
+                    cached_tokens=sum(c.usage.cached_tokens for c in done),
+                    output_tokens=sum(c.usage.completion_tokens for c in done),
+                ),
+                sum(c.cost_nanos for c in done),
+            )
+        return outcomes
+
+    async def _call(self, cell: Cell, on_text: TextSink | None) -> Completion:
+        started = time.perf_counter()
+        async with self._in_flight:
+            result: ChatResult = await self._model.chat(
+                cell.prompt,
+                model=cell.model,
+                max_output_tokens=self.max_output_tokens,
+                temperature=cell.temperature,
+                on_text=on_text,
+            )
+        if not result.text.strip():
+            raise ModelUnavailable("The model returned an empty reply. Please try again.")
+        # Some OpenAI-compatible servers do not report streamed usage: count it ourselves then.
+        usage = result.usage or ModelUsage(cell.model, cell.prompt_tokens, self._tokens.count(result.text))
+        cost = self._prices.chat_cost(cell.model, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
+        latency = int((time.perf_counter() - started) * 1000)
+        return Completion(result.text, usage, result.finish_reason, cost, latency)
+
+
+def _charge(message: IncomingMessage, model: str) -> Charge:
+    return Charge(message.platform, message.team_id, message.author.id, message.channel_id, "chat", model)
+
+
+def _units(usage: ModelUsage) -> Units:
+    return Units(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
