@@ -17,6 +17,7 @@ from bot.errors import ConfigError
 from bot.llm import ChatModel, OpenAIChat
 from bot.metered import MeteredChat
 from bot.pricing import NoPrice, PriceTable
+from bot.prompts.experiments import PromptExperiments
 from bot.quotas import Budget
 from bot.settings import Settings
 from bot.tokens import TokenCounter
@@ -67,7 +68,10 @@ async def open_engine(
             max_in_flight=settings.max_turns_in_flight,
         )
         conversations = Conversations(settings=settings, store=store, chat=chat, tokens=tokens, clock=clock)
-        yield Engine(settings=settings, conversations=conversations, budget=budget, store=store, clock=clock)
+        prompts = PromptExperiments(settings=settings, store=store, chat=chat, prices=prices, clock=clock)
+        yield Engine(
+            settings=settings, conversations=conversations, prompts=prompts, budget=budget, store=store, clock=clock
+        )
     finally:
         await store.close()
         if openai_chat is not None:

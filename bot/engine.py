@@ -9,9 +9,12 @@ from bot.clock import Clock
 from bot.commands import CommandContext, CommandRegistry
 from bot.commands.basic import BASIC_COMMANDS
 from bot.commands.budget import BUDGET_COMMANDS
+from bot.commands.channel import CHANNEL_COMMANDS
+from bot.commands.prompt import PROMPT
 from bot.conversations import Conversations
 from bot.errors import UserFacingError
 from bot.messages import IncomingMessage
+from bot.prompts.experiments import PromptExperiments
 from bot.quota_admin import QuotaAdmin
 from bot.quotas import Budget
 from bot.responder import Responder
@@ -30,15 +33,23 @@ class Engine:
     """Dispatches a message to a command or a chat turn; turns every failure into a clear reply."""
 
     def __init__(
-        self, *, settings: Settings, conversations: Conversations, budget: Budget, store: Store, clock: Clock
+        self,
+        *,
+        settings: Settings,
+        conversations: Conversations,
+        prompts: PromptExperiments,
+        budget: Budget,
+        store: Store,
+        clock: Clock,
     ) -> None:
         self.settings = settings
-        self._store = store
+        self.store = store
+        self.prompts = prompts
         self._clock = clock
         self.conversations = conversations
         self.budget = budget
         self.quota_admin = QuotaAdmin(budget, settings)
-        self.commands = CommandRegistry([*BASIC_COMMANDS, *BUDGET_COMMANDS])
+        self.commands = CommandRegistry([*BASIC_COMMANDS, *BUDGET_COMMANDS, PROMPT, *CHANNEL_COMMANDS])
         self._next_delivery_sweep = clock()
 
     async def first_delivery(self, platform: str, delivery_id: str) -> bool:
@@ -49,8 +60,8 @@ class Engine:
         now = self._clock()
         if now >= self._next_delivery_sweep:
             self._next_delivery_sweep = now + DELIVERY_MEMORY
-            await self._store.forget_deliveries(now - DELIVERY_MEMORY)
-        return await self._store.claim_delivery(platform, delivery_id, now)
+            await self.store.forget_deliveries(now - DELIVERY_MEMORY)
+        return await self.store.claim_delivery(platform, delivery_id, now)
 
     async def handle(self, message: IncomingMessage, responder: Responder) -> None:
         """Answer one message. Never raises for a user's mistake or a provider's failure."""

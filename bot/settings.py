@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     max_turns_in_flight: int = Field(32, ge=1, description="model calls running at once in one process")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
+    # Prompt experiments and channel models.
+    allowed_chat_models: str = Field("", description="comma-separated models /model and /prompt may use")
+    prompt_compare_max: int = Field(6, ge=1, le=50, description="most cells one /prompt compare may run")
+
     # Discord (adapters/discord_adapter.py): set DISCORD_TOKEN to start the Discord adapter.
     discord_token: SecretStr | None = None
     discord_admin_role: str | None = Field(None, description="members with this role are admins too")
@@ -118,6 +122,12 @@ class Settings(BaseSettings):
     def input_token_budget(self) -> int:
         """Tokens left for system prompt and history once the reply's budget is set aside."""
         return self.max_context_tokens - self.max_output_tokens
+
+    @property
+    def allowed_models(self) -> tuple[str, ...]:
+        """Models users may pick: ALLOWED_CHAT_MODELS, always including CHAT_MODEL."""
+        listed = [name.strip() for name in self.allowed_chat_models.split(",") if name.strip()]
+        return tuple(dict.fromkeys([self.chat_model, *listed]))
 
     @property
     def free_model_names(self) -> frozenset[str]:

@@ -1,0 +1,83 @@
+"""/persona and /model: a channel's system prompt and model (admins change them)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.commands.registry import CommandContext, CommandSpec
+from bot.errors import NotAllowed
+from bot.prompts.experiments import parse_ref
+
+PERSONA_USAGE = "/persona show | set <text> | use <prompt-name>[@vN] | clear"
+MODEL_USAGE = "/model show | set <name>"
+
+
+def _require_admin(ctx: CommandContext, what: str) -> None:
+    if not ctx.message.author.is_admin:
+        raise NotAllowed(f"Only admins can change {what}; /{ctx.command.name} show is open to everyone.")
+
+
+async def persona(ctx: CommandContext) -> None:
+    """Show or change the channel's system prompt; new conversations in the channel use it."""
+    engine, message = ctx.engine, ctx.message
+    store = engine.store
+    words = list(ctx.command.args)
+    sub = words[0].lower() if words else "show"
+    current = await store.channel_settings(message.platform, message.team_id, message.channel_id)
+    if sub == "show":
+        if current.persona is None:
+            text = f"This channel uses the default system prompt:\n{engine.settings.system_prompt}"
+        else:
+            source = f" (from {current.persona_source})" if current.persona_source else ""
+            text = f"This channel's persona{source}:\n{current.persona}"
+        await ctx.responder.send_text(text)
+        return
+    _require_admin(ctx, "the persona")
+    if sub == "set":
+        text = ctx.command.text.split(None, 1)[1].strip() if len(words) > 1 else ""
+        if not text:
+            raise PERSONA.bad_usage("Give the persona's text after /persona set.")
+        new, said = replace(current, persona=text, persona_source=None), "Persona set"
+    elif sub == "use" and len(words) == 2:
+        name, number = parse_ref(words[1])
+        version = await engine.prompts.get(message.team_id, name, number)
+        source = f"{version.name}@v{version.version}"
+        new, said = replace(current, persona=version.template, persona_source=source), f"Persona set from {source}"
+    elif sub == "clear":
+        new, said = replace(current, persona=None, persona_source=None), "Persona cleared (the default applies)"
+    else:
+        raise PERSONA.bad_usage(f"Unknown /persona action {sub!r}.")
+    await store.set_channel_settings(
+        message.platform, message.team_id, message.channel_id, new, message.author.id, engine.budget.now()
+    )
+    await ctx.responder.send_text(f"{said}; new conversations in this channel use it (/reset to start one).")
+
+
+async def model(ctx: CommandContext) -> None:
+    """Show or change the channel's chat model, from the allow-list."""
+    engine, message = ctx.engine, ctx.message
+    store = engine.store
+    words = list(ctx.command.args)
+    current = await store.channel_settings(message.platform, message.team_id, message.channel_id)
+    if not words or words == ["show"]:
+        chosen = current.model or engine.settings.chat_model
+        allowed = ", ".join(engine.settings.allowed_models)
+        await ctx.responder.send_text(f"This channel uses {chosen}. Allowed: {allowed}.")
+        return
+    if words[0].lower() != "set" or len(words) != 2:
+        raise MODEL.bad_usage("Unknown /model action.")
+    _require_admin(ctx, "the model")
+    chosen = engine.prompts.check_model(words[1])
+    # Choosing the default stores "default", so the channel follows CHAT_MODEL if the operator changes it.
+    chosen_or_default = None if chosen == engine.settings.chat_model else chosen
+    await store.set_channel_settings(
+        message.platform, message.team_id, message.channel_id, replace(current, model=chosen_or_default),
+        message.author.id, engine.budget.now(),
+    )  # fmt: skip
+    await ctx.responder.send_text(f"This channel now uses {chosen}.")
+
+
+PERSONA = CommandSpec("persona", PERSONA_USAGE, "the channel's system prompt (admins change it)", persona)
+MODEL = CommandSpec("model", MODEL_USAGE, "the channel's model (admins change it)", model)
+
+CHANNEL_COMMANDS = (PERSONA, MODEL)
