@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import getpass
 import io
 import json
 from datetime import date
+from pathlib import Path
 from typing import TextIO
 
 from bot.clock import utc_now
+from bot.errors import BadCommand
 from bot.money import NANOS_PER_USD, format_usd
+from bot.prompts.exchange import parse_export
+from bot.prompts.experiments import export_document
 from bot.quota_admin import QuotaAdmin
 from bot.quotas import Budget
 from bot.settings import Settings
 from storage import open_store
 from storage.ledger_records import UsageRow
+from storage.sqlite_prompts import ImportConflict
 
 COLUMNS = ("day", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens", "images", "audio_minutes")
 
@@ -87,4 +93,33 @@ async def quota(settings: Settings, out: TextIO, *, team: str, words: list[str],
     finally:
         await store.close()
     out.write(text + "\n")
+    return 0
+
+
+async def prompts_export(settings: Settings, out: TextIO, *, team: str | None) -> int:
+    """Print the prompt library (one team's or every team's) as JSON."""
+    store = await open_store(settings.database_url)
+    try:
+        records = await store.prompts.export(team)
+    finally:
+        await store.close()
+    out.write(json.dumps(export_document(records), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+async def prompts_import(settings: Settings, out: TextIO, *, path: Path) -> int:
+    """Import an export file; idempotent (what exists is skipped), validated, all or nothing."""
+    try:
+        document = json.loads(await asyncio.to_thread(path.read_text, "utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadCommand(f"Cannot read {path}: {exc}") from None
+    records = parse_export(document)
+    store = await open_store(settings.database_url)
+    try:
+        added = await store.prompts.import_(records)
+    except ImportConflict as exc:
+        raise BadCommand(f"Nothing imported: {exc}.") from None
+    finally:
+        await store.close()
+    out.write("Imported " + ", ".join(f"{count} {kind}" for kind, count in added.items()) + ".\n")
     return 0

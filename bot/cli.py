@@ -41,6 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     quota.add_argument("--team", default="local", help="the team (default: local, the console's)")
     quota.add_argument("--by", help="who is making the change, for the audit trail (default: your login)")
     quota.add_argument("words", nargs=argparse.REMAINDER, help="e.g. set user U123 daily 0.50")
+
+    prompts = sub.add_parser("prompts", help="export or import the team prompt library (JSON)")
+    prompts_sub = prompts.add_subparsers(dest="action", required=True)
+    export = prompts_sub.add_parser("export", help="print the library as JSON")
+    export.add_argument("--team", help="one team (default: every team)")
+    load = prompts_sub.add_parser("import", help="add an export file's prompts, versions, runs and ratings")
+    load.add_argument("file", type=Path)
     return parser
 
 
@@ -59,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
         if args.command == "quota":
             return asyncio.run(admin_cli.quota(settings, sys.stdout, team=args.team, words=args.words, by=args.by))
+        if args.command == "prompts":
+            if args.action == "export":
+                return asyncio.run(admin_cli.prompts_export(settings, sys.stdout, team=args.team))
+            return asyncio.run(admin_cli.prompts_import(settings, sys.stdout, path=args.file))
         if args.command == "console":
             identity = ConsoleIdentity(user_id=args.user, channel_id=args.channel, is_admin=args.admin)
             return asyncio.run(app.run_console(settings, identity, files_dir=args.files_dir))

@@ -40,5 +40,5 @@ def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     root.setLevel(level)
     # The HTTP clients log every request (with its body) at INFO/DEBUG: users' messages do not
     # belong in the log, so these stay at WARNING whatever LOG_LEVEL says.
-    for noisy in ("httpx", "httpcore", "openai"):
+    for noisy in ("httpx", "httpcore", "httpx2", "httpcore2", "openai", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -82,3 +82,35 @@ def test_a_bad_since_date_is_refused_by_the_parser(capsys: pytest.CaptureFixture
         main(["usage", "--since", "yesterday"])
     assert exit_.value.code == 2
     assert "invalid fromisoformat value: 'yesterday'" in capsys.readouterr().err
+
+
+async def test_prompts_export_and_import_on_the_command_line(
+    make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str
+) -> None:
+    async with open_engine(make_settings()) as engine:
+        await engine.handle(message("/prompt save p Hello {x}"), RecordingResponder())
+        await engine.handle(message("/prompt run p x=1"), RecordingResponder())
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    code, out, _ = await run_cli("prompts", "export")
+    assert code == 0 and json.loads(out)["prompts"][0]["name"] == "p"
+    export = tmp_path / "export.json"
+    export.write_text(out)
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    assert (await run_cli("prompts", "import", str(export)))[:2] == (
+        0, "Imported 1 prompts, 1 versions, 1 runs, 0 ratings.\n"
+    )  # fmt: skip
+    assert (await run_cli("prompts", "import", str(export)))[
+        1
+    ] == "Imported 0 prompts, 0 versions, 0 runs, 0 ratings.\n"
+
+    tampered = json.loads(out)
+    tampered["prompts"][0]["versions"][0]["template"] = "Changed {x}"
+    export.write_text(json.dumps(tampered))
+    code, out, err = await run_cli("prompts", "import", str(export))
+    assert (code, out) == (64, "")
+    assert err.strip() == "Nothing imported: p v1 differs from the stored v1."
+
+    export.write_text("{not json")
+    code, _, err = await run_cli("prompts", "import", str(export))
+    assert code == 64 and err.startswith(f"Cannot read {export}: Expecting property name")

@@ -23,7 +23,9 @@ def test_ordinary_text_and_paths_are_not_commands() -> None:
 async def test_unknown_command_lists_the_known_ones(engine) -> None:  # type: ignore[no-untyped-def]
     responder = RecordingResponder()
     await engine.handle(message("/fly me"), responder)
-    assert responder.errors == ["Unknown command /fly. Commands: /ask, /help, /model, /persona, /prompt, /quota, /reset, /usage. Try /help."]
+    assert responder.errors == [
+        "Unknown command /fly. Commands: /ask, /help, /model, /persona, /prompt, /quota, /reset, /usage. Try /help."
+    ]
 
 
 async def test_ask_without_a_question_shows_usage(engine, fake_openai) -> None:  # type: ignore[no-untyped-def]

@@ -27,9 +27,7 @@ async def test_a_full_scenario_at_debug_logs_no_secret(fake_openai: FakeOpenAI, 
     env = bot_env(fake_openai, tmp_path)
     env.update(OPENAI_API_KEY="sk-live-very-secret-0123456789", LOG_LEVEL="DEBUG")
     fake_openai.enqueue(InvalidKey(), ServerError(500))
-    code, out, err = await run_bot(
-        "console", stdin="hello\nagain\n/ask what?\n/usage\n/quota\n", env=env, cwd=tmp_path
-    )
+    code, out, err = await run_bot("console", stdin="hello\nagain\n/ask what?\n/usage\n/quota\n", env=env, cwd=tmp_path)
     assert code == 0
     assert "echo: what?" in out
     assert "sk-live-very-secret-0123456789" not in out + err
