@@ -14,13 +14,16 @@ from bot.clock import Clock, utc_now
 from bot.conversations import Conversations
 from bot.engine import Engine
 from bot.errors import ConfigError
-from bot.llm import ChatModel, OpenAIChat
+from bot.images import ImageMaker
+from bot.llm import ChatModel, OpenAIChat, make_client
 from bot.metered import MeteredChat
+from bot.openai_media import ImageModel, OpenAIImages, OpenAITranscriber, SpeechModel
 from bot.pricing import NoPrice, PriceTable
 from bot.prompts.experiments import PromptExperiments
 from bot.quotas import Budget
 from bot.settings import Settings
 from bot.tokens import TokenCounter
+from bot.transcription import Transcriber
 from storage import open_store
 
 log = logging.getLogger(__name__)
@@ -42,18 +45,27 @@ def require_model_access(settings: Settings) -> None:
 
 @asynccontextmanager
 async def open_engine(
-    settings: Settings, *, model: ChatModel | None = None, clock: Clock = utc_now
+    settings: Settings,
+    *,
+    model: ChatModel | None = None,
+    images: ImageModel | None = None,
+    speech: SpeechModel | None = None,
+    clock: Clock = utc_now,
 ) -> AsyncIterator[Engine]:
-    """An engine on the configured store, model and prices, closed on exit."""
+    """An engine on the configured store, models and prices, closed on exit.
+
+    The models default to OpenAI's through one client; benchmarks pass in-process ones.
+    """
     prices = PriceTable.load(settings.prices_file, settings.free_model_names)
     try:
         prices.chat(settings.chat_model)
     except NoPrice as exc:
         raise ConfigError(f"CHAT_MODEL: {exc.message}") from None
-    openai_chat = None
     if model is None:
         require_model_access(settings)
-        model = openai_chat = OpenAIChat.from_settings(settings)
+    client = make_client(settings)
+    if model is None:
+        model = OpenAIChat.from_settings(settings, client)
     store = await open_store(settings.database_url)
     try:
         budget = Budget(store.ledger, settings, clock)
@@ -70,12 +82,18 @@ async def open_engine(
         conversations = Conversations(settings=settings, store=store, chat=chat, tokens=tokens, clock=clock)
         prompts = PromptExperiments(settings=settings, store=store, chat=chat, prices=prices, clock=clock)
         yield Engine(
-            settings=settings, conversations=conversations, prompts=prompts, budget=budget, store=store, clock=clock
+            settings=settings,
+            conversations=conversations,
+            prompts=prompts,
+            images=ImageMaker(settings, images or OpenAIImages(client), budget, prices),
+            transcriber=Transcriber(settings, speech or OpenAITranscriber(client), budget, prices),
+            budget=budget,
+            store=store,
+            clock=clock,
         )
     finally:
         await store.close()
-        if openai_chat is not None:
-            await openai_chat.close()
+        await client.close()
 
 
 async def run_console(

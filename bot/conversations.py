@@ -95,6 +95,45 @@ class Conversations:
         cell = Cell(prompt, framing + tokens, channel.model or self._settings.chat_model)
         await self.after_reply(await self._chat.stream(cell, message, responder), responder)
 
+    async def remember(self, message: IncomingMessage, said: str, answer: str) -> None:
+        """Store an exchange that did not go through the chat model (a transcript), so follow-ups see it.
+
+        An answer too long for the history window is stored cut to fit, with a note saying so.
+        """
+        key = message.conversation_key
+        async with self._locks.hold(key):
+            conversation = await self._store.active_conversation(key, self._clock())
+            system = self._settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
+            room = (self._settings.input_token_budget - self._framing(system)) // 2
+            if self._tokens.count_message(answer) > room:
+                # Cutting by characters at ~3 per token then checking keeps this linear.
+                answer = answer[: room * 3]
+                while self._tokens.count_message(answer) > room - 20:
+                    answer = answer[: int(len(answer) * 0.9)]
+                answer += "\n[…the rest of the transcript was too long to keep in the conversation]"
+            for role, content, created in (("user", said, message.created_at), ("assistant", answer, self._clock())):
+                await self._store.add_message(
+                    conversation.id,
+                    NewMessage(
+                        role=role,  # type: ignore[arg-type]
+                        content=content,
+                        tokens=self._tokens.count_message(content),
+                        created_at=created,
+                        author_id=message.author.id if role == "user" else "",
+                        author_name=message.author.display_name if role == "user" else "",
+                    ),
+                )
+
+    async def summarize(self, text: str, message: IncomingMessage, responder: Responder) -> None:
+        """Stream a short summary of `text` (a transcript); metered as chat."""
+        instruction = "Summarize this transcript in a few bullet points, in its own language. Note any decisions."
+        room = self._settings.input_token_budget - self._framing(self._settings.system_prompt) - 50
+        if self._tokens.count_message(text) > room:
+            text = text[: room * 3]  # a long transcript is summarized from its beginning
+        prompt = [*build_prompt(self._settings.system_prompt, []), PromptMessage("user", f"{instruction}\n\n{text}")]
+        cell = Cell(prompt, self._chat.prompt_tokens(prompt), self._settings.chat_model)
+        await self.after_reply(await self._chat.stream(cell, message, responder), responder)
+
     async def reset(self, message: IncomingMessage) -> bool:
         """End the conversation at the message's thread; the next message starts a fresh one."""
         async with self._locks.hold(message.conversation_key):

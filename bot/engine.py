@@ -10,15 +10,18 @@ from bot.commands import CommandContext, CommandRegistry
 from bot.commands.basic import BASIC_COMMANDS
 from bot.commands.budget import BUDGET_COMMANDS
 from bot.commands.channel import CHANNEL_COMMANDS
+from bot.commands.media import MEDIA_COMMANDS, audio_attachment, transcribe_message
 from bot.commands.prompt import PROMPT
 from bot.conversations import Conversations
 from bot.errors import UserFacingError
+from bot.images import ImageMaker
 from bot.messages import IncomingMessage
 from bot.prompts.experiments import PromptExperiments
 from bot.quota_admin import QuotaAdmin
 from bot.quotas import Budget
 from bot.responder import Responder
 from bot.settings import Settings
+from bot.transcription import TranscribeOptions, Transcriber
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,8 @@ class Engine:
         settings: Settings,
         conversations: Conversations,
         prompts: PromptExperiments,
+        images: ImageMaker,
+        transcriber: Transcriber,
         budget: Budget,
         store: Store,
         clock: Clock,
@@ -45,12 +50,22 @@ class Engine:
         self.settings = settings
         self.store = store
         self.prompts = prompts
+        self.images = images
+        self.transcriber = transcriber
         self._clock = clock
         self.conversations = conversations
         self.budget = budget
         self.quota_admin = QuotaAdmin(budget, settings)
-        self.commands = CommandRegistry([*BASIC_COMMANDS, *BUDGET_COMMANDS, PROMPT, *CHANNEL_COMMANDS])
+        self.commands = CommandRegistry([*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, *CHANNEL_COMMANDS])
         self._next_delivery_sweep = clock()
+
+    def _is_voice_message(self, message: IncomingMessage) -> bool:
+        """Audio sent to the bot with no text: transcribed when TRANSCRIBE_VOICE_MESSAGES is on."""
+        return (
+            self.settings.transcribe_voice_messages
+            and not message.text.strip()
+            and audio_attachment(message) is not None
+        )
 
     async def first_delivery(self, platform: str, delivery_id: str) -> bool:
         """True the first time a platform event is seen; False for a redelivery (answer it once).
@@ -68,6 +83,8 @@ class Engine:
         try:
             if message.command is not None:
                 await self.commands.run(CommandContext(self, message, message.command, responder))
+            elif self._is_voice_message(message):
+                await transcribe_message(self, message, responder, TranscribeOptions())
             elif message.text.strip():
                 await self.conversations.turn(message, responder)
             else:

@@ -31,6 +31,10 @@ class MessageTooLong(UserFacingError):
     """The user's message alone does not fit the model's input budget."""
 
 
+class BadAttachment(UserFacingError):
+    """A file that cannot be used: empty, not audio, too long, too large, a web page instead of a file."""
+
+
 class NotAllowed(UserFacingError):
     """The user may not do this (for example an admin-only command)."""
 

@@ -60,6 +60,15 @@ class ChatModel(Protocol):
         """Run one chat completion, passing each piece of text to `on_text` as it arrives."""
 
 
+def make_client(settings: Settings) -> openai.AsyncOpenAI:
+    """The one AsyncOpenAI client: configured key, base URL and timeout; the SDK's own retries off."""
+    # Local OpenAI-compatible servers take no key, but the client insists on one.
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
+    return openai.AsyncOpenAI(
+        api_key=key, base_url=settings.openai_base_url, timeout=settings.openai_timeout, max_retries=0
+    )
+
+
 class OpenAIChat:
     """Chat Completions over `AsyncOpenAI`, streamed, with the real usage of every reply.
 
@@ -82,21 +91,9 @@ class OpenAIChat:
         self._sleep = sleep
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OpenAIChat:
-        """A client for the configured key, base URL and timeout; the SDK's own retries are off."""
-        # Local OpenAI-compatible servers take no key, but the client insists on one.
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
-        client = openai.AsyncOpenAI(
-            api_key=key,
-            base_url=settings.openai_base_url,
-            timeout=settings.openai_timeout,
-            max_retries=0,
-        )
+    def from_settings(cls, settings: Settings, client: openai.AsyncOpenAI) -> OpenAIChat:
+        """Chat on `client` with the configured retry policy."""
         return cls(client, max_retries=settings.openai_max_retries, max_retry_wait=settings.openai_max_retry_wait)
-
-    async def close(self) -> None:
-        """Close the HTTP connection pool."""
-        await self._client.close()
 
     async def chat(
         self,

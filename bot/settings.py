@@ -43,6 +43,17 @@ class Settings(BaseSettings):
     max_turns_in_flight: int = Field(32, ge=1, description="model calls running at once in one process")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
+    # /image and /transcribe.
+    image_model: str = "gpt-image-1"
+    image_size: str = Field("1024x1024", description="default size; the model's table in bot/data lists the rest")
+    image_quality: str = Field("medium", description="default quality")
+    transcribe_model: str = "gpt-4o-mini-transcribe"
+    transcribe_max_minutes: int = Field(120, ge=1, description="longest audio /transcribe accepts")
+    transcribe_max_mb: int = Field(200, ge=1, description="largest audio file /transcribe downloads")
+    transcribe_chunk_seconds: int = Field(600, ge=30, description="audio is cut into parts at most this long")
+    transcribe_concurrency: int = Field(3, ge=1, le=16, description="parts transcribed at once")
+    transcribe_voice_messages: bool = Field(False, description="transcribe voice messages sent to the bot")
+
     # Prompt experiments and channel models.
     allowed_chat_models: str = Field("", description="comma-separated models /model and /prompt may use")
     prompt_compare_max: int = Field(6, ge=1, le=50, description="most cells one /prompt compare may run")
@@ -51,7 +62,6 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_admin_role: str | None = Field(None, description="members with this role are admins too")
     discord_guild_ids: str = Field("", description="comma-separated guild ids to sync commands to at once")
-    discord_transcribe_voice_messages: bool = False
     max_attachment_mb: int = Field(25, ge=1, description="largest attachment the bot downloads")
 
     # Slack (adapters/slack_adapter.py): SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode, for

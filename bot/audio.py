@@ -1,0 +1,126 @@
+"""Audio checks and splitting with the ffmpeg binary that imageio-ffmpeg ships (no system ffmpeg needed).
+
+Every ffmpeg run is an async subprocess: nothing blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import imageio_ffmpeg
+
+from bot.errors import BadAttachment
+
+# Signatures of files people paste where audio was expected, with what to tell them.
+_NOT_AUDIO = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+)
+_HTML = re.compile(rb"^\s*(<!doctype html|<html|<head|<!--)", re.IGNORECASE)
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_DECODED_TIME = re.compile(r"time=(\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_SILENCE = re.compile(r"silence_(start|end): (-?\d+(?:\.\d+)?)")
+
+
+def ffmpeg_exe() -> str:
+    """Path of the bundled ffmpeg."""
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def check_bytes(data: bytes, name: str) -> None:
+    """Refuse, before any spending, what is certainly not audio: empty files, web pages, images, documents."""
+    if not data:
+        raise BadAttachment(f"{name} is empty (0 bytes).")
+    if _HTML.match(data[:512]):
+        raise BadAttachment(
+            f"{name} is a web page, not audio. On Slack this means the bot lacks the files:read scope "
+            "(ask an admin to add it and reinstall the app); elsewhere, upload the file itself rather than a link."
+        )
+    for magic, what in _NOT_AUDIO:
+        if data.startswith(magic):
+            raise BadAttachment(f"{name} is {what}, not audio or video.")
+
+
+async def _run(*args: str) -> tuple[int, str]:
+    """Run ffmpeg; returns (exit code, stderr text)."""
+    process = await asyncio.create_subprocess_exec(
+        ffmpeg_exe(), "-hide_banner", "-nostdin", *args,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, err.decode("utf-8", "replace")
+
+
+def _seconds(match: re.Match[str]) -> float:
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+async def duration(path: Path, name: str) -> float:
+    """Seconds of audio in the file; BadAttachment when ffmpeg finds no audio stream in it."""
+    _, info = await _run("-i", str(path))
+    if "Audio:" not in info:
+        raise BadAttachment(f"{name} has no audio that ffmpeg can read; send an audio or video file.")
+    found = _DURATION.search(info)
+    if found is not None:
+        return _seconds(found)
+    # Streams without a header duration (raw or live-recorded files): decode once to measure.
+    _, decoded = await _run("-i", str(path), "-vn", "-f", "null", "-")
+    times = list(_DECODED_TIME.finditer(decoded))
+    if not times:
+        raise BadAttachment(f"Could not measure the length of {name}.")
+    return _seconds(times[-1])
+
+
+async def silences(path: Path, min_silence: float = 0.4, threshold_db: int = -35) -> list[tuple[float, float]]:
+    """(start, end) of the quiet stretches, where a cut will not split a word."""
+    _, log = await _run(
+        "-i", str(path), "-vn", "-af", f"silencedetect=n={threshold_db}dB:d={min_silence}", "-f", "null", "-"
+    )
+    spans: list[tuple[float, float]] = []
+    start: float | None = None
+    for kind, value in _SILENCE.findall(log):
+        if kind == "start":
+            start = max(0.0, float(value))
+        elif start is not None:
+            spans.append((start, float(value)))
+            start = None
+    return spans
+
+
+def plan_cuts(total: float, chunk: float, quiet: list[tuple[float, float]], slack: float = 0.2) -> list[float]:
+    """Cut points so no part is longer than `chunk`, each at the middle of a silence when one lies
+    within the last `slack` share of the part, else exactly at the limit."""
+    cuts: list[float] = []
+    start = 0.0
+    while total - start > chunk:
+        limit = start + chunk
+        earliest = limit - chunk * slack
+        candidates = [(a + b) / 2 for a, b in quiet if earliest <= (a + b) / 2 <= limit]
+        cut = max(candidates) if candidates else limit
+        cuts.append(round(cut, 3))
+        start = cut
+    return cuts
+
+
+async def split(path: Path, cuts: list[float], folder: Path) -> list[Path]:
+    """Re-encode into compact mono MP3 parts (16 kHz, 48 kb/s: ~3.6 MB per 10 minutes), cut at `cuts`."""
+    pattern = folder / "part-%03d.mp3"
+    args = ["-y", "-i", str(path), "-vn", "-ac", "1", "-ar", "16000", "-c:a", "libmp3lame", "-b:a", "48k"]
+    if cuts:
+        args += ["-f", "segment", "-segment_times", ",".join(f"{c:.3f}" for c in cuts), "-reset_timestamps", "1"]
+        target = str(pattern)
+    else:
+        target = str(folder / "part-000.mp3")
+    code, log = await _run(*args, target)
+    if code != 0:
+        raise BadAttachment(
+            f"ffmpeg could not convert the audio: {log.strip().splitlines()[-1] if log.strip() else code}"
+        )
+    return sorted(await asyncio.to_thread(lambda: list(folder.glob("part-*.mp3"))))

@@ -1,0 +1,116 @@
+"""/image: drawing, validated against the model's table before anything is spent, metered per image."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+from bot.errors import BadCommand, ConfigError, ModelUnavailable
+from bot.messages import IncomingMessage
+from bot.openai_media import ImageModel
+from bot.pricing import PriceTable
+from bot.quotas import Budget
+from bot.responder import Responder
+from bot.settings import Settings
+from storage.ledger_records import Charge, Units
+
+IMAGE_USAGE = "/image <prompt> [size] [quality] [n]   e.g. /image a lighthouse at dusk 1536x1024 high 2"
+_SIZE = re.compile(r"\d{3,4}x\d{3,4}")
+
+
+@dataclass(frozen=True)
+class ImageModelSpec:
+    """What one image model accepts."""
+
+    sizes: tuple[str, ...]
+    qualities: tuple[str, ...]
+    max_prompt_chars: int
+    max_n: int
+    b64_param: bool
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """A validated /image request."""
+
+    prompt: str
+    size: str
+    quality: str
+    n: int
+
+
+def load_image_models() -> dict[str, ImageModelSpec]:
+    """bot/data/image_models.toml."""
+    table = tomllib.loads(resources.files("bot.data").joinpath("image_models.toml").read_text("utf-8"))
+    return {
+        name: ImageModelSpec(
+            tuple(e["sizes"]), tuple(e["qualities"]), e["max_prompt_chars"], e["max_n"], e["b64_param"]
+        )
+        for name, e in table.items()
+    }
+
+
+class ImageMaker:
+    """Draws with IMAGE_MODEL; sends each image as a PNG file."""
+
+    def __init__(self, settings: Settings, images: ImageModel, budget: Budget, prices: PriceTable) -> None:
+        specs = load_image_models()
+        if settings.image_model not in specs:
+            raise ConfigError(f"IMAGE_MODEL: {settings.image_model!r} is not in bot/data/image_models.toml")
+        self._spec = specs[settings.image_model]
+        self._model = settings.image_model
+        self._settings = settings
+        self._images = images
+        self._budget = budget
+        self._prices = prices
+
+    def parse(self, words: Sequence[str], text: str) -> ImageRequest:
+        """Trailing size, quality and count words (or size=, quality=, n=) are options; the rest is the prompt."""
+        spec, rest = self._spec, list(words)
+        size, quality, n = self._settings.image_size, self._settings.image_quality, 1
+        while rest:
+            word = rest[-1].lower()
+            key, _, value = word.partition("=") if "=" in word else ("", "", word)
+            if key in ("", "size") and _SIZE.fullmatch(value):
+                size = value
+            elif key in ("", "quality") and value in spec.qualities:
+                quality = value
+            elif value.isdigit() and (key == "n" or (key == "" and 1 <= int(value) <= spec.max_n)):
+                n = int(value)
+            else:
+                break
+            rest.pop()
+        prompt = " ".join(rest).strip() if len(rest) != len(words) else text.strip()
+        if not prompt:
+            raise BadCommand(f"Describe the image after /image.\nUsage: {IMAGE_USAGE}")
+        if len(prompt) > spec.max_prompt_chars:
+            raise BadCommand(
+                f"The prompt is {len(prompt):,} characters; {self._model} takes at most {spec.max_prompt_chars:,}."
+            )
+        if size not in spec.sizes:
+            raise BadCommand(f"{self._model} cannot draw {size}; sizes: {', '.join(spec.sizes)}.")
+        if quality not in spec.qualities:
+            raise BadCommand(f"{self._model} has no quality {quality!r}; qualities: {', '.join(spec.qualities)}.")
+        if not 1 <= n <= spec.max_n:
+            raise BadCommand(f"Ask for 1 to {spec.max_n} images at a time.")
+        return ImageRequest(prompt, size, quality, n)
+
+    async def draw(self, message: IncomingMessage, responder: Responder, request: ImageRequest) -> None:
+        """Reserve the images' price, draw, settle to the images returned, send them."""
+        charge = Charge(message.platform, message.team_id, message.author.id, message.channel_id, "image", self._model)
+        each = self._prices.image_cost(self._model, request.quality, request.size, 1)
+        async with self._budget.hold(charge, Units(images=request.n), each * request.n) as reservation:
+            await responder.show_status(f"drawing {request.n} image{'s' if request.n > 1 else ''}…")
+            images = await self._images.generate(
+                request.prompt, model=self._model, size=request.size, quality=request.quality, n=request.n,
+                b64_param=self._spec.b64_param,
+            )  # fmt: skip
+            if not images:
+                raise ModelUnavailable("The image model returned no image. Please try again.")
+            await reservation.settle(Units(images=len(images)), each * len(images))
+        for i, image in enumerate(images, start=1):
+            caption = f"Revised prompt: {image.revised_prompt}" if image.revised_prompt else ""
+            await responder.send_file(image.png, f"image-{i}.png", "image/png", caption=caption)
