@@ -7,14 +7,16 @@ slash command. Files the engine sends are written under a folder and their path 
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from bot.commands import parse_command_line
 from bot.engine import Engine
-from bot.messages import Author, IncomingMessage
+from bot.messages import Attachment, Author, Command, IncomingMessage
 
 TEAM_ID = "local"
 
@@ -119,9 +121,20 @@ class ConsoleAdapter:
             await self._engine.handle(self.message(text), self._responder)
 
     def message(self, text: str) -> IncomingMessage:
-        """The IncomingMessage for one typed line."""
+        """The IncomingMessage for one typed line.
+
+        The console has no uploads: `/transcribe path/to/file.mp3 …` attaches the file at that path.
+        """
         self._counter += 1
         who = self._identity
+        command = parse_command_line(text)
+        attachments: tuple[Attachment, ...] = ()
+        if command is not None and command.name == "transcribe" and command.args:
+            path = Path(command.args[0]).expanduser()
+            if path.is_file():
+                attachments = (file_attachment(path),)
+                rest = command.args[1:]
+                command = Command(command.name, shlex.join(rest), rest)
         return IncomingMessage(
             platform="console",
             team_id=TEAM_ID,
@@ -131,8 +144,19 @@ class ConsoleAdapter:
             message_id=f"console-{self._counter}",
             is_direct=True,
             mentions_bot=True,
-            command=parse_command_line(text),
+            command=command,
+            attachments=attachments,
         )
+
+
+def file_attachment(path: Path) -> Attachment:
+    """A local file as an Attachment; read() loads it off the event loop."""
+
+    async def read() -> bytes:
+        return await asyncio.to_thread(path.read_bytes)
+
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return Attachment(name=path.name, content_type=content_type, size=path.stat().st_size, read=read)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -72,14 +72,24 @@ class ImageMaker:
         spec, rest = self._spec, list(words)
         size, quality, n = self._settings.image_size, self._settings.image_quality, 1
         while rest:
-            word = rest[-1].lower()
-            key, _, value = word.partition("=") if "=" in word else ("", "", word)
-            if key in ("", "size") and _SIZE.fullmatch(value):
-                size = value
-            elif key in ("", "quality") and value in spec.qualities:
-                quality = value
-            elif value.isdigit() and (key == "n" or (key == "" and 1 <= int(value) <= spec.max_n)):
-                n = int(value)
+            key, has_key, value = rest[-1].lower().partition("=")
+            if has_key:  # size=…, quality=…, n=…: taken as given, validated below
+                if key == "size":
+                    size = value
+                elif key == "quality":
+                    quality = value
+                elif key == "n" and value.isdigit():
+                    n = int(value)
+                elif key == "n":
+                    raise BadCommand(f"n={value} is not a number of images.")
+                else:
+                    break
+            elif _SIZE.fullmatch(key):
+                size = key
+            elif key in spec.qualities:
+                quality = key
+            elif key.isdigit() and 1 <= int(key) <= spec.max_n:
+                n = int(key)
             else:
                 break
             rest.pop()

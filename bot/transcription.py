@@ -91,7 +91,8 @@ class Transcriber:
         audio.check_bytes(data, attachment.name)
         folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="teambot-audio-"))
         try:
-            source = folder / ("input" + Path(attachment.name).suffix.lower()[:8])
+            # The original name (sanitized) travels with the file: the API guesses the format from it.
+            source = folder / (re.sub(r"[^A-Za-z0-9._-]", "_", Path(attachment.name).name)[-100:] or "audio")
             await asyncio.to_thread(source.write_bytes, data)
             await responder.show_status("measuring the audio…")
             seconds = await audio.duration(source, attachment.name)

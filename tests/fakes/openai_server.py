@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import functools
 import itertools
@@ -19,7 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+
+# The smallest valid PNG (1x1, transparent), built once: what the fake image model "draws".
+TINY_PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,21 @@ class DropMidStream:
     after_chunks: int = 1
 
 
+@dataclass(frozen=True)
+class ImageReply:
+    """A scripted /v1/images/generations answer: `count` PNGs (default: as many as asked)."""
+
+    count: int | None = None
+    revised_prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class TranscriptionReply:
+    """A scripted /v1/audio/transcriptions answer."""
+
+    text: str
+
+
 Scripted = Reply | RateLimit | ServerError | Stall | ContextLengthExceeded | ContentPolicy | InvalidKey | DropMidStream
 
 
@@ -132,12 +154,17 @@ class FakeOpenAI:
     def __init__(self, *, default_reply: Callable[[dict[str, Any]], str] | None = None) -> None:
         self.requests: list[RecordedRequest] = []
         self._queue: deque[Scripted] = deque()
+        self._image_queue: deque[ImageReply | Scripted] = deque()
+        self._audio_queue: deque[TranscriptionReply | Scripted] = deque()
+        self.audio_files: list[tuple[str, bytes]] = []  # (filename, bytes) of every transcription upload
         self._default_reply = default_reply or _echo
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._app = web.Application()
         self._app.router.add_post("/v1/chat/completions", self._chat)
+        self._app.router.add_post("/v1/images/generations", self._images)
+        self._app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
 
     async def start(self, port: int = 0) -> None:
         """Listen on 127.0.0.1 (a free port unless given)."""
@@ -171,6 +198,18 @@ class FakeOpenAI:
         """Script the next answers, in order; when the queue is empty the server echoes."""
         self._queue.extend(items)
 
+    def enqueue_images(self, *items: ImageReply | Scripted) -> None:
+        """Script image answers; when empty, every request gets the PNGs it asked for."""
+        self._image_queue.extend(items)
+
+    def enqueue_transcriptions(self, *items: TranscriptionReply | Scripted) -> None:
+        """Script transcription answers; when empty, the text is "[<filename>: <bytes> bytes]"."""
+        self._audio_queue.extend(items)
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        """The recorded requests to one path, e.g. /v1/images/generations."""
+        return [r for r in self.requests if r.path == path]
+
     def chat_requests(self) -> list[dict[str, Any]]:
         """JSON bodies of the chat completion requests, in order."""
         return [r.json for r in self.requests if r.path == "/v1/chat/completions" and r.json is not None]
@@ -182,6 +221,43 @@ class FakeOpenAI:
             body = None
         self.requests.append(RecordedRequest(request.method, request.path, dict(request.headers), body))
         return body if isinstance(body, dict) else {}
+
+    async def _images(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        item = self._image_queue.popleft() if self._image_queue else ImageReply()
+        fault = await self._fault(item)  # type: ignore[arg-type]
+        if fault is not None:
+            return fault
+        assert isinstance(item, ImageReply)
+        count = item.count if item.count is not None else int(body.get("n") or 1)
+        png = base64.b64encode(TINY_PNG).decode()
+        data = [{"b64_json": png, "revised_prompt": item.revised_prompt} for _ in range(count)]
+        return web.json_response({"created": int(time.time()), "data": data})
+
+    async def _transcriptions(self, request: web.Request) -> web.StreamResponse:
+        fields: dict[str, Any] = {}
+        upload: tuple[str, bytes] = ("", b"")
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.filename:
+                upload = (part.filename, bytes(await part.read()))
+            elif part.name:
+                fields[part.name] = await part.text()
+        fields["file_name"], fields["file_size"] = upload[0], len(upload[1])
+        self.requests.append(RecordedRequest(request.method, request.path, dict(request.headers), fields))
+        self.audio_files.append(upload)
+        item = self._audio_queue.popleft() if self._audio_queue else TranscriptionReply(
+            f"[{upload[0]}: {len(upload[1])} bytes]"
+        )  # fmt: skip
+        fault = await self._fault(item)  # type: ignore[arg-type]
+        if fault is not None:
+            return fault
+        assert isinstance(item, TranscriptionReply)
+        if fields.get("response_format") == "text":
+            return web.Response(text=item.text + "\n", content_type="text/plain")
+        return web.json_response({"text": item.text})
 
     async def _fault(self, item: Scripted) -> web.StreamResponse | None:
         """The response for a fault, or None when `item` is not one the generic path handles."""
