@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import timedelta
 
 from bot.clock import Clock
@@ -58,6 +59,7 @@ class Engine:
         self.quota_admin = QuotaAdmin(budget, settings)
         self.commands = CommandRegistry([*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, *CHANNEL_COMMANDS])
         self._next_delivery_sweep = clock()
+        self._in_flight: Counter[tuple[str, str, str]] = Counter()
 
     def _is_voice_message(self, message: IncomingMessage) -> bool:
         """Audio sent to the bot with no text: transcribed when TRANSCRIBE_VOICE_MESSAGES is on."""
@@ -80,6 +82,14 @@ class Engine:
 
     async def handle(self, message: IncomingMessage, responder: Responder) -> None:
         """Answer one message. Never raises for a user's mistake or a provider's failure."""
+        user = (message.platform, message.team_id, message.author.id)
+        if self._in_flight[user] >= self.settings.max_user_in_flight:
+            # A flood from one person must not starve everyone else: refuse politely, keep nothing.
+            await responder.send_error(
+                f"You already have {self._in_flight[user]} requests running; please wait for them to finish."
+            )
+            return
+        self._in_flight[user] += 1
         try:
             if message.command is not None:
                 await self.commands.run(CommandContext(self, message, message.command, responder))
@@ -95,3 +105,7 @@ class Engine:
         except Exception:
             log.exception("failed to handle %s message %s", message.platform, message.message_id)
             await responder.send_error(GENERIC_FAILURE)
+        finally:
+            self._in_flight[user] -= 1
+            if not self._in_flight[user]:
+                del self._in_flight[user]

@@ -168,6 +168,9 @@ class Store(Protocol):
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
         """The whole conversation, oldest first."""
 
+    async def forget_user(self, team_id: str, user_id: str, pseudonym: str) -> dict[str, int]:
+        """Delete a user's messages, replies to them, prompt runs and ratings; pseudonymize the rest."""
+
     async def claim_delivery(self, platform: str, delivery_id: str, now: datetime) -> bool:
         """True the first time a platform event id is seen, False for every redelivery."""
 

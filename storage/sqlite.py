@@ -179,6 +179,53 @@ class SQLiteStore:
         rows = await self._db.fetchall("DELETE FROM deliveries WHERE claimed_at < ? RETURNING 1", (before.isoformat(),))
         return len(rows)
 
+    async def forget_user(self, team_id: str, user_id: str, pseudonym: str) -> dict[str, int]:
+        """Delete a user's messages (and the replies to them), prompt runs and ratings in a team;
+        replace their id by `pseudonym` where the team's records must stay (ledger costs, authorship)."""
+        counts: dict[str, int] = {}
+        async with self._db.transaction() as db:
+            mine = (
+                "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                " WHERE c.team_id = ?1 AND m.role = 'user' AND m.author_id = ?2"
+            )
+            replies = (
+                "SELECT (SELECT min(r.id) FROM messages r WHERE r.conversation_id = m.conversation_id"
+                " AND r.id > m.id AND r.role = 'assistant') FROM messages m WHERE m.id IN (" + mine + ")"
+            )
+            rows = await db.execute_fetchall(
+                f"DELETE FROM messages WHERE id IN ({mine}) OR id IN ({replies}) RETURNING role", (team_id, user_id)
+            )
+            counts["messages"] = sum(1 for (role,) in rows if role == "user")
+            counts["replies"] = sum(1 for (role,) in rows if role == "assistant")
+            counts["ratings"] = len(
+                list(await db.execute_fetchall(
+                    "DELETE FROM prompt_ratings WHERE user_id = ?2 AND run_id IN"
+                    " (SELECT id FROM prompt_runs WHERE team_id = ?1) RETURNING 1", (team_id, user_id),
+                ))
+            )  # fmt: skip
+            runs = "SELECT id FROM prompt_runs WHERE team_id = ?1 AND user_id = ?2"
+            await db.execute(f"DELETE FROM prompt_ratings WHERE run_id IN ({runs})", (team_id, user_id))
+            counts["prompt runs"] = len(
+                list(
+                    await db.execute_fetchall(
+                        f"DELETE FROM prompt_runs WHERE id IN ({runs}) RETURNING 1", (team_id, user_id)
+                    )
+                )
+            )
+            pseudonymized = 0
+            for sql in (
+                "UPDATE usage_ledger SET user_id = ?3 WHERE team_id = ?1 AND user_id = ?2",
+                "UPDATE usage_totals SET subject = ?3 WHERE team_id = ?1 AND scope = 'user' AND subject = ?2",
+                "UPDATE prompts SET created_by = ?3 WHERE team_id = ?1 AND created_by = ?2",
+                "UPDATE prompt_versions SET author_id = ?3 WHERE author_id = ?2"
+                " AND prompt_id IN (SELECT id FROM prompts WHERE team_id = ?1)",
+                "UPDATE quota_changes SET changed_by = ?3 WHERE team_id = ?1 AND changed_by = ?2",
+            ):
+                cursor = await db.execute(sql, (team_id, user_id, pseudonym))
+                pseudonymized += cursor.rowcount
+            counts["records pseudonymized"] = pseudonymized
+        return counts
+
 
 def _conversation(key: ConversationKey, row: Any) -> Conversation:
     return Conversation(

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes.openai_server import FakeOpenAI
 
 from bot.app import open_engine
 from bot.commands import parse_command_line
 from bot.engine import Engine
 from bot.messages import Author, IncomingMessage
 from bot.settings import Settings, load_settings
+from tests.fakes.openai_server import FakeOpenAI
 
 
 @pytest.fixture(autouse=True)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.fakes.openai_server import FakeOpenAI, Reply
-
 from bot.app import open_engine
 from bot.engine import Engine
 from bot.settings import Settings
 from bot.tokens import TOKENS_PER_REPLY, TokenCounter
 from storage import ConversationKey, open_store
 from tests.conftest import message
+from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 
 
@@ -138,7 +137,7 @@ async def test_concurrent_turns_in_different_conversations_do_not_interleave(
     async def chat(channel: str) -> RecordingResponder:
         responder = RecordingResponder()
         for turn in range(3):
-            await engine.handle(message(f"{channel} turn {turn}", channel=channel), responder)
+            await engine.handle(message(f"{channel} turn {turn}", channel=channel, user=f"user-{channel}"), responder)
         return responder
 
     responders = await asyncio.gather(*(chat(c) for c in channels))
@@ -160,3 +159,21 @@ async def test_messages_racing_in_one_thread_are_answered_one_at_a_time(
     assert [role for role, _ in rows] == ["user", "assistant", "user", "assistant"]
     # The second request saw the first turn complete.
     assert len(fake_openai.chat_requests()[1]["messages"]) == 4
+
+
+async def test_a_flood_from_one_person_is_bounded_and_refused_politely(
+    engine: Engine, fake_openai: FakeOpenAI, settings: Settings
+) -> None:
+    fake_openai.enqueue(*[Reply("slow", chunk_chars=1, delay_between_chunks=0.01) for _ in range(3)])
+    responders = [RecordingResponder() for _ in range(200)]
+    await asyncio.gather(
+        *(engine.handle(message(f"flood {i}", channel=f"c{i}"), r) for i, r in enumerate(responders)),
+        engine.handle(message("someone else", user="u2", channel="quiet"), other := RecordingResponder()),
+    )
+    answered = [r for r in responders if r.replies]
+    refused = [r for r in responders if r.errors]
+    assert len(answered) == settings.max_user_in_flight == 3
+    assert len(refused) == 197
+    assert refused[0].errors == ["You already have 3 requests running; please wait for them to finish."]
+    assert other.replies == ["echo: someone else"]  # another person is not held up
+    assert len(fake_openai.chat_requests()) == 4

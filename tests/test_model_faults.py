@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from bot.app import open_engine
+from tests.conftest import message
 from tests.fakes.openai_server import (
     ContentPolicy,
     ContextLengthExceeded,
@@ -16,9 +19,6 @@ from tests.fakes.openai_server import (
     ServerError,
     Stall,
 )
-
-from bot.app import open_engine
-from tests.conftest import message
 from tests.fakes.responder import RecordingResponder
 from tests.test_conversations import history
 

@@ -273,3 +273,38 @@ def test_format_like_fields_are_literal_text() -> None:
     template = "{x.__class__} {0} {x[0]} {{x}} {x}"
     assert variables(template) == ["x"]
     assert fill(template, {"x": "<v>"}) == "{x.__class__} {0} {x[0]} {x} <v>"
+
+
+async def test_forget_removes_my_messages_runs_and_ratings_and_pseudonymizes_the_ledger(
+    engine: Engine, fake_openai: FakeOpenAI, settings: Settings
+) -> None:
+    await say(engine, "my secret plan", user="ann")
+    await say(engine, "bob's note", user="bob", channel="c2")
+    await say(engine, "/prompt save p Hi {x}", user="ann")
+    await say(engine, "/prompt run p x=1", user="ann")
+    await say(engine, "/prompt rate 1 5", user="bob")
+    asked = last_text(await say(engine, "/forget", user="ann"))
+    assert asked.endswith("To go ahead: /forget confirm")
+    done = last_text(await say(engine, "/forget confirm", user="ann"))
+    assert done == (
+        "Done. Removed or pseudonymized: 1 messages, 1 replies, 0 ratings, 1 prompt runs, 5 records pseudonymized."
+    )
+    store = await open_store(settings.database_url)
+    try:
+        conv = await store.active_conversation(message("x").conversation_key, message("x").created_at)
+        assert await store.messages(conv.id) == []
+        conv2 = await store.active_conversation(message("x", channel="c2").conversation_key, message("x").created_at)
+        assert [m.content for m in await store.messages(conv2.id)] == ["bob's note", "echo: bob's note"]
+        rows = await store.ledger.usage("local", "2000-01-01")
+        assert {r.user_id for r in rows} == {"bob", f"forgotten-{_digest('local', 'ann')}"}
+        assert sum(r.cost_nanos for r in rows) > 0  # the team's spend is kept
+        assert await store.prompts.run("local", 1) is None
+        assert await store.prompts.creator("local", "p") == f"forgotten-{_digest('local', 'ann')}"
+    finally:
+        await store.close()
+
+
+def _digest(team: str, user: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{team}:{user}".encode()).hexdigest()[:12]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from bot.commands.registry import CommandContext, CommandSpec
 
 
@@ -19,6 +21,23 @@ async def reset(ctx: CommandContext) -> None:
     await ctx.responder.send_text(text)
 
 
+async def forget(ctx: CommandContext) -> None:
+    """Delete the user's stored data in this team, after a confirmation."""
+    if ctx.command.args != ("confirm",):
+        await ctx.responder.send_text(
+            "This deletes everything you said to me in this team (and my replies to it), your prompt runs and "
+            "ratings, and replaces your id with a pseudonym in the usage ledger and on prompts you wrote. "
+            "To go ahead: /forget confirm",
+            private=True,
+        )
+        return
+    message = ctx.message
+    digest = hashlib.sha256(f"{message.team_id}:{message.author.id}".encode()).hexdigest()[:12]
+    counts = await ctx.engine.store.forget_user(message.team_id, message.author.id, f"forgotten-{digest}")
+    done = ", ".join(f"{count} {what}" for what, count in counts.items())
+    await ctx.responder.send_text(f"Done. Removed or pseudonymized: {done}.", private=True)
+
+
 async def help_(ctx: CommandContext) -> None:
     """List the commands this user may run."""
     lines = ["Mention me (or DM me) to chat; the thread is the conversation. Commands:"]
@@ -32,5 +51,6 @@ async def help_(ctx: CommandContext) -> None:
 ASK = CommandSpec("ask", "/ask <question>", "a one-shot answer that is not part of the conversation", ask)
 RESET = CommandSpec("reset", "/reset", "forget this thread's conversation and start a fresh one", reset)
 HELP = CommandSpec("help", "/help", "this list", help_)
+FORGET = CommandSpec("forget", "/forget [confirm]", "delete what you said to me and your personal data", forget)
 
-BASIC_COMMANDS = (ASK, RESET, HELP)
+BASIC_COMMANDS = (ASK, RESET, FORGET, HELP)
