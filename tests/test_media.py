@@ -274,3 +274,30 @@ def test_planned_parts_are_never_longer_than_a_chunk(
     assert all(b > a for a, b in itertools.pairwise(edges))
     assert all(b - a <= chunk + 0.001 for a, b in itertools.pairwise(edges))
     assert len(cuts) <= math.ceil(total / (chunk * 0.8))
+
+
+async def test_a_file_over_the_api_limit_is_re_encoded_smaller_even_when_short(
+    make_settings: Any, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    clip = make_audio(tmp_path / "big.wav", 840)  # 16 kHz 16-bit mono WAV: ~26.9 MB, over the API's 25 MB
+    assert clip.stat().st_size > 25 * 1024 * 1024
+    async with open_engine(make_settings(transcribe_chunk_seconds=900)) as engine:
+        r = await run(engine, with_file("/transcribe", clip))
+    assert r.errors == []
+    [(name, data)] = fake_openai.audio_files
+    assert name == "part-000.mp3" and len(data) < 6 * 1024 * 1024
+
+
+async def test_temporary_audio_files_are_removed_even_when_the_call_fails(
+    engine: Engine, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    import tempfile
+
+    def leftovers() -> set[str]:
+        return {p.name for p in Path(tempfile.gettempdir()).glob("teambot-audio-*")}
+
+    before = leftovers()
+    fake_openai.enqueue_transcriptions(RateLimit(retry_after=5))
+    r = await run(engine, with_file("/transcribe", make_audio(tmp_path / "x.mp3", 3)))
+    assert r.errors == ["The model is rate limited right now; try again in 5 s."]
+    assert leftovers() == before

@@ -161,7 +161,7 @@ class FakeOpenAI:
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._port = 0
-        self._app = web.Application()
+        self._app = web.Application(client_max_size=64 * 1024 * 1024)  # audio uploads up to the API's 25 MB and more
         self._app.router.add_post("/v1/chat/completions", self._chat)
         self._app.router.add_post("/v1/images/generations", self._images)
         self._app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
