@@ -7,6 +7,8 @@ import csv
 import getpass
 import io
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 from typing import TextIO
@@ -19,9 +21,20 @@ from bot.prompts.experiments import export_document
 from bot.quota_admin import QuotaAdmin
 from bot.quotas import Budget
 from bot.settings import Settings
-from storage import open_store
+from storage import Store, open_store
 from storage.ledger_records import UsageRow
 from storage.sqlite_prompts import ImportConflict
+
+
+@asynccontextmanager
+async def opened(settings: Settings) -> AsyncIterator[Store]:
+    """The bot's store, for one CLI command."""
+    store = await open_store(settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms)
+    try:
+        yield store
+    finally:
+        await store.close()
+
 
 COLUMNS = ("day", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens", "images", "audio_minutes")
 
@@ -37,13 +50,10 @@ async def usage(
     fmt: str,
 ) -> int:
     """Print spend grouped by day, user and kind (settled and still-reserved calls)."""
-    store = await open_store(settings.database_url)
-    try:
+    async with opened(settings) as store:
         budget = Budget(store.ledger, settings, utc_now)
         first = since or date.fromisoformat(f"{budget.periods().month}-01")
         rows = await store.ledger.usage(team, first.isoformat(), until.isoformat() if until else None, user)
-    finally:
-        await store.close()
     out.write(render(rows, fmt))
     return 0
 
@@ -82,27 +92,20 @@ def render(rows: list[UsageRow], fmt: str) -> str:
 
 async def quota(settings: Settings, out: TextIO, *, team: str, words: list[str], by: str | None) -> int:
     """`show`, `set …` or `reset …` on a team's limits, recorded as changed by the operator."""
-    store = await open_store(settings.database_url)
-    try:
-        budget = Budget(store.ledger, settings, utc_now)
-        admin = QuotaAdmin(budget, settings)
+    async with opened(settings) as store:
+        admin = QuotaAdmin(Budget(store.ledger, settings, utc_now), settings)
         if not words or words == ["show"]:
             text = await admin.show(team)
         else:
             text = await admin.apply(team, words, f"cli:{by or getpass.getuser()}", utc_now())
-    finally:
-        await store.close()
     out.write(text + "\n")
     return 0
 
 
 async def prompts_export(settings: Settings, out: TextIO, *, team: str | None) -> int:
     """Print the prompt library (one team's or every team's) as JSON."""
-    store = await open_store(settings.database_url)
-    try:
+    async with opened(settings) as store:
         records = await store.prompts.export(team)
-    finally:
-        await store.close()
     out.write(json.dumps(export_document(records), indent=2, ensure_ascii=False) + "\n")
     return 0
 
@@ -114,12 +117,10 @@ async def prompts_import(settings: Settings, out: TextIO, *, path: Path) -> int:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadCommand(f"Cannot read {path}: {exc}") from None
     records = parse_export(document)
-    store = await open_store(settings.database_url)
-    try:
-        added = await store.prompts.import_(records)
-    except ImportConflict as exc:
-        raise BadCommand(f"Nothing imported: {exc}.") from None
-    finally:
-        await store.close()
+    async with opened(settings) as store:
+        try:
+            added = await store.prompts.import_(records)
+        except ImportConflict as exc:
+            raise BadCommand(f"Nothing imported: {exc}.") from None
     out.write("Imported " + ", ".join(f"{count} {kind}" for kind, count in added.items()) + ".\n")
     return 0

@@ -66,7 +66,7 @@ async def open_engine(
     client = make_client(settings)
     if model is None:
         model = OpenAIChat.from_settings(settings, client)
-    store = await open_store(settings.database_url)
+    store = await open_store(settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms)
     try:
         budget = Budget(store.ledger, settings, clock)
         await budget.recover()

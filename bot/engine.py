@@ -23,12 +23,14 @@ from bot.quotas import Budget
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.transcription import TranscribeOptions, Transcriber
-from storage import Store
+from storage import Store, StoreFailed
 
 log = logging.getLogger(__name__)
 
 # Slack retries a delivery for about an hour at most; a day of memory is ample.
 DELIVERY_MEMORY = timedelta(days=1)
+STORE_BUSY = "The bot's database is busy (another process is writing to it). Please send that again in a moment."
+STORE_FAILED = "The bot could not use its database (disk full or failing); the error is in its log for an admin."
 GENERIC_FAILURE = "Sorry, something went wrong on my side. It has been logged; please try again."
 EMPTY_MESSAGE = "I'm here. Write your question after the mention, or try /help."
 
@@ -99,6 +101,9 @@ class Engine:
                 await self.conversations.turn(message, responder)
             else:
                 await responder.send_text(EMPTY_MESSAGE, private=True)
+        except StoreFailed as exc:
+            log.error("storage failed for %s message %s: %s", message.platform, message.message_id, exc)
+            await responder.send_error(STORE_BUSY if exc.busy else STORE_FAILED)
         except UserFacingError as exc:
             log.info("refused %s message %s: %s", message.platform, message.message_id, type(exc).__name__)
             await responder.send_error(exc.message)

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     openai_max_retry_wait: float = Field(20.0, ge=0, description="longest Retry-After we wait for, in seconds")
 
     database_url: str = "sqlite:///teambot.sqlite3"
+    database_busy_timeout_ms: int = Field(5_000, ge=0, description="how long a write waits for another writer")
     chat_model: str = "gpt-4.1-mini"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     token_encoding: str | None = None  # for models bpe-openai does not know, e.g. "o200k_base"

@@ -1,6 +1,6 @@
 """Persistence behind the `Store` protocol: SQLite by default, PostgreSQL for several processes."""
 
-from storage.base import Ledger, Store, StoreUnavailable
+from storage.base import Ledger, Store, StoreFailed, StoreUnavailable
 from storage.factory import open_store
 from storage.records import (
     Conversation,
@@ -19,6 +19,7 @@ __all__ = [
     "ModelUsage",
     "NewMessage",
     "Store",
+    "StoreFailed",
     "StoreUnavailable",
     "StoredMessage",
     "WindowMessage",

@@ -30,6 +30,14 @@ class StoreUnavailable(Exception):
     """The database cannot be opened or migrated; the message says which and why."""
 
 
+class StoreFailed(Exception):
+    """A read or write failed for a reason outside the bot: locked by another writer, disk full, I/O."""
+
+    def __init__(self, message: str, *, busy: bool) -> None:
+        super().__init__(message)
+        self.busy = busy
+
+
 class Ledger(Protocol):
     """The usage ledger: every model call's cost, reservations against limits, and the limits."""
 

@@ -18,10 +18,10 @@ def sqlite_path(url: str) -> Path | str:
     return Path(rest)
 
 
-async def open_store(url: str) -> Store:
-    """Open (and migrate) the store that `url` names."""
+async def open_store(url: str, *, busy_timeout_ms: int = 5_000) -> Store:
+    """Open (and migrate) the store that `url` names; `busy_timeout_ms` is how long a write waits for a lock."""
     if url.startswith("sqlite:///"):
         from storage.sqlite import SQLiteStore
 
-        return await SQLiteStore.open(sqlite_path(url))
+        return await SQLiteStore.open(sqlite_path(url), busy_timeout_ms)
     raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]!r} (use sqlite:///path)")

@@ -16,7 +16,7 @@ from storage.records import (
     StoredMessage,
     WindowMessage,
 )
-from storage.sqlite_db import SQLiteDatabase
+from storage.sqlite_db import BUSY_TIMEOUT_MS, SQLiteDatabase
 from storage.sqlite_ledger import SQLiteLedger
 from storage.sqlite_prompts import SQLitePromptLibrary
 
@@ -52,9 +52,9 @@ class SQLiteStore:
         return self._ledger
 
     @classmethod
-    async def open(cls, path: Path | str) -> SQLiteStore:
+    async def open(cls, path: Path | str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SQLiteStore:
         """Open (creating and migrating) the database at `path`."""
-        return cls(await SQLiteDatabase.open(path))
+        return cls(await SQLiteDatabase.open(path, busy_timeout_ms))
 
     async def close(self) -> None:
         """Close the connection."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from storage.base import StoreUnavailable
+from storage.base import StoreFailed, StoreUnavailable
 from storage.migrations import apply_migrations
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class SQLiteDatabase:
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path | str) -> SQLiteDatabase:
+    async def open(cls, path: Path | str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SQLiteDatabase:
         """Open the file (creating it and its folder), configure the connection and migrate."""
         try:
             if isinstance(path, Path):
@@ -39,7 +39,7 @@ class SQLiteDatabase:
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
         try:
-            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
             await db.execute("PRAGMA foreign_keys = ON")
@@ -65,17 +65,30 @@ class SQLiteDatabase:
         takes SQLite's write lock before it reads anything, so a check inside it sees the latest
         committed data even with other processes on the file: exact, with no read-modify-write.
         """
-        async with self._lock:
+        async with self._lock, _translated():
             return list(await self._db.execute_fetchall(sql, params))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
-        async with self._lock:
+        async with self._lock, _translated():
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)
+                    await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    """Operational failures (locked, full, I/O) become StoreFailed; constraint errors stay bugs."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        busy = "locked" in text or "busy" in text
+        log.error("SQLite operation failed: %s", text)
+        raise StoreFailed(f"SQLite: {text}", busy=busy) from exc

@@ -1,0 +1,114 @@
+"""Faults outside the bot: a locked database, a full disk, the process killed mid-reply."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.app import open_engine
+from bot.engine import STORE_BUSY, STORE_FAILED
+from bot.settings import load_settings
+from tests.conftest import message
+from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.fakes.responder import RecordingResponder
+from tests.test_console import REPO, bot_env, run_bot
+from tests.test_conversations import history
+
+
+def integrity(db_url: str) -> str:
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as db:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+async def test_a_database_locked_by_another_writer_gives_a_clear_error_and_loses_nothing(
+    make_settings: Any, fake_openai: FakeOpenAI, db_url: str
+) -> None:
+    settings = make_settings(database_busy_timeout_ms=200)
+    async with open_engine(settings) as engine:
+        await engine.handle(message("before the lock"), RecordingResponder())
+        other = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        locked = RecordingResponder()
+        await engine.handle(message("during the lock"), locked)
+        other.execute("ROLLBACK")
+        other.close()
+        after = RecordingResponder()
+        await engine.handle(message("after the lock"), after)
+    assert locked.errors == [STORE_BUSY]
+    assert after.replies == ["echo: after the lock"]
+    assert await history(settings, message("x").conversation_key) == [
+        ("user", "before the lock"), ("assistant", "echo: before the lock"),
+        ("user", "after the lock"), ("assistant", "echo: after the lock"),
+    ]  # fmt: skip
+    assert integrity(db_url) == "ok"
+
+
+async def test_a_full_disk_gives_a_clear_error_and_corrupts_nothing(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    """A real process whose files may not grow past 256 KB (RLIMIT_FSIZE): writes fail as on a full disk."""
+    env = bot_env(fake_openai, tmp_path)
+    code, out, _ = await run_bot("console", stdin="kept\n", env=env, cwd=tmp_path)
+    assert (code, out) == (0, "echo: kept\n")
+
+    def small_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    huge = "lorem ipsum " * 40_000  # ~480 KB: cannot be written
+    child_env = {**os.environ, "PYTHONPATH": str(REPO), **env, "MAX_CONTEXT_TOKENS": "400000"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "console", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=child_env, cwd=tmp_path, preexec_fn=small_disk,
+    )  # fmt: skip
+    out_bytes, err_bytes = await asyncio.wait_for(proc.communicate(f"{huge}\nsmall one\n".encode()), timeout=60)
+    assert proc.returncode == 0
+    assert out_bytes.decode().splitlines() == [f"[error] {STORE_FAILED}", "echo: small one"]
+    assert "SQLite: disk I/O error" in err_bytes.decode()  # EFBIG surfaces as an I/O error
+    assert integrity(env["DATABASE_URL"]) == "ok"
+    settings = load_settings(env_file=None, database_url=env["DATABASE_URL"])
+    rows = await history(settings, message("x", channel="console").conversation_key)
+    assert [content for _, content in rows] == ["kept", "echo: kept", "small one", "echo: small one"]
+
+
+async def test_killed_mid_reply_leaves_no_half_reply_and_frees_the_reservation(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    env = bot_env(fake_openai, tmp_path)
+    env["QUOTA_USER_DAILY_USD"] = "1"
+    fake_openai.enqueue(Reply("a long answer that never finishes " * 40, chunk_chars=4, delay_between_chunks=0.05))
+    child_env = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "console", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL, env=child_env, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(b"tell me a long story\n")
+    await proc.stdin.drain()
+    first = await asyncio.wait_for(proc.stdout.read(8), timeout=30)  # streaming has begun
+    assert first
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+
+    db = tmp_path / "bot.sqlite3"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT role FROM messages").fetchall() == [("user",)]
+        assert conn.execute("SELECT state FROM usage_ledger").fetchall() == [("reserved",)]
+
+    code, out, _ = await run_bot("console", stdin="and now?\n", env=env, cwd=tmp_path)
+    assert (code, out) == (0, "echo: and now?\n")
+    with sqlite3.connect(db) as conn:
+        assert [row[0] for row in conn.execute("SELECT state FROM usage_ledger ORDER BY id")] == ["released", "settled"]
+        assert [row[0] for row in conn.execute("SELECT role FROM messages ORDER BY id")] == [
+            "user",
+            "user",
+            "assistant",
+        ]
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    # The conversation continued with the question that was cut off still in it.
+    assert [m["content"] for m in fake_openai.chat_requests()[-1]["messages"][1:]] == [
+        "tell me a long story", "and now?"
+    ]  # fmt: skip
