@@ -1,23 +1,30 @@
-"""Run every benchmark (or those named) and print the figures as one JSON document."""
+"""Run every benchmark (or those named): print one JSON document, save it, and refresh the table
+between the markers in benchmarks/README.md."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import platform
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from benchmarks import context_window, reservations, turn_overhead
+from benchmarks import concurrency, context_window, footprint, reservations, turn_overhead
 
 BENCHMARKS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "turn_overhead": turn_overhead.run,
     "context_window": context_window.run,
+    "concurrency": concurrency.run,
     "reservations": reservations.run,
+    "footprint": footprint.run,
 }
+HERE = Path(__file__).resolve().parent
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 async def main(names: list[str]) -> dict[str, Any]:
@@ -25,10 +32,50 @@ async def main(names: list[str]) -> dict[str, Any]:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cores": os.cpu_count(),
     }
     for name in names:
         report[name] = await BENCHMARKS[name]()
     return report
+
+
+def table(report: dict[str, Any]) -> str:
+    """The Markdown table of the headline figures."""
+    rows = [f"{report['when'][:10]}, {report['cores']} cores, {report['machine']}, Python {report['python']}:", "",
+            "| figure | value | goal |", "| --- | --- | --- |"]  # fmt: skip
+
+    def add(name: str, value: str, goal: str) -> None:
+        rows.append(f"| {name} | {value} | {goal} |")
+
+    if t := report.get("turn_overhead"):
+        add("engine overhead per turn vs raw aiosqlite (p50 ratio)",
+            f"{t['ratio_p50']} (engine p50 {t['engine']['p50_us']:.0f} µs, raw {t['raw_aiosqlite']['p50_us']:.0f} µs)",
+            "≤ 2")  # fmt: skip
+    if c := report.get("context_window"):
+        add("context build, 100,000 vs 100 stored messages (p50 ratio)", str(c["ratio_p50"]), "≤ 1.5")
+    if c := report.get("concurrency"):
+        add(f"{c['conversations']} conversations at once, {c['model_seconds'] * 1000:.0f} ms model (wall vs one)",
+            f"{c['ratio']} ({c['all_at_once_s']} s vs {c['one_request_s']} s)", "≤ 1.3")  # fmt: skip
+    if r := report.get("reservations"):
+        add("reserve+settle pairs per second, 500 concurrent", f"{r['reserve_settle_per_s']:,}", "≥ 2,000")
+    if f := report.get("footprint"):
+        add(f"idle RSS with {f['stored_conversations']:,} stored conversations",
+            f"{f['idle_rss_mb']} MB (bare Python {f['bare_python_rss_mb']} MB)", "≤ 150 MB")  # fmt: skip
+        add(
+            "cold start of `python -m bot --help`",
+            f"{f['cold_start_help_s']} s (bare Python {f['bare_python_start_s']} s)",
+            "",
+        )
+    return "\n".join(rows)
+
+
+def write_readme(report: dict[str, Any]) -> None:
+    readme = HERE / "README.md"
+    text = readme.read_text("utf-8")
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        readme.write_text(f"{head}{START}\n{table(report)}\n{END}{tail}", "utf-8")
 
 
 if __name__ == "__main__":
@@ -38,5 +85,9 @@ if __name__ == "__main__":
     unknown = set(args.names) - set(BENCHMARKS)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
-    json.dump(asyncio.run(main(args.names or list(BENCHMARKS))), sys.stdout, indent=2)
+    result = asyncio.run(main(args.names or list(BENCHMARKS)))
+    json.dump(result, sys.stdout, indent=2)
     print()
+    if not args.names:  # a full run is the one the README reports
+        (HERE / "latest.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+        write_readme(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Sequence
@@ -14,8 +15,11 @@ from storage import ModelUsage
 class InstantModel:
     """A ChatModel that answers at once, so a benchmark measures our code, not a network."""
 
-    def __init__(self, reply: str = "An answer of a dozen or so tokens, streamed in one piece.") -> None:
+    def __init__(
+        self, reply: str = "An answer of a dozen or so tokens, streamed in one piece.", delay: float = 0
+    ) -> None:
         self.reply = reply
+        self.delay = delay  # seconds the "model" takes, to measure concurrency
         self.calls = 0
 
     async def chat(
@@ -28,6 +32,8 @@ class InstantModel:
         on_text: TextSink | None = None,
     ) -> ChatResult:
         self.calls += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if on_text is not None:
             await on_text(self.reply)
         return ChatResult(self.reply, ModelUsage(model, 100, 12), "stop")

@@ -55,7 +55,10 @@ async def raw_turns(folder: Path, turns: int) -> list[float]:
     await (await SQLiteStore.open(path)).close()
     db = await aiosqlite.connect(path, isolation_level=None)
     await db.execute("PRAGMA synchronous = NORMAL")
-    await db.execute("INSERT INTO conversations VALUES (1, 'console', 'local', 'c1', '', '', NULL)")
+    await db.execute(
+        "INSERT INTO conversations (id, platform, team_id, channel_id, created_at)"
+        " VALUES (1, 'console', 'local', 'c1', '')"
+    )
     insert = (
         "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, created_at) VALUES"
         " (?1, ?2, ?3, ?4, COALESCE((SELECT tokens_before + tokens FROM messages WHERE conversation_id = ?1"

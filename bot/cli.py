@@ -8,12 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from adapters.console_adapter import ConsoleIdentity
-from bot import admin_cli, app
 from bot.errors import ConfigError, UserFacingError
-from bot.logs import configure_logging
-from bot.settings import load_settings
-from storage import StoreUnavailable
 
 EXIT_CONFIG = 2
 EXIT_USAGE = 64  # EX_USAGE: a wrong `quota` command line
@@ -54,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code. Configuration problems print one message, no traceback."""
     args = build_parser().parse_args(argv)
+    # Imported after parsing, so `--help` and usage errors answer without loading the model client,
+    # the tokenizer and the platform libraries (about a second on a small machine).
+    from adapters.console_adapter import ConsoleIdentity
+    from bot import admin_cli, app
+    from bot.logs import configure_logging
+    from bot.settings import load_settings
+    from storage import StoreUnavailable
+
     try:
         settings = load_settings()
         configure_logging(settings.log_level, settings.secrets())

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     token_encoding: str | None = None  # for models bpe-openai does not know, e.g. "o200k_base"
     max_context_tokens: int = Field(16_000, ge=256)
     max_output_tokens: int = Field(1_000, ge=16)
-    max_turns_in_flight: int = Field(32, ge=1, description="model calls running at once in one process")
+    max_turns_in_flight: int = Field(256, ge=1, description="model calls running at once in one process")
     max_user_in_flight: int = Field(3, ge=1, description="one person's requests running at once; more are refused")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 

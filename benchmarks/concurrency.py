@@ -1,0 +1,47 @@
+"""200 conversations at once against a model that takes 200 ms: wall time vs one request alone.
+
+Goal <= 1.3x: the engine adds no serialization of its own across conversations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.support import DiscardingResponder, InstantModel, clock
+from bot.app import open_engine
+from bot.messages import Author, IncomingMessage
+from bot.settings import load_settings
+
+CONVERSATIONS = 200
+MODEL_SECONDS = 0.2
+
+
+async def run() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(env_file=None, database_url=f"sqlite:///{Path(tmp) / 'c.sqlite3'}")
+        model = InstantModel(delay=MODEL_SECONDS)
+        responder = DiscardingResponder()
+
+        def ask(i: int) -> IncomingMessage:
+            return IncomingMessage("console", "local", f"c{i}", Author(f"u{i}", f"u{i}"), f"question {i}")
+
+        async with open_engine(settings, model=model) as engine:
+            await engine.handle(ask(-1), responder)  # warm-up
+            start = clock()
+            await engine.handle(ask(-2), responder)
+            one = clock() - start
+            start = clock()
+            await asyncio.gather(*(engine.handle(ask(i), responder) for i in range(CONVERSATIONS)))
+            many = clock() - start
+    assert not responder.errors, responder.errors[:3]
+    return {
+        "conversations": CONVERSATIONS,
+        "model_seconds": MODEL_SECONDS,
+        "one_request_s": round(one, 3),
+        "all_at_once_s": round(many, 3),
+        "ratio": round(many / one, 2),
+        "goal": "ratio <= 1.3",
+    }
