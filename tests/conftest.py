@@ -11,7 +11,7 @@ import pytest
 from bot.app import open_engine
 from bot.commands import parse_command_line
 from bot.engine import Engine
-from bot.messages import Author, IncomingMessage
+from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings, load_settings
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -72,6 +72,7 @@ def message(
     admin: bool = False,
     platform: str = "console",
     team: str = "local",
+    attachments: tuple[Attachment, ...] = (),
 ) -> IncomingMessage:
     """A message as an adapter would build it; a leading `/` makes it a command."""
     return IncomingMessage(
@@ -82,4 +83,5 @@ def message(
         author=Author(id=user, display_name=user, is_admin=admin),
         text=text,
         command=parse_command_line(text),
+        attachments=attachments,
     )

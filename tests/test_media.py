@@ -50,11 +50,7 @@ async def ledger(settings: Settings) -> list[tuple[str, str, int, str]]:
 
 
 def with_file(text: str, path: Path, **who: Any) -> IncomingMessage:
-    base = message(text, **who)
-    return IncomingMessage(
-        platform=base.platform, team_id=base.team_id, channel_id=base.channel_id, author=base.author,
-        text=base.text, command=base.command, attachments=(file_attachment(path),),
-    )  # fmt: skip
+    return message(text, attachments=(file_attachment(path),), **who)
 
 
 def bytes_attachment(name: str, data: bytes, content_type: str = "audio/mpeg") -> Attachment:
@@ -198,10 +194,7 @@ async def test_a_rate_limit_midway_keeps_and_charges_only_what_was_done(
 async def test_files_that_are_not_audio_are_refused_before_any_spending(
     engine: Engine, fake_openai: FakeOpenAI, settings: Settings, name: str, data: bytes, error: str
 ) -> None:
-    base = message("/transcribe")
-    msg = IncomingMessage(base.platform, base.team_id, base.channel_id, base.author, base.text,
-                          command=base.command, attachments=(bytes_attachment(name, data),))  # fmt: skip
-    r = await run(engine, msg)
+    r = await run(engine, message("/transcribe", attachments=(bytes_attachment(name, data),)))
     assert len(r.errors) == 1 and r.errors[0].startswith(error)
     assert fake_openai.requests_to("/v1/audio/transcriptions") == []
     assert await ledger(settings) == []
