@@ -92,9 +92,10 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_database_scheme(cls, value: str) -> str:
-        if not value.startswith("sqlite:///"):
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError(
                 "must look like sqlite:///path/to/file.sqlite3 (a relative path is from the working directory)"
+                " or postgresql://user@host:5432/dbname"
             )
         return value
 

@@ -3,6 +3,7 @@
 from storage.base import Ledger, Store, StoreFailed, StoreUnavailable
 from storage.factory import open_store
 from storage.records import (
+    ChannelSettings,
     Conversation,
     ConversationKey,
     ModelUsage,

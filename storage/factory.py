@@ -24,4 +24,8 @@ async def open_store(url: str, *, busy_timeout_ms: int = 5_000) -> Store:
         from storage.sqlite import SQLiteStore
 
         return await SQLiteStore.open(sqlite_path(url), busy_timeout_ms)
-    raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]!r} (use sqlite:///path)")
+    if url.startswith(("postgresql://", "postgres://")):
+        from storage.postgres import PostgresStore
+
+        return await PostgresStore.open(url, busy_timeout_ms=busy_timeout_ms)
+    raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]!r} (use sqlite:///path or postgresql://…)")

@@ -66,7 +66,7 @@ class SQLitePromptLibrary:
                 (prompt_id, template, system_prompt, model, temperature, author_id, now.isoformat()),
             )
             [row] = await db.execute_fetchall(f"{_VERSION} WHERE v.id = ?", (version_id,))
-        return _version(row)
+        return version_from_row(row)
 
     async def version(self, team_id: str, name: str, number: int | None = None) -> PromptVersion | None:
         """Version `number` of a live prompt, or its latest."""
@@ -75,7 +75,7 @@ class SQLitePromptLibrary:
             " AND (? IS NULL OR v.version = ?) ORDER BY v.version DESC LIMIT 1",
             (team_id, name, number, number),
         )
-        return _version(rows[0]) if rows else None
+        return version_from_row(rows[0]) if rows else None
 
     async def versions(self, team_id: str, name: str) -> list[PromptVersion]:
         """Every version of a live prompt, oldest first."""
@@ -83,7 +83,7 @@ class SQLitePromptLibrary:
             f"{_VERSION} WHERE p.team_id = ? AND p.name = ? AND p.deleted_at IS NULL ORDER BY v.version",
             (team_id, name),
         )
-        return [_version(row) for row in rows]
+        return [version_from_row(row) for row in rows]
 
     async def summaries(self, team_id: str, contains: str | None = None) -> list[PromptSummary]:
         """The team's live prompts, by name; `contains` filters names (case-insensitive)."""
@@ -120,14 +120,14 @@ class SQLitePromptLibrary:
             "INSERT INTO prompt_runs (uid, version_id, team_id, user_id, inputs, model, temperature, output, error,"
             " input_tokens, output_tokens, cost_nanos, latency_ms, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            _run_params(run),
+            run_params(run),
         )
         return int(run_id)
 
     async def run(self, team_id: str, run_id: int) -> PromptRun | None:
         """One run of the team's."""
         rows = await self._db.fetchall(f"{_RUN} WHERE id = ? AND team_id = ?", (run_id, team_id))
-        return _run(rows[0]) if rows else None
+        return run_from_row(rows[0]) if rows else None
 
     async def rate(self, team_id: str, run_id: int, user_id: str, rating: int, comment: str, now: datetime) -> bool:
         """Rate a run of the team's (rating again replaces your earlier rating); False if no such run."""
@@ -174,8 +174,10 @@ class SQLitePromptLibrary:
                         " ORDER BY user_id",
                         (rrow[14],),
                     )
-                    runs.append(_run(rrow, tuple(Rating(u, r, c, datetime.fromisoformat(t)) for u, r, c, t in ratings)))
-                versions.append((_version(vrow), tuple(runs)))
+                    runs.append(
+                        run_from_row(rrow, tuple(Rating(u, r, c, datetime.fromisoformat(t)) for u, r, c, t in ratings))
+                    )
+                versions.append((version_from_row(vrow), tuple(runs)))
             records.append(
                 PromptRecord(
                     team,
@@ -248,7 +250,7 @@ class SQLitePromptLibrary:
         if rows:
             run_id = rows[0][0]
         else:
-            params = _run_params(run)
+            params = run_params(run)
             [(run_id,)] = await db.execute_fetchall(
                 "INSERT INTO prompt_runs (uid, version_id, team_id, user_id, inputs, model, temperature, output,"
                 " error, input_tokens, output_tokens, cost_nanos, latency_ms, created_at)"
@@ -276,14 +278,16 @@ async def _live_prompt_id(db: aiosqlite.Connection, team_id: str, name: str) -> 
     return int(rows[0][0]) if rows else None
 
 
-def _version(row: Any) -> PromptVersion:
+def version_from_row(row: Any) -> PromptVersion:
+    """A PromptVersion from a `_VERSION` row (SQLite or PostgreSQL)."""
     return PromptVersion(
         id=row[0], team_id=row[1], name=row[2], version=row[3], template=row[4], system_prompt=row[5],
         model=row[6], temperature=row[7], author_id=row[8], created_at=datetime.fromisoformat(row[9]),
     )  # fmt: skip
 
 
-def _run(row: Any, ratings: tuple[Rating, ...] = ()) -> PromptRun:
+def run_from_row(row: Any, ratings: tuple[Rating, ...] = ()) -> PromptRun:
+    """A PromptRun from a `_RUN` row (SQLite or PostgreSQL)."""
     return PromptRun(
         uid=row[0], version_id=row[1], team_id=row[2], user_id=row[3], inputs=json.loads(row[4]), model=row[5],
         temperature=row[6], output=row[7], error=row[8], input_tokens=row[9], output_tokens=row[10],
@@ -292,7 +296,8 @@ def _run(row: Any, ratings: tuple[Rating, ...] = ()) -> PromptRun:
     )  # fmt: skip
 
 
-def _run_params(run: PromptRun) -> tuple[Any, ...]:
+def run_params(run: PromptRun) -> tuple[Any, ...]:
+    """A run's values in prompt_runs column order."""
     return (
         run.uid, run.version_id, run.team_id, run.user_id, json.dumps(run.inputs, sort_keys=True), run.model,
         run.temperature, run.output, run.error, run.input_tokens, run.output_tokens, run.cost_nanos,

@@ -1,0 +1,176 @@
+"""PostgreSQL schema as data: the same named, append-only list as storage/migrations.py, in its dialect.
+
+Applied under an advisory lock, so several bot processes starting together migrate exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+
+MIGRATION_LOCK = 7_120_341  # pg_advisory_lock key for "teambot migrations"
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "m001_conversations",
+        """
+        CREATE TABLE conversations (
+            id BIGSERIAL PRIMARY KEY,
+            platform TEXT NOT NULL, team_id TEXT NOT NULL, channel_id TEXT NOT NULL, thread_id TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL, ended_at TEXT
+        );
+        CREATE UNIQUE INDEX conversations_open ON conversations (platform, team_id, channel_id, thread_id)
+            WHERE ended_at IS NULL;
+        """,
+    ),
+    (
+        "m002_messages",
+        """
+        CREATE TABLE messages (
+            id BIGSERIAL PRIMARY KEY,
+            conversation_id BIGINT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+            content TEXT NOT NULL,
+            tokens INTEGER NOT NULL CHECK (tokens >= 0),
+            tokens_before BIGINT NOT NULL CHECK (tokens_before >= 0),
+            author_id TEXT NOT NULL DEFAULT '', author_name TEXT NOT NULL DEFAULT '',
+            platform_message_id TEXT NOT NULL DEFAULT '',
+            model TEXT, prompt_tokens INTEGER, completion_tokens INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX messages_window ON messages (conversation_id, tokens_before);
+        """,
+    ),
+    (
+        "m003_usage_ledger",
+        """
+        CREATE TABLE usage_ledger (
+            id BIGSERIAL PRIMARY KEY,
+            platform TEXT NOT NULL, team_id TEXT NOT NULL, user_id TEXT NOT NULL, channel_id TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL CHECK (kind IN ('chat', 'image', 'audio', 'embedding')),
+            model TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('reserved', 'settled', 'released')),
+            cost_nanos BIGINT NOT NULL CHECK (cost_nanos >= 0),
+            input_tokens BIGINT NOT NULL DEFAULT 0, cached_tokens BIGINT NOT NULL DEFAULT 0,
+            output_tokens BIGINT NOT NULL DEFAULT 0, images BIGINT NOT NULL DEFAULT 0,
+            audio_ms BIGINT NOT NULL DEFAULT 0,
+            user_day TEXT NOT NULL, team_month TEXT NOT NULL,
+            created_at TEXT NOT NULL, settled_at TEXT, expires_at TEXT NOT NULL, holder TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX usage_ledger_reserved ON usage_ledger (expires_at) WHERE state = 'reserved';
+        CREATE INDEX usage_ledger_team_time ON usage_ledger (team_id, created_at);
+        CREATE TABLE usage_totals (
+            team_id TEXT NOT NULL, scope TEXT NOT NULL CHECK (scope IN ('user', 'team')),
+            subject TEXT NOT NULL, period TEXT NOT NULL,
+            cost_nanos BIGINT NOT NULL DEFAULT 0, images BIGINT NOT NULL DEFAULT 0, audio_ms BIGINT NOT NULL DEFAULT 0,
+            PRIMARY KEY (team_id, scope, subject, period)
+        );
+        CREATE FUNCTION usage_ledger_totals() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            d_cost BIGINT := NEW.cost_nanos; d_images BIGINT := NEW.images; d_audio BIGINT := NEW.audio_ms;
+        BEGIN
+            IF TG_OP = 'UPDATE' THEN
+                d_cost := NEW.cost_nanos - OLD.cost_nanos;
+                d_images := NEW.images - OLD.images;
+                d_audio := NEW.audio_ms - OLD.audio_ms;
+            END IF;
+            INSERT INTO usage_totals AS t (team_id, scope, subject, period, cost_nanos, images, audio_ms)
+            VALUES (NEW.team_id, 'user', NEW.user_id, NEW.user_day, d_cost, d_images, d_audio),
+                   (NEW.team_id, 'team', '', NEW.team_month, d_cost, d_images, d_audio)
+            ON CONFLICT (team_id, scope, subject, period) DO UPDATE SET
+                cost_nanos = t.cost_nanos + excluded.cost_nanos,
+                images = t.images + excluded.images,
+                audio_ms = t.audio_ms + excluded.audio_ms;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER usage_ledger_insert AFTER INSERT ON usage_ledger
+            FOR EACH ROW EXECUTE FUNCTION usage_ledger_totals();
+        CREATE TRIGGER usage_ledger_update AFTER UPDATE OF cost_nanos, images, audio_ms ON usage_ledger
+            FOR EACH ROW EXECUTE FUNCTION usage_ledger_totals();
+        CREATE TABLE quota_limits (
+            team_id TEXT NOT NULL, subject TEXT NOT NULL,
+            metric TEXT NOT NULL CHECK (metric IN ('daily_usd', 'monthly_usd', 'daily_images', 'daily_audio')),
+            value BIGINT CHECK (value >= 0),
+            PRIMARY KEY (team_id, subject, metric)
+        );
+        CREATE TABLE quota_changes (
+            id BIGSERIAL PRIMARY KEY, team_id TEXT NOT NULL, subject TEXT NOT NULL, metric TEXT NOT NULL,
+            old_value BIGINT, new_value BIGINT, old_set BOOLEAN NOT NULL, new_set BOOLEAN NOT NULL,
+            changed_by TEXT NOT NULL, changed_at TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        "m004_deliveries",
+        """
+        CREATE TABLE deliveries (
+            platform TEXT NOT NULL, delivery_id TEXT NOT NULL, claimed_at TEXT NOT NULL,
+            PRIMARY KEY (platform, delivery_id)
+        );
+        CREATE INDEX deliveries_age ON deliveries (claimed_at);
+        """,
+    ),
+    (
+        "m005_prompts_and_channels",
+        """
+        CREATE TABLE prompts (
+            id BIGSERIAL PRIMARY KEY, team_id TEXT NOT NULL, name TEXT NOT NULL, created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL, deleted_by TEXT, deleted_at TEXT
+        );
+        CREATE UNIQUE INDEX prompts_live_name ON prompts (team_id, name) WHERE deleted_at IS NULL;
+        CREATE TABLE prompt_versions (
+            id BIGSERIAL PRIMARY KEY, prompt_id BIGINT NOT NULL REFERENCES prompts (id),
+            version INTEGER NOT NULL CHECK (version >= 1), template TEXT NOT NULL, system_prompt TEXT,
+            model TEXT, temperature DOUBLE PRECISION, author_id TEXT NOT NULL, created_at TEXT NOT NULL,
+            UNIQUE (prompt_id, version)
+        );
+        CREATE TABLE prompt_runs (
+            id BIGSERIAL PRIMARY KEY, uid TEXT NOT NULL UNIQUE,
+            version_id BIGINT NOT NULL REFERENCES prompt_versions (id),
+            team_id TEXT NOT NULL, user_id TEXT NOT NULL, inputs TEXT NOT NULL, model TEXT NOT NULL,
+            temperature DOUBLE PRECISION, output TEXT NOT NULL, error TEXT,
+            input_tokens BIGINT NOT NULL DEFAULT 0, output_tokens BIGINT NOT NULL DEFAULT 0,
+            cost_nanos BIGINT NOT NULL DEFAULT 0, latency_ms BIGINT NOT NULL DEFAULT 0, created_at TEXT NOT NULL
+        );
+        CREATE INDEX prompt_runs_version ON prompt_runs (version_id);
+        CREATE TABLE prompt_ratings (
+            run_id BIGINT NOT NULL REFERENCES prompt_runs (id), user_id TEXT NOT NULL,
+            rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5), comment TEXT NOT NULL DEFAULT '',
+            rated_at TEXT NOT NULL, PRIMARY KEY (run_id, user_id)
+        );
+        CREATE TABLE channel_settings (
+            platform TEXT NOT NULL, team_id TEXT NOT NULL, channel_id TEXT NOT NULL,
+            persona TEXT, persona_source TEXT, model TEXT, updated_by TEXT NOT NULL, updated_at TEXT NOT NULL,
+            PRIMARY KEY (platform, team_id, channel_id)
+        );
+        ALTER TABLE conversations ADD COLUMN system_prompt TEXT;
+        """,
+    ),
+]
+
+
+async def apply_migrations(pool: asyncpg.Pool) -> list[str]:
+    """Run every migration not yet recorded, each in its own transaction, under one advisory lock."""
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {row["name"] for row in await conn.fetch("SELECT name FROM _migrations")}
+            for name, sql in MIGRATIONS:
+                if name in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO _migrations (name, applied_at) VALUES ($1, $2)",
+                        name,
+                        datetime.now(UTC).isoformat(),
+                    )
+                applied.append(name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    return applied

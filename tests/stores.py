@@ -1,0 +1,60 @@
+"""Both Store backends for the contract tests: SQLite always; PostgreSQL when a server answers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from storage import Store, open_store
+
+ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+async def postgres_reachable() -> str | None:
+    """None when the server answers, else why not."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(ADMIN_URL, timeout=3)
+    except (OSError, asyncpg.PostgresError) as exc:
+        return f"no PostgreSQL at {ADMIN_URL.split('@')[-1]} ({type(exc).__name__}); set TEST_POSTGRES_URL"
+    await conn.close()
+    return None
+
+
+@asynccontextmanager
+async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of an empty database of `kind`, dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'contract.sqlite3'}"
+        return
+    import asyncpg
+
+    reason = await postgres_reachable()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
+        pytest.skip(reason)
+    name = f"teambot_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Store]:
+    """A store on `url`, closed afterwards."""
+    store = await open_store(url, busy_timeout_ms=2_000)
+    try:
+        yield store
+    finally:
+        await store.close()

@@ -1,0 +1,180 @@
+"""The Store contract, run against SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.money import usd_to_nanos
+from bot.quotas import Budget, QuotaExceeded
+from bot.settings import load_settings
+from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, Store
+from storage.ledger_records import Charge, Units
+from storage.prompt_records import PromptRun
+from tests.stores import fresh_database, opened
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+KEY = ConversationKey("slack", "T1", "C1", "171.1")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    async with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def store(url: str) -> AsyncIterator[Store]:
+    async with opened(url) as store:
+        yield store
+
+
+def user(text: str, tokens: int, author: str = "u1") -> NewMessage:
+    return NewMessage(role="user", content=text, tokens=tokens, created_at=NOW, author_id=author)
+
+
+async def test_reopening_migrates_nothing_and_keeps_data(url: str) -> None:
+    async with opened(url) as store:
+        conv = await store.active_conversation(KEY, NOW)
+        await store.add_message(conv.id, user("hello", 5))
+    async with opened(url) as store:
+        again = await store.active_conversation(KEY, NOW)
+        assert again.id == conv.id and [m.content for m in await store.messages(again.id)] == ["hello"]
+
+
+async def test_conversations_window_and_usage(store: Store) -> None:
+    conv = await store.active_conversation(KEY, NOW)
+    for i, tokens in enumerate([10, 20, 30, 40]):
+        await store.add_message(conv.id, user(f"m{i}", tokens))
+    await store.add_message(conv.id, NewMessage("assistant", "r", 5, NOW, usage=ModelUsage("gpt-4.1-mini", 9, 3)))
+    assert [m.content for m in await store.window(conv.id, 75)] == ["m2", "m3", "r"]
+    assert [m.content for m in await store.window(conv.id, 1_000)] == ["m0", "m1", "m2", "m3", "r"]
+    assert (await store.messages(conv.id))[-1].usage == ModelUsage("gpt-4.1-mini", 9, 3)
+    assert await store.end_conversation(KEY, NOW) and not await store.end_conversation(KEY, NOW)
+    assert (await store.active_conversation(KEY, NOW)).id != conv.id
+
+
+async def test_one_thread_started_by_many_at_once_is_one_conversation(url: str) -> None:
+    async with opened(url) as a, opened(url) as b:
+        convs = await asyncio.gather(*(s.active_conversation(KEY, NOW) for s in (a, b) * 10))
+    assert len({c.id for c in convs}) == 1
+
+
+async def test_concurrent_appends_keep_running_totals_exact(url: str) -> None:
+    async with opened(url) as a, opened(url) as b:
+        conv = await a.active_conversation(KEY, NOW)
+        await asyncio.gather(*(s.add_message(conv.id, user(f"m{i}", 10)) for i, s in enumerate((a, b) * 25)))
+        assert len(await a.window(conv.id, 100)) == 10  # exact sums: exactly ten 10-token messages fit
+        assert len(await a.window(conv.id, 99)) == 9
+
+
+async def test_persona_is_copied_into_new_conversations(store: Store) -> None:
+    await store.set_channel_settings(
+        "slack", "T1", "C1", ChannelSettings("Be a pirate.", None, "gpt-4o-mini"), "u", NOW
+    )
+    conv = await store.active_conversation(KEY, NOW)
+    assert (conv.system_prompt, conv.model) == ("Be a pirate.", "gpt-4o-mini")
+    assert await store.channel_settings("slack", "T1", "C1") == ChannelSettings("Be a pirate.", None, "gpt-4o-mini")
+
+
+async def test_deliveries_are_claimed_once_across_connections(url: str) -> None:
+    async with opened(url) as a, opened(url) as b:
+        claims = await asyncio.gather(*(s.claim_delivery("slack", "Ev1", NOW) for s in (a, b) * 5))
+        assert sorted(claims) == [False] * 9 + [True]
+        assert await a.forget_deliveries(NOW + timedelta(seconds=1)) == 1
+
+
+async def test_500_concurrent_reservations_from_two_processes_never_overspend(url: str) -> None:
+    settings = load_settings(env_file=None, quota_team_monthly_usd="1.00")
+    async with opened(url) as a, opened(url) as b:
+        budgets = [Budget(s.ledger, settings, lambda: NOW) for s in (a, b)]
+        outcomes: list[str] = []
+
+        async def call(i: int) -> None:
+            try:
+                charge = Charge("slack", "T1", f"u{i % 7}", "C1", "chat", "gpt-4.1-mini")
+                async with budgets[i % 2].hold(charge, Units(), usd_to_nanos("0.0037")) as bill:
+                    if i % 5 == 0:
+                        raise RuntimeError("model failed")
+                    await bill.settle(Units(input_tokens=1), usd_to_nanos("0.0031"))
+                outcomes.append("settled")
+            except QuotaExceeded as refused:
+                assert "monthly budget" in refused.message
+                outcomes.append("refused")
+            except RuntimeError:
+                outcomes.append("failed")
+
+        await asyncio.gather(*(call(i) for i in range(500)))
+        rows = await a.ledger.ledger_rows("T1")
+        totals = await a.ledger.totals("T1", "u1", "2026-11-24", "2026-11")
+    spent = sum(cost for _, _, cost, _ in rows)
+    assert outcomes.count("refused") > 0
+    assert spent <= usd_to_nanos("1.00") and spent == outcomes.count("settled") * usd_to_nanos("0.0031")
+    assert totals.team_month_nanos == spent  # the trigger-kept totals agree with the ledger
+    assert not any(state == "reserved" for *_, state in rows)
+
+
+async def test_limits_are_audited_and_expired_reservations_released(store: Store) -> None:
+    ledger = store.ledger
+    await ledger.set_limit("T1", "u1", "daily_usd", 5, changed_by="admin", now=NOW)
+    old = await ledger.set_limit("T1", "u1", "daily_usd", None, changed_by="admin", now=NOW)
+    assert old is not None and old.value == 5
+    assert await ledger.clear_limits("T1", "u1", changed_by="admin", now=NOW) == 1
+    changes = await ledger.limit_changes("T1")
+    assert [(c.old_set, c.new_set, c.new_value) for c in changes] == [
+        (True, False, None),
+        (True, True, None),
+        (False, True, 5),
+    ]
+    settings = load_settings(env_file=None, reservation_ttl_seconds=60)
+    clock = [NOW]
+    budget = Budget(ledger, settings, lambda: clock[0], holder="other-host:1")
+    async with budget.hold(Charge("slack", "T1", "u1", "C1", "chat", "m"), Units(), 100) as bill:
+        bill.settled = True  # leave it reserved, as a crashed process would
+    clock[0] = NOW + timedelta(seconds=61)
+    assert await ledger.release_expired(clock[0]) == 1
+    assert [state for *_, state in await ledger.ledger_rows("T1")] == ["released"]
+
+
+async def test_prompt_library_versions_runs_ratings_export_import(url: str, tmp_path: Path) -> None:
+    async with opened(url) as store:
+        lib = store.prompts
+        v1 = await lib.save_version("T1", "p", "One {x}", system_prompt=None, model=None, temperature=None,
+                                    author_id="ann", now=NOW)  # fmt: skip
+        v2 = await lib.save_version("T1", "p", "Two {x}", system_prompt="s", model="m", temperature=0.5,
+                                    author_id="bob", now=NOW)  # fmt: skip
+        assert (v1.version, v2.version) == (1, 2) and (await lib.version("T1", "p")) == v2
+        run_id = await lib.add_run(PromptRun("u" * 16, v2.id, "T1", "ann", {"x": "1"}, "m", 0.5, "out", None,
+                                             3, 4, 5, 6, NOW))  # fmt: skip
+        assert await lib.rate("T1", run_id, "bob", 4, "ok", NOW) and not await lib.rate("T9", run_id, "bob", 4, "", NOW)
+        [s1, s2] = sorted(await lib.stats("T1", "p"), key=lambda s: s.version)
+        assert (s1.runs, s2.runs, s2.avg_rating) == (0, 1, 4.0)
+        assert [s.name for s in await lib.summaries("T1", "P")] == ["p"]
+        exported = await lib.export("T1")
+        counts = await store.forget_user("T1", "ann", "forgotten-x")
+        assert counts["prompt runs"] == 1
+    async with fresh_database("sqlite", tmp_path / "copy") as copy_url, opened(copy_url) as copy:
+        (tmp_path / "copy").mkdir(exist_ok=True)
+        assert (await copy.prompts.import_(exported))["versions"] == 2
+        assert (await copy.prompts.import_(exported))["versions"] == 0
+        assert [v.template for v in await copy.prompts.versions("T1", "p")] == ["One {x}", "Two {x}"]
+
+
+async def test_the_engine_runs_a_metered_conversation_on_either_store(url: str, make_settings: Any) -> None:
+    from bot.app import open_engine
+    from tests.conftest import message
+    from tests.fakes.responder import RecordingResponder
+
+    settings = make_settings(database_url=url, quota_user_daily_usd="1")
+    responder = RecordingResponder()
+    async with open_engine(settings) as engine:
+        await engine.handle(message("first", platform="slack", team="T1"), responder)
+        await engine.handle(message("second", platform="slack", team="T1"), responder)
+        await engine.handle(message("/usage", platform="slack", team="T1"), responder)
+    assert responder.replies == ["echo: first", "echo: second"]
+    assert responder.texts[-1][0].startswith("Today: $0.0")
