@@ -47,7 +47,8 @@ class Conversations:
         The conversation keeps the channel persona it started with; the channel's model applies now.
         """
         key = message.conversation_key
-        async with self._locks.hold(key):
+        # In-process first, so waiting turns do not each hold a database connection for the lock.
+        async with self._locks.hold(key), self._store.turn_lock(key):
             conversation = await self._store.active_conversation(key, self._clock())
             system = self._settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
             framing = self._framing(system)
@@ -101,7 +102,7 @@ class Conversations:
         An answer too long for the history window is stored cut to fit, with a note saying so.
         """
         key = message.conversation_key
-        async with self._locks.hold(key):
+        async with self._locks.hold(key), self._store.turn_lock(key):
             conversation = await self._store.active_conversation(key, self._clock())
             system = self._settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
             room = (self._settings.input_token_budget - self._framing(system)) // 2

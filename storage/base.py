@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -149,6 +150,9 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Release the connection(s)."""
+
+    def turn_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
+        """Held for a whole chat turn, so turns on one thread never interleave across processes."""
 
     async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
         """The conversation currently open at `key`, started now if there is none."""

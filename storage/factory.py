@@ -28,4 +28,6 @@ async def open_store(url: str, *, busy_timeout_ms: int = 5_000) -> Store:
         from storage.postgres import PostgresStore
 
         return await PostgresStore.open(url, busy_timeout_ms=busy_timeout_ms)
-    raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]!r} (use sqlite:///path or postgresql://…)")
+    raise ValueError(
+        f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]!r} (use sqlite:///path or postgresql://…)"
+    )

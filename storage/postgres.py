@@ -7,6 +7,8 @@ reservation) take a row or advisory lock in their transaction, so concurrent pro
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import asyncpg
@@ -38,28 +40,33 @@ _OPEN_CONVERSATION = (
 class PostgresStore:
     """A Store on PostgreSQL through a connection pool."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, lock_pool: asyncpg.Pool) -> None:
         self._pool = pool
+        # Turn locks hold a connection for the length of a model call: their own pool keeps them
+        # from starving ordinary queries.
+        self._lock_pool = lock_pool
         self._ledger = PostgresLedger(pool)
         self._prompts = PostgresPromptLibrary(pool)
 
     @classmethod
     async def open(cls, url: str, *, busy_timeout_ms: int = 5_000, max_size: int = 10) -> PostgresStore:
-        """Connect a pool (lock waits bounded by `busy_timeout_ms`) and migrate."""
+        """Connect the pools (row-lock waits bounded by `busy_timeout_ms`) and migrate."""
         try:
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=max_size, server_settings={"lock_timeout": str(busy_timeout_ms)}
             )
+            lock_pool = await asyncpg.create_pool(url, min_size=0, max_size=max(4 * max_size, 32))
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         try:
             applied = await apply_migrations(pool)
         except asyncpg.PostgresError as exc:
             await pool.close()
+            await lock_pool.close()
             raise StoreUnavailable(f"cannot migrate PostgreSQL: {exc}") from exc
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
-        return cls(pool)
+        return cls(pool, lock_pool)
 
     @property
     def ledger(self) -> PostgresLedger:
@@ -72,8 +79,20 @@ class PostgresStore:
         return self._prompts
 
     async def close(self) -> None:
-        """Close the pool."""
+        """Close the pools."""
         await self._pool.close()
+        await self._lock_pool.close()
+
+    @asynccontextmanager
+    async def turn_lock(self, key: ConversationKey) -> AsyncIterator[None]:
+        """A session advisory lock on the thread, held on a connection of its own for the whole turn."""
+        name = f"teambot-turn:{key.platform}:{key.team_id}:{key.channel_id}:{key.thread_id}"
+        async with translated(), self._lock_pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock(hashtext($1))", name)
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", name)
 
     async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
         """The open conversation at `key`, started now (with the channel's persona) if there is none."""

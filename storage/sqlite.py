@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,12 @@ class SQLiteStore:
     async def close(self) -> None:
         """Close the connection."""
         await self._db.close()
+
+    @asynccontextmanager
+    async def turn_lock(self, key: ConversationKey) -> AsyncIterator[None]:
+        """Nothing to do across processes: a SQLite deployment is one bot process (the engine already
+        serializes turns within it). Several processes on one database is what PostgreSQL is for."""
+        yield
 
     async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
         """The open conversation at `key`, started now (with the channel's persona) if there is none."""

@@ -178,3 +178,25 @@ async def test_the_engine_runs_a_metered_conversation_on_either_store(url: str, 
         await engine.handle(message("/usage", platform="slack", team="T1"), responder)
     assert responder.replies == ["echo: first", "echo: second"]
     assert responder.texts[-1][0].startswith("Today: $0.0")
+
+
+async def test_two_processes_answering_one_thread_never_interleave_turns(
+    tmp_path: Path, make_settings: Any, fake_openai: Any
+) -> None:
+    from bot.app import open_engine
+    from tests.conftest import message
+    from tests.fakes.openai_server import Reply
+    from tests.fakes.responder import RecordingResponder
+
+    async with fresh_database("postgres", tmp_path) as url:
+        settings = make_settings(database_url=url)
+        fake_openai.enqueue(*[Reply(f"reply {i}", chunk_chars=2, delay_between_chunks=0.005) for i in range(6)])
+        async with open_engine(settings) as first, open_engine(settings) as second:
+            await asyncio.gather(
+                *(engine.handle(message(f"q{i}", user=f"u{i}", platform="slack", team="T1"), RecordingResponder())
+                  for i, engine in enumerate([first, second] * 3))
+            )  # fmt: skip
+            async with opened(url) as store:
+                conv = await store.active_conversation(message("x", platform="slack", team="T1").conversation_key, NOW)
+                roles = [m.role for m in await store.messages(conv.id)]
+    assert roles == ["user", "assistant"] * 6
