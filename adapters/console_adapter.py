@@ -7,12 +7,14 @@ slash command. Files the engine sends are written under a folder and their path 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import mimetypes
 import re
 import shlex
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.commands import parse_command_line
 from bot.engine import Engine
@@ -103,22 +105,65 @@ class ConsoleAdapter:
         self._responder = ConsoleResponder(stdout, files_dir)
         self._counter = 0
 
-    async def run(self) -> int:
-        """Handle lines until EOF; returns the process exit code."""
+    async def run(self, stop: asyncio.Event | None = None, grace_seconds: float = 20.0) -> int:
+        """Handle lines until EOF or `stop`; returns the process exit code.
+
+        On `stop` (SIGTERM/SIGINT) no new line is taken; a reply in progress may finish within
+        `grace_seconds`, else it is cancelled: the reply is abandoned, nothing half-written is
+        stored and its reservation is released.
+        """
+        stop = stop or asyncio.Event()
+        lines = self._start_reader()
         interactive = self._stdin.isatty()
         if interactive:
             self._stdout.write("teambot console. Type a message, /help for commands, Ctrl-D to quit.\n")
-        while True:
-            if interactive:
-                self._stdout.write("you> ")
-                self._stdout.flush()
-            line = await asyncio.to_thread(self._stdin.readline)
-            if not line:
-                return 0
-            text = line.rstrip("\r\n")
-            if not text.strip():
-                continue
-            await self._engine.handle(self.message(text), self._responder)
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while True:
+                if interactive:
+                    self._stdout.write("you> ")
+                    self._stdout.flush()
+                next_line = asyncio.ensure_future(lines.get())
+                await asyncio.wait({next_line, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if stop.is_set():
+                    next_line.cancel()
+                    return 0
+                line = next_line.result()
+                if line is None:
+                    return 0
+                text = line.rstrip("\r\n")
+                if text.strip():
+                    await self._handle_until_stopped(text, stopping, grace_seconds)
+                    if stop.is_set():
+                        return 0
+        finally:
+            stopping.cancel()
+
+    async def _handle_until_stopped(self, text: str, stopping: asyncio.Future[Any], grace: float) -> None:
+        turn: asyncio.Future[Any] = asyncio.ensure_future(self._engine.handle(self.message(text), self._responder))
+        await asyncio.wait({turn, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if turn.done():
+            turn.result()
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(turn), grace)
+        except TimeoutError:
+            turn.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await turn
+
+    def _start_reader(self) -> asyncio.Queue[str | None]:
+        """Lines from stdin on a daemon thread (a blocked read must not keep the process alive at exit)."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def read() -> None:
+            for line in iter(self._stdin.readline, ""):
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=read, name="console-stdin", daemon=True).start()
+        return queue
 
     def message(self, text: str) -> IncomingMessage:
         """The IncomingMessage for one typed line.

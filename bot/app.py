@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -107,7 +109,28 @@ async def run_console(
     """Chat on the terminal (or through a pipe) until EOF."""
     async with open_engine(settings) as engine:
         adapter = ConsoleAdapter(engine, identity, stdin=stdin, stdout=stdout, files_dir=files_dir)
-        return await adapter.run()
+        with stop_on_signals() as stop:
+            return await adapter.run(stop, settings.shutdown_grace_seconds)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGTERM or SIGINT: adapters stop taking work and let in-flight turns finish."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
+        loop.add_signal_handler(sig, _stopping, stop, sig)
+    try:
+        yield stop
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+
+
+def _stopping(stop: asyncio.Event, sig: signal.Signals) -> None:
+    log.info("%s: finishing in-flight work, taking no more", sig.name)
+    stop.set()
 
 
 async def run(settings: Settings) -> int:

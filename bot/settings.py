@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     max_output_tokens: int = Field(1_000, ge=16)
     max_turns_in_flight: int = Field(256, ge=1, description="model calls running at once in one process")
     max_user_in_flight: int = Field(3, ge=1, description="one person's requests running at once; more are refused")
+    shutdown_grace_seconds: float = Field(20.0, ge=0, description="on SIGTERM, how long in-flight replies may finish")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     # /image and /transcribe.

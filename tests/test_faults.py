@@ -1,4 +1,4 @@
-"""Faults outside the bot: a locked database, a full disk, the process killed mid-reply."""
+"""Faults outside the bot: a locked database, a full disk, the process killed or stopped mid-reply."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.app import open_engine
 from bot.engine import STORE_BUSY, STORE_FAILED
@@ -112,3 +114,35 @@ async def test_killed_mid_reply_leaves_no_half_reply_and_frees_the_reservation(
     assert [m["content"] for m in fake_openai.chat_requests()[-1]["messages"][1:]] == [
         "tell me a long story", "and now?"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("grace", "finished"), [("0.2", False), ("30", True)], ids=["abandoned", "finished"])
+async def test_sigterm_mid_reply_finishes_or_abandons_cleanly_and_exits_0(
+    fake_openai: FakeOpenAI, tmp_path: Path, grace: str, finished: bool
+) -> None:
+    env = {**bot_env(fake_openai, tmp_path), "QUOTA_USER_DAILY_USD": "1", "SHUTDOWN_GRACE_SECONDS": grace}
+    answer = "word " * 60
+    fake_openai.enqueue(Reply(answer, chunk_chars=5, delay_between_chunks=0.02))  # ~1.2 s of streaming
+    child_env = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "console", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL, env=child_env, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(b"tell me something long\nthis line must not be answered\n")
+    await proc.stdin.drain()
+    first = await asyncio.wait_for(proc.stdout.readexactly(5), timeout=30)  # streaming has begun
+    proc.send_signal(signal.SIGTERM)
+    printed = (first + await asyncio.wait_for(proc.stdout.read(), timeout=40)).decode()
+    assert await proc.wait() == 0
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as conn:
+        rows = conn.execute("SELECT role, content FROM messages ORDER BY id").fetchall()
+        states = [row[0] for row in conn.execute("SELECT state FROM usage_ledger")]
+    if finished:
+        assert printed == answer + "\n"
+        assert rows == [("user", "tell me something long"), ("assistant", answer)] and states == ["settled"]
+    else:
+        assert printed.endswith(" [reply interrupted]\n")
+        assert answer.startswith(printed.removesuffix(" [reply interrupted]\n"))
+        assert rows == [("user", "tell me something long")] and states == ["released"]
+    assert len(fake_openai.chat_requests()) == 1  # the second line was never taken
