@@ -124,3 +124,19 @@ async def prompts_import(settings: Settings, out: TextIO, *, path: Path) -> int:
             raise BadCommand(f"Nothing imported: {exc}.") from None
     out.write("Imported " + ", ".join(f"{count} {kind}" for kind, count in added.items()) + ".\n")
     return 0
+
+
+async def migrate_db(out: TextIO, *, source: str, target: str) -> int:
+    """Copy SQLite into an empty PostgreSQL database and print the checked counts."""
+    from storage.copy import CopyMismatch, copy_sqlite_to_postgres
+
+    if not source.startswith("sqlite:///") or not target.startswith(("postgresql://", "postgres://")):
+        raise BadCommand("migrate-db copies --from sqlite:///… --to postgresql://…")
+    try:
+        copied = await copy_sqlite_to_postgres(source, target)
+    except CopyMismatch as exc:
+        raise BadCommand(f"The copy does not match its source, so it was rolled back: {exc}") from None
+    for table, count in copied.items():
+        out.write(f"{table}: {count}\n")
+    out.write("All counts match.\n")
+    return 0

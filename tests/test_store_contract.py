@@ -200,3 +200,35 @@ async def test_two_processes_answering_one_thread_never_interleave_turns(
                 conv = await store.active_conversation(message("x", platform="slack", team="T1").conversation_key, NOW)
                 roles = [m.role for m in await store.messages(conv.id)]
     assert roles == ["user", "assistant"] * 6
+
+
+async def test_migrate_db_copies_everything_and_the_bot_carries_on(
+    tmp_path: Path, make_settings: Any, fake_openai: Any, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.app import open_engine
+    from tests.conftest import message
+    from tests.fakes.responder import RecordingResponder
+    from tests.test_admin_cli import run_cli
+
+    async with open_engine(make_settings(quota_user_daily_usd="5")) as engine:
+        for line in ("hello", "/prompt save p Hi {x}", "/prompt run p x=1", "/prompt rate 1 5",
+                     "/persona set Be brief.", "/quota set user bob daily 1"):  # fmt: skip
+            await engine.handle(message(line, admin=True), RecordingResponder())
+        assert await engine.first_delivery("slack", "Ev1")
+    async with fresh_database("postgres", tmp_path) as target:
+        code, out, err = await run_cli("migrate-db", "--from", db_url, "--to", target)
+        assert code == 0, err
+        lines = out.splitlines()
+        assert lines[-1] == "All counts match."
+        assert "messages: 2" in lines and "usage_ledger: 2" in lines and "prompt_ratings: 1" in lines
+        assert (await run_cli("migrate-db", "--from", db_url, "--to", target))[2].startswith("the target is not empty")
+
+        responder = RecordingResponder()
+        async with open_engine(make_settings(database_url=target, quota_user_daily_usd="5")) as engine:
+            await engine.handle(message("and again"), responder)
+            assert not await engine.first_delivery("slack", "Ev1")  # redelivery claims came along
+            await engine.handle(message("/usage"), responder)
+        assert responder.replies == ["echo: and again"]
+        sent = [m["content"] for m in fake_openai.chat_requests()[-1]["messages"][1:]]
+        assert sent == ["hello", "echo: hello", "and again"]
+        assert responder.texts[-1][0].startswith("Today: $0.0") and "(3 calls)" in responder.texts[-1][0]

@@ -1,0 +1,110 @@
+"""Copy a SQLite database into an empty PostgreSQL one, ids kept, then check every count.
+
+usage_totals is not copied: the ledger's insert trigger rebuilds it from the copied rows, and the
+check compares the rebuilt totals with the source's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import asyncpg
+
+from storage.base import StoreUnavailable
+from storage.factory import sqlite_path
+from storage.postgres import PostgresStore
+from storage.sqlite import SQLiteStore
+
+# Parents before children, so foreign keys hold at every step.
+TABLES = (
+    "conversations",
+    "messages",
+    "channel_settings",
+    "usage_ledger",
+    "quota_limits",
+    "quota_changes",
+    "deliveries",
+    "prompts",
+    "prompt_versions",
+    "prompt_runs",
+    "prompt_ratings",
+)
+
+
+class CopyMismatch(Exception):
+    """The copy's counts or totals differ from the source's."""
+
+
+async def copy_sqlite_to_postgres(source_url: str, target_url: str) -> dict[str, int]:
+    """Copy every table; returns rows per table (and the checked usage totals). The target must be empty."""
+    path = sqlite_path(source_url)
+    if isinstance(path, Path) and not path.is_file():
+        raise StoreUnavailable(f"no SQLite database at {path}")
+    await (await SQLiteStore.open(path)).close()  # bring the source to the latest schema first
+    await (await PostgresStore.open(target_url)).close()  # and the target
+    copied: dict[str, int] = {}
+    async with aiosqlite.connect(path) as source:
+        target = await asyncpg.connect(target_url)
+        try:
+            for table in TABLES:
+                if await target.fetchval(f"SELECT count(*) FROM {table}"):
+                    raise StoreUnavailable(f"the target is not empty ({table} has rows); copy into a new database")
+            async with target.transaction():
+                for table in TABLES:
+                    copied[table] = await _copy_table(source, target, table)
+                    if await target.fetchval(
+                        "SELECT count(*) FROM information_schema.columns WHERE table_name = $1 AND column_name = 'id'",
+                        table,
+                    ):
+                        await target.execute(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(max(id), 0) + 1, false)"
+                            f" FROM {table}"
+                        )
+                await _verify(source, target, copied)
+        finally:
+            await target.close()
+    return copied
+
+
+async def _copy_table(source: aiosqlite.Connection, target: asyncpg.Connection, table: str) -> int:
+    source_columns = [row[1] for row in await source.execute_fetchall(f"PRAGMA table_info({table})")]
+    types = {
+        row[0]: row[1]
+        for row in await target.fetch(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = $1", table
+        )
+    }
+    columns = [c for c in source_columns if c in types]
+    rows = await source.execute_fetchall(f"SELECT {', '.join(columns)} FROM {table}")
+    converted = [
+        tuple(_convert(value, types[column]) for value, column in zip(row, columns, strict=True)) for row in rows
+    ]
+    if converted:
+        await target.copy_records_to_table(table, records=converted, columns=columns)
+    return len(converted)
+
+
+def _convert(value: Any, data_type: str) -> Any:
+    if value is None:
+        return None
+    if data_type == "boolean":
+        return bool(value)
+    if data_type == "double precision":
+        return float(value)
+    return value
+
+
+async def _verify(source: aiosqlite.Connection, target: asyncpg.Connection, copied: dict[str, int]) -> None:
+    for table, count in copied.items():
+        [(expected,)] = await source.execute_fetchall(f"SELECT count(*) FROM {table}")
+        actual = await target.fetchval(f"SELECT count(*) FROM {table}")
+        if not expected == actual == count:
+            raise CopyMismatch(f"{table}: source {expected} rows, copied {count}, target {actual}")
+    query = "SELECT team_id, scope, subject, period, cost_nanos, images, audio_ms FROM usage_totals"
+    before = sorted(tuple(r) for r in await source.execute_fetchall(query))
+    after = sorted(tuple(r) for r in await target.fetch(query))
+    if before != after:
+        raise CopyMismatch("usage totals rebuilt on the target differ from the source's")
+    copied["usage_totals (checked)"] = len(after)
