@@ -57,7 +57,9 @@ def table(report: dict[str, Any]) -> str:
         add(f"{c['conversations']} conversations at once, {c['model_seconds'] * 1000:.0f} ms model (wall vs one)",
             f"{c['ratio']} ({c['all_at_once_s']} s vs {c['one_request_s']} s)", "≤ 1.3")  # fmt: skip
     if r := report.get("reservations"):
-        add("reserve+settle pairs per second, 500 concurrent", f"{r['reserve_settle_per_s']:,}", "≥ 2,000")
+        add("reserve+settle pairs per second, 500 concurrent (SQLite)", f"{r['reserve_settle_per_s']:,}", "≥ 2,000")
+        if "postgres_reserve_settle_per_s" in r:
+            add("the same on PostgreSQL (one pool of 10)", f"{r['postgres_reserve_settle_per_s']:,}", "")
     if f := report.get("footprint"):
         add(f"idle RSS with {f['stored_conversations']:,} stored conversations",
             f"{f['idle_rss_mb']} MB (bare Python {f['bare_python_rss_mb']} MB)", "≤ 150 MB")  # fmt: skip

@@ -1,4 +1,5 @@
-"""Reservations + settlements per second at 500 concurrent callers on SQLite (goal: >= 2,000/s).
+"""Reservations + settlements per second at 500 concurrent callers on SQLite (goal: >= 2,000/s),
+and the same on PostgreSQL when a server answers on 127.0.0.1.
 
 Each operation is one reserve (the atomic limit-checked insert) and one settle. The baseline, in
 the same run, does the same two writes on a bare table with aiosqlite: no limit checks, no
@@ -19,15 +20,15 @@ from benchmarks.support import clock
 from bot.money import usd_to_nanos
 from bot.quotas import Budget
 from bot.settings import load_settings
+from storage import open_store
 from storage.ledger_records import Charge, Units
-from storage.sqlite import SQLiteStore
 
 CONCURRENCY = 500
 PER_CALLER = 10  # 5,000 reserve+settle pairs in all
 
 
-async def ours(folder: Path) -> tuple[float, int]:
-    store = await SQLiteStore.open(folder / "ledger.sqlite3")
+async def ours(folder: Path, url: str | None = None) -> tuple[float, int]:
+    store = await open_store(url or f"sqlite:///{folder / 'ledger.sqlite3'}")
     # Limits set (high enough never to refuse) so every reservation evaluates all its checks.
     settings = load_settings(env_file=None, quota_user_daily_usd="1000", quota_team_monthly_usd="100000",
                              quota_user_daily_images=1000, quota_user_daily_audio_minutes=1000)  # fmt: skip
@@ -80,7 +81,8 @@ async def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         bare_s, n = await bare(Path(tmp))
         ours_s, _ = await ours(Path(tmp))
-    return {
+        postgres = await _on_postgres(Path(tmp))
+    result: dict[str, Any] = {
         "concurrency": CONCURRENCY,
         "pairs": n,
         "reserve_settle_per_s": round(n / ours_s),
@@ -88,3 +90,20 @@ async def run() -> dict[str, Any]:
         "ratio_bare_over_ours": round((n / bare_s) / (n / ours_s), 2),
         "goal": "reserve_settle_per_s >= 2000",
     }
+    if postgres is None:
+        result["postgres"] = "skipped: no server at 127.0.0.1:5432"
+    else:
+        result["postgres_reserve_settle_per_s"] = round(n / postgres)
+        result["postgres_over_sqlite"] = round(ours_s / postgres, 2)
+    return result
+
+
+async def _on_postgres(folder: Path) -> float | None:
+    """Seconds for the same run on a fresh PostgreSQL database, or None when no server answers."""
+    from tests.stores import fresh_database, postgres_reachable
+
+    if await postgres_reachable() is not None:
+        return None
+    async with fresh_database("postgres", folder) as url:
+        seconds, _ = await ours(folder, url)
+    return seconds
