@@ -23,6 +23,18 @@ from tests.test_console import REPO, bot_env, run_bot
 from tests.test_conversations import history
 
 
+async def console_streaming(env: dict[str, str], cwd: Path, lines: bytes) -> tuple[asyncio.subprocess.Process, bytes]:
+    """A real `python -m bot console` process, fed `lines`, once its first reply has begun to stream."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "console", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO), **env}, cwd=cwd,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(lines)
+    await proc.stdin.drain()
+    return proc, await asyncio.wait_for(proc.stdout.readexactly(5), timeout=30)
+
+
 def integrity(db_url: str) -> str:
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as db:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
@@ -82,15 +94,7 @@ async def test_killed_mid_reply_leaves_no_half_reply_and_frees_the_reservation(
     env = bot_env(fake_openai, tmp_path)
     env["QUOTA_USER_DAILY_USD"] = "1"
     fake_openai.enqueue(Reply("a long answer that never finishes " * 40, chunk_chars=4, delay_between_chunks=0.05))
-    child_env = {**os.environ, "PYTHONPATH": str(REPO), **env}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "console", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL, env=child_env, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(b"tell me a long story\n")
-    await proc.stdin.drain()
-    first = await asyncio.wait_for(proc.stdout.read(8), timeout=30)  # streaming has begun
+    proc, first = await console_streaming(env, tmp_path, b"tell me a long story\n")
     assert first
     proc.send_signal(signal.SIGKILL)
     await proc.wait()
@@ -123,15 +127,8 @@ async def test_sigterm_mid_reply_finishes_or_abandons_cleanly_and_exits_0(
     env = {**bot_env(fake_openai, tmp_path), "QUOTA_USER_DAILY_USD": "1", "SHUTDOWN_GRACE_SECONDS": grace}
     answer = "word " * 60
     fake_openai.enqueue(Reply(answer, chunk_chars=5, delay_between_chunks=0.02))  # ~1.2 s of streaming
-    child_env = {**os.environ, "PYTHONPATH": str(REPO), **env}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "console", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL, env=child_env, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(b"tell me something long\nthis line must not be answered\n")
-    await proc.stdin.drain()
-    first = await asyncio.wait_for(proc.stdout.readexactly(5), timeout=30)  # streaming has begun
+    proc, first = await console_streaming(env, tmp_path, b"tell me something long\nthis line must not be answered\n")
+    assert proc.stdout is not None
     proc.send_signal(signal.SIGTERM)
     printed = (first + await asyncio.wait_for(proc.stdout.read(), timeout=40)).decode()
     assert await proc.wait() == 0
