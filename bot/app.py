@@ -134,7 +134,14 @@ def _stopping(stop: asyncio.Event, sig: signal.Signals) -> None:
 
 
 async def run(settings: Settings) -> int:
-    """Start every adapter whose tokens are set; with none, the console."""
+    """Start every adapter whose tokens are set (one engine for all); with none, the console."""
     require_model_access(settings)
-    log.info("no Discord or Slack tokens set: starting the console adapter")
-    return await run_console(settings, ConsoleIdentity())
+    if settings.slack_bot_token is None:
+        log.info("no Discord or Slack tokens set: starting the console adapter")
+        return await run_console(settings, ConsoleIdentity())
+    from adapters.slack_adapter import run_slack
+
+    async with open_engine(settings) as engine:
+        with stop_on_signals() as stop:
+            await run_slack(engine, settings, stop)
+    return 0

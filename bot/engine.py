@@ -71,6 +71,10 @@ class Engine:
             and audio_attachment(message) is not None
         )
 
+    async def knows_thread(self, message: IncomingMessage) -> bool:
+        """Whether the bot is already in this thread's conversation (so a reply needs no mention)."""
+        return await self.store.has_open_conversation(message.conversation_key)
+
     async def first_delivery(self, platform: str, delivery_id: str) -> bool:
         """True the first time a platform event is seen; False for a redelivery (answer it once).
 

@@ -154,6 +154,9 @@ class Store(Protocol):
     def turn_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
         """Held for a whole chat turn, so turns on one thread never interleave across processes."""
 
+    async def has_open_conversation(self, key: ConversationKey) -> bool:
+        """Whether a conversation is open at `key` (the bot has been talking in that thread)."""
+
     async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
         """The conversation currently open at `key`, started now if there is none."""
 

@@ -94,6 +94,14 @@ class PostgresStore:
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", name)
 
+    async def has_open_conversation(self, key: ConversationKey) -> bool:
+        """Whether a conversation is open at `key`."""
+        async with translated():
+            row = await self._pool.fetchrow(
+                _OPEN_CONVERSATION, key.platform, key.team_id, key.channel_id, key.thread_id
+            )
+        return row is not None
+
     async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
         """The open conversation at `key`, started now (with the channel's persona) if there is none."""
         params = (key.platform, key.team_id, key.channel_id, key.thread_id)

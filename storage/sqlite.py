@@ -68,6 +68,10 @@ class SQLiteStore:
         serializes turns within it). Several processes on one database is what PostgreSQL is for."""
         yield
 
+    async def has_open_conversation(self, key: ConversationKey) -> bool:
+        """Whether a conversation is open at `key`."""
+        return bool(await self._db.fetchall(_OPEN_CONVERSATION, _key_params(key)))
+
     async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
         """The open conversation at `key`, started now (with the channel's persona) if there is none."""
         found = await self._db.fetchall(_OPEN_CONVERSATION, _key_params(key))

@@ -1,0 +1,193 @@
+"""The Slack adapter on slack-bolt's AsyncApp: mentions and DMs, thread follow-ups, slash commands.
+
+Every event is acked at once (bolt's process_before_response=False) and answered after. One
+mention arrives as an `app_mention` and a `message` event, and slow acks are redelivered: each
+message is claimed once by (channel, ts) in the database, so it is answered once across restarts
+and workers. HTTP mode serves /slack/events (signed requests only) and /healthz on PORT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack_events import is_from_a_person, message_from_command, message_from_event
+from adapters.slack_responder import EDIT_INTERVAL, SlackResponder
+from bot.engine import Engine
+from bot.errors import BadAttachment, ConfigError
+from bot.messages import Author
+from bot.settings import Settings
+from storage import ConversationKey
+
+log = logging.getLogger(__name__)
+
+ADMIN_CACHE_SECONDS = 300
+
+
+class SlackAdapter:
+    """Turns Slack events into IncomingMessages for the engine and answers through SlackResponder."""
+
+    def __init__(
+        self, engine: Engine, settings: Settings, *, client: AsyncWebClient | None = None,
+        edit_interval: float = EDIT_INTERVAL,
+    ) -> None:  # fmt: skip
+        if settings.slack_bot_token is None:
+            raise ConfigError("SLACK_BOT_TOKEN is not set")
+        self._engine = engine
+        self._settings = settings
+        self._token = settings.slack_bot_token.get_secret_value()
+        self._client = client or AsyncWebClient(token=self._token)
+        self._edit_interval = edit_interval
+        self._admins = frozenset(a.strip() for a in settings.slack_admin_users.split(",") if a.strip())
+        self._people: dict[str, tuple[float, Author]] = {}
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        self.app = AsyncApp(
+            client=self._client,
+            signing_secret=secret,
+            request_verification_enabled=secret is not None,
+            process_before_response=False,
+        )
+        self.app.event("app_mention")(self._on_mention)
+        self.app.event("message")(self._on_message)
+        for spec in engine.commands:
+            self.app.command(f"/{spec.name}")(self._on_command)
+
+    async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
+        await self._answer(event, body, context)
+
+    async def _on_message(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
+        bot_user = str(context.get("bot_user_id") or "")
+        if not is_from_a_person(event, bot_user):
+            return
+        text = str(event.get("text") or "")
+        if event.get("channel_type") == "im" or (bot_user and f"<@{bot_user}" in text):
+            await self._answer(event, body, context)
+        elif event.get("thread_ts"):
+            # A reply in a thread: answered without a mention only where the bot is already talking.
+            probe = await self._incoming(event, body, context)
+            if await self._engine.knows_thread(probe):
+                await self._answer(event, body, context)
+
+    async def _answer(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
+        if not is_from_a_person(event, str(context.get("bot_user_id") or "")):
+            return
+        if not await self._engine.first_delivery("slack", f"{event['channel']}:{event['ts']}"):
+            return  # the other event of the same mention, or a redelivery
+        message = await self._incoming(event, body, context)
+        responder = SlackResponder(
+            self._client, channel=message.channel_id, thread_ts=message.thread_id, user_id=message.author.id,
+            interval=self._edit_interval,
+        )  # fmt: skip
+        await self._engine.handle(message, responder)
+
+    async def _incoming(self, event: Mapping[str, Any], body: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+        return message_from_event(
+            event,
+            team_id=str(body.get("team_id") or context.get("team_id") or ""),
+            bot_user_id=str(context.get("bot_user_id") or ""),
+            author=await self._author(str(event["user"])),
+            download=self._download,
+            max_bytes=self._settings.max_attachment_mb * 1024 * 1024,
+        )
+
+    async def _on_command(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
+        await ack()  # within Slack's 3 seconds; the answer follows
+        message = message_from_command(body, author=await self._author(str(body["user_id"])))
+        responder = SlackResponder(
+            self._client, channel=message.channel_id, thread_ts=None, user_id=message.author.id,
+            interval=self._edit_interval,
+        )  # fmt: skip
+        await self._engine.handle(message, responder)
+
+    async def _author(self, user_id: str) -> Author:
+        """Name and admin rights from users.info (cached a few minutes), or SLACK_ADMIN_USERS."""
+        cached = self._people.get(user_id)
+        if cached is not None and time.monotonic() - cached[0] < ADMIN_CACHE_SECONDS:
+            return cached[1]
+        try:
+            user = (await self._client.users_info(user=user_id))["user"]
+            profile = user.get("profile") or {}
+            name = profile.get("display_name") or profile.get("real_name") or user.get("name") or user_id
+            admin = bool(user.get("is_admin") or user.get("is_owner"))
+        except Exception:
+            log.warning("users.info failed for %s; treating as a regular member", user_id, exc_info=True)
+            name, admin = user_id, False
+        author = Author(id=user_id, display_name=str(name), is_admin=admin or user_id in self._admins)
+        self._people[user_id] = (time.monotonic(), author)
+        return author
+
+    async def _download(self, url: str, max_bytes: int) -> bytes:
+        """A file's bytes from url_private, with the bot token; an HTML page means a missing scope."""
+        headers = {"Authorization": f"Bearer {self._token}"}
+        async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
+            if response.status != 200:
+                raise BadAttachment(f"Slack refused the file download (HTTP {response.status}).")
+            if response.content_type == "text/html":
+                raise BadAttachment(
+                    "Slack sent a web page instead of the file: the bot lacks the files:read scope. "
+                    "Ask an admin to add it and reinstall the app."
+                )
+            data = await response.content.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise BadAttachment(f"The file is over the {max_bytes // 2**20} MB limit.")
+        return data
+
+    def web_app(self) -> web.Application:
+        """The HTTP-mode application: /slack/events (signed) and /healthz."""
+        app = self.app.web_app(path="/slack/events")
+        app.middlewares.append(_reject_bad_timestamps)
+        app.router.add_get("/healthz", self._healthz)
+        return app
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        try:
+            await self._engine.store.has_open_conversation(_HEALTH_KEY)
+        except Exception as exc:
+            return web.json_response({"ok": False, "database": type(exc).__name__}, status=503)
+        return web.json_response({"ok": True, "database": "reachable"})
+
+
+@web.middleware
+async def _reject_bad_timestamps(request: web.Request, handler: Any) -> web.StreamResponse:
+    # bolt's verifier answers a non-integer X-Slack-Request-Timestamp with a 500 (PLATFORM-FACTS):
+    # a malformed request is the sender's fault, so say 400.
+    stamp = request.headers.get("X-Slack-Request-Timestamp")
+    if request.path == "/slack/events" and stamp is not None and not stamp.strip().isdigit():
+        return web.json_response({"error": "invalid timestamp"}, status=400)
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
+_HEALTH_KEY = ConversationKey("slack", "healthz", "healthz")  # a cheap indexed read proves the database answers
+
+
+async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
+    """Serve Slack until `stop`: Socket Mode with SLACK_APP_TOKEN, else HTTP mode on PORT."""
+    adapter = SlackAdapter(engine, settings)
+    if settings.slack_app_token is not None:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        handler = AsyncSocketModeHandler(adapter.app, settings.slack_app_token.get_secret_value())
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("Slack: connected in Socket Mode")
+        await stop.wait()
+        await handler.close_async()  # type: ignore[no-untyped-call]
+        return
+    if settings.slack_signing_secret is None:
+        raise ConfigError("Slack needs SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+    runner = web.AppRunner(adapter.web_app())
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", settings.port).start()
+    log.info("Slack: HTTP mode on port %d (/slack/events, /healthz)", settings.port)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

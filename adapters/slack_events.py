@@ -1,0 +1,105 @@
+"""Slack event payloads (dicts from the wire) into IncomingMessage, in one place."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.commands import parse_command_line
+from bot.messages import Attachment, Author, IncomingMessage
+
+# Subtypes that are not someone talking to the bot: edits, deletions, joins, topic changes, bots.
+IGNORED_SUBTYPES = frozenset(
+    {"message_changed", "message_deleted", "bot_message", "channel_join", "channel_leave", "channel_topic",
+     "channel_purpose", "channel_name", "group_join", "group_leave", "thread_broadcast", "message_replied"}
+)  # fmt: skip
+_USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
+_CHANNEL = re.compile(r"<#(C[A-Z0-9]+)(?:\|([^>]*))?>")
+_LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]*))?>")
+_SPECIAL = re.compile(r"<!(here|channel|everyone)[^>]*>")
+
+Downloader = Callable[[str, int], Awaitable[bytes]]
+
+
+def decode_text(text: str, bot_user_id: str) -> str:
+    """Slack markup to plain text: the bot's mention removed, other mentions and links readable."""
+    text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", "", text) if bot_user_id else text
+    text = _USER.sub(lambda m: f"@{m.group(2) or m.group(1)}", text)
+    text = _CHANNEL.sub(lambda m: f"#{m.group(2) or m.group(1)}", text)
+    text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
+    text = _SPECIAL.sub(lambda m: f"@{m.group(1)}", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+
+
+def is_from_a_person(event: Mapping[str, Any], bot_user_id: str) -> bool:
+    """False for bots (ours included), edits, deletions, joins and other non-messages."""
+    if event.get("bot_id") or event.get("subtype") in IGNORED_SUBTYPES:
+        return False
+    return bool(event.get("user")) and event.get("user") != bot_user_id
+
+
+def message_from_event(
+    event: Mapping[str, Any], *, team_id: str, bot_user_id: str, author: Author, download: Downloader, max_bytes: int
+) -> IncomingMessage:
+    """An app_mention or message event as an IncomingMessage; the thread is the conversation.
+
+    A mention outside a thread starts a thread on the mentioned message; a DM without a thread is
+    one conversation per DM channel.
+    """
+    channel = str(event["channel"])
+    ts = str(event["ts"])
+    is_direct = event.get("channel_type") == "im"
+    thread = str(event.get("thread_ts") or ("" if is_direct else ts))
+    text = decode_text(str(event.get("text") or ""), bot_user_id)
+    return IncomingMessage(
+        platform="slack",
+        team_id=team_id,
+        channel_id=channel,
+        thread_id=thread,
+        message_id=ts,
+        author=author,
+        text=text,
+        is_direct=is_direct,
+        mentions_bot=bool(bot_user_id) and f"<@{bot_user_id}" in str(event.get("text") or ""),
+        command=parse_command_line(text) if text.startswith("/") else None,
+        attachments=tuple(
+            _attachment(f, download, max_bytes) for f in event.get("files") or () if f.get("url_private")
+        ),
+        created_at=datetime.fromtimestamp(float(ts), UTC),
+    )
+
+
+def message_from_command(
+    body: Mapping[str, Any], *, author: Author, attachments: tuple[Attachment, ...] = ()
+) -> IncomingMessage:
+    """A slash command's form body as an IncomingMessage (channel-level: commands have no thread)."""
+    name = str(body["command"]).lstrip("/")
+    text = str(body.get("text") or "")
+    return IncomingMessage(
+        platform="slack",
+        team_id=str(body["team_id"]),
+        channel_id=str(body["channel_id"]),
+        author=author,
+        text=f"/{name} {text}".strip(),
+        message_id=str(body.get("trigger_id") or ""),
+        is_direct=str(body.get("channel_name")) == "directmessage",
+        mentions_bot=True,
+        command=parse_command_line(f"/{name} {text}"),
+        attachments=attachments,
+    )
+
+
+def _attachment(file: Mapping[str, Any], download: Downloader, max_bytes: int) -> Attachment:
+    url = str(file["url_private"])
+
+    async def read() -> bytes:
+        return await download(url, max_bytes)
+
+    return Attachment(
+        name=str(file.get("name") or "file"),
+        content_type=str(file.get("mimetype") or "application/octet-stream"),
+        size=int(file.get("size") or 0),
+        read=read,
+    )

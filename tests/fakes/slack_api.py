@@ -1,0 +1,105 @@
+"""A Slack Web API on 127.0.0.1 that records every call; slack-sdk's real client talks to it."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER = "UBOT"
+
+
+@dataclass
+class SlackCall:
+    """One Web API call: its method and its arguments, however they were sent."""
+
+    method: str
+    args: dict[str, Any]
+
+
+class FakeSlack:
+    """Answers auth.test, chat.*, users.info and the files_upload_v2 steps; serves files for url_private."""
+
+    def __init__(self) -> None:
+        self.calls: list[SlackCall] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, tuple[bytes, str]] = {}  # path -> (bytes, content type)
+        self.uploads: list[bytes] = []
+        self.messages: dict[str, str] = {}  # ts -> the text the message shows now (after edits), in post order
+        self._ts = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_get("/files/{name}", self._file)
+        self._app = app
+
+    async def __aenter__(self) -> FakeSlack:
+        self._runner = web.AppRunner(self._app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        assert site._server is not None
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        """What AsyncWebClient(base_url=…) takes."""
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def url(self, path: str) -> str:
+        """An absolute URL on this server (for url_private)."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def called(self, method: str) -> list[dict[str, Any]]:
+        """The arguments of every call to `method`, in order."""
+        return [c.args for c in self.calls if c.method == method]
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                args.update(await request.json())
+            else:
+                args.update(dict(await request.post()))
+        self.calls.append(SlackCall(method, args))
+        return web.json_response({"ok": True, **self._answer(method, args)})
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"user_id": BOT_USER, "bot_id": "BBOT", "team_id": "T1", "user": "teambot"}
+        if method in ("chat.postMessage", "chat.update"):
+            ts = str(args.get("ts") or f"900.{next(self._ts):04d}")
+            self.messages[ts] = str(args.get("text"))
+            return {"channel": args.get("channel"), "ts": ts}
+        if method == "users.info":
+            user = self.users.get(str(args.get("user")), {})
+            return {"user": {"id": args.get("user"), "name": args.get("user"), "profile": {}, **user}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{next(self._ts)}"
+            return {"upload_url": self.url(f"/upload/{file_id}"), "file_id": file_id}
+        if method == "files.completeUploadExternal":
+            files = args.get("files")
+            return {"files": json.loads(files) if isinstance(files, str) else files}
+        return {}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        self.uploads.append(await request.read())
+        return web.Response(text="OK")
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != "Bearer xoxb-test":
+            return web.Response(status=401)
+        data, content_type = self.files[request.match_info["name"]]
+        return web.Response(body=data, content_type=content_type)

@@ -1,0 +1,233 @@
+"""The Slack adapter end to end: signed HTTP requests in, slack-sdk's real client out to a fake Web API."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack_adapter import SlackAdapter
+from adapters.slack_events import decode_text
+from adapters.slack_responder import SlackReplyStream
+from bot.app import open_engine
+from bot.engine import Engine
+from tests.audio_factory import make_audio
+from tests.fakes.openai_server import FakeOpenAI, Reply, TranscriptionReply
+from tests.fakes.slack_api import BOT_USER, FakeSlack
+
+SECRET = "test-signing-secret"
+
+
+@dataclass
+class Harness:
+    api: FakeSlack
+    engine: Engine
+    port: int
+
+    async def post(self, body: bytes, content_type: str, *, stamp: str | None = None, secret: str = SECRET,
+                   headers: dict[str, str] | None = None) -> int:  # fmt: skip
+        stamp = stamp or str(int(time.time()))
+        signature = "v0=" + hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+        sent = {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature, "Content-Type": content_type}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{self.port}/slack/events", data=body, headers={**sent, **(headers or {})}
+            ) as response,
+        ):
+            return response.status
+
+    async def event(self, event: dict[str, Any], event_id: str = "Ev1", **kwargs: Any) -> int:
+        body = {"token": "t", "team_id": "T1", "api_app_id": "A1", "type": "event_callback", "event_id": event_id,
+                "event_time": 1, "event": event,
+                "authorizations": [{"user_id": BOT_USER, "is_bot": True, "team_id": "T1"}]}  # fmt: skip
+        return await self.post(json.dumps(body).encode(), "application/json", **kwargs)
+
+    async def command(self, name: str, text: str = "", user: str = "U1") -> int:
+        form = {"token": "t", "team_id": "T1", "channel_id": "C1", "channel_name": "general", "user_id": user,
+                "command": f"/{name}", "text": text, "trigger_id": "tr1"}  # fmt: skip
+        return await self.post(urllib.parse.urlencode(form).encode(), "application/x-www-form-urlencoded")
+
+
+async def until(check: Callable[[], bool], seconds: float = 15) -> None:
+    """Wait for the work that follows the ack (not a timing assertion: it only bounds the wait)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "the adapter did not finish in time"
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def slack(make_settings: Any, fake_openai: FakeOpenAI) -> AsyncIterator[Harness]:
+    async with FakeSlack() as api:
+        api.users["UBOSS"] = {"is_admin": True, "profile": {"display_name": "Boss"}}
+        settings = make_settings(slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_admin_users="UADMIN")
+        async with open_engine(settings) as engine:
+            adapter = SlackAdapter(engine, settings, client=AsyncWebClient(token="xoxb-test", base_url=api.base_url),
+                                   edit_interval=0)  # fmt: skip
+            runner = web.AppRunner(adapter.web_app())
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            assert site._server is not None
+            yield Harness(api, engine, site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+            await runner.cleanup()
+
+
+def mention(text: str = "<@UBOT> hello there", ts: str = "1000.0001", **extra: Any) -> dict[str, Any]:
+    return {"type": "app_mention", "user": "U1", "text": text, "ts": ts, "channel": "C1", "event_ts": ts, **extra}
+
+
+def final_text(api: FakeSlack) -> str:
+    """What the last streamed message finally shows."""
+    shown = api.called("chat.update") or api.called("chat.postMessage")
+    return str(shown[-1]["text"]) if shown else ""
+
+
+async def test_a_mention_is_acked_and_answered_in_a_thread_on_it(slack: Harness, fake_openai: FakeOpenAI) -> None:
+    assert await slack.event(mention()) == 200
+    await until(lambda: "echo: hello there" in final_text(slack.api))
+    first = slack.api.called("chat.postMessage")[0]
+    assert (first["channel"], first["thread_ts"]) == ("C1", "1000.0001")
+    assert fake_openai.chat_requests()[0]["messages"][-1] == {"role": "user", "content": "hello there"}
+
+
+async def test_one_mention_delivered_three_ways_is_answered_once(slack: Harness, fake_openai: FakeOpenAI) -> None:
+    twin = {**mention(), "type": "message", "channel_type": "channel"}
+    statuses = await asyncio.gather(
+        slack.event(mention(), "Ev1"),
+        slack.event(twin, "Ev2"),
+        slack.event(mention(), "Ev1", headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}),
+    )
+    assert statuses == [200, 200, 200]
+    await slack.event(mention("<@UBOT> second", ts="1000.0002"), "Ev3")
+    await until(lambda: len(fake_openai.chat_requests()) >= 2 and "echo: second" in final_text(slack.api))
+    assert [r["messages"][-1]["content"] for r in fake_openai.chat_requests()] == ["hello there", "second"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status"),
+    [({"secret": "forged"}, 401), ({"stamp": str(int(time.time()) - 400)}, 401), ({"stamp": "soon"}, 400)],
+    ids=["forged", "stale", "bad-timestamp"],
+)
+async def test_unsigned_stale_and_malformed_requests_are_refused(
+    slack: Harness, fake_openai: FakeOpenAI, kwargs: dict[str, Any], status: int
+) -> None:
+    assert await slack.event(mention(), **kwargs) == status
+    await asyncio.sleep(0.2)
+    assert fake_openai.chat_requests() == []
+
+
+async def test_a_thread_reply_without_mention_continues_where_the_bot_is_talking(
+    slack: Harness, fake_openai: FakeOpenAI
+) -> None:
+    await slack.event(mention())
+    await until(lambda: len(fake_openai.chat_requests()) == 1)
+    follow_up = {"type": "message", "channel_type": "channel", "user": "U2", "text": "and more?",
+                 "ts": "1000.0005", "thread_ts": "1000.0001", "channel": "C1"}  # fmt: skip
+    elsewhere = {**follow_up, "ts": "2000.0002", "thread_ts": "2000.0001", "text": "not for the bot"}
+    bot_echo = {**follow_up, "ts": "1000.0006", "bot_id": "BOTHER", "text": "from a bot"}
+    edited = {**follow_up, "ts": "1000.0007", "subtype": "message_changed"}
+    for i, event in enumerate((elsewhere, bot_echo, edited, follow_up)):
+        await slack.event(event, f"Ev{10 + i}")
+    await until(lambda: len(fake_openai.chat_requests()) == 2)
+    await asyncio.sleep(0.2)
+    sent = [m["content"] for m in fake_openai.chat_requests()[-1]["messages"][1:]]
+    assert sent == ["hello there", "echo: hello there", "and more?"]
+    assert len(fake_openai.chat_requests()) == 2
+
+
+async def test_a_direct_message_is_a_conversation(slack: Harness, fake_openai: FakeOpenAI) -> None:
+    dm = {
+        "type": "message",
+        "channel_type": "im",
+        "user": "U1",
+        "text": "hi in private",
+        "ts": "3000.1",
+        "channel": "D1",
+    }
+    await slack.event(dm)
+    await until(lambda: bool(slack.api.called("chat.postMessage")))
+    post = slack.api.called("chat.postMessage")[0]
+    assert post["channel"] == "D1" and "thread_ts" not in post
+
+
+async def test_slash_commands_are_acked_and_private_answers_are_ephemeral(slack: Harness) -> None:
+    assert await slack.command("usage") == 200
+    await until(lambda: bool(slack.api.called("chat.postEphemeral")))
+    [usage] = slack.api.called("chat.postEphemeral")
+    assert usage["user"] == "U1" and usage["text"].startswith("Today: $0.00")
+
+
+@pytest.mark.parametrize(("user", "allowed"), [("U1", False), ("UADMIN", True), ("UBOSS", True)])
+async def test_admins_come_from_users_info_or_the_setting(slack: Harness, user: str, allowed: bool) -> None:
+    await slack.command("quota", "show", user=user)
+    await until(lambda: bool(slack.api.called("chat.postEphemeral")))
+    text = slack.api.called("chat.postEphemeral")[-1]["text"]
+    assert text.startswith("Defaults") if allowed else text == ":warning: /quota is for admins only."
+
+
+async def test_a_long_reply_with_code_is_split_with_fences_intact(slack: Harness, fake_openai: FakeOpenAI) -> None:
+    code = "\n".join(f"    step_{i} = compute({i})" for i in range(300))
+    fake_openai.enqueue(Reply(f"Here it is:\n```python\n{code}\n```\nThat's all.", chunk_chars=400))
+    await slack.event(mention())
+    await until(lambda: final_text(slack.api).endswith("That's all."))
+    messages = list(slack.api.messages.values())  # each message as it finally reads
+    assert len(messages) >= 3
+    assert all(len(text) <= 3_500 for text in messages)
+    assert all(text.count("```") % 2 == 0 for text in messages)  # every message shows its code block closed
+    assert all(text.startswith("```python\n") for text in messages[1:])
+
+
+async def test_healthz_reports_the_database(slack: Harness) -> None:
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{slack.port}/healthz") as response:
+        assert (response.status, await response.json()) == (200, {"ok": True, "database": "reachable"})
+
+
+async def test_an_audio_file_on_a_mention_is_transcribed_and_a_web_page_explained(
+    slack: Harness, fake_openai: FakeOpenAI, tmp_path: Any
+) -> None:
+    slack.api.files["memo.mp3"] = (make_audio(tmp_path / "memo.mp3", 3).read_bytes(), "audio/mpeg")
+    slack.api.files["login.mp3"] = (b"<!DOCTYPE html><html>Sign in</html>", "text/html")
+    fake_openai.enqueue_transcriptions(TranscriptionReply("Ship it on Friday."))
+
+    def with_file(name: str, ts: str) -> dict[str, Any]:
+        url = slack.api.url(f"/files/{name}")
+        file = {"id": "F1", "name": name, "mimetype": "audio/mpeg", "size": 100, "url_private": url}
+        return mention("<@UBOT> /transcribe", ts=ts, files=[file])
+
+    await slack.event(with_file("memo.mp3", "4000.1"), "Ev1")
+    await until(lambda: any(p["text"] == "Ship it on Friday." for p in slack.api.called("chat.postMessage")))
+    await slack.event(with_file("login.mp3", "4000.2"), "Ev2")
+    await until(lambda: bool(slack.api.called("chat.postEphemeral")))
+    assert "lacks the files:read scope" in slack.api.called("chat.postEphemeral")[-1]["text"]
+
+
+async def test_streaming_edits_are_throttled(make_settings: Any) -> None:
+    async with FakeSlack() as api:
+        now = [0.0]
+        stream = SlackReplyStream(AsyncWebClient(token="xoxb-test", base_url=api.base_url), "C1", "1.1",
+                                  interval=1.0, clock=lambda: now[0])  # fmt: skip
+        for i in range(50):
+            await stream.append(f"word{i} ")
+            now[0] += 0.1  # 50 pieces over 5 seconds
+        await stream.finish()
+    assert len(api.called("chat.postMessage")) == 1
+    assert stream.edits <= 6  # about one a second, plus the final one
+    assert str(api.called("chat.update")[-1]["text"]).endswith("word49 ")
+
+
+def test_slack_markup_is_decoded_and_the_bot_mention_removed() -> None:
+    text = "<@UBOT> ask <@U2|ann> in <#C9|ops> about <https://x.io|the doc> &amp; <!here>"
+    assert decode_text(text, "UBOT") == "ask @ann in #ops about the doc (https://x.io) & @here"
