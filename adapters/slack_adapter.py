@@ -44,7 +44,7 @@ class SlackAdapter:
         self._engine = engine
         self._settings = settings
         self._token = settings.slack_bot_token.get_secret_value()
-        self._client = client or AsyncWebClient(token=self._token)
+        self._client = client or AsyncWebClient(token=self._token, base_url=settings.slack_api_url)
         self._edit_interval = edit_interval
         self._admins = frozenset(a.strip() for a in settings.slack_admin_users.split(",") if a.strip())
         self._people: dict[str, tuple[float, Author]] = {}

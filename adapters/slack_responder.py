@@ -11,6 +11,7 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack_markdown import to_mrkdwn
 from adapters.text_split import split_chunks, split_message
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class SlackReplyStream:
         *,
         interval: float = EDIT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        placeholder_ts: str | None = None,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -41,7 +43,7 @@ class SlackReplyStream:
         self._clock = clock
         self._text = ""
         self._sent = ""  # what the current message shows
-        self._ts: str | None = None  # the message being edited
+        self._ts = placeholder_ts  # the message being edited (a "thinking…" placeholder at first)
         self._done_chars = 0  # text already finalized in earlier messages
         self._reopen = ""  # the code fence the current message reopens
         self._last_edit = float("-inf")
@@ -58,9 +60,9 @@ class SlackReplyStream:
         await self._push(final=True)
 
     async def abandon(self) -> None:
-        """Mark what was shown as cut off."""
+        """Mark what was shown as cut off (and clear a placeholder nothing replaced)."""
         if self._ts is not None:
-            self._text += " _[reply interrupted]_"
+            self._text += " _[reply interrupted]_" if self._text else "_(no answer: see the message below)_"
             await self._push(final=True)
 
     async def _push(self, *, final: bool) -> None:
@@ -81,11 +83,12 @@ class SlackReplyStream:
     async def _show(self, text: str) -> None:
         if text == self._sent:
             return
+        shown = to_mrkdwn(text)
         if self._ts is None:
-            response = await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=text)
+            response = await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=shown)
             self._ts = str(response["ts"])
         else:
-            await self._client.chat_update(channel=self._channel, ts=self._ts, text=text)
+            await self._client.chat_update(channel=self._channel, ts=self._ts, text=shown)
             self.edits += 1
         self._sent = text
 
@@ -107,35 +110,58 @@ class SlackResponder:
         self._thread_ts = thread_ts or None
         self._user_id = user_id
         self._interval = interval
+        self._placeholder_ts: str | None = None
 
     async def send_text(self, text: str, *, private: bool = False) -> None:
         """Post (or, privately, post ephemerally) the text, split under Slack's limit."""
         for chunk in split_message(text, MESSAGE_LIMIT):
-            if private:
+            shown = to_mrkdwn(chunk)
+            if not private and self._placeholder_ts is not None:
+                # The answer takes the place of the "thinking…" line.
+                await self._client.chat_update(channel=self._channel, ts=self._placeholder_ts, text=shown)
+                self._placeholder_ts = None
+            elif private:
                 await self._client.chat_postEphemeral(
-                    channel=self._channel, user=self._user_id, thread_ts=self._thread_ts, text=chunk
+                    channel=self._channel, user=self._user_id, thread_ts=self._thread_ts, text=shown
                 )
             else:
-                await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=chunk)
+                await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=shown)
 
     def stream(self) -> SlackReplyStream:
         """A reply streamed by editing one message (Slack's chat.update, about once a second)."""
-        return SlackReplyStream(self._client, self._channel, self._thread_ts, interval=self._interval)
+        placeholder, self._placeholder_ts = self._placeholder_ts, None
+        return SlackReplyStream(
+            self._client, self._channel, self._thread_ts, interval=self._interval, placeholder_ts=placeholder
+        )
 
     async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
         """Upload into the thread with files_upload_v2."""
+        await self._drop_placeholder()
         await self._client.files_upload_v2(
             channel=self._channel, thread_ts=self._thread_ts, content=data, filename=filename,
             initial_comment=caption or None,
         )  # fmt: skip
 
     async def show_status(self, text: str) -> None:
-        """Slack shows no transient status outside assistant threads; the streamed reply follows."""
+        """A placeholder message ("_thinking…_") that the streamed reply then edits into the answer."""
+        if self._placeholder_ts is None:
+            response = await self._client.chat_postMessage(
+                channel=self._channel, thread_ts=self._thread_ts, text=f"_{text}_"
+            )
+            self._placeholder_ts = str(response["ts"])
+        else:
+            await self._client.chat_update(channel=self._channel, ts=self._placeholder_ts, text=f"_{text}_")
 
     async def send_error(self, message: str) -> None:
         """Tell the author only (ephemeral); fall back to the thread if ephemerals are refused."""
+        await self._drop_placeholder()
         try:
             await self.send_text(f":warning: {message}", private=True)
         except SlackApiError as exc:
             log.warning("ephemeral refused (%s); answering in the thread", exc.response.get("error"))
             await self.send_text(f":warning: {message}")
+
+    async def _drop_placeholder(self) -> None:
+        if self._placeholder_ts is not None:
+            ts, self._placeholder_ts = self._placeholder_ts, None
+            await self._client.chat_delete(channel=self._channel, ts=ts)

@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = Field("https://slack.com/api/", description="the Web API's base URL (gateways, tests)")
     slack_admin_users: str = Field("", description="comma-separated user or user-group ids that are admins")
     port: int = Field(3000, ge=1, le=65535, description="HTTP port of Slack HTTP mode (/slack/events, /healthz)")
 

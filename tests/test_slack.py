@@ -112,7 +112,7 @@ async def test_one_mention_delivered_three_ways_is_answered_once(slack: Harness,
     )
     assert statuses == [200, 200, 200]
     await slack.event(mention("<@UBOT> second", ts="1000.0002"), "Ev3")
-    await until(lambda: len(fake_openai.chat_requests()) >= 2 and "echo: second" in final_text(slack.api))
+    await until(lambda: "echo: second" in slack.api.messages.values())
     assert [r["messages"][-1]["content"] for r in fake_openai.chat_requests()] == ["hello there", "second"]
 
 
@@ -208,7 +208,7 @@ async def test_an_audio_file_on_a_mention_is_transcribed_and_a_web_page_explaine
         return mention("<@UBOT> /transcribe", ts=ts, files=[file])
 
     await slack.event(with_file("memo.mp3", "4000.1"), "Ev1")
-    await until(lambda: any(p["text"] == "Ship it on Friday." for p in slack.api.called("chat.postMessage")))
+    await until(lambda: "Ship it on Friday." in slack.api.messages.values())
     await slack.event(with_file("login.mp3", "4000.2"), "Ev2")
     await until(lambda: bool(slack.api.called("chat.postEphemeral")))
     assert "lacks the files:read scope" in slack.api.called("chat.postEphemeral")[-1]["text"]
@@ -231,3 +231,45 @@ async def test_streaming_edits_are_throttled(make_settings: Any) -> None:
 def test_slack_markup_is_decoded_and_the_bot_mention_removed() -> None:
     text = "<@UBOT> ask <@U2|ann> in <#C9|ops> about <https://x.io|the doc> &amp; <!here>"
     assert decode_text(text, "UBOT") == "ask @ann in #ops about the doc (https://x.io) & @here"
+
+
+async def test_the_ack_comes_back_while_a_slow_model_is_still_answering(
+    slack: Harness, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(Reply("slow and steady", chunk_chars=1, delay_between_chunks=0.1))  # ~1.5 s
+    assert await slack.event(mention()) == 200
+    assert final_text(slack.api) != "slow and steady"  # acked first, answered after
+    await until(lambda: final_text(slack.api) == "slow and steady")
+    assert slack.api.called("chat.postMessage")[0]["text"] == "_thinking…_"  # the status line it replaced
+
+
+async def test_image_is_uploaded_into_the_thread(slack: Harness) -> None:
+    await slack.event(mention("<@UBOT> /image a red kite"))
+    await until(lambda: bool(slack.api.called("files.completeUploadExternal")))
+    [complete] = slack.api.called("files.completeUploadExternal")
+    assert (complete["channel_id"], complete["thread_ts"]) == ("C1", "1000.0001")
+    assert slack.api.uploads[0].startswith(b"\x89PNG")
+
+
+async def test_the_same_conversation_gives_the_same_outcome_on_console_and_slack(
+    slack: Harness, fake_openai: FakeOpenAI, tmp_path: Any
+) -> None:
+    """One script through two adapters: the engine sends the model the same history both ways."""
+    import io
+
+    from adapters.console_adapter import ConsoleAdapter, ConsoleIdentity
+
+    script = ["my name is Ada", "what is my name?"]
+    for i, line in enumerate(script):
+        await slack.event(mention(f"<@UBOT> {line}", ts="5000.0001") if i == 0 else
+                          {"type": "message", "channel_type": "channel", "user": "U1", "text": line,
+                           "ts": f"5000.000{i + 1}", "thread_ts": "5000.0001", "channel": "C1"}, f"Ev{i}")  # fmt: skip
+        await until(lambda n=i: len(fake_openai.chat_requests()) == n + 1)
+    await until(lambda: final_text(slack.api) == "echo: what is my name?")
+    via_slack = fake_openai.chat_requests()[-1]["messages"]
+    out = io.StringIO()
+    await ConsoleAdapter(slack.engine, ConsoleIdentity(), stdin=io.StringIO("\n".join(script) + "\n"), stdout=out,
+                         files_dir=tmp_path).run()  # fmt: skip
+    via_console = fake_openai.chat_requests()[-1]["messages"]
+    assert via_console == via_slack
+    assert out.getvalue().splitlines() == ["echo: my name is Ada", "echo: what is my name?"]

@@ -83,6 +83,9 @@ class FakeSlack:
             ts = str(args.get("ts") or f"900.{next(self._ts):04d}")
             self.messages[ts] = str(args.get("text"))
             return {"channel": args.get("channel"), "ts": ts}
+        if method == "chat.delete":
+            self.messages.pop(str(args.get("ts")), None)
+            return {"channel": args.get("channel"), "ts": args.get("ts")}
         if method == "users.info":
             user = self.users.get(str(args.get("user")), {})
             return {"user": {"id": args.get("user"), "name": args.get("user"), "profile": {}, **user}}
