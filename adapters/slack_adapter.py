@@ -19,17 +19,18 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_events import is_from_a_person, message_from_command, message_from_event
+from adapters.slack_events import attachment_from_file, is_from_a_person, message_from_command, message_from_event
 from adapters.slack_responder import EDIT_INTERVAL, SlackResponder
 from bot.engine import Engine
 from bot.errors import BadAttachment, ConfigError
-from bot.messages import Author
+from bot.messages import Attachment, Author
 from bot.settings import Settings
 from storage import ConversationKey
 
 log = logging.getLogger(__name__)
 
 ADMIN_CACHE_SECONDS = 300
+RECENT_FILES = 20  # how far back /transcribe looks for the user's audio (files.list, newest first)
 
 
 class SlackAdapter:
@@ -100,12 +101,30 @@ class SlackAdapter:
 
     async def _on_command(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the answer follows
-        message = message_from_command(body, author=await self._author(str(body["user_id"])))
+        # Slash commands carry no files: /transcribe takes the user's latest audio file in the channel.
+        files = await self._recent_audio(body) if body.get("command") == "/transcribe" else ()
+        message = message_from_command(body, author=await self._author(str(body["user_id"])), attachments=files)
         responder = SlackResponder(
             self._client, channel=message.channel_id, thread_ts=None, user_id=message.author.id,
             interval=self._edit_interval,
         )  # fmt: skip
         await self._engine.handle(message, responder)
+
+    async def _recent_audio(self, body: Mapping[str, Any]) -> tuple[Attachment, ...]:
+        """The user's most recent audio or video file in this channel in the last day, if any."""
+        try:
+            listing = await self._client.files_list(
+                channel=str(body["channel_id"]), user=str(body["user_id"]), ts_from=str(int(time.time()) - 86_400),
+                count=RECENT_FILES,
+            )  # fmt: skip
+        except Exception:
+            log.warning("files.list failed; /transcribe has no recent file", exc_info=True)
+            return ()
+        for file in listing.get("files") or ():
+            kind = str(file.get("mimetype") or "")
+            if kind.startswith(("audio/", "video/")) and file.get("url_private"):
+                return (attachment_from_file(file, self._download, self._settings.max_attachment_mb * 1024 * 1024),)
+        return ()
 
     async def _author(self, user_id: str) -> Author:
         """Name and admin rights from users.info (cached a few minutes), or SLACK_ADMIN_USERS."""

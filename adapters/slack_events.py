@@ -65,7 +65,7 @@ def message_from_event(
         mentions_bot=bool(bot_user_id) and f"<@{bot_user_id}" in str(event.get("text") or ""),
         command=parse_command_line(text) if text.startswith("/") else None,
         attachments=tuple(
-            _attachment(f, download, max_bytes) for f in event.get("files") or () if f.get("url_private")
+            attachment_from_file(f, download, max_bytes) for f in event.get("files") or () if f.get("url_private")
         ),
         created_at=datetime.fromtimestamp(float(ts), UTC),
     )
@@ -91,7 +91,8 @@ def message_from_command(
     )
 
 
-def _attachment(file: Mapping[str, Any], download: Downloader, max_bytes: int) -> Attachment:
+def attachment_from_file(file: Mapping[str, Any], download: Downloader, max_bytes: int) -> Attachment:
+    """A Slack file object as an Attachment that downloads url_private on read()."""
     url = str(file["url_private"])
 
     async def read() -> bytes:

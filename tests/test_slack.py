@@ -273,3 +273,19 @@ async def test_the_same_conversation_gives_the_same_outcome_on_console_and_slack
     via_console = fake_openai.chat_requests()[-1]["messages"]
     assert via_console == via_slack
     assert out.getvalue().splitlines() == ["echo: my name is Ada", "echo: what is my name?"]
+
+
+async def test_the_transcribe_command_takes_the_users_latest_audio_file(
+    slack: Harness, fake_openai: FakeOpenAI, tmp_path: Any
+) -> None:
+    slack.api.files["standup.mp3"] = (make_audio(tmp_path / "standup.mp3", 2).read_bytes(), "audio/mpeg")
+    slack.api.listed_files = [
+        {"id": "F9", "name": "notes.pdf", "mimetype": "application/pdf", "url_private": slack.api.url("/files/x")},
+        {"id": "F8", "name": "standup.mp3", "mimetype": "audio/mpeg", "size": 100,
+         "url_private": slack.api.url("/files/standup.mp3")},
+    ]  # fmt: skip
+    fake_openai.enqueue_transcriptions(TranscriptionReply("Standup notes."))
+    assert await slack.command("transcribe", "language=en") == 200
+    await until(lambda: "Standup notes." in slack.api.messages.values())
+    [listing] = slack.api.called("files.list")
+    assert (listing["channel"], listing["user"]) == ("C1", "U1")

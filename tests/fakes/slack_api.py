@@ -28,6 +28,7 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}
         self.files: dict[str, tuple[bytes, str]] = {}  # path -> (bytes, content type)
         self.uploads: list[bytes] = []
+        self.listed_files: list[dict[str, Any]] = []  # what files.list returns, newest first
         self.messages: dict[str, str] = {}  # ts -> the text the message shows now (after edits), in post order
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -83,6 +84,8 @@ class FakeSlack:
             ts = str(args.get("ts") or f"900.{next(self._ts):04d}")
             self.messages[ts] = str(args.get("text"))
             return {"channel": args.get("channel"), "ts": ts}
+        if method == "files.list":
+            return {"files": self.listed_files}
         if method == "chat.delete":
             self.messages.pop(str(args.get("ts")), None)
             return {"channel": args.get("channel"), "ts": args.get("ts")}
