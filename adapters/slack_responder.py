@@ -3,7 +3,6 @@ long text split under Slack's limit, ephemeral private replies, files through fi
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -11,8 +10,9 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.edited_reply import EditedReply
 from adapters.slack_markdown import to_mrkdwn
-from adapters.text_split import split_chunks, split_message
+from adapters.text_split import split_message
 
 log = logging.getLogger(__name__)
 
@@ -23,74 +23,28 @@ MESSAGE_LIMIT = 3_500
 EDIT_INTERVAL = 1.0
 
 
-class SlackReplyStream:
-    """One reply that grows: posted at the first piece, then edited at most once per interval."""
+def slack_reply(
+    client: AsyncWebClient,
+    channel: str,
+    thread_ts: str | None,
+    *,
+    interval: float = EDIT_INTERVAL,
+    clock: Callable[[], float] = time.monotonic,
+    placeholder_ts: str | None = None,
+) -> EditedReply:
+    """A reply streamed into one Slack message by chat.update (continued in new messages when long)."""
 
-    def __init__(
-        self,
-        client: AsyncWebClient,
-        channel: str,
-        thread_ts: str | None,
-        *,
-        interval: float = EDIT_INTERVAL,
-        clock: Callable[[], float] = time.monotonic,
-        placeholder_ts: str | None = None,
-    ) -> None:
-        self._client = client
-        self._channel = channel
-        self._thread_ts = thread_ts
-        self._interval = interval
-        self._clock = clock
-        self._text = ""
-        self._sent = ""  # what the current message shows
-        self._ts = placeholder_ts  # the message being edited (a "thinking…" placeholder at first)
-        self._done_chars = 0  # text already finalized in earlier messages
-        self._reopen = ""  # the code fence the current message reopens
-        self._last_edit = float("-inf")
-        self.edits = 0
+    async def post(text: str) -> str:
+        response = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=to_mrkdwn(text))
+        return str(response["ts"])
 
-    async def append(self, text: str) -> None:
-        """Add text; push it to Slack when the edit interval allows."""
-        self._text += text
-        if self._clock() - self._last_edit >= self._interval:
-            await self._push(final=False)
+    async def edit(ts: str, text: str) -> None:
+        await client.chat_update(channel=channel, ts=ts, text=to_mrkdwn(text))
 
-    async def finish(self) -> None:
-        """Show the whole reply, split into as many messages as it needs."""
-        await self._push(final=True)
-
-    async def abandon(self) -> None:
-        """Mark what was shown as cut off (and clear a placeholder nothing replaced)."""
-        if self._ts is not None:
-            self._text += " _[reply interrupted]_" if self._text else "_(no answer: see the message below)_"
-            await self._push(final=True)
-
-    async def _push(self, *, final: bool) -> None:
-        pending = self._text[self._done_chars :]
-        if not pending:
-            return
-        chunks = split_chunks(pending, MESSAGE_LIMIT, self._reopen)
-        # Every chunk but the last is complete: it goes out for good and the next one starts a new
-        # message, reopening a code block the split cut through. The last stays editable.
-        for chunk, following in itertools.pairwise(chunks):
-            await self._show(chunk.text)
-            self._done_chars += len(chunk.piece)
-            self._reopen = following.reopen
-            self._ts, self._sent = None, ""
-        await self._show(chunks[-1].text)
-        self._last_edit = self._clock()
-
-    async def _show(self, text: str) -> None:
-        if text == self._sent:
-            return
-        shown = to_mrkdwn(text)
-        if self._ts is None:
-            response = await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=shown)
-            self._ts = str(response["ts"])
-        else:
-            await self._client.chat_update(channel=self._channel, ts=self._ts, text=shown)
-            self.edits += 1
-        self._sent = text
+    return EditedReply(
+        post, edit, limit=MESSAGE_LIMIT, interval=interval, clock=clock, interrupted=" _[reply interrupted]_",
+        handle=placeholder_ts,
+    )  # fmt: skip
 
 
 class SlackResponder:
@@ -127,10 +81,10 @@ class SlackResponder:
             else:
                 await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=shown)
 
-    def stream(self) -> SlackReplyStream:
+    def stream(self) -> EditedReply:
         """A reply streamed by editing one message (Slack's chat.update, about once a second)."""
         placeholder, self._placeholder_ts = self._placeholder_ts, None
-        return SlackReplyStream(
+        return slack_reply(
             self._client, self._channel, self._thread_ts, interval=self._interval, placeholder_ts=placeholder
         )
 

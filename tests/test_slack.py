@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_adapter import SlackAdapter
 from adapters.slack_events import decode_text
-from adapters.slack_responder import SlackReplyStream
+from adapters.slack_responder import slack_reply
 from bot.app import open_engine
 from bot.engine import Engine
 from tests.audio_factory import make_audio
@@ -217,8 +217,8 @@ async def test_an_audio_file_on_a_mention_is_transcribed_and_a_web_page_explaine
 async def test_streaming_edits_are_throttled(make_settings: Any) -> None:
     async with FakeSlack() as api:
         now = [0.0]
-        stream = SlackReplyStream(AsyncWebClient(token="xoxb-test", base_url=api.base_url), "C1", "1.1",
-                                  interval=1.0, clock=lambda: now[0])  # fmt: skip
+        stream = slack_reply(AsyncWebClient(token="xoxb-test", base_url=api.base_url), "C1", "1.1",
+                             interval=1.0, clock=lambda: now[0])  # fmt: skip
         for i in range(50):
             await stream.append(f"word{i} ")
             now[0] += 0.1  # 50 pieces over 5 seconds
