@@ -136,12 +136,22 @@ def _stopping(stop: asyncio.Event, sig: signal.Signals) -> None:
 async def run(settings: Settings) -> int:
     """Start every adapter whose tokens are set (one engine for all); with none, the console."""
     require_model_access(settings)
-    if settings.slack_bot_token is None:
+    platforms = []
+    if settings.discord_token is not None:
+        from adapters.discord_adapter import run_discord
+
+        platforms.append(run_discord)
+    if settings.slack_bot_token is not None:
+        from adapters.slack_adapter import run_slack
+
+        platforms.append(run_slack)
+    if not platforms:
         log.info("no Discord or Slack tokens set: starting the console adapter")
         return await run_console(settings, ConsoleIdentity())
-    from adapters.slack_adapter import run_slack
-
     async with open_engine(settings) as engine:
         with stop_on_signals() as stop:
-            await run_slack(engine, settings, stop)
+            # One process, one engine, every configured platform; the first to fail stops the others.
+            async with asyncio.TaskGroup() as group:
+                for serve in platforms:
+                    group.create_task(serve(engine, settings, stop))
     return 0

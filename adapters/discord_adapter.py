@@ -1,0 +1,291 @@
+"""The Discord adapter on discord.py 2.x: mentions open threads, thread follow-ups, DMs, slash commands.
+
+Named discord_adapter so it does not shadow the discord package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from adapters.edited_reply import EditedReply
+from adapters.text_split import split_message
+from bot.commands import parse_command_line
+from bot.engine import Engine
+from bot.errors import BadAttachment, ConfigError
+from bot.messages import Attachment, Author, IncomingMessage
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 2_000  # Discord's hard limit for a message's content
+EDIT_INTERVAL = 1.0  # at most one edit per second per message
+THREAD_NAME_LIMIT = 100
+INTENTS_HINT = (
+    "Discord refused the Message Content intent. Enable it for this bot in the developer portal "
+    "(Applications → your app → Bot → Privileged Gateway Intents → Message Content Intent), then restart."
+)
+
+
+def intents() -> discord.Intents:
+    """Guilds, guild messages, DMs and message content (a privileged intent: enable it in the portal)."""
+    wanted = discord.Intents.none()
+    wanted.guilds = wanted.guild_messages = wanted.dm_messages = wanted.message_content = True
+    wanted.members = False
+    return wanted
+
+
+def discord_reply(send: Callable[[str], Awaitable[Any]], *, interval: float = EDIT_INTERVAL) -> EditedReply:
+    """A reply streamed into Discord messages: sent, then edited at most once a second."""
+
+    async def edit(message: Any, text: str) -> None:
+        await message.edit(content=text)
+
+    return EditedReply(send, edit, limit=MESSAGE_LIMIT, interval=interval, interrupted=" *[reply interrupted]*")
+
+
+class ChannelResponder:
+    """Answers a message in a channel, thread or DM."""
+
+    def __init__(self, channel: discord.abc.Messageable, *, interval: float = EDIT_INTERVAL) -> None:
+        self._channel = channel
+        self._interval = interval
+
+    async def send_text(self, text: str, *, private: bool = False) -> None:
+        """Send, split under 2,000 characters (a channel has no private replies: the thread is the place)."""
+        for chunk in split_message(text, MESSAGE_LIMIT):
+            await self._channel.send(chunk)
+
+    def stream(self) -> EditedReply:
+        """Edit-based streaming."""
+        return discord_reply(self._channel.send, interval=self._interval)
+
+    async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
+        """Upload a file."""
+        await self._channel.send(content=caption[:MESSAGE_LIMIT] or None, file=discord.File(io.BytesIO(data), filename))
+
+    async def show_status(self, text: str) -> None:
+        """The typing indicator (it lasts about ten seconds or until the bot sends)."""
+        await self._channel.typing()
+
+    async def send_error(self, message: str) -> None:
+        """Say what went wrong."""
+        await self.send_text(f":warning: {message}")
+
+
+class InteractionResponder:
+    """Answers a deferred slash command through its follow-up webhook; private answers are ephemeral."""
+
+    def __init__(self, interaction: discord.Interaction, *, interval: float = EDIT_INTERVAL) -> None:
+        self._interaction = interaction
+        self._interval = interval
+
+    async def send_text(self, text: str, *, private: bool = False) -> None:
+        """Follow-up messages, ephemeral when private."""
+        for chunk in split_message(text, MESSAGE_LIMIT):
+            await self._interaction.followup.send(chunk, ephemeral=private)
+
+    def stream(self) -> EditedReply:
+        """Edit-based streaming on follow-up messages."""
+
+        async def send(text: str) -> Any:
+            return await self._interaction.followup.send(text, wait=True)
+
+        return discord_reply(send, interval=self._interval)
+
+    async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
+        """A follow-up with the file."""
+        await self._interaction.followup.send(
+            content=caption[:MESSAGE_LIMIT] or "", file=discord.File(io.BytesIO(data), filename)
+        )
+
+    async def show_status(self, text: str) -> None:
+        """The deferred "thinking…" already shows."""
+
+    async def send_error(self, message: str) -> None:
+        """Ephemeral."""
+        await self.send_text(f":warning: {message}", private=True)
+
+
+class DiscordAdapter:
+    """Turns Discord messages and interactions into IncomingMessages for the engine."""
+
+    def __init__(
+        self, engine: Engine, settings: Settings, client: discord.Client, *, interval: float = EDIT_INTERVAL
+    ) -> None:
+        self._engine = engine
+        self._settings = settings
+        self.client = client
+        self._interval = interval
+        self.tree = app_commands.CommandTree(client)
+        for spec in engine.commands:
+            self.tree.add_command(self._slash_command(spec.name, spec.summary))
+
+    # --- messages ----------------------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Answer DMs, mentions (in a new thread) and follow-ups in threads the bot is part of."""
+        me = self.client.user
+        if me is None or message.author.bot or message.author.id == me.id or message.webhook_id:
+            return
+        channel = message.channel
+        mentioned = me in message.mentions and not message.mention_everyone
+        if isinstance(channel, discord.DMChannel):
+            await self._answer(message, channel, thread_id="")
+        elif isinstance(channel, discord.Thread):
+            if mentioned or channel.owner_id == me.id:
+                await self._answer(message, channel, thread_id=str(channel.id))
+        elif mentioned and isinstance(channel, discord.TextChannel):
+            name = _thread_name(self._text(message)) or "conversation"
+            thread = await message.create_thread(name=name)
+            await self._answer(message, thread, thread_id=str(thread.id))
+
+    async def _answer(self, message: discord.Message, where: discord.abc.Messageable, *, thread_id: str) -> None:
+        text = self._text(message)
+        guild = message.guild
+        incoming = IncomingMessage(
+            platform="discord",
+            team_id=str(guild.id) if guild else "dm",
+            channel_id=str(getattr(message.channel, "parent_id", None) or message.channel.id),
+            thread_id=thread_id,
+            message_id=str(message.id),
+            author=self._author(message.author),
+            text=text,
+            is_direct=guild is None,
+            mentions_bot=True,
+            command=parse_command_line(text) if text.startswith("/") else None,
+            attachments=tuple(self._attachment(a) for a in message.attachments),
+            created_at=message.created_at,
+        )
+        await self._engine.handle(incoming, ChannelResponder(where, interval=self._interval))
+
+    def _text(self, message: discord.Message) -> str:
+        """Content with the bot's mention removed and other mentions as names."""
+        text = message.content
+        me = self.client.user
+        if me is not None:
+            text = re.sub(rf"<@!?{me.id}>", "", text)
+        for user in message.mentions:
+            text = re.sub(rf"<@!?{user.id}>", f"@{user.display_name}", text)
+        for channel in message.channel_mentions:
+            text = text.replace(f"<#{channel.id}>", f"#{channel.name}")
+        for role in message.role_mentions:
+            text = text.replace(f"<@&{role.id}>", f"@{role.name}")
+        return text.strip()
+
+    def _author(self, user: discord.User | discord.Member) -> Author:
+        admin = False
+        if isinstance(user, discord.Member):
+            role = self._settings.discord_admin_role
+            admin = user.guild_permissions.manage_guild or (
+                role is not None and any(r.name == role for r in user.roles)
+            )
+        return Author(id=str(user.id), display_name=user.display_name, is_admin=admin, is_bot=user.bot)
+
+    def _attachment(self, attachment: discord.Attachment) -> Attachment:
+        cap = self._settings.max_attachment_mb * 1024 * 1024
+
+        async def read() -> bytes:
+            if attachment.size > cap:
+                raise BadAttachment(f"{attachment.filename} is over the {self._settings.max_attachment_mb} MB limit.")
+            return await attachment.read()
+
+        return Attachment(
+            attachment.filename, attachment.content_type or "application/octet-stream", attachment.size, read
+        )
+
+    # --- slash commands ----------------------------------------------------------------------
+
+    def _slash_command(self, name: str, summary: str) -> app_commands.Command[Any, Any, None]:
+        async def callback(
+            interaction: discord.Interaction, text: str = "", file: discord.Attachment | None = None
+        ) -> None:
+            await self.on_command(interaction, name, text, file)
+
+        callback.__name__ = name
+        return app_commands.Command(name=name, description=summary[:100], callback=callback)
+
+    async def on_command(
+        self, interaction: discord.Interaction, name: str, text: str, file: discord.Attachment | None
+    ) -> None:
+        """Defer at once (Discord wants an answer within 3 s), then let the engine answer by follow-ups."""
+        await interaction.response.defer(thinking=True, ephemeral=name in PRIVATE_COMMANDS)
+        user = interaction.user
+        channel_id = interaction.channel_id or 0
+        parent = getattr(interaction.channel, "parent_id", None)
+        incoming = IncomingMessage(
+            platform="discord",
+            team_id=str(interaction.guild_id) if interaction.guild_id else "dm",
+            channel_id=str(parent or channel_id),
+            thread_id=str(channel_id) if parent else "",
+            message_id=str(interaction.id),
+            author=self._author(user),
+            text=f"/{name} {text}".strip(),
+            is_direct=interaction.guild_id is None,
+            mentions_bot=True,
+            command=parse_command_line(f"/{name} {text}"),
+            attachments=(self._attachment(file),) if file is not None else (),
+        )
+        await self._engine.handle(incoming, InteractionResponder(interaction, interval=self._interval))
+
+
+# Commands whose whole exchange is private (the deferred "thinking…" is then ephemeral too).
+PRIVATE_COMMANDS = frozenset({"usage", "quota", "help", "forget"})
+
+
+def _thread_name(text: str) -> str:
+    words = " ".join(text.split())
+    return words[:THREAD_NAME_LIMIT].rsplit(" ", 1)[0] if len(words) > THREAD_NAME_LIMIT else words
+
+
+class _Client(discord.Client):
+    """discord.Client wired to the adapter: events in, commands synced on start."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(intents=intents())
+        self.adapter: DiscordAdapter | None = None
+        self._guilds = [int(g) for g in settings.discord_guild_ids.split(",") if g.strip()]
+
+    async def setup_hook(self) -> None:
+        assert self.adapter is not None
+        if self._guilds:  # guild-scoped: visible at once, for iterating
+            for guild_id in self._guilds:
+                guild = discord.Object(id=guild_id)
+                self.adapter.tree.copy_global_to(guild=guild)
+                await self.adapter.tree.sync(guild=guild)
+        else:  # global: the release setting (Discord may take a while to show changes)
+            await self.adapter.tree.sync()
+
+    async def on_message(self, message: discord.Message) -> None:
+        assert self.adapter is not None
+        await self.adapter.on_message(message)
+
+
+async def run_discord(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
+    """Connect to the gateway and serve until `stop`."""
+    if settings.discord_token is None:
+        raise ConfigError("DISCORD_TOKEN is not set")
+    client = _Client(settings)
+    client.adapter = DiscordAdapter(engine, settings, client)
+    runner = asyncio.create_task(client.start(settings.discord_token.get_secret_value()))
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({runner, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if runner.done():
+            runner.result()
+    except discord.PrivilegedIntentsRequired:
+        raise ConfigError(INTENTS_HINT) from None
+    except discord.LoginFailure:
+        raise ConfigError(
+            "Discord refused DISCORD_TOKEN; copy the bot token again from the developer portal."
+        ) from None
+    finally:
+        stopping.cancel()
+        await client.close()

@@ -1,0 +1,137 @@
+"""A Discord REST API on 127.0.0.1 that records calls; discord.py's real HTTP client talks to it.
+
+Gateway events are not simulated over a websocket: tests build real discord.py objects from raw
+payload dicts through the client's own ConnectionState, as the gateway would.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+BOT_ID = "1000"
+BOT_USER = {"id": BOT_ID, "username": "teambot", "discriminator": "0", "global_name": None, "avatar": None, "bot": True}
+
+
+@dataclass
+class DiscordCall:
+    """One REST call."""
+
+    method: str
+    path: str
+    json: dict[str, Any] | None
+
+
+def user(user_id: str, name: str) -> dict[str, Any]:
+    """A user payload."""
+    return {"id": user_id, "username": name, "discriminator": "0", "global_name": name, "avatar": None}
+
+
+def message_payload(
+    message_id: str, channel_id: str, content: str, *, author: dict[str, Any] = BOT_USER, guild_id: str | None = None,
+    mentions: list[dict[str, Any]] | None = None, member: dict[str, Any] | None = None,
+    attachments: list[dict[str, Any]] | None = None, mention_everyone: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """A message payload as the gateway or REST API sends it."""
+    data: dict[str, Any] = {
+        "id": message_id, "channel_id": channel_id, "content": content, "author": author,
+        "timestamp": datetime.now(UTC).isoformat(), "edited_timestamp": None, "tts": False,
+        "mention_everyone": mention_everyone, "mentions": mentions or [], "mention_roles": [],
+        "attachments": attachments or [], "embeds": [], "pinned": False, "type": 0, "flags": 0,
+    }  # fmt: skip
+    if guild_id is not None:
+        data["guild_id"] = guild_id
+    if member is not None:
+        data["member"] = member
+    return data
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # discord.py parses a body as JSON only when Content-Type is exactly "application/json".
+    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
+class FakeDiscord:
+    """Answers the REST calls the adapter makes and keeps what each message finally says."""
+
+    def __init__(self) -> None:
+        self.calls: list[DiscordCall] = []
+        self.messages: dict[str, str] = {}  # message id -> content now
+        self._ids = itertools.count(5000)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        app = web.Application()
+        app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
+        self._app = app
+
+    async def __aenter__(self) -> FakeDiscord:
+        self._runner = web.AppRunner(self._app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        assert site._server is not None
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base(self) -> str:
+        """What discord.http.Route.BASE becomes."""
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    def called(self, method: str, fragment: str) -> list[DiscordCall]:
+        """Calls with this method whose path contains `fragment`."""
+        return [c for c in self.calls if c.method == method and fragment in c.path]
+
+    async def _api(self, request: web.Request) -> web.StreamResponse:
+        body: dict[str, Any] | None = None
+        if request.content_type == "application/json":
+            body = await request.json()
+        elif request.content_type.startswith("multipart/"):
+            body = {"multipart": True}
+            async for part in await request.multipart():
+                if getattr(part, "name", None) == "payload_json":
+                    body.update(json.loads(await part.text()))  # type: ignore[union-attr]
+        path = "/" + request.match_info["tail"]
+        self.calls.append(DiscordCall(request.method, path, body))
+        parts = path.strip("/").split("/")
+        if path == "/users/@me":
+            return _json(BOT_USER)
+        if path == "/oauth2/applications/@me":
+            return _json({"id": BOT_ID, "name": "teambot", "icon": None, "description": "", "bot_public": True,
+                          "bot_require_code_grant": False, "verify_key": "0" * 64, "flags": 0,
+                          "owner": user("99", "owner")})  # fmt: skip
+        if parts[0] == "channels" and parts[-1] == "typing":
+            return web.Response(status=204)
+        if parts[-1] == "callback":  # with_response=true: the callback answers with what it did
+            flags = int(((body or {}).get("data") or {}).get("flags") or 0)
+            return _json({"interaction": {"id": parts[1], "type": 2, "response_message_loading": True,
+                                          "response_message_ephemeral": bool(flags & 64)}})  # fmt: skip
+        if parts[0] == "channels" and parts[-1] == "threads":
+            thread_id = str(next(self._ids))
+            return _json({
+                "id": thread_id, "type": 11, "guild_id": "1", "parent_id": parts[1], "owner_id": BOT_ID,
+                "name": (body or {}).get("name", "t"), "thread_metadata": {"archived": False,
+                "auto_archive_duration": 1440, "archive_timestamp": datetime.now(UTC).isoformat(), "locked": False},
+                "message_count": 0, "member_count": 1, "rate_limit_per_user": 0,
+            })  # fmt: skip
+        content = str((body or {}).get("content") or "")
+        if request.method == "POST" and (parts[0] == "channels" or parts[0] == "webhooks"):
+            message_id = str(next(self._ids))
+            self.messages[message_id] = content
+            channel = parts[1] if parts[0] == "channels" else "2"
+            return _json(message_payload(message_id, channel, content))
+        if request.method == "PATCH":
+            message_id = parts[-1]
+            self.messages[message_id] = content
+            channel = parts[1] if parts[0] == "channels" else "2"
+            return _json(message_payload(message_id, channel, content))
+        return _json({"message": f"not faked: {request.method} {path}"}, status=404)

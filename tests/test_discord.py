@@ -1,0 +1,163 @@
+"""The Discord adapter with discord.py's real objects (built from gateway payloads) and REST client."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+import pytest
+
+from adapters.discord_adapter import DiscordAdapter, intents
+from bot.app import open_engine
+from bot.engine import Engine
+from tests.fakes.discord_api import BOT_ID, BOT_USER, FakeDiscord, message_payload, user
+from tests.fakes.openai_server import FakeOpenAI, Reply
+
+GUILD, CHANNEL, ADMIN_ROLE, BOSS_ROLE = "1", "2", "3", "4"
+MANAGE_GUILD = 1 << 5
+
+
+@dataclass
+class Harness:
+    api: FakeDiscord
+    engine: Engine
+    adapter: DiscordAdapter
+    client: discord.Client
+    ids: Any
+
+    def message(
+        self, content: str, *, author: str = "10", channel: Any = None, roles: tuple[str, ...] = (),
+        mentions_bot: bool = True, everyone: bool = False, attachments: list[Any] | None = None,
+    ) -> discord.Message:  # fmt: skip
+        """A MESSAGE_CREATE from the gateway, as discord.py's own state turns it into a Message."""
+        channel = channel or self.client.get_channel(int(CHANNEL))
+        payload = message_payload(
+            str(next(self.ids)), str(channel.id), content, author=user(author, f"user{author}"), guild_id=GUILD,
+            member={"roles": list(roles), "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False, "mute": False,
+                    "flags": 0},
+            mentions=[BOT_USER] if mentions_bot else [], mention_everyone=everyone, attachments=attachments,
+        )  # fmt: skip
+        return self.client._connection.create_message(channel=channel, data=payload)
+
+
+@pytest.fixture
+async def discord_bot(
+    make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Harness]:
+    async with FakeDiscord() as api:
+        monkeypatch.setattr(discord.http.Route, "BASE", api.base)
+        settings = make_settings(discord_token="test.token.value", discord_admin_role="bot-admins")
+        async with open_engine(settings) as engine:
+            client = discord.Client(intents=intents())
+            await client.login("test.token.value")
+            state = client._connection
+            state._add_guild_from_data({
+                "id": GUILD, "name": "Team", "owner_id": "99", "features": [], "emojis": [], "stickers": [],
+                "roles": [
+                    {"id": GUILD, "name": "@everyone", "permissions": "0", "position": 0, "color": 0, "hoist": False,
+                     "managed": False, "mentionable": False},
+                    {"id": ADMIN_ROLE, "name": "bot-admins", "permissions": "0", "position": 1, "color": 0,
+                     "hoist": False, "managed": False, "mentionable": False},
+                    {"id": BOSS_ROLE, "name": "managers", "permissions": str(MANAGE_GUILD), "position": 2, "color": 0,
+                     "hoist": False, "managed": False, "mentionable": False},
+                ],
+                "channels": [{"id": CHANNEL, "type": 0, "name": "general", "guild_id": GUILD, "position": 0,
+                              "permission_overwrites": []}],
+                "members": [], "member_count": 3,
+            })  # fmt: skip
+            adapter = DiscordAdapter(engine, settings, client, interval=0)
+            yield Harness(api, engine, adapter, client, itertools.count(100))
+            await client.close()
+
+
+async def test_a_mention_opens_a_thread_and_the_reply_streams_there(
+    discord_bot: Harness, fake_openai: FakeOpenAI
+) -> None:
+    await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> what is a monad, briefly?"))
+    [create] = discord_bot.api.called("POST", "/threads")
+    assert create.path == f"/channels/{CHANNEL}/messages/100/threads"
+    assert create.json is not None and create.json["name"] == "what is a monad, briefly?"
+    posts = [c for c in discord_bot.api.called("POST", "/messages") if not c.path.endswith("/threads")]
+    assert posts and posts[0].path == "/channels/5000/messages"  # the new thread
+    assert "echo: what is a monad, briefly?" in discord_bot.api.messages.values()
+    assert fake_openai.chat_requests()[0]["messages"][-1]["content"] == "what is a monad, briefly?"
+
+
+async def test_follow_ups_in_the_bots_thread_need_no_mention(discord_bot: Harness, fake_openai: FakeOpenAI) -> None:
+    await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> remember 42"))
+    # The gateway's THREAD_CREATE for the thread the bot just opened (REST answered id 5000, owner the bot).
+    guild = discord_bot.client.get_guild(int(GUILD))
+    assert guild is not None
+    thread = discord.Thread(guild=guild, state=discord_bot.client._connection, data={
+        "id": "5000", "type": 11, "guild_id": GUILD, "parent_id": CHANNEL, "owner_id": BOT_ID, "name": "remember 42",
+        "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
+                            "archive_timestamp": "2026-11-24T00:00:00+00:00"},
+        "message_count": 1, "member_count": 1, "rate_limit_per_user": 0,
+    })  # type: ignore[arg-type]  # fmt: skip
+    guild._add_thread(thread)
+    await discord_bot.adapter.on_message(discord_bot.message("what number?", channel=thread, mentions_bot=False))
+    sent = [(m["role"], m["content"]) for m in fake_openai.chat_requests()[-1]["messages"][1:]]
+    assert sent == [("user", "remember 42"), ("assistant", "echo: remember 42"), ("user", "what number?")]
+
+
+async def test_bots_unaddressed_messages_and_everyone_pings_are_ignored(
+    discord_bot: Harness, fake_openai: FakeOpenAI
+) -> None:
+    bot_message = discord_bot.message(f"<@{BOT_ID}> hi", author=BOT_ID)
+    await discord_bot.adapter.on_message(bot_message)
+    await discord_bot.adapter.on_message(discord_bot.message("just chatting", mentions_bot=False))
+    await discord_bot.adapter.on_message(discord_bot.message("@everyone lunch", mentions_bot=False, everyone=True))
+    assert fake_openai.chat_requests() == []
+    assert [c.path for c in discord_bot.api.calls] == ["/users/@me", "/oauth2/applications/@me"]  # the login only
+
+
+async def test_a_long_reply_is_split_under_2000_with_code_blocks_whole(
+    discord_bot: Harness, fake_openai: FakeOpenAI
+) -> None:
+    code = "\n".join(f"x{i} = {i}" for i in range(400))
+    fake_openai.enqueue(Reply(f"```python\n{code}\n```", chunk_chars=300))
+    await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> code please"))
+    messages = list(discord_bot.api.messages.values())
+    assert len(messages) >= 3 and all(len(m) <= 2000 for m in messages)
+    assert all(m.startswith("```python\n") and m.endswith("```") for m in messages)
+
+
+@pytest.mark.parametrize(("roles", "admin"), [((), False), ((ADMIN_ROLE,), True), ((BOSS_ROLE,), True)])
+async def test_admins_by_role_name_or_manage_guild(discord_bot: Harness, roles: tuple[str, ...], admin: bool) -> None:
+    await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> /quota show", roles=roles))
+    shown = list(discord_bot.api.messages.values())[-1]
+    assert shown.startswith("Defaults") if admin else shown == ":warning: /quota is for admins only."
+
+
+async def test_an_attachment_over_the_cap_is_refused_clearly(discord_bot: Harness, fake_openai: FakeOpenAI) -> None:
+    big = {"id": "77", "filename": "talk.mp3", "size": 300 * 1024 * 1024, "url": "http://127.0.0.1:9/x",
+           "proxy_url": "http://127.0.0.1:9/x", "content_type": "audio/mpeg"}  # fmt: skip
+    await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> /transcribe", attachments=[big]))
+    assert list(discord_bot.api.messages.values())[-1] == ":warning: talk.mp3 is 300 MB; the limit is 200 MB."
+
+
+async def test_slash_commands_defer_then_answer_by_follow_up_ephemerally(discord_bot: Harness) -> None:
+    state = discord_bot.client._connection
+    payload = {
+        "id": "900", "application_id": BOT_ID, "type": 2, "token": "itoken", "version": 1, "guild_id": GUILD,
+        "channel_id": CHANNEL, "channel": {"id": CHANNEL, "type": 0, "guild_id": GUILD, "name": "general"},
+        "member": {"user": user("10", "ann"), "roles": [], "joined_at": "2026-01-01T00:00:00+00:00",
+                   "deaf": False, "mute": False, "permissions": "0", "flags": 0},
+        "data": {"id": "1", "name": "usage", "type": 1}, "locale": "en-US", "app_permissions": "0",
+        "entitlements": [], "authorizing_integration_owners": {}, "context": 0, "attachment_size_limit": 10485760,
+    }  # fmt: skip
+    interaction = discord.Interaction(data=payload, state=state)  # type: ignore[arg-type]
+    await discord_bot.adapter.on_command(interaction, "usage", "", None)
+    [callback] = discord_bot.api.called("POST", "/callback")
+    assert callback.json is not None and callback.json["type"] == 5 and callback.json["data"]["flags"] == 64
+    [followup] = discord_bot.api.called("POST", "/webhooks/")
+    assert followup.json is not None and followup.json["content"].startswith("Today: $0.00")
+    assert followup.json["flags"] == 64  # ephemeral
+
+
+def test_every_engine_command_is_a_slash_command(discord_bot: Harness) -> None:
+    names = {command.name for command in discord_bot.adapter.tree.get_commands()}
+    assert names == {spec.name for spec in discord_bot.engine.commands}
