@@ -6,7 +6,9 @@ Named discord_adapter so it does not shadow the discord package.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 2_000  # Discord's hard limit for a message's content
 EDIT_INTERVAL = 1.0  # at most one edit per second per message
 THREAD_NAME_LIMIT = 100
+COMMAND_SHAPE = "text:str,file:attachment/v1"  # bump when the options every command takes change
 INTENTS_HINT = (
     "Discord refused the Message Content intent. Enable it for this bot in the developer portal "
     "(Applications → your app → Bot → Privileged Gateway Intents → Message Content Intent), then restart."
@@ -120,7 +123,7 @@ class DiscordAdapter:
     def __init__(
         self, engine: Engine, settings: Settings, client: discord.Client, *, interval: float = EDIT_INTERVAL
     ) -> None:
-        self._engine = engine
+        self.engine = engine
         self._settings = settings
         self.client = client
         self._interval = interval
@@ -164,7 +167,7 @@ class DiscordAdapter:
             attachments=tuple(self._attachment(a) for a in message.attachments),
             created_at=message.created_at,
         )
-        await self._engine.handle(incoming, ChannelResponder(where, interval=self._interval))
+        await self.engine.handle(incoming, ChannelResponder(where, interval=self._interval))
 
     def _text(self, message: discord.Message) -> str:
         """Content with the bot's mention removed and other mentions as names."""
@@ -233,7 +236,7 @@ class DiscordAdapter:
             command=parse_command_line(f"/{name} {text}"),
             attachments=(self._attachment(file),) if file is not None else (),
         )
-        await self._engine.handle(incoming, InteractionResponder(interaction, interval=self._interval))
+        await self.engine.handle(incoming, InteractionResponder(interaction, interval=self._interval))
 
 
 # Commands whose whole exchange is private (the deferred "thinking…" is then ephemeral too).
@@ -245,23 +248,49 @@ def _thread_name(text: str) -> str:
     return words[:THREAD_NAME_LIMIT].rsplit(" ", 1)[0] if len(words) > THREAD_NAME_LIMIT else words
 
 
+def command_fingerprint(engine: Engine, guild_ids: list[int]) -> str:
+    """What the synced commands depend on: their names, descriptions, options, and where they go."""
+    shape = [(spec.name, spec.summary[:100]) for spec in engine.commands]
+    return hashlib.sha256(json.dumps([COMMAND_SHAPE, shape, sorted(guild_ids)]).encode()).hexdigest()[:16]
+
+
+async def sync_commands(adapter: DiscordAdapter, guild_ids: list[int], *, force: bool = False) -> bool:
+    """Register the app commands (per guild: at once; global: Discord may take a while).
+
+    Skipped when nothing changed since the last sync recorded in the database (claims last a day).
+    """
+    fingerprint = command_fingerprint(adapter.engine, guild_ids)
+    first = await adapter.engine.first_delivery("discord-sync", fingerprint)
+    if not (first or force):
+        log.info("Discord commands unchanged (%s): not syncing", fingerprint)
+        return False
+    if guild_ids:
+        for guild_id in guild_ids:
+            guild = discord.Object(id=guild_id)
+            adapter.tree.copy_global_to(guild=guild)
+            await adapter.tree.sync(guild=guild)
+    else:
+        await adapter.tree.sync()
+    log.info("Discord commands synced (%s) to %s", fingerprint, guild_ids or "all guilds")
+    return True
+
+
+def guild_ids(settings: Settings) -> list[int]:
+    """DISCORD_GUILD_IDS as integers."""
+    return [int(g) for g in settings.discord_guild_ids.split(",") if g.strip()]
+
+
 class _Client(discord.Client):
-    """discord.Client wired to the adapter: events in, commands synced on start."""
+    """discord.Client wired to the adapter: events in, commands synced on start when they changed."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(intents=intents())
         self.adapter: DiscordAdapter | None = None
-        self._guilds = [int(g) for g in settings.discord_guild_ids.split(",") if g.strip()]
+        self._guilds = guild_ids(settings)
 
     async def setup_hook(self) -> None:
         assert self.adapter is not None
-        if self._guilds:  # guild-scoped: visible at once, for iterating
-            for guild_id in self._guilds:
-                guild = discord.Object(id=guild_id)
-                self.adapter.tree.copy_global_to(guild=guild)
-                await self.adapter.tree.sync(guild=guild)
-        else:  # global: the release setting (Discord may take a while to show changes)
-            await self.adapter.tree.sync()
+        await sync_commands(self.adapter, self._guilds)
 
     async def on_message(self, message: discord.Message) -> None:
         assert self.adapter is not None
@@ -288,4 +317,22 @@ async def run_discord(engine: Engine, settings: Settings, stop: asyncio.Event) -
         ) from None
     finally:
         stopping.cancel()
+        await client.close()
+
+
+async def discord_sync(engine: Engine, settings: Settings) -> list[str]:
+    """`python -m bot discord-sync`: log in over HTTP only, register the commands now, log out."""
+    if settings.discord_token is None:
+        raise ConfigError("DISCORD_TOKEN is not set")
+    client = discord.Client(intents=intents())
+    try:
+        await client.login(settings.discord_token.get_secret_value())
+        adapter = DiscordAdapter(engine, settings, client)
+        await sync_commands(adapter, guild_ids(settings), force=True)
+        return sorted(command.name for command in adapter.tree.get_commands())
+    except discord.LoginFailure:
+        raise ConfigError(
+            "Discord refused DISCORD_TOKEN; copy the bot token again from the developer portal."
+        ) from None
+    finally:
         await client.close()

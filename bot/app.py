@@ -155,3 +155,13 @@ async def run(settings: Settings) -> int:
                 for serve in platforms:
                     group.create_task(serve(engine, settings, stop))
     return 0
+
+
+async def sync_discord(settings: Settings, out: TextIO) -> int:
+    """Register the Discord slash commands now."""
+    from adapters.discord_adapter import discord_sync
+
+    async with open_engine(settings) as engine:
+        names = await discord_sync(engine, settings)
+    out.write(f"Synced {len(names)} commands: {', '.join('/' + n for n in names)}\n")
+    return 0

@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     quota.add_argument("--by", help="who is making the change, for the audit trail (default: your login)")
     quota.add_argument("words", nargs=argparse.REMAINDER, help="e.g. set user U123 daily 0.50")
 
+    sub.add_parser("discord-sync", help="register the slash commands with Discord now (DISCORD_GUILD_IDS or global)")
+
     migrate = sub.add_parser("migrate-db", help="copy a SQLite database into an empty PostgreSQL database")
     migrate.add_argument("--from", dest="source", required=True, help="sqlite:///path/to/teambot.sqlite3")
     migrate.add_argument("--to", dest="target", required=True, help="postgresql://user@host:5432/dbname")
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
         if args.command == "quota":
             return asyncio.run(admin_cli.quota(settings, sys.stdout, team=args.team, words=args.words, by=args.by))
+        if args.command == "discord-sync":
+            return asyncio.run(app.sync_discord(settings, sys.stdout))
         if args.command == "migrate-db":
             return asyncio.run(admin_cli.migrate_db(sys.stdout, source=args.source, target=args.target))
         if args.command == "prompts":

@@ -43,6 +43,20 @@ class Harness:
         return self.client._connection.create_message(channel=channel, data=payload)
 
 
+def bots_thread(harness: Harness) -> discord.Thread:
+    """The gateway's THREAD_CREATE for the thread the bot just opened (REST answered id 5000, owner the bot)."""
+    guild = harness.client.get_guild(int(GUILD))
+    assert guild is not None
+    thread = discord.Thread(guild=guild, state=harness.client._connection, data={
+        "id": "5000", "type": 11, "guild_id": GUILD, "parent_id": CHANNEL, "owner_id": BOT_ID, "name": "t",
+        "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
+                            "archive_timestamp": "2026-11-24T00:00:00+00:00"},
+        "message_count": 1, "member_count": 1, "rate_limit_per_user": 0,
+    })  # type: ignore[arg-type]  # fmt: skip
+    guild._add_thread(thread)
+    return thread
+
+
 @pytest.fixture
 async def discord_bot(
     make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
@@ -88,16 +102,7 @@ async def test_a_mention_opens_a_thread_and_the_reply_streams_there(
 
 async def test_follow_ups_in_the_bots_thread_need_no_mention(discord_bot: Harness, fake_openai: FakeOpenAI) -> None:
     await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> remember 42"))
-    # The gateway's THREAD_CREATE for the thread the bot just opened (REST answered id 5000, owner the bot).
-    guild = discord_bot.client.get_guild(int(GUILD))
-    assert guild is not None
-    thread = discord.Thread(guild=guild, state=discord_bot.client._connection, data={
-        "id": "5000", "type": 11, "guild_id": GUILD, "parent_id": CHANNEL, "owner_id": BOT_ID, "name": "remember 42",
-        "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
-                            "archive_timestamp": "2026-11-24T00:00:00+00:00"},
-        "message_count": 1, "member_count": 1, "rate_limit_per_user": 0,
-    })  # type: ignore[arg-type]  # fmt: skip
-    guild._add_thread(thread)
+    thread = bots_thread(discord_bot)
     await discord_bot.adapter.on_message(discord_bot.message("what number?", channel=thread, mentions_bot=False))
     sent = [(m["role"], m["content"]) for m in fake_openai.chat_requests()[-1]["messages"][1:]]
     assert sent == [("user", "remember 42"), ("assistant", "echo: remember 42"), ("user", "what number?")]
@@ -161,3 +166,52 @@ async def test_slash_commands_defer_then_answer_by_follow_up_ephemerally(discord
 def test_every_engine_command_is_a_slash_command(discord_bot: Harness) -> None:
     names = {command.name for command in discord_bot.adapter.tree.get_commands()}
     assert names == {spec.name for spec in discord_bot.engine.commands}
+
+
+async def test_images_and_charts_are_uploaded_as_files(discord_bot: Harness) -> None:
+    await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> /image a red kite"))
+    assert discord_bot.api.uploads == ["image-1.png"]
+
+
+async def test_an_attached_recording_is_transcribed(
+    discord_bot: Harness, fake_openai: FakeOpenAI, tmp_path: Any
+) -> None:
+    from tests.audio_factory import make_audio
+    from tests.fakes.openai_server import TranscriptionReply
+
+    discord_bot.api.files["memo.ogg"] = make_audio(tmp_path / "memo.ogg", 2).read_bytes()
+    url = discord_bot.api.url("/attachments/memo.ogg")
+    voice = {"id": "55", "filename": "memo.ogg", "size": len(discord_bot.api.files["memo.ogg"]), "url": url,
+             "proxy_url": url, "content_type": "audio/ogg"}  # fmt: skip
+    fake_openai.enqueue_transcriptions(TranscriptionReply("Buy more coffee."))
+    await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> /transcribe", attachments=[voice]))
+    assert "Buy more coffee." in discord_bot.api.messages.values()
+
+
+async def test_the_same_conversation_gives_the_same_outcome_on_console_and_discord(
+    discord_bot: Harness, fake_openai: FakeOpenAI, tmp_path: Any
+) -> None:
+    import io
+
+    from adapters.console_adapter import ConsoleAdapter, ConsoleIdentity
+
+    await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> my name is Ada"))
+    thread = bots_thread(discord_bot)
+    await discord_bot.adapter.on_message(discord_bot.message("what is my name?", channel=thread, mentions_bot=False))
+    via_discord = fake_openai.chat_requests()[-1]["messages"]
+    out = io.StringIO()
+    stdin = io.StringIO("my name is Ada\nwhat is my name?\n")
+    await ConsoleAdapter(discord_bot.engine, ConsoleIdentity(), stdin=stdin, stdout=out, files_dir=tmp_path).run()
+    assert fake_openai.chat_requests()[-1]["messages"] == via_discord
+    assert out.getvalue().splitlines() == ["echo: my name is Ada", "echo: what is my name?"]
+
+
+async def test_commands_are_synced_once_until_they_change(discord_bot: Harness) -> None:
+    from adapters.discord_adapter import sync_commands
+
+    assert await sync_commands(discord_bot.adapter, [int(GUILD)])
+    assert not await sync_commands(discord_bot.adapter, [int(GUILD)])  # unchanged: no call to Discord
+    assert await sync_commands(discord_bot.adapter, [int(GUILD)], force=True)  # `python -m bot discord-sync`
+    puts = discord_bot.api.called("PUT", f"/guilds/{GUILD}/commands")
+    assert len(puts) == 2
+    assert {c["name"] for c in puts[0].json} == {spec.name for spec in discord_bot.engine.commands}  # type: ignore[union-attr]

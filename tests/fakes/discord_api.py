@@ -62,11 +62,14 @@ class FakeDiscord:
     def __init__(self) -> None:
         self.calls: list[DiscordCall] = []
         self.messages: dict[str, str] = {}  # message id -> content now
+        self.files: dict[str, bytes] = {}  # what /attachments/{name} serves (the CDN)
+        self.uploads: list[str] = []  # filenames of files sent with messages
         self._ids = itertools.count(5000)
         self._runner: web.AppRunner | None = None
         self.port = 0
         app = web.Application()
         app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
+        app.router.add_get("/attachments/{name}", self._attachment)
         self._app = app
 
     async def __aenter__(self) -> FakeDiscord:
@@ -82,6 +85,13 @@ class FakeDiscord:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    def url(self, path: str) -> str:
+        """An absolute URL on this server."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.files[request.match_info["name"]], content_type="application/octet-stream")
+
     @property
     def base(self) -> str:
         """What discord.http.Route.BASE becomes."""
@@ -92,7 +102,7 @@ class FakeDiscord:
         return [c for c in self.calls if c.method == method and fragment in c.path]
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
-        body: dict[str, Any] | None = None
+        body: Any = None
         if request.content_type == "application/json":
             body = await request.json()
         elif request.content_type.startswith("multipart/"):
@@ -100,6 +110,9 @@ class FakeDiscord:
             async for part in await request.multipart():
                 if getattr(part, "name", None) == "payload_json":
                     body.update(json.loads(await part.text()))  # type: ignore[union-attr]
+                elif getattr(part, "filename", None):
+                    self.uploads.append(str(part.filename))  # type: ignore[union-attr]
+                    await part.read()  # type: ignore[union-attr]
         path = "/" + request.match_info["tail"]
         self.calls.append(DiscordCall(request.method, path, body))
         parts = path.strip("/").split("/")
@@ -123,6 +136,9 @@ class FakeDiscord:
                 "auto_archive_duration": 1440, "archive_timestamp": datetime.now(UTC).isoformat(), "locked": False},
                 "message_count": 0, "member_count": 1, "rate_limit_per_user": 0,
             })  # fmt: skip
+        if request.method == "PUT" and parts[-1] == "commands":  # bulk overwrite of application commands
+            listed: Any = body if isinstance(body, list) else []
+            return _json([{**c, "id": str(next(self._ids)), "application_id": BOT_ID, "version": "1"} for c in listed])
         content = str((body or {}).get("content") or "")
         if request.method == "POST" and (parts[0] == "channels" or parts[0] == "webhooks"):
             message_id = str(next(self._ids))
