@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 BOT_ID = "1000"
 BOT_USER = {"id": BOT_ID, "username": "teambot", "discriminator": "0", "global_name": None, "avatar": None, "bot": True}
 
@@ -56,7 +58,7 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
 
 
-class FakeDiscord:
+class FakeDiscord(LoopbackServer):
     """Answers the REST calls the adapter makes and keeps what each message finally says."""
 
     def __init__(self) -> None:
@@ -65,29 +67,9 @@ class FakeDiscord:
         self.files: dict[str, bytes] = {}  # what /attachments/{name} serves (the CDN)
         self.uploads: list[str] = []  # filenames of files sent with messages
         self._ids = itertools.count(5000)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-        app = web.Application()
-        app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
-        app.router.add_get("/attachments/{name}", self._attachment)
-        self._app = app
-
-    async def __aenter__(self) -> FakeDiscord:
-        self._runner = web.AppRunner(self._app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        assert site._server is not None
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def url(self, path: str) -> str:
-        """An absolute URL on this server."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        super().__init__(web.Application())
+        self.app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
+        self.app.router.add_get("/attachments/{name}", self._attachment)
 
     async def _attachment(self, request: web.Request) -> web.Response:
         return web.Response(body=self.files[request.match_info["name"]], content_type="application/octet-stream")

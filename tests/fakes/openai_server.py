@@ -22,6 +22,8 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from tests.fakes.loopback import LoopbackServer
+
 # The smallest valid PNG (1x1, transparent), built once: what the fake image model "draws".
 TINY_PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
@@ -148,7 +150,7 @@ def _error(status: int, message: str, type_: str, code: str | None, param: str |
     return web.json_response(body, status=status, headers=headers)
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """The server. Use as `async with FakeOpenAI() as fake:`; point the client at `fake.base_url`."""
 
     def __init__(self, *, default_reply: Callable[[dict[str, Any]], str] | None = None) -> None:
@@ -159,40 +161,15 @@ class FakeOpenAI:
         self.audio_files: list[tuple[str, bytes]] = []  # (filename, bytes) of every transcription upload
         self._default_reply = default_reply or _echo
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._port = 0
-        self._app = web.Application(client_max_size=64 * 1024 * 1024)  # audio uploads up to the API's 25 MB and more
-        self._app.router.add_post("/v1/chat/completions", self._chat)
-        self._app.router.add_post("/v1/images/generations", self._images)
-        self._app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
-
-    async def start(self, port: int = 0) -> None:
-        """Listen on 127.0.0.1 (a free port unless given)."""
-        self._runner = web.AppRunner(self._app, handle_signals=False, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self._port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        """Stop listening and drop open connections."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeOpenAI:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        super().__init__(web.Application(client_max_size=64 * 1024 * 1024))  # audio uploads past the API's 25 MB
+        self.app.router.add_post("/v1/chat/completions", self._chat)
+        self.app.router.add_post("/v1/images/generations", self._images)
+        self.app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
 
     @property
     def base_url(self) -> str:
         """What OPENAI_BASE_URL should be."""
-        return f"http://127.0.0.1:{self._port}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     def enqueue(self, *items: Scripted) -> None:
         """Script the next answers, in order; when the queue is empty the server echoes."""

@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 BOT_USER = "UBOT"
 
 
@@ -20,7 +22,7 @@ class SlackCall:
     args: dict[str, Any]
 
 
-class FakeSlack:
+class FakeSlack(LoopbackServer):
     """Answers auth.test, chat.*, users.info and the files_upload_v2 steps; serves files for url_private."""
 
     def __init__(self) -> None:
@@ -31,36 +33,16 @@ class FakeSlack:
         self.listed_files: list[dict[str, Any]] = []  # what files.list returns, newest first
         self.messages: dict[str, str] = {}  # ts -> the text the message shows now (after edits), in post order
         self._ts = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-        app = web.Application()
-        app.router.add_post("/api/{method}", self._api)
-        app.router.add_get("/api/{method}", self._api)
-        app.router.add_post("/upload/{file_id}", self._upload)
-        app.router.add_get("/files/{name}", self._file)
-        self._app = app
-
-    async def __aenter__(self) -> FakeSlack:
-        self._runner = web.AppRunner(self._app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        assert site._server is not None
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        super().__init__(web.Application())
+        self.app.router.add_post("/api/{method}", self._api)
+        self.app.router.add_get("/api/{method}", self._api)
+        self.app.router.add_post("/upload/{file_id}", self._upload)
+        self.app.router.add_get("/files/{name}", self._file)
 
     @property
     def base_url(self) -> str:
         """What AsyncWebClient(base_url=…) takes."""
         return f"http://127.0.0.1:{self.port}/api/"
-
-    def url(self, path: str) -> str:
-        """An absolute URL on this server (for url_private)."""
-        return f"http://127.0.0.1:{self.port}{path}"
 
     def called(self, method: str) -> list[dict[str, Any]]:
         """The arguments of every call to `method`, in order."""
