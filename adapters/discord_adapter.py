@@ -280,11 +280,21 @@ def guild_ids(settings: Settings) -> list[int]:
     return [int(g) for g in settings.discord_guild_ids.split(",") if g.strip()]
 
 
-class _Client(discord.Client):
-    """discord.Client wired to the adapter: events in, commands synced on start when they changed."""
+class _Client(discord.AutoShardedClient):
+    """The gateway client wired to the adapter: events in, commands synced on start when they changed.
+
+    Sharded: with no shard settings discord.py asks Discord how many shards the bot needs and runs
+    them all; DISCORD_SHARD_COUNT with DISCORD_SHARD_IDS lets several processes split the gateway.
+    """
 
     def __init__(self, settings: Settings) -> None:
-        super().__init__(intents=intents())
+        shard_ids = [int(i) for i in settings.discord_shard_ids.split(",") if i.strip()] or None
+        if shard_ids is not None and settings.discord_shard_count is None:
+            raise ConfigError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total across processes)")
+        options: dict[str, Any] = {"shard_count": settings.discord_shard_count}
+        if shard_ids is not None:
+            options["shard_ids"] = shard_ids
+        super().__init__(intents=intents(), **options)
         self.adapter: DiscordAdapter | None = None
         self._guilds = guild_ids(settings)
 
@@ -297,11 +307,16 @@ class _Client(discord.Client):
         await self.adapter.on_message(message)
 
 
+def gateway_client(settings: Settings) -> _Client:
+    """The sharded gateway client for these settings."""
+    return _Client(settings)
+
+
 async def run_discord(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
     """Connect to the gateway and serve until `stop`."""
     if settings.discord_token is None:
         raise ConfigError("DISCORD_TOKEN is not set")
-    client = _Client(settings)
+    client = gateway_client(settings)
     client.adapter = DiscordAdapter(engine, settings, client)
     runner = asyncio.create_task(client.start(settings.discord_token.get_secret_value()))
     stopping = asyncio.create_task(stop.wait())

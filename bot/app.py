@@ -150,10 +150,19 @@ async def run(settings: Settings) -> int:
         return await run_console(settings, ConsoleIdentity())
     async with open_engine(settings) as engine:
         with stop_on_signals() as stop:
-            # One process, one engine, every configured platform; the first to fail stops the others.
-            async with asyncio.TaskGroup() as group:
-                for serve in platforms:
-                    group.create_task(serve(engine, settings, stop))
+            disconnect = asyncio.Event()
+            try:
+                # One process, one engine, every configured platform; the first to fail stops the others.
+                async with asyncio.TaskGroup() as group:
+                    for serve in platforms:
+                        group.create_task(serve(engine, settings, disconnect))
+                    await stop.wait()
+                    # New messages now get "restarting"; turns in flight have the grace period to finish
+                    # while the platforms are still connected to deliver them; then disconnect.
+                    await engine.drain(settings.shutdown_grace_seconds)
+                    disconnect.set()
+            except* ConfigError as failed:
+                raise failed.exceptions[0] from None
     return 0
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 from bot.clock import Clock
 from bot.commands import CommandContext, CommandRegistry
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 DELIVERY_MEMORY = timedelta(days=1)
 STORE_BUSY = "The bot's database is busy (another process is writing to it). Please send that again in a moment."
 STORE_FAILED = "The bot could not use its database (disk full or failing); the error is in its log for an admin."
+SHUTTING_DOWN = "The bot is restarting; please send that again in a minute."
 GENERIC_FAILURE = "Sorry, something went wrong on my side. It has been logged; please try again."
 EMPTY_MESSAGE = "I'm here. Write your question after the mention, or try /help."
 
@@ -62,6 +65,28 @@ class Engine:
         self.commands = CommandRegistry([*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, *CHANNEL_COMMANDS])
         self._next_delivery_sweep = clock()
         self._in_flight: Counter[tuple[str, str, str]] = Counter()
+        self._running: set[asyncio.Task[Any]] = set()
+        self._closing = False
+
+    async def drain(self, grace_seconds: float) -> int:
+        """Stop taking messages; let those in flight finish within the grace period, then cancel them.
+
+        A cancelled turn abandons its reply and releases its reservation (see MeteredChat and
+        Budget.hold); its question stays stored. Returns how many had to be cancelled.
+        """
+        self._closing = True
+        running = set(self._running)
+        if not running:
+            return 0
+        _, late = await asyncio.wait(running, timeout=grace_seconds)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=5)
+            log.warning(
+                "shutdown: %d turn(s) did not finish within %.0f s and were abandoned", len(late), grace_seconds
+            )
+        return len(late)
 
     def _is_voice_message(self, message: IncomingMessage) -> bool:
         """Audio sent to the bot with no text: transcribed when TRANSCRIBE_VOICE_MESSAGES is on."""
@@ -88,6 +113,9 @@ class Engine:
 
     async def handle(self, message: IncomingMessage, responder: Responder) -> None:
         """Answer one message. Never raises for a user's mistake or a provider's failure."""
+        if self._closing:
+            await responder.send_error(SHUTTING_DOWN)
+            return
         user = (message.platform, message.team_id, message.author.id)
         if self._in_flight[user] >= self.settings.max_user_in_flight:
             # A flood from one person must not starve everyone else: refuse politely, keep nothing.
@@ -96,6 +124,9 @@ class Engine:
             )
             return
         self._in_flight[user] += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
         try:
             if message.command is not None:
                 await self.commands.run(CommandContext(self, message, message.command, responder))
@@ -115,6 +146,8 @@ class Engine:
             log.exception("failed to handle %s message %s", message.platform, message.message_id)
             await responder.send_error(GENERIC_FAILURE)
         finally:
+            if task is not None:
+                self._running.discard(task)
             self._in_flight[user] -= 1
             if not self._in_flight[user]:
                 del self._in_flight[user]

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     # Discord (adapters/discord_adapter.py): set DISCORD_TOKEN to start the Discord adapter.
     discord_token: SecretStr | None = None
     discord_admin_role: str | None = Field(None, description="members with this role are admins too")
+    discord_shard_count: int | None = Field(None, ge=1, description="total shards across all processes")
+    discord_shard_ids: str = Field("", description="comma-separated shards this process runs (with the count)")
     discord_guild_ids: str = Field("", description="comma-separated guild ids to sync commands to at once")
     max_attachment_mb: int = Field(25, ge=1, description="largest attachment the bot downloads")
 

@@ -215,3 +215,15 @@ async def test_commands_are_synced_once_until_they_change(discord_bot: Harness) 
     puts = discord_bot.api.called("PUT", f"/guilds/{GUILD}/commands")
     assert len(puts) == 2
     assert {c["name"] for c in puts[0].json} == {spec.name for spec in discord_bot.engine.commands}  # type: ignore[union-attr]
+
+
+def test_shards_come_from_the_settings(make_settings: Any) -> None:
+    from adapters.discord_adapter import gateway_client
+    from bot.errors import ConfigError
+
+    split = gateway_client(make_settings(discord_token="t.t.t", discord_shard_count=4, discord_shard_ids="0,1"))
+    assert (split.shard_count, split.shard_ids) == (4, [0, 1])
+    auto = gateway_client(make_settings(discord_token="t.t.t"))
+    assert (auto.shard_count, auto.shard_ids) == (None, None)  # discord.py asks the gateway how many
+    with pytest.raises(ConfigError, match="DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT"):
+        gateway_client(make_settings(discord_token="t.t.t", discord_shard_ids="0"))

@@ -143,3 +143,23 @@ async def test_sigterm_mid_reply_finishes_or_abandons_cleanly_and_exits_0(
         assert answer.startswith(printed.removesuffix(" [reply interrupted]\n"))
         assert rows == [("user", "tell me something long")] and states == ["released"]
     assert len(fake_openai.chat_requests()) == 1  # the second line was never taken
+
+
+async def test_draining_lets_turns_finish_or_abandons_them_and_refuses_new_ones(
+    make_settings: Any, fake_openai: FakeOpenAI
+) -> None:
+    settings = make_settings(quota_user_daily_usd="1")
+    fake_openai.enqueue(Reply("slow " * 40, chunk_chars=5, delay_between_chunks=0.05))  # ~2 s
+    async with open_engine(settings) as engine:
+        slow, late = RecordingResponder(), RecordingResponder()
+        turn = asyncio.create_task(engine.handle(message("long one"), slow))
+        await asyncio.sleep(0.3)  # streaming has begun
+        assert await engine.drain(0.1) == 1  # did not finish in time: cancelled
+        await engine.handle(message("anyone there?", user="u2"), late)
+        await asyncio.gather(turn, return_exceptions=True)
+        store = engine.store
+        rows = await store.ledger.ledger_rows("local")
+    assert [s.abandoned for s in slow.streams] == [True]
+    assert late.errors == ["The bot is restarting; please send that again in a minute."]
+    assert [state for *_, state in rows] == ["released"]
+    assert await history(settings, message("x").conversation_key) == [("user", "long one")]
