@@ -27,6 +27,7 @@ class EditedReply:
         clock: Callable[[], float] = time.monotonic,
         interrupted: str = " [reply interrupted]",
         handle: Any = None,
+        reopen: str = "",
     ) -> None:
         self._post = post
         self._edit = edit
@@ -38,7 +39,7 @@ class EditedReply:
         self._text = ""
         self._shown = ""
         self._done = 0  # characters of text finalized in earlier messages
-        self._reopen = ""  # the code fence the current message reopens
+        self._reopen = reopen  # the code fence the current message reopens
         self._last = float("-inf")
         self.edits = 0
 

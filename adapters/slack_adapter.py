@@ -38,7 +38,7 @@ class SlackAdapter:
 
     def __init__(
         self, engine: Engine, settings: Settings, *, client: AsyncWebClient | None = None,
-        edit_interval: float = EDIT_INTERVAL,
+        edit_interval: float = EDIT_INTERVAL, native_streaming: bool = True,
     ) -> None:  # fmt: skip
         if settings.slack_bot_token is None:
             raise ConfigError("SLACK_BOT_TOKEN is not set")
@@ -47,6 +47,7 @@ class SlackAdapter:
         self._token = settings.slack_bot_token.get_secret_value()
         self._client = client or AsyncWebClient(token=self._token, base_url=settings.slack_api_url)
         self._edit_interval = edit_interval
+        self._native_streaming = native_streaming
         self._admins = frozenset(a.strip() for a in settings.slack_admin_users.split(",") if a.strip())
         self._people: dict[str, tuple[float, Author]] = {}
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -85,7 +86,7 @@ class SlackAdapter:
         message = await self._incoming(event, body, context)
         responder = SlackResponder(
             self._client, channel=message.channel_id, thread_ts=message.thread_id, user_id=message.author.id,
-            interval=self._edit_interval,
+            team_id=message.team_id, interval=self._edit_interval, native_streaming=self._native_streaming,
         )  # fmt: skip
         await self._engine.handle(message, responder)
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.edited_reply import EditedReply
 from adapters.slack_markdown import to_mrkdwn
-from adapters.text_split import split_message
+from adapters.text_split import first_cut, reopen_after, split_message
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def slack_reply(
     interval: float = EDIT_INTERVAL,
     clock: Callable[[], float] = time.monotonic,
     placeholder_ts: str | None = None,
+    reopen: str = "",
 ) -> EditedReply:
     """A reply streamed into one Slack message by chat.update (continued in new messages when long)."""
 
@@ -43,8 +45,108 @@ def slack_reply(
 
     return EditedReply(
         post, edit, limit=MESSAGE_LIMIT, interval=interval, clock=clock, interrupted=" _[reply interrupted]_",
-        handle=placeholder_ts,
+        handle=placeholder_ts, reopen=reopen,
     )  # fmt: skip
+
+
+STREAM_BUFFER = 256  # characters slack-sdk buffers before each chat.appendStream
+NATIVE_HOLD = 500  # native streaming holds back this much below the limit, to choose where to split
+
+
+class NativeSlackReply:
+    """Slack's native streaming (chat.startStream/appendStream/stopStream, through slack-sdk's helper).
+
+    Where Slack refuses it, the reply continues as an EditedReply (chat.update at most once a
+    second). A reply longer than one message is cut at a good break before the limit: the stream
+    stops there (closing an open code block) and the rest continues in new messages.
+    """
+
+    def __init__(
+        self, client: AsyncWebClient, channel: str, thread_ts: str, *, team_id: str, user_id: str,
+        fallback: Callable[[Any, str], EditedReply], placeholder_ts: str | None,
+    ) -> None:  # fmt: skip
+        self._client = client
+        self._stream_args: dict[str, Any] = {"channel": channel, "thread_ts": thread_ts, "recipient_team_id": team_id,
+                             "recipient_user_id": user_id, "buffer_size": STREAM_BUFFER}  # fmt: skip
+        self._make_fallback = fallback
+        self._placeholder = placeholder_ts
+        self._channel = channel
+        self._streamer: Any = None
+        self._text = ""
+        self._streamed = 0  # characters handed to the native stream
+        self._fallback: EditedReply | None = None
+
+    async def append(self, text: str) -> None:
+        """Stream what fits; past the limit, finish this message and continue in new ones."""
+        self._text += text
+        if self._fallback is not None:
+            await self._fallback.append(text)
+        elif len(self._text) > MESSAGE_LIMIT:
+            await self._overflow()
+        else:
+            await self._stream_up_to(MESSAGE_LIMIT - NATIVE_HOLD)
+
+    async def finish(self) -> None:
+        """Stream the rest and stop; the placeholder goes."""
+        if self._fallback is not None:
+            await self._fallback.finish()
+            return
+        await self._stream_up_to(len(self._text))
+        if self._fallback is None and self._streamer is not None:
+            await self._stop()
+
+    async def abandon(self) -> None:
+        """Mark the reply as cut off."""
+        if self._fallback is not None:
+            await self._fallback.abandon()
+        elif self._streamer is not None:
+            await self._stream_text(" _[reply interrupted]_")
+            await self._stop()
+
+    async def _stream_up_to(self, end: int) -> None:
+        if end > self._streamed:
+            await self._stream_text(self._text[self._streamed : end])
+            self._streamed = max(self._streamed, min(end, len(self._text)))
+
+    async def _stream_text(self, text: str) -> None:
+        if self._fallback is not None:
+            return
+        try:
+            if self._streamer is None:
+                self._streamer = await self._client.chat_stream(**self._stream_args)
+            await self._streamer.append(markdown_text=text)
+        except SlackApiError as exc:
+            await self._fall_back(exc)
+
+    async def _stop(self) -> None:
+        try:
+            await self._streamer.stop()
+        except SlackApiError as exc:
+            await self._fall_back(exc)
+            return
+        await self._drop_placeholder()
+
+    async def _fall_back(self, exc: SlackApiError) -> None:
+        log.info("Slack refused streaming (%s); answering by chat.update", exc.response.get("error"))
+        self._fallback = self._make_fallback(self._placeholder, "")
+        self._placeholder = None
+        await self._fallback.append(self._text)
+
+    async def _overflow(self) -> None:
+        first = first_cut(self._text, MESSAGE_LIMIT, self._streamed)
+        await self._stream_up_to(len(first.piece))
+        if self._fallback is not None:
+            return
+        if first.close:
+            await self._stream_text(first.close)
+        await self._stop()
+        self._fallback = self._make_fallback(None, reopen_after(first.piece))
+        await self._fallback.append(self._text[len(first.piece) :])
+
+    async def _drop_placeholder(self) -> None:
+        if self._placeholder is not None:
+            ts, self._placeholder = self._placeholder, None
+            await self._client.chat_delete(channel=self._channel, ts=ts)
 
 
 class SlackResponder:
@@ -57,7 +159,9 @@ class SlackResponder:
         channel: str,
         thread_ts: str | None,
         user_id: str,
+        team_id: str = "",
         interval: float = EDIT_INTERVAL,
+        native_streaming: bool = True,
     ) -> None:
         self._client = client
         self._channel = channel
@@ -65,6 +169,8 @@ class SlackResponder:
         self._user_id = user_id
         self._interval = interval
         self._placeholder_ts: str | None = None
+        self._team_id = team_id
+        self._native = native_streaming
 
     async def send_text(self, text: str, *, private: bool = False) -> None:
         """Post (or, privately, post ephemerally) the text, split under Slack's limit."""
@@ -81,12 +187,22 @@ class SlackResponder:
             else:
                 await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=shown)
 
-    def stream(self) -> EditedReply:
-        """A reply streamed by editing one message (Slack's chat.update, about once a second)."""
+    def stream(self) -> EditedReply | NativeSlackReply:
+        """Native streaming in threads; elsewhere (and where Slack refuses it) edits, about once a second."""
         placeholder, self._placeholder_ts = self._placeholder_ts, None
-        return slack_reply(
-            self._client, self._channel, self._thread_ts, interval=self._interval, placeholder_ts=placeholder
-        )
+
+        def edited(handle: Any, reopen: str) -> EditedReply:
+            return slack_reply(
+                self._client, self._channel, self._thread_ts, interval=self._interval, placeholder_ts=handle,
+                reopen=reopen,
+            )  # fmt: skip
+
+        if self._native and self._thread_ts:
+            return NativeSlackReply(
+                self._client, self._channel, self._thread_ts, team_id=self._team_id, user_id=self._user_id,
+                fallback=edited, placeholder_ts=placeholder,
+            )  # fmt: skip
+        return edited(placeholder, "")
 
     async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
         """Upload into the thread with files_upload_v2."""

@@ -46,6 +46,22 @@ def split_chunks(text: str, limit: int, reopen: str = "") -> list[Chunk]:
     return chunks
 
 
+def first_cut(text: str, limit: int, at_least: int) -> Chunk:
+    """The first message of `text` when its first `at_least` characters are already out: the piece ends
+    at the best break between there and the limit, and closes a code block it leaves open."""
+    cut = max(_cut_point(text, limit - 4), at_least)
+    piece = text[:cut]
+    language = _open_fence(piece)
+    close = "" if language is None else ("" if piece.endswith("\n") else "\n") + "```"
+    return Chunk("", piece, close)
+
+
+def reopen_after(piece: str) -> str:
+    """The fence to start the next message with, when `piece` leaves a code block open."""
+    language = _open_fence(piece)
+    return "" if language is None else f"```{language}\n"
+
+
 def split_message(text: str, limit: int) -> list[str]:
     """The messages to send for `text`, each at most `limit` characters."""
     return [chunk.text for chunk in split_chunks(text, limit)]

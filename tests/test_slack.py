@@ -90,9 +90,8 @@ def mention(text: str = "<@UBOT> hello there", ts: str = "1000.0001", **extra: A
 
 
 def final_text(api: FakeSlack) -> str:
-    """What the last streamed message finally shows."""
-    shown = api.called("chat.update") or api.called("chat.postMessage")
-    return str(shown[-1]["text"]) if shown else ""
+    """What the newest message now shows (streamed, edited or posted)."""
+    return list(api.messages.values())[-1] if api.messages else ""
 
 
 async def test_a_mention_is_acked_and_answered_in_a_thread_on_it(slack: Harness, fake_openai: FakeOpenAI) -> None:
@@ -289,3 +288,40 @@ async def test_the_transcribe_command_takes_the_users_latest_audio_file(
     await until(lambda: "Standup notes." in slack.api.messages.values())
     [listing] = slack.api.called("files.list")
     assert (listing["channel"], listing["user"]) == ("C1", "U1")
+
+
+async def test_threads_stream_natively_with_the_recipient(slack: Harness, fake_openai: FakeOpenAI) -> None:
+    fake_openai.enqueue(Reply("streamed " * 100, chunk_chars=50))
+    await slack.event(mention())
+    await until(lambda: bool(slack.api.called("chat.stopStream")))
+    [start] = slack.api.called("chat.startStream")
+    assert (start["channel"], start["thread_ts"], start["recipient_user_id"], start["recipient_team_id"]) == (
+        "C1", "1000.0001", "U1", "T1"
+    )  # fmt: skip
+    assert list(slack.api.messages.values()) == ["streamed " * 100]  # the placeholder was deleted
+    assert slack.api.called("chat.update") == []
+
+
+async def test_where_streaming_is_refused_the_reply_falls_back_to_edits(
+    slack: Harness, fake_openai: FakeOpenAI
+) -> None:
+    slack.api.refuse_streaming = True
+    fake_openai.enqueue(Reply("fallback " * 50, chunk_chars=40))
+    await slack.event(mention())
+    await until(lambda: "fallback " * 50 in slack.api.messages.values())
+    assert slack.api.called("chat.startStream") and slack.api.called("chat.update")
+    assert len(slack.api.messages) == 1  # the "thinking…" placeholder became the answer
+
+
+async def test_a_long_native_stream_stops_at_a_break_and_continues_in_new_messages(
+    slack: Harness, fake_openai: FakeOpenAI
+) -> None:
+    code = "\n".join(f"    value_{i} = compute({i})" for i in range(300))
+    answer = f"Intro.\n\n```python\n{code}\n```\nEnd."
+    fake_openai.enqueue(Reply(answer, chunk_chars=200))
+    await slack.event(mention())
+    await until(lambda: any(text.endswith("End.") for text in slack.api.messages.values()))
+    messages = list(slack.api.messages.values())
+    assert len(messages) >= 3 and all(len(m) <= 3_500 for m in messages)
+    assert all(m.count("```") % 2 == 0 for m in messages)
+    assert slack.api.called("chat.stopStream")  # the first message was streamed, then stopped

@@ -31,6 +31,7 @@ class FakeSlack(LoopbackServer):
         self.files: dict[str, tuple[bytes, str]] = {}  # path -> (bytes, content type)
         self.uploads: list[bytes] = []
         self.listed_files: list[dict[str, Any]] = []  # what files.list returns, newest first
+        self.refuse_streaming = False  # answer chat.startStream with an error, as workspaces without it do
         self.messages: dict[str, str] = {}  # ts -> the text the message shows now (after edits), in post order
         self._ts = itertools.count(1)
         super().__init__(web.Application())
@@ -57,6 +58,8 @@ class FakeSlack(LoopbackServer):
             else:
                 args.update(dict(await request.post()))
         self.calls.append(SlackCall(method, args))
+        if method.endswith("Stream") and self.refuse_streaming:
+            return web.json_response({"ok": False, "error": "method_not_supported_for_channel_type"})
         return web.json_response({"ok": True, **self._answer(method, args)})
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +68,10 @@ class FakeSlack(LoopbackServer):
         if method in ("chat.postMessage", "chat.update"):
             ts = str(args.get("ts") or f"900.{next(self._ts):04d}")
             self.messages[ts] = str(args.get("text"))
+            return {"channel": args.get("channel"), "ts": ts}
+        if method in ("chat.startStream", "chat.appendStream", "chat.stopStream"):
+            ts = str(args.get("ts") or f"900.{next(self._ts):04d}")
+            self.messages[ts] = self.messages.get(ts, "") + _streamed_text(args)
             return {"channel": args.get("channel"), "ts": ts}
         if method == "files.list":
             return {"files": self.listed_files}
@@ -91,3 +98,13 @@ class FakeSlack(LoopbackServer):
             return web.Response(status=401)
         data, content_type = self.files[request.match_info["name"]]
         return web.Response(body=data, content_type=content_type)
+
+
+def _streamed_text(args: dict[str, Any]) -> str:
+    """The markdown a stream call carries (slack-sdk sends `chunks` since 3.40, `markdown_text` before)."""
+    chunks = args.get("chunks")
+    if isinstance(chunks, str):
+        chunks = json.loads(chunks)
+    if chunks:
+        return "".join(str(c.get("text", "")) for c in chunks if c.get("type") == "markdown_text")
+    return str(args.get("markdown_text") or "")
