@@ -30,6 +30,7 @@ from storage import ConversationKey
 log = logging.getLogger(__name__)
 
 ADMIN_CACHE_SECONDS = 300
+TRANSCRIBE_SHORTCUT = "transcribe"  # the message shortcut's callback_id (slack/manifest.yaml)
 RECENT_FILES = 20  # how far back /transcribe looks for the user's audio (files.list, newest first)
 
 
@@ -61,6 +62,7 @@ class SlackAdapter:
         self.app.event("message")(self._on_message)
         for spec in engine.commands:
             self.app.command(f"/{spec.name}")(self._on_command)
+        self.app.shortcut(TRANSCRIBE_SHORTCUT)(self._on_transcribe_shortcut)
 
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
         await self._answer(event, body, context)
@@ -81,7 +83,12 @@ class SlackAdapter:
     async def _answer(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
         if not is_from_a_person(event, str(context.get("bot_user_id") or "")):
             return
-        if not await self._engine.first_delivery("slack", f"{event['channel']}:{event['ts']}"):
+        await self._answer_once(event, body, context, claim=f"{event['channel']}:{event['ts']}")
+
+    async def _answer_once(
+        self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any], *, claim: str
+    ) -> None:
+        if not await self._engine.first_delivery("slack", claim):
             return  # the other event of the same mention, or a redelivery
         message = await self._incoming(event, body, context)
         responder = SlackResponder(
@@ -110,6 +117,20 @@ class SlackAdapter:
             interval=self._edit_interval,
         )  # fmt: skip
         await self._engine.handle(message, responder)
+
+    async def _on_transcribe_shortcut(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
+        """The "Transcribe" message shortcut: transcribe the files of the message it was used on."""
+        await ack()
+        source = body.get("message") or {}
+        event = {
+            **source,
+            "channel": body["channel"]["id"],
+            "user": body["user"]["id"],
+            "text": "/transcribe",
+            "thread_ts": source.get("thread_ts") or source.get("ts"),
+        }
+        team = {"team_id": (body.get("team") or {}).get("id", "")}
+        await self._answer_once(event, team, {"bot_user_id": ""}, claim=f"shortcut:{body.get('trigger_id')}")
 
     async def _recent_audio(self, body: Mapping[str, Any]) -> tuple[Attachment, ...]:
         """The user's most recent audio or video file in this channel in the last day, if any."""

@@ -325,3 +325,30 @@ async def test_a_long_native_stream_stops_at_a_break_and_continues_in_new_messag
     assert len(messages) >= 3 and all(len(m) <= 3_500 for m in messages)
     assert all(m.count("```") % 2 == 0 for m in messages)
     assert slack.api.called("chat.stopStream")  # the first message was streamed, then stopped
+
+
+async def test_the_transcribe_shortcut_transcribes_that_messages_file(
+    slack: Harness, fake_openai: FakeOpenAI, tmp_path: Any
+) -> None:
+    slack.api.files["call.mp3"] = (make_audio(tmp_path / "call.mp3", 2).read_bytes(), "audio/mpeg")
+    file = {"id": "F5", "name": "call.mp3", "mimetype": "audio/mpeg", "size": 100,
+            "url_private": slack.api.url("/files/call.mp3")}  # fmt: skip
+    payload = {"type": "message_action", "callback_id": "transcribe", "trigger_id": "trig1",
+               "team": {"id": "T1"}, "channel": {"id": "C1"}, "user": {"id": "U1"},
+               "message": {"type": "message", "user": "U2", "ts": "6000.1", "text": "", "files": [file]}}  # fmt: skip
+    fake_openai.enqueue_transcriptions(TranscriptionReply("The call, transcribed."))
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    assert await slack.post(body, "application/x-www-form-urlencoded") == 200
+    await until(lambda: "The call, transcribed." in slack.api.messages.values())
+    reply = next(c for c in slack.api.called("chat.postMessage"))
+    assert reply["thread_ts"] == "6000.1"
+
+
+def test_the_manifest_has_the_transcribe_shortcut() -> None:
+    import yaml
+
+    from adapters.slack_adapter import TRANSCRIBE_SHORTCUT
+    from tests.test_slack_manifest import MANIFEST
+
+    shortcuts = yaml.safe_load(MANIFEST.read_text())["features"]["shortcuts"]
+    assert [s["callback_id"] for s in shortcuts] == [TRANSCRIBE_SHORTCUT]
