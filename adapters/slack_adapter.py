@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_events import attachment_from_file, is_from_a_person, message_from_command, message_from_event
@@ -47,6 +48,12 @@ class SlackAdapter:
         self._settings = settings
         self._token = settings.slack_bot_token.get_secret_value()
         self._client = client or AsyncWebClient(token=self._token, base_url=settings.slack_api_url)
+        # slack-sdk's own retry handlers: 429s wait out Retry-After, connection errors and 5xx are
+        # retried a couple of times. (A retried chat.postMessage may rarely post twice; Slack has
+        # no idempotency key for it, and a missing answer is the worse failure.)
+        self._client.retry_handlers.extend(
+            [AsyncRateLimitErrorRetryHandler(max_retry_count=2), AsyncServerErrorRetryHandler(max_retry_count=2)]
+        )
         self._edit_interval = edit_interval
         self._native_streaming = native_streaming
         self._admins = frozenset(a.strip() for a in settings.slack_admin_users.split(",") if a.strip())

@@ -138,16 +138,24 @@ class Engine:
                 await responder.send_text(EMPTY_MESSAGE, private=True)
         except StoreFailed as exc:
             log.error("storage failed for %s message %s: %s", message.platform, message.message_id, exc)
-            await responder.send_error(STORE_BUSY if exc.busy else STORE_FAILED)
+            await _tell(responder, STORE_BUSY if exc.busy else STORE_FAILED)
         except UserFacingError as exc:
             log.info("refused %s message %s: %s", message.platform, message.message_id, type(exc).__name__)
-            await responder.send_error(exc.message)
+            await _tell(responder, exc.message)
         except Exception:
             log.exception("failed to handle %s message %s", message.platform, message.message_id)
-            await responder.send_error(GENERIC_FAILURE)
+            await _tell(responder, GENERIC_FAILURE)
         finally:
             if task is not None:
                 self._running.discard(task)
             self._in_flight[user] -= 1
             if not self._in_flight[user]:
                 del self._in_flight[user]
+
+
+async def _tell(responder: Responder, message: str) -> None:
+    """Send an error, never raising: when the platform itself is failing, the log is all we have."""
+    try:
+        await responder.send_error(message)
+    except Exception:
+        log.exception("could not deliver an error message to the platform")

@@ -352,3 +352,25 @@ def test_the_manifest_has_the_transcribe_shortcut() -> None:
 
     shortcuts = yaml.safe_load(MANIFEST.read_text())["features"]["shortcuts"]
     assert [s["callback_id"] for s in shortcuts] == [TRANSCRIBE_SHORTCUT]
+
+
+async def test_slack_rate_limits_and_server_errors_are_retried(slack: Harness, fake_openai: FakeOpenAI) -> None:
+    slack.api.failures = {"chat.postMessage": [500], "chat.startStream": [429]}
+    await slack.event(mention())
+    await until(lambda: "echo: hello there" in slack.api.messages.values())
+    assert [c.method for c in slack.api.calls].count("chat.startStream") == 2  # the 429, then the retry
+
+
+async def test_a_slack_api_that_keeps_failing_does_not_hang_the_engine(slack: Harness, fake_openai: FakeOpenAI) -> None:
+    from tests.conftest import message
+    from tests.test_conversations import history
+
+    slack.api.broken = {"chat.postMessage", "chat.update", "chat.delete", "chat.postEphemeral", "chat.startStream",
+                        "chat.appendStream", "chat.stopStream"}  # Slack cannot take any answer, for good  # fmt: skip
+    await slack.event(mention())
+    await until(lambda: bool(slack.api.called("chat.postEphemeral")))  # it even tried to tell the user
+    engine: Engine = slack.engine
+    assert await engine.drain(10) == 0  # the turn ended (errors logged), nothing stuck
+    key = message("x", platform="slack", team="T1", channel="C1", thread="1000.0001").conversation_key
+    assert (await history(engine.settings, key))[0] == ("user", "hello there")  # the question is kept
+    assert [state for *_, state in await engine.store.ledger.ledger_rows("T1")] == ["released"]  # nothing charged

@@ -32,6 +32,8 @@ class FakeSlack(LoopbackServer):
         self.uploads: list[bytes] = []
         self.listed_files: list[dict[str, Any]] = []  # what files.list returns, newest first
         self.refuse_streaming = False  # answer chat.startStream with an error, as workspaces without it do
+        self.failures: dict[str, list[int]] = {}  # method -> HTTP statuses to answer its next calls with
+        self.broken: set[str] = set()  # methods that fail with a 500 every time
         self.messages: dict[str, str] = {}  # ts -> the text the message shows now (after edits), in post order
         self._ts = itertools.count(1)
         super().__init__(web.Application())
@@ -58,6 +60,12 @@ class FakeSlack(LoopbackServer):
             else:
                 args.update(dict(await request.post()))
         self.calls.append(SlackCall(method, args))
+        failures = self.failures.get(method)
+        if failures or method in self.broken:
+            status = failures.pop(0) if failures else 500
+            headers = {"Retry-After": "0"} if status == 429 else {}
+            return web.json_response({"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"},
+                                     status=status, headers=headers)  # fmt: skip
         if method.endswith("Stream") and self.refuse_streaming:
             return web.json_response({"ok": False, "error": "method_not_supported_for_channel_type"})
         return web.json_response({"ok": True, **self._answer(method, args)})
