@@ -79,12 +79,26 @@ class MeteredChat:
         async with self._budget.hold(charge, worst, self.worst_cost(cell)) as reservation:
             await responder.show_status("thinking…")
             reply = responder.stream()
+            platform_failure: list[Exception] = []
+
+            async def show(text: str) -> None:
+                # A platform that fails to show the reply must not cut the model's stream short: the
+                # provider bills what it generates, so the call runs on and is settled at its usage.
+                if platform_failure:
+                    return
+                try:
+                    await reply.append(text)
+                except Exception as exc:
+                    platform_failure.append(exc)
+
             try:
-                completion = await self._call(cell, reply.append)
+                completion = await self._call(cell, show)
             except (ModelError, asyncio.CancelledError):
                 await reply.abandon()
                 raise
             await reservation.settle(_units(completion.usage), completion.cost_nanos)
+        if platform_failure:
+            raise platform_failure[0]
         await reply.finish()
         return completion
 

@@ -176,3 +176,30 @@ async def test_quota_is_admin_only_and_every_change_is_recorded(make_settings: A
     shown = responder.texts[-1][0]
     assert "the team: monthly budget $50.00" in shown and "every user: images per day 10 images" in shown
     assert "root: user bob audio per day 12.5 min → default" in shown
+
+
+async def test_a_platform_failing_mid_reply_still_settles_what_the_model_billed(
+    make_settings: Any, fake_openai: FakeOpenAI
+) -> None:
+    from tests.fakes.responder import RecordedStream
+
+    class BrokenStream(RecordedStream):
+        async def append(self, text: str) -> None:
+            if len(self.pieces) >= 2:
+                raise ConnectionError("the platform went away")
+            await super().append(text)
+
+    class BrokenResponder(RecordingResponder):
+        def stream(self) -> RecordedStream:
+            stream = BrokenStream()
+            self.streams.append(stream)
+            return stream
+
+    settings = make_settings()
+    fake_openai.enqueue(Reply("a reply in many small pieces", chunk_chars=3, completion_tokens=1_000_000))
+    responder = BrokenResponder()
+    async with open_engine(settings) as engine:
+        await engine.handle(message("hello"), responder)
+    assert responder.errors == ["Sorry, something went wrong on my side. It has been logged; please try again."]
+    [(_, _, cost, state)] = await ledger(settings)
+    assert state == "settled" and cost >= usd_to_nanos("1.60")  # the million output tokens were paid for
