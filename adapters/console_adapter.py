@@ -12,6 +12,7 @@ import mimetypes
 import re
 import shlex
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -191,7 +192,27 @@ class ConsoleAdapter:
             mentions_bot=True,
             command=command,
             attachments=attachments,
+            platform_directory=LOCAL_DIRECTORY,
         )
+
+
+class LocalDirectory:
+    """The console is whoever owns the database file: every channel is theirs to search; no links."""
+
+    async def visible_channels(self, channel_ids: Sequence[str]) -> set[str]:
+        """All of them."""
+        return set(channel_ids)
+
+    async def can_read_thread(self, channel_id: str, thread_id: str) -> bool:
+        """Every thread."""
+        return True
+
+    async def link(self, channel_id: str, thread_id: str, message_id: str) -> str | None:
+        """None: a console message has no address."""
+        return None
+
+
+LOCAL_DIRECTORY = LocalDirectory()
 
 
 def file_attachment(path: Path) -> Attachment:

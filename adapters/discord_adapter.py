@@ -17,6 +17,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from adapters.discord_directory import DiscordDirectory
 from adapters.edited_reply import EditedReply
 from adapters.text_split import split_message
 from bot.commands import parse_command_line
@@ -166,6 +167,9 @@ class DiscordAdapter:
             command=parse_command_line(text) if text.startswith("/") else None,
             attachments=tuple(self._attachment(a) for a in message.attachments),
             created_at=message.created_at,
+            platform_directory=DiscordDirectory(
+                self.client, message.author, message.channel.id, int(thread_id) if thread_id else None
+            ),
         )
         await self.engine.handle(incoming, ChannelResponder(where, interval=self._interval))
 
@@ -235,12 +239,13 @@ class DiscordAdapter:
             mentions_bot=True,
             command=parse_command_line(f"/{name} {text}"),
             attachments=(self._attachment(file),) if file is not None else (),
+            platform_directory=DiscordDirectory(self.client, user, channel_id, channel_id if parent else None),
         )
         await self.engine.handle(incoming, InteractionResponder(interaction, interval=self._interval))
 
 
 # Commands whose whole exchange is private (the deferred "thinking…" is then ephemeral too).
-PRIVATE_COMMANDS = frozenset({"usage", "quota", "help", "forget"})
+PRIVATE_COMMANDS = frozenset({"usage", "quota", "help", "forget", "search"})
 
 
 def _thread_name(text: str) -> str:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -20,11 +21,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack_directory import SlackChannels, SlackDirectory
 from adapters.slack_events import attachment_from_file, is_from_a_person, message_from_command, message_from_event
 from adapters.slack_responder import EDIT_INTERVAL, SlackResponder
 from bot.engine import Engine
 from bot.errors import BadAttachment, ConfigError
-from bot.messages import Attachment, Author
+from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings
 from storage import ConversationKey
 
@@ -58,6 +60,7 @@ class SlackAdapter:
         self._native_streaming = native_streaming
         self._admins = frozenset(a.strip() for a in settings.slack_admin_users.split(",") if a.strip())
         self._people: dict[str, tuple[float, Author]] = {}
+        self._channels = SlackChannels(self._client)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self.app = AsyncApp(
             client=self._client,
@@ -97,7 +100,7 @@ class SlackAdapter:
     ) -> None:
         if not await self._engine.first_delivery("slack", claim):
             return  # the other event of the same mention, or a redelivery
-        message = await self._incoming(event, body, context)
+        message = self._with_directory(await self._incoming(event, body, context))
         responder = SlackResponder(
             self._client, channel=message.channel_id, thread_ts=message.thread_id, user_id=message.author.id,
             team_id=message.team_id, interval=self._edit_interval, native_streaming=self._native_streaming,
@@ -118,12 +121,19 @@ class SlackAdapter:
         await ack()  # within Slack's 3 seconds; the answer follows
         # Slash commands carry no files: /transcribe takes the user's latest audio file in the channel.
         files = await self._recent_audio(body) if body.get("command") == "/transcribe" else ()
-        message = message_from_command(body, author=await self._author(str(body["user_id"])), attachments=files)
+        message = self._with_directory(
+            message_from_command(body, author=await self._author(str(body["user_id"])), attachments=files)
+        )
         responder = SlackResponder(
             self._client, channel=message.channel_id, thread_ts=None, user_id=message.author.id,
             interval=self._edit_interval,
         )  # fmt: skip
         await self._engine.handle(message, responder)
+
+    def _with_directory(self, message: IncomingMessage) -> IncomingMessage:
+        """The message, able to tell /search what its author may see."""
+        directory = SlackDirectory(self._channels, message.author.id, message.channel_id)
+        return replace(message, platform_directory=directory)
 
     async def _on_transcribe_shortcut(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         """The "Transcribe" message shortcut: transcribe the files of the message it was used on."""

@@ -14,10 +14,12 @@ from typing import TextIO
 from adapters.console_adapter import ConsoleAdapter, ConsoleIdentity
 from bot.clock import Clock, utc_now
 from bot.conversations import Conversations
+from bot.embeddings import EmbeddingModel, OpenAIEmbeddings
 from bot.engine import Engine
 from bot.errors import ConfigError
 from bot.images import ImageMaker
 from bot.llm import ChatModel, OpenAIChat, make_client
+from bot.memory import Memory
 from bot.metered import MeteredChat
 from bot.openai_media import ImageModel, OpenAIImages, OpenAITranscriber, SpeechModel
 from bot.pricing import NoPrice, PriceTable
@@ -52,6 +54,7 @@ async def open_engine(
     model: ChatModel | None = None,
     images: ImageModel | None = None,
     speech: SpeechModel | None = None,
+    embeddings: EmbeddingModel | None = None,
     clock: Clock = utc_now,
 ) -> AsyncIterator[Engine]:
     """An engine on the configured store, models and prices, closed on exit.
@@ -63,6 +66,11 @@ async def open_engine(
         prices.chat(settings.chat_model)
     except NoPrice as exc:
         raise ConfigError(f"CHAT_MODEL: {exc.message}") from None
+    if settings.memory_enabled:
+        try:
+            prices.embedding_cost(settings.embedding_model, 0)
+        except NoPrice as exc:
+            raise ConfigError(f"EMBEDDING_MODEL: {exc.message} Or set MEMORY_ENABLED=false.") from None
     if model is None:
         require_model_access(settings)
     client = make_client(settings)
@@ -81,7 +89,18 @@ async def open_engine(
             max_output_tokens=settings.max_output_tokens,
             max_in_flight=settings.max_turns_in_flight,
         )
-        conversations = Conversations(settings=settings, store=store, chat=chat, tokens=tokens, clock=clock)
+        memory = Memory(
+            settings=settings,
+            store=store,
+            model=embeddings or OpenAIEmbeddings(client),
+            budget=budget,
+            prices=prices,
+            tokens=tokens,
+            clock=clock,
+        )
+        conversations = Conversations(
+            settings=settings, store=store, chat=chat, tokens=tokens, memory=memory, clock=clock
+        )
         prompts = PromptExperiments(settings=settings, store=store, chat=chat, prices=prices, clock=clock)
         yield Engine(
             settings=settings,
@@ -90,6 +109,7 @@ async def open_engine(
             images=ImageMaker(settings, images or OpenAIImages(client), budget, prices),
             transcriber=Transcriber(settings, speech or OpenAITranscriber(client), budget, prices),
             budget=budget,
+            memory=memory,
             store=store,
             clock=clock,
         )
@@ -110,7 +130,8 @@ async def run_console(
     async with open_engine(settings) as engine:
         adapter = ConsoleAdapter(engine, identity, stdin=stdin, stdout=stdout, files_dir=files_dir)
         with stop_on_signals() as stop:
-            return await adapter.run(stop, settings.shutdown_grace_seconds)
+            async with engine.background(stop):
+                return await adapter.run(stop, settings.shutdown_grace_seconds)
 
 
 @contextmanager
@@ -153,7 +174,7 @@ async def run(settings: Settings) -> int:
             disconnect = asyncio.Event()
             try:
                 # One process, one engine, every configured platform; the first to fail stops the others.
-                async with asyncio.TaskGroup() as group:
+                async with asyncio.TaskGroup() as group, engine.background(disconnect):
                     for serve in platforms:
                         group.create_task(serve(engine, settings, disconnect))
                     await stop.wait()

@@ -8,13 +8,14 @@ from bot.clock import Clock
 from bot.errors import MessageTooLong
 from bot.llm import PromptMessage
 from bot.locks import KeyedLocks
+from bot.memory import Memory
 from bot.messages import IncomingMessage
 from bot.metered import Cell, Completion, MeteredChat
-from bot.prompt import build_prompt
+from bot.prompt import build_prompt, recalled_block
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.tokens import TOKENS_PER_REPLY, TokenCounter
-from storage import NewMessage, Store
+from storage import NewMessage, Store, WindowMessage
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,11 @@ class Conversations:
         store: Store,
         chat: MeteredChat,
         tokens: TokenCounter,
+        memory: Memory,
         clock: Clock,
     ) -> None:
         self._settings = settings
+        self._memory = memory
         self._store = store
         self._chat = chat
         self._tokens = tokens
@@ -54,7 +57,7 @@ class Conversations:
             framing = self._framing(system)
             budget = self._settings.input_token_budget - framing
             tokens = self._check_size(message.text, budget)
-            await self._store.add_message(
+            stored = await self._store.add_message(
                 conversation.id,
                 NewMessage(
                     role="user",
@@ -67,10 +70,13 @@ class Conversations:
                 ),
             )
             history = await self._store.window(conversation.id, budget)
+            history, recalled, recalled_tokens = await self._recall(
+                message, stored.id, conversation.id, history, budget
+            )
             # The prompt's size comes from the counts stored with each message: O(window), no re-tokenizing.
             cell = Cell(
-                build_prompt(system, history),
-                framing + sum(m.tokens for m in history),
+                build_prompt(system, history, recalled),
+                framing + recalled_tokens + sum(m.tokens for m in history),
                 conversation.model or self._settings.chat_model,
             )
             completion = await self._chat.stream(cell, message, responder)
@@ -84,7 +90,31 @@ class Conversations:
                     usage=completion.usage,
                 ),
             )
+        self._memory.notify()
         await self.after_reply(completion, responder)
+
+    async def _recall(
+        self, message: IncomingMessage, message_id: int, conversation_id: int, history: list[WindowMessage], budget: int
+    ) -> tuple[list[WindowMessage], str | None, int]:
+        """When the window leaves older messages out, make room for the most relevant of them.
+
+        Returns the (possibly shorter) window, the recalled block and its tokens; the window plus
+        the block stay within `budget`.
+        """
+        if not self._memory.enabled or not history or history[0].tokens_before == 0:
+            return history, None, 0
+        room = min(self._settings.memory_recall_tokens, budget // 4)
+        shorter = await self._store.window(conversation_id, budget - room)
+        if not shorter or shorter[-1].id != message_id:
+            return history, None, 0  # the question alone needs the room
+        hits = await self._memory.recall(message, message_id, conversation_id, shorter[0].id, room)
+        while hits:
+            block = recalled_block(hits)
+            tokens = self._tokens.count_message(block)
+            if tokens <= room:
+                return shorter, block, tokens
+            hits.remove(min(hits, key=lambda h: h.score))  # the labels did not fit: drop the least similar
+        return history, None, 0
 
     async def ask(self, question: str, message: IncomingMessage, responder: Responder) -> None:
         """A one-shot question: no history is read or written (the call is metered all the same)."""
@@ -124,6 +154,7 @@ class Conversations:
                         author_name=message.author.display_name if role == "user" else "",
                     ),
                 )
+        self._memory.notify()
 
     async def summarize(self, text: str, message: IncomingMessage, responder: Responder) -> None:
         """Stream a short summary of `text` (a transcript); metered as chat."""

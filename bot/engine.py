@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from datetime import timedelta
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
@@ -15,9 +17,11 @@ from bot.commands.budget import BUDGET_COMMANDS
 from bot.commands.channel import CHANNEL_COMMANDS
 from bot.commands.media import MEDIA_COMMANDS, audio_attachment, transcribe_message
 from bot.commands.prompt import PROMPT
+from bot.commands.search import SEARCH
 from bot.conversations import Conversations
 from bot.errors import UserFacingError
 from bot.images import ImageMaker
+from bot.memory import Memory
 from bot.messages import IncomingMessage
 from bot.prompts.experiments import PromptExperiments
 from bot.quota_admin import QuotaAdmin
@@ -50,9 +54,11 @@ class Engine:
         images: ImageMaker,
         transcriber: Transcriber,
         budget: Budget,
+        memory: Memory,
         store: Store,
         clock: Clock,
     ) -> None:
+        self.memory = memory
         self.settings = settings
         self.store = store
         self.prompts = prompts
@@ -62,11 +68,17 @@ class Engine:
         self.conversations = conversations
         self.budget = budget
         self.quota_admin = QuotaAdmin(budget, settings)
-        self.commands = CommandRegistry([*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, *CHANNEL_COMMANDS])
+        self.commands = CommandRegistry(
+            [*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, SEARCH, *CHANNEL_COMMANDS]
+        )
         self._next_delivery_sweep = clock()
         self._in_flight: Counter[tuple[str, str, str]] = Counter()
         self._running: set[asyncio.Task[Any]] = set()
         self._closing = False
+
+    def now(self) -> datetime:
+        """The engine's clock."""
+        return self._clock()
 
     async def drain(self, grace_seconds: float) -> int:
         """Stop taking messages; let those in flight finish within the grace period, then cancel them.
@@ -87,6 +99,19 @@ class Engine:
                 "shutdown: %d turn(s) did not finish within %.0f s and were abandoned", len(late), grace_seconds
             )
         return len(late)
+
+    @asynccontextmanager
+    async def background(self, stop: asyncio.Event) -> AsyncIterator[None]:
+        """Run the background work (embedding messages for memory) for the block; stopped with `stop`."""
+        task = asyncio.create_task(self.memory.run(stop), name="memory")
+        try:
+            yield
+        finally:
+            stop.set()
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except TimeoutError:
+                log.warning("background embedding did not stop within 10 s; abandoned")
 
     def _is_voice_message(self, message: IncomingMessage) -> bool:
         """Audio sent to the bot with no text: transcribed when TRANSCRIBE_VOICE_MESSAGES is on."""

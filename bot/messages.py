@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from bot.directory import Directory, OnlyThisChannel
 from storage.records import ConversationKey
 
 __all__ = ["Attachment", "Author", "Command", "ConversationKey", "IncomingMessage", "Platform"]
@@ -59,6 +60,13 @@ class IncomingMessage:
     command: Command | None = None
     attachments: tuple[Attachment, ...] = ()
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The adapter's answers about channels and links for this author (see bot/directory.py).
+    platform_directory: Directory | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def directory(self) -> Directory:
+        """The platform's directory for this author; only the current channel when the adapter gives none."""
+        return self.platform_directory or OnlyThisChannel(self.channel_id)
 
     @property
     def conversation_key(self) -> ConversationKey:

@@ -6,10 +6,28 @@ from collections.abc import Sequence
 
 from bot.llm import PromptMessage
 from storage import WindowMessage
+from storage.memory_records import MemoryHit
+
+RECALL_HEADER = (
+    "Recalled from earlier in this conversation (older messages that may be relevant; the latest ones follow):"
+)
 
 
-def build_prompt(system_prompt: str, history: Sequence[WindowMessage]) -> list[PromptMessage]:
-    """The system prompt first, then the stored messages oldest first."""
+def build_prompt(
+    system_prompt: str, history: Sequence[WindowMessage], recalled: str | None = None
+) -> list[PromptMessage]:
+    """The system prompt first, then any recalled older messages, then the window oldest first."""
     prompt = [PromptMessage("system", system_prompt)] if system_prompt else []
-    prompt.extend(PromptMessage(role, content) for role, content, _ in history)
+    if recalled:
+        prompt.append(PromptMessage("system", recalled))
+    prompt.extend(PromptMessage(m.role, m.content) for m in history)
     return prompt
+
+
+def recalled_block(hits: Sequence[MemoryHit]) -> str:
+    """Older messages brought back by recall, marked as such, oldest first."""
+    lines = [RECALL_HEADER]
+    for hit in hits:
+        who = hit.author_name or hit.role
+        lines.append(f"[{hit.created_at:%Y-%m-%d %H:%M}] {who}: {hit.content}")
+    return "\n".join(lines)

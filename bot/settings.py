@@ -61,6 +61,19 @@ class Settings(BaseSettings):
     allowed_chat_models: str = Field("", description="comma-separated models /model and /prompt may use")
     prompt_compare_max: int = Field(6, ge=1, le=50, description="most cells one /prompt compare may run")
 
+    # Semantic memory (bot/memory.py): messages are embedded in the background; recall and /search use them.
+    memory_enabled: bool = Field(True, description="embed messages for recall and /search")
+    embedding_model: str = "text-embedding-3-small"
+    embedding_dimensions: int | None = Field(
+        512, ge=16, le=4096, description="vector size asked of the model (empty: the model's own)"
+    )
+    memory_batch_size: int = Field(64, ge=1, le=2048, description="messages embedded per call")
+    memory_recall_tokens: int = Field(1_500, ge=0, description="most prompt tokens recalled messages may take")
+    memory_recall_messages: int = Field(5, ge=0, le=50, description="most older messages recalled per turn")
+    memory_min_similarity: float = Field(0.3, ge=-1, le=1, description="cosine similarity a recalled message needs")
+    memory_query_timeout: float = Field(3.0, gt=0, description="seconds a turn waits to embed its question")
+    search_results: int = Field(5, ge=1, le=25, description="matches /search shows")
+
     # Discord (adapters/discord_adapter.py): set DISCORD_TOKEN to start the Discord adapter.
     discord_token: SecretStr | None = None
     discord_admin_role: str | None = Field(None, description="members with this role are admins too")

@@ -59,6 +59,11 @@ class TokenCounter:
         """Tokens in `text`, treating special-token lookalikes as ordinary text (users may paste them)."""
         return len(self._encoding.encode_ordinary(text))
 
+    def clip(self, text: str, max_tokens: int) -> str:
+        """`text` cut to its first `max_tokens` tokens (whole when it fits)."""
+        tokens = self._encoding.encode_ordinary(text)
+        return text if len(tokens) <= max_tokens else str(self._encoding.decode(tokens[:max_tokens]))
+
     def count_message(self, text: str) -> int:
         """Tokens a chat message with this content costs in a prompt, framing included."""
         return self.count(text) + TOKENS_PER_MESSAGE

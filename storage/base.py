@@ -16,6 +16,7 @@ from storage.ledger_records import (
     Units,
     UsageRow,
 )
+from storage.memory_records import MemoryHit, PendingText, VectorScope
 from storage.prompt_records import PromptRecord, PromptRun, PromptSummary, PromptVersion, VersionStats
 from storage.records import (
     ChannelSettings,
@@ -137,6 +138,28 @@ class PromptLibrary(Protocol):
         """Add what is missing, atomically; counts of what was added."""
 
 
+class MemoryStore(Protocol):
+    """Message embeddings: the background embedder's queue, and scans for recall and search."""
+
+    async def claim_pending(self, limit: int, now: datetime, lease_until: datetime) -> list[PendingText]:
+        """Up to `limit` messages waiting for a vector, claimed until `lease_until` (others skip them)."""
+
+    async def save_vectors(self, model: str, vectors: Sequence[tuple[int, bytes]]) -> None:
+        """Store (message id, unit-length float32 bytes) pairs and mark those messages embedded."""
+
+    async def skip(self, message_ids: Sequence[int]) -> None:
+        """Mark messages never to be embedded."""
+
+    async def scan(self, scope: VectorScope, after_id: int, limit: int) -> list[tuple[int, bytes]]:
+        """One page of a scope's (message id, vector) pairs in id order after `after_id`."""
+
+    async def channels(self, platform: str, team_id: str, model: str) -> list[str]:
+        """The team's channels that hold vectors of `model`."""
+
+    async def hits(self, message_ids: Sequence[int]) -> list[MemoryHit]:
+        """The messages behind `message_ids` that are still stored."""
+
+
 class Store(Protocol):
     """Persistence for conversations, their messages, and the usage ledger."""
 
@@ -147,6 +170,10 @@ class Store(Protocol):
     @property
     def prompts(self) -> PromptLibrary:
         """The team prompt library."""
+
+    @property
+    def memory(self) -> MemoryStore:
+        """Message embeddings."""
 
     async def close(self) -> None:
         """Release the connection(s)."""

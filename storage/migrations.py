@@ -302,3 +302,29 @@ async def m005_prompts_and_channels(db: aiosqlite.Connection) -> None:
         """
     )
     await db.execute("ALTER TABLE conversations ADD COLUMN system_prompt TEXT")
+
+
+@migration
+async def m006_message_vectors(db: aiosqlite.Connection) -> None:
+    # Semantic memory. Every message waits (embed_state 0) for the background embedder, which
+    # claims a batch for a while (embed_claimed_until) so a crash only delays it. Vectors are
+    # unit-length float32, the team and channel copied beside them so a scan filters on one index.
+    await db.execute("ALTER TABLE messages ADD COLUMN embed_state INTEGER NOT NULL DEFAULT 0")
+    await db.execute("ALTER TABLE messages ADD COLUMN embed_claimed_until TEXT")
+    await db.execute("CREATE INDEX messages_embed_pending ON messages (id) WHERE embed_state = 0")
+    await db.execute(
+        """
+        CREATE TABLE message_vectors (
+            message_id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+            conversation_id INTEGER NOT NULL,
+            platform TEXT NOT NULL,
+            team_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            model TEXT NOT NULL,
+            vector BLOB NOT NULL
+        )
+        """
+    )
+    await db.execute("CREATE INDEX message_vectors_team ON message_vectors (platform, team_id, model, message_id)")
+    await db.execute("CREATE INDEX message_vectors_conversation ON message_vectors (conversation_id, message_id)")

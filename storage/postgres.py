@@ -16,6 +16,7 @@ import asyncpg
 from storage.base import StoreUnavailable
 from storage.postgres_db import translated
 from storage.postgres_ledger import PostgresLedger
+from storage.postgres_memory import PostgresMemory
 from storage.postgres_migrations import apply_migrations
 from storage.postgres_prompts import PostgresPromptLibrary
 from storage.records import (
@@ -47,6 +48,12 @@ class PostgresStore:
         self._lock_pool = lock_pool
         self._ledger = PostgresLedger(pool)
         self._prompts = PostgresPromptLibrary(pool)
+        self._memory = PostgresMemory(pool)
+
+    @property
+    def memory(self) -> PostgresMemory:
+        """Message embeddings, on the same pool."""
+        return self._memory
 
     @classmethod
     async def open(cls, url: str, *, busy_timeout_ms: int = 5_000, max_size: int = 10) -> PostgresStore:
@@ -184,12 +191,13 @@ class PostgresStore:
             return []
         async with translated():
             rows = await self._pool.fetch(
-                "SELECT role, content, tokens FROM messages WHERE conversation_id = $1 AND tokens_before >= ("
+                "SELECT role, content, tokens, id, tokens_before FROM messages WHERE conversation_id = $1"
+                " AND tokens_before >= ("
                 "   SELECT tokens_before + tokens FROM messages WHERE conversation_id = $1"
                 "   ORDER BY tokens_before DESC, id DESC LIMIT 1) - $2 ORDER BY tokens_before, id",
                 conversation_id, budget_tokens,
             )  # fmt: skip
-        return [WindowMessage(r[0], r[1], r[2]) for r in rows]
+        return [WindowMessage(*r) for r in rows]
 
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
         """The whole conversation, oldest first."""

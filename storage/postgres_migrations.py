@@ -147,6 +147,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE conversations ADD COLUMN system_prompt TEXT;
         """,
     ),
+    (
+        # Semantic memory: see m006 in storage/migrations.py. Vectors are float32 bytes; pgvector is
+        # not assumed (see README, "Semantic memory").
+        "m006_message_vectors",
+        """
+        ALTER TABLE messages ADD COLUMN embed_state SMALLINT NOT NULL DEFAULT 0,
+            ADD COLUMN embed_claimed_until TEXT;
+        CREATE INDEX messages_embed_pending ON messages (id) WHERE embed_state = 0;
+        CREATE TABLE message_vectors (
+            message_id BIGINT PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+            conversation_id BIGINT NOT NULL, platform TEXT NOT NULL, team_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL, created_at TEXT NOT NULL, model TEXT NOT NULL, vector BYTEA NOT NULL
+        );
+        CREATE INDEX message_vectors_team ON message_vectors (platform, team_id, model, message_id);
+        CREATE INDEX message_vectors_conversation ON message_vectors (conversation_id, message_id);
+        """,
+    ),
 ]
 
 

@@ -70,11 +70,13 @@ class StoredMessage:
 
 
 class WindowMessage(NamedTuple):
-    """A message in the context window: just what a prompt needs (a tuple: windows can be long)."""
+    """A message in the context window: what a prompt needs, and where it sits (a tuple: windows can be long)."""
 
     role: Role
     content: str
     tokens: int
+    id: int = 0
+    tokens_before: int = 0  # the conversation's tokens before this message: > 0 on the first means some are left out
 
 
 @dataclass(frozen=True)

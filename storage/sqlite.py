@@ -20,6 +20,7 @@ from storage.records import (
 )
 from storage.sqlite_db import BUSY_TIMEOUT_MS, SQLiteDatabase
 from storage.sqlite_ledger import SQLiteLedger
+from storage.sqlite_memory import SQLiteMemory
 from storage.sqlite_prompts import SQLitePromptLibrary
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,12 @@ class SQLiteStore:
         self._db = db
         self._ledger = SQLiteLedger(db)
         self._prompts = SQLitePromptLibrary(db)
+        self._memory = SQLiteMemory(db)
+
+    @property
+    def memory(self) -> SQLiteMemory:
+        """Message embeddings, on the same connection."""
+        return self._memory
 
     @property
     def prompts(self) -> SQLitePromptLibrary:
@@ -161,7 +168,8 @@ class SQLiteStore:
         if budget_tokens <= 0:
             return []
         rows = await self._db.fetchall(
-            "SELECT role, content, tokens FROM messages WHERE conversation_id = ?1 AND tokens_before >= ("
+            "SELECT role, content, tokens, id, tokens_before FROM messages WHERE conversation_id = ?1"
+            " AND tokens_before >= ("
             "   SELECT tokens_before + tokens FROM messages WHERE conversation_id = ?1"
             "   ORDER BY tokens_before DESC, id DESC LIMIT 1) - ?2"
             " ORDER BY tokens_before, id",

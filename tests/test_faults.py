@@ -102,12 +102,13 @@ async def test_killed_mid_reply_leaves_no_half_reply_and_frees_the_reservation(
     db = tmp_path / "bot.sqlite3"
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT role FROM messages").fetchall() == [("user",)]
-        assert conn.execute("SELECT state FROM usage_ledger").fetchall() == [("reserved",)]
+        assert conn.execute("SELECT state FROM usage_ledger WHERE kind = 'chat'").fetchall() == [("reserved",)]
 
     code, out, _ = await run_bot("console", stdin="and now?\n", env=env, cwd=tmp_path)
     assert (code, out) == (0, "echo: and now?\n")
     with sqlite3.connect(db) as conn:
-        assert [row[0] for row in conn.execute("SELECT state FROM usage_ledger ORDER BY id")] == ["released", "settled"]
+        chat_states = conn.execute("SELECT state FROM usage_ledger WHERE kind = 'chat' ORDER BY id").fetchall()
+        assert [row[0] for row in chat_states] == ["released", "settled"]
         assert [row[0] for row in conn.execute("SELECT role FROM messages ORDER BY id")] == [
             "user",
             "user",
@@ -134,7 +135,7 @@ async def test_sigterm_mid_reply_finishes_or_abandons_cleanly_and_exits_0(
     assert await proc.wait() == 0
     with sqlite3.connect(tmp_path / "bot.sqlite3") as conn:
         rows = conn.execute("SELECT role, content FROM messages ORDER BY id").fetchall()
-        states = [row[0] for row in conn.execute("SELECT state FROM usage_ledger")]
+        states = [row[0] for row in conn.execute("SELECT state FROM usage_ledger WHERE kind = 'chat'")]
     if finished:
         assert printed == answer + "\n"
         assert rows == [("user", "tell me something long"), ("assistant", answer)] and states == ["settled"]

@@ -12,8 +12,12 @@ import asyncio
 import base64
 import contextlib
 import functools
+import hashlib
 import itertools
 import json
+import math
+import re
+import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -103,6 +107,13 @@ class TranscriptionReply:
     text: str
 
 
+@dataclass(frozen=True)
+class EmbeddingReply:
+    """A scripted /v1/embeddings answer: the usual vectors, after `delay` seconds."""
+
+    delay: float = 0.0
+
+
 Scripted = Reply | RateLimit | ServerError | Stall | ContextLengthExceeded | ContentPolicy | InvalidKey | DropMidStream
 
 
@@ -139,6 +150,19 @@ def prompt_tokens(messages: list[dict[str, Any]]) -> int:
     return total
 
 
+def word_vector(text: str, dims: int) -> list[float]:
+    """A deterministic embedding: each word adds ±1 at positions picked by its hash, so texts sharing
+    words are near (cosine similarity grows with the words they share) and unrelated texts are not."""
+    vector = [0.0] * dims
+    for word in re.findall(r"\w+", text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=16).digest()
+        for i in range(0, 16, 4):
+            position = int.from_bytes(digest[i : i + 3], "little") % dims
+            vector[position] += 1.0 if digest[i + 3] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
 def _echo(body: dict[str, Any]) -> str:
     users = [m for m in body.get("messages", []) if m.get("role") == "user"]
     return f"echo: {users[-1]['content']}" if users else "echo"
@@ -158,6 +182,7 @@ class FakeOpenAI(LoopbackServer):
         self._queue: deque[Scripted] = deque()
         self._image_queue: deque[ImageReply | Scripted] = deque()
         self._audio_queue: deque[TranscriptionReply | Scripted] = deque()
+        self._embedding_queue: deque[EmbeddingReply | Scripted] = deque()
         self.audio_files: list[tuple[str, bytes]] = []  # (filename, bytes) of every transcription upload
         self._default_reply = default_reply or _echo
         self._ids = itertools.count(1)
@@ -165,6 +190,7 @@ class FakeOpenAI(LoopbackServer):
         self.app.router.add_post("/v1/chat/completions", self._chat)
         self.app.router.add_post("/v1/images/generations", self._images)
         self.app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
+        self.app.router.add_post("/v1/embeddings", self._embeddings)
 
     @property
     def base_url(self) -> str:
@@ -182,6 +208,14 @@ class FakeOpenAI(LoopbackServer):
     def enqueue_transcriptions(self, *items: TranscriptionReply | Scripted) -> None:
         """Script transcription answers; when empty, the text is "[<filename>: <bytes> bytes]"."""
         self._audio_queue.extend(items)
+
+    def enqueue_embeddings(self, *items: EmbeddingReply | Scripted) -> None:
+        """Script embedding answers; when empty, every text gets its bag-of-words vector (see `word_vector`)."""
+        self._embedding_queue.extend(items)
+
+    def embedded_texts(self) -> list[str]:
+        """Every text sent to /v1/embeddings, in order."""
+        return [text for r in self.requests_to("/v1/embeddings") for text in (r.json or {}).get("input", [])]
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """The recorded requests to one path, e.g. /v1/images/generations."""
@@ -235,6 +269,32 @@ class FakeOpenAI(LoopbackServer):
         if fields.get("response_format") == "text":
             return web.Response(text=item.text + "\n", content_type="text/plain")
         return web.json_response({"text": item.text})
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        item = self._embedding_queue.popleft() if self._embedding_queue else EmbeddingReply()
+        fault = await self._fault(item)  # type: ignore[arg-type]
+        if fault is not None:
+            return fault
+        assert isinstance(item, EmbeddingReply)
+        await asyncio.sleep(item.delay)
+        texts = body.get("input")
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+            return _error(400, "'input' must be a non-empty string or array of them", "invalid_request_error", None)
+        dims = int(body.get("dimensions") or 1536)
+        data = []
+        for index, text in enumerate(texts):
+            vector = word_vector(text, dims)
+            if body.get("encoding_format") == "base64":
+                encoded: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
+            else:
+                encoded = vector
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        tokens = sum(count_tokens(t) for t in texts)
+        return web.json_response({"object": "list", "data": data, "model": body.get("model"),
+                                  "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})  # fmt: skip
 
     async def _fault(self, item: Scripted) -> web.StreamResponse | None:
         """The response for a fault, or None when `item` is not one the generic path handles."""

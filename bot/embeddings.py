@@ -1,0 +1,70 @@
+"""Embeddings through the official client, and the vector arithmetic of memory (numpy)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import openai
+
+from bot.llm import translate_error
+
+Vectors = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Unit-length vectors, one row per input text, and the tokens the API billed."""
+
+    vectors: Vectors
+    tokens: int
+
+
+class EmbeddingModel(Protocol):
+    """Turns texts into vectors."""
+
+    async def embed(self, texts: Sequence[str], *, model: str, dimensions: int | None) -> Embedded:
+        """One vector per text, in order."""
+
+
+class OpenAIEmbeddings:
+    """`embeddings.create` (the client asks for base64 and decodes it)."""
+
+    def __init__(self, client: openai.AsyncOpenAI) -> None:
+        self._client = client
+
+    async def embed(self, texts: Sequence[str], *, model: str, dimensions: int | None) -> Embedded:
+        """One unit-length vector per text, in input order."""
+        try:
+            response = await self._client.embeddings.create(
+                input=list(texts), model=model, dimensions=dimensions if dimensions else openai.omit
+            )
+        except openai.APIError as exc:
+            raise translate_error(exc, model) from exc
+        rows = sorted(response.data, key=lambda item: item.index)
+        if len(rows) != len(texts):
+            raise ValueError(f"asked for {len(texts)} embeddings, the server returned {len(rows)}")
+        return Embedded(
+            normalized(np.asarray([row.embedding for row in rows], dtype=np.float32)), response.usage.total_tokens
+        )
+
+
+def normalized(vectors: Vectors) -> Vectors:
+    """Rows scaled to unit length (a zero row stays zero), so cosine similarity is a dot product."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    out: Vectors = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return out
+
+
+def to_bytes(vector: Vectors) -> bytes:
+    """One vector as stored: little-endian float32."""
+    return vector.astype("<f4", copy=False).tobytes()
+
+
+def similarities(query: Vectors, blobs: Sequence[bytes]) -> npt.NDArray[np.float32]:
+    """Cosine similarity of the unit `query` to each stored unit vector (all of the query's size)."""
+    matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), query.shape[0])
+    return matrix @ query

@@ -1,0 +1,224 @@
+"""Semantic memory: messages embedded in the background, recalled into long conversations, searched.
+
+Nothing waits for the background embedder: a turn embeds only its own question (bounded by
+MEMORY_QUERY_TIMEOUT) and goes on without recall if that fails. Every embedding call is metered
+like any model call: a turn's and a search's to the person asking, the background's to the team
+(as the pseudo-user MEMORY_PAYER).
+
+Vectors are read in pages and scored with numpy, so memory use stays flat however many are stored;
+time grows with the vectors in scope (one conversation for recall, the team's visible channels
+for search). benchmarks/memory_search.py measures where that stops being fast enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from bot.clock import Clock
+from bot.embeddings import EmbeddingModel, Vectors, similarities, to_bytes
+from bot.errors import ModelAuthError, ModelError, ModelTimeout, ModelUnavailable, RateLimited, UserFacingError
+from bot.messages import IncomingMessage
+from bot.pricing import PriceTable
+from bot.quotas import Budget, QuotaExceeded
+from bot.settings import Settings
+from bot.tokens import TokenCounter
+from storage import Store, StoreFailed
+from storage.ledger_records import Charge, Units
+from storage.memory_records import MemoryHit, PendingText, VectorScope
+
+log = logging.getLogger(__name__)
+
+MEMORY_PAYER = "(memory)"  # the ledger's user for background embedding, charged to the team
+MAX_TOKENS_EMBEDDED = 2_000  # of one message: its gist; well under the models' 8,191 in any encoding
+CLAIM_LEASE = timedelta(minutes=5)  # a batch not saved by then (crash, outage) is claimed again
+PAGE = 4_096  # vectors read per statement while scanning
+IDLE_SECONDS = 5.0  # the background's nap when nothing is waiting (a new message wakes it)
+FAILURE_BACKOFF = 30.0
+
+
+class Memory:
+    """Embeds stored messages and finds the ones nearest to a text."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        model: EmbeddingModel,
+        budget: Budget,
+        prices: PriceTable,
+        tokens: TokenCounter,
+        clock: Clock,
+    ) -> None:
+        self.enabled = settings.memory_enabled
+        self._settings = settings
+        self._store = store
+        self._model = model
+        self._budget = budget
+        self._prices = prices
+        self._tokens = tokens
+        self._clock = clock
+        self._name = settings.embedding_model
+        dims = settings.embedding_dimensions
+        # Vectors of another model or size cannot be compared: each is kept under its own key.
+        self.key = f"{self._name}@{dims}" if dims else self._name
+        self._wake = asyncio.Event()
+
+    def notify(self) -> None:
+        """A message was stored: wake the background embedder."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The background embedder: embeds waiting messages in batches until `stop` is set."""
+        if not self.enabled:
+            return
+        while not stop.is_set():
+            try:
+                handled = await self.embed_pending()
+            except Exception:  # the embedder must outlive any one failure; chat never depends on it
+                log.exception("background embedding failed; retrying in %.0f s", FAILURE_BACKOFF)
+                handled, nap = 0, FAILURE_BACKOFF
+            else:
+                nap = IDLE_SECONDS
+            if handled:
+                continue
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            await asyncio.wait(waiters, timeout=nap, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def embed_pending(self) -> int:
+        """Embed one batch of waiting messages (one call per team); returns how many were claimed."""
+        now = self._clock()
+        batch = await self._store.memory.claim_pending(self._settings.memory_batch_size, now, now + CLAIM_LEASE)
+        teams: dict[tuple[str, str], list[PendingText]] = defaultdict(list)
+        for item in batch:
+            teams[(item.platform, item.team_id)].append(item)
+        for (platform, team_id), items in teams.items():
+            await self._embed_batch(platform, team_id, items)
+        return len(batch)
+
+    async def _embed_batch(self, platform: str, team_id: str, items: list[PendingText]) -> None:
+        blank = [item.message_id for item in items if not item.content.strip()]
+        await self._store.memory.skip(blank)
+        items = [item for item in items if item.content.strip()]
+        if not items:
+            return
+        charge = Charge(platform, team_id, MEMORY_PAYER, "", "embedding", self._name)
+        try:
+            vectors = await self._embed(charge, [item.content for item in items])
+        except (RateLimited, ModelUnavailable, ModelTimeout, ModelAuthError, QuotaExceeded) as exc:
+            # Transient, or the team's budget is spent: the claim lapses and the batch is tried again.
+            log.warning("embedding %d message(s) of team %s postponed: %s", len(items), team_id, exc.message)
+            return
+        except ModelError as exc:
+            # Refused (content, key, unknown model): trying again would fail the same way and charge nothing.
+            log.error("embedding %d message(s) of team %s refused, skipped: %s", len(items), team_id, exc.message)
+            await self._store.memory.skip([item.message_id for item in items])
+            return
+        await self._store.memory.save_vectors(
+            self.key, [(item.message_id, to_bytes(vector)) for item, vector in zip(items, vectors, strict=True)]
+        )
+
+    async def _embed(self, charge: Charge, texts: Sequence[str]) -> Vectors:
+        """Embed `texts` under a reservation of their worst-case price, settled to the billed tokens."""
+        clipped = [self._tokens.clip(text, MAX_TOKENS_EMBEDDED) for text in texts]
+        # Counted with the chat model's encoding; the embedding model's may take up to twice as many.
+        worst = 2 * sum(self._tokens.count(text) for text in clipped) + len(clipped)
+        price = self._prices.embedding_cost
+        async with self._budget.hold(charge, Units(input_tokens=worst), price(self._name, worst)) as reservation:
+            result = await self._model.embed(clipped, model=self._name, dimensions=self._settings.embedding_dimensions)
+            await reservation.settle(Units(input_tokens=result.tokens), price(self._name, result.tokens))
+        return result.vectors
+
+    async def embed_question(self, message: IncomingMessage, text: str) -> Vectors:
+        """The vector of one text, charged to the person asking."""
+        charge = Charge(message.platform, message.team_id, message.author.id, message.channel_id, "embedding",
+                        self._name)  # fmt: skip
+        vector: Vectors = (await self._embed(charge, [text]))[0]
+        return vector
+
+    async def recall(
+        self, message: IncomingMessage, message_id: int, conversation_id: int, before_id: int, budget_tokens: int
+    ) -> list[MemoryHit]:
+        """Older messages of the conversation most like `message` (stored as `message_id`), within the budget.
+
+        Never raises: memory is a help, and a turn goes on without it.
+        """
+        if not self.enabled or budget_tokens <= 0 or self._settings.memory_recall_messages == 0:
+            return []
+        try:
+            query = await asyncio.wait_for(
+                self.embed_question(message, message.text), self._settings.memory_query_timeout
+            )
+            # The question's vector is the message's own: the background need not embed it again.
+            await self._store.memory.save_vectors(self.key, [(message_id, to_bytes(query))])
+            scope = VectorScope(
+                message.platform,
+                message.team_id,
+                self.key,
+                conversation_id=conversation_id,
+                before_message_id=before_id,
+            )
+            wanted = self._settings.memory_recall_messages
+            best = [
+                h for h in await self.nearest(scope, query, wanted) if h.score >= self._settings.memory_min_similarity
+            ]
+        except (TimeoutError, UserFacingError, StoreFailed) as exc:
+            log.warning("recall skipped for %s message %s: %s", message.platform, message.message_id,
+                        getattr(exc, "message", None) or type(exc).__name__)  # fmt: skip
+            return []
+        chosen, used = [], 0
+        for found in best:  # most similar first, while they fit
+            if used + found.tokens <= budget_tokens:
+                chosen.append(found)
+                used += found.tokens
+        return sorted(chosen, key=lambda h: h.message_id)
+
+    async def search(
+        self, message: IncomingMessage, query: str, channels: Sequence[str], since: datetime | None, limit: int
+    ) -> list[MemoryHit]:
+        """The team's `limit` messages most like `query`, in `channels` (those the asker may see), since `since`."""
+        vector = await self.embed_question(message, query)
+        scope = VectorScope(message.platform, message.team_id, self.key, channels=channels, since=since)
+        return await self.nearest(scope, vector, limit)
+
+    async def channels(self, message: IncomingMessage) -> list[str]:
+        """The team's channels that hold anything searchable."""
+        return await self._store.memory.channels(message.platform, message.team_id, self.key)
+
+    async def nearest(self, scope: VectorScope, query: Vectors, limit: int) -> list[MemoryHit]:
+        """The `limit` stored messages in `scope` most similar to `query`, most similar first."""
+        best_ids = np.empty(0, dtype=np.int64)
+        best_scores = np.empty(0, dtype=np.float32)
+        after = 0
+        while True:
+            page = await self._store.memory.scan(scope, after, PAGE)
+            if not page:
+                break
+            ids = np.fromiter((row[0] for row in page), dtype=np.int64, count=len(page))
+            scores = similarities(query, [row[1] for row in page])
+            best_ids = np.concatenate([best_ids, ids])
+            best_scores = np.concatenate([best_scores, scores])
+            if len(best_scores) > limit:
+                keep = np.argpartition(-best_scores, limit)[:limit]
+                best_ids, best_scores = best_ids[keep], best_scores[keep]
+            after = int(ids[-1])
+            if len(page) < PAGE:
+                break
+        score_of = dict(zip(best_ids.tolist(), best_scores.tolist(), strict=True))
+        hits = await self._store.memory.hits(list(score_of))
+        ranked = [_with_score(h, score_of[h.message_id]) for h in hits]
+        return sorted(ranked, key=lambda h: -h.score)
+
+
+def _with_score(found: MemoryHit, score: float) -> MemoryHit:
+    return replace(found, score=score)
