@@ -79,6 +79,13 @@ class Memory:
         """The background embedder: embeds waiting messages in batches until `stop` is set."""
         if not self.enabled:
             return
+        try:
+            requeued = await self._store.memory.requeue_other_models(self.key)
+        except StoreFailed:
+            log.exception("could not look for vectors of another embedding model")
+        else:
+            if requeued:
+                log.info("%d message(s) embedded with another model will be embedded again with %s", requeued, self.key)
         while not stop.is_set():
             try:
                 handled = await self.embed_pending()

@@ -150,6 +150,9 @@ class MemoryStore(Protocol):
     async def skip(self, message_ids: Sequence[int]) -> None:
         """Mark messages never to be embedded."""
 
+    async def requeue_other_models(self, model: str) -> int:
+        """Messages embedded with another model wait to be embedded again; returns how many."""
+
     async def scan(self, scope: VectorScope, after_id: int, limit: int) -> list[tuple[int, bytes]]:
         """One page of a scope's (message id, vector) pairs in id order after `after_id`."""
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from storage.memory_records import PENDING, MemoryHit, VectorScope
+from storage.memory_records import EMBEDDED, PENDING, MemoryHit, VectorScope
 
 Style = Literal["?", "$"]
 
@@ -38,6 +38,14 @@ def save_vector_sql(style: Style) -> str:
 def mark_sql(style: Style, state: int) -> str:
     """Set messages' embed_state (and drop their claim); the ids are one array/JSON parameter."""
     return f"UPDATE messages SET embed_state = {state}, embed_claimed_until = NULL WHERE id IN ({_ids(style)})"
+
+
+def requeue_sql(style: Style) -> str:
+    """Embedded messages whose vector is of another model: back to waiting (their old vector stays till then)."""
+    return (
+        f"UPDATE messages SET embed_state = {PENDING}, embed_claimed_until = NULL WHERE embed_state = {EMBEDDED}"
+        f" AND id IN (SELECT message_id FROM message_vectors WHERE model <> {_params(style)(1)})"
+    )
 
 
 def scan_sql(style: Style, scope: VectorScope, after_id: int, limit: int) -> tuple[str, list[Any]]:

@@ -19,6 +19,7 @@ from storage.memory_sql import (
     hits_sql,
     ids_param,
     mark_sql,
+    requeue_sql,
     save_vector_sql,
     scan_sql,
 )
@@ -63,6 +64,11 @@ class PostgresMemory:
         if message_ids:
             async with translated(), self._pool.acquire() as conn:
                 await conn.execute(mark_sql("$", SKIPPED), ids_param("$", message_ids))
+
+    async def requeue_other_models(self, model: str) -> int:
+        """Messages embedded with another model (or size) wait to be embedded again; returns how many."""
+        async with translated(), self._pool.acquire() as conn:
+            return len(await conn.fetch(requeue_sql("$") + " RETURNING 1", model))
 
     async def scan(self, scope: VectorScope, after_id: int, limit: int) -> list[tuple[int, bytes]]:
         """One page of (message id, vector) in id order after `after_id`."""

@@ -14,6 +14,7 @@ from storage.memory_sql import (
     hits_sql,
     ids_param,
     mark_sql,
+    requeue_sql,
     save_vector_sql,
     scan_sql,
 )
@@ -56,6 +57,10 @@ class SQLiteMemory:
         """Never embed these messages (the model refused them)."""
         if message_ids:
             await self._db.fetchall(mark_sql("?", SKIPPED), (ids_param("?", message_ids),))
+
+    async def requeue_other_models(self, model: str) -> int:
+        """Messages embedded with another model (or size) wait to be embedded again; returns how many."""
+        return len(await self._db.fetchall(requeue_sql("?") + " RETURNING 1", (model,)))
 
     async def scan(self, scope: VectorScope, after_id: int, limit: int) -> list[tuple[int, bytes]]:
         """One page of (message id, vector) in id order after `after_id`."""

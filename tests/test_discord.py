@@ -17,7 +17,7 @@ from tests.fakes.discord_api import BOT_ID, BOT_USER, FakeDiscord, message_paylo
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
 GUILD, CHANNEL, ADMIN_ROLE, BOSS_ROLE = "1", "2", "3", "4"
-MANAGE_GUILD = 1 << 5
+MANAGE_GUILD, VIEW_CHANNEL = 1 << 5, 1 << 10
 
 
 @dataclass
@@ -71,8 +71,8 @@ async def discord_bot(
             state._add_guild_from_data({
                 "id": GUILD, "name": "Team", "owner_id": "99", "features": [], "emojis": [], "stickers": [],
                 "roles": [
-                    {"id": GUILD, "name": "@everyone", "permissions": "0", "position": 0, "color": 0, "hoist": False,
-                     "managed": False, "mentionable": False},
+                    {"id": GUILD, "name": "@everyone", "permissions": str(VIEW_CHANNEL), "position": 0, "color": 0,
+                     "hoist": False, "managed": False, "mentionable": False},
                     {"id": ADMIN_ROLE, "name": "bot-admins", "permissions": "0", "position": 1, "color": 0,
                      "hoist": False, "managed": False, "mentionable": False},
                     {"id": BOSS_ROLE, "name": "managers", "permissions": str(MANAGE_GUILD), "position": 2, "color": 0,
@@ -227,3 +227,49 @@ def test_shards_come_from_the_settings(make_settings: Any) -> None:
     assert (auto.shard_count, auto.shard_ids) == (None, None)  # discord.py asks the gateway how many
     with pytest.raises(ConfigError, match="DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT"):
         gateway_client(make_settings(discord_token="t.t.t", discord_shard_ids="0"))
+
+
+def thread_in(harness: Harness, thread_id: str, *, private: bool, owner: str) -> discord.Thread:
+    """A thread of #general as the gateway's THREAD_CREATE describes it."""
+    guild = harness.client.get_guild(int(GUILD))
+    assert guild is not None
+    thread = discord.Thread(guild=guild, state=harness.client._connection, data={
+        "id": thread_id, "type": 12 if private else 11, "guild_id": GUILD, "parent_id": CHANNEL, "owner_id": owner,
+        "name": "t", "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
+                                         "archive_timestamp": "2026-11-24T00:00:00+00:00"},
+        "message_count": 1, "member_count": 1, "rate_limit_per_user": 0,
+    })  # type: ignore[arg-type]  # fmt: skip
+    guild._add_thread(thread)
+    return thread
+
+
+async def test_search_sees_what_the_member_may_read_and_no_one_elses_dm(discord_bot: Harness) -> None:
+    from adapters.discord_directory import DiscordDirectory
+
+    guild = discord_bot.client.get_guild(int(GUILD))
+    assert guild is not None
+    # #bosses: hidden from @everyone, open to the managers role.
+    guild._add_channel(discord.TextChannel(state=discord_bot.client._connection, guild=guild, data={
+        "id": "6", "type": 0, "name": "bosses", "guild_id": GUILD, "position": 1, "permission_overwrites": [
+            {"id": GUILD, "type": 0, "allow": "0", "deny": str(VIEW_CHANNEL)},
+            {"id": BOSS_ROLE, "type": 0, "allow": str(VIEW_CHANNEL), "deny": "0"}]}))  # type: ignore[arg-type]  # fmt: skip
+    thread_in(discord_bot, "5001", private=False, owner="99")
+    thread_in(discord_bot, "5002", private=True, owner="99")
+    thread_in(discord_bot, "5003", private=True, owner="10")
+    ann = discord_bot.message("x").author
+    boss = discord_bot.message("x", author="11", roles=(BOSS_ROLE,)).author
+    as_ann = DiscordDirectory(discord_bot.client, ann, int(CHANNEL), None)
+    as_boss = DiscordDirectory(discord_bot.client, boss, int(CHANNEL), None)
+    assert await as_ann.visible_channels([CHANNEL, "6", "404"]) == {CHANNEL}
+    assert await as_boss.visible_channels([CHANNEL, "6", "404"]) == {CHANNEL, "6"}
+    assert await as_ann.can_read_thread(CHANNEL, "5001")  # public thread
+    assert not await as_ann.can_read_thread(CHANNEL, "5002")  # someone else's private thread
+    assert await as_ann.can_read_thread(CHANNEL, "5003")  # her own
+    assert not await as_boss.can_read_thread(CHANNEL, "5003")  # managing the guild is not managing threads
+    assert await as_ann.link(CHANNEL, "5001", "123") == f"https://discord.com/channels/{GUILD}/5001/123"
+    assert await as_ann.link(CHANNEL, "", "") == f"https://discord.com/channels/{GUILD}/{CHANNEL}"
+
+    dm_user = discord.User(state=discord_bot.client._connection, data=user("10", "ann"))  # type: ignore[arg-type]
+    in_dm = DiscordDirectory(discord_bot.client, dm_user, 555, None)
+    assert await in_dm.visible_channels(["555", "556"]) == {"555"}
+    assert await in_dm.link("555", "", "9") == "https://discord.com/channels/@me/555/9"

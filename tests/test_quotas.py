@@ -17,19 +17,7 @@ from bot.quotas import Budget, Periods, QuotaExceeded, resolve_limits, until
 from bot.settings import Settings, load_settings
 from storage.ledger_records import Charge, ReservationRequest, Units
 from storage.sqlite import SQLiteStore
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
+from tests.clock import Clock
 
 
 def quota_settings(**values: Any) -> Settings:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bot.money import usd_to_nanos
@@ -15,6 +17,7 @@ from bot.quotas import Budget, QuotaExceeded
 from bot.settings import load_settings
 from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, Store
 from storage.ledger_records import Charge, Units
+from storage.memory_records import VectorScope
 from storage.prompt_records import PromptRun
 from tests.stores import fresh_database, opened
 
@@ -232,3 +235,69 @@ async def test_migrate_db_copies_everything_and_the_bot_carries_on(
         sent = [m["content"] for m in fake_openai.chat_requests()[-1]["messages"][1:]]
         assert sent == ["hello", "echo: hello", "and again"]
         assert responder.texts[-1][0].startswith("Today: $0.0") and "(3 calls)" in responder.texts[-1][0]
+
+
+async def test_memory_queue_claims_once_and_retries_after_the_lease(store: Store) -> None:
+    conv = await store.active_conversation(KEY, NOW)
+    ids = [(await store.add_message(conv.id, user(f"m{i}", 5))).id for i in range(6)]
+    lease = NOW + timedelta(minutes=5)
+    # Two embedders at once (two processes on PostgreSQL) never take the same message.
+    first, second = await asyncio.gather(
+        store.memory.claim_pending(3, NOW, lease), store.memory.claim_pending(3, NOW, lease)
+    )
+    claimed = [p.message_id for p in first] + [p.message_id for p in second]
+    assert sorted(claimed) == ids and len(set(claimed)) == 6
+    assert first[0].content.startswith("m") and (first[0].platform, first[0].team_id, first[0].channel_id) == (
+        "slack", "T1", "C1",
+    )  # fmt: skip
+    assert await store.memory.claim_pending(10, NOW, lease) == []
+    await store.memory.save_vectors("m@2", [(ids[0], vector(1, 0))])
+    await store.memory.skip([ids[1]])
+    later = lease + timedelta(seconds=1)
+    assert [p.message_id for p in await store.memory.claim_pending(10, later, later + timedelta(minutes=5))] == ids[2:]
+
+
+def vector(*values: float) -> bytes:
+    return np.asarray(values, dtype="<f4").tobytes()
+
+
+async def test_memory_scans_pages_within_a_scope(store: Store) -> None:
+    conv = await store.active_conversation(KEY, NOW)
+    other_key = ConversationKey("slack", "T1", "C2", "172.1")
+    other = await store.active_conversation(other_key, NOW)
+    later = NOW + timedelta(days=3)
+    ids = [(await store.add_message(conv.id, user(f"m{i}", 5))).id for i in range(3)]
+    ids.append((await store.add_message(other.id, NewMessage("user", "x", 5, later, author_id="u2"))).id)
+    await store.memory.save_vectors("m@2", [(i, vector(1, n)) for n, i in enumerate(ids)])
+    team = VectorScope("slack", "T1", "m@2")
+
+    async def scan(scope: VectorScope, page: int = 10) -> list[int]:
+        found, after = [], 0
+        while rows := await store.memory.scan(scope, after, page):
+            found += [i for i, _ in rows]
+            after = rows[-1][0]
+        return found
+
+    assert await scan(team, page=2) == ids
+    assert (await store.memory.scan(team, 0, 1))[0][1] == vector(1, 0)
+    assert await scan(replace(team, channels=["C2"])) == ids[3:]
+    assert await scan(replace(team, channels=[])) == []
+    assert await scan(replace(team, conversation_id=conv.id, before_message_id=ids[2])) == ids[:2]
+    assert await scan(replace(team, since=later)) == ids[3:]
+    assert await scan(replace(team, team_id="T2")) == []
+    assert await store.memory.channels("slack", "T1", "m@2") == ["C1", "C2"]
+    hits = {h.message_id: h for h in await store.memory.hits([ids[0], ids[3], 10_000])}
+    assert set(hits) == {ids[0], ids[3]}
+    assert (hits[ids[3]].content, hits[ids[3]].channel_id, hits[ids[3]].thread_id) == ("x", "C2", "172.1")
+    assert hits[ids[3]].created_at == later
+    # A message keeps one vector, of the latest model; after a model change the rest wait to be redone.
+    await store.memory.save_vectors("other@2", [(ids[0], vector(0, 1))])
+    assert await scan(VectorScope("slack", "T1", "other@2")) == ids[:1]
+    assert await scan(team) == ids[1:]
+    assert await store.memory.requeue_other_models("other@2") == 3
+    pending = await store.memory.claim_pending(10, NOW, NOW + timedelta(minutes=5))
+    assert [p.message_id for p in pending] == ids[1:]
+    # Forgetting a user takes their vectors with their messages.
+    await store.forget_user("T1", "u1", "forgotten")
+    assert await scan(team) == ids[3:]
+    assert await scan(VectorScope("slack", "T1", "other@2")) == []

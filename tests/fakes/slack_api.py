@@ -35,6 +35,8 @@ class FakeSlack(LoopbackServer):
         self.failures: dict[str, list[int]] = {}  # method -> HTTP statuses to answer its next calls with
         self.broken: set[str] = set()  # methods that fail with a 500 every time
         self.messages: dict[str, str] = {}  # ts -> the text the message shows now (after edits), in post order
+        self.channels: dict[str, dict[str, Any]] = {}  # id -> conversations.info's channel object
+        self.memberships: dict[str, list[str]] = {}  # user -> conversation ids (users.conversations)
         self._ts = itertools.count(1)
         super().__init__(web.Application())
         self.app.router.add_post("/api/{method}", self._api)
@@ -81,6 +83,14 @@ class FakeSlack(LoopbackServer):
             ts = str(args.get("ts") or f"900.{next(self._ts):04d}")
             self.messages[ts] = self.messages.get(ts, "") + _streamed_text(args)
             return {"channel": args.get("channel"), "ts": ts}
+        if method == "users.conversations":
+            return self._memberships(args)
+        if method == "conversations.info":
+            channel = self.channels.get(str(args.get("channel")))
+            return {"channel": channel} if channel else {"ok": False, "error": "channel_not_found"}
+        if method == "chat.getPermalink":
+            ts = str(args.get("message_ts"))
+            return {"permalink": f"https://team.slack.example/archives/{args.get('channel')}/p{ts.replace('.', '')}"}
         if method == "files.list":
             return {"files": self.listed_files}
         if method == "chat.delete":
@@ -96,6 +106,14 @@ class FakeSlack(LoopbackServer):
             files = args.get("files")
             return {"files": json.loads(files) if isinstance(files, str) else files}
         return {}
+
+    def _memberships(self, args: dict[str, Any]) -> dict[str, Any]:
+        """users.conversations, two per page, so paging is exercised."""
+        ids = self.memberships.get(str(args.get("user")), [])
+        start = int(args.get("cursor") or 0)
+        page = ids[start : start + 2]
+        cursor = str(start + 2) if start + 2 < len(ids) else ""
+        return {"channels": [{"id": i} for i in page], "response_metadata": {"next_cursor": cursor}}
 
     async def _upload(self, request: web.Request) -> web.Response:
         self.uploads.append(await request.read())
