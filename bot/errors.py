@@ -74,3 +74,7 @@ class ModelUnavailable(ModelError):
         super().__init__(message)
         # True only when the provider itself answered with a failure status: nothing was billed.
         self.retryable = retryable
+
+
+class ModelNotFound(ModelUnavailable):
+    """The server has no such model (a setting names a model it does not serve)."""

@@ -17,6 +17,7 @@ from bot.errors import (
     ContextTooLong,
     ModelAuthError,
     ModelError,
+    ModelNotFound,
     ModelTimeout,
     ModelUnavailable,
     RateLimited,
@@ -211,7 +212,7 @@ def translate_error(exc: BaseException, model: str) -> ModelError:
     if isinstance(exc, openai.PermissionDeniedError):
         return ModelAuthError(f"The bot's API key may not use model {model!r}; ask an admin to check its access.")
     if isinstance(exc, openai.NotFoundError):
-        return ModelUnavailable(f"The model {model!r} does not exist on this server; ask an admin to check CHAT_MODEL.")
+        return ModelNotFound(f"The model {model!r} does not exist on this server; ask an admin to check the settings.")
     if isinstance(exc, openai.BadRequestError):
         code = _code(exc)
         if code == "context_length_exceeded":

@@ -23,7 +23,15 @@ import numpy as np
 
 from bot.clock import Clock
 from bot.embeddings import EmbeddingModel, Vectors, similarities, to_bytes
-from bot.errors import ModelAuthError, ModelError, ModelTimeout, ModelUnavailable, RateLimited, UserFacingError
+from bot.errors import (
+    ModelAuthError,
+    ModelError,
+    ModelNotFound,
+    ModelTimeout,
+    ModelUnavailable,
+    RateLimited,
+    UserFacingError,
+)
 from bot.messages import IncomingMessage
 from bot.pricing import PriceTable
 from bot.quotas import Budget, QuotaExceeded
@@ -58,6 +66,7 @@ class Memory:
         clock: Clock,
     ) -> None:
         self.enabled = settings.memory_enabled
+        self.off_reason = "" if self.enabled else "MEMORY_ENABLED=false"
         self._settings = settings
         self._store = store
         self._model = model
@@ -122,6 +131,15 @@ class Memory:
         charge = Charge(platform, team_id, MEMORY_PAYER, "", "embedding", self._name)
         try:
             vectors = await self._embed(charge, [item.content for item in items])
+        except ModelNotFound:
+            self.enabled = False
+            self.off_reason = f"this model server has no embedding model {self._name!r}; see EMBEDDING_MODEL"
+            log.error(
+                "the server has no embedding model %r: memory (recall, /search) is off until restart;"
+                " set EMBEDDING_MODEL to one it serves, or MEMORY_ENABLED=false",
+                self._name,
+            )
+            return
         except (RateLimited, ModelUnavailable, ModelTimeout, ModelAuthError, QuotaExceeded) as exc:
             # Transient, or the team's budget is spent: the claim lapses and the batch is tried again.
             log.warning("embedding %d message(s) of team %s postponed: %s", len(items), team_id, exc.message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -26,6 +27,7 @@ from tests.fakes.openai_server import (
     EmbeddingReply,
     FakeOpenAI,
     ServerError,
+    UnknownModel,
     count_tokens,
     prompt_tokens,
     word_vector,
@@ -219,6 +221,23 @@ async def test_search_off_says_so(make_settings: Any) -> None:
     assert responder.errors == ["Search is off on this bot (MEMORY_ENABLED=false)."]
 
 
+async def test_a_server_without_the_embedding_model_turns_memory_off_and_chat_goes_on(
+    memory_engine: Engine, fake_openai: FakeOpenAI
+) -> None:
+    await say(memory_engine, "hello")
+    fake_openai.enqueue_embeddings(UnknownModel())
+    await memory_engine.memory.embed_pending()
+    assert not memory_engine.memory.enabled
+    assert (await say(memory_engine, "still there?")).streams[-1].text == "echo: still there?"
+    responder = RecordingResponder()
+    await memory_engine.handle(message("/search hello"), responder)
+    assert responder.errors == [
+        "Search is off on this bot (this model server has no embedding model 'text-embedding-3-small';"
+        " see EMBEDDING_MODEL)."
+    ]
+    assert len(fake_openai.requests_to("/v1/embeddings")) == 1
+
+
 async def test_slack_search_never_shows_a_private_channel_or_someone_elses_dm(
     memory_engine: Engine, fake_openai: FakeOpenAI
 ) -> None:
@@ -271,3 +290,21 @@ def test_the_fake_embeds_similar_texts_near_and_unrelated_ones_far() -> None:
     assert cosine(SECRET, "Who owns the Zephyr rollback plan?") > 0.3
     assert cosine(SECRET, FILLER.format(n=1)) < 0.2
 
+
+
+async def test_the_background_task_embeds_soon_after_a_turn_and_redoes_other_models(
+    memory_engine: Engine, db_url: str
+) -> None:
+    await say(memory_engine, "from before the model changed")
+    ids = [row[0] for row in db_rows(db_url, "SELECT id FROM messages")]
+    await memory_engine.store.memory.save_vectors("old-model@2", [(i, b"\0" * 8) for i in ids])
+    stop = asyncio.Event()
+    models = "SELECT model, count(*) FROM message_vectors GROUP BY model"
+    async with memory_engine.background(stop):
+        await say(memory_engine, "a new message")
+        for _ in range(200):
+            if db_rows(db_url, models) == [(memory_engine.memory.key, 4)]:
+                break
+            await asyncio.sleep(0.02)
+    assert stop.is_set()
+    assert db_rows(db_url, models) == [(memory_engine.memory.key, 4)]

@@ -19,7 +19,7 @@ async def search(ctx: CommandContext) -> None:
     """Top matches across the conversations of channels the asker can read; answered privately."""
     engine, message = ctx.engine, ctx.message
     if not engine.memory.enabled:
-        raise BadCommand("Search is off on this bot (MEMORY_ENABLED=false).")
+        raise BadCommand(f"Search is off on this bot ({engine.memory.off_reason}).")
     words, channel, days = [], None, None
     for word in ctx.command.args:
         key, has_value, value = word.partition(":")

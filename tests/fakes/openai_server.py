@@ -85,6 +85,11 @@ class InvalidKey:
 
 
 @dataclass(frozen=True)
+class UnknownModel:
+    """404 model_not_found."""
+
+
+@dataclass(frozen=True)
 class DropMidStream:
     """Start a 200 SSE stream, send some content chunks, then cut the connection."""
 
@@ -114,7 +119,10 @@ class EmbeddingReply:
     delay: float = 0.0
 
 
-Scripted = Reply | RateLimit | ServerError | Stall | ContextLengthExceeded | ContentPolicy | InvalidKey | DropMidStream
+Scripted = (
+    Reply | RateLimit | ServerError | Stall | ContextLengthExceeded | ContentPolicy | InvalidKey | UnknownModel
+    | DropMidStream
+)
 
 
 @dataclass
@@ -314,6 +322,9 @@ class FakeOpenAI(LoopbackServer):
                           "content_policy_violation")  # fmt: skip
         if isinstance(item, InvalidKey):
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        if isinstance(item, UnknownModel):
+            return _error(404, "The model does not exist or you do not have access to it.", "invalid_request_error",
+                          "model_not_found")  # fmt: skip
         if isinstance(item, Stall):
             await asyncio.sleep(item.seconds)
             return _error(504, "stalled", "server_error", None)
