@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack_directory import SlackChannels, SlackDirectory
 from adapters.slack_events import attachment_from_file, is_from_a_person, message_from_command, message_from_event
 from adapters.slack_responder import EDIT_INTERVAL, SlackResponder
+from adapters.ttl_cache import TTLCache
 from bot.engine import Engine
 from bot.errors import BadAttachment, ConfigError
 from bot.messages import Attachment, Author, IncomingMessage
@@ -59,7 +60,7 @@ class SlackAdapter:
         self._edit_interval = edit_interval
         self._native_streaming = native_streaming
         self._admins = frozenset(a.strip() for a in settings.slack_admin_users.split(",") if a.strip())
-        self._people: dict[str, tuple[float, Author]] = {}
+        self._people: TTLCache[str, Author] = TTLCache(ADMIN_CACHE_SECONDS)
         self._channels = SlackChannels(self._client)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self.app = AsyncApp(
@@ -168,8 +169,8 @@ class SlackAdapter:
     async def _author(self, user_id: str) -> Author:
         """Name and admin rights from users.info (cached a few minutes), or SLACK_ADMIN_USERS."""
         cached = self._people.get(user_id)
-        if cached is not None and time.monotonic() - cached[0] < ADMIN_CACHE_SECONDS:
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             user = (await self._client.users_info(user=user_id))["user"]
             profile = user.get("profile") or {}
@@ -179,7 +180,7 @@ class SlackAdapter:
             log.warning("users.info failed for %s; treating as a regular member", user_id, exc_info=True)
             name, admin = user_id, False
         author = Author(id=user_id, display_name=str(name), is_admin=admin or user_id in self._admins)
-        self._people[user_id] = (time.monotonic(), author)
+        self._people.put(user_id, author)
         return author
 
     async def _download(self, url: str, max_bytes: int) -> bytes:

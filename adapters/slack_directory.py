@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Sequence
 
 from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.ttl_cache import TTLCache
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +28,14 @@ class SlackChannels:
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
-        self._members: dict[str, tuple[float, frozenset[str]]] = {}
-        self._public: dict[str, tuple[float, bool]] = {}
+        self._members: TTLCache[str, frozenset[str]] = TTLCache(MEMBERSHIP_SECONDS)
+        self._public: TTLCache[str, bool] = TTLCache(PUBLIC_SECONDS)
 
     async def member_of(self, user_id: str) -> frozenset[str]:
         """The conversations `user_id` is a member of (empty when Slack will not say)."""
         cached = self._members.get(user_id)
-        if cached is not None and time.monotonic() - cached[0] < MEMBERSHIP_SECONDS:
-            return cached[1]
+        if cached is not None:
+            return cached
         found: set[str] = set()
         cursor = None
         try:
@@ -49,15 +50,13 @@ class SlackChannels:
         except Exception:
             log.warning("users.conversations failed; /search shows only public channels", exc_info=True)
             return frozenset()
-        members = frozenset(found)
-        self._members[user_id] = (time.monotonic(), members)
-        return members
+        return self._members.put(user_id, frozenset(found))
 
     async def is_public(self, channel_id: str) -> bool:
         """Whether anyone in the workspace may read the channel."""
         cached = self._public.get(channel_id)
-        if cached is not None and time.monotonic() - cached[0] < PUBLIC_SECONDS:
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             info = (await self.client.conversations_info(channel=channel_id))["channel"]
         except Exception:
@@ -66,8 +65,7 @@ class SlackChannels:
         public = bool(info.get("is_channel")) and not any(
             info.get(flag) for flag in ("is_private", "is_im", "is_mpim", "is_group")
         )
-        self._public[channel_id] = (time.monotonic(), public)
-        return public
+        return self._public.put(channel_id, public)
 
 
 class SlackDirectory:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import concurrency, context_window, footprint, reservations, turn_overhead
+from benchmarks import concurrency, context_window, footprint, memory_search, reservations, turn_overhead
 
 BENCHMARKS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "turn_overhead": turn_overhead.run,
@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "concurrency": concurrency.run,
     "reservations": reservations.run,
     "footprint": footprint.run,
+    "memory_search": memory_search.run,
 }
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -36,12 +37,14 @@ async def main(names: list[str]) -> dict[str, Any]:
     }
     for name in names:
         report[name] = await BENCHMARKS[name]()
+        report[name]["measured"] = report["when"][:10]
     return report
 
 
 def table(report: dict[str, Any]) -> str:
     """The Markdown table of the headline figures."""
-    rows = [f"{report['when'][:10]}, {report['cores']} cores, {report['machine']}, Python {report['python']}:", "",
+    rows = [f"Last run {report['when'][:10]} ({report['cores']} cores, {report['machine']}, Python {report['python']});"
+            " each benchmark's date is `measured` in latest.json:", "",
             "| figure | value | goal |", "| --- | --- | --- |"]  # fmt: skip
 
     def add(name: str, value: str, goal: str) -> None:
@@ -68,6 +71,13 @@ def table(report: dict[str, Any]) -> str:
             f"{f['cold_start_help_s']} s (bare Python {f['bare_python_start_s']} s)",
             "",
         )
+    if m := report.get("memory_search"):
+        for size in m["sizes"]:
+            for backend in ("sqlite", "postgres"):
+                if f := size.get(backend):
+                    add(f"/search over {size['vectors']:,} vectors ({size['dims']} dims), {backend}: p50",
+                        f"{f['p50_ms']:,} ms ({f['us_per_vector']} µs a vector; in-RAM numpy {f['in_ram_p50_ms']} ms;"
+                        f" peak {f['peak_alloc_mb']} MB vs a {f['in_ram_matrix_mb']:,} MB matrix)", "")  # fmt: skip
     return "\n".join(rows)
 
 
@@ -90,6 +100,9 @@ if __name__ == "__main__":
     result = asyncio.run(main(args.names or list(BENCHMARKS)))
     json.dump(result, sys.stdout, indent=2)
     print()
-    if not args.names:  # a full run is the one the README reports
-        (HERE / "latest.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-        write_readme(result)
+    # The latest figures of every benchmark: those just run replace their earlier ones.
+    latest_file = HERE / "latest.json"
+    latest = json.loads(latest_file.read_text("utf-8")) if latest_file.exists() else {}
+    latest.update(result)
+    latest_file.write_text(json.dumps(latest, indent=2) + "\n", "utf-8")
+    write_readme(latest)

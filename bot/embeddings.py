@@ -64,7 +64,7 @@ def to_bytes(vector: Vectors) -> bytes:
     return vector.astype("<f4", copy=False).tobytes()
 
 
-def similarities(query: Vectors, blobs: Sequence[bytes]) -> npt.NDArray[np.float32]:
-    """Cosine similarity of the unit `query` to each stored unit vector (all of the query's size)."""
-    matrix = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), query.shape[0])
+def similarities(query: Vectors, stored: bytes) -> npt.NDArray[np.float32]:
+    """Cosine similarity of the unit `query` to each unit vector in `stored` (back to back, the query's size)."""
+    matrix = np.frombuffer(stored, dtype="<f4").reshape(-1, query.shape[0])
     return matrix @ query

@@ -227,17 +227,17 @@ class Memory:
         after = 0
         while True:
             page = await self._store.memory.scan(scope, after, PAGE)
-            if not page:
+            if not page.ids:
                 break
-            ids = np.fromiter((row[0] for row in page), dtype=np.int64, count=len(page))
-            scores = similarities(query, [row[1] for row in page])
+            ids = np.asarray(page.ids, dtype=np.int64)
+            scores = similarities(query, page.vectors)
             best_ids = np.concatenate([best_ids, ids])
             best_scores = np.concatenate([best_scores, scores])
             if len(best_scores) > limit:
                 keep = np.argpartition(-best_scores, limit)[:limit]
                 best_ids, best_scores = best_ids[keep], best_scores[keep]
-            after = int(ids[-1])
-            if len(page) < PAGE:
+            after = int(ids.max())
+            if len(page.ids) < PAGE:
                 break
         score_of = dict(zip(best_ids.tolist(), best_scores.tolist(), strict=True))
         hits = await self._store.memory.hits(list(score_of))

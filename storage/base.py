@@ -16,7 +16,7 @@ from storage.ledger_records import (
     Units,
     UsageRow,
 )
-from storage.memory_records import MemoryHit, PendingText, VectorScope
+from storage.memory_records import MemoryHit, PendingText, VectorPage, VectorScope
 from storage.prompt_records import PromptRecord, PromptRun, PromptSummary, PromptVersion, VersionStats
 from storage.records import (
     ChannelSettings,
@@ -153,8 +153,8 @@ class MemoryStore(Protocol):
     async def requeue_other_models(self, model: str) -> int:
         """Messages embedded with another model wait to be embedded again; returns how many."""
 
-    async def scan(self, scope: VectorScope, after_id: int, limit: int) -> list[tuple[int, bytes]]:
-        """One page of a scope's (message id, vector) pairs in id order after `after_id`."""
+    async def scan(self, scope: VectorScope, after_id: int, limit: int) -> VectorPage:
+        """One page of a scope's vectors in message-id order after `after_id` (empty at the end)."""
 
     async def channels(self, platform: str, team_id: str, model: str) -> list[str]:
         """The team's channels that hold vectors of `model`."""

@@ -39,6 +39,17 @@ class VectorScope:
 
 
 @dataclass(frozen=True)
+class VectorPage:
+    """One page of a scan: message ids, and their vectors back to back in the same order (little-endian float32).
+
+    The next page starts after the largest id.
+    """
+
+    ids: list[int]
+    vectors: bytes
+
+
+@dataclass(frozen=True)
 class MemoryHit:
     """A message found by similarity, with what it takes to show and link it."""
 

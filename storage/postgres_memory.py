@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from storage.memory_records import EMBEDDED, SKIPPED, MemoryHit, PendingText, VectorScope
+from storage.memory_records import EMBEDDED, SKIPPED, MemoryHit, PendingText, VectorPage, VectorScope
 from storage.memory_sql import (
     PENDING_COLUMNS,
     PENDING_FILTER,
@@ -70,11 +70,18 @@ class PostgresMemory:
         async with translated(), self._pool.acquire() as conn:
             return len(await conn.fetch(requeue_sql("$") + " RETURNING 1", model))
 
-    async def scan(self, scope: VectorScope, after_id: int, limit: int) -> list[tuple[int, bytes]]:
-        """One page of (message id, vector) in id order after `after_id`."""
+    async def scan(self, scope: VectorScope, after_id: int, limit: int) -> VectorPage:
+        """One page of vectors after `after_id`, aggregated by the server into one id array and one bytea:
+        two values to decode per page instead of two per vector.
+
+        Both aggregates read the same rows in the same order, so ids and vectors stay aligned; the
+        page's order is the subquery's (ORDER BY inside the aggregates would sort megabytes again).
+        """
         sql, params = scan_sql("$", scope, after_id, limit)
+        paged = f"SELECT array_agg(message_id), string_agg(vector, ''::bytea) FROM ({sql}) page"
         async with translated(), self._pool.acquire() as conn:
-            return [(row[0], row[1]) for row in await conn.fetch(sql, *params)]
+            ids, vectors = await conn.fetchrow(paged, *params)
+        return VectorPage(list(ids or ()), vectors or b"")
 
     async def channels(self, platform: str, team_id: str, model: str) -> list[str]:
         """The team's channels that hold vectors of `model`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from storage.memory_records import EMBEDDED, SKIPPED, MemoryHit, PendingText, VectorScope
+from storage.memory_records import EMBEDDED, SKIPPED, MemoryHit, PendingText, VectorPage, VectorScope
 from storage.memory_sql import (
     PENDING_COLUMNS,
     PENDING_FILTER,
@@ -62,10 +62,11 @@ class SQLiteMemory:
         """Messages embedded with another model (or size) wait to be embedded again; returns how many."""
         return len(await self._db.fetchall(requeue_sql("?") + " RETURNING 1", (model,)))
 
-    async def scan(self, scope: VectorScope, after_id: int, limit: int) -> list[tuple[int, bytes]]:
-        """One page of (message id, vector) in id order after `after_id`."""
+    async def scan(self, scope: VectorScope, after_id: int, limit: int) -> VectorPage:
+        """One page of vectors in message-id order after `after_id`."""
         sql, params = scan_sql("?", scope, after_id, limit)
-        return await self._db.fetchall(sql, params)
+        rows = await self._db.fetchall(sql, params)
+        return VectorPage([row[0] for row in rows], b"".join(row[1] for row in rows))
 
     async def channels(self, platform: str, team_id: str, model: str) -> list[str]:
         """The team's channels that hold vectors of `model`."""

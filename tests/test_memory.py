@@ -291,7 +291,6 @@ def test_the_fake_embeds_similar_texts_near_and_unrelated_ones_far() -> None:
     assert cosine(SECRET, FILLER.format(n=1)) < 0.2
 
 
-
 async def test_the_background_task_embeds_soon_after_a_turn_and_redoes_other_models(
     memory_engine: Engine, db_url: str
 ) -> None:

@@ -273,13 +273,14 @@ async def test_memory_scans_pages_within_a_scope(store: Store) -> None:
 
     async def scan(scope: VectorScope, page: int = 10) -> list[int]:
         found, after = [], 0
-        while rows := await store.memory.scan(scope, after, page):
-            found += [i for i, _ in rows]
-            after = rows[-1][0]
+        while (rows := await store.memory.scan(scope, after, page)).ids:
+            assert len(rows.vectors) == 8 * len(rows.ids)
+            found += rows.ids
+            after = max(rows.ids)
         return found
 
     assert await scan(team, page=2) == ids
-    assert (await store.memory.scan(team, 0, 1))[0][1] == vector(1, 0)
+    assert (await store.memory.scan(team, 0, 2)).vectors == vector(1, 0) + vector(1, 1)
     assert await scan(replace(team, channels=["C2"])) == ids[3:]
     assert await scan(replace(team, channels=[])) == []
     assert await scan(replace(team, conversation_id=conv.id, before_message_id=ids[2])) == ids[:2]

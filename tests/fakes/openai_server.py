@@ -120,7 +120,14 @@ class EmbeddingReply:
 
 
 Scripted = (
-    Reply | RateLimit | ServerError | Stall | ContextLengthExceeded | ContentPolicy | InvalidKey | UnknownModel
+    Reply
+    | RateLimit
+    | ServerError
+    | Stall
+    | ContextLengthExceeded
+    | ContentPolicy
+    | InvalidKey
+    | UnknownModel
     | DropMidStream
 )
 
