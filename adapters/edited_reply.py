@@ -3,6 +3,7 @@ messages past the platform's size limit, code blocks kept whole across the split
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable
@@ -50,7 +51,10 @@ class EditedReply:
             await self._push()
 
     async def finish(self) -> None:
-        """Show everything."""
+        """Show everything, keeping to the edit rate: the last edit waits out the interval if it must."""
+        wait = self._interval - (self._clock() - self._last)
+        if wait > 0 and self._handle is not None and self._text[self._done :] != self._shown:
+            await asyncio.sleep(wait)
         await self._push()
 
     async def abandon(self) -> None:

@@ -49,7 +49,9 @@ def slack_reply(
     )  # fmt: skip
 
 
-STREAM_BUFFER = 256  # characters slack-sdk buffers before each chat.appendStream
+# Native streaming sends the first text at once, then what has gathered at most every STREAM_INTERVAL
+# seconds (chat.appendStream is rate limited like other chat writes).
+STREAM_INTERVAL = 0.5
 NATIVE_HOLD = 500  # native streaming holds back this much below the limit, to choose where to split
 
 
@@ -64,10 +66,14 @@ class NativeSlackReply:
     def __init__(
         self, client: AsyncWebClient, channel: str, thread_ts: str, *, team_id: str, user_id: str,
         fallback: Callable[[Any, str], EditedReply], placeholder_ts: str | None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:  # fmt: skip
         self._client = client
+        # slack-sdk's own buffer is off (1 character): the gathering is ours, so the first text is not held back.
         self._stream_args: dict[str, Any] = {"channel": channel, "thread_ts": thread_ts, "recipient_team_id": team_id,
-                             "recipient_user_id": user_id, "buffer_size": STREAM_BUFFER}  # fmt: skip
+                             "recipient_user_id": user_id, "buffer_size": 1}  # fmt: skip
+        self._clock = clock
+        self._last = float("-inf")
         self._make_fallback = fallback
         self._placeholder = placeholder_ts
         self._channel = channel
@@ -84,7 +90,7 @@ class NativeSlackReply:
         elif len(self._text) > MESSAGE_LIMIT:
             await self._overflow()
         else:
-            await self._stream_up_to(MESSAGE_LIMIT - NATIVE_HOLD)
+            await self._stream_up_to(MESSAGE_LIMIT - NATIVE_HOLD, gather=True)
 
     async def finish(self) -> None:
         """Stream the rest and stop; the placeholder goes."""
@@ -103,10 +109,16 @@ class NativeSlackReply:
             await self._stream_text(" _[reply interrupted]_")
             await self._stop()
 
-    async def _stream_up_to(self, end: int) -> None:
-        if end > self._streamed:
-            await self._stream_text(self._text[self._streamed : end])
-            self._streamed = max(self._streamed, min(end, len(self._text)))
+    async def _stream_up_to(self, end: int, *, gather: bool = False) -> None:
+        """Hand the text up to `end` to the stream; with `gather`, not sooner than STREAM_INTERVAL after the last."""
+        end = min(end, len(self._text))
+        if end <= self._streamed:
+            return
+        if gather and self._streamer is not None and self._clock() - self._last < STREAM_INTERVAL:
+            return
+        await self._stream_text(self._text[self._streamed : end])
+        self._streamed = end
+        self._last = self._clock()
 
     async def _stream_text(self, text: str) -> None:
         if self._fallback is not None:

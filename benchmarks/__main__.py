@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import concurrency, context_window, footprint, memory_search, reservations, turn_overhead
+from benchmarks import adapters, concurrency, context_window, footprint, memory_search, reservations, turn_overhead
 
 BENCHMARKS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "turn_overhead": turn_overhead.run,
@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "concurrency": concurrency.run,
     "reservations": reservations.run,
     "footprint": footprint.run,
+    "adapters": adapters.run,
     "memory_search": memory_search.run,
 }
 HERE = Path(__file__).resolve().parent
@@ -71,6 +72,15 @@ def table(report: dict[str, Any]) -> str:
             f"{f['cold_start_help_s']} s (bare Python {f['bare_python_start_s']} s)",
             "",
         )
+    if a := report.get("adapters"):
+        labels = {"slack_native_stream": "Slack, native streaming", "slack_chat_update": "Slack, chat.update",
+                  "discord_edits": "Discord, edits"}  # fmt: skip
+        for name, label in labels.items():
+            if f := a.get(name):
+                shown = f"{f['first_text_ms']} ms ({f['first_text_ratio']}×; plain post {f['plain_post_ms']} ms)"
+                add(f"{label}: first text after the first token (vs a plain post's delivery)", shown, "")
+                goal = "≤ 2 a second" if name == "slack_native_stream" else "≤ 1 a second"
+                add(f"{label}: most updates in one second", str(f["max_updates_in_1s"]), goal)
     if m := report.get("memory_search"):
         for size in m["sizes"]:
             for backend in ("sqlite", "postgres"):

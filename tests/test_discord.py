@@ -13,11 +13,20 @@ import pytest
 from adapters.discord_adapter import DiscordAdapter, intents
 from bot.app import open_engine
 from bot.engine import Engine
-from tests.fakes.discord_api import BOT_ID, BOT_USER, FakeDiscord, message_payload, user
+from tests.fakes.discord_api import (
+    ADMIN_ROLE,
+    BOSS_ROLE,
+    BOT_ID,
+    BOT_USER,
+    CHANNEL,
+    GUILD,
+    VIEW_CHANNEL,
+    FakeDiscord,
+    logged_in_client,
+    message_payload,
+    user,
+)
 from tests.fakes.openai_server import FakeOpenAI, Reply
-
-GUILD, CHANNEL, ADMIN_ROLE, BOSS_ROLE = "1", "2", "3", "4"
-MANAGE_GUILD, VIEW_CHANNEL = 1 << 5, 1 << 10
 
 
 @dataclass
@@ -65,23 +74,7 @@ async def discord_bot(
         monkeypatch.setattr(discord.http.Route, "BASE", api.base)
         settings = make_settings(discord_token="test.token.value", discord_admin_role="bot-admins")
         async with open_engine(settings) as engine:
-            client = discord.Client(intents=intents())
-            await client.login("test.token.value")
-            state = client._connection
-            state._add_guild_from_data({
-                "id": GUILD, "name": "Team", "owner_id": "99", "features": [], "emojis": [], "stickers": [],
-                "roles": [
-                    {"id": GUILD, "name": "@everyone", "permissions": str(VIEW_CHANNEL), "position": 0, "color": 0,
-                     "hoist": False, "managed": False, "mentionable": False},
-                    {"id": ADMIN_ROLE, "name": "bot-admins", "permissions": "0", "position": 1, "color": 0,
-                     "hoist": False, "managed": False, "mentionable": False},
-                    {"id": BOSS_ROLE, "name": "managers", "permissions": str(MANAGE_GUILD), "position": 2, "color": 0,
-                     "hoist": False, "managed": False, "mentionable": False},
-                ],
-                "channels": [{"id": CHANNEL, "type": 0, "name": "general", "guild_id": GUILD, "position": 0,
-                              "permission_overwrites": []}],
-                "members": [], "member_count": 3,
-            })  # fmt: skip
+            client = await logged_in_client(intents())
             adapter = DiscordAdapter(engine, settings, client, interval=0)
             yield Harness(api, engine, adapter, client, itertools.count(100))
             await client.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import time
 import urllib.parse
@@ -19,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_adapter import SlackAdapter
 from adapters.slack_events import decode_text
-from adapters.slack_responder import slack_reply
+from adapters.slack_responder import SlackResponder, slack_reply
 from bot.app import open_engine
 from bot.engine import Engine
 from tests.audio_factory import make_audio
@@ -225,6 +226,35 @@ async def test_streaming_edits_are_throttled(make_settings: Any) -> None:
     assert len(api.called("chat.postMessage")) == 1
     assert stream.edits <= 6  # about one a second, plus the final one
     assert str(api.called("chat.update")[-1]["text"]).endswith("word49 ")
+
+
+async def test_the_last_edit_also_keeps_to_the_edit_rate() -> None:
+    async with FakeSlack() as api:
+        stream = slack_reply(AsyncWebClient(token="xoxb-test", base_url=api.base_url), "C1", "1.1", interval=0.3)
+        await stream.append("first")  # posted at once
+        await stream.append(" second")  # too soon to edit: held
+        await stream.finish()  # the edit waits out the rest of the interval
+    [posted] = api.calls[-2:-1]
+    [edited] = api.calls[-1:]
+    assert (posted.method, edited.method) == ("chat.postMessage", "chat.update")
+    assert edited.at - posted.at >= 0.29 and edited.args["text"] == "first second"
+
+
+async def test_native_streaming_shows_the_first_text_at_once_then_appends_twice_a_second_at_most() -> None:
+    async with FakeSlack() as api:
+        responder = SlackResponder(AsyncWebClient(token="xoxb-test", base_url=api.base_url), channel="C1",
+                                   thread_ts="1.1", user_id="U1", team_id="T1")  # fmt: skip
+        stream = responder.stream()
+        await stream.append("Hi")
+        assert [c.method for c in api.calls] == ["chat.startStream"]  # not held back for a buffer to fill
+        for _ in range(60):  # 1.2 s of pieces
+            await stream.append(" more")
+            await asyncio.sleep(0.02)
+        await stream.finish()
+    appends = [c.at for c in api.calls if c.method == "chat.appendStream"]
+    assert 2 <= len(appends) <= 4
+    assert all(later - earlier >= 0.49 for earlier, later in itertools.pairwise(appends[:-1]))
+    assert api.calls[-1].method == "chat.stopStream"
 
 
 def test_slack_markup_is_decoded_and_the_bot_mention_removed() -> None:

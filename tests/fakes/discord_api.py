@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import discord
 from aiohttp import web
 
 from tests.fakes.loopback import LoopbackServer
 
 BOT_ID = "1000"
+GUILD, CHANNEL, ADMIN_ROLE, BOSS_ROLE = "1", "2", "3", "4"  # the guild, #general, "bot-admins", "managers"
+MANAGE_GUILD, VIEW_CHANNEL = 1 << 5, 1 << 10
 BOT_USER = {"id": BOT_ID, "username": "teambot", "discriminator": "0", "global_name": None, "avatar": None, "bot": True}
 
 
@@ -27,6 +31,7 @@ class DiscordCall:
     method: str
     path: str
     json: dict[str, Any] | None
+    at: float = field(default_factory=time.perf_counter)  # when it arrived (benchmarks time the adapters by it)
 
 
 def user(user_id: str, name: str) -> dict[str, Any]:
@@ -51,6 +56,30 @@ def message_payload(
     if member is not None:
         data["member"] = member
     return data
+
+
+def _role(role_id: str, name: str, permissions: int, position: int) -> dict[str, Any]:
+    return {"id": role_id, "name": name, "permissions": str(permissions), "position": position, "color": 0,
+            "hoist": False, "managed": False, "mentionable": False}  # fmt: skip
+
+
+GUILD_PAYLOAD = {
+    "id": GUILD, "name": "Team", "owner_id": "99", "features": [], "emojis": [], "stickers": [],
+    "roles": [_role(GUILD, "@everyone", VIEW_CHANNEL, 0), _role(ADMIN_ROLE, "bot-admins", 0, 1),
+              _role(BOSS_ROLE, "managers", MANAGE_GUILD, 2)],
+    "channels": [{"id": CHANNEL, "type": 0, "name": "general", "guild_id": GUILD, "position": 0,
+                  "permission_overwrites": []}],
+    "members": [], "member_count": 3,
+}  # fmt: skip
+
+
+async def logged_in_client(intents: discord.Intents) -> discord.Client:
+    """A discord.py client logged in over REST (point discord.http.Route.BASE at the fake first), with the
+    team's guild in its cache as the gateway's GUILD_CREATE would put it."""
+    client = discord.Client(intents=intents)
+    await client.login("test.token.value")
+    client._connection._add_guild_from_data(GUILD_PAYLOAD)  # type: ignore[arg-type]
+    return client
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +21,7 @@ class SlackCall:
 
     method: str
     args: dict[str, Any]
+    at: float = field(default_factory=time.perf_counter)  # when it arrived (benchmarks time the adapters by it)
 
 
 class FakeSlack(LoopbackServer):
