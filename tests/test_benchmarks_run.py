@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import context_window, turn_overhead
+from benchmarks import adapters, context_window, memory_search, turn_overhead
 from benchmarks.__main__ import table
 
 
@@ -19,3 +19,13 @@ def test_the_report_table_renders_from_a_partial_report() -> None:
     report = {"when": "2026-11-24T00:00:00+00:00", "cores": 2, "machine": "x86_64", "python": "3.11",
               "context_window": {"ratio_p50": 1.0}}  # fmt: skip
     assert "| context build, 100,000 vs 100 stored messages (p50 ratio) | 1.0 | ≤ 1.5 |" in table(report)
+
+
+async def test_the_memory_search_benchmark_finds_what_numpy_finds(tmp_path: Path) -> None:
+    result = await memory_search.measure(tmp_path, 2_000, None)  # asserts equality with the in-RAM search itself
+    assert result["vectors"] == 2_000 and result["sqlite"]["p50_ms"] > 0
+
+
+async def test_the_adapters_benchmark_sees_the_first_text_and_the_edits() -> None:
+    figures = await adapters.discord_edits()
+    assert figures["calls"] >= 2 and figures["first_text_ms"] > 0
