@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -266,3 +267,25 @@ async def test_search_sees_what_the_member_may_read_and_no_one_elses_dm(discord_
     in_dm = DiscordDirectory(discord_bot.client, dm_user, 555, None)
     assert await in_dm.visible_channels(["555", "556"]) == {"555"}
     assert await in_dm.link("555", "", "9") == "https://discord.com/channels/@me/555/9"
+
+
+@pytest.mark.parametrize("status", [429, 500])
+async def test_a_rate_limited_or_failed_post_is_retried_and_the_answer_arrives(
+    discord_bot: Harness, status: int
+) -> None:
+    discord_bot.api.failures[("POST", "/channels/5000/messages")] = [status]
+    await asyncio.wait_for(discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> hello")), 10)
+    assert len(discord_bot.api.called("POST", "/channels/5000/messages")) == 2  # refused once, then sent
+    assert "echo: hello" in discord_bot.api.messages.values()
+
+
+async def test_when_discord_refuses_every_post_the_turn_ends_logged_and_charged_as_reported(
+    discord_bot: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    discord_bot.api.failures[("POST", "/channels/5000/messages")] = [403] * 10
+    await asyncio.wait_for(discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> hello")), 10)
+    assert "echo: hello" not in discord_bot.api.messages.values()
+    assert "could not deliver an error message to the platform" in caplog.text
+    # The model's answer ran to its end and was charged at its reported usage; nothing is left reserved.
+    [(kind, _, cost, state)] = await discord_bot.engine.store.ledger.ledger_rows(GUILD)
+    assert (kind, state) == ("chat", "settled") and cost > 0

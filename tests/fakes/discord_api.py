@@ -82,6 +82,17 @@ async def logged_in_client(intents: discord.Intents) -> discord.Client:
     return client
 
 
+def _failure(status: int) -> web.Response:
+    """A 429 as Discord sends it (retry_after in the body and headers), or another error status."""
+    if status == 429:
+        body = {"message": "You are being rate limited.", "retry_after": 0.05, "global": False}
+        response = _json(body, status=429)
+        # Discord's 429s pass through its proxy: discord.py takes one without `Via` for a Cloudflare ban.
+        response.headers.update({"Retry-After": "0.05", "X-RateLimit-Scope": "user", "Via": "1.1 google"})
+        return response
+    return _json({"message": "failure", "code": 0}, status=status)
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
     # discord.py parses a body as JSON only when Content-Type is exactly "application/json".
     return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
@@ -95,6 +106,8 @@ class FakeDiscord(LoopbackServer):
         self.messages: dict[str, str] = {}  # message id -> content now
         self.files: dict[str, bytes] = {}  # what /attachments/{name} serves (the CDN)
         self.uploads: list[str] = []  # filenames of files sent with messages
+        # (method, path fragment) -> HTTP statuses to answer the next matching calls with (429: rate limited)
+        self.failures: dict[tuple[str, str], list[int]] = {}
         self._ids = itertools.count(5000)
         super().__init__(web.Application())
         self.app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
@@ -126,6 +139,9 @@ class FakeDiscord(LoopbackServer):
                     await part.read()  # type: ignore[union-attr]
         path = "/" + request.match_info["tail"]
         self.calls.append(DiscordCall(request.method, path, body))
+        for (method, fragment), statuses in self.failures.items():
+            if statuses and request.method == method and fragment in path:
+                return _failure(statuses.pop(0))
         parts = path.strip("/").split("/")
         if path == "/users/@me":
             return _json(BOT_USER)
