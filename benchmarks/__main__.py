@@ -60,6 +60,9 @@ def table(report: dict[str, Any]) -> str:
     if c := report.get("concurrency"):
         add(f"{c['conversations']} conversations at once, {c['model_seconds'] * 1000:.0f} ms model (wall vs one)",
             f"{c['ratio']} ({c['all_at_once_s']} s vs {c['one_request_s']} s)", "≤ 1.3")  # fmt: skip
+        if "postgres_ratio" in c:
+            shown = f"{c['postgres_ratio']} ({c['postgres_all_at_once_s']} s vs {c['postgres_one_request_s']} s)"
+            add("the same on PostgreSQL (one process, pool of 10)", shown, "")
     if r := report.get("reservations"):
         add("reserve+settle pairs per second, 500 concurrent (SQLite)", f"{r['reserve_settle_per_s']:,}", "≥ 2,000")
         if "postgres_reserve_settle_per_s" in r:

@@ -6,7 +6,9 @@ reservation) take a row or advisory lock in their transaction, so concurrent pro
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -31,6 +33,8 @@ from storage.records import (
 
 log = logging.getLogger(__name__)
 
+TURN_LEASE_SECONDS = 60.0  # renewed every third of it while a turn runs
+
 _OPEN_CONVERSATION = (
     "SELECT c.id, c.created_at, c.system_prompt, s.model FROM conversations c LEFT JOIN channel_settings s"
     " ON s.platform = c.platform AND s.team_id = c.team_id AND s.channel_id = c.channel_id"
@@ -41,11 +45,8 @@ _OPEN_CONVERSATION = (
 class PostgresStore:
     """A Store on PostgreSQL through a connection pool."""
 
-    def __init__(self, pool: asyncpg.Pool, lock_pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        # Turn locks hold a connection for the length of a model call: their own pool keeps them
-        # from starving ordinary queries.
-        self._lock_pool = lock_pool
         self._ledger = PostgresLedger(pool)
         self._prompts = PostgresPromptLibrary(pool)
         self._memory = PostgresMemory(pool)
@@ -57,23 +58,21 @@ class PostgresStore:
 
     @classmethod
     async def open(cls, url: str, *, busy_timeout_ms: int = 5_000, max_size: int = 10) -> PostgresStore:
-        """Connect the pools (row-lock waits bounded by `busy_timeout_ms`) and migrate."""
+        """Connect the pool (row-lock waits bounded by `busy_timeout_ms`) and migrate."""
         try:
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=max_size, server_settings={"lock_timeout": str(busy_timeout_ms)}
             )
-            lock_pool = await asyncpg.create_pool(url, min_size=0, max_size=max(4 * max_size, 32))
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         try:
             applied = await apply_migrations(pool)
         except asyncpg.PostgresError as exc:
             await pool.close()
-            await lock_pool.close()
             raise StoreUnavailable(f"cannot migrate PostgreSQL: {exc}") from exc
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
-        return cls(pool, lock_pool)
+        return cls(pool)
 
     @property
     def ledger(self) -> PostgresLedger:
@@ -86,20 +85,58 @@ class PostgresStore:
         return self._prompts
 
     async def close(self) -> None:
-        """Close the pools."""
+        """Close the pool."""
         await self._pool.close()
-        await self._lock_pool.close()
 
     @asynccontextmanager
     async def turn_lock(self, key: ConversationKey) -> AsyncIterator[None]:
-        """A session advisory lock on the thread, held on a connection of its own for the whole turn."""
-        name = f"teambot-turn:{key.platform}:{key.team_id}:{key.channel_id}:{key.thread_id}"
-        async with translated(), self._lock_pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock(hashtext($1))", name)
+        """A lease on the thread (a `turn_leases` row), renewed while the turn runs, released after.
+
+        No connection is held while a turn waits for the model, so a process runs as many turns at
+        once as MAX_TURNS_IN_FLIGHT allows, not as many as it has connections. Waiting for a lease
+        another process holds (two processes answering one thread, which is rare) polls with a
+        backoff. A crashed holder's lease lapses within TURN_LEASE_SECONDS. Times are the server's.
+        """
+        name = f"{key.platform}:{key.team_id}:{key.channel_id}:{key.thread_id}"
+        token = secrets.token_hex(8)
+        wait = 0.01
+        while not await self._take_lease(name, token):
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 0.25)
+        renewing = asyncio.create_task(self._keep_lease(name, token))
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            await asyncio.shield(self._drop_lease(name, token))
+
+    async def _take_lease(self, name: str, token: str) -> bool:
+        async with translated():
+            taken = await self._pool.fetchval(
+                "INSERT INTO turn_leases (key, token, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))"
+                " ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at"
+                " WHERE turn_leases.expires_at < now() RETURNING true",
+                name, token, TURN_LEASE_SECONDS,
+            )  # fmt: skip
+        return bool(taken)
+
+    async def _keep_lease(self, name: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(TURN_LEASE_SECONDS / 3)
             try:
-                yield
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", name)
+                await self._pool.execute(
+                    "UPDATE turn_leases SET expires_at = now() + make_interval(secs => $3)"
+                    " WHERE key = $1 AND token = $2",
+                    name, token, TURN_LEASE_SECONDS,
+                )  # fmt: skip
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("could not renew the turn lease on %s; retrying", name, exc_info=True)
+
+    async def _drop_lease(self, name: str, token: str) -> None:
+        try:
+            await self._pool.execute("DELETE FROM turn_leases WHERE key = $1 AND token = $2", name, token)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            log.warning("could not release the turn lease on %s; it lapses by itself", name, exc_info=True)
 
     async def has_open_conversation(self, key: ConversationKey) -> bool:
         """Whether a conversation is open at `key`."""

@@ -166,6 +166,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE message_vectors SET (toast_tuple_target = 8160);
         """,
     ),
+    (
+        # Turn leases replace the session advisory locks of m001's time: a lease holds no connection.
+        "m007_turn_leases",
+        """
+        CREATE TABLE turn_leases (key TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL);
+        """,
+    ),
 ]
 
 

@@ -302,3 +302,27 @@ async def test_memory_scans_pages_within_a_scope(store: Store) -> None:
     await store.forget_user("T1", "u1", "forgotten")
     assert await scan(team) == ids[3:]
     assert await scan(VectorScope("slack", "T1", "other@2")) == []
+
+
+async def test_postgres_turn_leases_exclude_each_other_and_a_dead_holders_lapses(tmp_path: Path) -> None:
+    import asyncpg
+
+    async with fresh_database("postgres", tmp_path) as url, opened(url) as first, opened(url) as second:
+        order: list[str] = []
+
+        async def turn(store: Store, name: str, hold: float) -> None:
+            async with store.turn_lock(KEY):
+                order.append(f"{name} in")
+                await asyncio.sleep(hold)
+                order.append(f"{name} out")
+
+        await asyncio.gather(turn(first, "a", 0.2), turn(second, "b", 0.0))
+        assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+        conn = await asyncpg.connect(url)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM turn_leases") == 0  # released
+            await conn.execute("INSERT INTO turn_leases VALUES ('slack:T1:C2:9', 'dead', now() - interval '1 second')")
+        finally:
+            await conn.close()
+        async with asyncio.timeout(2), second.turn_lock(ConversationKey("slack", "T1", "C2", "9")):
+            pass  # the lapsed lease of a process that died is taken over at once
