@@ -25,9 +25,14 @@ class SQLiteDatabase:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
-        # Every statement takes this lock: without it, one coroutine's statement could run inside
-        # another coroutine's open transaction on the shared connection.
-        self._lock = asyncio.Lock()
+        # Single statements are queued to the connection's thread as they come, several at a time,
+        # so it runs them back to back. A transaction takes this lock, waits for the statements
+        # already queued, and keeps new ones out until it ends: no statement of another coroutine
+        # can land inside it.
+        self._transaction_lock = asyncio.Lock()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @classmethod
     async def open(cls, path: Path | str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SQLiteDatabase:
@@ -65,13 +70,24 @@ class SQLiteDatabase:
         takes SQLite's write lock before it reads anything, so a check inside it sees the latest
         committed data even with other processes on the file: exact, with no read-modify-write.
         """
-        async with self._lock, _translated():
-            return list(await self._db.execute_fetchall(sql, params))
+        while self._transaction_lock.locked():
+            async with self._transaction_lock:
+                pass
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            async with _translated():
+                return list(await self._db.execute_fetchall(sql, params))
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
-        async with self._lock, _translated():
+        async with self._transaction_lock, _translated():
+            await self._idle.wait()
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db

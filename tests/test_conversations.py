@@ -164,13 +164,15 @@ async def test_messages_racing_in_one_thread_are_answered_one_at_a_time(
 async def test_a_flood_from_one_person_is_bounded_and_refused_politely(
     engine: Engine, fake_openai: FakeOpenAI, settings: Settings
 ) -> None:
-    fake_openai.enqueue(*[Reply("slow", chunk_chars=1, delay_between_chunks=0.01) for _ in range(3)])
+    # The in-flight count is taken before the first await of each request, so the 200 arrive while
+    # the first three are still running, however fast the model answers.
     responders = [RecordingResponder() for _ in range(200)]
     await asyncio.gather(
         *(engine.handle(message(f"flood {i}", channel=f"c{i}"), r) for i, r in enumerate(responders)),
         engine.handle(message("someone else", user="u2", channel="quiet"), other := RecordingResponder()),
     )
     answered = [r for r in responders if r.replies]
+    assert [r.replies for r in answered] == [[f"echo: flood {i}"] for i in range(3)]
     refused = [r for r in responders if r.errors]
     assert len(answered) == settings.max_user_in_flight == 3
     assert len(refused) == 197
