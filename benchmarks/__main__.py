@@ -55,6 +55,9 @@ def table(report: dict[str, Any]) -> str:
         add("engine overhead per turn vs raw aiosqlite (p50 ratio)",
             f"{t['ratio_p50']} (engine p50 {t['engine']['p50_us']:.0f} µs, raw {t['raw_aiosqlite']['p50_us']:.0f} µs)",
             "≤ 2")  # fmt: skip
+        if "recall_adds_p50_us" in t:
+            add("what recall adds to a turn of a long conversation (p50, embeddings answering at once)",
+                f"{t['recall_adds_p50_us']:.0f} µs", "")  # fmt: skip
     if c := report.get("context_window"):
         add("context build, 100,000 vs 100 stored messages (p50 ratio)", str(c["ratio_p50"]), "≤ 1.5")
     if c := report.get("concurrency"):

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from bot.embeddings import Embedded, normalized
 from bot.llm import ChatResult, PromptMessage, TextSink
 from storage import ModelUsage
 
@@ -37,6 +41,14 @@ class InstantModel:
         if on_text is not None:
             await on_text(self.reply)
         return ChatResult(self.reply, ModelUsage(model, 100, 12), "stop")
+
+
+class InstantEmbeddings:
+    """An EmbeddingModel that answers at once with deterministic pseudo-random unit vectors."""
+
+    async def embed(self, texts: Sequence[str], *, model: str, dimensions: int | None) -> Embedded:
+        rows = [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(dimensions or 512) for t in texts]
+        return Embedded(normalized(np.asarray(rows, dtype=np.float32)), 10 * len(texts))
 
 
 class DiscardingStream:

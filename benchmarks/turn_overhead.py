@@ -4,6 +4,10 @@ Both sides do, per turn: find the open conversation, insert the user's message, 
 read the quota limits, reserve in the ledger, settle, insert the reply. The engine adds token
 counting, locking, prompt building, pricing and the responder.
 The model answers at once (InstantModel), so the ratio is our overhead, not the network's.
+Memory is off for that comparison (the raw loop embeds nothing). A second engine run turns it on
+with embeddings that answer at once: once the conversation outgrows the window (~90 messages),
+every turn embeds its question and scans the conversation's vectors for recall; `recall` is what
+that adds, without the embedding call's own network time.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 import aiosqlite
 
-from benchmarks.support import DiscardingResponder, InstantModel, clock, summarize
+from benchmarks.support import DiscardingResponder, InstantEmbeddings, InstantModel, clock, summarize
 from bot.app import open_engine
 from bot.messages import Author, IncomingMessage
 from bot.settings import load_settings
@@ -29,12 +33,13 @@ QUESTION = "Can you explain how the quarterly planning process works for the pla
 ANSWER = "Sure. The planning process starts with a review of last quarter's goals and outcomes. " * 9
 
 
-async def engine_turns(folder: Path, turns: int) -> list[float]:
-    settings = load_settings(env_file=None, database_url=f"sqlite:///{folder / 'engine.sqlite3'}")
+async def engine_turns(folder: Path, turns: int, *, recall: bool = False) -> list[float]:
+    name = "recall" if recall else "engine"
+    settings = load_settings(env_file=None, database_url=f"sqlite:///{folder / name}.sqlite3", memory_enabled=recall)
     responder = DiscardingResponder()
     author = Author("u1", "u1")
     times: list[float] = []
-    async with open_engine(settings, model=InstantModel(ANSWER)) as engine:
+    async with open_engine(settings, model=InstantModel(ANSWER), embeddings=InstantEmbeddings()) as engine:
         for i in range(turns + WARMUP):
             message = IncomingMessage("console", "local", "c1", author, f"{i}: {QUESTION}")
             start = clock()
@@ -110,10 +115,13 @@ async def run() -> dict[str, Any]:
         folder = Path(tmp)
         raw = summarize(await raw_turns(folder, TURNS))
         engine = summarize(await engine_turns(folder, TURNS))
+        with_recall = summarize(await engine_turns(folder, TURNS, recall=True))
     return {
         "turns": TURNS,
         "engine": engine,
         "raw_aiosqlite": raw,
+        "engine_with_recall": with_recall,
+        "recall_adds_p50_us": round(with_recall["p50_us"] - engine["p50_us"], 1),
         "ratio_p50": round(engine["p50_us"] / raw["p50_us"], 2),
         "ratio_p99": round(engine["p99_us"] / raw["p99_us"], 2),
         "goal": "ratio_p50 <= 2.0",
