@@ -3,6 +3,7 @@ long text split under Slack's limit, ephemeral private replies, files through fi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -97,6 +98,9 @@ class NativeSlackReply:
         if self._fallback is not None:
             await self._fallback.finish()
             return
+        wait = STREAM_INTERVAL - (self._clock() - self._last)
+        if self._streamer is not None and len(self._text) > self._streamed and wait > 0:
+            await asyncio.sleep(wait)  # the last append keeps to the same rate
         await self._stream_up_to(len(self._text))
         if self._fallback is None and self._streamer is not None:
             await self._stop()

@@ -95,7 +95,7 @@ class Memory:
         else:
             if requeued:
                 log.info("%d message(s) embedded with another model will be embedded again with %s", requeued, self.key)
-        while not stop.is_set():
+        while self.enabled and not stop.is_set():  # a missing embedding model turns it off
             try:
                 handled = await self.embed_pending()
             except Exception:  # the embedder must outlive any one failure; chat never depends on it
@@ -145,7 +145,7 @@ class Memory:
             log.warning("embedding %d message(s) of team %s postponed: %s", len(items), team_id, exc.message)
             return
         except ModelError as exc:
-            # Refused (content, key, unknown model): trying again would fail the same way and charge nothing.
+            # Refused (content policy, a bad request): trying again would fail the same way and charge nothing.
             log.error("embedding %d message(s) of team %s refused, skipped: %s", len(items), team_id, exc.message)
             await self._store.memory.skip([item.message_id for item in items])
             return
@@ -200,6 +200,9 @@ class Memory:
         except (TimeoutError, UserFacingError, StoreFailed) as exc:
             log.warning("recall skipped for %s message %s: %s", message.platform, message.message_id,
                         getattr(exc, "message", None) or type(exc).__name__)  # fmt: skip
+            return []
+        except Exception:  # a bug here must not cost the user their answer
+            log.exception("recall failed for %s message %s", message.platform, message.message_id)
             return []
         chosen, used = [], 0
         for found in best:  # most similar first, while they fit
