@@ -10,19 +10,8 @@ from datetime import datetime
 
 import asyncpg
 
+from storage import memory_sql as sql
 from storage.memory_records import EMBEDDED, SKIPPED, MemoryHit, PendingText, VectorPage, VectorScope
-from storage.memory_sql import (
-    PENDING_COLUMNS,
-    PENDING_FILTER,
-    channels_sql,
-    hit,
-    hits_sql,
-    ids_param,
-    mark_sql,
-    requeue_sql,
-    save_vector_sql,
-    scan_sql,
-)
 from storage.postgres_db import translated
 
 
@@ -41,9 +30,9 @@ class PostgresMemory:
             rows = await conn.fetch(
                 "WITH claimed AS (UPDATE messages SET embed_claimed_until = $3 WHERE id IN ("
                 "   SELECT m.id FROM messages m"
-                f"  WHERE {PENDING_FILTER.format(now='$1')} ORDER BY m.id LIMIT $2 FOR UPDATE SKIP LOCKED)"
+                f"  WHERE {sql.PENDING_FILTER.format(now='$1')} ORDER BY m.id LIMIT $2 FOR UPDATE SKIP LOCKED)"
                 " RETURNING id)"
-                f" SELECT {PENDING_COLUMNS} FROM claimed JOIN messages m ON m.id = claimed.id"
+                f" SELECT {sql.PENDING_COLUMNS} FROM claimed JOIN messages m ON m.id = claimed.id"
                 " JOIN conversations c ON c.id = m.conversation_id ORDER BY m.id",
                 now.isoformat(),
                 limit,
@@ -56,19 +45,19 @@ class PostgresMemory:
         if not vectors:
             return
         async with translated(), self._pool.acquire() as conn, conn.transaction():
-            await conn.executemany(save_vector_sql("$"), [(mid, model, blob) for mid, blob in vectors])
-            await conn.execute(mark_sql("$", EMBEDDED), ids_param("$", [mid for mid, _ in vectors]))
+            await conn.executemany(sql.save_vector_sql("$"), [(mid, model, blob) for mid, blob in vectors])
+            await conn.execute(sql.mark_sql("$", EMBEDDED), sql.ids_param("$", [mid for mid, _ in vectors]))
 
     async def skip(self, message_ids: Sequence[int]) -> None:
         """Never embed these messages (the model refused them)."""
         if message_ids:
             async with translated(), self._pool.acquire() as conn:
-                await conn.execute(mark_sql("$", SKIPPED), ids_param("$", message_ids))
+                await conn.execute(sql.mark_sql("$", SKIPPED), sql.ids_param("$", message_ids))
 
     async def requeue_other_models(self, model: str) -> int:
         """Messages embedded with another model (or size) wait to be embedded again; returns how many."""
         async with translated(), self._pool.acquire() as conn:
-            return len(await conn.fetch(requeue_sql("$") + " RETURNING 1", model))
+            return len(await conn.fetch(sql.requeue_sql("$") + " RETURNING 1", model))
 
     async def scan(self, scope: VectorScope, after_id: int, limit: int) -> VectorPage:
         """One page of vectors after `after_id`, aggregated by the server into one id array and one bytea:
@@ -77,8 +66,8 @@ class PostgresMemory:
         Both aggregates read the same rows in the same order, so ids and vectors stay aligned; the
         page's order is the subquery's (ORDER BY inside the aggregates would sort megabytes again).
         """
-        sql, params = scan_sql("$", scope, after_id, limit)
-        paged = f"SELECT array_agg(message_id), string_agg(vector, ''::bytea) FROM ({sql}) page"
+        query, params = sql.scan_sql("$", scope, after_id, limit)
+        paged = f"SELECT array_agg(message_id), string_agg(vector, ''::bytea) FROM ({query}) page"
         async with translated(), self._pool.acquire() as conn:
             ids, vectors = await conn.fetchrow(paged, *params)
         return VectorPage(list(ids or ()), vectors or b"")
@@ -86,11 +75,11 @@ class PostgresMemory:
     async def channels(self, platform: str, team_id: str, model: str) -> list[str]:
         """The team's channels that hold vectors of `model`."""
         async with translated(), self._pool.acquire() as conn:
-            return [row[0] for row in await conn.fetch(channels_sql("$"), platform, team_id, model)]
+            return [row[0] for row in await conn.fetch(sql.channels_sql("$"), platform, team_id, model)]
 
     async def hits(self, message_ids: Sequence[int]) -> list[MemoryHit]:
         """The messages behind `message_ids` (those still stored), in no particular order."""
         if not message_ids:
             return []
         async with translated(), self._pool.acquire() as conn:
-            return [hit(row) for row in await conn.fetch(hits_sql("$"), ids_param("$", message_ids))]
+            return [sql.hit(row) for row in await conn.fetch(sql.hits_sql("$"), sql.ids_param("$", message_ids))]

@@ -5,19 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from storage import memory_sql as sql
 from storage.memory_records import EMBEDDED, SKIPPED, MemoryHit, PendingText, VectorPage, VectorScope
-from storage.memory_sql import (
-    PENDING_COLUMNS,
-    PENDING_FILTER,
-    channels_sql,
-    hit,
-    hits_sql,
-    ids_param,
-    mark_sql,
-    requeue_sql,
-    save_vector_sql,
-    scan_sql,
-)
 from storage.sqlite_db import SQLiteDatabase
 
 
@@ -33,15 +22,15 @@ class SQLiteMemory:
         async with self._db.transaction() as db:
             rows = list(
                 await db.execute_fetchall(
-                    f"SELECT {PENDING_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id"
-                    f" WHERE {PENDING_FILTER.format(now='?1')} ORDER BY m.id LIMIT ?2",
+                    f"SELECT {sql.PENDING_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                    f" WHERE {sql.PENDING_FILTER.format(now='?1')} ORDER BY m.id LIMIT ?2",
                     (now.isoformat(), limit),
                 )
             )
             if rows:
                 await db.execute(
                     "UPDATE messages SET embed_claimed_until = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
-                    (lease_until.isoformat(), ids_param("?", [row[0] for row in rows])),
+                    (lease_until.isoformat(), sql.ids_param("?", [row[0] for row in rows])),
                 )
         return [PendingText(*row) for row in rows]
 
@@ -50,30 +39,30 @@ class SQLiteMemory:
         if not vectors:
             return
         async with self._db.transaction() as db:
-            await db.executemany(save_vector_sql("?"), [(mid, model, blob) for mid, blob in vectors])
-            await db.execute(mark_sql("?", EMBEDDED), (ids_param("?", [mid for mid, _ in vectors]),))
+            await db.executemany(sql.save_vector_sql("?"), [(mid, model, blob) for mid, blob in vectors])
+            await db.execute(sql.mark_sql("?", EMBEDDED), (sql.ids_param("?", [mid for mid, _ in vectors]),))
 
     async def skip(self, message_ids: Sequence[int]) -> None:
         """Never embed these messages (the model refused them)."""
         if message_ids:
-            await self._db.fetchall(mark_sql("?", SKIPPED), (ids_param("?", message_ids),))
+            await self._db.fetchall(sql.mark_sql("?", SKIPPED), (sql.ids_param("?", message_ids),))
 
     async def requeue_other_models(self, model: str) -> int:
         """Messages embedded with another model (or size) wait to be embedded again; returns how many."""
-        return len(await self._db.fetchall(requeue_sql("?") + " RETURNING 1", (model,)))
+        return len(await self._db.fetchall(sql.requeue_sql("?") + " RETURNING 1", (model,)))
 
     async def scan(self, scope: VectorScope, after_id: int, limit: int) -> VectorPage:
         """One page of vectors in message-id order after `after_id`."""
-        sql, params = scan_sql("?", scope, after_id, limit)
-        rows = await self._db.fetchall(sql, params)
+        query, params = sql.scan_sql("?", scope, after_id, limit)
+        rows = await self._db.fetchall(query, params)
         return VectorPage([row[0] for row in rows], b"".join(row[1] for row in rows))
 
     async def channels(self, platform: str, team_id: str, model: str) -> list[str]:
         """The team's channels that hold vectors of `model`."""
-        return [row[0] for row in await self._db.fetchall(channels_sql("?"), (platform, team_id, model))]
+        return [row[0] for row in await self._db.fetchall(sql.channels_sql("?"), (platform, team_id, model))]
 
     async def hits(self, message_ids: Sequence[int]) -> list[MemoryHit]:
         """The messages behind `message_ids` (those still stored), in no particular order."""
         if not message_ids:
             return []
-        return [hit(row) for row in await self._db.fetchall(hits_sql("?"), (ids_param("?", message_ids),))]
+        return [sql.hit(row) for row in await self._db.fetchall(sql.hits_sql("?"), (sql.ids_param("?", message_ids),))]
