@@ -82,6 +82,11 @@ async def test_empty_messages_get_a_hint_not_a_model_call(engine: Engine, fake_o
         ("/model swap gpt-4o", "Unknown /model action.\nUsage: /model show | set <name>"),
         ("/transcribe speed=2", "Unknown /transcribe option 'speed=2'."),
         ("/image", "Describe the image after /image."),
+        ("/search", "Say what to look for after /search.\nUsage: /search"),
+        ("/search plans channel:", "'' is not a channel"),
+        ("/search plans channel:<#>", "'<#>' is not a channel"),
+        ("/search plans days:-1", "days:-1 must be a whole number of days from 1 to 3,650."),
+        ("/search plans days:99999", "days:99999 must be"),
     ],
 )
 async def test_wrong_arguments_get_a_usage_line(engine: Engine, line: str, usage: str) -> None:
@@ -128,6 +133,13 @@ async def test_nothing_is_corrupted_after_all_of_it(engine: Engine, fake_openai:
         await say(engine, text)
         await say(engine, f"/prompt save weird {text} {{v}}")
         await say(engine, f"/prompt run weird v={text}")
+    while await engine.memory.embed_pending():
+        pass
+    for text in WEIRD:  # searched for, in every channel and none
+        for line in (f"/search {text}", f"/search {text} channel:{text}", f"/search x channel:<#{text}>"):
+            r = await say(engine, line)
+            assert not any("something went wrong" in e for e in r.errors), (line, r.errors)
+            assert r.errors or r.texts
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
