@@ -164,7 +164,7 @@ class DiscordAdapter:
             text=text,
             is_direct=guild is None,
             mentions_bot=True,
-            command=parse_command_line(text) if text.startswith("/") else None,
+            command=parse_command_line(self._text(message, keep_channels=True)) if text.startswith("/") else None,
             attachments=tuple(self._attachment(a) for a in message.attachments),
             created_at=message.created_at,
             platform_directory=DiscordDirectory(
@@ -173,15 +173,16 @@ class DiscordAdapter:
         )
         await self.engine.handle(incoming, ChannelResponder(where, interval=self._interval))
 
-    def _text(self, message: discord.Message) -> str:
-        """Content with the bot's mention removed and other mentions as names."""
+    def _text(self, message: discord.Message, *, keep_channels: bool = False) -> str:
+        """Content with the bot's mention removed and other mentions as names (channels kept as
+        `<#id>` with `keep_channels`, for commands that take a channel)."""
         text = message.content
         me = self.client.user
         if me is not None:
             text = re.sub(rf"<@!?{me.id}>", "", text)
         for user in message.mentions:
             text = re.sub(rf"<@!?{user.id}>", f"@{user.display_name}", text)
-        for channel in message.channel_mentions:
+        for channel in message.channel_mentions if not keep_channels else ():
             text = text.replace(f"<#{channel.id}>", f"#{channel.name}")
         for role in message.role_mentions:
             text = text.replace(f"<@&{role.id}>", f"@{role.name}")

@@ -23,11 +23,15 @@ _SPECIAL = re.compile(r"<!(here|channel|everyone)[^>]*>")
 Downloader = Callable[[str, int], Awaitable[bytes]]
 
 
-def decode_text(text: str, bot_user_id: str) -> str:
-    """Slack markup to plain text: the bot's mention removed, other mentions and links readable."""
+def decode_text(text: str, bot_user_id: str, *, keep_channels: bool = False) -> str:
+    """Slack markup to plain text: the bot's mention removed, other mentions and links readable.
+
+    `keep_channels` leaves channel mentions as `<#C…|name>`, for commands that take a channel.
+    """
     text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", "", text) if bot_user_id else text
     text = _USER.sub(lambda m: f"@{m.group(2) or m.group(1)}", text)
-    text = _CHANNEL.sub(lambda m: f"#{m.group(2) or m.group(1)}", text)
+    if not keep_channels:
+        text = _CHANNEL.sub(lambda m: f"#{m.group(2) or m.group(1)}", text)
     text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1), text)
     text = _SPECIAL.sub(lambda m: f"@{m.group(1)}", text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
@@ -52,7 +56,8 @@ def message_from_event(
     ts = str(event["ts"])
     is_direct = event.get("channel_type") == "im"
     thread = str(event.get("thread_ts") or ("" if is_direct else ts))
-    text = decode_text(str(event.get("text") or ""), bot_user_id)
+    raw = str(event.get("text") or "")
+    text = decode_text(raw, bot_user_id)
     return IncomingMessage(
         platform="slack",
         team_id=team_id,
@@ -63,7 +68,7 @@ def message_from_event(
         text=text,
         is_direct=is_direct,
         mentions_bot=bool(bot_user_id) and f"<@{bot_user_id}" in str(event.get("text") or ""),
-        command=parse_command_line(text) if text.startswith("/") else None,
+        command=parse_command_line(decode_text(raw, bot_user_id, keep_channels=True)) if text.startswith("/") else None,
         attachments=tuple(
             attachment_from_file(f, download, max_bytes) for f in event.get("files") or () if f.get("url_private")
         ),

@@ -223,6 +223,11 @@ def test_shards_come_from_the_settings(make_settings: Any) -> None:
         gateway_client(make_settings(discord_token="t.t.t", discord_shard_ids="0"))
 
 
+async def test_a_command_in_a_mention_keeps_its_channel_argument(discord_bot: Harness) -> None:
+    await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> /search freeze channel:<#{CHANNEL}>"))
+    assert "Nothing you can see in that channel has been remembered yet." in discord_bot.api.messages.values()
+
+
 def thread_in(harness: Harness, thread_id: str, *, private: bool, owner: str) -> discord.Thread:
     """A thread of #general as the gateway's THREAD_CREATE describes it."""
     guild = harness.client.get_guild(int(GUILD))

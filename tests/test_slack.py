@@ -19,10 +19,11 @@ from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_adapter import SlackAdapter
-from adapters.slack_events import decode_text
+from adapters.slack_events import decode_text, message_from_event
 from adapters.slack_responder import SlackResponder, slack_reply
 from bot.app import open_engine
 from bot.engine import Engine
+from bot.messages import Author
 from tests.audio_factory import make_audio
 from tests.fakes.openai_server import FakeOpenAI, Reply, TranscriptionReply
 from tests.fakes.slack_api import BOT_USER, FakeSlack
@@ -263,6 +264,14 @@ async def test_native_streaming_shows_the_first_text_at_once_then_appends_twice_
 def test_slack_markup_is_decoded_and_the_bot_mention_removed() -> None:
     text = "<@UBOT> ask <@U2|ann> in <#C9|ops> about <https://x.io|the doc> &amp; <!here>"
     assert decode_text(text, "UBOT") == "ask @ann in #ops about the doc (https://x.io) & @here"
+
+
+def test_a_command_in_a_mention_keeps_its_channel_argument() -> None:
+    event = {"channel": "C1", "ts": "5.1", "user": "U2", "text": "<@UBOT> /search freeze channel:<#C9|ops>"}
+    message = message_from_event(event, team_id="T1", bot_user_id="UBOT", author=Author("U2", "ann"),
+                                 download=None, max_bytes=0)  # type: ignore[arg-type]  # fmt: skip
+    assert message.text == "/search freeze channel:#ops"  # what people read
+    assert message.command is not None and message.command.args == ("freeze", "channel:<#C9|ops>")
 
 
 async def test_the_ack_comes_back_while_a_slow_model_is_still_answering(
