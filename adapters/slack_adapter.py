@@ -127,7 +127,7 @@ class SlackAdapter:
         )
         responder = SlackResponder(
             self._client, channel=message.channel_id, thread_ts=None, user_id=message.author.id,
-            interval=self._edit_interval,
+            interval=self._edit_interval, response_url=body.get("response_url"),
         )  # fmt: skip
         await self._engine.handle(message, responder)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.edited_reply import EditedReply
 from adapters.slack_markdown import to_mrkdwn
@@ -178,8 +179,11 @@ class SlackResponder:
         team_id: str = "",
         interval: float = EDIT_INTERVAL,
         native_streaming: bool = True,
+        response_url: str | None = None,
     ) -> None:
         self._client = client
+        # A slash command's response_url answers in any channel, whether or not the bot is in it.
+        self._webhook = AsyncWebhookClient(response_url) if response_url else None
         self._channel = channel
         self._thread_ts = thread_ts or None
         self._user_id = user_id
@@ -196,12 +200,33 @@ class SlackResponder:
                 # The answer takes the place of the "thinking…" line.
                 await self._client.chat_update(channel=self._channel, ts=self._placeholder_ts, text=shown)
                 self._placeholder_ts = None
+            elif private and await self._respond(shown, "ephemeral"):
+                pass
             elif private:
                 await self._client.chat_postEphemeral(
                     channel=self._channel, user=self._user_id, thread_ts=self._thread_ts, text=shown
                 )
             else:
-                await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=shown)
+                try:
+                    await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=shown)
+                except SlackApiError as exc:
+                    outside = exc.response.get("error") in ("not_in_channel", "channel_not_found")
+                    if not (outside and await self._respond(shown, "in_channel")):
+                        raise
+
+    async def _respond(self, text: str, response_type: str) -> bool:
+        """Answer through the slash command's response_url; False when there is none or it failed."""
+        if self._webhook is None:
+            return False
+        try:
+            response = await self._webhook.send(text=text, response_type=response_type)
+        except Exception:  # an unreachable or expired URL: the caller falls back to the Web API
+            log.warning("response_url could not be reached", exc_info=True)
+            return False
+        if response.status_code != 200:
+            log.warning("response_url refused the answer (HTTP %s)", response.status_code)
+            return False
+        return True
 
     def stream(self) -> EditedReply | NativeSlackReply:
         """Native streaming in threads; elsewhere (and where Slack refuses it) edits, about once a second."""

@@ -56,9 +56,10 @@ class Harness:
                 "authorizations": [{"user_id": BOT_USER, "is_bot": True, "team_id": "T1"}]}  # fmt: skip
         return await self.post(json.dumps(body).encode(), "application/json", **kwargs)
 
-    async def command(self, name: str, text: str = "", user: str = "U1") -> int:
-        form = {"token": "t", "team_id": "T1", "channel_id": "C1", "channel_name": "general", "user_id": user,
-                "command": f"/{name}", "text": text, "trigger_id": "tr1"}  # fmt: skip
+    async def command(self, name: str, text: str = "", user: str = "U1", channel: str = "C1") -> int:
+        form = {"token": "t", "team_id": "T1", "channel_id": channel, "channel_name": "general", "user_id": user,
+                "command": f"/{name}", "text": text, "trigger_id": "tr1",
+                "response_url": self.api.url(f"/response/{name}")}  # fmt: skip
         return await self.post(urllib.parse.urlencode(form).encode(), "application/x-www-form-urlencoded")
 
 
@@ -166,16 +167,27 @@ async def test_a_direct_message_is_a_conversation(slack: Harness, fake_openai: F
 
 async def test_slash_commands_are_acked_and_private_answers_are_ephemeral(slack: Harness) -> None:
     assert await slack.command("usage") == 200
-    await until(lambda: bool(slack.api.called("chat.postEphemeral")))
-    [usage] = slack.api.called("chat.postEphemeral")
-    assert usage["user"] == "U1" and usage["text"].startswith("Today: $0.00")
+    await until(lambda: bool(slack.api.responses))
+    [usage] = slack.api.responses  # through the command's response_url
+    assert usage["response_type"] == "ephemeral" and usage["text"].startswith("Today: $0.00")
+
+
+async def test_commands_work_in_channels_the_bot_is_not_in(slack: Harness) -> None:
+    slack.api.outside = {"COUTSIDE"}
+    await slack.command("help", channel="COUTSIDE")  # private: straight to the response_url
+    await slack.command("reset", channel="COUTSIDE")  # public: chat.postMessage refused, then the response_url
+    await until(lambda: len(slack.api.responses) == 2)
+    help_, reset = sorted(slack.api.responses, key=lambda r: r["response_type"])
+    assert help_["response_type"] == "ephemeral" and help_["text"].startswith("Mention me")
+    assert reset["response_type"] == "in_channel" and "nothing to reset" in reset["text"]
+    assert slack.api.called("chat.postMessage")[-1]["channel"] == "COUTSIDE"  # tried first
 
 
 @pytest.mark.parametrize(("user", "allowed"), [("U1", False), ("UADMIN", True), ("UBOSS", True)])
 async def test_admins_come_from_users_info_or_the_setting(slack: Harness, user: str, allowed: bool) -> None:
     await slack.command("quota", "show", user=user)
-    await until(lambda: bool(slack.api.called("chat.postEphemeral")))
-    text = slack.api.called("chat.postEphemeral")[-1]["text"]
+    await until(lambda: bool(slack.api.responses))
+    text = slack.api.responses[-1]["text"]
     assert text.startswith("Defaults") if allowed else text == ":warning: /quota is for admins only."
 
 

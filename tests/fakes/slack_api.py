@@ -39,12 +39,15 @@ class FakeSlack(LoopbackServer):
         self.messages: dict[str, str] = {}  # ts -> the text the message shows now (after edits), in post order
         self.channels: dict[str, dict[str, Any]] = {}  # id -> conversations.info's channel object
         self.memberships: dict[str, list[str]] = {}  # user -> conversation ids (users.conversations)
+        self.outside: set[str] = set()  # channels the bot is not in: posting there answers not_in_channel
+        self.responses: list[dict[str, Any]] = []  # what was posted to slash commands' response_url
         self._ts = itertools.count(1)
         super().__init__(web.Application())
         self.app.router.add_post("/api/{method}", self._api)
         self.app.router.add_get("/api/{method}", self._api)
         self.app.router.add_post("/upload/{file_id}", self._upload)
         self.app.router.add_get("/files/{name}", self._file)
+        self.app.router.add_post("/response/{command}", self._response)
 
     @property
     def base_url(self) -> str:
@@ -70,6 +73,8 @@ class FakeSlack(LoopbackServer):
             headers = {"Retry-After": "0"} if status == 429 else {}
             return web.json_response({"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"},
                                      status=status, headers=headers)  # fmt: skip
+        if method.startswith("chat.") and args.get("channel") in self.outside:
+            return web.json_response({"ok": False, "error": "not_in_channel"})
         if method.endswith("Stream") and self.refuse_streaming:
             return web.json_response({"ok": False, "error": "method_not_supported_for_channel_type"})
         return web.json_response({"ok": True, **self._answer(method, args)})
@@ -116,6 +121,11 @@ class FakeSlack(LoopbackServer):
         page = ids[start : start + 2]
         cursor = str(start + 2) if start + 2 < len(ids) else ""
         return {"channels": [{"id": i} for i in page], "response_metadata": {"next_cursor": cursor}}
+
+    async def _response(self, request: web.Request) -> web.Response:
+        """A slash command's response_url: works in any channel, the bot a member or not."""
+        self.responses.append(await request.json())
+        return web.Response(text="ok")
 
     async def _upload(self, request: web.Request) -> web.Response:
         self.uploads.append(await request.read())
