@@ -17,6 +17,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from adapters.discord_commands import Run, app_command
 from adapters.discord_directory import DiscordDirectory
 from adapters.edited_reply import EditedReply
 from adapters.text_split import split_message
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 2_000  # Discord's hard limit for a message's content
 EDIT_INTERVAL = 1.0  # at most one edit per second per message
 THREAD_NAME_LIMIT = 100
-COMMAND_SHAPE = "text:str,file:attachment/v1"  # bump when the options every command takes change
 INTENTS_HINT = (
     "Discord refused the Message Content intent. Enable it for this bot in the developer portal "
     "(Applications → your app → Bot → Privileged Gateway Intents → Message Content Intent), then restart."
@@ -130,7 +130,7 @@ class DiscordAdapter:
         self._interval = interval
         self.tree = app_commands.CommandTree(client)
         for spec in engine.commands:
-            self.tree.add_command(self._slash_command(spec.name, spec.summary))
+            self.tree.add_command(app_command(spec, engine.images.spec, self._runner(spec.name)))
 
     # --- messages ----------------------------------------------------------------------------
 
@@ -211,14 +211,11 @@ class DiscordAdapter:
 
     # --- slash commands ----------------------------------------------------------------------
 
-    def _slash_command(self, name: str, summary: str) -> app_commands.Command[Any, Any, None]:
-        async def callback(
-            interaction: discord.Interaction, text: str = "", file: discord.Attachment | None = None
-        ) -> None:
+    def _runner(self, name: str) -> Run:
+        async def run(interaction: discord.Interaction, text: str, file: discord.Attachment | None) -> None:
             await self.on_command(interaction, name, text, file)
 
-        callback.__name__ = name
-        return app_commands.Command(name=name, description=summary[:100], callback=callback)
+        return run
 
     async def on_command(
         self, interaction: discord.Interaction, name: str, text: str, file: discord.Attachment | None
@@ -254,10 +251,10 @@ def _thread_name(text: str) -> str:
     return words[:THREAD_NAME_LIMIT].rsplit(" ", 1)[0] if len(words) > THREAD_NAME_LIMIT else words
 
 
-def command_fingerprint(engine: Engine, guild_ids: list[int]) -> str:
-    """What the synced commands depend on: their names, descriptions, options, and where they go."""
-    shape = [(spec.name, spec.summary[:100]) for spec in engine.commands]
-    return hashlib.sha256(json.dumps([COMMAND_SHAPE, shape, sorted(guild_ids)]).encode()).hexdigest()[:16]
+def command_fingerprint(tree: app_commands.CommandTree[Any], guild_ids: list[int]) -> str:
+    """What the synced commands depend on: the commands as Discord receives them, and where they go."""
+    shape = sorted((c.to_dict(tree) for c in tree.get_commands()), key=lambda c: str(c["name"]))
+    return hashlib.sha256(json.dumps([shape, sorted(guild_ids)], sort_keys=True).encode()).hexdigest()[:16]
 
 
 async def sync_commands(adapter: DiscordAdapter, guild_ids: list[int], *, force: bool = False) -> bool:
@@ -265,7 +262,7 @@ async def sync_commands(adapter: DiscordAdapter, guild_ids: list[int], *, force:
 
     Skipped when nothing changed since the last sync recorded in the database (claims last a day).
     """
-    fingerprint = command_fingerprint(adapter.engine, guild_ids)
+    fingerprint = command_fingerprint(adapter.tree, guild_ids)
     first = await adapter.engine.first_delivery("discord-sync", fingerprint)
     if not (first or force):
         log.info("Discord commands unchanged (%s): not syncing", fingerprint)

@@ -67,6 +67,11 @@ class ImageMaker:
         self._budget = budget
         self._prices = prices
 
+    @property
+    def spec(self) -> ImageModelSpec:
+        """What IMAGE_MODEL accepts (sizes, qualities, how many at once)."""
+        return self._spec
+
     def parse(self, words: Sequence[str], text: str) -> ImageRequest:
         """Trailing size, quality and count words (or size=, quality=, n=) are options; the rest is the prompt."""
         spec, rest = self._spec, list(words)

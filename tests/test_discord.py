@@ -138,23 +138,65 @@ async def test_an_attachment_over_the_cap_is_refused_clearly(discord_bot: Harnes
     assert list(discord_bot.api.messages.values())[-1] == ":warning: talk.mp3 is 300 MB; the limit is 200 MB."
 
 
-async def test_slash_commands_defer_then_answer_by_follow_up_ephemerally(discord_bot: Harness) -> None:
-    state = discord_bot.client._connection
+def interaction(harness: Harness, name: str) -> discord.Interaction:
+    """An APPLICATION_COMMAND interaction from ann in #general, as discord.py builds it from the gateway."""
     payload = {
         "id": "900", "application_id": BOT_ID, "type": 2, "token": "itoken", "version": 1, "guild_id": GUILD,
         "channel_id": CHANNEL, "channel": {"id": CHANNEL, "type": 0, "guild_id": GUILD, "name": "general"},
         "member": {"user": user("10", "ann"), "roles": [], "joined_at": "2026-01-01T00:00:00+00:00",
                    "deaf": False, "mute": False, "permissions": "0", "flags": 0},
-        "data": {"id": "1", "name": "usage", "type": 1}, "locale": "en-US", "app_permissions": "0",
+        "data": {"id": "1", "name": name, "type": 1}, "locale": "en-US", "app_permissions": "0",
         "entitlements": [], "authorizing_integration_owners": {}, "context": 0, "attachment_size_limit": 10485760,
     }  # fmt: skip
-    interaction = discord.Interaction(data=payload, state=state)  # type: ignore[arg-type]
-    await discord_bot.adapter.on_command(interaction, "usage", "", None)
+    return discord.Interaction(data=payload, state=harness.client._connection)  # type: ignore[arg-type]
+
+
+async def test_slash_commands_defer_then_answer_by_follow_up_ephemerally(discord_bot: Harness) -> None:
+    await discord_bot.adapter.on_command(interaction(discord_bot, "usage"), "usage", "", None)
     [callback] = discord_bot.api.called("POST", "/callback")
     assert callback.json is not None and callback.json["type"] == 5 and callback.json["data"]["flags"] == 64
     [followup] = discord_bot.api.called("POST", "/webhooks/")
     assert followup.json is not None and followup.json["content"].startswith("Today: $0.00")
     assert followup.json["flags"] == 64  # ephemeral
+
+
+def test_image_search_and_transcribe_have_typed_options(discord_bot: Harness) -> None:
+    tree = discord_bot.adapter.tree
+
+    def options(name: str) -> dict[str, dict[str, Any]]:
+        command = tree.get_command(name)
+        assert isinstance(command, discord.app_commands.Command)
+        return {o["name"]: o for o in command.to_dict(tree)["options"]}
+
+    spec = discord_bot.engine.images.spec
+    image = options("image")
+    assert image["prompt"]["required"] and image["prompt"]["type"] == 3
+    assert [c["value"] for c in image["size"]["choices"]] == list(spec.sizes)
+    assert [c["value"] for c in image["quality"]["choices"]] == list(spec.qualities)
+    assert (image["n"]["min_value"], image["n"]["max_value"]) == (1, spec.max_n)
+    search = options("search")
+    assert search["channel"]["type"] == 7 and (search["days"]["min_value"], search["days"]["max_value"]) == (1, 3650)
+    transcribe = options("transcribe")
+    assert transcribe["file"]["type"] == 11 and transcribe["file"]["required"]
+    assert transcribe["summary"]["type"] == 5 and not transcribe["summary"]["required"]
+    assert set(options("usage")) == {"text", "file"}  # the rest: one text option, as typed
+
+
+async def test_typed_options_reach_the_engine_as_the_command_people_type(
+    discord_bot: Harness, fake_openai: FakeOpenAI
+) -> None:
+    tree = discord_bot.adapter.tree
+    image, search = tree.get_command("image"), tree.get_command("search")
+    assert isinstance(image, discord.app_commands.Command) and isinstance(search, discord.app_commands.Command)
+    await image.callback(interaction(discord_bot, "image"), prompt="a red kite", size="1024x1536", n=2)  # type: ignore[call-arg]
+    [request] = fake_openai.requests_to("/v1/images/generations")
+    assert request.json is not None and (request.json["prompt"], request.json["size"], request.json["n"]) == (
+        "a red kite", "1024x1536", 2,
+    )  # fmt: skip
+    general = discord_bot.client.get_channel(int(CHANNEL))
+    await search.callback(interaction(discord_bot, "search"), query="freeze", channel=general, days=7)  # type: ignore[call-arg]
+    followups = [c.json["content"] for c in discord_bot.api.called("POST", "/webhooks/") if c.json]
+    assert "Nothing you can see in that channel has been remembered yet." in followups
 
 
 def test_every_engine_command_is_a_slash_command(discord_bot: Harness) -> None:
