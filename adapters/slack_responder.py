@@ -145,6 +145,13 @@ class NativeSlackReply:
 
     async def _fall_back(self, exc: SlackApiError) -> None:
         log.info("Slack refused streaming (%s); answering by chat.update", exc.response.get("error"))
+        if self._streamed:
+            # Part of the reply is already shown in the stream: the rest follows it in a new message
+            # (not in the "thinking…" line above it), reopening a code block the stream left open.
+            await self._drop_placeholder()
+            self._fallback = self._make_fallback(None, reopen_after(self._text[: self._streamed]))
+            await self._fallback.append(self._text[self._streamed :])
+            return
         self._fallback = self._make_fallback(self._placeholder, "")
         self._placeholder = None
         await self._fallback.append(self._text)

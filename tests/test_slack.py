@@ -273,6 +273,24 @@ async def test_native_streaming_shows_the_first_text_at_once_then_appends_twice_
     assert api.calls[-1].method == "chat.stopStream"
 
 
+async def test_a_stream_refused_midway_continues_with_the_rest_only_below_it() -> None:
+    async with FakeSlack() as api:
+        responder = SlackResponder(AsyncWebClient(token="xoxb-test", base_url=api.base_url), channel="C1",
+                                   thread_ts="1.1", user_id="U1", team_id="T1", interval=0)  # fmt: skip
+        await responder.show_status("thinking…")
+        [placeholder] = list(api.messages)
+        stream = responder.stream()
+        await stream.append("Here:\n```python\nx = 1\n")
+        api.failures = {"chat.appendStream": [400], "chat.stopStream": [400]}  # Slack gives up on the stream
+        await asyncio.sleep(0.55)
+        await stream.append("y = 2\n```\nDone.")
+        await stream.finish()
+    streamed, rest = [text for ts, text in api.messages.items() if ts != placeholder]
+    assert streamed == "Here:\n```python\nx = 1\n"  # what the stream showed stays
+    assert rest == "```python\ny = 2\n```\nDone."  # only the rest, its code block reopened
+    assert [c["ts"] for c in api.called("chat.delete")] == [placeholder]
+
+
 def test_slack_markup_is_decoded_and_the_bot_mention_removed() -> None:
     text = "<@UBOT> ask <@U2|ann> in <#C9|ops> about <https://x.io|the doc> &amp; <!here>"
     assert decode_text(text, "UBOT") == "ask @ann in #ops about the doc (https://x.io) & @here"
