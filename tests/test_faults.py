@@ -65,7 +65,9 @@ async def test_a_database_locked_by_another_writer_gives_a_clear_error_and_loses
 
 async def test_a_full_disk_gives_a_clear_error_and_corrupts_nothing(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
     """A real process whose files may not grow past 256 KB (RLIMIT_FSIZE): writes fail as on a full disk."""
-    env = bot_env(fake_openai, tmp_path)
+    # Memory off: the background embedder's own writes would take from the same 256 KB at moments
+    # the test does not control (they are logged, never shown, when they fail).
+    env = {**bot_env(fake_openai, tmp_path), "MEMORY_ENABLED": "false"}
     code, out, _ = await run_bot("console", stdin="kept\n", env=env, cwd=tmp_path)
     assert (code, out) == (0, "echo: kept\n")
 
