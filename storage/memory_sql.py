@@ -41,10 +41,14 @@ def mark_sql(style: Style, state: int) -> str:
 
 
 def requeue_sql(style: Style) -> str:
-    """Embedded messages whose vector is of another model: back to waiting (their old vector stays till then)."""
+    """Embedded messages whose vector is of another model: back to waiting (their old vector stays till then).
+
+    `<` or `>` rather than `<>`, so both sides read the model index: instant when there are none.
+    """
+    key = _params(style)(1)
     return (
         f"UPDATE messages SET embed_state = {PENDING}, embed_claimed_until = NULL WHERE embed_state = {EMBEDDED}"
-        f" AND id IN (SELECT message_id FROM message_vectors WHERE model <> {_params(style)(1)})"
+        f" AND id IN (SELECT message_id FROM message_vectors WHERE model < {key} OR model > {key})"
     )
 
 

@@ -328,3 +328,4 @@ async def m006_message_vectors(db: aiosqlite.Connection) -> None:
     )
     await db.execute("CREATE INDEX message_vectors_team ON message_vectors (platform, team_id, model, message_id)")
     await db.execute("CREATE INDEX message_vectors_conversation ON message_vectors (conversation_id, message_id)")
+    await db.execute("CREATE INDEX message_vectors_model ON message_vectors (model)")  # finds a changed model

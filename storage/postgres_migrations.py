@@ -162,6 +162,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX message_vectors_team ON message_vectors (platform, team_id, model, message_id);
         CREATE INDEX message_vectors_conversation ON message_vectors (conversation_id, message_id);
+        CREATE INDEX message_vectors_model ON message_vectors (model);
         -- Keep vectors in the row (no TOAST, no compression attempt: floats do not compress) up to a page.
         ALTER TABLE message_vectors SET (toast_tuple_target = 8160);
         """,
