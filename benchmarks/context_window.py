@@ -34,29 +34,51 @@ def fill(path: Path, conversation_id: int, count: int) -> None:
         )
 
 
-async def measure(folder: Path, count: int) -> tuple[dict[str, Any], int]:
+async def opened(folder: Path, count: int) -> tuple[SQLiteStore, int]:
+    """A store holding one conversation of `count` messages, and the conversation's id."""
     path = folder / f"window-{count}.sqlite3"
     store = await SQLiteStore.open(path)
     conv = await store.active_conversation(ConversationKey("console", "local", "c1"), datetime.now(UTC))
     fill(path, conv.id, count)
-    times: list[float] = []
-    size = 0
-    for _ in range(REPEATS):
-        start = clock()
-        window = await store.window(conv.id, BUDGET)
-        times.append(clock() - start)
-        size = len(window)
-    await store.close()
-    return summarize(times), size
+    return store, conv.id
+
+
+async def timed_window(store: SQLiteStore, conversation_id: int) -> tuple[float, int]:
+    start = clock()
+    window = await store.window(conversation_id, BUDGET)
+    return clock() - start, len(window)
+
+
+async def measure(folder: Path, count: int) -> tuple[dict[str, Any], int]:
+    """One history size alone."""
+    store, conv = await opened(folder, count)
+    try:
+        timings = [await timed_window(store, conv) for _ in range(REPEATS)]
+    finally:
+        await store.close()
+    return summarize([t for t, _ in timings]), timings[-1][1]
 
 
 async def run() -> dict[str, Any]:
+    """Both sizes measured in alternation, so drift on a shared machine touches both alike."""
     with tempfile.TemporaryDirectory() as tmp:
-        small, small_size = await measure(Path(tmp), 100)
-        large, large_size = await measure(Path(tmp), 100_000)
-    assert small_size == large_size == BUDGET // TOKENS_PER_MESSAGE
+        small_store, small_conv = await opened(Path(tmp), 100)
+        large_store, large_conv = await opened(Path(tmp), 100_000)
+        small_times, large_times, sizes = [], [], set()
+        try:
+            for i in range(REPEATS):
+                pair = [(small_store, small_conv, small_times), (large_store, large_conv, large_times)]
+                for store, conv, times in pair if i % 2 else reversed(pair):
+                    seconds, size = await timed_window(store, conv)
+                    times.append(seconds)
+                    sizes.add(size)
+        finally:
+            await small_store.close()
+            await large_store.close()
+    assert sizes == {BUDGET // TOKENS_PER_MESSAGE}
+    small, large = summarize(small_times), summarize(large_times)
     return {
-        "window_messages": small_size,
+        "window_messages": BUDGET // TOKENS_PER_MESSAGE,
         "history_100": small,
         "history_100000": large,
         "ratio_p50": round(large["p50_us"] / small["p50_us"], 2),
