@@ -168,7 +168,7 @@ class DiscordAdapter:
             attachments=tuple(self._attachment(a) for a in message.attachments),
             created_at=message.created_at,
             platform_directory=DiscordDirectory(
-                self.client, message.author, message.channel.id, int(thread_id) if thread_id else None
+                message.author, message.channel.id, int(thread_id) if thread_id else None
             ),
         )
         await self.engine.handle(incoming, ChannelResponder(where, interval=self._interval))
@@ -237,7 +237,7 @@ class DiscordAdapter:
             mentions_bot=True,
             command=parse_command_line(f"/{name} {text}"),
             attachments=(self._attachment(file),) if file is not None else (),
-            platform_directory=DiscordDirectory(self.client, user, channel_id, channel_id if parent else None),
+            platform_directory=DiscordDirectory(user, channel_id, channel_id if parent else None),
         )
         await self.engine.handle(incoming, InteractionResponder(interaction, interval=self._interval))
 

@@ -19,12 +19,9 @@ log = logging.getLogger(__name__)
 class DiscordDirectory:
     """The Directory (bot/directory.py) of one Discord user, in one guild or DM."""
 
-    def __init__(self, client: discord.Client, member: discord.User | discord.Member, channel_id: int,
-                 thread_id: int | None) -> None:  # fmt: skip
-        self._client = client
+    def __init__(self, member: discord.User | discord.Member, channel_id: int, thread_id: int | None) -> None:
         self._member = member
         self._current = {channel_id, thread_id} - {None}
-        self._private_threads: dict[int, tuple[int | None, int]] = {}  # thread -> (owner, parent)
 
     @property
     def _guild(self) -> discord.Guild | None:

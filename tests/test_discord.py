@@ -299,8 +299,8 @@ async def test_search_sees_what_the_member_may_read_and_no_one_elses_dm(discord_
     thread_in(discord_bot, "5003", private=True, owner="10")
     ann = discord_bot.message("x").author
     boss = discord_bot.message("x", author="11", roles=(BOSS_ROLE,)).author
-    as_ann = DiscordDirectory(discord_bot.client, ann, int(CHANNEL), None)
-    as_boss = DiscordDirectory(discord_bot.client, boss, int(CHANNEL), None)
+    as_ann = DiscordDirectory(ann, int(CHANNEL), None)
+    as_boss = DiscordDirectory(boss, int(CHANNEL), None)
     assert await as_ann.visible_channels([CHANNEL, "6", "404"]) == {CHANNEL}
     assert await as_boss.visible_channels([CHANNEL, "6", "404"]) == {CHANNEL, "6"}
     assert await as_ann.can_read_thread(CHANNEL, "5001")  # public thread
@@ -311,7 +311,7 @@ async def test_search_sees_what_the_member_may_read_and_no_one_elses_dm(discord_
     assert await as_ann.link(CHANNEL, "", "") == f"https://discord.com/channels/{GUILD}/{CHANNEL}"
 
     dm_user = discord.User(state=discord_bot.client._connection, data=user("10", "ann"))  # type: ignore[arg-type]
-    in_dm = DiscordDirectory(discord_bot.client, dm_user, 555, None)
+    in_dm = DiscordDirectory(dm_user, 555, None)
     assert await in_dm.visible_channels(["555", "556"]) == {"555"}
     assert await in_dm.link("555", "", "9") == "https://discord.com/channels/@me/555/9"
 
