@@ -24,7 +24,8 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bot adapters storage tests benchmarks
-	$(VENV)/bin/mypy bot adapters storage
+	$(VENV)/bin/ruff format --check bot adapters storage tests benchmarks
+	$(VENV)/bin/mypy bot adapters storage tests benchmarks
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -21,8 +21,8 @@ from typing import Any
 import discord
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.discord_adapter import ChannelResponder, intents
-from adapters.slack_responder import SlackResponder
+from adapters.discord.adapter import ChannelResponder, intents
+from adapters.slack.responder import SlackResponder
 from benchmarks.support import clock
 from bot.responder import Responder
 from tests.fakes.discord_api import CHANNEL, FakeDiscord, logged_in_client

@@ -64,7 +64,9 @@ async def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         small_store, small_conv = await opened(Path(tmp), 100)
         large_store, large_conv = await opened(Path(tmp), 100_000)
-        small_times, large_times, sizes = [], [], set()
+        small_times: list[float] = []
+        large_times: list[float] = []
+        sizes: set[int] = set()
         try:
             for i in range(REPEATS):
                 pair = [(small_store, small_conv, small_times), (large_store, large_conv, large_times)]

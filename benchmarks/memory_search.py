@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 
 from benchmarks.support import clock
-from bot.embeddings import Embedded, Vectors, normalized
-from bot.memory import Memory
-from bot.pricing import PriceTable
-from bot.quotas import Budget
+from bot.billing.budget import Budget
+from bot.billing.prices import PriceTable
+from bot.chat.tokens import TokenCounter
+from bot.memory.embeddings import Embedded, Vectors, normalized
+from bot.memory.semantic import Memory
 from bot.settings import load_settings
-from bot.tokens import TokenCounter
 from storage import Store, open_store
 from storage.memory_records import VectorScope
 

@@ -17,8 +17,8 @@ from typing import Any
 import aiosqlite
 
 from benchmarks.support import clock
-from bot.money import usd_to_nanos
-from bot.quotas import Budget
+from bot.billing.budget import Budget
+from bot.billing.money import usd_to_nanos
 from bot.settings import load_settings
 from storage import open_store
 from storage.ledger_records import Charge, Units

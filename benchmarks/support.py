@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from bot.embeddings import Embedded, normalized
-from bot.llm import ChatResult, PromptMessage, TextSink
+from bot.memory.embeddings import Embedded, normalized
+from bot.providers.llm import ChatResult, PromptMessage, TextSink
 from storage import ModelUsage
 
 

@@ -21,9 +21,9 @@ import aiosqlite
 
 from benchmarks.support import DiscardingResponder, InstantEmbeddings, InstantModel, clock, summarize
 from bot.app import open_engine
+from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.messages import Author, IncomingMessage
 from bot.settings import load_settings
-from bot.tokens import TOKENS_PER_REPLY, TokenCounter
 from storage.sqlite import SQLiteStore
 
 TURNS = 1_000

@@ -13,13 +13,13 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
+from bot.billing.budget import Budget
+from bot.billing.money import NANOS_PER_USD, format_usd
+from bot.billing.quota_admin import QuotaAdmin
 from bot.clock import utc_now
 from bot.errors import BadCommand
-from bot.money import NANOS_PER_USD, format_usd
 from bot.prompts.exchange import parse_export
 from bot.prompts.experiments import export_document
-from bot.quota_admin import QuotaAdmin
-from bot.quotas import Budget
 from bot.settings import Settings
 from storage import Store, open_store
 from storage.ledger_records import UsageRow

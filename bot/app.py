@@ -11,23 +11,23 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from adapters.console_adapter import ConsoleAdapter, ConsoleIdentity
+from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
+from bot.billing.budget import Budget
+from bot.billing.metering import MeteredChat
+from bot.billing.prices import NoPrice, PriceTable
+from bot.chat.conversations import Conversations
+from bot.chat.engine import Engine
+from bot.chat.tokens import TokenCounter
 from bot.clock import Clock, utc_now
-from bot.conversations import Conversations
-from bot.embeddings import EmbeddingModel, OpenAIEmbeddings
-from bot.engine import Engine
 from bot.errors import ConfigError
-from bot.images import ImageMaker
-from bot.llm import ChatModel, OpenAIChat, make_client
-from bot.memory import Memory
-from bot.metered import MeteredChat
-from bot.openai_media import ImageModel, OpenAIImages, OpenAITranscriber, SpeechModel
-from bot.pricing import NoPrice, PriceTable
+from bot.media.images import ImageMaker
+from bot.media.transcription import Transcriber
+from bot.memory.embeddings import EmbeddingModel, OpenAIEmbeddings
+from bot.memory.semantic import Memory
 from bot.prompts.experiments import PromptExperiments
-from bot.quotas import Budget
+from bot.providers.llm import ChatModel, OpenAIChat, make_client
+from bot.providers.openai_media import ImageModel, OpenAIImages, OpenAITranscriber, SpeechModel
 from bot.settings import Settings
-from bot.tokens import TokenCounter
-from bot.transcription import Transcriber
 from storage import open_store
 
 log = logging.getLogger(__name__)
@@ -159,11 +159,11 @@ async def run(settings: Settings) -> int:
     require_model_access(settings)
     platforms = []
     if settings.discord_token is not None:
-        from adapters.discord_adapter import run_discord
+        from adapters.discord.adapter import run_discord
 
         platforms.append(run_discord)
     if settings.slack_bot_token is not None:
-        from adapters.slack_adapter import run_slack
+        from adapters.slack.adapter import run_slack
 
         platforms.append(run_slack)
     if not platforms:
@@ -189,7 +189,7 @@ async def run(settings: Settings) -> int:
 
 async def sync_discord(settings: Settings, out: TextIO) -> int:
     """Register the Discord slash commands now."""
-    from adapters.discord_adapter import discord_sync
+    from adapters.discord.adapter import discord_sync
 
     async with open_engine(settings) as engine:
         names = await discord_sync(engine, settings)

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported after parsing, so `--help` and usage errors answer without loading the model client,
     # the tokenizer and the platform libraries (about a second on a small machine).
-    from adapters.console_adapter import ConsoleIdentity
+    from adapters.console.adapter import ConsoleIdentity
     from bot import admin_cli, app
     from bot.logs import configure_logging
     from bot.settings import load_settings

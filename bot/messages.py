@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from bot.directory import Directory, OnlyThisChannel
+from bot.memory.visibility import Directory, OnlyThisChannel
 from storage.records import ConversationKey
 
 __all__ = ["Attachment", "Author", "Command", "ConversationKey", "IncomingMessage", "Platform"]
@@ -60,7 +60,7 @@ class IncomingMessage:
     command: Command | None = None
     attachments: tuple[Attachment, ...] = ()
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    # The adapter's answers about channels and links for this author (see bot/directory.py).
+    # The adapter's answers about channels and links for this author (see bot/memory/visibility.py).
     platform_directory: Directory | None = field(default=None, repr=False, compare=False)
 
     @property

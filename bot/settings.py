@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     allowed_chat_models: str = Field("", description="comma-separated models /model and /prompt may use")
     prompt_compare_max: int = Field(6, ge=1, le=50, description="most cells one /prompt compare may run")
 
-    # Semantic memory (bot/memory.py): messages are embedded in the background; recall and /search use them.
+    # Semantic memory (bot/memory/semantic.py): messages are embedded in the background; recall and /search use them.
     memory_enabled: bool = Field(True, description="embed messages for recall and /search")
     embedding_model: str = "text-embedding-3-small"
     embedding_dimensions: int | None = Field(
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     memory_query_timeout: float = Field(3.0, gt=0, description="seconds a turn waits to embed its question")
     search_results: int = Field(5, ge=1, le=25, description="matches /search shows")
 
-    # Discord (adapters/discord_adapter.py): set DISCORD_TOKEN to start the Discord adapter.
+    # Discord (adapters/discord/adapter.py): set DISCORD_TOKEN to start the Discord adapter.
     discord_token: SecretStr | None = None
     discord_admin_role: str | None = Field(None, description="members with this role are admins too")
     discord_shard_count: int | None = Field(None, ge=1, description="total shards across all processes")
@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     discord_guild_ids: str = Field("", description="comma-separated guild ids to sync commands to at once")
     max_attachment_mb: int = Field(25, ge=1, description="largest attachment the bot downloads")
 
-    # Slack (adapters/slack_adapter.py): SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode, for
+    # Slack (adapters/slack/adapter.py): SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode, for
     # development) or SLACK_SIGNING_SECRET (HTTP mode on PORT, for production).
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bot.audio import ffmpeg_exe
+from bot.media.audio import ffmpeg_exe
 
 
 def make_audio(path: Path, seconds: float, *, gap_every: float | None = None, gap: float = 1.5) -> Path:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bot.app import open_engine
+from bot.chat.engine import Engine
 from bot.commands import parse_command_line
-from bot.engine import Engine
 from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings, load_settings
 from tests.fakes.openai_server import FakeOpenAI

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from adapters.console_adapter import ConsoleAdapter, ConsoleIdentity
-from bot.engine import Engine
+from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
+from bot.chat.engine import Engine
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ async def test_console_chat_turn_end_to_end(engine: Engine, fake_openai: FakeOpe
 
 
 async def test_console_sends_files_to_a_folder_and_prints_the_path(tmp_path: Path) -> None:
-    from adapters.console_adapter import ConsoleResponder
+    from adapters.console.adapter import ConsoleResponder
 
     out = io.StringIO()
     responder = ConsoleResponder(out, tmp_path / "files")

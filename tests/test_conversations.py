@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from bot.app import open_engine
-from bot.engine import Engine
+from bot.chat.engine import Engine
+from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.settings import Settings
-from bot.tokens import TOKENS_PER_REPLY, TokenCounter
 from storage import ConversationKey, open_store
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply

@@ -11,9 +11,9 @@ from typing import Any
 import discord
 import pytest
 
-from adapters.discord_adapter import DiscordAdapter, intents
+from adapters.discord.adapter import DiscordAdapter, intents
 from bot.app import open_engine
-from bot.engine import Engine
+from bot.chat.engine import Engine
 from tests.fakes.discord_api import (
     ADMIN_ROLE,
     BOSS_ROLE,
@@ -50,7 +50,7 @@ class Harness:
                     "flags": 0},
             mentions=[BOT_USER] if mentions_bot else [], mention_everyone=everyone, attachments=attachments,
         )  # fmt: skip
-        return self.client._connection.create_message(channel=channel, data=payload)
+        return self.client._connection.create_message(channel=channel, data=payload)  # type: ignore[arg-type]
 
 
 def bots_thread(harness: Harness) -> discord.Thread:
@@ -61,8 +61,8 @@ def bots_thread(harness: Harness) -> discord.Thread:
         "id": "5000", "type": 11, "guild_id": GUILD, "parent_id": CHANNEL, "owner_id": BOT_ID, "name": "t",
         "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
                             "archive_timestamp": "2026-11-24T00:00:00+00:00"},
-        "message_count": 1, "member_count": 1, "rate_limit_per_user": 0,
-    })  # type: ignore[arg-type]  # fmt: skip
+        "message_count": 1, "member_count": 1, "rate_limit_per_user": 0, "total_message_sent": 1,
+    })  # fmt: skip
     guild._add_thread(thread)
     return thread
 
@@ -229,7 +229,7 @@ async def test_the_same_conversation_gives_the_same_outcome_on_console_and_disco
 ) -> None:
     import io
 
-    from adapters.console_adapter import ConsoleAdapter, ConsoleIdentity
+    from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
 
     await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> my name is Ada"))
     thread = bots_thread(discord_bot)
@@ -243,24 +243,24 @@ async def test_the_same_conversation_gives_the_same_outcome_on_console_and_disco
 
 
 async def test_commands_are_synced_once_until_they_change(discord_bot: Harness) -> None:
-    from adapters.discord_adapter import sync_commands
+    from adapters.discord.adapter import sync_commands
 
     assert await sync_commands(discord_bot.adapter, [int(GUILD)])
     assert not await sync_commands(discord_bot.adapter, [int(GUILD)])  # unchanged: no call to Discord
     assert await sync_commands(discord_bot.adapter, [int(GUILD)], force=True)  # `python -m bot discord-sync`
     puts = discord_bot.api.called("PUT", f"/guilds/{GUILD}/commands")
     assert len(puts) == 2
-    assert {c["name"] for c in puts[0].json} == {spec.name for spec in discord_bot.engine.commands}  # type: ignore[union-attr]
+    assert {c["name"] for c in puts[0].json} == {spec.name for spec in discord_bot.engine.commands}  # type: ignore[index,union-attr]
 
 
 def test_shards_come_from_the_settings(make_settings: Any) -> None:
-    from adapters.discord_adapter import gateway_client
+    from adapters.discord.adapter import gateway_client
     from bot.errors import ConfigError
 
     split = gateway_client(make_settings(discord_token="t.t.t", discord_shard_count=4, discord_shard_ids="0,1"))
     assert (split.shard_count, split.shard_ids) == (4, [0, 1])
     auto = gateway_client(make_settings(discord_token="t.t.t"))
-    assert (auto.shard_count, auto.shard_ids) == (None, None)  # discord.py asks the gateway how many
+    assert auto.shard_count is None and auto.shard_ids is None  # discord.py asks the gateway how many
     with pytest.raises(ConfigError, match="DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT"):
         gateway_client(make_settings(discord_token="t.t.t", discord_shard_ids="0"))
 
@@ -278,14 +278,14 @@ def thread_in(harness: Harness, thread_id: str, *, private: bool, owner: str) ->
         "id": thread_id, "type": 12 if private else 11, "guild_id": GUILD, "parent_id": CHANNEL, "owner_id": owner,
         "name": "t", "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
                                          "archive_timestamp": "2026-11-24T00:00:00+00:00"},
-        "message_count": 1, "member_count": 1, "rate_limit_per_user": 0,
-    })  # type: ignore[arg-type]  # fmt: skip
+        "message_count": 1, "member_count": 1, "rate_limit_per_user": 0, "total_message_sent": 1,
+    })  # fmt: skip
     guild._add_thread(thread)
     return thread
 
 
 async def test_search_sees_what_the_member_may_read_and_no_one_elses_dm(discord_bot: Harness) -> None:
-    from adapters.discord_directory import DiscordDirectory
+    from adapters.discord.directory import DiscordDirectory
 
     guild = discord_bot.client.get_guild(int(GUILD))
     assert guild is not None

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.app import open_engine
-from bot.engine import STORE_BUSY, STORE_FAILED
+from bot.chat.engine import STORE_BUSY, STORE_FAILED
 from bot.settings import load_settings
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply

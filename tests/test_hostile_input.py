@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import open_engine
+from bot.billing.prices import PriceTable
+from bot.chat.engine import Engine
 from bot.commands import parse_command_line
-from bot.engine import Engine
-from bot.pricing import PriceTable
 from bot.settings import Settings
 from tests.audio_factory import make_audio
 from tests.conftest import message

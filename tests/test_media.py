@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.console_adapter import ConsoleAdapter, ConsoleIdentity, file_attachment
+from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity, file_attachment
 from bot.app import open_engine
-from bot.audio import plan_cuts
-from bot.engine import Engine
+from bot.billing.prices import PriceTable
+from bot.chat.engine import Engine
+from bot.media.audio import plan_cuts
 from bot.messages import Attachment, Author, IncomingMessage
-from bot.pricing import PriceTable
 from bot.settings import Settings
 from storage import open_store
 from tests.audio_factory import make_audio

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.console_adapter import LOCAL_DIRECTORY
-from adapters.slack_directory import SlackChannels, SlackDirectory
+from adapters.console.adapter import LOCAL_DIRECTORY
+from adapters.slack.directory import SlackChannels, SlackDirectory
 from bot.app import open_engine
-from bot.directory import Directory
-from bot.engine import Engine
-from bot.memory import CLAIM_LEASE, MEMORY_PAYER
-from bot.prompt import RECALL_HEADER
+from bot.chat.engine import Engine
+from bot.chat.window import RECALL_HEADER
+from bot.memory.semantic import CLAIM_LEASE, MEMORY_PAYER
+from bot.memory.visibility import Directory
 from bot.settings import Settings
 from tests.clock import Clock
 from tests.conftest import message

@@ -6,12 +6,21 @@ from decimal import Decimal
 from typing import Any
 
 from bot.app import open_engine
-from bot.money import usd_to_nanos
-from bot.pricing import PriceTable
+from bot.billing.money import usd_to_nanos
+from bot.billing.prices import PriceTable
 from bot.settings import Settings
 from storage import open_store
 from tests.conftest import message
-from tests.fakes.openai_server import DropMidStream, FakeOpenAI, InvalidKey, Reply, ServerError, Stall, prompt_tokens
+from tests.fakes.openai_server import (
+    DropMidStream,
+    FakeOpenAI,
+    InvalidKey,
+    Reply,
+    Scripted,
+    ServerError,
+    Stall,
+    prompt_tokens,
+)
 from tests.fakes.responder import RecordingResponder
 
 
@@ -27,7 +36,7 @@ async def test_a_scripted_day_of_mixed_calls_costs_exactly_usage_times_price(
     make_settings: Any, fake_openai: FakeOpenAI
 ) -> None:
     settings = make_settings(openai_timeout=0.5)
-    script = [
+    script: list[Scripted] = [
         Reply("one", prompt_tokens=1_200, completion_tokens=300),
         Reply("two", prompt_tokens=2_500, completion_tokens=800, cached_tokens=1_024),
         ServerError(500),

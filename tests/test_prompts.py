@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app import open_engine
-from bot.engine import Engine
+from bot.chat.engine import Engine
 from bot.errors import BadCommand
 from bot.prompts.assignments import join_assignments, split_assignments
 from bot.prompts.template import fill, variables

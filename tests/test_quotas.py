@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.money import usd_to_nanos
-from bot.quotas import Budget, Periods, QuotaExceeded, resolve_limits, until
+from bot.billing.budget import Budget, Periods, QuotaExceeded, resolve_limits, until
+from bot.billing.money import usd_to_nanos
 from bot.settings import Settings, load_settings
 from storage.ledger_records import Charge, ReservationRequest, Units
 from storage.sqlite import SQLiteStore
@@ -250,8 +250,8 @@ def test_periods_and_durations_read_naturally() -> None:
 
 
 def test_a_missing_price_is_an_error_unless_the_model_is_declared_free(tmp_path: Path) -> None:
+    from bot.billing.prices import NoPrice, PriceTable
     from bot.errors import ConfigError
-    from bot.pricing import NoPrice, PriceTable
 
     prices = PriceTable.load()
     with pytest.raises(NoPrice, match="No price for model llama3: add it to PRICES_FILE"):

@@ -18,11 +18,11 @@ import pytest
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_adapter import SlackAdapter
-from adapters.slack_events import decode_text, message_from_event
-from adapters.slack_responder import SlackResponder, slack_reply
+from adapters.slack.adapter import SlackAdapter
+from adapters.slack.events import decode_text, message_from_event
+from adapters.slack.responder import SlackResponder, slack_reply
 from bot.app import open_engine
-from bot.engine import Engine
+from bot.chat.engine import Engine
 from bot.messages import Author
 from tests.audio_factory import make_audio
 from tests.fakes.openai_server import FakeOpenAI, Reply, TranscriptionReply
@@ -84,7 +84,7 @@ async def slack(make_settings: Any, fake_openai: FakeOpenAI) -> AsyncIterator[Ha
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
             assert site._server is not None
-            yield Harness(api, engine, site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+            yield Harness(api, engine, site._server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
             await runner.cleanup()
 
 
@@ -112,7 +112,7 @@ async def test_one_mention_delivered_three_ways_is_answered_once(slack: Harness,
         slack.event(twin, "Ev2"),
         slack.event(mention(), "Ev1", headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}),
     )
-    assert statuses == [200, 200, 200]
+    assert list(statuses) == [200, 200, 200]
     await slack.event(mention("<@UBOT> second", ts="1000.0002"), "Ev3")
     await until(lambda: "echo: second" in slack.api.messages.values())
     assert [r["messages"][-1]["content"] for r in fake_openai.chat_requests()] == ["hello there", "second"]
@@ -328,14 +328,14 @@ async def test_the_same_conversation_gives_the_same_outcome_on_console_and_slack
     """One script through two adapters: the engine sends the model the same history both ways."""
     import io
 
-    from adapters.console_adapter import ConsoleAdapter, ConsoleIdentity
+    from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
 
     script = ["my name is Ada", "what is my name?"]
     for i, line in enumerate(script):
         await slack.event(mention(f"<@UBOT> {line}", ts="5000.0001") if i == 0 else
                           {"type": "message", "channel_type": "channel", "user": "U1", "text": line,
                            "ts": f"5000.000{i + 1}", "thread_ts": "5000.0001", "channel": "C1"}, f"Ev{i}")  # fmt: skip
-        await until(lambda n=i: len(fake_openai.chat_requests()) == n + 1)
+        await until(lambda n=i: len(fake_openai.chat_requests()) == n + 1)  # type: ignore[misc]
     await until(lambda: final_text(slack.api) == "echo: what is my name?")
     via_slack = fake_openai.chat_requests()[-1]["messages"]
     out = io.StringIO()
@@ -419,7 +419,7 @@ async def test_the_transcribe_shortcut_transcribes_that_messages_file(
 def test_the_manifest_has_the_transcribe_shortcut() -> None:
     import yaml
 
-    from adapters.slack_adapter import TRANSCRIBE_SHORTCUT
+    from adapters.slack.adapter import TRANSCRIBE_SHORTCUT
     from tests.test_slack_manifest import MANIFEST
 
     shortcuts = yaml.safe_load(MANIFEST.read_text())["features"]["shortcuts"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.engine import Engine
+from bot.chat.engine import Engine
 
 MANIFEST = Path(__file__).resolve().parents[1] / "slack" / "manifest.yaml"
 

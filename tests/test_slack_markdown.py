@@ -1,4 +1,4 @@
-from adapters.slack_markdown import to_mrkdwn
+from adapters.slack.markdown import to_mrkdwn
 
 
 def test_common_markdown_becomes_mrkdwn() -> None:

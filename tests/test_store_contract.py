@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.money import usd_to_nanos
-from bot.quotas import Budget, QuotaExceeded
+from bot.billing.budget import Budget, QuotaExceeded
+from bot.billing.money import usd_to_nanos
 from bot.settings import load_settings
 from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, Store
 from storage.ledger_records import Charge, Units

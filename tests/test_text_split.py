@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.text_split import split_chunks, split_message
+from adapters.common.text_split import split_chunks, split_message
 
 
 def test_short_text_is_one_chunk() -> None:

@@ -1,4 +1,4 @@
-from bot.tokens import TOKENS_PER_MESSAGE, TokenCounter, encoding_name_for
+from bot.chat.tokens import TOKENS_PER_MESSAGE, TokenCounter, encoding_name_for
 
 
 def test_token_count_is_exact_for_a_known_string() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.money import usd_to_nanos
+from bot.billing.money import usd_to_nanos
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.slack_api import FakeSlack
 from tests.stores import fresh_database, opened

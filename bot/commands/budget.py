@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.billing.quota_admin import QUOTA_USAGE
+from bot.billing.usage_report import daily_chart_png, personal_usage, team_usage
 from bot.commands.registry import CommandContext, CommandSpec
 from bot.errors import NotAllowed
-from bot.quota_admin import QUOTA_USAGE
-from bot.usage_report import daily_chart_png, personal_usage, team_usage
 
 
 async def usage(ctx: CommandContext) -> None:

@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING
 
 from bot.commands.registry import CommandContext, CommandSpec
 from bot.errors import BadAttachment
-from bot.images import IMAGE_USAGE
+from bot.media.images import IMAGE_USAGE
+from bot.media.transcription import INLINE_CHARS, TRANSCRIBE_USAGE, TranscribeOptions, parse_options
 from bot.messages import Attachment, IncomingMessage
 from bot.responder import Responder
-from bot.transcription import INLINE_CHARS, TRANSCRIBE_USAGE, TranscribeOptions, parse_options
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
+    from bot.chat.engine import Engine
 
 AUDIO_EXTENSIONS = (".mp3", ".m4a", ".mp4", ".wav", ".ogg", ".oga", ".opus", ".webm", ".flac", ".aac", ".mpeg", ".mpga")
 

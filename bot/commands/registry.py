@@ -11,7 +11,7 @@ from bot.messages import Command, IncomingMessage
 from bot.responder import Responder
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
+    from bot.chat.engine import Engine
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from bot.billing.metering import Cell, Completion, MeteredChat
+from bot.billing.money import format_usd
+from bot.billing.prices import NoPrice, PriceTable
 from bot.clock import Clock
 from bot.errors import BadCommand, ModelError, NotAllowed
-from bot.llm import PromptMessage
 from bot.messages import IncomingMessage
-from bot.metered import Cell, Completion, MeteredChat
-from bot.money import format_usd
-from bot.pricing import NoPrice, PriceTable
 from bot.prompts.template import fill, variables
+from bot.providers.llm import PromptMessage
 from bot.responder import Responder
 from bot.settings import Settings
 from storage import Store

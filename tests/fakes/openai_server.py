@@ -348,13 +348,14 @@ class FakeOpenAI(LoopbackServer):
         if isinstance(item, DropMidStream):
             return await self._drop(request, item, ident, model)
         assert isinstance(item, Reply)
-        usage = {
-            "prompt_tokens": item.prompt_tokens if item.prompt_tokens is not None else prompt_tokens(body["messages"]),
-            "completion_tokens": item.completion_tokens if item.completion_tokens is not None
-            else count_tokens(item.text),
+        prompt = item.prompt_tokens if item.prompt_tokens is not None else prompt_tokens(body["messages"])
+        completion = item.completion_tokens if item.completion_tokens is not None else count_tokens(item.text)
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
             "prompt_tokens_details": {"cached_tokens": item.cached_tokens},
-        }  # fmt: skip
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        }
         if not body.get("stream"):
             return web.json_response({
                 "id": ident, "object": "chat.completion", "created": int(time.time()), "model": model,

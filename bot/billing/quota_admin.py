@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.billing.budget import Budget
+from bot.billing.money import format_usd, usd_to_nanos
 from bot.errors import BadCommand
-from bot.money import format_usd, usd_to_nanos
-from bot.quotas import Budget
 from bot.settings import Settings
 from storage.ledger_records import ALL_USERS, TEAM_SUBJECT, LimitChange, Metric
 

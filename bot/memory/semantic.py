@@ -21,8 +21,10 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from bot.billing.budget import Budget, QuotaExceeded
+from bot.billing.prices import PriceTable
+from bot.chat.tokens import TokenCounter
 from bot.clock import Clock
-from bot.embeddings import EmbeddingModel, Vectors, similarities, to_bytes
 from bot.errors import (
     ModelAuthError,
     ModelError,
@@ -32,11 +34,9 @@ from bot.errors import (
     RateLimited,
     UserFacingError,
 )
+from bot.memory.embeddings import EmbeddingModel, Vectors, similarities, to_bytes
 from bot.messages import IncomingMessage
-from bot.pricing import PriceTable
-from bot.quotas import Budget, QuotaExceeded
 from bot.settings import Settings
-from bot.tokens import TokenCounter
 from storage import Store, StoreFailed
 from storage.ledger_records import Charge, Units
 from storage.memory_records import MemoryHit, PendingText, VectorScope

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 
+from bot.billing.metering import Cell, Completion, MeteredChat
+from bot.chat.locks import KeyedLocks
+from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
+from bot.chat.window import build_prompt, recalled_block
 from bot.clock import Clock
 from bot.errors import MessageTooLong
-from bot.llm import PromptMessage
-from bot.locks import KeyedLocks
-from bot.memory import Memory
+from bot.memory.semantic import Memory
 from bot.messages import IncomingMessage
-from bot.metered import Cell, Completion, MeteredChat
-from bot.prompt import build_prompt, recalled_block
+from bot.providers.llm import PromptMessage
 from bot.responder import Responder
 from bot.settings import Settings
-from bot.tokens import TOKENS_PER_REPLY, TokenCounter
 from storage import NewMessage, Store, WindowMessage
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from adapters.text_split import split_chunks
+from adapters.common.text_split import split_chunks
 
 Post = Callable[[str], Awaitable[Any]]  # sends a new message, returns a handle for editing it
 Edit = Callable[[Any, str], Awaitable[None]]  # replaces the text of the message behind a handle

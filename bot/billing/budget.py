@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.billing.money import format_usd, usd_to_nanos
 from bot.clock import Clock
 from bot.errors import UserFacingError
-from bot.money import format_usd, usd_to_nanos
 from bot.settings import Settings
 from storage import Ledger
 from storage.ledger_records import (

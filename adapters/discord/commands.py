@@ -18,7 +18,7 @@ from discord import app_commands
 
 from bot.commands import CommandSpec
 from bot.commands.search import MAX_DAYS
-from bot.images import ImageModelSpec
+from bot.media.images import ImageModelSpec
 
 # What a command's options become: (interaction, text for the engine, the attached file or None).
 Run = Callable[[discord.Interaction, str, discord.Attachment | None], Awaitable[None]]

@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from bot.money import format_usd
-from bot.quotas import Budget
+from bot.billing.budget import Budget
+from bot.billing.money import format_usd
 from storage.ledger_records import UsageRow
 
 KIND_ORDER = ("chat", "image", "audio", "embedding")

@@ -13,9 +13,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.edited_reply import EditedReply
-from adapters.slack_markdown import to_mrkdwn
-from adapters.text_split import first_cut, reopen_after, split_message
+from adapters.common.edited_reply import EditedReply
+from adapters.common.text_split import first_cut, reopen_after, split_message
+from adapters.slack.markdown import to_mrkdwn
 
 log = logging.getLogger(__name__)
 

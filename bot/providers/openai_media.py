@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol, cast
 
 import openai
 
-from bot.llm import translate_error
+from bot.providers.llm import translate_error
 
 
 @dataclass(frozen=True)

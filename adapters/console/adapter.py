@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.chat.engine import Engine
 from bot.commands import parse_command_line
-from bot.engine import Engine
 from bot.messages import Attachment, Author, Command, IncomingMessage
 
 TEAM_ID = "local"

@@ -11,13 +11,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.billing.budget import Budget
+from bot.billing.prices import PriceTable
+from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.errors import ModelError, ModelUnavailable
-from bot.llm import ChatModel, ChatResult, PromptMessage, TextSink
 from bot.messages import IncomingMessage
-from bot.pricing import PriceTable
-from bot.quotas import Budget
+from bot.providers.llm import ChatModel, ChatResult, PromptMessage, TextSink
 from bot.responder import Responder
-from bot.tokens import TOKENS_PER_REPLY, TokenCounter
 from storage import ModelUsage
 from storage.ledger_records import Charge, Units
 

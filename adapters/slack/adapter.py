@@ -21,11 +21,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_directory import SlackChannels, SlackDirectory
-from adapters.slack_events import attachment_from_file, is_from_a_person, message_from_command, message_from_event
-from adapters.slack_responder import EDIT_INTERVAL, SlackResponder
-from adapters.ttl_cache import TTLCache
-from bot.engine import Engine
+from adapters.common.ttl_cache import TTLCache
+from adapters.slack.directory import SlackChannels, SlackDirectory
+from adapters.slack.events import attachment_from_file, is_from_a_person, message_from_command, message_from_event
+from adapters.slack.responder import EDIT_INTERVAL, SlackResponder
+from bot.chat.engine import Engine
 from bot.errors import BadAttachment, ConfigError
 from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import openai
 
-from bot.llm import translate_error
+from bot.providers.llm import translate_error
 
 Vectors = npt.NDArray[np.float32]
 

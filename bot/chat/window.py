@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.llm import PromptMessage
+from bot.providers.llm import PromptMessage
 from storage import WindowMessage
 from storage.memory_records import MemoryHit
 

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot import audio
+from bot.billing.budget import Budget
+from bot.billing.prices import PriceTable
 from bot.errors import BadAttachment, BadCommand, ModelError
+from bot.media import audio
 from bot.messages import Attachment, IncomingMessage
-from bot.openai_media import SpeechModel
-from bot.pricing import PriceTable
-from bot.quotas import Budget
+from bot.providers.openai_media import SpeechModel
 from bot.responder import Responder
 from bot.settings import Settings
 from storage.ledger_records import Charge, Units

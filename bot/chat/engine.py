@@ -10,6 +10,9 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.billing.budget import Budget
+from bot.billing.quota_admin import QuotaAdmin
+from bot.chat.conversations import Conversations
 from bot.clock import Clock
 from bot.commands import CommandContext, CommandRegistry
 from bot.commands.basic import BASIC_COMMANDS
@@ -18,17 +21,14 @@ from bot.commands.channel import CHANNEL_COMMANDS
 from bot.commands.media import MEDIA_COMMANDS, audio_attachment, transcribe_message
 from bot.commands.prompt import PROMPT
 from bot.commands.search import SEARCH
-from bot.conversations import Conversations
 from bot.errors import UserFacingError
-from bot.images import ImageMaker
-from bot.memory import Memory
+from bot.media.images import ImageMaker
+from bot.media.transcription import TranscribeOptions, Transcriber
+from bot.memory.semantic import Memory
 from bot.messages import IncomingMessage
 from bot.prompts.experiments import PromptExperiments
-from bot.quota_admin import QuotaAdmin
-from bot.quotas import Budget
 from bot.responder import Responder
 from bot.settings import Settings
-from bot.transcription import TranscribeOptions, Transcriber
 from storage import Store, StoreFailed
 
 log = logging.getLogger(__name__)

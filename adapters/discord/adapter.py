@@ -17,12 +17,12 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.discord_commands import Run, app_command
-from adapters.discord_directory import DiscordDirectory
-from adapters.edited_reply import EditedReply
-from adapters.text_split import split_message
+from adapters.common.edited_reply import EditedReply
+from adapters.common.text_split import split_message
+from adapters.discord.commands import Run, app_command
+from adapters.discord.directory import DiscordDirectory
+from bot.chat.engine import Engine
 from bot.commands import parse_command_line
-from bot.engine import Engine
 from bot.errors import BadAttachment, ConfigError
 from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class DiscordDirectory:
-    """The Directory (bot/directory.py) of one Discord user, in one guild or DM."""
+    """The Directory (bot/memory/visibility.py) of one Discord user, in one guild or DM."""
 
     def __init__(self, member: discord.User | discord.Member, channel_id: int, thread_id: int | None) -> None:
         self._member = member

@@ -10,8 +10,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from bot.billing.money import usd_to_nanos
 from bot.errors import ConfigError, UserFacingError
-from bot.money import usd_to_nanos
 
 SECTIONS = ("chat", "images", "audio", "embeddings")
 

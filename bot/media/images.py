@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from bot.billing.budget import Budget
+from bot.billing.prices import PriceTable
 from bot.errors import BadCommand, ConfigError, ModelUnavailable
 from bot.messages import IncomingMessage
-from bot.openai_media import ImageModel
-from bot.pricing import PriceTable
-from bot.quotas import Budget
+from bot.providers.openai_media import ImageModel
 from bot.responder import Responder
 from bot.settings import Settings
 from storage.ledger_records import Charge, Units

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.ttl_cache import TTLCache
+from adapters.common.ttl_cache import TTLCache
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class SlackChannels:
 
 
 class SlackDirectory:
-    """The Directory (bot/directory.py) of one Slack user."""
+    """The Directory (bot/memory/visibility.py) of one Slack user."""
 
     def __init__(self, channels: SlackChannels, user_id: str, current_channel: str) -> None:
         self._channels = channels

@@ -1,0 +1,1 @@
+"""What more than one adapter needs: edit-based streaming, text splitting, a TTL cache."""

@@ -1,0 +1,1 @@
+"""The console adapter: a person (or a pipe) at a terminal."""

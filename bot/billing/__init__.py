@@ -1,0 +1,1 @@
+"""Money: budgets and reservations, metering, prices, the usage report, quota admin."""

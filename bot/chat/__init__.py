@@ -1,0 +1,1 @@
+"""The chat turn: the engine, conversations, the context window, tokens."""

@@ -1,0 +1,1 @@
+"""Images, transcription and the audio checks under them."""

@@ -1,0 +1,1 @@
+"""Semantic memory: embeddings, recall, /search, and who may see which channel."""

@@ -1,0 +1,1 @@
+"""The OpenAI client and the one place its errors become ours."""
