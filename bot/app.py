@@ -99,7 +99,7 @@ async def open_engine(
             clock=clock,
         )
         conversations = Conversations(
-            settings=settings, store=store, chat=chat, tokens=tokens, memory=memory, clock=clock
+            settings=settings, store=store, chat=chat, tokens=tokens, memory=memory, clock=clock, prices=prices
         )
         prompts = PromptExperiments(settings=settings, store=store, chat=chat, prices=prices, clock=clock)
         yield Engine(

@@ -157,7 +157,7 @@ class Engine:
                 await self.commands.run(CommandContext(self, message, message.command, responder))
             elif self._is_voice_message(message):
                 await transcribe_message(self, message, responder, TranscribeOptions())
-            elif message.text.strip():
+            elif message.text.strip() or message.attachments:
                 await self.conversations.turn(message, responder)
             else:
                 await responder.send_text(EMPTY_MESSAGE, private=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 
 from bot.errors import (
     ContentRefused,
@@ -30,11 +30,19 @@ log = logging.getLogger(__name__)
 TextSink = Callable[[str], Awaitable[None]]
 
 
+class PromptImage(NamedTuple):
+    """An image sent beside a user message's text, as a data URL (never a platform's private link)."""
+
+    url: str
+    detail: Literal["low", "high", "auto"] = "auto"
+
+
 class PromptMessage(NamedTuple):
     """One message of a prompt sent to the model (a tuple: prompts can hold hundreds)."""
 
     role: Literal["system", "user", "assistant"]
     content: str
+    images: tuple[PromptImage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -194,6 +202,10 @@ def _wire(message: PromptMessage) -> ChatCompletionMessageParam:
         return {"role": "system", "content": message.content}
     if message.role == "assistant":
         return {"role": "assistant", "content": message.content}
+    if message.images:
+        parts: list[ChatCompletionContentPartParam] = [{"type": "text", "text": message.content}]
+        parts.extend({"type": "image_url", "image_url": {"url": i.url, "detail": i.detail}} for i in message.images)
+        return {"role": "user", "content": parts}
     return {"role": "user", "content": message.content}
 
 
