@@ -21,12 +21,20 @@ from bot.chat.tokens import TokenCounter
 from bot.clock import Clock, utc_now
 from bot.errors import ConfigError
 from bot.media.images import ImageMaker
+from bot.media.speech import Speaker
 from bot.media.transcription import Transcriber
 from bot.memory.embeddings import EmbeddingModel, OpenAIEmbeddings
 from bot.memory.semantic import Memory
 from bot.prompts.experiments import PromptExperiments
 from bot.providers.llm import ChatModel, OpenAIChat, make_client
-from bot.providers.openai_media import ImageModel, OpenAIImages, OpenAITranscriber, SpeechModel
+from bot.providers.openai_media import (
+    ImageModel,
+    OpenAIImages,
+    OpenAISpeech,
+    OpenAITranscriber,
+    SpeechModel,
+    SpeechSynth,
+)
 from bot.settings import Settings
 from storage import open_store
 
@@ -54,6 +62,7 @@ async def open_engine(
     model: ChatModel | None = None,
     images: ImageModel | None = None,
     speech: SpeechModel | None = None,
+    voice: SpeechSynth | None = None,
     embeddings: EmbeddingModel | None = None,
     clock: Clock = utc_now,
 ) -> AsyncIterator[Engine]:
@@ -108,6 +117,7 @@ async def open_engine(
             prompts=prompts,
             images=ImageMaker(settings, images or OpenAIImages(client), budget, prices),
             transcriber=Transcriber(settings, speech or OpenAITranscriber(client), budget, prices),
+            speaker=Speaker(settings, voice or OpenAISpeech(client), budget, prices, tokens),
             budget=budget,
             memory=memory,
             store=store,

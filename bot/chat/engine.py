@@ -23,6 +23,7 @@ from bot.commands.prompt import PROMPT
 from bot.commands.search import SEARCH
 from bot.errors import UserFacingError
 from bot.media.images import ImageMaker
+from bot.media.speech import Speaker
 from bot.media.transcription import TranscribeOptions, Transcriber
 from bot.memory.semantic import Memory
 from bot.messages import IncomingMessage
@@ -53,6 +54,7 @@ class Engine:
         prompts: PromptExperiments,
         images: ImageMaker,
         transcriber: Transcriber,
+        speaker: Speaker,
         budget: Budget,
         memory: Memory,
         store: Store,
@@ -64,6 +66,7 @@ class Engine:
         self.prompts = prompts
         self.images = images
         self.transcriber = transcriber
+        self.speaker = speaker
         self._clock = clock
         self.conversations = conversations
         self.budget = budget
