@@ -169,3 +169,23 @@ async def test_an_animated_gif_is_sent_as_its_first_frame(engine: Engine, fake_o
     assert len(parts) == 2 and IMAGE_PART_TOKENS > 0
     first = sent_image(parts[1])
     assert first.format == "PNG" and pixel(first) == (0, 0, 255)  # the API reads still images only
+
+
+async def test_a_bad_vision_or_speech_setting_fails_at_start_up(make_settings: Any, tmp_path: Path) -> None:
+    import pytest
+
+    from bot.errors import ConfigError
+
+    bad = tmp_path / "prices.toml"
+    bad.write_text('[chat."mine"]\ninput = 1\noutput = 2\n[chat."mine".vision]\nbase = 85\n')  # no tile
+    with pytest.raises(ConfigError, match="vision needs base and tile"):
+        PriceTable.load(bad)
+    bad.write_text('[speech."my-tts"]\nvoice = "x"\n')
+    with pytest.raises(ConfigError, match="speech"):
+        PriceTable.load(bad)
+    with pytest.raises(ConfigError, match="SPEECH_VOICE"):
+        async with open_engine(make_settings(speech_voice="gandalf")):
+            pass
+    with pytest.raises(ConfigError, match="SPEECH_MODEL"):
+        async with open_engine(make_settings(speech_model="no-such-tts")):
+            pass
