@@ -226,4 +226,4 @@ class Conversations:
 
 
 def _prompt_images(images: tuple[VisionImage, ...]) -> tuple[PromptImage, ...]:
-    return tuple(PromptImage(i.data_url(), i.detail) for i in images)
+    return tuple(PromptImage(i.data_url(), i.detail, i.tokens) for i in images)

@@ -35,6 +35,7 @@ class PromptImage(NamedTuple):
 
     url: str
     detail: Literal["low", "high", "auto"] = "auto"
+    tokens: int = 0  # the model's count for it (bot/media/vision.py), for the worst case reserved
 
 
 class PromptMessage(NamedTuple):
