@@ -20,7 +20,7 @@ from storage.ledger_records import (
     Units,
     UsageRow,
 )
-from storage.postgres_db import translated
+from storage.postgres.database import translated
 
 
 def _total(column: str, scope: str, subject: str, period: str) -> str:

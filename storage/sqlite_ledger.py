@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import aiosqlite
 
@@ -19,7 +20,9 @@ from storage.ledger_records import (
     Units,
     UsageRow,
 )
-from storage.sqlite_db import SQLiteDatabase
+
+if TYPE_CHECKING:
+    from storage.sqlite.database import SQLiteDatabase
 
 _TOTAL = (
     "COALESCE((SELECT {column} FROM usage_totals WHERE team_id = :team AND scope = '{scope}'"
@@ -162,7 +165,7 @@ class SQLiteLedger:
         self, team_id: str, subject: str, metric: Metric, value: int | None, *, changed_by: str, now: datetime
     ) -> LimitOverride | None:
         """Set one limit (None = unlimited) and record the change; returns the previous override."""
-        async with self._db.transaction() as db:
+        async with self._db.raw_transaction() as db:
             old = await self._override(db, team_id, subject, metric)
             await db.execute(
                 "INSERT INTO quota_limits (team_id, subject, metric, value) VALUES (?, ?, ?, ?)"
@@ -174,7 +177,7 @@ class SQLiteLedger:
 
     async def clear_limits(self, team_id: str, subject: str, *, changed_by: str, now: datetime) -> int:
         """Remove every override of `subject` (back to the defaults), recording each change."""
-        async with self._db.transaction() as db:
+        async with self._db.raw_transaction() as db:
             rows = list(
                 await db.execute_fetchall(
                     "DELETE FROM quota_limits WHERE team_id = ? AND subject = ? RETURNING subject, metric, value",

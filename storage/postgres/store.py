@@ -15,11 +15,11 @@ from datetime import datetime
 
 import asyncpg
 
-from storage.base import StoreUnavailable
-from storage.postgres_db import translated
+from storage.base import StoreFailed, StoreUnavailable
+from storage.postgres.database import PostgresDatabase, translated
+from storage.postgres.migrations import MIGRATIONS
 from storage.postgres_ledger import PostgresLedger
 from storage.postgres_memory import PostgresMemory
-from storage.postgres_migrations import apply_migrations
 from storage.postgres_prompts import PostgresPromptLibrary
 from storage.records import (
     ChannelSettings,
@@ -30,6 +30,7 @@ from storage.records import (
     StoredMessage,
     WindowMessage,
 )
+from storage.sql.migrations import apply_migrations
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ class PostgresStore:
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         try:
-            applied = await apply_migrations(pool)
-        except asyncpg.PostgresError as exc:
+            applied = await apply_migrations(PostgresDatabase(pool), MIGRATIONS)
+        except (asyncpg.PostgresError, StoreFailed) as exc:
             await pool.close()
             raise StoreUnavailable(f"cannot migrate PostgreSQL: {exc}") from exc
         if applied:
