@@ -18,7 +18,6 @@ import asyncpg
 from storage.base import StoreFailed, StoreUnavailable
 from storage.postgres.database import PostgresDatabase, translated
 from storage.postgres.migrations import MIGRATIONS
-from storage.postgres_ledger import PostgresLedger
 from storage.postgres_memory import PostgresMemory
 from storage.postgres_prompts import PostgresPromptLibrary
 from storage.records import (
@@ -30,6 +29,7 @@ from storage.records import (
     StoredMessage,
     WindowMessage,
 )
+from storage.sql.ledger import SQLLedger
 from storage.sql.migrations import apply_migrations
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class PostgresStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._ledger = PostgresLedger(pool)
+        self._ledger = SQLLedger(PostgresDatabase(pool))
         self._prompts = PostgresPromptLibrary(pool)
         self._memory = PostgresMemory(pool)
 
@@ -76,7 +76,7 @@ class PostgresStore:
         return cls(pool)
 
     @property
-    def ledger(self) -> PostgresLedger:
+    def ledger(self) -> SQLLedger:
         """The usage ledger, on the same pool."""
         return self._ledger
 

@@ -1,4 +1,4 @@
-"""The SQLite Store: conversations and messages here, the usage ledger in sqlite_ledger."""
+"""The SQLite Store: conversations and messages here, the usage ledger in storage/sql/ledger.py."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from storage.records import (
     StoredMessage,
     WindowMessage,
 )
+from storage.sql.ledger import SQLLedger
 from storage.sql.migrations import apply_migrations
 from storage.sqlite.database import BUSY_TIMEOUT_MS, SQLiteDatabase
 from storage.sqlite.migrations import MIGRATIONS
-from storage.sqlite_ledger import SQLiteLedger
 from storage.sqlite_memory import SQLiteMemory
 from storage.sqlite_prompts import SQLitePromptLibrary
 
@@ -45,7 +45,7 @@ class SQLiteStore:
 
     def __init__(self, db: SQLiteDatabase) -> None:
         self._db = db
-        self._ledger = SQLiteLedger(db)
+        self._ledger = SQLLedger(db)
         self._prompts = SQLitePromptLibrary(db)
         self._memory = SQLiteMemory(db)
 
@@ -60,7 +60,7 @@ class SQLiteStore:
         return self._prompts
 
     @property
-    def ledger(self) -> SQLiteLedger:
+    def ledger(self) -> SQLLedger:
         """The usage ledger, on the same connection."""
         return self._ledger
 
