@@ -19,7 +19,6 @@ from storage.base import StoreFailed, StoreUnavailable
 from storage.postgres.database import PostgresDatabase, translated
 from storage.postgres.migrations import MIGRATIONS
 from storage.postgres_memory import PostgresMemory
-from storage.postgres_prompts import PostgresPromptLibrary
 from storage.records import (
     ChannelSettings,
     Conversation,
@@ -31,6 +30,7 @@ from storage.records import (
 )
 from storage.sql.ledger import SQLLedger
 from storage.sql.migrations import apply_migrations
+from storage.sql.prompts import SQLPromptLibrary
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class PostgresStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._ledger = SQLLedger(PostgresDatabase(pool))
-        self._prompts = PostgresPromptLibrary(pool)
+        self._prompts = SQLPromptLibrary(PostgresDatabase(pool))
         self._memory = PostgresMemory(pool)
 
     @property
@@ -81,7 +81,7 @@ class PostgresStore:
         return self._ledger
 
     @property
-    def prompts(self) -> PostgresPromptLibrary:
+    def prompts(self) -> SQLPromptLibrary:
         """The team prompt library, on the same pool."""
         return self._prompts
 

@@ -22,10 +22,10 @@ from storage.records import (
 )
 from storage.sql.ledger import SQLLedger
 from storage.sql.migrations import apply_migrations
+from storage.sql.prompts import SQLPromptLibrary
 from storage.sqlite.database import BUSY_TIMEOUT_MS, SQLiteDatabase
 from storage.sqlite.migrations import MIGRATIONS
 from storage.sqlite_memory import SQLiteMemory
-from storage.sqlite_prompts import SQLitePromptLibrary
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class SQLiteStore:
     def __init__(self, db: SQLiteDatabase) -> None:
         self._db = db
         self._ledger = SQLLedger(db)
-        self._prompts = SQLitePromptLibrary(db)
+        self._prompts = SQLPromptLibrary(db)
         self._memory = SQLiteMemory(db)
 
     @property
@@ -55,7 +55,7 @@ class SQLiteStore:
         return self._memory
 
     @property
-    def prompts(self) -> SQLitePromptLibrary:
+    def prompts(self) -> SQLPromptLibrary:
         """The team prompt library, on the same connection."""
         return self._prompts
 
