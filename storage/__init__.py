@@ -8,6 +8,7 @@ from storage.records import (
     ConversationKey,
     ModelUsage,
     NewMessage,
+    StoredImage,
     StoredMessage,
     WindowMessage,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "Store",
     "StoreFailed",
     "StoreUnavailable",
+    "StoredImage",
     "StoredMessage",
     "WindowMessage",
     "copy_sqlite_to_postgres",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, NamedTuple
 
@@ -41,6 +41,19 @@ class ModelUsage:
 
 
 @dataclass(frozen=True)
+class StoredImage:
+    """An image a message showed the model: the bytes sent (already scaled), with its token count."""
+
+    name: str
+    media_type: str
+    data: bytes = field(repr=False)
+    width: int
+    height: int
+    detail: str
+    tokens: int
+
+
+@dataclass(frozen=True)
 class NewMessage:
     """A message to store. `tokens` is what it costs in a prompt, framing included, counted once."""
 
@@ -52,6 +65,7 @@ class NewMessage:
     author_name: str = ""
     platform_message_id: str = ""
     usage: ModelUsage | None = None
+    images: tuple[StoredImage, ...] = ()  # stored with the message, so follow-ups still see them
 
 
 @dataclass(frozen=True)

@@ -189,3 +189,35 @@ async def test_a_bad_vision_or_speech_setting_fails_at_start_up(make_settings: A
     with pytest.raises(ConfigError, match="SPEECH_MODEL"):
         async with open_engine(make_settings(speech_model="no-such-tts")):
             pass
+
+
+async def test_a_follow_up_in_the_thread_still_sees_the_image_after_a_restart(
+    settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    async with open_engine(settings) as engine:
+        await run(engine, "what colour is this?", attachment("red.png", png(64, 48)), thread="t1")
+    async with open_engine(settings) as engine:  # history, images included, lives in the database
+        r = await run(engine, "and what shape?", thread="t1")
+    assert r.errors == []
+    messages = fake_openai.chat_requests()[-1]["messages"]
+    first_question = messages[1]["content"]
+    assert isinstance(first_question, list) and first_question[0]["text"] == "what colour is this?\n\n[image: red.png]"
+    (part,) = image_parts(fake_openai.chat_requests()[-1])
+    assert sent_image(part).size == (64, 48)
+    assert messages[-1]["content"] == "and what shape?"  # a message without images stays plain text
+
+
+async def test_a_thread_whose_model_became_text_only_gets_the_text_without_the_images(
+    make_settings: Any, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[chat."text-only-1"]\ninput = 1.0\noutput = 2.0\n')
+    settings = make_settings(prices_file=prices, allowed_chat_models="text-only-1")
+    async with open_engine(settings) as engine:
+        await run(engine, "what is this?", attachment("cat.png", png(10, 10)))
+        await run(engine, "/model set text-only-1", admin=True)
+        r = await run(engine, "tell me more")
+    assert r.errors == []
+    request = fake_openai.chat_requests()[-1]
+    assert request["model"] == "text-only-1" and image_parts(request) == []
+    assert request["messages"][1]["content"] == "what is this?\n\n[image: cat.png]"

@@ -12,13 +12,13 @@ from bot.chat.window import build_prompt, recalled_block
 from bot.clock import Clock
 from bot.errors import MessageTooLong
 from bot.media.inputs import MessageInputs, read_inputs
-from bot.media.vision import VisionFormula, VisionImage
+from bot.media.vision import Detail, VisionFormula, VisionImage, data_url
 from bot.memory.semantic import Memory
 from bot.messages import IncomingMessage
 from bot.providers.llm import PromptImage, PromptMessage
 from bot.responder import Responder
 from bot.settings import Settings
-from storage import NewMessage, Store, WindowMessage
+from storage import NewMessage, Store, StoredImage, WindowMessage
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class Conversations:
                     author_id=message.author.id,
                     author_name=message.author.display_name,
                     platform_message_id=message.message_id,
+                    images=tuple(_stored(i) for i in inputs.images),
                 ),
             )
             history = await self._store.window(conversation.id, budget)
@@ -82,7 +83,7 @@ class Conversations:
                 message, stored.id, conversation.id, history, budget
             )
             # The prompt's size comes from the counts stored with each message: O(window), no re-tokenizing.
-            images = {stored.id: _prompt_images(inputs.images)} if inputs.images else None
+            images = await self._window_images(history, model)
             cell = Cell(
                 build_prompt(system, history, recalled, images),
                 framing + recalled_tokens + sum(m.tokens for m in history),
@@ -192,6 +193,17 @@ class Conversations:
                 f"(The reply stopped at the {self._chat.max_output_tokens:,}-token limit; say “continue” for more.)"
             )
 
+    async def _window_images(self, history: list[WindowMessage], model: str) -> dict[int, tuple[PromptImage, ...]]:
+        """The stored images of the window's messages, for a model that sees images (their tokens are
+        already in each message's count). A text-only model gets the text, where "[image: name]" stays."""
+        if self._prices.vision(model) is None:
+            return {}
+        stored = await self._store.message_images([m.id for m in history if m.role == "user"])
+        return {
+            message_id: tuple(PromptImage(data_url(i.media_type, i.data), _detail(i.detail), i.tokens) for i in images)
+            for message_id, images in stored.items()
+        }
+
     async def _inputs(self, text: str, message: IncomingMessage, model: str) -> MessageInputs:
         """The message's text with its text files joined, and its images scaled for `model` (checked, not spent)."""
         if not message.attachments:
@@ -226,4 +238,12 @@ class Conversations:
 
 
 def _prompt_images(images: tuple[VisionImage, ...]) -> tuple[PromptImage, ...]:
-    return tuple(PromptImage(i.data_url(), i.detail, i.tokens) for i in images)
+    return tuple(PromptImage(data_url(i.media_type, i.data), i.detail, i.tokens) for i in images)
+
+
+def _stored(image: VisionImage) -> StoredImage:
+    return StoredImage(image.name, image.media_type, image.data, image.width, image.height, image.detail, image.tokens)
+
+
+def _detail(value: str) -> Detail:
+    return "low" if value == "low" else "high" if value == "high" else "auto"

@@ -84,9 +84,10 @@ class VisionImage:
     detail: Detail
     tokens: int
 
-    def data_url(self) -> str:
-        """A data URL of the bytes: the model gets our copy, never a platform's private link."""
-        return f"data:{self.media_type};base64,{base64.b64encode(self.data).decode()}"
+
+def data_url(media_type: str, data: bytes) -> str:
+    """A data URL of the bytes: the model gets our copy, never a platform's private link."""
+    return f"data:{media_type};base64,{base64.b64encode(data).decode()}"
 
 
 def sniff(data: bytes) -> str | None:

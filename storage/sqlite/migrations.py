@@ -263,4 +263,23 @@ MIGRATIONS: list[Migration] = [
     # PostgreSQL's turn leases (several processes on one database). A SQLite deployment is one bot
     # process whose turn lock is a no-op, so there is nothing to create; the name keeps both lists alike.
     Migration("m007_turn_leases"),
+    Migration(
+        "multimodal_message_images",
+        # Images a message showed the model (already scaled to what it reads), so a follow-up in the
+        # thread still sees them; deleted with their message (/forget, a platform deletion).
+        """
+            CREATE TABLE message_images (
+                message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+                position INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                media_type TEXT NOT NULL,
+                data BLOB NOT NULL,
+                width INTEGER NOT NULL,
+                height INTEGER NOT NULL,
+                detail TEXT NOT NULL,
+                tokens INTEGER NOT NULL,
+                PRIMARY KEY (message_id, position)
+            ) WITHOUT ROWID
+            """,
+    ),
 ]
