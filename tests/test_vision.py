@@ -221,3 +221,21 @@ async def test_a_thread_whose_model_became_text_only_gets_the_text_without_the_i
     request = fake_openai.chat_requests()[-1]
     assert request["model"] == "text-only-1" and image_parts(request) == []
     assert request["messages"][1]["content"] == "what is this?\n\n[image: cat.png]"
+
+
+async def test_a_small_file_claiming_huge_dimensions_is_refused_before_decoding(
+    engine: Engine, fake_openai: FakeOpenAI
+) -> None:
+    import struct
+    import zlib
+
+    tiny = bytearray(png(8, 8))
+    header = b"IHDR" + struct.pack(">II", 30_000, 30_000) + bytes(tiny[24:29])  # 900 megapixels
+    tiny[12:29], tiny[29:33] = header, struct.pack(">I", zlib.crc32(header))
+    r = await run(engine, "look", attachment("bomb.png", bytes(tiny)))
+    assert r.errors and r.errors[0].startswith("bomb.png has too many pixels to read safely")
+    header = b"IHDR" + struct.pack(">II", 9_000, 9_000) + bytes(tiny[24:29])  # 81 MP: past our limit, not Pillow's
+    tiny[12:29], tiny[29:33] = header, struct.pack(">I", zlib.crc32(header))
+    r = await run(engine, "look", attachment("bomb.png", bytes(tiny)))
+    assert r.errors and r.errors[0].startswith("bomb.png has too many pixels to read safely")
+    assert fake_openai.chat_requests() == []

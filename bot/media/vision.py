@@ -114,7 +114,8 @@ def _prepare(name: str, data: bytes, formula: VisionFormula, detail: Detail) -> 
             if image.format not in MEDIA_TYPES:
                 raise BadAttachment(f"{name} is a {image.format} image; send PNG, JPEG, GIF or WebP.")
             if image.width * image.height > MAX_PIXELS:
-                raise BadAttachment(f"{name} is {image.width}x{image.height} pixels, too large to read.")
+                raise BadAttachment(f"{name} has too many pixels to read safely ({image.width}x{image.height}); "
+                                    "send a smaller image.")  # fmt: skip
             width, height = formula.scaled_size(image.width, image.height, detail)
             if (width, height) == image.size and not getattr(image, "is_animated", False):
                 image.load()  # decodes it: a truncated or corrupt file fails here, not at the API
@@ -133,7 +134,9 @@ def _prepare(name: str, data: bytes, formula: VisionFormula, detail: Detail) -> 
                 media_type = "image/png"
             return VisionImage(name, media_type, out.getvalue(), width, height, detail,
                                formula.tokens(width, height, detail))  # fmt: skip
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError, ValueError):
+    except Image.DecompressionBombError:
+        raise BadAttachment(f"{name} has too many pixels to read safely; send a smaller image.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise BadAttachment(f"{name} could not be read as an image (it may be damaged).") from None
 
 
