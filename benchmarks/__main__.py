@@ -14,7 +14,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import adapters, concurrency, context_window, footprint, memory_search, reservations, turn_overhead
+from benchmarks import (
+    adapters,
+    concurrency,
+    context_window,
+    footprint,
+    memory_search,
+    reservations,
+    turn_overhead,
+    vision_scaling,
+)
 
 BENCHMARKS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "turn_overhead": turn_overhead.run,
@@ -24,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "footprint": footprint.run,
     "adapters": adapters.run,
     "memory_search": memory_search.run,
+    "vision_scaling": vision_scaling.run,
 }
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -94,6 +104,12 @@ def table(report: dict[str, Any]) -> str:
                     add(f"/search over {size['vectors']:,} vectors ({size['dims']} dims), {backend}: p50",
                         f"{f['p50_ms']:,} ms ({f['us_per_vector']} µs a vector; in-RAM numpy {f['in_ram_p50_ms']} ms;"
                         f" peak {f['peak_alloc_mb']} MB vs a {f['in_ram_matrix_mb']:,} MB matrix)", "")  # fmt: skip
+    if v := report.get("vision_scaling"):
+        for model in ("gpt-4.1-mini", "gpt-4o"):
+            if f := v.get(model):
+                add(f"a 4032x3024 JPEG ({v['source']['bytes'] / 1e6:.1f} MB) as {model} reads it",
+                    f"{f['sent_pixels']}, {f['sent_bytes'] / 1e6:.2f} MB ({f['bytes_saved_share']:.0%} fewer bytes),"
+                    f" {f['tokens']:,} tokens, prepared in {f['prepare_ms_p50']:,} ms", "")  # fmt: skip
     return "\n".join(rows)
 
 
