@@ -47,7 +47,8 @@ async def search(ctx: CommandContext) -> None:
     found = await engine.memory.search(message, query, visible, since, wanted * 3) if visible else []
     hits = [h for h in found if await directory.can_read_thread(h.channel_id, h.thread_id)][:wanted]
     if not hits:
-        await ctx.responder.send_text(f"No matches for “{query}” in the conversations you can see.", private=True)
+        # Only matches at least SEARCH_MIN_SIMILARITY come back: unrelated messages are not shown as results.
+        await ctx.responder.send_text(f"No good matches for “{query}” in the conversations you can see.", private=True)
         return
     lines = [f"Top matches for “{query}”:"]
     for n, hit in enumerate(hits, start=1):

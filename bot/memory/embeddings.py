@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import openai
 
-from bot.providers.llm import translate_error
+from bot.providers.errors import translate_error
 
 Vectors = npt.NDArray[np.float32]
 
@@ -43,7 +43,7 @@ class OpenAIEmbeddings:
                 input=list(texts), model=model, dimensions=dimensions if dimensions else openai.omit
             )
         except openai.APIError as exc:
-            raise translate_error(exc, model) from exc
+            raise translate_error(exc, model, "EMBEDDING_MODEL") from exc
         rows = sorted(response.data, key=lambda item: item.index)
         if len(rows) != len(texts):
             raise ValueError(f"asked for {len(texts)} embeddings, the server returned {len(rows)}")
