@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (data: one fact and its question per line read best unwrapped)
 """The memory-quality retrieval set: a few hundred team messages in five channels, and questions that
 ask for 25 of them in other words (paraphrases: few of the answer's own words), plus questions nothing
 answers. Written by hand for benchmarks/memory_quality.py; deterministic."""
