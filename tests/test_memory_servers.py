@@ -16,6 +16,7 @@ from tests.clock import Clock
 from tests.conftest import message
 from tests.fakes.openai_server import (
     LITELLM_BAD_KEY,
+    LITELLM_BUDGET_EXCEEDED,
     LITELLM_DIMENSIONS_UNSUPPORTED,
     LITELLM_UNKNOWN_EMBEDDING_MODEL,
     VLLM_DIMENSIONS_UNSUPPORTED,
@@ -147,3 +148,21 @@ async def test_search_shows_no_unrelated_messages_as_matches(make_settings: Any,
         ("No good matches for “purple elephants dancing” in the conversations you can see.", True)
     ]
     assert SECRET[:40] in related.texts[0][0]
+
+
+async def test_a_gateways_spent_budget_postpones_embedding_and_is_logged_once(
+    make_settings: Any, fake_openai: FakeOpenAI, clock: Clock, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with open_engine(make_settings(), clock=clock) as engine:
+        await say(engine, "hello")
+        fake_openai.enqueue_embeddings(LITELLM_BUDGET_EXCEEDED, LITELLM_BUDGET_EXCEEDED)
+        await engine.memory.embed_pending()
+        clock.advance(seconds=CLAIM_LEASE.total_seconds() + 1)
+        await engine.memory.embed_pending()
+        assert engine.memory.enabled
+        assert db_rows(db_url, STATES) == [(PENDING, 2)]
+        clock.advance(seconds=CLAIM_LEASE.total_seconds() + 1)
+        await embed_all(engine)  # the budget reset: they are embedded
+    assert db_rows(db_url, STATES) == [(EMBEDDED, 2)]
+    budget_lines = [r for r in caplog.records if "budget spent" in r.getMessage()]
+    assert len(budget_lines) == 1 and budget_lines[0].levelno == logging.ERROR

@@ -151,8 +151,11 @@ class Memory:
             self._turn_off(exc)  # a setting is wrong: every call would fail; the messages stay pending
             return
         except (RateLimited, ModelUnavailable, ModelTimeout, GatewayBudgetSpent, QuotaExceeded) as exc:
-            # Transient, or a budget is spent: the claim lapses and the batch is tried again.
-            log.warning("embedding %d message(s) of team %s postponed: %s", len(items), charge.team_id, exc.message)
+            # Transient, or a budget is spent: the claim lapses and the batch is tried again. A gateway's
+            # spent budget is logged once an hour where it is recognised (bot/providers/errors.py).
+            (log.debug if isinstance(exc, GatewayBudgetSpent) else log.warning)(
+                "embedding %d message(s) of team %s postponed: %s", len(items), charge.team_id, exc.message
+            )
             return
         except ModelError as exc:
             # Refused (a content policy, or a 400 we cannot read): the messages, or the setup?
