@@ -18,11 +18,12 @@ class ConfigError(TeambotError):
 class UserFacingError(TeambotError):
     """An error whose message is written for the person who sent the message."""
 
+    # What an admin is told besides `message` (a setting to fix); None when it is the same for everyone.
+    admin_detail: str | None = None
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        # What an admin is told besides `message` (a setting to fix); None when it is the same for everyone.
-        self.admin_detail: str | None = None
 
 
 class BadCommand(UserFacingError):

@@ -83,7 +83,7 @@ class Memory:
         # records the size the server really returned. With EMBEDDING_DIMENSIONS empty (the model's own
         # size) it is learned from the first vectors after start.
         self.key: str | None = f"{self._name}@{dims}" if dims else None
-        self._requeued = False
+        self._requeued_for: str | None = None  # the key whose other-model vectors were queued again
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -124,9 +124,9 @@ class Memory:
 
     async def _requeue_other_models(self) -> None:
         """Once the key is known: messages embedded with another model or size wait to be embedded again."""
-        if self._requeued or self.key is None:
+        if self.key is None or self._requeued_for == self.key:
             return
-        self._requeued = True
+        self._requeued_for = self.key
         try:
             requeued = await self._store.memory.requeue_other_models(self.key)
         except StoreFailed:
