@@ -172,7 +172,9 @@ class Engine:
             await _tell(responder, STORE_BUSY if exc.busy else STORE_FAILED)
         except UserFacingError as exc:
             log.info("refused %s message %s: %s", message.platform, message.message_id, type(exc).__name__)
-            await _tell(responder, exc.message)
+            # A setting to fix (a model the server lacks…) is named to admins; others get the short message.
+            detail = exc.admin_detail if message.author.is_admin else None
+            await _tell(responder, f"{exc.message}\n{detail}" if detail else exc.message)
         except Exception:
             log.exception("failed to handle %s message %s", message.platform, message.message_id)
             await _tell(responder, GENERIC_FAILURE)
