@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     memory_query_timeout: float = Field(3.0, gt=0, description="seconds a turn waits to embed its question")
     search_results: int = Field(5, ge=1, le=25, description="matches /search shows")
 
+    command_prefix: str = Field(
+        "", pattern=r"^[a-z0-9_-]{0,10}$",
+        description="put before every slash command's name (tb- gives /tb-ask), where other apps use the plain ones",
+    )  # fmt: skip
+
     # Discord (adapters/discord/adapter.py): set DISCORD_TOKEN to start the Discord adapter.
     discord_token: SecretStr | None = None
     discord_admin_role: str | None = Field(None, description="members with this role are admins too")
