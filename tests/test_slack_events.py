@@ -51,9 +51,11 @@ async def test_a_thread_reply_also_sent_to_the_channel_is_answered_once_in_the_t
     await until(lambda: len(fake_openai.chat_requests()) == 1)
     # docs.slack.dev/reference/events/message/thread_broadcast: no plain twin arrives for it.
     reply_ts = now_ts()
-    broadcast = channel_message("and the release date?", reply_ts, subtype="thread_broadcast", thread_ts=root,
-                                client_msg_id="c1", root={"type": "message", "user": "U1", "ts": root,
-                                "thread_ts": root, "text": "<@UBOT> what is our freeze date?", "reply_count": 1})  # fmt: skip
+    first = {"type": "message", "user": "U1", "ts": root, "thread_ts": root, "reply_count": 1,
+             "text": "<@UBOT> what is our freeze date?"}  # fmt: skip
+    broadcast = channel_message(
+        "and the release date?", reply_ts, subtype="thread_broadcast", thread_ts=root, client_msg_id="c1", root=first
+    )
     await slack.event(broadcast, "Ev2")
     await slack.event(broadcast, "Ev2", headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
     await answered(slack, fake_openai, 2)
