@@ -32,6 +32,7 @@ from adapters.slack.events import (
     message_from_command,
     message_from_event,
 )
+from adapters.slack.manifest import TRANSCRIBE_SHORTCUT
 from adapters.slack.responder import EDIT_INTERVAL, SlackResponder
 from adapters.slack.startup import check_bot_token, open_socket_url, quiet_client_token_warning, socket_mode_logger
 from bot.chat.engine import Engine
@@ -43,7 +44,6 @@ from storage import ConversationKey
 log = logging.getLogger(__name__)
 
 ADMIN_CACHE_SECONDS = 300
-TRANSCRIBE_SHORTCUT = "transcribe"  # the message shortcut's callback_id (slack/manifest.yaml)
 RECENT_FILES = 20  # how far back /transcribe looks for the user's audio (files.list, newest first)
 FILE_NOT_SHARED = (
     "Slack did not let me read {names} (a file shared through Slack Connect or from another workspace "

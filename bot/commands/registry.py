@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -61,9 +62,10 @@ class CommandRegistry:
         return f"{self.prefix}{name}"
 
     def usage(self, spec: CommandSpec) -> str:
-        """The command's usage line with its public name."""
-        own = f"/{spec.name}"
-        return f"/{self.public_name(spec.name)}{spec.usage[len(own) :]}" if spec.usage.startswith(own) else spec.usage
+        """The command's usage line, written with its public name."""
+        if not self.prefix:
+            return spec.usage
+        return re.sub(rf"(?<![\w/-])/{re.escape(spec.name)}(?![\w-])", f"/{self.public_name(spec.name)}", spec.usage)
 
     def add(self, spec: CommandSpec) -> None:
         """Register a command; names are unique."""
