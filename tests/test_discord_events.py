@@ -76,7 +76,7 @@ async def gateway_bot(
 async def test_an_edited_question_never_starts_a_second_answer(
     gateway_bot: tuple[FakeDiscord, Any], fake_openai: FakeOpenAI
 ) -> None:
-    api, client = gateway_bot
+    _, client = gateway_bot
     created = message_payload("200", CHANNEL, f"<@{BOT_ID}> first wording", author=user("10", "ann"),
                               guild_id=GUILD, member=MEMBER, mentions=[BOT_USER])  # fmt: skip
     client._connection.parse_message_create(created)  # MESSAGE_CREATE

@@ -420,7 +420,7 @@ async def test_the_transcribe_shortcut_transcribes_that_messages_file(
 def test_the_manifest_has_the_transcribe_shortcut() -> None:
     import yaml
 
-    from adapters.slack.adapter import TRANSCRIBE_SHORTCUT
+    from adapters.slack.manifest import TRANSCRIBE_SHORTCUT
     from tests.test_slack_manifest import MANIFEST
 
     shortcuts = yaml.safe_load(MANIFEST.read_text())["features"]["shortcuts"]

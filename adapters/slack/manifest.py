@@ -61,7 +61,7 @@ def manifest(commands: CommandRegistry, *, url: str | None = None, name: str = "
                     "callback_id": TRANSCRIBE_SHORTCUT,
                     "description": "Transcribe the audio or video on this message",
                 }
-            ],  # fmt: skip
+            ],
             "slash_commands": slash,
         },
         "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
