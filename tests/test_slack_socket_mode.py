@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -126,3 +128,39 @@ async def test_while_slack_is_unreachable_the_start_retries_quietly_and_stops_at
     assert all(r.levelno == logging.WARNING and r.exc_info is None for r in tries)
     assert "retrying in 1 s" in tries[0].getMessage() and "retrying in 2 s" in tries[1].getMessage()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def bot_process(tmp_path: Any, **env: str) -> asyncio.subprocess.Process:
+    """`python -m bot` as an operator starts it, with Slack settings in the environment."""
+    values = {"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "test-key-not-secret", "MEMORY_ENABLED": "false",
+              "OPENAI_BASE_URL": f"http://127.0.0.1:{closed_port()}/v1",
+              "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}", **env}  # fmt: skip
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=values, stderr=asyncio.subprocess.PIPE
+    )
+
+
+async def test_sigterm_while_slack_is_unreachable_exits_0(tmp_path: Any) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/api/"
+    bot = await bot_process(tmp_path, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_URL=url)
+    assert bot.stderr is not None
+    seen: list[str] = []
+    while not any("Slack unreachable" in line for line in seen):  # the start is retrying
+        line = await asyncio.wait_for(bot.stderr.readline(), 60)
+        assert line, f"the bot ended: {seen}"
+        seen.append(line.decode())
+    bot.send_signal(signal.SIGTERM)
+    rest = await asyncio.wait_for(bot.stderr.read(), 30)
+    assert await bot.wait() == 0
+    assert "Traceback" not in "".join(seen) + rest.decode()
+
+
+async def test_a_wrong_app_token_stops_the_bot_with_one_line(socket_slack: FakeSlackSocket, tmp_path: Any) -> None:
+    bot = await bot_process(
+        tmp_path, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN="xapp-1-wrong", SLACK_API_URL=socket_slack.base_url
+    )
+    assert bot.stderr is not None
+    errors = (await asyncio.wait_for(bot.stderr.read(), 60)).decode()
+    assert await bot.wait() == 2
+    assert errors.splitlines()[-1].startswith("Slack refused SLACK_APP_TOKEN (invalid_auth).")
+    assert "Traceback" not in errors and "xapp-1-wrong" not in errors
