@@ -130,6 +130,22 @@ async def test_while_slack_is_unreachable_the_start_retries_quietly_and_stops_at
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+async def test_a_websocket_that_cannot_be_reached_is_retried_with_one_warning_a_try(
+    make_settings: Any, socket_slack: FakeSlackSocket, caplog: pytest.LogCaptureFixture
+) -> None:
+    socket_slack.socket_url = f"ws://127.0.0.1:{closed_port()}/socket"
+    settings = make_settings(slack_bot_token=BOT_TOKEN, slack_app_token=APP_TOKEN, slack_api_url=socket_slack.base_url)
+    caplog.set_level(logging.INFO)
+    stop = asyncio.Event()
+    async with open_engine(settings) as engine:
+        task = asyncio.create_task(run_slack(engine, settings, stop))
+        await until(lambda: any("Slack Socket Mode: ClientConnectorError" in r.getMessage() for r in caplog.records))
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    tries = [r for r in caplog.records if r.name == "adapters.slack.socket_mode" and r.levelno >= logging.WARNING]
+    assert tries and all(r.levelno == logging.WARNING and r.exc_info is None for r in tries)
+
+
 async def bot_process(tmp_path: Any, **env: str) -> asyncio.subprocess.Process:
     """`python -m bot` as an operator starts it, with Slack settings in the environment."""
     values = {"PATH": "/usr/bin:/bin", "OPENAI_API_KEY": "test-key-not-secret", "MEMORY_ENABLED": "false",

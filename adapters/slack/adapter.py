@@ -64,7 +64,6 @@ class SlackAdapter:
         self._settings = settings
         self._token = settings.slack_bot_token.get_secret_value()
         self._client = client or AsyncWebClient(token=self._token, base_url=settings.slack_api_url)
-        self.client = self._client
         # slack-sdk's own retry handlers: 429s wait out Retry-After, connection errors and 5xx are
         # retried a couple of times. (A retried chat.postMessage may rarely post twice; Slack has
         # no idempotency key for it, and a missing answer is the worse failure.)
@@ -89,6 +88,11 @@ class SlackAdapter:
         for spec in engine.commands:
             self.app.command(f"/{engine.commands.public_name(spec.name)}")(self._on_command)
         self.app.shortcut(TRANSCRIBE_SHORTCUT)(self._on_transcribe_shortcut)
+
+    @property
+    def client(self) -> AsyncWebClient:
+        """The Web API client every call goes through (bolt's and Socket Mode's too)."""
+        return self._client
 
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
         await self._answer(event, body, context)

@@ -31,6 +31,7 @@ class FakeSlackSocket(FakeSlack):
         self.connections = 0  # websockets opened so far
         self.app_tokens = {APP_TOKEN}
         self.bot_tokens = {BOT_TOKEN}
+        self.socket_url: str | None = None  # hand out this websocket URL instead of our own (e.g. a dead one)
         self._sockets: list[web.WebSocketResponse] = []
         self._connected = asyncio.Condition()
         self._ids = itertools.count(1)
@@ -46,7 +47,8 @@ class FakeSlackSocket(FakeSlack):
             if token not in self.app_tokens:
                 return web.json_response({"ok": False, "error": "invalid_auth"})
             ticket = next(self._ids)
-            return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket?ticket={ticket}"})
+            url = self.socket_url or f"ws://127.0.0.1:{self.port}/socket?ticket={ticket}"
+            return web.json_response({"ok": True, "url": url})
         if method == "auth.test" and token not in self.bot_tokens:
             self.calls.append(SlackCall(method, {}))
             return web.json_response({"ok": False, "error": "invalid_auth"})
