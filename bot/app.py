@@ -194,6 +194,14 @@ async def run(settings: Settings) -> int:
     return 0
 
 
+async def discord_invite(settings: Settings, out: TextIO) -> int:
+    """Print the URL that adds the bot to a server, with the scopes and permissions it needs."""
+    from adapters.discord.adapter import invite_url_for
+
+    out.write(await invite_url_for(settings) + "\n")
+    return 0
+
+
 async def sync_discord(settings: Settings, out: TextIO) -> int:
     """Register the Discord slash commands now."""
     from adapters.discord.adapter import discord_sync

@@ -38,6 +38,10 @@ class BadAttachment(UserFacingError):
     """A file that cannot be used: empty, not audio, too long, too large, a web page instead of a file."""
 
 
+class CannotPost(UserFacingError):
+    """The platform will not let the bot post where it was asked (it is not a member there)."""
+
+
 class NotAllowed(UserFacingError):
     """The user may not do this (for example an admin-only command)."""
 

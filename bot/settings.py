@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         0.3, ge=-1, le=1, description="cosine similarity a /search match needs (below it: no good matches)"
     )
 
+    command_prefix: str = Field(
+        "", pattern=r"^[a-z0-9_-]{0,10}$",
+        description="put before every slash command's name (tb- gives /tb-ask), where other apps use the plain ones",
+    )  # fmt: skip
+
     # Discord (adapters/discord/adapter.py): set DISCORD_TOKEN to start the Discord adapter.
     discord_token: SecretStr | None = None
     discord_admin_role: str | None = Field(None, description="members with this role are admins too")
