@@ -9,15 +9,18 @@ from typing import Any, Literal, Protocol, cast
 import openai
 from openai.types import ImagesResponse
 
-from bot.providers.llm import translate_error
+from bot.providers.errors import FaultLog, translate_error
+from bot.providers.image_links import ImageLinkFailed, fetch_image
 
 
 @dataclass(frozen=True)
 class GeneratedImage:
-    """One image: PNG bytes and the prompt the model actually used, when it says."""
+    """One image: its bytes and the prompt the model actually used, when it says."""
 
-    png: bytes
+    png: bytes  # PNG from OpenAI; a server that answers with a link may serve JPEG or WebP (see `mime`)
     revised_prompt: str | None
+    mime: str = "image/png"
+    lost: str | None = None  # drawn (and billed) but its link could not be downloaded: why; `png` is empty
 
 
 class ImageModel(Protocol):
@@ -45,10 +48,14 @@ class SpeechModel(Protocol):
 
 
 class OpenAIImages:
-    """`images.generate`, base64 out. Never retried: a generated image is billed."""
+    """`images.generate`, base64 out (or links, from gateways). Never retried: a generated image is billed."""
 
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
+    def __init__(
+        self, client: openai.AsyncOpenAI, faults: FaultLog | None = None, *, max_download_bytes: int = 25 * 2**20
+    ) -> None:
         self._client = client
+        self._faults = faults or FaultLog()
+        self._max_download_bytes = max_download_bytes
 
     async def generate(
         self, prompt: str, *, model: str, size: str, quality: str, n: int, b64_param: bool
@@ -65,8 +72,10 @@ class OpenAIImages:
                 response_format=response_format,
             )
         except openai.APIError as exc:
-            raise translate_error(exc, model) from exc
-        return _decoded(response)
+            error = translate_error(exc, model, "IMAGE_MODEL")
+            self._faults.report(error)
+            raise error from exc
+        return await self._decoded(response)
 
     async def edit(
         self, image: tuple[str, bytes, str], prompt: str, *, model: str, size: str, quality: str, n: int,
@@ -85,16 +94,24 @@ class OpenAIImages:
                 response_format=response_format,
             )
         except openai.APIError as exc:
-            raise translate_error(exc, model) from exc
-        return _decoded(response)
+            error = translate_error(exc, model, "IMAGE_MODEL")
+            self._faults.report(error)
+            raise error from exc
+        return await self._decoded(response)
 
-
-def _decoded(response: ImagesResponse) -> list[GeneratedImage]:
-    images = []
-    for item in response.data or []:
-        if item.b64_json:
-            images.append(GeneratedImage(base64.b64decode(item.b64_json), item.revised_prompt))
-    return images
+    async def _decoded(self, response: ImagesResponse) -> list[GeneratedImage]:
+        images = []
+        for item in response.data or []:
+            if item.b64_json:
+                images.append(GeneratedImage(base64.b64decode(item.b64_json), item.revised_prompt))
+            elif item.url:  # LiteLLM's image mocks and some gateways answer with a link even when asked for b64
+                try:
+                    data, mime = await fetch_image(item.url, self._max_download_bytes, self._client.timeout)
+                except ImageLinkFailed as exc:
+                    images.append(GeneratedImage(b"", item.revised_prompt, lost=str(exc)))
+                else:
+                    images.append(GeneratedImage(data, item.revised_prompt, mime))
+        return images
 
 
 class SpeechSynth(Protocol):
@@ -107,8 +124,9 @@ class SpeechSynth(Protocol):
 class OpenAISpeech:
     """`audio.speech.create`, MP3 out. Never retried: the speech is billed once made."""
 
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
+    def __init__(self, client: openai.AsyncOpenAI, faults: FaultLog | None = None) -> None:
         self._client = client
+        self._faults = faults or FaultLog()
 
     async def speak(self, text: str, *, model: str, voice: str) -> bytes:
         """The MP3 bytes of `text` spoken."""
@@ -117,15 +135,18 @@ class OpenAISpeech:
                 input=text, model=model, voice=voice, response_format="mp3"
             )
         except openai.APIError as exc:
-            raise translate_error(exc, model) from exc
+            error = translate_error(exc, model, "SPEECH_MODEL")
+            self._faults.report(error)
+            raise error from exc
         return response.content
 
 
 class OpenAITranscriber:
     """`audio.transcriptions.create` on one file (a part of a longer recording)."""
 
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
+    def __init__(self, client: openai.AsyncOpenAI, faults: FaultLog | None = None) -> None:
         self._client = client
+        self._faults = faults or FaultLog()
 
     async def transcribe(
         self, audio: bytes, filename: str, *, model: str, language: str | None, prompt: str | None
@@ -140,5 +161,7 @@ class OpenAITranscriber:
                 response_format="text",
             )
         except openai.APIError as exc:
-            raise translate_error(exc, model) from exc
+            error = translate_error(exc, model, "TRANSCRIBE_MODEL")
+            self._faults.report(error)
+            raise error from exc
         return str(result).strip()
