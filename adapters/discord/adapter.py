@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 2_000  # Discord's hard limit for a message's content
 EDIT_INTERVAL = 1.0  # at most one edit per second per message
 THREAD_NAME_LIMIT = 100
+# The bot never pings anyone by itself: "@everyone", roles and users the model echoes stay plain text
+# (discord.py pings them unless allowed_mentions says otherwise, on every send, edit and follow-up).
+NO_PINGS = discord.AllowedMentions.none()
 INTENTS_HINT = (
     "Discord refused the Message Content intent. Enable it for this bot in the developer portal "
     "(Applications → your app → Bot → Privileged Gateway Intents → Message Content Intent), then restart."
@@ -47,10 +50,10 @@ def intents() -> discord.Intents:
 
 
 def discord_reply(send: Callable[[str], Awaitable[Any]], *, interval: float = EDIT_INTERVAL) -> EditedReply:
-    """A reply streamed into Discord messages: sent, then edited at most once a second."""
+    """A reply streamed into Discord messages: sent, then edited at most once a second (`send` pings no one)."""
 
     async def edit(message: Any, text: str) -> None:
-        await message.edit(content=text)
+        await message.edit(content=text, allowed_mentions=NO_PINGS)
 
     return EditedReply(send, edit, limit=MESSAGE_LIMIT, interval=interval, interrupted=" *[reply interrupted]*")
 
@@ -65,15 +68,22 @@ class ChannelResponder:
     async def send_text(self, text: str, *, private: bool = False) -> None:
         """Send, split under 2,000 characters (a channel has no private replies: the thread is the place)."""
         for chunk in split_message(text, MESSAGE_LIMIT):
-            await self._channel.send(chunk)
+            await self._channel.send(chunk, allowed_mentions=NO_PINGS)
 
     def stream(self) -> EditedReply:
         """Edit-based streaming."""
-        return discord_reply(self._channel.send, interval=self._interval)
+
+        async def send(text: str) -> Any:
+            return await self._channel.send(text, allowed_mentions=NO_PINGS)
+
+        return discord_reply(send, interval=self._interval)
 
     async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
         """Upload a file."""
-        await self._channel.send(content=caption[:MESSAGE_LIMIT] or None, file=discord.File(io.BytesIO(data), filename))
+        await self._channel.send(
+            content=caption[:MESSAGE_LIMIT] or None, file=discord.File(io.BytesIO(data), filename),
+            allowed_mentions=NO_PINGS,
+        )  # fmt: skip
 
     async def show_status(self, text: str) -> None:
         """The typing indicator (it lasts about ten seconds or until the bot sends)."""
@@ -94,20 +104,22 @@ class InteractionResponder:
     async def send_text(self, text: str, *, private: bool = False) -> None:
         """Follow-up messages, ephemeral when private."""
         for chunk in split_message(text, MESSAGE_LIMIT):
-            await self._interaction.followup.send(chunk, ephemeral=private)
+            await self._interaction.followup.send(chunk, ephemeral=private, allowed_mentions=NO_PINGS)
 
     def stream(self) -> EditedReply:
         """Edit-based streaming on follow-up messages."""
 
         async def send(text: str) -> Any:
-            return await self._interaction.followup.send(text, wait=True)
+            return await self._interaction.followup.send(text, wait=True, allowed_mentions=NO_PINGS)
 
         return discord_reply(send, interval=self._interval)
 
     async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
         """A follow-up with the file."""
         await self._interaction.followup.send(
-            content=caption[:MESSAGE_LIMIT] or "", file=discord.File(io.BytesIO(data), filename)
+            content=caption[:MESSAGE_LIMIT] or "",
+            file=discord.File(io.BytesIO(data), filename),
+            allowed_mentions=NO_PINGS,
         )
 
     async def show_status(self, text: str) -> None:
@@ -129,6 +141,12 @@ class DiscordAdapter:
         self.client = client
         self._interval = interval
         self.tree = app_commands.CommandTree(client)
+        role = (settings.discord_admin_role or "").strip()
+        if role and not role.isdigit():
+            log.warning(
+                "DISCORD_ADMIN_ROLE names a role: anyone who may create roles can make one with that name. "
+                "Set the role's id instead (Server Settings → Roles → ⋯ → Copy Role ID)."
+            )
         for spec in engine.commands:
             self.tree.add_command(app_command(spec, engine.images.spec, self._runner(spec.name)))
 
@@ -191,11 +209,17 @@ class DiscordAdapter:
     def _author(self, user: discord.User | discord.Member) -> Author:
         admin = False
         if isinstance(user, discord.Member):
-            role = self._settings.discord_admin_role
-            admin = user.guild_permissions.manage_guild or (
-                role is not None and any(r.name == role for r in user.roles)
-            )
+            admin = user.guild_permissions.manage_guild or any(self._is_admin_role(r) for r in user.roles)
         return Author(id=str(user.id), display_name=user.display_name, is_admin=admin, is_bot=user.bot)
+
+    def _is_admin_role(self, role: discord.Role) -> bool:
+        """DISCORD_ADMIN_ROLE as a role id (preferred: anyone who may create roles can copy a name), or a name."""
+        wanted = (self._settings.discord_admin_role or "").strip()
+        if not wanted:
+            return False
+        if wanted.isdigit():
+            return role.id == int(wanted)
+        return role.name == wanted
 
     def _attachment(self, attachment: discord.Attachment) -> Attachment:
         cap = self._settings.max_attachment_mb * 1024 * 1024
@@ -297,7 +321,7 @@ class _Client(discord.AutoShardedClient):
         options: dict[str, Any] = {"shard_count": settings.discord_shard_count}
         if shard_ids is not None:
             options["shard_ids"] = shard_ids
-        super().__init__(intents=intents(), **options)
+        super().__init__(intents=intents(), allowed_mentions=NO_PINGS, **options)
         self.adapter: DiscordAdapter | None = None
         self._guilds = guild_ids(settings)
 
@@ -342,7 +366,7 @@ async def discord_sync(engine: Engine, settings: Settings) -> list[str]:
     """`python -m bot discord-sync`: log in over HTTP only, register the commands now, log out."""
     if settings.discord_token is None:
         raise ConfigError("DISCORD_TOKEN is not set")
-    client = discord.Client(intents=intents())
+    client = discord.Client(intents=intents(), allowed_mentions=NO_PINGS)
     try:
         await client.login(settings.discord_token.get_secret_value())
         adapter = DiscordAdapter(engine, settings, client)
