@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     discord_shard_count: int | None = Field(None, ge=1, description="total shards across all processes")
     discord_shard_ids: str = Field("", description="comma-separated shards this process runs (with the count)")
     discord_guild_ids: str = Field("", description="comma-separated guild ids to sync commands to at once")
+    discord_dms: bool = Field(True, description="answer direct messages (each person's DMs are their own team)")
     max_attachment_mb: int = Field(25, ge=1, description="largest attachment the bot downloads")
 
     # Slack (adapters/slack/adapter.py): SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode, for

@@ -10,7 +10,16 @@ import pytest
 
 from adapters.discord.adapter import DiscordAdapter, intents
 from bot.app import open_engine
-from tests.fakes.discord_api import ADMIN_ROLE, BOT_ID, GUILD, DiscordCall, FakeDiscord, logged_in_client
+from tests.fakes.discord_api import (
+    ADMIN_ROLE,
+    BOT_ID,
+    GUILD,
+    DiscordCall,
+    FakeDiscord,
+    logged_in_client,
+    message_payload,
+    user,
+)
 from tests.fakes.openai_server import FakeOpenAI, ImageReply, Reply
 from tests.test_discord import Harness, interaction
 from tests.test_discord import discord_bot as discord_fixture
@@ -80,3 +89,52 @@ async def test_the_admin_role_is_matched_by_id_so_a_copied_name_is_not_admin(
                     assert await _admin(harness, ("77",))  # a name is spoofable: the reason an id is preferred
             finally:
                 await client.close()
+
+
+def dm_from(harness: Harness, user_id: str, content: str) -> discord.Message:
+    """A message in the DM between `user_id` and the bot, as the gateway delivers it (no guild)."""
+    state = harness.client._connection
+    assert harness.client.user is not None
+    person = user(user_id, f"user{user_id}")
+    channel = discord.DMChannel(me=harness.client.user, state=state, data={  # type: ignore[arg-type]
+        "id": f"9{user_id}", "type": 1, "recipients": [person], "last_message_id": None})  # fmt: skip
+    payload = message_payload(str(next(harness.ids)), str(channel.id), content, author=person)
+    return state.create_message(channel=channel, data=payload)  # type: ignore[arg-type]
+
+
+async def test_a_prompt_saved_in_a_dm_is_that_persons_alone(discord_bot: Harness, fake_openai: FakeOpenAI) -> None:
+    await discord_bot.adapter.on_message(dm_from(discord_bot, "21", "/prompt save recipe Alice's secret {x}"))
+    await discord_bot.adapter.on_message(dm_from(discord_bot, "22", "/prompt list"))
+    assert "recipe" not in list(discord_bot.api.messages.values())[-1]
+    await discord_bot.adapter.on_message(dm_from(discord_bot, "22", "/prompt show recipe"))
+    assert "Alice's secret" not in list(discord_bot.api.messages.values())[-1]
+    await discord_bot.adapter.on_message(dm_from(discord_bot, "22", "/prompt save recipe Bob's own {x}"))
+    store = discord_bot.engine.store.prompts
+    assert [(v.version, v.author_id) for v in await store.versions("dm-21", "recipe")] == [
+        (1, "21")
+    ]  # Bob added nothing to Alice's
+    assert [(v.version, v.author_id) for v in await store.versions("dm-22", "recipe")] == [(1, "22")]
+
+
+async def test_dm_spend_is_the_persons_own_team(discord_bot: Harness, fake_openai: FakeOpenAI) -> None:
+    await discord_bot.adapter.on_message(dm_from(discord_bot, "21", "hello"))
+    assert [kind for kind, *_ in await discord_bot.engine.store.ledger.ledger_rows("dm-21")] == ["chat"]
+    assert await discord_bot.engine.store.ledger.ledger_rows("dm") == []
+
+
+async def test_dms_can_be_turned_off(
+    make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with FakeDiscord() as api:
+        monkeypatch.setattr(discord.http.Route, "BASE", api.base)
+        settings = make_settings(discord_token="test.token.value", discord_dms=False)
+        async with open_engine(settings) as engine:
+            client = await logged_in_client(intents())
+            harness = Harness(api, engine, DiscordAdapter(engine, settings, client, interval=0), client,
+                              itertools.count(100))  # fmt: skip
+            try:
+                await harness.adapter.on_message(dm_from(harness, "21", "hello"))
+            finally:
+                await client.close()
+    assert fake_openai.chat_requests() == []
+    assert list(api.messages.values()) == ["I don't take direct messages here. Mention me in a server channel instead."]

@@ -240,3 +240,18 @@ async def test_admin_rights_are_cached_per_workspace(slack: Harness) -> None:
     await slack.post(json.dumps(event).encode(), "application/json")
     await until(lambda: len(slack.api.called("chat.postEphemeral")) == 2)
     assert "is for admins only" in slack.api.called("chat.postEphemeral")[1]["text"]
+
+
+# --- replays ----------------------------------------------------------------------------------
+
+
+async def test_a_replayed_signed_slash_command_runs_once(slack: Harness, fake_openai: FakeOpenAI) -> None:
+    fake_openai.enqueue_images(ImageReply())
+    assert await slack.command("image", "a cat", trigger="trig-7") == 200
+    await until(lambda: bool(slack.api.called("files.completeUploadExternal")))
+    assert await slack.command("image", "a cat", trigger="trig-7") == 200  # the same signed command, sent again
+    await slack.command("usage")  # a later command (its own trigger_id) still runs
+    await until(lambda: len(slack.api.responses) + len(slack.api.called("chat.postEphemeral")) >= 1)
+    assert await slack.engine.drain(10) == 0
+    assert len(fake_openai.requests_to("/v1/images/generations")) == 1
+    assert [state for *_, state in await slack.engine.store.ledger.ledger_rows("T1")] == ["settled"]

@@ -160,6 +160,9 @@ class DiscordAdapter:
         channel = message.channel
         mentioned = me in message.mentions and not message.mention_everyone
         if isinstance(channel, discord.DMChannel):
+            if not self._settings.discord_dms:
+                await channel.send(DMS_OFF, allowed_mentions=NO_PINGS)
+                return
             await self._answer(message, channel, thread_id="")
         elif isinstance(channel, discord.Thread):
             if mentioned or channel.owner_id == me.id:
@@ -174,7 +177,7 @@ class DiscordAdapter:
         guild = message.guild
         incoming = IncomingMessage(
             platform="discord",
-            team_id=str(guild.id) if guild else "dm",
+            team_id=team_of(guild.id if guild else None, message.author.id),
             channel_id=str(getattr(message.channel, "parent_id", None) or message.channel.id),
             thread_id=thread_id,
             message_id=str(message.id),
@@ -246,13 +249,16 @@ class DiscordAdapter:
     ) -> None:
         """Defer at once (Discord wants an answer within 3 s), then let the engine answer by follow-ups."""
         spec = self.engine.commands.get(name)
+        if interaction.guild_id is None and not self._settings.discord_dms:
+            await interaction.response.send_message(DMS_OFF, ephemeral=True, allowed_mentions=NO_PINGS)
+            return
         await interaction.response.defer(thinking=True, ephemeral=spec is not None and spec.private)
         user = interaction.user
         channel_id = interaction.channel_id or 0
         parent = getattr(interaction.channel, "parent_id", None)
         incoming = IncomingMessage(
             platform="discord",
-            team_id=str(interaction.guild_id) if interaction.guild_id else "dm",
+            team_id=team_of(interaction.guild_id, user.id),
             channel_id=str(parent or channel_id),
             thread_id=str(channel_id) if parent else "",
             message_id=str(interaction.id),
@@ -265,6 +271,18 @@ class DiscordAdapter:
             platform_directory=DiscordDirectory(user, channel_id, channel_id if parent else None),
         )
         await self.engine.handle(incoming, InteractionResponder(interaction, interval=self._interval))
+
+
+DMS_OFF = "I don't take direct messages here. Mention me in a server channel instead."
+
+
+def team_of(guild_id: int | None, user_id: int) -> str:
+    """The team a message belongs to: its guild, or for a DM the person alone (`dm-<user id>`).
+
+    A DM is personal: its prompts are that person's library, and its spend is held to the budget of that
+    one-person team (the QUOTA_* defaults, or what the operator sets with `quota --team dm-<id>`).
+    """
+    return str(guild_id) if guild_id else f"dm-{user_id}"
 
 
 def _thread_name(text: str) -> str:

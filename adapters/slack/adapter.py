@@ -124,6 +124,12 @@ class SlackAdapter:
 
     async def _on_command(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the answer follows
+        # A signed command replayed within the signature's five minutes (or redelivered) runs once: claimed by
+        # (team, trigger_id) like events, so an /image is not drawn and charged twice.
+        once = str(body.get("trigger_id") or body.get("response_url") or "")
+        if once and not await self._engine.first_delivery("slack", f"command:{body.get('team_id')}:{once}"):
+            log.info("Slack command %s already handled: a replay or redelivery", body.get("command"))
+            return
         # Slash commands carry no files: /transcribe takes the user's latest audio file in the channel.
         files = await self._recent_audio(body) if body.get("command") == "/transcribe" else ()
         message = self._with_directory(
