@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from typing import Any
 
 import discord
@@ -10,9 +11,11 @@ import pytest
 
 from adapters.discord.adapter import DiscordAdapter, intents
 from bot.app import open_engine
+from storage import ConversationKey
 from tests.fakes.discord_api import (
     ADMIN_ROLE,
     BOT_ID,
+    CHANNEL,
     GUILD,
     DiscordCall,
     FakeDiscord,
@@ -21,11 +24,12 @@ from tests.fakes.discord_api import (
     user,
 )
 from tests.fakes.openai_server import FakeOpenAI, ImageReply, Reply
-from tests.test_discord import Harness, interaction
+from tests.test_discord import Harness, bots_thread, interaction
 from tests.test_discord import discord_bot as discord_fixture
 
 discord_bot = discord_fixture  # discord.py's real client against the fake REST API (shared with test_discord)
 
+NOW = datetime(2026, 11, 24, tzinfo=UTC)
 HOSTILE = "@everyone @here <@&3> <@10> <@!10> look!"
 
 
@@ -138,3 +142,27 @@ async def test_dms_can_be_turned_off(
                 await client.close()
     assert fake_openai.chat_requests() == []
     assert list(api.messages.values()) == ["I don't take direct messages here. Mention me in a server channel instead."]
+
+
+async def _history(harness: Harness) -> list[str]:
+    conv = await harness.engine.store.active_conversation(ConversationKey("discord", GUILD, CHANNEL, "5000"), NOW)
+    return [m.content for m in await harness.engine.store.messages(conv.id)]
+
+
+async def test_raw_deletes_and_edits_reach_history(discord_bot: Harness, fake_openai: FakeOpenAI) -> None:
+    await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> my prod password is hunter2"))  # id 100
+    thread = bots_thread(discord_bot)
+    await discord_bot.adapter.on_message(discord_bot.message("second question", channel=thread, mentions_bot=False))
+    assert len(await _history(discord_bot)) == 4
+    # An edit of an uncached message arrives raw, with the message as the gateway sends it.
+    edited = message_payload("101", "5000", "second question, edited", author=user("10", "user10"), guild_id=GUILD)
+    state = discord_bot.client._connection
+    update = discord.RawMessageUpdateEvent(edited, state.create_message(channel=thread, data=edited))  # type: ignore[arg-type]
+    await discord_bot.adapter.on_raw_message_edit(update)
+    delete = discord.RawMessageDeleteEvent({"id": "100", "channel_id": "5000", "guild_id": GUILD})
+    await discord_bot.adapter.on_raw_message_delete(delete)
+    assert await _history(discord_bot) == ["second question, edited", "echo: second question"]
+    bulk = discord.RawBulkMessageDeleteEvent({"ids": ["101"], "channel_id": "5000", "guild_id": GUILD})
+    await discord_bot.adapter.on_raw_bulk_message_delete(bulk)
+    assert await _history(discord_bot) == []
+    assert len(fake_openai.chat_requests()) == 2  # the edit started no answer

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -15,6 +17,7 @@ from aiohttp import web
 from adapters.slack.files import SlackFiles
 from adapters.slack.mentions import neutralise
 from bot.errors import BadAttachment
+from storage import ConversationKey
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openai_server import FakeOpenAI, ImageReply, Reply
 from tests.test_slack import Harness, final_text, mention, until
@@ -23,6 +26,7 @@ from tests.test_slack import slack as slack_fixture
 slack = slack_fixture  # the Slack app over signed HTTP, with its fake Web API (a fixture shared with test_slack)
 
 TOKEN = "xoxb-test"
+NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 class FileHost(LoopbackServer):
@@ -255,3 +259,45 @@ async def test_a_replayed_signed_slash_command_runs_once(slack: Harness, fake_op
     assert await slack.engine.drain(10) == 0
     assert len(fake_openai.requests_to("/v1/images/generations")) == 1
     assert [state for *_, state in await slack.engine.store.ledger.ledger_rows("T1")] == ["settled"]
+
+
+# --- deletions and edits reach storage and memory ----------------------------------------------
+
+
+async def history_of(slack: Harness, thread: str = "1000.0001") -> list[str]:
+    conv = await slack.engine.store.active_conversation(ConversationKey("slack", "T1", "C1", thread), NOW)
+    return [m.content for m in await slack.engine.store.messages(conv.id)]
+
+
+async def test_a_deleted_slack_message_leaves_history_with_its_reply(slack: Harness, fake_openai: FakeOpenAI) -> None:
+    await slack.event(mention("<@UBOT> my prod password is hunter2"), "Ev1")
+    await until(lambda: "echo: my prod password is hunter2" in slack.api.messages.values())
+    assert await slack.engine.drain(10) == 0
+    deleted = {"type": "message", "subtype": "message_deleted", "channel": "C1", "ts": "1000.0009",
+               "deleted_ts": "1000.0001", "hidden": True, "previous_message": {"type": "message", "user": "U1",
+               "ts": "1000.0001", "text": "<@UBOT> my prod password is hunter2"}}  # fmt: skip
+    assert await slack.event(deleted, "Ev2") == 200
+    for _ in range(500):
+        if await history_of(slack) == []:
+            break
+        await asyncio.sleep(0.01)
+    assert await history_of(slack) == []
+
+
+async def test_an_edited_slack_message_is_replaced_and_not_answered_again(
+    slack: Harness, fake_openai: FakeOpenAI
+) -> None:
+    await slack.event(mention("<@UBOT> my prod password is hunter2"), "Ev1")
+    await until(lambda: "echo: my prod password is hunter2" in slack.api.messages.values())
+    changed = {"type": "message", "subtype": "message_changed", "channel": "C1", "ts": "1000.0010", "hidden": True,
+               "message": {"type": "message", "user": "U1", "ts": "1000.0001", "text": "<@UBOT> my password is ***",
+                           "edited": {"user": "U1", "ts": "1000.0010"}},
+               "previous_message": {"type": "message", "user": "U1", "ts": "1000.0001",
+                                    "text": "<@UBOT> my prod password is hunter2"}}  # fmt: skip
+    assert await slack.event(changed, "Ev2") == 200
+    for _ in range(500):
+        if (await history_of(slack))[:1] == ["my password is ***"]:
+            break
+        await asyncio.sleep(0.01)
+    assert await history_of(slack) == ["my password is ***", "echo: my prod password is hunter2"]
+    assert len(fake_openai.chat_requests()) == 1  # the edit started no answer

@@ -26,6 +26,7 @@ from bot.commands import parse_command_line
 from bot.errors import BadAttachment, ConfigError
 from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings
+from storage import PlatformMessage
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +237,28 @@ class DiscordAdapter:
             attachment.filename, attachment.content_type or "application/octet-stream", attachment.size, read
         )
 
+    # --- deletions and edits (raw events: they arrive whether or not the message is cached) ------
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        """A deleted message leaves history and memory (with the bot's replies to it)."""
+        await self.engine.message_deleted(_platform_message(payload.guild_id, payload.message_id))
+
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        """Messages purged at once: each leaves history and memory."""
+        for message_id in payload.message_ids:
+            await self.engine.message_deleted(_platform_message(payload.guild_id, message_id))
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """An edited message: its stored text (and vector) follow the edit. It never starts an answer."""
+        if "content" not in payload.data:
+            return  # an embed unfurled, a pin: not a change of text
+        author = payload.message.author
+        if author.bot:
+            return
+        await self.engine.message_edited(
+            _platform_message(payload.guild_id, payload.message_id), str(author.id), self._text(payload.message)
+        )
+
     # --- slash commands ----------------------------------------------------------------------
 
     def _runner(self, name: str) -> Run:
@@ -271,6 +294,11 @@ class DiscordAdapter:
             platform_directory=DiscordDirectory(user, channel_id, channel_id if parent else None),
         )
         await self.engine.handle(incoming, InteractionResponder(interaction, interval=self._interval))
+
+
+def _platform_message(guild_id: int | None, message_id: int) -> PlatformMessage:
+    # Discord message ids are unique across channels; a raw DM event does not say whose DM it was.
+    return PlatformMessage("discord", str(guild_id) if guild_id else "", "", str(message_id))
 
 
 DMS_OFF = "I don't take direct messages here. Mention me in a server channel instead."
@@ -347,6 +375,18 @@ class _Client(discord.AutoShardedClient):
     async def on_message(self, message: discord.Message) -> None:
         assert self.adapter is not None
         await self.adapter.on_message(message)
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        assert self.adapter is not None
+        await self.adapter.on_raw_message_delete(payload)
+
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        assert self.adapter is not None
+        await self.adapter.on_raw_bulk_message_delete(payload)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        assert self.adapter is not None
+        await self.adapter.on_raw_message_edit(payload)
 
 
 def gateway_client(settings: Settings) -> _Client:

@@ -22,7 +22,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.ttl_cache import TTLCache
 from adapters.slack.directory import SlackChannels, SlackDirectory
-from adapters.slack.events import attachment_from_file, is_from_a_person, message_from_command, message_from_event
+from adapters.slack.events import (
+    attachment_from_file,
+    decode_text,
+    is_from_a_person,
+    message_from_command,
+    message_from_event,
+)
 from adapters.slack.files import SlackFiles
 from adapters.slack.responder import EDIT_INTERVAL, SlackResponder
 from adapters.slack.signature import signed_requests_only
@@ -30,6 +36,7 @@ from bot.chat.engine import Engine
 from bot.errors import ConfigError
 from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings
+from storage import PlatformMessage
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +90,9 @@ class SlackAdapter:
 
     async def _on_message(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
         bot_user = str(context.get("bot_user_id") or "")
+        if event.get("subtype") in ("message_deleted", "message_changed"):
+            await self._deleted_or_edited(event, body, context)
+            return
         if not is_from_a_person(event, bot_user):
             return
         text = str(event.get("text") or "")
@@ -93,6 +103,28 @@ class SlackAdapter:
             probe = await self._incoming(event, body, context)
             if await self._engine.knows_thread(probe):
                 await self._answer(event, body, context)
+
+    async def _deleted_or_edited(
+        self, event: Mapping[str, Any], body: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> None:
+        """A deletion takes the message out of history and memory; an edit replaces its text there.
+
+        Only storage and memory change: an edit never starts an answer. A thread's first message deleted
+        while it has replies arrives as an edit to a "tombstone".
+        """
+        team = str(body.get("team_id") or context.get("team_id") or "")
+        channel = str(event.get("channel") or "")
+        new = event.get("message") or {}
+        if event.get("subtype") == "message_deleted" or new.get("subtype") == "tombstone":
+            ts = str(event.get("deleted_ts") or new.get("ts") or (event.get("previous_message") or {}).get("ts") or "")
+            await self._engine.message_deleted(PlatformMessage("slack", team, channel, ts))
+            return
+        if new.get("bot_id") or not new.get("user"):
+            return  # the bot's own edits (streaming) and other apps' messages
+        text = decode_text(str(new.get("text") or ""), str(context.get("bot_user_id") or ""))
+        await self._engine.message_edited(
+            PlatformMessage("slack", team, channel, str(new.get("ts") or "")), str(new["user"]), text
+        )
 
     async def _answer(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
         if not is_from_a_person(event, str(context.get("bot_user_id") or "")):
