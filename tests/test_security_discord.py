@@ -100,8 +100,8 @@ def dm_from(harness: Harness, user_id: str, content: str) -> discord.Message:
     state = harness.client._connection
     assert harness.client.user is not None
     person = user(user_id, f"user{user_id}")
-    channel = discord.DMChannel(me=harness.client.user, state=state, data={  # type: ignore[arg-type]
-        "id": f"9{user_id}", "type": 1, "recipients": [person], "last_message_id": None})  # fmt: skip
+    data: Any = {"id": f"9{user_id}", "type": 1, "recipients": [person], "last_message_id": None}
+    channel = discord.DMChannel(me=harness.client.user, state=state, data=data)
     payload = message_payload(str(next(harness.ids)), str(channel.id), content, author=person)
     return state.create_message(channel=channel, data=payload)  # type: ignore[arg-type]
 
