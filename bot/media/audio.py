@@ -47,6 +47,10 @@ def _container(data: bytes) -> str | None:
         return "wav"
     if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
         return "aiff"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if len(data) > 188 and data[0] == 0x47 and data[188] == 0x47:
+        return "mpegts"  # 188-byte packets, each starting with the sync byte
     if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free"):
         return "mov"  # MP4, M4A, MOV, 3GP: external data references stay off (the demuxer's default)
     if head[:3] == b"ID3":
@@ -67,6 +71,8 @@ _CONTAINERS = (
     (b"\x1a\x45\xdf\xa3", "matroska"),  # WebM and MKV
     (b"#!AMR", "amr"),
     (b"caff", "caf"),
+    (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "asf"),  # WMA, WMV
+    (b"\x00\x00\x01\xba", "mpeg"),  # MPEG program stream (.mpg, .vob)
 )
 
 
@@ -89,7 +95,7 @@ def check_bytes(data: bytes, name: str) -> str:
     if demuxer is None:
         raise BadAttachment(
             f"{name} has no audio that ffmpeg can read; send an audio or video file "
-            "(MP3, M4A/MP4, WAV, OGG, FLAC, WebM, AAC, AIFF, AMR)."
+            "(MP3, M4A/MP4/MOV, WAV, OGG/Opus, FLAC, WebM/MKV, AAC, AIFF, AMR, WMA, AVI, MPEG)."
         )
     return demuxer
 
