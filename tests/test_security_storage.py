@@ -124,3 +124,40 @@ async def test_forget_in_a_shared_thread_keeps_the_reply_to_someone_else(
         await say(engine, "/forget confirm", "alice")
         conv = await engine.store.active_conversation(KEY, NOW)
         assert await contents(engine.store, conv.id) == ["bob asks", "echo: bob asks"]
+
+
+async def test_replies_stored_before_links_existed_are_linked_to_the_question_right_before_them(
+    tmp_path: Path,
+) -> None:
+    import aiosqlite
+
+    from storage.sqlite import SQLiteStore
+    from storage.sqlite.migrations import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    old = [m for m in MIGRATIONS if m.name != "security_reply_links"]
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        await db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for migration in old:
+            for statement in migration.statements:
+                await db.execute(statement)
+            await db.execute("INSERT INTO _migrations VALUES (?, ?)", (migration.name, NOW.isoformat()))
+        await db.execute("INSERT INTO conversations (platform, team_id, channel_id, thread_id, created_at)"
+                         " VALUES ('slack', 'T1', 'C1', '171.1', ?)", (NOW.isoformat(),))  # fmt: skip
+        for role, author, content in [("user", "alice", "alice failed"), ("user", "bob", "bob asks"),
+                                      ("assistant", "", "to bob"), ("user", "alice", "alice again"),
+                                      ("assistant", "", "to alice")]:  # fmt: skip
+            await db.execute(
+                "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, author_id, created_at)"
+                " VALUES (1, ?, ?, 1, 0, ?, ?)",
+                (role, content, author, NOW.isoformat()),
+            )
+    store = await SQLiteStore.open(path)
+    try:
+        assert await store.forget_user("T1", "alice", "forgotten-x") == {
+            "messages": 2, "replies": 1, "ratings": 0, "prompt runs": 0, "records pseudonymized": 0
+        }  # fmt: skip
+        conv = await store.active_conversation(KEY, NOW)
+        assert await contents(store, conv.id) == ["bob asks", "to bob"]
+    finally:
+        await store.close()
