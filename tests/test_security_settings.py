@@ -18,6 +18,7 @@ from bot.settings import load_settings
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.responder import RecordingResponder
+from tests.fakes.slack_api import FakeSlack
 from tests.test_console import bot_env, run_bot
 
 
@@ -48,19 +49,22 @@ async def test_http_mode_listens_on_host(
 ) -> None:
     port = _free_port()
     extra = {"host": host} if host else {}
-    settings = make_settings(slack_bot_token="xoxb-x", slack_signing_secret="s" * 32, port=port, **extra)
-    stop = asyncio.Event()
-    served = asyncio.create_task(run_slack(engine, settings, stop))
-    try:
-        for _ in range(500):
-            if await _reachable("127.0.0.1", port):
-                break
-            await asyncio.sleep(0.01)
-        assert await _reachable("127.0.0.1", port)
-        assert await _reachable("127.0.0.2", port) is on_other_address  # another address of this machine
-    finally:
-        stop.set()
-        await served
+    async with FakeSlack() as api:  # the start checks the bot token (auth.test) before it listens
+        settings = make_settings(
+            slack_bot_token="xoxb-x", slack_signing_secret="s" * 32, port=port, slack_api_url=api.base_url, **extra
+        )
+        stop = asyncio.Event()
+        served = asyncio.create_task(run_slack(engine, settings, stop))
+        try:
+            for _ in range(500):
+                if await _reachable("127.0.0.1", port):
+                    break
+                await asyncio.sleep(0.01)
+            assert await _reachable("127.0.0.1", port)
+            assert await _reachable("127.0.0.2", port) is on_other_address  # another address of this machine
+        finally:
+            stop.set()
+            await served
 
 
 async def test_library_debug_lines_do_not_carry_message_text(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
