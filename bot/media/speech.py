@@ -124,7 +124,8 @@ async def _measured(speech: bytes) -> float | None:
     try:
         path = folder / "speech.mp3"
         await asyncio.to_thread(path.write_bytes, speech)
-        return await audio.duration(path, "the spoken reply")
+        demuxer = audio.check_bytes(speech, "the spoken reply")  # the container it really is, or BadAttachment
+        return await audio.duration(path, "the spoken reply", demuxer)
     except BadAttachment:
         log.warning("could not measure the speech model's audio; charged at the worst case")
         return None
