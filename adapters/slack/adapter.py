@@ -25,6 +25,7 @@ from adapters.common.ttl_cache import TTLCache
 from adapters.slack.directory import SlackChannels, SlackDirectory
 from adapters.slack.events import attachment_from_file, is_from_a_person, message_from_command, message_from_event
 from adapters.slack.responder import EDIT_INTERVAL, SlackResponder
+from adapters.web.site import add_dashboard
 from bot.chat.engine import Engine
 from bot.errors import BadAttachment, ConfigError
 from bot.messages import Attachment, Author, IncomingMessage
@@ -242,10 +243,10 @@ async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> 
         return
     if settings.slack_signing_secret is None:
         raise ConfigError("Slack needs SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
-    runner = web.AppRunner(adapter.web_app())
+    runner = web.AppRunner(add_dashboard(adapter.web_app(), engine))
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", settings.port).start()
-    log.info("Slack: HTTP mode on port %d (/slack/events, /healthz)", settings.port)
+    log.info("Slack: HTTP mode on port %d (/slack/events, /healthz, /dashboard)", settings.port)
     try:
         await stop.wait()
     finally:

@@ -18,9 +18,11 @@ from bot.commands import CommandContext, CommandRegistry
 from bot.commands.basic import BASIC_COMMANDS
 from bot.commands.budget import BUDGET_COMMANDS
 from bot.commands.channel import CHANNEL_COMMANDS
+from bot.commands.dashboard import DASHBOARD_COMMANDS
 from bot.commands.media import MEDIA_COMMANDS, audio_attachment, transcribe_message
 from bot.commands.prompt import PROMPT
 from bot.commands.search import SEARCH
+from bot.dashboard.signin import SignIn
 from bot.errors import UserFacingError
 from bot.media.images import ImageMaker
 from bot.media.transcription import TranscribeOptions, Transcriber
@@ -30,6 +32,7 @@ from bot.prompts.experiments import PromptExperiments
 from bot.responder import Responder
 from bot.settings import Settings
 from storage import Store, StoreFailed
+from storage.signins import InProcessSignIns
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +72,10 @@ class Engine:
         self.budget = budget
         self.quota_admin = QuotaAdmin(budget, settings)
         self.commands = CommandRegistry(
-            [*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, SEARCH, *CHANNEL_COMMANDS]
+            [*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, SEARCH, *CHANNEL_COMMANDS, *DASHBOARD_COMMANDS]
         )
+        # Dashboard sign-ins: in this process until the shared SQL layer stores them for every worker.
+        self.signin = SignIn(InProcessSignIns(), settings, clock)
         self._next_delivery_sweep = clock()
         self._in_flight: Counter[tuple[str, str, str]] = Counter()
         self._running: set[asyncio.Task[Any]] = set()
