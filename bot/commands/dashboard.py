@@ -29,7 +29,7 @@ async def dashboard(ctx: CommandContext) -> None:
 
 
 DASHBOARD = CommandSpec(
-    "dashboard", "/dashboard", "a private link to the web dashboard: spend, budgets, prompts", dashboard
+    "dashboard", "/dashboard", "a private link to the web dashboard: spend, budgets, prompts", dashboard, private=True
 )
 
 DASHBOARD_COMMANDS = (DASHBOARD,)
