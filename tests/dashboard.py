@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -19,6 +20,13 @@ from tests.conftest import message
 from tests.fakes.responder import RecordingResponder
 
 START = datetime(2026, 12, 14, 12, tzinfo=UTC)
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a real server."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @asynccontextmanager

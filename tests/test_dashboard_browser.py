@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from adapters.web.site import add_dashboard
 from bot.app import open_engine
 from tests.clock import Clock
 from tests.conftest import message
-from tests.dashboard import START
+from tests.dashboard import START, free_port
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.test_dashboard_pages import saved_library
@@ -47,12 +46,6 @@ def browser() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"CI must run the browser test: {reason}")
         pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def browse(link: str, shots: Path) -> dict[str, Any]:
