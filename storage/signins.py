@@ -37,6 +37,9 @@ class SignIns(Protocol):
     async def add_link(self, digest: str, grant: SignInGrant, expires_at: datetime) -> None:
         """Store a one-time link."""
 
+    async def link(self, digest: str, now: datetime) -> SignInGrant | None:
+        """A link's grant if it exists and has not expired, leaving it usable."""
+
     async def take_link(self, digest: str, now: datetime) -> SignInGrant | None:
         """Use a link: its grant if it exists and has not expired, and it is gone either way (single use)."""
 
@@ -65,6 +68,10 @@ class InProcessSignIns:
 
     async def add_link(self, digest: str, grant: SignInGrant, expires_at: datetime) -> None:
         self._links[digest] = (grant, expires_at)
+
+    async def link(self, digest: str, now: datetime) -> SignInGrant | None:
+        found = self._links.get(digest)
+        return found[0] if found is not None and found[1] > now else None
 
     async def take_link(self, digest: str, now: datetime) -> SignInGrant | None:
         found = self._links.pop(digest, None)

@@ -70,6 +70,9 @@ def browse(link: str, shots: Path) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     try:
         driver.get(link)
+        seen["confirm"] = driver.find_element(By.TAG_NAME, "main").text
+        driver.save_screenshot(str(shots / "0-sign-in.png"))
+        driver.find_element(By.CSS_SELECTOR, "main form button").click()
         seen["after_login"] = driver.current_url
         seen["spend"] = driver.find_element(By.TAG_NAME, "main").text
         seen["chart_bars"] = len(driver.find_elements(By.CSS_SELECTOR, "svg.chart rect"))
@@ -134,6 +137,7 @@ async def test_an_admin_signs_in_from_the_chat_and_uses_every_page_in_a_browser(
         finally:
             await runner.cleanup()
         limits = await engine.store.ledger.limit_overrides("local")
+    assert "Sign in as boss, an admin of console team local." in seen["confirm"]
     assert seen["after_login"] == f"http://127.0.0.1:{port}/dashboard"  # the token left the address bar
     assert "By user" in seen["spend"] and "ann" in seen["spend"] and "bob" in seen["spend"]
     assert seen["chart_bars"] >= 2

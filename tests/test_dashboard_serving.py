@@ -62,7 +62,9 @@ async def test_a_console_run_with_port_serves_the_dashboard_and_signs_in_from_it
             link = next((w for w in line.split() if "/dashboard/login?token=" in w), "")
         assert link.startswith(f"http://localhost:{port}/")
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            signed = await http.get(link.replace("localhost", "127.0.0.1"))
+            url = link.replace("localhost", "127.0.0.1")
+            assert (await http.get(url)).status == 200
+            signed = await http.post(url.split("?")[0], data={"token": url.split("token=")[1]})
             assert signed.status == 200 and str(signed.url).endswith("/dashboard")
             assert "ops · admin · console team local" in await signed.text()
     finally:

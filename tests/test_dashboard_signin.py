@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from bot.chat.engine import Engine
 from tests.clock import Clock
 from tests.conftest import message
-from tests.dashboard import START, csrf_of, link_for, served, sign_in
+from tests.dashboard import START, csrf_of, link_for, served, sign_in, use_link
 from tests.fakes.responder import RecordingResponder
 
 
@@ -21,15 +21,22 @@ async def test_a_link_signs_in_once_with_a_safe_cookie_and_leaves_the_address_ba
         ((text, private),) = responder.texts
         assert private and "http://localhost:8080/dashboard/login?token=" in text and "10 minutes" in text
         link = await link_for(engine)
-        response = await client.get(link, allow_redirects=False)
+        for _ in range(2):  # opening the link (a chat app's preview does) shows who it is for and uses nothing
+            opened = await client.get(link)
+            assert opened.status == 200 and "Sign in as <strong>ann</strong>, a member of console team local" in (
+                await opened.text()
+            )
+            assert "Set-Cookie" not in opened.headers
+        response = await use_link(client, link)
         assert response.status == 303 and response.headers["Location"] == "/dashboard"
         cookie = response.headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/dashboard" in cookie
         assert "Secure" not in cookie  # http://localhost: a Secure cookie would never come back
         page = await client.get("/dashboard")
         assert page.status == 200 and "Spend" in await page.text()
-        again = await client.get(link, allow_redirects=False)
+        again = await use_link(client, link)
         assert again.status == 403 and "expired or was already used" in await again.text()
+        assert (await client.get(link)).status == 403
 
 
 async def test_behind_https_the_cookie_is_secure(make_settings: Any) -> None:
@@ -38,7 +45,7 @@ async def test_behind_https_the_cookie_is_secure(make_settings: Any) -> None:
         responder = RecordingResponder()
         await engine.handle(message("/dashboard"), responder)
         assert "https://bot.example.com/dashboard/login?token=" in responder.texts[0][0]
-        response = await client.get(link, allow_redirects=False)
+        response = await use_link(client, link)
         assert "Secure" in response.headers["Set-Cookie"]
 
 
@@ -47,11 +54,29 @@ async def test_a_link_expires_after_ten_minutes(make_settings: Any) -> None:
     async with served(make_settings(port=8080), clock) as (engine, client):
         fresh, stale = await link_for(engine), await link_for(engine, user="bob")
         clock.advance(minutes=9, seconds=59)
-        assert (await client.get(fresh, allow_redirects=False)).status == 303
+        assert (await use_link(client, fresh)).status == 303
         clock.advance(seconds=2)
         client.session.cookie_jar.clear()
-        response = await client.get(stale, allow_redirects=False)
+        assert (await client.get(stale)).status == 403
+        response = await use_link(client, stale)
         assert response.status == 403 and "Set-Cookie" not in response.headers
+
+
+async def test_another_site_cannot_post_a_sign_in(make_settings: Any) -> None:
+    async with served(make_settings(port=8080)) as (engine, client):
+        token = (await link_for(engine)).split("token=")[1]
+        response = await client.post(
+            "/dashboard/login", data={"token": token}, headers={"Origin": "https://evil.example"}, allow_redirects=False
+        )
+        assert response.status == 403 and "Set-Cookie" not in response.headers
+        sandboxed = await client.post("/dashboard/login", data={"token": token}, headers={"Origin": "null"})
+        assert sandboxed.status == 403
+        assert (await client.post("/dashboard/login", data={"token": "made-up"})).status == 403
+        own = await client.post(
+            "/dashboard/login", data={"token": token}, headers={"Origin": str(client.make_url("/"))[:-1]},
+            allow_redirects=False,
+        )  # fmt: skip
+        assert own.status == 303
 
 
 async def test_a_session_ends_after_its_hours(make_settings: Any) -> None:

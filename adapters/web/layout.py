@@ -13,7 +13,8 @@ SECURITY_HEADERS = {
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: a form then posts `Origin: null`, which the sign-in must refuse (another site can send it).
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 

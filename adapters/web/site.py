@@ -1,21 +1,24 @@
 """The dashboard's routes on an aiohttp application, and serving them on PORT when no Slack HTTP mode does.
 
-Sign-in: GET /dashboard/login?token=… (the one-time link from /dashboard in the chat) sets an HttpOnly,
-SameSite=Lax cookie (Secure behind https) and redirects, so the token leaves the address bar.
+Sign-in: GET /dashboard/login?token=… (the one-time link from /dashboard in the chat) shows who it signs
+in and a Continue button; its POST uses the link, sets an HttpOnly, SameSite=Lax cookie (Secure behind
+https) and redirects, so the token leaves the address bar. Opening the link does not use it: chat apps'
+link previews fetch it before the person clicks (Discord's embeds, Slack's unfurls).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from adapters.web import budget_page, prompt_pages, spend_page
-from adapters.web.layout import SECURITY_HEADERS, STYLE, csrf_field, notice, page
+from adapters.web.layout import SECURITY_HEADERS, STYLE, e, notice, page
 from adapters.web.visit import COOKIE_PATH, HOW_TO_SIGN_IN, SESSION_COOKIE, SIGNED_OUT_PATH, Visit, html, signed_in
 from bot.chat.engine import Engine
-from bot.dashboard.signin import LOGIN_PATH
+from bot.dashboard.signin import LOGIN_PATH, dashboard_base
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,12 +29,14 @@ class DashboardSite:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._public_host = urlsplit(dashboard_base(engine.settings)).netloc
 
     def routes(self) -> list[web.RouteDef]:
         """Every route of the dashboard, all under /dashboard."""
         guard = self._engine
         return [
-            web.get(LOGIN_PATH, self._login),
+            web.get(LOGIN_PATH, self._confirm),
+            web.post(LOGIN_PATH, self._login),
             web.get(SIGNED_OUT_PATH, self._signed_out),
             web.get("/dashboard/static/style.css", self._style),
             web.post("/dashboard/logout", signed_in(guard, self._logout)),
@@ -46,12 +51,30 @@ class DashboardSite:
             web.get("/dashboard/prompts/{name}/compare", signed_in(guard, prompt_pages.compare)),
         ]
 
+    async def _confirm(self, request: web.Request) -> web.StreamResponse:
+        token = request.query.get("token", "")
+        grant = await self._engine.signin.grant(token)
+        if grant is None:
+            return _expired()
+        role = "an admin" if grant.is_admin else "a member"
+        body = (
+            f"<p>Sign in as <strong>{e(grant.display_name)}</strong>, {role} of {e(grant.platform)} team "
+            f"{e(grant.team_id)}.</p>"
+            f'<form method="post" action="{LOGIN_PATH}"><input type="hidden" name="token" value="{e(token)}">'
+            '<button type="submit">Continue to the dashboard</button></form>'
+            '<p class="muted">The link works once. If you did not ask for it with /dashboard, close this page.</p>'
+        )
+        return html(page("Sign in to the dashboard", body))
+
     async def _login(self, request: web.Request) -> web.StreamResponse:
         signin = self._engine.signin
-        redeemed = await signin.redeem(request.query.get("token", ""))
+        origin = request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc not in (request.host, self._public_host):
+            # Another site cannot sign a visitor in to a session of its choosing (login CSRF); "null" is refused too.
+            return html(page("Refused", notice("This sign-in did not come from this site.", "error")), 403)
+        redeemed = await signin.redeem(str((await request.post()).get("token", "")))
         if redeemed is None:
-            text = notice(f"This sign-in link has expired or was already used. {HOW_TO_SIGN_IN}", "error")
-            return html(page("Link expired or used", text), 403)
+            return _expired()
         secret, session = redeemed
         log.info("dashboard: %s signed in to team %s", session.grant.user_id, session.grant.team_id)
         response = web.Response(status=303, headers={"Location": "/dashboard", **SECURITY_HEADERS})
@@ -74,6 +97,11 @@ class DashboardSite:
         return web.Response(text=STYLE, content_type="text/css", headers={"X-Content-Type-Options": "nosniff"})
 
 
+def _expired() -> web.Response:
+    text = notice(f"This sign-in link has expired or was already used. {HOW_TO_SIGN_IN}", "error")
+    return html(page("Link expired or used", text), 403)
+
+
 def add_dashboard(app: web.Application, engine: Engine) -> web.Application:
     """Add the dashboard's routes to an application (Slack HTTP mode's, or our own)."""
     app.router.add_routes(DashboardSite(engine).routes())
@@ -90,6 +118,3 @@ async def serve_dashboard(engine: Engine, settings: Settings, stop: asyncio.Even
         await stop.wait()
     finally:
         await runner.cleanup()
-
-
-__all__ = ["DashboardSite", "add_dashboard", "csrf_field", "serve_dashboard"]

@@ -9,7 +9,7 @@ from bot.billing.budget import Budget, resolve_limits
 from bot.billing.quota_admin import QuotaAdmin, describe
 from bot.errors import BadCommand, NotAllowed
 from bot.settings import Settings
-from storage.ledger_records import LimitChange, LimitOverride, Limits
+from storage.ledger_records import ALL_USERS, LimitChange, LimitOverride, Limits
 from storage.signins import WebSession
 
 # The form's choices, in /quota's own words.
@@ -38,8 +38,8 @@ async def limits_in_force(budget: Budget, settings: Settings, session: WebSessio
     overrides = await budget.ledger.limit_overrides(grant.team_id)
     periods = budget.periods()
     totals = await budget.ledger.totals(grant.team_id, grant.user_id, periods.day, periods.month)
-    every_user = await budget.limits_for(grant.team_id, "\x00nobody")  # no user-specific override matches
-    mine = await budget.limits_for(grant.team_id, grant.user_id)
+    every_user = resolve_limits(settings, overrides, ALL_USERS)  # a user with no limit of their own
+    mine = resolve_limits(settings, overrides, grant.user_id)
     return LimitsInForce(
         defaults=resolve_limits(settings, [], ""),
         every_user=every_user,

@@ -72,6 +72,12 @@ class SignIn:
         await self._store.add_link(digest(token), grant, now + self._link_life)
         return f"{self._base}{LOGIN_PATH}?token={token}"
 
+    async def grant(self, token: str) -> SignInGrant | None:
+        """Who a link's token would sign in, without using it (the page that asks to continue)."""
+        if not token or len(token) > 200:
+            return None
+        return await self._store.link(digest(token), self._clock())
+
     async def redeem(self, token: str) -> tuple[str, WebSession] | None:
         """Use a link's token: a new session's secret (for the cookie) and the session, or None."""
         if not token or len(token) > 200:
