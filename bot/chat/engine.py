@@ -32,7 +32,6 @@ from bot.prompts.experiments import PromptExperiments
 from bot.responder import Responder
 from bot.settings import Settings
 from storage import ConversationKey, Store, StoreFailed
-from storage.signins import InProcessSignIns
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +74,7 @@ class Engine:
         self.commands = CommandRegistry(
             [*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, SEARCH, *CHANNEL_COMMANDS, *DASHBOARD_COMMANDS]
         )
-        # Dashboard sign-ins: in this process until the shared SQL layer stores them for every worker.
-        self.signin = SignIn(InProcessSignIns(), settings, clock)
+        self.signin = SignIn(store.signins, settings, clock)
         self._next_delivery_sweep = clock()
         self._in_flight: Counter[tuple[str, str, str]] = Counter()
         self._running: set[asyncio.Task[Any]] = set()
