@@ -14,31 +14,33 @@ from adapters.slack.adapter import run_slack
 from bot.app import open_engine
 from tests.dashboard import free_port
 from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.slack_api import FakeSlack
 from tests.test_console import REPO, bot_env
 
 
 async def test_slack_http_mode_serves_the_dashboard_on_the_same_port(make_settings: Any) -> None:
     port = free_port()
-    settings = make_settings(
-        slack_bot_token="xoxb-test", slack_signing_secret="s3cret", slack_api_url="http://127.0.0.1:9/api/", port=port
-    )
-    async with open_engine(settings) as engine:
-        stop = asyncio.Event()
-        server = asyncio.create_task(run_slack(engine, settings, stop))
-        try:
-            async with aiohttp.ClientSession() as http:
-                for _ in range(200):  # until it listens (bounds the wait, asserts no timing)
-                    try:
-                        page = await http.get(f"http://127.0.0.1:{port}/dashboard", allow_redirects=False)
-                        break
-                    except aiohttp.ClientConnectionError:
-                        await asyncio.sleep(0.05)
-                assert page.status == 303 and page.headers["Location"] == "/dashboard/signed-out"
-                unsigned = await http.post(f"http://127.0.0.1:{port}/slack/events", data=b"{}")
-                assert unsigned.status == 401
-        finally:
-            stop.set()
-            await server
+    async with FakeSlack() as api:
+        settings = make_settings(
+            slack_bot_token="xoxb-test", slack_signing_secret="s3cret", slack_api_url=api.base_url, port=port
+        )
+        async with open_engine(settings) as engine:
+            stop = asyncio.Event()
+            server = asyncio.create_task(run_slack(engine, settings, stop))
+            try:
+                async with aiohttp.ClientSession() as http:
+                    for _ in range(400):  # until it listens (bounds the wait, asserts no timing)
+                        try:
+                            page = await http.get(f"http://127.0.0.1:{port}/dashboard", allow_redirects=False)
+                            break
+                        except aiohttp.ClientConnectionError:
+                            await asyncio.sleep(0.05)
+                    assert page.status == 303 and page.headers["Location"] == "/dashboard/signed-out"
+                    unsigned = await http.post(f"http://127.0.0.1:{port}/slack/events", data=b"{}")
+                    assert unsigned.status == 401
+            finally:
+                stop.set()
+                await server
 
 
 async def test_a_console_run_with_port_serves_the_dashboard_and_signs_in_from_its_link(
