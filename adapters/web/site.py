@@ -112,8 +112,8 @@ async def serve_dashboard(engine: Engine, settings: Settings, stop: asyncio.Even
     """Serve the dashboard alone on PORT until `stop` (Discord-only and console runs)."""
     runner = web.AppRunner(add_dashboard(web.Application(), engine))
     await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", settings.port).start()
-    log.info("dashboard on port %d (/dashboard)", settings.port)
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    log.info("dashboard on %s port %d (/dashboard)", settings.host, settings.port)
     try:
         await stop.wait()
     finally:
