@@ -37,7 +37,7 @@ async def test_slack_http_mode_serves_the_dashboard_on_the_same_port(make_settin
                             await asyncio.sleep(0.05)
                     assert page.status == 303 and page.headers["Location"] == "/dashboard/signed-out"
                     unsigned = await http.post(f"http://127.0.0.1:{port}/slack/events", data=b"{}")
-                    assert unsigned.status == 401
+                    assert unsigned.status in (400, 401)  # Slack's endpoint, refusing an unsigned request
             finally:
                 stop.set()
                 await server
