@@ -55,7 +55,20 @@ def browse(link: str, shots: Path) -> dict[str, Any]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    def follow(element: Any) -> None:
+        """Click what loads a new page, and wait for it (a busy machine may not have it yet)."""
+        old = driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        wait = WebDriverWait(driver, 30)
+        wait.until(lambda d: _stale(old))
+        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+    def back() -> None:
+        old = driver.find_element(By.TAG_NAME, "html")
+        driver.back()
+        WebDriverWait(driver, 30).until(lambda d: _stale(old))
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
@@ -72,32 +85,32 @@ def browse(link: str, shots: Path) -> dict[str, Any]:
         driver.get(link)
         seen["confirm"] = driver.find_element(By.TAG_NAME, "main").text
         driver.save_screenshot(str(shots / "0-sign-in.png"))
-        driver.find_element(By.CSS_SELECTOR, "main form button").click()
+        follow(driver.find_element(By.CSS_SELECTOR, "main form button"))
         seen["after_login"] = driver.current_url
         seen["spend"] = driver.find_element(By.TAG_NAME, "main").text
         seen["chart_bars"] = len(driver.find_elements(By.CSS_SELECTOR, "svg.chart rect"))
         driver.save_screenshot(str(shots / "1-spend.png"))
-        driver.find_element(By.LINK_TEXT, "Budgets").click()
+        follow(driver.find_element(By.LINK_TEXT, "Budgets"))
         Select(driver.find_element(By.NAME, "scope")).select_by_value("team")
         Select(driver.find_element(By.NAME, "metric")).select_by_value("monthly")
         driver.find_element(By.NAME, "amount").send_keys("30")
-        driver.find_element(By.CSS_SELECTOR, "form.limit-form button").click()
+        follow(driver.find_element(By.CSS_SELECTOR, "form.limit-form button"))
         seen["budgets"] = driver.find_element(By.TAG_NAME, "main").text
         driver.save_screenshot(str(shots / "2-budgets.png"))
-        driver.find_element(By.LINK_TEXT, "Prompts").click()
+        follow(driver.find_element(By.LINK_TEXT, "Prompts"))
         driver.save_screenshot(str(shots / "3-prompts.png"))
-        driver.find_element(By.LINK_TEXT, "summary").click()
+        follow(driver.find_element(By.LINK_TEXT, "summary"))
         seen["prompt"] = driver.find_element(By.TAG_NAME, "main").text
         driver.save_screenshot(str(shots / "4-prompt.png"))
-        driver.find_element(By.CSS_SELECTOR, "form.limit-form button").click()  # the diff form
+        follow(driver.find_element(By.CSS_SELECTOR, "form.limit-form button"))  # the diff form
         seen["diff"] = driver.find_element(By.TAG_NAME, "main").text
         driver.save_screenshot(str(shots / "5-diff.png"))
-        driver.back()
-        driver.find_element(By.PARTIAL_LINK_TEXT, "runs #").click()
+        back()
+        follow(driver.find_element(By.PARTIAL_LINK_TEXT, "runs #"))
         seen["compare_columns"] = len(driver.find_elements(By.CSS_SELECTOR, "table.side thead th"))
         seen["compare"] = driver.find_element(By.TAG_NAME, "main").text
         driver.save_screenshot(str(shots / "6-compare.png"))
-        driver.find_element(By.CSS_SELECTOR, "header button").click()  # sign out
+        follow(driver.find_element(By.CSS_SELECTOR, "header button"))  # sign out
         seen["signed_out"] = driver.find_element(By.TAG_NAME, "main").text
         seen["console"] = [
             entry
@@ -149,3 +162,14 @@ async def test_an_admin_signs_in_from_the_chat_and_uses_every_page_in_a_browser(
     assert "You are not signed in" in seen["signed_out"]
     assert "expired or was already used" in seen["link_again"]
     assert seen["console"] == []  # no blocked resource, no CSP violation, nothing from another host
+
+
+def _stale(element: Any) -> bool:
+    """Whether the page `element` belonged to has been replaced."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    return False
