@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
-from bot.billing.budget import Budget
+from bot.billing.budget import Budget, warn_if_unlimited
 from bot.billing.metering import MeteredChat
 from bot.billing.prices import NoPrice, PriceTable
 from bot.chat.conversations import Conversations
@@ -79,6 +79,7 @@ async def open_engine(
     store = await open_store(settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms)
     try:
         budget = Budget(store.ledger, settings, clock)
+        warn_if_unlimited(settings)
         await budget.recover()
         tokens = TokenCounter.for_model(settings.chat_model, settings.token_encoding)
         chat = MeteredChat(

@@ -42,6 +42,15 @@ class NotAllowed(UserFacingError):
 class ModelError(UserFacingError):
     """A model call failed; subclasses say why."""
 
+    # True when the request reached the provider and ran (a read timeout, a cut stream, a filtered
+    # reply): the provider bills such a call, so it is charged what was received, never released.
+    sent: bool = False
+
+    def after_sending(self) -> ModelError:
+        """This error, marked as one the provider may have billed."""
+        self.sent = True
+        return self
+
 
 class RateLimited(ModelError):
     """The model provider is rate limiting us."""

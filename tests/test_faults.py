@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from bot.app import open_engine
+from bot.billing.prices import PriceTable
 from bot.chat.engine import STORE_BUSY, STORE_FAILED
 from bot.settings import load_settings
 from tests.conftest import message
-from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.fakes.openai_server import FakeOpenAI, Reply, count_tokens, prompt_tokens
 from tests.fakes.responder import RecordingResponder
 from tests.test_console import REPO, bot_env, run_bot
 from tests.test_conversations import history
@@ -144,7 +145,8 @@ async def test_sigterm_mid_reply_finishes_or_abandons_cleanly_and_exits_0(
     else:
         assert printed.endswith(" [reply interrupted]\n")
         assert answer.startswith(printed.removesuffix(" [reply interrupted]\n"))
-        assert rows == [("user", "tell me something long")] and states == ["released"]
+        # The provider ran the call until it was cut: its prompt and what came back are charged.
+        assert rows == [("user", "tell me something long")] and states == ["settled"]
     assert len(fake_openai.chat_requests()) == 1  # the second line was never taken
 
 
@@ -164,5 +166,11 @@ async def test_draining_lets_turns_finish_or_abandons_them_and_refuses_new_ones(
         rows = await store.ledger.ledger_rows("local")
     assert [s.abandoned for s in slow.streams] == [True]
     assert late.errors == ["The bot is restarting; please send that again in a minute."]
-    assert [state for *_, state in rows] == ["released"]
+    # Abandoned mid-answer: charged its exact prompt and the words received, counted by the tokenizer.
+    prompt = prompt_tokens(fake_openai.chat_requests()[0]["messages"])
+    received = count_tokens(slow.streams[0].text)
+    assert received > 0
+    assert [(cost, state) for *_, cost, state in rows] == [
+        (PriceTable.load().chat_cost(settings.chat_model, prompt, received), "settled")
+    ]
     assert await history(settings, message("x").conversation_key) == [("user", "long one")]

@@ -19,6 +19,7 @@ from tests.fakes.openai_server import (
     Scripted,
     ServerError,
     Stall,
+    count_tokens,
     prompt_tokens,
 )
 from tests.fakes.responder import RecordingResponder
@@ -54,16 +55,21 @@ async def test_a_scripted_day_of_mixed_calls_costs_exactly_usage_times_price(
     assert len(responder.errors) == 3
 
     # Prices per 1M tokens for gpt-4.1-mini: input $0.40, cached input $0.10, output $1.60.
+    # The provider ran the cut stream and the stalled call: each is charged its exact prompt plus
+    # the output received ("half", nothing); the 500 was refused before running and costs nothing.
+    sent = fake_openai.chat_requests()
     expected = (
         Decimal("1200") * Decimal("0.40") + 300 * Decimal("1.60")
         + (2500 - 1024) * Decimal("0.40") + 1024 * Decimal("0.10") + 800 * Decimal("1.60")
         + 40_000 * Decimal("0.40") + 1 * Decimal("1.60")
+        + prompt_tokens(sent[4]["messages"]) * Decimal("0.40") + count_tokens("half") * Decimal("1.60")
         + 7 * Decimal("0.40") + 999 * Decimal("1.60")
+        + prompt_tokens(sent[6]["messages"]) * Decimal("0.40")
     ) / 1_000_000  # fmt: skip
     rows = await ledger(settings)
     assert sum(cost for _, _, cost, _ in rows) == usd_to_nanos(expected)
     assert [state for *_, state in rows] == [
-        "settled", "settled", "released", "settled", "released", "settled", "released"
+        "settled", "settled", "released", "settled", "settled", "settled", "settled"
     ]  # fmt: skip
     assert all(cost == 0 for *_, cost, state in rows if state == "released")
     assert {kind for kind, *_ in rows} == {"chat"}

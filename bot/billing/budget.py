@@ -39,6 +39,20 @@ log = logging.getLogger(__name__)
 SWEEP_INTERVAL = timedelta(minutes=1)
 
 
+NO_LIMIT_WARNING = (
+    "no budget is set: QUOTA_USER_DAILY_USD and QUOTA_TEAM_MONTHLY_USD are empty, so model calls are "
+    "unlimited unless an admin sets limits with /quota (see .env.example for defaults)"
+)
+
+
+def warn_if_unlimited(settings: Settings) -> bool:
+    """Say so in one WARNING line when neither a per-user daily nor a per-team monthly USD limit is set."""
+    if settings.quota_user_daily_usd is None and settings.quota_team_monthly_usd is None:
+        log.warning(NO_LIMIT_WARNING)
+        return True
+    return False
+
+
 class QuotaExceeded(UserFacingError):
     """A call was refused because it could cross a budget."""
 
@@ -67,17 +81,38 @@ class Periods:
 
 
 class Reservation:
-    """A held reservation; settle it with the real usage, or leave the block to release it."""
+    """A held reservation; settle it with the real usage, or leave the block to release it.
+
+    A call cut short on its way (a cancellation) notes what the provider ran with `note_spent`:
+    leaving the block then settles that instead of releasing.
+    """
 
     def __init__(self, budget: Budget, reservation_id: int) -> None:
         self._budget = budget
         self.id = reservation_id
         self.settled = False
+        self.sent = False
+        self.spent_units = Units()
+        self.spent_nanos = 0
 
     async def settle(self, units: Units, cost_nanos: int) -> None:
         """Record the real cost."""
         await self._budget.ledger.settle(self.id, units, cost_nanos, self._budget.now())
         self.settled = True
+
+    async def mark_sent(self) -> None:
+        """Record that the request is about to reach the provider (from then on it may be billed)."""
+        self.sent = True
+
+    def note_spent(self, units: Units, cost_nanos: int) -> None:
+        """Add what a call cut short had cost, to be settled when the block is left unsettled."""
+        self.spent_units = _add(self.spent_units, units)
+        self.spent_nanos += cost_nanos
+
+    @property
+    def has_spent(self) -> bool:
+        """Whether anything was noted as spent."""
+        return self.spent_nanos > 0 or self.spent_units != Units()
 
 
 class Budget:
@@ -143,8 +178,11 @@ class Budget:
             yield reservation
         finally:
             if not reservation.settled:
-                # Shielded: a cancelled turn must still give its reservation back.
-                await asyncio.shield(self.ledger.release(reservation_id, self.now()))
+                # Shielded: a cancelled turn must still charge what ran, and give the rest back.
+                if reservation.has_spent:
+                    await asyncio.shield(reservation.settle(reservation.spent_units, reservation.spent_nanos))
+                else:
+                    await asyncio.shield(self.ledger.release(reservation_id, self.now()))
 
 
 def resolve_limits(settings: Settings, overrides: list[LimitOverride], user_id: str) -> Limits:
@@ -235,6 +273,16 @@ def until(then: datetime, now: datetime) -> str:
     if hours:
         return f"{hours} h {mins} min" if mins else f"{hours} h"
     return f"{mins} min"
+
+
+def _add(a: Units, b: Units) -> Units:
+    return Units(
+        a.input_tokens + b.input_tokens,
+        a.cached_tokens + b.cached_tokens,
+        a.output_tokens + b.output_tokens,
+        a.images + b.images,
+        a.audio_ms + b.audio_ms,
+    )
 
 
 def _minutes(ms: int) -> str:
