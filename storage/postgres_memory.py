@@ -12,7 +12,7 @@ import asyncpg
 
 from storage import memory_sql as sql
 from storage.memory_records import EMBEDDED, SKIPPED, MemoryHit, PendingText, VectorPage, VectorScope
-from storage.postgres_db import translated
+from storage.postgres.database import translated
 
 
 class PostgresMemory:

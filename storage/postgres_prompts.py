@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from storage.postgres_db import translated
+from storage.postgres.database import translated
 from storage.prompt_records import PromptRecord, PromptRun, PromptSummary, PromptVersion, Rating, VersionStats
 from storage.sqlite_prompts import ImportConflict, run_from_row, run_params, version_from_row
 

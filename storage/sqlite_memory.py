@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from storage import memory_sql as sql
 from storage.memory_records import EMBEDDED, SKIPPED, MemoryHit, PendingText, VectorPage, VectorScope
-from storage.sqlite_db import SQLiteDatabase
+
+if TYPE_CHECKING:
+    from storage.sqlite.database import SQLiteDatabase
 
 
 class SQLiteMemory:
@@ -19,7 +22,7 @@ class SQLiteMemory:
 
     async def claim_pending(self, limit: int, now: datetime, lease_until: datetime) -> list[PendingText]:
         """Up to `limit` messages waiting for a vector, claimed until `lease_until`, oldest first."""
-        async with self._db.transaction() as db:
+        async with self._db.raw_transaction() as db:
             rows = list(
                 await db.execute_fetchall(
                     f"SELECT {sql.PENDING_COLUMNS} FROM messages m JOIN conversations c ON c.id = m.conversation_id"
@@ -38,7 +41,7 @@ class SQLiteMemory:
         """Store vectors (unit-length float32 bytes) and mark their messages embedded."""
         if not vectors:
             return
-        async with self._db.transaction() as db:
+        async with self._db.raw_transaction() as db:
             await db.executemany(sql.save_vector_sql("?"), [(mid, model, blob) for mid, blob in vectors])
             await db.execute(sql.mark_sql("?", EMBEDDED), (sql.ids_param("?", [mid for mid, _ in vectors]),))
 

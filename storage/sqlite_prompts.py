@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
@@ -17,7 +17,9 @@ from storage.prompt_records import (
     Rating,
     VersionStats,
 )
-from storage.sqlite_db import SQLiteDatabase
+
+if TYPE_CHECKING:
+    from storage.sqlite.database import SQLiteDatabase
 
 _VERSION = (
     "SELECT v.id, p.team_id, p.name, v.version, v.template, v.system_prompt, v.model, v.temperature,"
@@ -52,7 +54,7 @@ class SQLitePromptLibrary:
         now: datetime,
     ) -> PromptVersion:
         """Add the next version of `name` (creating the prompt at v1)."""
-        async with self._db.transaction() as db:
+        async with self._db.raw_transaction() as db:
             prompt_id = await _live_prompt_id(db, team_id, name)
             if prompt_id is None:
                 [(prompt_id,)] = await db.execute_fetchall(
@@ -194,7 +196,7 @@ class SQLitePromptLibrary:
     async def import_(self, records: Sequence[PromptRecord]) -> dict[str, int]:
         """Add what is missing, in one transaction; a version that differs from the stored one aborts it all."""
         added = {"prompts": 0, "versions": 0, "runs": 0, "ratings": 0}
-        async with self._db.transaction() as db:
+        async with self._db.raw_transaction() as db:
             for record in records:
                 rows = list(
                     await db.execute_fetchall(

@@ -1,14 +1,16 @@
-"""The SQLite Store: conversations and messages here, the usage ledger in sqlite_ledger."""
+"""The SQLite Store: conversations and messages here, the usage ledger in storage/sql/ledger.py."""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from storage.base import StoreFailed, StoreUnavailable
 from storage.records import (
     ChannelSettings,
     Conversation,
@@ -18,8 +20,10 @@ from storage.records import (
     StoredMessage,
     WindowMessage,
 )
-from storage.sqlite_db import BUSY_TIMEOUT_MS, SQLiteDatabase
-from storage.sqlite_ledger import SQLiteLedger
+from storage.sql.ledger import SQLLedger
+from storage.sql.migrations import apply_migrations
+from storage.sqlite.database import BUSY_TIMEOUT_MS, SQLiteDatabase
+from storage.sqlite.migrations import MIGRATIONS
 from storage.sqlite_memory import SQLiteMemory
 from storage.sqlite_prompts import SQLitePromptLibrary
 
@@ -41,7 +45,7 @@ class SQLiteStore:
 
     def __init__(self, db: SQLiteDatabase) -> None:
         self._db = db
-        self._ledger = SQLiteLedger(db)
+        self._ledger = SQLLedger(db)
         self._prompts = SQLitePromptLibrary(db)
         self._memory = SQLiteMemory(db)
 
@@ -56,14 +60,25 @@ class SQLiteStore:
         return self._prompts
 
     @property
-    def ledger(self) -> SQLiteLedger:
+    def ledger(self) -> SQLLedger:
         """The usage ledger, on the same connection."""
         return self._ledger
 
     @classmethod
     async def open(cls, path: Path | str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SQLiteStore:
         """Open (creating and migrating) the database at `path`."""
-        return cls(await SQLiteDatabase.open(path, busy_timeout_ms))
+        db = await SQLiteDatabase.open(path, busy_timeout_ms)
+        try:
+            applied = await apply_migrations(db, MIGRATIONS)
+        except (sqlite3.Error, StoreFailed) as exc:
+            await db.close()
+            raise StoreUnavailable(f"cannot use SQLite database {path}: {exc}") from exc
+        except BaseException:
+            await db.close()
+            raise
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+        return cls(db)
 
     async def close(self) -> None:
         """Close the connection."""
@@ -84,7 +99,7 @@ class SQLiteStore:
         found = await self._db.fetchall(_OPEN_CONVERSATION, _key_params(key))
         if found:
             return _conversation(key, found[0])
-        async with self._db.transaction() as db:
+        async with self._db.raw_transaction() as db:
             # Look again inside the write lock: another process may have started it meanwhile.
             found = list(await db.execute_fetchall(_OPEN_CONVERSATION, _key_params(key)))
             if not found:
@@ -203,7 +218,7 @@ class SQLiteStore:
         """Delete a user's messages (and the replies to them), prompt runs and ratings in a team;
         replace their id by `pseudonym` where the team's records must stay (ledger costs, authorship)."""
         counts: dict[str, int] = {}
-        async with self._db.transaction() as db:
+        async with self._db.raw_transaction() as db:
             mine = (
                 "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
                 " WHERE c.team_id = ?1 AND m.role = 'user' AND m.author_id = ?2"

@@ -15,11 +15,10 @@ from datetime import datetime
 
 import asyncpg
 
-from storage.base import StoreUnavailable
-from storage.postgres_db import translated
-from storage.postgres_ledger import PostgresLedger
+from storage.base import StoreFailed, StoreUnavailable
+from storage.postgres.database import PostgresDatabase, translated
+from storage.postgres.migrations import MIGRATIONS
 from storage.postgres_memory import PostgresMemory
-from storage.postgres_migrations import apply_migrations
 from storage.postgres_prompts import PostgresPromptLibrary
 from storage.records import (
     ChannelSettings,
@@ -30,6 +29,8 @@ from storage.records import (
     StoredMessage,
     WindowMessage,
 )
+from storage.sql.ledger import SQLLedger
+from storage.sql.migrations import apply_migrations
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class PostgresStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._ledger = PostgresLedger(pool)
+        self._ledger = SQLLedger(PostgresDatabase(pool))
         self._prompts = PostgresPromptLibrary(pool)
         self._memory = PostgresMemory(pool)
 
@@ -66,8 +67,8 @@ class PostgresStore:
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         try:
-            applied = await apply_migrations(pool)
-        except asyncpg.PostgresError as exc:
+            applied = await apply_migrations(PostgresDatabase(pool), MIGRATIONS)
+        except (asyncpg.PostgresError, StoreFailed) as exc:
             await pool.close()
             raise StoreUnavailable(f"cannot migrate PostgreSQL: {exc}") from exc
         if applied:
@@ -75,7 +76,7 @@ class PostgresStore:
         return cls(pool)
 
     @property
-    def ledger(self) -> PostgresLedger:
+    def ledger(self) -> SQLLedger:
         """The usage ledger, on the same pool."""
         return self._ledger
 
