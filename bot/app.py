@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -56,10 +56,12 @@ async def open_engine(
     speech: SpeechModel | None = None,
     embeddings: EmbeddingModel | None = None,
     clock: Clock = utc_now,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> AsyncIterator[Engine]:
     """An engine on the configured store, models and prices, closed on exit.
 
-    The models default to OpenAI's through one client; benchmarks pass in-process ones.
+    The models default to OpenAI's through one client; benchmarks pass in-process ones. Tests pass
+    a clock and its `sleep` (which paces the renewal of held reservations) to move time by hand.
     """
     prices = PriceTable.load(settings.prices_file, settings.free_model_names)
     try:
@@ -78,7 +80,7 @@ async def open_engine(
         model = OpenAIChat.from_settings(settings, client)
     store = await open_store(settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms)
     try:
-        budget = Budget(store.ledger, settings, clock)
+        budget = Budget(store.ledger, settings, clock, sleep=sleep)
         warn_if_unlimited(settings)
         await budget.recover()
         tokens = TokenCounter.for_model(settings.chat_model, settings.token_encoding)

@@ -12,6 +12,7 @@ from storage.ledger_records import (
     LimitOverride,
     Metric,
     PeriodTotals,
+    Recovered,
     ReservationRequest,
     Units,
     UsageRow,
@@ -46,17 +47,31 @@ class Ledger(Protocol):
     async def reserve(self, request: ReservationRequest) -> int | None:
         """Atomically insert a reservation unless any limit would be crossed: its id, or None."""
 
+    async def reserve_or_totals(self, request: ReservationRequest) -> int | PeriodTotals:
+        """Like `reserve`; when refused, the period totals the refusing decision saw."""
+
     async def settle(self, reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> bool:
-        """Record the real cost of a reserved call."""
+        """Record the real cost of a reserved call; False when its hold had been lost meanwhile."""
+
+    async def settle_late(
+        self, reservation_id: int, units: Units, cost_nanos: int, now: datetime
+    ) -> PeriodTotals | None:
+        """Record the real cost of a call whose hold was lost; the period totals after it."""
+
+    async def renew(self, reservation_id: int, expires_at: datetime) -> bool:
+        """Extend a running call's reservation; False when it was no longer held."""
+
+    async def mark_sent(self, reservation_id: int, now: datetime) -> None:
+        """Record that the reservation's request is being sent to the provider."""
 
     async def release(self, reservation_id: int, now: datetime) -> bool:
         """Give a reservation back (the call failed, nothing was charged)."""
 
-    async def release_expired(self, now: datetime) -> int:
-        """Release reservations past their expiry; returns how many."""
+    async def release_expired(self, now: datetime) -> Recovered:
+        """Recover reservations past their expiry: worst case (estimated) if sent, else released."""
 
-    async def release_held_by(self, holders: Sequence[str], now: datetime) -> int:
-        """Release reservations held by the given (dead) holders; returns how many."""
+    async def release_held_by(self, holders: Sequence[str], now: datetime) -> Recovered:
+        """Recover reservations of the given (dead) holders: worst case (estimated) if sent, else released."""
 
     async def reservation_holders(self) -> list[str]:
         """Holders of open reservations."""

@@ -71,6 +71,23 @@ class PeriodTotals:
 
 
 @dataclass(frozen=True)
+class Recovered:
+    """Reservations whose holder stopped renewing or died: `estimated` had sent their request and keep
+    their worst case (marked estimated); `released` never had and cost nothing."""
+
+    released: int = 0
+    estimated: int = 0
+
+    def __add__(self, other: Recovered) -> Recovered:
+        return Recovered(self.released + other.released, self.estimated + other.estimated)
+
+    @property
+    def total(self) -> int:
+        """How many reservations were recovered."""
+        return self.released + self.estimated
+
+
+@dataclass(frozen=True)
 class LimitOverride:
     """An admin-set limit. value None with the row present means explicitly unlimited."""
 
@@ -92,6 +109,7 @@ class UsageRow:
     output_tokens: int
     images: int
     audio_ms: int
+    estimated_nanos: int = 0  # of cost_nanos: calls cut by a crash, charged their worst case
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,25 @@ the reservation TTL keeps its hold; refusals quote the figures their decision sa
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.app import open_engine
+from bot.billing.budget import Budget, QuotaExceeded
+from bot.billing.money import usd_to_nanos
 from bot.billing.prices import PriceTable
+from bot.settings import load_settings
+from storage.ledger_records import Charge, Units
+from tests.clock import Clock
 from tests.conftest import message
 from tests.fakes.openai_server import DropMidStream, FakeOpenAI, Reply, Scripted, Stall, count_tokens, prompt_tokens
 from tests.fakes.responder import RecordingResponder
@@ -89,3 +99,95 @@ def test_the_example_env_sets_a_user_daily_and_a_team_monthly_limit() -> None:
     example = Path(__file__).resolve().parents[1] / ".env.example"
     settings = load_settings(env_file=example, openai_api_key="k")
     assert settings.quota_user_daily_usd is not None and settings.quota_team_monthly_usd is not None
+
+
+async def reserved_expiries(url: str) -> list[str]:
+    """expires_at of every open reservation, read straight from the database."""
+    sql = "SELECT expires_at FROM usage_ledger WHERE state = 'reserved' ORDER BY id"
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+            return [row[0] for row in db.execute(sql)]
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return [row[0] for row in await conn.fetch(sql)]
+    finally:
+        await conn.close()
+
+
+async def never(_: float) -> None:
+    """The sleep of a frozen process: it never wakes to renew."""
+    await asyncio.Event().wait()
+
+
+async def expiries_are(url: str, expected: list[str]) -> bool:
+    return await reserved_expiries(url) == expected
+
+
+async def until(check: Callable[[], Awaitable[bool]]) -> None:
+    """Wait (in real time) for something the bot does in the background; fail after 30 s."""
+    for _ in range(3000):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the bot did not get there in 30 s")
+
+
+async def test_a_call_that_outlives_the_ttl_keeps_its_reservation_and_the_budget_holds(
+    make_settings: Any, fake_openai: FakeOpenAI, url: str
+) -> None:
+    """Issue 15's reproduction: a team budget for one call, one call streaming past the TTL, one more call."""
+    settings = make_settings(
+        database_url=url, quota_team_monthly_usd="0.00005", max_output_tokens=20, reservation_ttl_seconds=60
+    )
+    clock = Clock(datetime(2026, 11, 24, 12, tzinfo=UTC))
+    fake_openai.enqueue(Reply("slow " * 10, chunk_chars=5, delay_between_chunks=0.3))  # streams ~3 s
+    slow, other = RecordingResponder(), RecordingResponder()
+    async with open_engine(settings, clock=clock, sleep=clock.sleep) as engine:
+        turn = asyncio.create_task(engine.handle(message("a long one", user="u1"), slow))
+
+        async def streaming() -> bool:
+            return bool(fake_openai.chat_requests())
+
+        await until(streaming)
+        for _ in range(4):  # 80 s of the bot's time pass while the model streams
+            clock.advance(seconds=20)
+            expected = (clock() + timedelta(seconds=60)).isoformat()
+            await until(functools.partial(expiries_are, url, [expected]))
+        # The sweep runs on this call's reservation, finds the first still held, and refuses it.
+        await engine.handle(message("and me?", user="u2", channel="c2"), other)
+        await turn
+        rows = await engine.store.ledger.ledger_rows("local")
+    assert slow.replies == ["slow " * 10]
+    [refused] = other.errors
+    assert refused.startswith("The team has used $0.0000") and "of its $0.00005 monthly budget" in refused
+    assert [state for *_, state in rows] == ["settled"]
+    assert sum(cost for *_, cost, _ in rows) <= usd_to_nanos("0.00005")
+
+
+async def test_a_holder_that_stopped_renewing_loses_its_hold_and_its_late_settle_is_recorded_and_refuses_more(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(env_file=None, quota_team_monthly_usd="0.00005", reservation_ttl_seconds=60)
+    clock = Clock(datetime(2026, 11, 24, 12, tzinfo=UTC))
+    charge = Charge("console", "local", "u1", "c1", "chat", "gpt-4.1-mini")
+    async with opened(url) as store:
+        frozen = Budget(store.ledger, settings, clock, holder="frozen:1", sleep=never)
+        alive = Budget(store.ledger, settings, clock, holder="alive:2", sleep=clock.sleep)
+        async with frozen.hold(charge, Units(), 30_000) as stalled:  # never renews: a frozen process
+            clock.advance(seconds=61)
+            async with alive.hold(replace(charge, user_id="u2"), Units(), 50_000) as bill:  # sweeps, then fits
+                await bill.settle(Units(output_tokens=10), 50_000)
+            caplog.set_level(logging.WARNING)
+            await stalled.settle(Units(output_tokens=5), 20_000)  # the provider billed it: recorded
+        assert "further calls are refused until it resets" in caplog.text
+        assert "team monthly $0.00007 of $0.00005" in caplog.text
+        with pytest.raises(QuotaExceeded) as refused:
+            async with alive.hold(replace(charge, user_id="u3"), Units(), 1):
+                pass
+        rows = await store.ledger.ledger_rows("local")
+        totals = await store.ledger.totals("local", "u1", "2026-11-24", "2026-11")
+    assert refused.value.message.startswith("The team has used $0.00007 of its $0.00005 monthly budget")
+    assert [(cost, state) for *_, cost, state in rows] == [(20_000, "settled"), (50_000, "settled")]
+    assert totals.team_month_nanos == 70_000 and totals.user_day_nanos == 20_000

@@ -16,7 +16,7 @@ from bot.billing.budget import Budget, QuotaExceeded
 from bot.billing.money import usd_to_nanos
 from bot.settings import load_settings
 from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, Store
-from storage.ledger_records import Charge, Units
+from storage.ledger_records import Charge, Recovered, Units
 from storage.memory_records import VectorScope
 from storage.prompt_records import PromptRun
 from tests.stores import fresh_database, opened
@@ -140,7 +140,7 @@ async def test_limits_are_audited_and_expired_reservations_released(store: Store
     async with budget.hold(Charge("slack", "T1", "u1", "C1", "chat", "m"), Units(), 100) as bill:
         bill.settled = True  # leave it reserved, as a crashed process would
     clock[0] = NOW + timedelta(seconds=61)
-    assert await ledger.release_expired(clock[0]) == 1
+    assert await ledger.release_expired(clock[0]) == Recovered(released=1)
     assert [state for *_, state in await ledger.ledger_rows("T1")] == ["released"]
 
 

@@ -170,4 +170,11 @@ MIGRATIONS: list[Migration] = [
         CREATE TABLE turn_leases (key TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL);
         """,
     ),
+    Migration(
+        # See money_reservation_sent in storage/sqlite/migrations.py.
+        "money_reservation_sent",
+        """
+        ALTER TABLE usage_ledger ADD COLUMN sent_at TEXT, ADD COLUMN estimated BOOLEAN NOT NULL DEFAULT FALSE;
+        """,
+    ),
 ]

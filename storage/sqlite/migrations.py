@@ -260,4 +260,11 @@ MIGRATIONS: list[Migration] = [
         "CREATE INDEX message_vectors_conversation ON message_vectors (conversation_id, message_id)",
         "CREATE INDEX message_vectors_model ON message_vectors (model)",  # finds a changed model
     ),
+    Migration(
+        "money_reservation_sent",
+        # When a reservation's request went to the provider (NULL: never sent, so a crash releases it),
+        # and whether a settled cost is an estimate (a worst case charged for a call cut by a crash).
+        "ALTER TABLE usage_ledger ADD COLUMN sent_at TEXT",
+        "ALTER TABLE usage_ledger ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0",
+    ),
 ]
