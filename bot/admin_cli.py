@@ -21,9 +21,8 @@ from bot.errors import BadCommand
 from bot.prompts.exchange import parse_export
 from bot.prompts.experiments import export_document
 from bot.settings import Settings
-from storage import Store, open_store
+from storage import CopyMismatch, ImportConflict, Store, copy_sqlite_to_postgres, open_store
 from storage.ledger_records import UsageRow
-from storage.sqlite_prompts import ImportConflict
 
 
 @asynccontextmanager
@@ -128,8 +127,6 @@ async def prompts_import(settings: Settings, out: TextIO, *, path: Path) -> int:
 
 async def migrate_db(out: TextIO, *, source: str, target: str) -> int:
     """Copy SQLite into an empty PostgreSQL database and print the checked counts."""
-    from storage.copy import CopyMismatch, copy_sqlite_to_postgres
-
     if not source.startswith("sqlite:///") or not target.startswith(("postgresql://", "postgres://")):
         raise BadCommand("migrate-db copies --from sqlite:///… --to postgresql://…")
     try:

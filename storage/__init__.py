@@ -1,7 +1,7 @@
 """Persistence behind the `Store` protocol: SQLite by default, PostgreSQL for several processes."""
 
-from storage.base import Ledger, Store, StoreFailed, StoreUnavailable
-from storage.factory import open_store
+from storage.base import CopyMismatch, ImportConflict, Ledger, Store, StoreFailed, StoreUnavailable
+from storage.factory import copy_sqlite_to_postgres, open_store
 from storage.records import (
     ChannelSettings,
     Conversation,
@@ -16,6 +16,8 @@ __all__ = [
     "ChannelSettings",
     "Conversation",
     "ConversationKey",
+    "CopyMismatch",
+    "ImportConflict",
     "Ledger",
     "ModelUsage",
     "NewMessage",
@@ -24,5 +26,6 @@ __all__ = [
     "StoreUnavailable",
     "StoredMessage",
     "WindowMessage",
+    "copy_sqlite_to_postgres",
     "open_store",
 ]

@@ -41,6 +41,14 @@ class StoreFailed(Exception):
         self.busy = busy
 
 
+class CopyMismatch(Exception):
+    """A database copy's counts or totals differ from its source's (the copy was rolled back)."""
+
+
+class ImportConflict(Exception):
+    """An imported prompt or version differs from the stored one of the same name or number."""
+
+
 class Ledger(Protocol):
     """The usage ledger: every model call's cost, reservations against limits, and the limits."""
 

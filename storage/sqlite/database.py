@@ -164,16 +164,6 @@ class SQLiteDatabase(_Statements):
                 raise
             await self._db.execute("COMMIT")
 
-    async def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
-        """Transitional (until every module is written once): one raw SQLite statement."""
-        return await self._run(lambda db: db.execute_fetchall(sql, params))  # type: ignore[arg-type,return-value]
-
-    @asynccontextmanager
-    async def raw_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Transitional (until every module is written once): BEGIN IMMEDIATE on the raw connection."""
-        async with self.transaction():
-            yield self._db
-
     @asynccontextmanager
     async def serialized(self, lock: Lock) -> AsyncIterator[SQLiteDatabase]:
         """The database itself: its one statement takes the write lock before it reads."""
