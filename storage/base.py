@@ -236,8 +236,11 @@ class Store(Protocol):
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
         """The whole conversation, oldest first."""
 
-    async def forget_user(self, team_id: str, user_id: str, pseudonym: str) -> dict[str, int]:
-        """Delete a user's messages, replies to them, prompt runs and ratings; pseudonymize the rest."""
+    async def forget_user(
+        self, team_id: str, user_id: str, pseudonym: str, *, keep_day: str | None = None
+    ) -> dict[str, int]:
+        """Delete a user's messages, replies to them, prompt runs and ratings; pseudonymize the rest
+        (the user's spend of `keep_day` keeps counting against their daily limits)."""
 
     async def claim_delivery(self, platform: str, delivery_id: str, now: datetime) -> bool:
         """True the first time a platform event id is seen, False for every redelivery."""

@@ -191,3 +191,30 @@ async def test_a_holder_that_stopped_renewing_loses_its_hold_and_its_late_settle
     assert refused.value.message.startswith("The team has used $0.00007 of its $0.00005 monthly budget")
     assert [(cost, state) for *_, cost, state in rows] == [(20_000, "settled"), (50_000, "settled")]
     assert totals.team_month_nanos == 70_000 and totals.user_day_nanos == 20_000
+
+
+async def test_forgetting_keeps_todays_spend_counting_and_works_any_number_of_times(
+    make_settings: Any, fake_openai: FakeOpenAI, url: str
+) -> None:
+    settings = make_settings(database_url=url, quota_user_daily_images=1, quota_user_daily_usd="1")
+    replies = RecordingResponder()
+    async with open_engine(settings) as engine:
+        await engine.handle(message("/image a cat", user="ann"), replies)
+        await engine.handle(message("hello", user="ann"), replies)
+        for _ in range(2):  # forgetting twice in a day (and month) works, and is no way round the limit
+            await engine.handle(message("/forget confirm", user="ann"), replies)
+            refused = RecordingResponder()
+            await engine.handle(message("/image another cat", user="ann"), refused)
+            assert [e.split(";")[0] for e in refused.errors] == [
+                "You've made 1 of your 1 images today (this asks for 1)"
+            ]
+        await engine.handle(message("/image a dog", user="bob"), replies)  # others are not touched
+        day = engine.budget.periods().day
+        usage = await engine.store.ledger.usage("local", day)
+        ann = await engine.store.ledger.totals("local", "ann", day, day[:7])
+    assert len(replies.files) == 2 and replies.errors == []
+    assert sum(text.startswith("Done. Removed or pseudonymized") for text, _ in replies.texts) == 2
+    forgotten = {row.user_id for row in usage} - {"bob"}
+    assert len(forgotten) == 1 and all(u.startswith("forgotten-") for u in forgotten)  # no id left, a random one
+    assert "ann" not in {row.user_id for row in usage}
+    assert ann.user_day_images == 1 and ann.user_day_nanos == sum(r.cost_nanos for r in usage if r.user_id != "bob")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import secrets
 
 from bot.commands.registry import CommandContext, CommandSpec
 
@@ -32,8 +32,11 @@ async def forget(ctx: CommandContext) -> None:
         )
         return
     message = ctx.message
-    digest = hashlib.sha256(f"{message.team_id}:{message.author.id}".encode()).hexdigest()[:12]
-    counts = await ctx.engine.store.forget_user(message.team_id, message.author.id, f"forgotten-{digest}")
+    # A random pseudonym, new each time: a hash of team and user could be reversed by anyone with the
+    # user list. Today's spend keeps counting against the user's daily limits (forgetting is no reset).
+    pseudonym = f"forgotten-{secrets.token_hex(8)}"
+    today = ctx.engine.budget.periods().day
+    counts = await ctx.engine.store.forget_user(message.team_id, message.author.id, pseudonym, keep_day=today)
     done = ", ".join(f"{count} {what}" for what, count in counts.items())
     await ctx.responder.send_text(f"Done. Removed or pseudonymized: {done}.", private=True)
 

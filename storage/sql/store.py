@@ -89,9 +89,21 @@ FORGET_RATINGS = (
 )
 FORGET_RATINGS_OF_RUNS = f"DELETE FROM prompt_ratings WHERE run_id IN ({_RUNS})"
 FORGET_RUNS = f"DELETE FROM prompt_runs WHERE id IN ({_RUNS}) RETURNING 1"
+# The ledger keeps every cost under the pseudonym, except a call still running (it moves on a later
+# /forget). The user's totals of the day in force ($4; NULL: none) stay under their id, so what they
+# spent keeps counting against today's limit; the pseudonym gets its own total of that day, so each
+# subject's totals keep matching its ledger rows as the triggers maintain them.
+FORGET_LEDGER_ROWS = "UPDATE usage_ledger SET user_id = $3 WHERE team_id = $1 AND user_id = $2 AND state != 'reserved'"
+FORGET_LEDGER_TOTALS = (
+    "UPDATE usage_totals SET subject = $3 WHERE team_id = $1 AND scope = 'user' AND subject = $2"
+    " AND (CAST($4 AS TEXT) IS NULL OR period != $4)"
+)
+FORGET_LEDGER_TODAY = (
+    "INSERT INTO usage_totals (team_id, scope, subject, period, cost_nanos, images, audio_ms)"
+    " SELECT team_id, 'user', user_id, user_day, sum(cost_nanos), sum(images), sum(audio_ms) FROM usage_ledger"
+    " WHERE team_id = $1 AND user_id = $2 AND user_day = $3 GROUP BY team_id, user_id, user_day"
+)
 PSEUDONYMIZE = (
-    "UPDATE usage_ledger SET user_id = $3 WHERE team_id = $1 AND user_id = $2",
-    "UPDATE usage_totals SET subject = $3 WHERE team_id = $1 AND scope = 'user' AND subject = $2",
     "UPDATE prompts SET created_by = $3 WHERE team_id = $1 AND created_by = $2",
     "UPDATE prompt_versions SET author_id = $3 WHERE author_id = $2"
     " AND prompt_id IN (SELECT id FROM prompts WHERE team_id = $1)",
@@ -196,9 +208,15 @@ class SQLStore:
         """Drop claims older than `before`."""
         return await self._db.execute(FORGET_DELIVERIES, before.isoformat())
 
-    async def forget_user(self, team_id: str, user_id: str, pseudonym: str) -> dict[str, int]:
+    async def forget_user(
+        self, team_id: str, user_id: str, pseudonym: str, *, keep_day: str | None = None
+    ) -> dict[str, int]:
         """Delete a user's messages (and the replies to them), prompt runs and ratings in a team;
-        replace their id by `pseudonym` where the team's records must stay (ledger costs, authorship)."""
+        replace their id by `pseudonym` where the team's records must stay (ledger costs, authorship).
+
+        `pseudonym` must be new (random) each time. The user's spend of `keep_day` (the quota day in
+        force) keeps counting against their daily limits, as a total without the calls behind it.
+        """
         counts: dict[str, int] = {}
         async with self._db.transaction() as tx:
             roles = [row[0] for row in await tx.fetch(FORGET_MESSAGES, team_id, user_id)]
@@ -208,6 +226,10 @@ class SQLStore:
             await tx.execute(FORGET_RATINGS_OF_RUNS, team_id, user_id)
             counts["prompt runs"] = len(await tx.fetch(FORGET_RUNS, team_id, user_id))
             pseudonymized = 0
+            pseudonymized += await tx.execute(FORGET_LEDGER_ROWS, team_id, user_id, pseudonym)
+            pseudonymized += await tx.execute(FORGET_LEDGER_TOTALS, team_id, user_id, pseudonym, keep_day)
+            if keep_day is not None:
+                await tx.execute(FORGET_LEDGER_TODAY, team_id, pseudonym, keep_day)
             for sql in PSEUDONYMIZE:
                 pseudonymized += await tx.execute(sql, team_id, user_id, pseudonym)
             counts["records pseudonymized"] = pseudonymized
