@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +220,39 @@ async def test_forgetting_keeps_todays_spend_counting_and_works_any_number_of_ti
     assert len(forgotten) == 1 and all(u.startswith("forgotten-") for u in forgotten)  # no id left, a random one
     assert "ann" not in {row.user_id for row in usage}
     assert ann.user_day_images == 1 and ann.user_day_nanos == sum(r.cost_nanos for r in usage if r.user_id != "bob")
+
+
+async def test_under_200_concurrent_calls_every_refusal_names_the_limit_that_refused_with_the_figures_it_saw(
+    url: str,
+) -> None:
+    # Amounts under a cent are shown to the nano-dollar, so each refusal's arithmetic can be checked.
+    settings = load_settings(env_file=None, quota_user_daily_usd="0.0009", quota_team_monthly_usd="0.0095")
+    clock = Clock(datetime(2026, 11, 24, 12, tzinfo=UTC))
+    async with opened(url) as first, opened(url) as second:  # two connections, as two processes have
+        budgets = [Budget(s.ledger, settings, clock, holder=f"p{i}:1") for i, s in enumerate((first, second))]
+        refusals: list[str] = []
+
+        async def call(i: int) -> None:
+            charge = Charge("console", "local", f"u{i % 40}", "c1", "chat", "gpt-4.1-mini")
+            try:
+                async with budgets[i % 2].hold(charge, Units(), usd_to_nanos("0.0004")) as bill:
+                    await asyncio.sleep(0)
+                    await bill.settle(Units(output_tokens=1), usd_to_nanos("0.0003"))
+            except QuotaExceeded as refused:
+                refusals.append(refused.message)
+
+        await asyncio.gather(*(call(i) for i in range(200)))
+        spent = (await first.ledger.totals("local", "u0", "2026-11-24", "2026-11")).team_month_nanos
+    figures = re.compile(
+        r"^(?:You've used|The team has used) \$([\d.]+) of (?:your|its) \$([\d.]+) (daily|monthly) budget;"
+        r".* This request needs up to \$([\d.]+)\.$"
+    )
+    kinds = set()
+    for text in refusals:
+        match = figures.match(text)
+        assert match, text
+        used, limit, kind, need = match.groups()
+        kinds.add(kind)
+        assert Decimal(used) + Decimal(need) > Decimal(limit), text  # the figures that decision saw refuse it
+    assert kinds == {"daily", "monthly"} and len(refusals) > 100
+    assert spent <= usd_to_nanos("0.0095")

@@ -23,6 +23,7 @@ from storage.ledger_records import (
     ReservationRequest,
     Units,
     UsageRow,
+    fits,
 )
 from storage.sql.connection import Connection, Database, Row, ledger_lock, limits_lock
 
@@ -116,19 +117,23 @@ class SQLLedger:
         """Insert a reservation unless it would cross a limit: its id, or the totals that refused it.
 
         The fast path is the one statement. A refusal is decided again in a transaction holding the
-        ledger lock (and SQLite's write lock), which then reads the totals that decision saw: no
-        other call can move them in between, so a refusal quotes the figures it was refused on.
+        ledger lock (and SQLite's write lock): it reads the totals and refuses on those very figures,
+        so the refusal quotes what it was refused on. (Meanwhile on PostgreSQL other calls' settles
+        and releases can only lower the totals, which the reserving statement then sees.)
         """
-        async with self._db.serialized(ledger_lock(request.charge.team_id)) as conn:
+        c = request.charge
+        async with self._db.serialized(ledger_lock(c.team_id)) as conn:
             reserved = await _reserve(conn, request)
         if reserved is not None:
             return reserved
-        c = request.charge
         async with self._db.transaction(ledger_lock(c.team_id)) as tx:
-            reserved = await _reserve(tx, request)
-            if reserved is not None:
-                return reserved
-            return _totals(await tx.fetch(TOTALS, c.team_id, c.user_id, request.user_day, request.team_month))
+            while True:
+                totals = _totals(await tx.fetch(TOTALS, c.team_id, c.user_id, request.user_day, request.team_month))
+                if not fits(request, totals):
+                    return totals
+                reserved = await _reserve(tx, request)
+                if reserved is not None:
+                    return reserved
 
     async def settle(self, reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> bool:
         """Record the real cost of a reserved call. False when its hold had been lost (see settle_late)."""
