@@ -35,7 +35,11 @@ async def opened(settings: Settings) -> AsyncIterator[Store]:
         await store.close()
 
 
-COLUMNS = ("day", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens", "images", "audio_minutes")
+# estimated_usd: of cost_usd, calls cut by a crash after they were sent, charged their worst case.
+COLUMNS = (
+    "day", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens", "images", "audio_minutes",
+    "estimated_usd",
+)  # fmt: skip
 
 
 async def usage(
@@ -66,6 +70,7 @@ def render(rows: list[UsageRow], fmt: str) -> str:
             "kind": r.kind,
             "calls": r.calls,
             "cost_usd": f"{r.cost_nanos / NANOS_PER_USD:.9f}",
+            "estimated_usd": f"{r.estimated_nanos / NANOS_PER_USD:.9f}",
             "input_tokens": r.input_tokens,
             "output_tokens": r.output_tokens,
             "images": r.images,
@@ -86,6 +91,9 @@ def render(rows: list[UsageRow], fmt: str) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
     lines.append(f"total {format_usd(sum(r.cost_nanos for r in rows))} in {sum(r.calls for r in rows)} calls")
+    estimated = sum(r.estimated_nanos for r in rows)
+    if estimated:
+        lines.append(f"of which {format_usd(estimated)} estimated: calls cut by a crash, charged their worst case")
     return "\n".join(lines) + "\n"
 
 

@@ -53,7 +53,8 @@ async def test_usage_as_json_csv_and_table(spent: None) -> None:
 
     code, out, _ = await run_cli("usage", "--team", "local")
     assert out.splitlines()[0].split() == [
-        "day", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens", "images", "audio_minutes"
+        "day", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens", "images", "audio_minutes",
+        "estimated_usd",
     ]  # fmt: skip
     assert out.splitlines()[-1] == "total $1.20 in 2 calls"
 

@@ -8,6 +8,7 @@ import asyncio
 import functools
 import logging
 import re
+import signal
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -20,7 +21,7 @@ import pytest
 
 from bot.app import open_engine
 from bot.billing.budget import Budget, QuotaExceeded
-from bot.billing.money import usd_to_nanos
+from bot.billing.money import format_usd, usd_to_nanos
 from bot.billing.prices import PriceTable
 from bot.settings import load_settings
 from storage.ledger_records import Charge, Units
@@ -256,3 +257,34 @@ async def test_under_200_concurrent_calls_every_refusal_names_the_limit_that_ref
         assert Decimal(used) + Decimal(need) > Decimal(limit), text  # the figures that decision saw refuse it
     assert kinds == {"daily", "monthly"} and len(refusals) > 100
     assert spent <= usd_to_nanos("0.005")
+
+
+async def test_killed_with_a_stream_open_the_call_is_charged_its_worst_case_shown_as_estimated(
+    fake_openai: FakeOpenAI, tmp_path: Path, url: str
+) -> None:
+    from tests.test_console import bot_env, run_bot
+    from tests.test_faults import console_streaming
+
+    env = {
+        **bot_env(fake_openai, tmp_path),
+        "DATABASE_URL": url,
+        "QUOTA_USER_DAILY_USD": "1",
+        "MEMORY_ENABLED": "false",
+    }
+    fake_openai.enqueue(Reply("a long answer that never finishes " * 40, chunk_chars=4, delay_between_chunks=0.05))
+    proc, first = await console_streaming(env, tmp_path, b"tell me a long story\n")
+    assert first
+    proc.send_signal(signal.SIGKILL)
+    await proc.wait()
+    async with opened(url) as store:
+        [(_, _, worst, state)] = await store.ledger.ledger_rows("local")
+    assert state == "reserved" and worst > 0
+
+    # The next start finds the dead process's reservation: its request had been sent, so the provider
+    # may have billed all of it. It is charged its worst case, and /usage and the CLI say it is estimated.
+    code, out, _ = await run_bot("console", stdin="/usage\n", env=env, cwd=tmp_path)
+    assert code == 0 and f"{format_usd(worst)} of it estimated" in out
+    code, out, _ = await run_bot("usage", "--team", "local", env=env, cwd=tmp_path)
+    assert code == 0 and f"of which {format_usd(worst)} estimated" in out
+    async with opened(url) as store:
+        assert [(cost, state) for *_, cost, state in await store.ledger.ledger_rows("local")] == [(worst, "settled")]

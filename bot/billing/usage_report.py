@@ -15,17 +15,20 @@ KIND_ORDER = ("chat", "image", "audio", "embedding")
 
 def by_kind(rows: Iterable[UsageRow]) -> str:
     """'chat $0.12 (14 calls), image $0.08 (2 images)' — or 'nothing yet'."""
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     for row in rows:
         t = totals[row.kind]
         t[0] += row.cost_nanos
         t[1] += row.calls
         t[2] += row.images
         t[3] += row.audio_ms
+        t[4] += row.estimated_nanos
     parts = []
     for kind in sorted(totals, key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99):
-        cost, calls, images, audio_ms = totals[kind]
+        cost, calls, images, audio_ms, estimated = totals[kind]
         detail = {"image": f"{images} images", "audio": f"{audio_ms / 60_000:.1f} min"}.get(kind, f"{calls} calls")
+        if estimated:  # calls cut by a crash after they were sent: charged their worst case
+            detail += f", {format_usd(estimated)} of it estimated"
         parts.append(f"{kind} {format_usd(cost)} ({detail})")
     return ", ".join(parts) or "nothing yet"
 
