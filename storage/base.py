@@ -81,6 +81,20 @@ class Ledger(Protocol):
     async def release_held_by(self, holders: Sequence[str], now: datetime) -> Recovered:
         """Recover reservations of the given (dead) holders: worst case (estimated) if sent, else released."""
 
+    async def claim_in_flight(
+        self, platform: str, team_id: str, user_id: str, holder: str, now: datetime, expires_at: datetime, limit: int
+    ) -> int | None:
+        """A lease for one message of a user unless they have `limit` live ones (any process): its id, or None."""
+
+    async def renew_in_flight(self, lease_id: int, expires_at: datetime) -> None:
+        """Keep a message's lease alive."""
+
+    async def release_in_flight(self, lease_id: int) -> None:
+        """Drop a message's lease."""
+
+    async def forget_in_flight(self, now: datetime, dead_holders: Sequence[str]) -> int:
+        """Drop expired leases and those of dead holders."""
+
     async def reservation_holders(self) -> list[str]:
         """Holders of open reservations."""
 

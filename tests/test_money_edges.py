@@ -288,3 +288,26 @@ async def test_killed_with_a_stream_open_the_call_is_charged_its_worst_case_show
     assert code == 0 and f"of which {format_usd(worst)} estimated" in out
     async with opened(url) as store:
         assert [(cost, state) for *_, cost, state in await store.ledger.ledger_rows("local")] == [(worst, "settled")]
+
+
+async def test_max_user_in_flight_holds_across_two_processes_on_one_database(
+    make_settings: Any, fake_openai: FakeOpenAI, url: str
+) -> None:
+    settings = make_settings(database_url=url, max_user_in_flight=1)
+    fake_openai.enqueue(Reply("slow " * 20, chunk_chars=5, delay_between_chunks=0.2))  # streams ~4 s
+    slow, again, other = RecordingResponder(), RecordingResponder(), RecordingResponder()
+    async with open_engine(settings) as first, open_engine(settings) as second:
+        first.budget.holder, second.budget.holder = "first:1", "second:2"
+        turn = asyncio.create_task(first.handle(message("a long one", user="ann"), slow))
+
+        async def streaming() -> bool:
+            return bool(fake_openai.chat_requests())
+
+        await until(streaming)
+        await second.handle(message("/ask me too", user="ann", channel="c2"), again)  # the other process
+        await second.handle(message("/ask and me", user="bob", channel="c3"), other)
+        await turn
+        after = RecordingResponder()
+        await second.handle(message("/ask now?", user="ann", channel="c2"), after)
+    assert again.errors == ["You already have 1 request running; please wait for them to finish."]
+    assert slow.replies == ["slow " * 20] and other.replies == ["echo: and me"] and after.replies == ["echo: now?"]

@@ -58,6 +58,10 @@ class QuotaExceeded(UserFacingError):
     """A call was refused because it could cross a budget."""
 
 
+class TooManyInFlight(UserFacingError):
+    """A person already has MAX_USER_IN_FLIGHT requests running (in any process)."""
+
+
 @dataclass(frozen=True)
 class Periods:
     """The quota day and month that `now` falls in, and when each resets, in QUOTA_TIMEZONE."""
@@ -170,6 +174,7 @@ class Budget:
         host = socket.gethostname()
         dead = [h for h in await self.ledger.reservation_holders() if h != self.holder and _dead_on(host, h)]
         recovered += await self.ledger.release_held_by(dead, now)
+        await self.ledger.forget_in_flight(now, dead)
         if recovered.total:
             log.warning(
                 "recovered %d reservation(s) left by a crash or a hung call: %d released (never sent), "
@@ -230,6 +235,33 @@ class Budget:
                     await asyncio.shield(reservation.settle(reservation.spent_units, reservation.spent_nanos))
                 else:
                     await asyncio.shield(self.ledger.release(reservation.id, self.now()))
+
+    @asynccontextmanager
+    async def in_flight(self, platform: str, team_id: str, user_id: str, limit: int) -> AsyncIterator[None]:
+        """Count one running request of a person for the block, across every process on the database.
+
+        Raises TooManyInFlight when they already have `limit` running. The count is a lease renewed
+        like a reservation, so a crashed process's requests stop counting within the TTL.
+        """
+        now = self.now()
+        lease = await self.ledger.claim_in_flight(platform, team_id, user_id, self.holder, now, now + self._ttl, limit)
+        if lease is None:
+            noun = "request" if limit == 1 else "requests"
+            raise TooManyInFlight(f"You already have {limit} {noun} running; please wait for them to finish.")
+        renewing = asyncio.create_task(self._keep_lease(lease))
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            await asyncio.shield(self.ledger.release_in_flight(lease))
+
+    async def _keep_lease(self, lease: int) -> None:
+        while True:
+            await self._sleep(self.renew_every)
+            try:
+                await self.ledger.renew_in_flight(lease, self.now() + self._ttl)
+            except StoreFailed as exc:
+                log.warning("could not renew an in-flight lease: %s", exc)
 
     async def _keep(self, reservation: Reservation) -> None:
         """Renew a held reservation every third of its TTL until the block ends (this task is cancelled)."""

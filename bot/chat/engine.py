@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -73,7 +72,6 @@ class Engine:
             [*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, SEARCH, *CHANNEL_COMMANDS]
         )
         self._next_delivery_sweep = clock()
-        self._in_flight: Counter[tuple[str, str, str]] = Counter()
         self._running: set[asyncio.Task[Any]] = set()
         self._closing = False
 
@@ -147,26 +145,16 @@ class Engine:
         if self._closing:
             await responder.send_error(SHUTTING_DOWN)
             return
-        user = (message.platform, message.team_id, message.author.id)
-        if self._in_flight[user] >= self.settings.max_user_in_flight:
-            # A flood from one person must not starve everyone else: refuse politely, keep nothing.
-            await responder.send_error(
-                f"You already have {self._in_flight[user]} requests running; please wait for them to finish."
-            )
-            return
-        self._in_flight[user] += 1
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
         try:
-            if message.command is not None:
-                await self.commands.run(CommandContext(self, message, message.command, responder))
-            elif self._is_voice_message(message):
-                await transcribe_message(self, message, responder, TranscribeOptions())
-            elif message.text.strip():
-                await self.conversations.turn(message, responder)
-            else:
-                await responder.send_text(EMPTY_MESSAGE, private=True)
+            # A flood from one person must not starve everyone else: past MAX_USER_IN_FLIGHT running
+            # (counted across every process on the database), refuse politely and keep nothing.
+            async with self.budget.in_flight(
+                message.platform, message.team_id, message.author.id, self.settings.max_user_in_flight
+            ):
+                await self._dispatch(message, responder)
         except StoreFailed as exc:
             log.error("storage failed for %s message %s: %s", message.platform, message.message_id, exc)
             await _tell(responder, STORE_BUSY if exc.busy else STORE_FAILED)
@@ -179,9 +167,16 @@ class Engine:
         finally:
             if task is not None:
                 self._running.discard(task)
-            self._in_flight[user] -= 1
-            if not self._in_flight[user]:
-                del self._in_flight[user]
+
+    async def _dispatch(self, message: IncomingMessage, responder: Responder) -> None:
+        if message.command is not None:
+            await self.commands.run(CommandContext(self, message, message.command, responder))
+        elif self._is_voice_message(message):
+            await transcribe_message(self, message, responder, TranscribeOptions())
+        elif message.text.strip():
+            await self.conversations.turn(message, responder)
+        else:
+            await responder.send_text(EMPTY_MESSAGE, private=True)
 
 
 async def _tell(responder: Responder, message: str) -> None:

@@ -177,4 +177,15 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE usage_ledger ADD COLUMN sent_at TEXT, ADD COLUMN estimated BOOLEAN NOT NULL DEFAULT FALSE;
         """,
     ),
+    Migration(
+        # See money_user_in_flight in storage/sqlite/migrations.py.
+        "money_user_in_flight",
+        """
+        CREATE TABLE user_in_flight (
+            id BIGSERIAL PRIMARY KEY, platform TEXT NOT NULL, team_id TEXT NOT NULL, user_id TEXT NOT NULL,
+            holder TEXT NOT NULL, expires_at TEXT NOT NULL
+        );
+        CREATE INDEX user_in_flight_user ON user_in_flight (platform, team_id, user_id);
+        """,
+    ),
 ]

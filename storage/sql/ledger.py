@@ -99,6 +99,16 @@ USAGE = (
     " AND (CAST($3 AS TEXT) IS NULL OR team_id = $3) AND (CAST($4 AS TEXT) IS NULL OR user_id = $4)"
     " GROUP BY user_id, kind, user_day ORDER BY user_day, user_id, kind"
 )
+# MAX_USER_IN_FLIGHT across processes: a lease per message being handled, claimed only while the
+# user has fewer live ones than the limit ($7), serialized on the team's ledger lock.
+CLAIM_IN_FLIGHT = (
+    "INSERT INTO user_in_flight (platform, team_id, user_id, holder, expires_at) SELECT $1, $2, $3, $4, $5"
+    " WHERE (SELECT count(*) FROM user_in_flight WHERE platform = $1 AND team_id = $2 AND user_id = $3"
+    " AND expires_at > $6) < $7 RETURNING id"
+)
+RENEW_IN_FLIGHT = "UPDATE user_in_flight SET expires_at = $1 WHERE id = $2"
+RELEASE_IN_FLIGHT = "DELETE FROM user_in_flight WHERE id = $1"
+FORGET_IN_FLIGHT = "DELETE FROM user_in_flight WHERE expires_at <= $1 OR holder IN (LIST($2 AS text))"
 LEDGER_ROWS = "SELECT kind, model, cost_nanos, state FROM usage_ledger WHERE team_id = $1 ORDER BY id"
 
 
@@ -171,6 +181,28 @@ class SQLLedger:
         """Reservations of the given (dead) holders: charged their worst case if sent, else released."""
         estimated = len(await self._db.fetch(ESTIMATE_HELD_BY, now.isoformat(), list(holders)))
         return Recovered(len(await self._db.fetch(RELEASE_HELD_BY, now.isoformat(), list(holders))), estimated)
+
+    async def claim_in_flight(
+        self, platform: str, team_id: str, user_id: str, holder: str, now: datetime, expires_at: datetime, limit: int
+    ) -> int | None:
+        """A lease for one message of this user, unless they already have `limit` live ones: its id, or None."""
+        async with self._db.serialized(ledger_lock(team_id)) as conn:
+            claimed = await conn.fetchval(
+                CLAIM_IN_FLIGHT, platform, team_id, user_id, holder, expires_at.isoformat(), now.isoformat(), limit
+            )
+        return None if claimed is None else int(claimed)
+
+    async def renew_in_flight(self, lease_id: int, expires_at: datetime) -> None:
+        """Keep a message's lease alive while it runs."""
+        await self._db.execute(RENEW_IN_FLIGHT, expires_at.isoformat(), lease_id)
+
+    async def release_in_flight(self, lease_id: int) -> None:
+        """The message is done."""
+        await self._db.execute(RELEASE_IN_FLIGHT, lease_id)
+
+    async def forget_in_flight(self, now: datetime, dead_holders: Sequence[str]) -> int:
+        """Drop leases that expired or whose holder is known dead."""
+        return await self._db.execute(FORGET_IN_FLIGHT, now.isoformat(), list(dead_holders))
 
     async def reservation_holders(self) -> list[str]:
         """The distinct holders of open reservations."""
