@@ -119,6 +119,7 @@ class ImageMaker:
         each = self._prices.image_cost(self._model, request.quality, request.size, 1)
         async with self._budget.hold(charge, Units(images=request.n), each * request.n) as reservation:
             await responder.show_status(f"drawing {request.n} image{'s' if request.n > 1 else ''}…")
+            await reservation.mark_sent()  # from here a crash charges the worst case (the provider may bill it)
             images = await self._images.generate(
                 request.prompt, model=self._model, size=request.size, quality=request.quality, n=request.n,
                 b64_param=self._spec.b64_param,

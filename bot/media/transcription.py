@@ -120,6 +120,7 @@ class Transcriber:
         units = Units(audio_ms=math.ceil(seconds * 1000))
         async with self._budget.hold(charge, units, self._prices.audio_cost(model, seconds)) as reservation:
             parts, bounds = await self._parts(source, data, seconds, folder)
+            await reservation.mark_sent()  # from here a crash charges the worst case (the provider may bill it)
             texts, error = await self._transcribe_parts(parts, responder, options)
             done = sum(end - start for (start, end), text in zip(bounds, texts, strict=True) if text is not None)
             if any(text is not None for text in texts):
