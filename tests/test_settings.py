@@ -55,3 +55,15 @@ def test_the_key_never_shows_in_the_settings_repr() -> None:
     settings = load_settings(env_file=None, openai_api_key="sk-very-secret-value")
     assert "sk-very-secret-value" not in repr(settings)
     assert settings.secrets() == ["sk-very-secret-value"]
+
+
+def test_empty_embedding_dimensions_means_the_models_own_size(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    assert load_settings(env_file=None).embedding_dimensions == 512  # unset: the default
+    env = tmp_path / ".env"
+    env.write_text("EMBEDDING_DIMENSIONS=\n")
+    assert load_settings(env_file=env).embedding_dimensions is None  # empty in .env
+    monkeypatch.setenv("EMBEDDING_DIMENSIONS", "256")
+    assert load_settings(env_file=env).embedding_dimensions == 256  # the environment wins over .env
+    monkeypatch.setenv("EMBEDDING_DIMENSIONS", "")
+    assert load_settings(env_file=None).embedding_dimensions is None  # empty in the environment
+    assert load_settings(env_file=None, embedding_dimensions=1024).embedding_dimensions == 1024  # explicit wins

@@ -44,10 +44,11 @@ async def forget(ctx: CommandContext) -> None:
 async def help_(ctx: CommandContext) -> None:
     """List the commands this user may run."""
     lines = ["Mention me (or DM me) to chat; the thread is the conversation. Commands:"]
-    for spec in ctx.engine.commands:
+    commands = ctx.engine.commands
+    for spec in commands:
         if spec.admin_only and not ctx.message.author.is_admin:
             continue
-        lines.append(f"  {spec.usage} — {spec.summary}")
+        lines.append(f"  {commands.usage(spec)} — {spec.summary}")
     await ctx.responder.send_text("\n".join(lines), private=True)
 
 
