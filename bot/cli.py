@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = load_settings()
-        configure_logging(settings.log_level, settings.secrets())
+        configure_logging(settings.log_level, settings.secrets(), library_level=settings.library_log_level)
         if args.command == "usage":
             return asyncio.run(
                 admin_cli.usage(

@@ -30,10 +30,28 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
-    """Log to stderr at `level`; the console adapter owns stdout."""
+OUR_LOGGERS = ("bot", "adapters", "storage", "__main__")
+
+
+class QuietLibraries(logging.Filter):
+    """Drops other packages' records below `floor`: their DEBUG lines carry users' text (SQL parameters,
+    request bodies); ours carry ids and sizes."""
+
+    def __init__(self, floor: int) -> None:
+        super().__init__()
+        self._floor = floor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self._floor:
+            return True
+        return record.name.split(".", 1)[0] in OUR_LOGGERS
+
+
+def configure_logging(level: str, secrets: Iterable[str] = (), *, library_level: str = "INFO") -> None:
+    """Log to stderr at `level` (other packages at `library_level` at most); the console adapter owns stdout."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(QuietLibraries(logging.getLevelNamesMapping()[library_level]))
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

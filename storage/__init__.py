@@ -8,6 +8,7 @@ from storage.records import (
     ConversationKey,
     ModelUsage,
     NewMessage,
+    PlatformMessage,
     StoredMessage,
     WindowMessage,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "Ledger",
     "ModelUsage",
     "NewMessage",
+    "PlatformMessage",
     "Store",
     "StoreFailed",
     "StoreUnavailable",
