@@ -9,6 +9,7 @@ from storage.records import (
     ModelUsage,
     NewMessage,
     PlatformMessage,
+    StoredImage,
     StoredMessage,
     WindowMessage,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "Store",
     "StoreFailed",
     "StoreUnavailable",
+    "StoredImage",
     "StoredMessage",
     "WindowMessage",
     "copy_sqlite_to_postgres",

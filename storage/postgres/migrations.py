@@ -183,6 +183,18 @@ MIGRATIONS: list[Migration] = [
         """,
     ),
     Migration(
+        # Images a message showed the model: see multimodal_message_images in storage/sqlite/migrations.py.
+        "multimodal_message_images",
+        """
+        CREATE TABLE message_images (
+            message_id BIGINT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL, name TEXT NOT NULL, media_type TEXT NOT NULL, data BYTEA NOT NULL,
+            width INTEGER NOT NULL, height INTEGER NOT NULL, detail TEXT NOT NULL, tokens INTEGER NOT NULL,
+            PRIMARY KEY (message_id, position)
+        );
+        """,
+    ),
+    Migration(
         # See money_reservation_sent in storage/sqlite/migrations.py.
         "money_reservation_sent",
         """
