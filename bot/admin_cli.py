@@ -21,6 +21,7 @@ from bot.errors import BadCommand
 from bot.prompts.exchange import parse_export
 from bot.prompts.experiments import export_document
 from bot.settings import Settings
+from bot.wording import count, tally
 from storage import Store, open_store
 from storage.ledger_records import UsageRow
 from storage.sqlite_prompts import ImportConflict
@@ -86,7 +87,7 @@ def render(rows: list[UsageRow], fmt: str) -> str:
     table = [list(COLUMNS)] + [[str(record[c]) for c in COLUMNS] for record in records]
     widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
-    lines.append(f"total {format_usd(sum(r.cost_nanos for r in rows))} in {sum(r.calls for r in rows)} calls")
+    lines.append(f"total {format_usd(sum(r.cost_nanos for r in rows))} in {count(sum(r.calls for r in rows), 'call')}")
     return "\n".join(lines) + "\n"
 
 
@@ -122,7 +123,7 @@ async def prompts_import(settings: Settings, out: TextIO, *, path: Path) -> int:
             added = await store.prompts.import_(records)
         except ImportConflict as exc:
             raise BadCommand(f"Nothing imported: {exc}.") from None
-    out.write("Imported " + ", ".join(f"{count} {kind}" for kind, count in added.items()) + ".\n")
+    out.write(f"Imported {tally(added)}.\n")
     return 0
 
 
@@ -131,12 +132,15 @@ async def migrate_db(out: TextIO, *, source: str, target: str) -> int:
     from storage.copy import CopyMismatch, copy_sqlite_to_postgres
 
     if not source.startswith("sqlite:///") or not target.startswith(("postgresql://", "postgres://")):
-        raise BadCommand("migrate-db copies --from sqlite:///… --to postgresql://…")
+        raise BadCommand(
+            "Give the source and the target: "
+            "migrate-db --from sqlite:///path/to/teambot.sqlite3 --to postgresql://user@host:5432/dbname"
+        )
     try:
         copied = await copy_sqlite_to_postgres(source, target)
     except CopyMismatch as exc:
         raise BadCommand(f"The copy does not match its source, so it was rolled back: {exc}") from None
-    for table, count in copied.items():
-        out.write(f"{table}: {count}\n")
+    for table, rows in copied.items():
+        out.write(f"{table}: {rows}\n")
     out.write("All counts match.\n")
     return 0

@@ -78,3 +78,11 @@ class ModelUnavailable(ModelError):
 
 class ModelNotFound(ModelUnavailable):
     """The server has no such model (a setting names a model it does not serve)."""
+
+
+class ModelUnreachable(ModelUnavailable):
+    """No connection to the model's server (refused, unknown host); `server` is the address tried."""
+
+    def __init__(self, message: str, *, server: str) -> None:
+        super().__init__(message)
+        self.server = server

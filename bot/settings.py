@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     max_user_in_flight: int = Field(3, ge=1, description="one person's requests running at once; more are refused")
     shutdown_grace_seconds: float = Field(20.0, ge=0, description="on SIGTERM, how long in-flight replies may finish")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_file: Path | None = Field(None, description="write the log here instead of stderr (the console: teambot.log)")
 
     # /image and /transcribe.
     image_model: str = "gpt-image-1"
@@ -145,6 +146,27 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"MAX_OUTPUT_TOKENS ({self.max_output_tokens}) must be smaller than "
                 f"MAX_CONTEXT_TOKENS ({self.max_context_tokens})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _slack_tokens_in_their_places(self) -> Settings:
+        # Each token's prefix says what it is (api.slack.com/authentication/token-types); a swapped or
+        # lonely token would otherwise fail later, or start the console without a word about Slack.
+        bot, app = self.slack_bot_token, self.slack_app_token
+        if app is not None and not app.get_secret_value().startswith("xapp-"):
+            where = " (an xoxb- token is the bot token: it goes in SLACK_BOT_TOKEN)"
+            raise ValueError(
+                "SLACK_APP_TOKEN must be the app-level token, xapp-…, from the app's Basic Information page"
+                + (where if app.get_secret_value().startswith("xoxb-") else "")
+            )
+        if bot is not None and not bot.get_secret_value().startswith("xoxb-"):
+            raise ValueError("SLACK_BOT_TOKEN must be the Bot User OAuth Token, xoxb-…, from OAuth & Permissions")
+        lonely = [n for n, v in (("SLACK_APP_TOKEN", app), ("SLACK_SIGNING_SECRET", self.slack_signing_secret)) if v]
+        if bot is None and lonely:
+            raise ValueError(
+                f"{' and '.join(lonely)} set without SLACK_BOT_TOKEN: Slack needs the bot token (xoxb-…) too;"
+                " without any Slack setting the bot starts the console"
             )
         return self
 

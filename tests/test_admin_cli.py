@@ -67,7 +67,7 @@ async def test_quota_set_show_and_reset_from_the_command_line(spent: None) -> No
     code, out, _ = await run_cli("quota", "show")
     assert "user ann: daily budget $0.25" in out and "ops: user ann daily budget default → $0.25" in out
     code, out, _ = await run_cli("quota", "reset", "user", "ann")
-    assert out == "user ann: 1 limit(s) back to the defaults.\n"
+    assert out == "user ann: 1 limit back to the defaults.\n"
 
 
 async def test_a_wrong_cli_quota_line_is_a_usage_error_not_a_traceback(spent: None) -> None:
@@ -81,7 +81,7 @@ def test_a_bad_since_date_is_refused_by_the_parser(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit) as exit_:
         main(["usage", "--since", "yesterday"])
     assert exit_.value.code == 2
-    assert "invalid fromisoformat value: 'yesterday'" in capsys.readouterr().err
+    assert "'yesterday' is not a date: use YYYY-MM-DD, e.g. 2026-12-01" in capsys.readouterr().err
 
 
 async def test_prompts_export_and_import_on_the_command_line(
@@ -98,7 +98,7 @@ async def test_prompts_export_and_import_on_the_command_line(
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
     assert (await run_cli("prompts", "import", str(export)))[:2] == (
-        0, "Imported 1 prompts, 1 versions, 1 runs, 0 ratings.\n"
+        0, "Imported 1 prompt, 1 version, 1 run, 0 ratings.\n"
     )  # fmt: skip
     assert (await run_cli("prompts", "import", str(export)))[
         1

@@ -50,7 +50,7 @@ async def test_console_chat_turn_end_to_end(engine: Engine, fake_openai: FakeOpe
     assert await adapter.run() == 0
     lines = out.getvalue().splitlines()
     assert lines[0] == "Hello, Ada!"
-    assert lines[1].startswith("Mention me")
+    assert lines[1].startswith("Type a message to chat")
     assert len(fake_openai.chat_requests()) == 1  # blank lines are skipped
 
 

@@ -38,7 +38,7 @@ async def test_saving_again_makes_a_new_version_with_author_and_variables(engine
     r = await say(engine, '/prompt save summary system="You are terse." temperature=0.2 Summarize {text}.', user="bob")
     assert last_text(r) == "Saved summary v2 (variables: text)."
     shown = last_text(await say(engine, "/prompt show summary"))
-    assert shown.startswith("summary v2 by bob") and "system: You are terse." in shown and "temperature: 0.2" in shown
+    assert shown.startswith("summary v2 by bob") and "System: You are terse." in shown and "temperature: 0.2" in shown
     assert shown.endswith("Summarize {text}.")
     assert last_text(await say(engine, "/prompt show summary@v1")).endswith("Summarize {text} in a {tone} tone.")
     listing = last_text(await say(engine, "/prompt list sum"))
@@ -58,7 +58,7 @@ async def test_run_fills_variables_streams_and_records_everything(
     assert request["messages"][-1] == {"role": "user", "content": "Say hello to Ada about two words."}
     assert request["temperature"] == 0.7
     footer = last_text(r)
-    assert footer.startswith("run #1 · greet v1 · gpt-4.1-mini · 20+4 tokens · $0.0000144 · ")
+    assert footer.startswith("Run #1 · greet v1 · gpt-4.1-mini · 20+4 tokens · $0.0000144 · ")
     store = await open_store(settings.database_url)
     run = await store.prompts.run("local", 1)
     await store.close()
@@ -138,9 +138,9 @@ async def test_ratings_and_history_put_the_best_version_first(engine: Engine, fa
     assert (await say(engine, "/prompt rate 99 3")).errors == ["No run #99 in this team."]
     assert (await say(engine, "/prompt rate 1 3", team="other")).errors == ["No run #1 in this team."]
     history = last_text(await say(engine, "/prompt history p")).splitlines()
-    assert history[0] == "p: versions, best first"
-    assert history[1].startswith("  v2: 4.0/5 (2 ratings) · 1 runs")
-    assert history[2].startswith("  v1: 2.0/5 (1 ratings) · 1 runs")
+    assert history[0] == "Versions of p, best first:"
+    assert history[1].startswith("  v2: 4.0/5 (2 ratings) · 1 run ·")
+    assert history[2].startswith("  v1: 2.0/5 (1 rating) · 1 run ·")
 
 
 async def test_deleting_is_for_the_author_or_an_admin_and_keeps_runs(
@@ -210,6 +210,7 @@ async def test_persona_applies_to_new_conversations_in_that_channel_only(
     await say(engine, "hello", channel="c1")  # a conversation that started before the persona
     assert (await say(engine, "/persona set Talk like a pirate.")).errors == [
         "Only admins can change the persona; /persona show is open to everyone."
+        " Start the console with --admin to speak as an admin (make run ARGS=--admin)."
     ]
     assert last_text(await say(engine, "/persona set Talk like a pirate.", admin=True)).startswith("Persona set;")
     await say(engine, "again", channel="c1")
@@ -287,7 +288,7 @@ async def test_forget_removes_my_messages_runs_and_ratings_and_pseudonymizes_the
     assert asked.endswith("To go ahead: /forget confirm")
     done = last_text(await say(engine, "/forget confirm", user="ann"))
     assert done == (
-        "Done. Removed or pseudonymized: 1 messages, 1 replies, 0 ratings, 1 prompt runs, 5 records pseudonymized."
+        "Done. Removed or pseudonymized: 1 message, 1 reply, 0 ratings, 1 prompt run, 5 records pseudonymized."
     )
     store = await open_store(settings.database_url)
     try:

@@ -9,6 +9,7 @@ from bot.billing.budget import Budget
 from bot.billing.money import format_usd, usd_to_nanos
 from bot.errors import BadCommand
 from bot.settings import Settings
+from bot.wording import count
 from storage.ledger_records import ALL_USERS, TEAM_SUBJECT, LimitChange, Metric
 
 QUOTA_USAGE = (
@@ -79,7 +80,7 @@ def describe(metric: str, value: int | None) -> str:
     if metric in ("daily_usd", "monthly_usd"):
         return format_usd(value)
     if metric == "daily_images":
-        return f"{value} images"
+        return count(value, "image")
     return f"{value / 60_000:g} min"
 
 
@@ -118,7 +119,7 @@ class QuotaAdmin:
         cleared = await ledger.clear_limits(team_id, subject, changed_by=changed_by, now=now)
         if not cleared:
             return f"{subject_name(subject)} had no limits of its own; the defaults already apply."
-        return f"{subject_name(subject)}: {cleared} limit(s) back to the defaults."
+        return f"{subject_name(subject)}: {count(cleared, 'limit')} back to the defaults."
 
     async def show(self, team_id: str) -> str:
         """Defaults, the team's overrides, and the latest changes."""

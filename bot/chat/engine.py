@@ -21,7 +21,7 @@ from bot.commands.channel import CHANNEL_COMMANDS
 from bot.commands.media import MEDIA_COMMANDS, audio_attachment, transcribe_message
 from bot.commands.prompt import PROMPT
 from bot.commands.search import SEARCH
-from bot.errors import UserFacingError
+from bot.errors import ModelUnreachable, UserFacingError
 from bot.media.images import ImageMaker
 from bot.media.transcription import TranscribeOptions, Transcriber
 from bot.memory.semantic import Memory
@@ -29,6 +29,7 @@ from bot.messages import IncomingMessage
 from bot.prompts.experiments import PromptExperiments
 from bot.responder import Responder
 from bot.settings import Settings
+from bot.wording import count
 from storage import Store, StoreFailed
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,8 @@ class Engine:
         """The engine's clock."""
         return self._clock()
 
-    async def drain(self, grace_seconds: float) -> int:
-        """Stop taking messages; let those in flight finish within the grace period, then cancel them.
+    async def drain(self, grace_seconds: float, abort: asyncio.Event | None = None) -> int:
+        """Stop taking messages; let those in flight finish within the grace period (or until `abort`), then cancel.
 
         A cancelled turn abandons its reply and releases its reservation (see MeteredChat and
         Budget.hold); its question stays stored. Returns how many had to be cancelled.
@@ -90,7 +91,14 @@ class Engine:
         running = set(self._running)
         if not running:
             return 0
-        _, late = await asyncio.wait(running, timeout=grace_seconds)
+        finished = asyncio.ensure_future(asyncio.wait(running, timeout=grace_seconds))
+        aborted = asyncio.ensure_future((abort or asyncio.Event()).wait())
+        try:
+            await asyncio.wait({finished, aborted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            finished.cancel()
+            aborted.cancel()
+        late = {task for task in running if not task.done()}
         for task in late:
             task.cancel()
         if late:
@@ -145,7 +153,7 @@ class Engine:
         if self._in_flight[user] >= self.settings.max_user_in_flight:
             # A flood from one person must not starve everyone else: refuse politely, keep nothing.
             await responder.send_error(
-                f"You already have {self._in_flight[user]} requests running; please wait for them to finish."
+                f"You already have {count(self._in_flight[user], 'request')} running; please wait for them to finish."
             )
             return
         self._in_flight[user] += 1
@@ -164,6 +172,15 @@ class Engine:
         except StoreFailed as exc:
             log.error("storage failed for %s message %s: %s", message.platform, message.message_id, exc)
             await _tell(responder, STORE_BUSY if exc.busy else STORE_FAILED)
+        except ModelUnreachable as exc:
+            log.warning("could not reach the model's server at %s", exc.server)
+            # The console is run by the operator, who can fix the address; others get the short apology.
+            hint = (
+                f" Tried {exc.server} (OPENAI_BASE_URL): is the server running?"
+                if message.platform == "console"
+                else ""
+            )
+            await _tell(responder, exc.message + hint)
         except UserFacingError as exc:
             log.info("refused %s message %s: %s", message.platform, message.message_id, type(exc).__name__)
             await _tell(responder, exc.message)

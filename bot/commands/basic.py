@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from bot.commands.registry import CommandContext, CommandSpec
+from bot.commands.registry import BECOMING_ADMIN, CommandContext, CommandSpec
+from bot.wording import tally
 
 
 async def ask(ctx: CommandContext) -> None:
@@ -34,17 +35,27 @@ async def forget(ctx: CommandContext) -> None:
     message = ctx.message
     digest = hashlib.sha256(f"{message.team_id}:{message.author.id}".encode()).hexdigest()[:12]
     counts = await ctx.engine.store.forget_user(message.team_id, message.author.id, f"forgotten-{digest}")
-    done = ", ".join(f"{count} {what}" for what, count in counts.items())
-    await ctx.responder.send_text(f"Done. Removed or pseudonymized: {done}.", private=True)
+    await ctx.responder.send_text(f"Done. Removed or pseudonymized: {tally(counts)}.", private=True)
+
+
+HELP_INTRO = {
+    "console": "Type a message to chat; this channel is the conversation (/reset starts a fresh one). Commands:",
+    "default": "Mention me (or DM me) to chat; the thread is the conversation. Commands:",
+}
 
 
 async def help_(ctx: CommandContext) -> None:
     """List the commands this user may run."""
-    lines = ["Mention me (or DM me) to chat; the thread is the conversation. Commands:"]
+    lines = [HELP_INTRO.get(ctx.message.platform, HELP_INTRO["default"])]
+    hidden = []
     for spec in ctx.engine.commands:
         if spec.admin_only and not ctx.message.author.is_admin:
+            hidden.append(f"/{spec.name}")
             continue
         lines.append(f"  {spec.usage} — {spec.summary}")
+    if hidden:
+        how = BECOMING_ADMIN.get(ctx.message.platform, "")
+        lines.append(f"Admins also have {', '.join(hidden)}. {how}".rstrip())
     await ctx.responder.send_text("\n".join(lines), private=True)
 
 

@@ -8,6 +8,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
+from urllib.parse import urlsplit
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -20,6 +21,7 @@ from bot.errors import (
     ModelNotFound,
     ModelTimeout,
     ModelUnavailable,
+    ModelUnreachable,
     RateLimited,
 )
 from bot.settings import Settings
@@ -228,7 +230,19 @@ def translate_error(exc: BaseException, model: str) -> ModelError:
         return ModelUnavailable(
             f"The model's server failed (HTTP {status}). Please try again in a moment.", retryable=True
         )
+    if isinstance(exc, openai.APIConnectionError):
+        return ModelUnreachable(
+            "Could not reach the model's server. Please try again in a moment.", server=_server(exc)
+        )
     return ModelUnavailable("Could not reach the model's server. Please try again in a moment.")
+
+
+def _server(exc: openai.APIConnectionError) -> str:
+    """Where the failed request went: scheme, host, port and path, never a user:password part or query."""
+    url = urlsplit(str(getattr(getattr(exc, "request", None), "url", "")))
+    host = url.hostname or "?"
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{host}{port}{url.path}" if url.scheme else "the model's server"
 
 
 def _code(exc: openai.APIStatusError) -> str | None:
