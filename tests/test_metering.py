@@ -144,7 +144,8 @@ async def test_team_usage_is_for_admins_and_comes_with_a_chart(make_settings: An
         await engine.handle(message("y", user="bob", channel="c2"), responder)
         await engine.handle(message("/usage team", user="ann"), responder)
         assert responder.errors == [
-            "/usage team is for admins only; /usage shows your own. Start the console with --admin to speak as an admin (make run ARGS=--admin)."
+            "/usage team is for admins only; /usage shows your own."
+            " Start the console with --admin to speak as an admin (make run ARGS=--admin)."
         ]
         await engine.handle(message("/usage team", user="ann", admin=True), responder)
     text = responder.texts[-1][0]

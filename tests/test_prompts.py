@@ -309,3 +309,40 @@ def _digest(team: str, user: str) -> str:
     import hashlib
 
     return hashlib.sha256(f"{team}:{user}".encode()).hexdigest()[:12]
+
+
+async def test_diff_shows_a_change_of_temperature_or_model_not_only_of_text(make_settings: Any) -> None:
+    async with open_engine(make_settings(allowed_chat_models="gpt-4o-mini")) as engine:
+        await say(engine, "/prompt save p temperature=0.2 Summarize {text}.")
+        await say(engine, "/prompt save p temperature=0.9 Summarize {text}.")
+        await say(engine, "/prompt save p temperature=0.9 model=gpt-4o-mini Summarize {text}.")
+        await say(engine, "/prompt save p temperature=0.9 model=gpt-4o-mini Summarize {text}.")
+        temperature = last_text(await say(engine, "/prompt diff p v1 v2")).splitlines()
+        model = last_text(await say(engine, "/prompt diff p v2 v3")).splitlines()
+        same = last_text(await say(engine, "/prompt diff p v3 v4"))
+    assert "-temperature: 0.2" in temperature and "+temperature: 0.9" in temperature
+    assert "-model: (the channel’s)" in model and "+model: gpt-4o-mini" in model
+    assert same == "p v3 and v4 are the same: text, system prompt, model and temperature."
+
+
+async def test_persona_use_takes_the_prompts_system_text_and_fills_its_variables(
+    engine: Engine, fake_openai: FakeOpenAI
+) -> None:
+    await say(engine, '/prompt save tutor system="You teach {subject} to {level} students." Explain {topic}.')
+    await say(engine, "/prompt save plain Answer like a {role}.")
+    refused = await say(engine, "/persona use tutor", admin=True)
+    assert refused.errors == [
+        "tutor@v1's system text cannot be a persona as it is: fill its {subject}, {level}. "
+        "Try: /persona use tutor subject=… level=…"
+    ]
+    assert (await say(engine, "/persona use plain role=pirate extra=1", admin=True)).errors == [
+        "plain@v1's text cannot be a persona as it is: it has no extra. Try: /persona use plain role=…"
+    ]
+    said = await say(engine, "/persona use tutor subject=chemistry level=first-year", admin=True)
+    assert last_text(said).startswith("Persona set from tutor@v1")
+    await say(engine, "what is a mole?")
+    assert fake_openai.chat_requests()[-1]["messages"][0]["content"] == "You teach chemistry to first-year students."
+    await say(engine, "/reset")
+    await say(engine, "/persona use plain role=pirate", admin=True)
+    await say(engine, "ahoy")
+    assert fake_openai.chat_requests()[-1]["messages"][0]["content"] == "Answer like a pirate."
