@@ -365,7 +365,8 @@ async def test_the_transcribe_command_takes_the_users_latest_audio_file(
 async def test_threads_stream_natively_with_the_recipient(slack: Harness, fake_openai: FakeOpenAI) -> None:
     fake_openai.enqueue(Reply("streamed " * 100, chunk_chars=50))
     await slack.event(mention())
-    await until(lambda: bool(slack.api.called("chat.stopStream")))
+    # the placeholder is deleted after the stream stops: wait for both
+    await until(lambda: bool(slack.api.called("chat.stopStream")) and len(slack.api.messages) == 1)
     [start] = slack.api.called("chat.startStream")
     assert (start["channel"], start["thread_ts"], start["recipient_user_id"], start["recipient_team_id"]) == (
         "C1", "1000.0001", "U1", "T1"

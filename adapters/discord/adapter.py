@@ -221,7 +221,8 @@ class DiscordAdapter:
         self, interaction: discord.Interaction, name: str, text: str, file: discord.Attachment | None
     ) -> None:
         """Defer at once (Discord wants an answer within 3 s), then let the engine answer by follow-ups."""
-        await interaction.response.defer(thinking=True, ephemeral=name in PRIVATE_COMMANDS)
+        spec = self.engine.commands.get(name)
+        await interaction.response.defer(thinking=True, ephemeral=spec is not None and spec.private)
         user = interaction.user
         channel_id = interaction.channel_id or 0
         parent = getattr(interaction.channel, "parent_id", None)
@@ -240,10 +241,6 @@ class DiscordAdapter:
             platform_directory=DiscordDirectory(user, channel_id, channel_id if parent else None),
         )
         await self.engine.handle(incoming, InteractionResponder(interaction, interval=self._interval))
-
-
-# Commands whose whole exchange is private (the deferred "thinking…" is then ephemeral too).
-PRIVATE_COMMANDS = frozenset({"usage", "quota", "help", "forget", "search"})
 
 
 def _thread_name(text: str) -> str:

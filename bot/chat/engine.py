@@ -30,7 +30,7 @@ from bot.prompts.experiments import PromptExperiments
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.wording import count
-from storage import Store, StoreFailed
+from storage import ConversationKey, Store, StoreFailed
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ STORE_BUSY = "The bot's database is busy (another process is writing to it). Ple
 STORE_FAILED = "The bot could not use its database (disk full or failing); the error is in its log for an admin."
 SHUTTING_DOWN = "The bot is restarting; please send that again in a minute."
 GENERIC_FAILURE = "Sorry, something went wrong on my side. It has been logged; please try again."
+_HEALTH_KEY = ConversationKey("health", "health", "health")  # never a real conversation
 EMPTY_MESSAGE = "I'm here. Write your question after the mention, or try /help."
 
 
@@ -76,6 +77,11 @@ class Engine:
         self._in_flight: Counter[tuple[str, str, str]] = Counter()
         self._running: set[asyncio.Task[Any]] = set()
         self._closing = False
+
+    async def health(self) -> dict[str, str]:
+        """What a load balancer's health check needs: whether the database answers (raises if it does not)."""
+        await self.store.has_open_conversation(_HEALTH_KEY)  # a cheap indexed read proves the database answers
+        return {"database": "reachable"}
 
     def now(self) -> datetime:
         """The engine's clock."""

@@ -61,7 +61,9 @@ async def help_(ctx: CommandContext) -> None:
 
 ASK = CommandSpec("ask", "/ask <question>", "a one-shot answer that is not part of the conversation", ask)
 RESET = CommandSpec("reset", "/reset", "forget this thread's conversation and start a fresh one", reset)
-HELP = CommandSpec("help", "/help", "this list", help_)
-FORGET = CommandSpec("forget", "/forget [confirm]", "delete what you said to me and your personal data", forget)
+HELP = CommandSpec("help", "/help", "this list", help_, private=True)
+FORGET = CommandSpec(
+    "forget", "/forget [confirm]", "delete what you said to me and your personal data", forget, private=True
+)
 
 BASIC_COMMANDS = (ASK, RESET, FORGET, HELP)

@@ -38,7 +38,7 @@ async def quota(ctx: CommandContext) -> None:
     await ctx.responder.send_text(text, private=True)
 
 
-USAGE = CommandSpec("usage", "/usage [team]", "your spend and what is left today and this month", usage)
-QUOTA = CommandSpec("quota", QUOTA_USAGE, "show or set budgets (admins)", quota, admin_only=True)
+USAGE = CommandSpec("usage", "/usage [team]", "your spend and what is left today and this month", usage, private=True)
+QUOTA = CommandSpec("quota", QUOTA_USAGE, "show or set budgets (admins)", quota, admin_only=True, private=True)
 
 BUDGET_COMMANDS = (USAGE, QUOTA)

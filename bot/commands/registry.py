@@ -42,13 +42,18 @@ def admins_only(message: IncomingMessage, refused: str) -> NotAllowed:
 
 @dataclass(frozen=True)
 class CommandSpec:
-    """One command: `usage` is shown on wrong arguments, `summary` in /help."""
+    """One command: `usage` is shown on wrong arguments, `summary` in /help.
+
+    `private`: the whole exchange is for the asker alone (ephemeral where the platform has it, including
+    the platform's own "thinking…" placeholder), e.g. budgets, search results, /forget.
+    """
 
     name: str
     usage: str
     summary: str
     handler: Handler
     admin_only: bool = False
+    private: bool = False
 
     def bad_usage(self, problem: str) -> BadCommand:
         """A BadCommand that says what is wrong and shows the usage line."""

@@ -32,20 +32,13 @@ async def search(ctx: CommandContext) -> None:
     query = " ".join(words).strip()
     if not query:
         raise SEARCH.bad_usage("Say what to look for after /search.")
-    directory = message.directory
-    candidates = await engine.memory.channels(message)
-    if channel is not None:
-        candidates = [c for c in candidates if c == channel]
-    visible = sorted(await directory.visible_channels(candidates)) if candidates else []
-    if channel is not None and channel not in visible:
+    if channel is not None and not await engine.memory.searchable_channels(message, only=channel):
         await ctx.responder.send_text("Nothing you can see in that channel has been remembered yet.", private=True)
         return
     since = engine.now() - timedelta(days=days) if days is not None else None
-    wanted = engine.settings.search_results
-    # Some threads of a visible channel may be closed to the asker (Discord private threads):
-    # ask for more than are shown, and drop those.
-    found = await engine.memory.search(message, query, visible, since, wanted * 3) if visible else []
-    hits = [h for h in found if await directory.can_read_thread(h.channel_id, h.thread_id)][:wanted]
+    hits = await engine.memory.search(
+        message, query, channel=channel, since=since, limit=engine.settings.search_results
+    )
     if not hits:
         await ctx.responder.send_text(f"No matches for “{query}” in the conversations you can see.", private=True)
         return
@@ -55,7 +48,7 @@ async def search(ctx: CommandContext) -> None:
         snippet = " ".join(hit.content.split())
         if len(snippet) > SNIPPET_CHARS:
             snippet = snippet[: SNIPPET_CHARS - 1] + "…"
-        link = await directory.link(hit.channel_id, hit.thread_id, hit.platform_message_id)
+        link = await message.directory.link(hit.channel_id, hit.thread_id, hit.platform_message_id)
         where = f" {link}" if link else f" (channel {hit.channel_id})"
         lines.append(f"{n}. {hit.created_at:%Y-%m-%d} · {who} · {hit.score:.2f}{where}\n    {snippet}")
     await ctx.responder.send_text("\n".join(lines), private=True)
@@ -76,4 +69,6 @@ def _days(value: str) -> int:
     return int(value)
 
 
-SEARCH = CommandSpec("search", SEARCH_USAGE, "find earlier conversations by meaning (only what you can see)", search)
+SEARCH = CommandSpec(
+    "search", SEARCH_USAGE, "find earlier conversations by meaning (only what you can see)", search, private=True
+)

@@ -212,16 +212,28 @@ class Memory:
         return sorted(chosen, key=lambda h: h.message_id)
 
     async def search(
-        self, message: IncomingMessage, query: str, channels: Sequence[str], since: datetime | None, limit: int
+        self, message: IncomingMessage, query: str, *, channel: str | None, since: datetime | None, limit: int
     ) -> list[MemoryHit]:
-        """The team's `limit` messages most like `query`, in `channels` (those the asker may see), since `since`."""
+        """The team's `limit` messages most like `query` that the asker may read (in `channel` only, when given).
+
+        Visibility is the platform's rule, asked through the message's directory: channels first, then each
+        thread (a visible channel may hold threads closed to the asker, e.g. Discord private threads), so more
+        are fetched than are shown.
+        """
+        channels = await self.searchable_channels(message, only=channel)
+        if not channels:
+            return []
         vector = await self.embed_question(message, query)
         scope = VectorScope(message.platform, message.team_id, self.key, channels=channels, since=since)
-        return await self.nearest(scope, vector, limit)
+        found = await self.nearest(scope, vector, limit * 3)
+        directory = message.directory
+        return [h for h in found if await directory.can_read_thread(h.channel_id, h.thread_id)][:limit]
 
-    async def channels(self, message: IncomingMessage) -> list[str]:
-        """The team's channels that hold anything searchable."""
-        return await self._store.memory.channels(message.platform, message.team_id, self.key)
+    async def searchable_channels(self, message: IncomingMessage, *, only: str | None = None) -> list[str]:
+        """The team's channels that hold anything searchable and that the asker may read (just `only`, if given)."""
+        stored = await self._store.memory.channels(message.platform, message.team_id, self.key)
+        candidates = [c for c in stored if only is None or c == only]
+        return sorted(await message.directory.visible_channels(candidates)) if candidates else []
 
     async def nearest(self, scope: VectorScope, query: Vectors, limit: int) -> list[MemoryHit]:
         """The `limit` stored messages in `scope` most similar to `query`, most similar first."""
