@@ -22,9 +22,8 @@ from bot.prompts.exchange import parse_export
 from bot.prompts.experiments import export_document
 from bot.settings import Settings
 from bot.wording import count, tally
-from storage import Store, open_store
+from storage import ImportConflict, Store, open_store
 from storage.ledger_records import UsageRow
-from storage.sqlite_prompts import ImportConflict
 
 
 @asynccontextmanager

@@ -1,6 +1,6 @@
 """Persistence behind the `Store` protocol: SQLite by default, PostgreSQL for several processes."""
 
-from storage.base import Ledger, Store, StoreFailed, StoreUnavailable
+from storage.base import ImportConflict, Ledger, Store, StoreFailed, StoreUnavailable
 from storage.factory import open_store
 from storage.records import (
     ChannelSettings,
@@ -16,6 +16,7 @@ __all__ = [
     "ChannelSettings",
     "Conversation",
     "ConversationKey",
+    "ImportConflict",
     "Ledger",
     "ModelUsage",
     "NewMessage",

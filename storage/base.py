@@ -40,6 +40,10 @@ class StoreFailed(Exception):
         self.busy = busy
 
 
+class ImportConflict(Exception):
+    """An imported prompt or version differs from the stored one of the same name or number."""
+
+
 class Ledger(Protocol):
     """The usage ledger: every model call's cost, reservations against limits, and the limits."""
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from storage import ConversationKey, ModelUsage, NewMessage, StoreUnavailable, open_store
-from storage.migrations import MIGRATIONS
 from storage.sqlite import SQLiteStore
+from storage.sqlite.migrations import MIGRATIONS
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 KEY = ConversationKey("console", "local", "c1", "")
@@ -27,7 +27,7 @@ async def test_migrations_run_on_a_blank_file_and_reopen_is_a_no_op(tmp_path: Pa
     await store.close()
     with sqlite3.connect(path) as db:
         applied = [row[0] for row in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
-        assert applied == [name for name, _ in MIGRATIONS]
+        assert applied == [m.name for m in MIGRATIONS]
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store = await SQLiteStore.open(path)
     await store.close()
@@ -147,9 +147,10 @@ async def test_every_older_schema_is_migrated_forward_keeping_its_data(tmp_path:
     import aiosqlite
 
     async with aiosqlite.connect(path, isolation_level=None) as db:
-        for name, fn in old:
-            await fn(db)
-            await db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, NOW.isoformat()))
+        for migration in old:
+            for statement in migration.statements:
+                await db.execute(statement)
+            await db.execute("INSERT INTO _migrations VALUES (?, ?)", (migration.name, NOW.isoformat()))
         await db.execute("INSERT INTO conversations (platform, team_id, channel_id, created_at) VALUES "
                          "('console', 'local', 'c1', ?)", (NOW.isoformat(),))  # fmt: skip
         await db.execute("INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, created_at)"
@@ -161,4 +162,4 @@ async def test_every_older_schema_is_migrated_forward_keeping_its_data(tmp_path:
     await store.close()
     with sqlite3.connect(path) as db:
         names = [row[0] for row in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
-    assert names == [name for name, _ in MIGRATIONS]
+    assert names == [m.name for m in MIGRATIONS]

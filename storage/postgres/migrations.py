@@ -1,18 +1,14 @@
-"""PostgreSQL schema as data: the same named, append-only list as storage/migrations.py, in its dialect.
-
-Applied under an advisory lock, so several bot processes starting together migrate exactly once.
+"""PostgreSQL schema as data: the same named, append-only list as storage/sqlite/migrations.py, in its
+dialect (one script per migration), applied by storage/sql/migrations.py under an advisory lock, so
+several bot processes starting together migrate exactly once.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from storage.sql.migrations import Migration
 
-import asyncpg
-
-MIGRATION_LOCK = 7_120_341  # pg_advisory_lock key for "teambot migrations"
-
-MIGRATIONS: list[tuple[str, str]] = [
-    (
+MIGRATIONS: list[Migration] = [
+    Migration(
         "m001_conversations",
         """
         CREATE TABLE conversations (
@@ -24,7 +20,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             WHERE ended_at IS NULL;
         """,
     ),
-    (
+    Migration(
         "m002_messages",
         """
         CREATE TABLE messages (
@@ -42,7 +38,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX messages_window ON messages (conversation_id, tokens_before);
         """,
     ),
-    (
+    Migration(
         "m003_usage_ledger",
         """
         CREATE TABLE usage_ledger (
@@ -101,7 +97,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
-    (
+    Migration(
         "m004_deliveries",
         """
         CREATE TABLE deliveries (
@@ -111,7 +107,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX deliveries_age ON deliveries (claimed_at);
         """,
     ),
-    (
+    Migration(
         "m005_prompts_and_channels",
         """
         CREATE TABLE prompts (
@@ -147,7 +143,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE conversations ADD COLUMN system_prompt TEXT;
         """,
     ),
-    (
+    Migration(
         # Semantic memory: see m006 in storage/migrations.py. Vectors are float32 bytes; pgvector is
         # not assumed (see README, "Semantic memory").
         "m006_message_vectors",
@@ -167,7 +163,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE message_vectors SET (toast_tuple_target = 8160);
         """,
     ),
-    (
+    Migration(
         # Turn leases replace the session advisory locks of m001's time: a lease holds no connection.
         "m007_turn_leases",
         """
@@ -175,29 +171,3 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
-
-
-async def apply_migrations(pool: asyncpg.Pool) -> list[str]:
-    """Run every migration not yet recorded, each in its own transaction, under one advisory lock."""
-    applied: list[str] = []
-    async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
-        try:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            done = {row["name"] for row in await conn.fetch("SELECT name FROM _migrations")}
-            for name, sql in MIGRATIONS:
-                if name in done:
-                    continue
-                async with conn.transaction():
-                    await conn.execute(sql)
-                    await conn.execute(
-                        "INSERT INTO _migrations (name, applied_at) VALUES ($1, $2)",
-                        name,
-                        datetime.now(UTC).isoformat(),
-                    )
-                applied.append(name)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
-    return applied

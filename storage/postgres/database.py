@@ -1,0 +1,130 @@
+"""The PostgreSQL side of the connection interface: an asyncpg pool, statements as written
+(PostgreSQL's own placeholders), operational failures turned into StoreFailed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+
+from storage.base import StoreFailed
+from storage.sql.connection import Lock, Row
+
+MIGRATION_LOCK = 7_120_341  # pg_advisory_lock key for "teambot migrations"
+
+# What each named lock of storage/sql/connection.py is on PostgreSQL: taken first in its transaction.
+LOCKS = {
+    "ledger": "SELECT pg_advisory_xact_lock(hashtext('teambot-ledger:' || $1))",
+    "limits": "SELECT pg_advisory_xact_lock(hashtext('teambot-limits:' || $1))",
+    "prompt": "SELECT pg_advisory_xact_lock(hashtext('teambot-prompt:' || $1 || ':' || $2))",
+    "conversation": "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE",
+}
+
+_LIST = re.compile(r"LIST\((\$\d+) AS (\w+)\)")
+
+
+@lru_cache(maxsize=1024)
+def render(sql: str) -> str:
+    """A statement written for both databases, in PostgreSQL's spelling (see storage/sql/connection.py)."""
+    return _LIST.sub(r"SELECT unnest(\1::\2[])", sql)
+
+
+@asynccontextmanager
+async def translated() -> AsyncIterator[None]:
+    """Lock timeouts and lost connections become StoreFailed; constraint errors stay bugs."""
+    try:
+        yield
+    except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError) as exc:
+        raise StoreFailed(f"PostgreSQL: {exc}", busy=True) from exc
+    except (asyncpg.InterfaceError, asyncpg.DiskFullError, OSError) as exc:
+        raise StoreFailed(f"PostgreSQL: {exc}", busy=False) from exc
+
+
+def _changed(status: str) -> int:
+    """Rows changed, from a command status such as 'UPDATE 3' or 'INSERT 0 1'."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class _Statements:
+    """The interface's statements on a pool (each call its own connection) or on one connection."""
+
+    def __init__(self, target: asyncpg.Pool | asyncpg.Connection) -> None:
+        self._target = target
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement; rows changed."""
+        async with translated():
+            return _changed(await self._target.execute(render(sql), *args))
+
+    async def executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
+        """Run one statement once per parameter tuple."""
+        async with translated():
+            await self._target.executemany(render(sql), args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        """All rows."""
+        async with translated():
+            return list(await self._target.fetch(render(sql), *args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        """The first row, or None."""
+        async with translated():
+            return await self._target.fetchrow(render(sql), *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        """The first column of the first row, or None."""
+        async with translated():
+            return await self._target.fetchval(render(sql), *args)
+
+
+class PostgresDatabase(_Statements):
+    """A pool; or, inside `session`, one of its connections."""
+
+    def __init__(self, target: asyncpg.Pool | asyncpg.Connection) -> None:
+        super().__init__(target)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The pool (for what only PostgreSQL does: turn leases)."""
+        assert isinstance(self._target, asyncpg.Pool)
+        return self._target
+
+    async def close(self) -> None:
+        """Close the pool."""
+        await self._target.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if isinstance(self._target, asyncpg.Pool):
+            async with self._target.acquire() as conn:
+                yield conn
+        else:
+            yield self._target
+
+    @asynccontextmanager
+    async def transaction(self, lock: Lock | None = None) -> AsyncIterator[_Statements]:
+        """A transaction on one connection, taking `lock` first; rolled back on any error."""
+        async with translated(), self._connection() as conn, conn.transaction():
+            if lock is not None:
+                await conn.execute(LOCKS[lock.name], *lock.keys)
+            yield _Statements(conn)
+
+    def serialized(self, lock: Lock) -> AbstractAsyncContextManager[_Statements]:
+        """A transaction that takes `lock` first, for one statement that reads before it writes."""
+        return self.transaction(lock)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[PostgresDatabase]:
+        """One connection holding the migration lock, so processes starting together migrate once."""
+        async with self._connection() as conn:
+            async with translated():
+                await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+            try:
+                yield PostgresDatabase(conn)
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)

@@ -1,0 +1,97 @@
+"""The PostgreSQL Store: the rules of storage/sql/store.py on an asyncpg pool, so several bot
+processes share one database; and turn leases, which only PostgreSQL needs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from storage.base import StoreFailed, StoreUnavailable
+from storage.postgres.database import PostgresDatabase
+from storage.postgres.memory import PostgresMemory
+from storage.postgres.migrations import MIGRATIONS
+from storage.records import ConversationKey
+from storage.sql.migrations import apply_migrations
+from storage.sql.store import SQLStore
+
+log = logging.getLogger(__name__)
+
+TURN_LEASE_SECONDS = 60.0  # renewed every third of it while a turn runs
+
+_TAKE_LEASE = (
+    "INSERT INTO turn_leases (key, token, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))"
+    " ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at"
+    " WHERE turn_leases.expires_at < now() RETURNING true"
+)
+_KEEP_LEASE = "UPDATE turn_leases SET expires_at = now() + make_interval(secs => $3) WHERE key = $1 AND token = $2"
+_DROP_LEASE = "DELETE FROM turn_leases WHERE key = $1 AND token = $2"
+
+
+class PostgresStore(SQLStore):
+    """A Store on PostgreSQL through a connection pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        db = PostgresDatabase(pool)
+        super().__init__(db, PostgresMemory(db))
+
+    @classmethod
+    async def open(cls, url: str, *, busy_timeout_ms: int = 5_000, max_size: int = 10) -> PostgresStore:
+        """Connect the pool (row-lock waits bounded by `busy_timeout_ms`) and migrate."""
+        try:
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=max_size, server_settings={"lock_timeout": str(busy_timeout_ms)}
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        try:
+            applied = await apply_migrations(PostgresDatabase(pool), MIGRATIONS)
+        except (asyncpg.PostgresError, StoreFailed) as exc:
+            await pool.close()
+            raise StoreUnavailable(f"cannot migrate PostgreSQL: {exc}") from exc
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+        return cls(pool)
+
+    @asynccontextmanager
+    async def turn_lock(self, key: ConversationKey) -> AsyncIterator[None]:
+        """A lease on the thread (a `turn_leases` row), renewed while the turn runs, released after.
+
+        No connection is held while a turn waits for the model, so a process runs as many turns at
+        once as MAX_TURNS_IN_FLIGHT allows, not as many as it has connections. Waiting for a lease
+        another process holds (two processes answering one thread, which is rare) polls with a
+        backoff. A crashed holder's lease lapses within TURN_LEASE_SECONDS. Times are the server's.
+        """
+        name = f"{key.platform}:{key.team_id}:{key.channel_id}:{key.thread_id}"
+        token = secrets.token_hex(8)
+        wait = 0.01
+        while not await self._take_lease(name, token):
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 0.25)
+        renewing = asyncio.create_task(self._keep_lease(name, token))
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            await asyncio.shield(self._drop_lease(name, token))
+
+    async def _take_lease(self, name: str, token: str) -> bool:
+        return bool(await self._db.fetchval(_TAKE_LEASE, name, token, TURN_LEASE_SECONDS))
+
+    async def _keep_lease(self, name: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(TURN_LEASE_SECONDS / 3)
+            try:
+                await self._db.execute(_KEEP_LEASE, name, token, TURN_LEASE_SECONDS)
+            except (StoreFailed, asyncpg.PostgresError):
+                log.warning("could not renew the turn lease on %s; retrying", name, exc_info=True)
+
+    async def _drop_lease(self, name: str, token: str) -> None:
+        try:
+            await self._db.execute(_DROP_LEASE, name, token)
+        except (StoreFailed, asyncpg.PostgresError):
+            log.warning("could not release the turn lease on %s; it lapses by itself", name, exc_info=True)

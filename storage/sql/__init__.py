@@ -1,0 +1,1 @@
+"""Every SQL statement and storage rule, written once for SQLite and PostgreSQL."""

@@ -1,0 +1,91 @@
+"""The seam between SQL written once and the two drivers: a small connection interface.
+
+Statements are written once, in PostgreSQL's placeholders (`$1`, `$2`, …) and standard SQL. Each
+driver's wrapper renders them for itself, once per statement text (see `storage.sqlite.database`
+and `storage.postgres.database`). Two spellings are not standard SQL and are rendered per driver:
+
+- `LIST($n AS type)`: the rows of a list parameter, for `x IN (LIST($2 AS text))`
+  (a JSON array through `json_each` on SQLite, an array through `unnest` on PostgreSQL);
+- `strpos(text, part)`: the 1-based position of `part` in `text`, 0 if absent (`instr` on SQLite).
+
+Where the databases really differ in behaviour (how a write that reads first is kept exact), a
+statement names the lock it needs (`Lock`) and each driver decides what that lock is.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any, NamedTuple, Protocol
+
+Row = Any  # a tuple (SQLite) or an asyncpg Record (PostgreSQL): index it, unpack it, tuple() it
+
+
+class Lock(NamedTuple):
+    """A named lock of one transaction, e.g. Lock("ledger", team_id).
+
+    SQLite has one write lock for the whole file, taken by every writing statement and by
+    BEGIN IMMEDIATE, so it needs no other. PostgreSQL locks what the name says (see LOCKS in
+    storage/postgres/database.py).
+    """
+
+    name: str
+    keys: tuple[Any, ...]
+
+
+def ledger_lock(team_id: str) -> Lock:
+    """Reservations of one team, one at a time (each then checks committed totals)."""
+    return Lock("ledger", (team_id,))
+
+
+def limits_lock(team_id: str) -> Lock:
+    """Limit changes of one team, one at a time (each records the value it replaced)."""
+    return Lock("limits", (team_id,))
+
+
+def prompt_lock(team_id: str, name: str) -> Lock:
+    """Saves of one prompt, one at a time (each numbers the next version)."""
+    return Lock("prompt", (team_id, name))
+
+
+def conversation_lock(conversation_id: int) -> Lock:
+    """Messages of one conversation, one at a time (each adds to the running token total)."""
+    return Lock("conversation", (conversation_id,))
+
+
+class Connection(Protocol):
+    """Run statements: on the database (each its own transaction) or inside one transaction."""
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement without RETURNING; how many rows it changed."""
+
+    async def executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
+        """Run one statement once per parameter tuple."""
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        """Run one statement; all its rows."""
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        """Run one statement; its first row, or None."""
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        """Run one statement; the first column of its first row, or None."""
+
+
+class Database(Connection, Protocol):
+    """The connection (SQLite) or pool (PostgreSQL) a Store runs on."""
+
+    def transaction(self, lock: Lock | None = None) -> AbstractAsyncContextManager[Connection]:
+        """A transaction holding `lock` (and, on SQLite, the file's write lock), rolled back on any error."""
+
+    def serialized(self, lock: Lock) -> AbstractAsyncContextManager[Connection]:
+        """Where ONE writing statement that reads before it writes runs exactly, holding `lock`.
+
+        SQLite: the database itself, since a writing statement takes the write lock before it reads
+        (one round trip, no transaction). PostgreSQL: a transaction that takes `lock` first.
+        """
+
+    def session(self) -> AbstractAsyncContextManager[Database]:
+        """One connection for a sequence of transactions (the migrations), holding the migration lock."""
+
+    async def close(self) -> None:
+        """Close the connection or pool."""

@@ -1,0 +1,195 @@
+"""The usage ledger and quota limits, for both databases.
+
+A reservation is one statement: insert the row unless a limit would be crossed, checked against
+the period totals the ledger's triggers keep current. It runs `serialized` on the team's ledger
+lock: on SQLite the statement's own write lock (taken before it reads) makes it exact; on
+PostgreSQL an advisory lock per team serializes one team's reservations (other teams run in
+parallel), each then checking committed totals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from storage.ledger_records import (
+    ALL_USERS,
+    TEAM_SUBJECT,
+    LimitChange,
+    LimitOverride,
+    Metric,
+    PeriodTotals,
+    ReservationRequest,
+    Units,
+    UsageRow,
+)
+from storage.sql.connection import Connection, Database, ledger_lock, limits_lock
+
+
+def _total(column: str, scope: str, subject: str, period: str) -> str:
+    """Spend so far in one period: a primary-key read of usage_totals ($2 is the team)."""
+    return (
+        f"COALESCE((SELECT {column} FROM usage_totals WHERE team_id = $2 AND scope = '{scope}'"
+        f" AND subject = {subject} AND period = {period}), 0)"
+    )
+
+
+RESERVE = f"""
+INSERT INTO usage_ledger (platform, team_id, user_id, channel_id, kind, model, state, cost_nanos, input_tokens,
+    cached_tokens, output_tokens, images, audio_ms, user_day, team_month, created_at, expires_at, holder)
+SELECT $1, $2, $3, $4, $5, $6, 'reserved', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17
+WHERE (CAST($18 AS BIGINT) IS NULL OR {_total("cost_nanos", "user", "$3", "$13")} + $7 <= $18)
+  AND (CAST($19 AS BIGINT) IS NULL OR {_total("cost_nanos", "team", "''", "$14")} + $7 <= $19)
+  AND (CAST($20 AS BIGINT) IS NULL OR {_total("images", "user", "$3", "$13")} + $11 <= $20)
+  AND (CAST($21 AS BIGINT) IS NULL OR {_total("audio_ms", "user", "$3", "$13")} + $12 <= $21)
+RETURNING id
+"""
+SETTLE = (
+    "UPDATE usage_ledger SET state = 'settled', cost_nanos = $1, input_tokens = $2, cached_tokens = $3,"
+    " output_tokens = $4, images = $5, audio_ms = $6, settled_at = $7 WHERE id = $8 AND state != 'settled'"
+    " RETURNING id"
+)
+_RELEASE = "UPDATE usage_ledger SET state = 'released', cost_nanos = 0, images = 0, audio_ms = 0, settled_at = $1"
+RELEASE = f"{_RELEASE} WHERE id = $2 AND state = 'reserved' RETURNING id"
+RELEASE_EXPIRED = f"{_RELEASE} WHERE state = 'reserved' AND expires_at <= $1 RETURNING id"
+RELEASE_HELD_BY = f"{_RELEASE} WHERE state = 'reserved' AND holder IN (LIST($2 AS text)) RETURNING id"
+HOLDERS = "SELECT DISTINCT holder FROM usage_ledger WHERE state = 'reserved'"
+TOTALS = (
+    "SELECT scope, cost_nanos, images, audio_ms FROM usage_totals WHERE team_id = $1 AND ("
+    " (scope = 'user' AND subject = $2 AND period = $3) OR (scope = 'team' AND subject = '' AND period = $4))"
+)
+_LIMITS = "SELECT subject, metric, value FROM quota_limits WHERE team_id = $1"
+ALL_LIMITS = f"{_LIMITS} ORDER BY subject, metric"
+USER_LIMITS = f"{_LIMITS} AND subject IN ($2, $3, $4)"
+ONE_LIMIT = "SELECT value FROM quota_limits WHERE team_id = $1 AND subject = $2 AND metric = $3"
+SET_LIMIT = (
+    "INSERT INTO quota_limits (team_id, subject, metric, value) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (team_id, subject, metric) DO UPDATE SET value = excluded.value"
+)
+CLEAR_LIMITS = "DELETE FROM quota_limits WHERE team_id = $1 AND subject = $2 RETURNING subject, metric, value"
+AUDIT = (
+    "INSERT INTO quota_changes (team_id, subject, metric, old_value, old_set, new_value, new_set, changed_by,"
+    " changed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
+LIMIT_CHANGES = (
+    "SELECT changed_at, changed_by, subject, metric, old_value, old_set, new_value, new_set"
+    " FROM quota_changes WHERE team_id = $1 ORDER BY id DESC LIMIT $2"
+)
+USAGE = (
+    "SELECT user_id, kind, user_day, count(*), sum(cost_nanos), sum(input_tokens), sum(output_tokens),"
+    " sum(images), sum(audio_ms) FROM usage_ledger"
+    " WHERE state != 'released' AND user_day >= $1 AND (CAST($2 AS TEXT) IS NULL OR user_day <= $2)"
+    " AND (CAST($3 AS TEXT) IS NULL OR team_id = $3) AND (CAST($4 AS TEXT) IS NULL OR user_id = $4)"
+    " GROUP BY user_id, kind, user_day ORDER BY user_day, user_id, kind"
+)
+LEDGER_ROWS = "SELECT kind, model, cost_nanos, state FROM usage_ledger WHERE team_id = $1 ORDER BY id"
+
+
+class SQLLedger:
+    """Reservations, settlements, period totals, admin limits and their audit trail."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def reserve(self, request: ReservationRequest) -> int | None:
+        """Insert a reservation unless it would cross a limit: its id, or None when refused."""
+        c, u, limits = request.charge, request.units, request.limits
+        async with self._db.serialized(ledger_lock(c.team_id)) as conn:
+            reserved = await conn.fetchval(
+                RESERVE,
+                c.platform, c.team_id, c.user_id, c.channel_id, c.kind, c.model, request.cost_nanos,
+                u.input_tokens, u.cached_tokens, u.output_tokens, u.images, u.audio_ms, request.user_day,
+                request.team_month, request.now.isoformat(), request.expires_at.isoformat(), request.holder,
+                limits.user_daily_nanos, limits.team_monthly_nanos, limits.user_daily_images,
+                limits.user_daily_audio_ms,
+            )  # fmt: skip
+        return None if reserved is None else int(reserved)
+
+    async def settle(self, reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> bool:
+        """Record the real cost of a reserved call (even one whose reservation already expired)."""
+        row = await self._db.fetchrow(
+            SETTLE,
+            cost_nanos, units.input_tokens, units.cached_tokens, units.output_tokens, units.images,
+            units.audio_ms, now.isoformat(), reservation_id,
+        )  # fmt: skip
+        return row is not None
+
+    async def release(self, reservation_id: int, now: datetime) -> bool:
+        """Give a reservation back: the call failed and was not charged."""
+        return await self._db.fetchrow(RELEASE, now.isoformat(), reservation_id) is not None
+
+    async def release_expired(self, now: datetime) -> int:
+        """Release every reservation past its expiry (left by a crash or a hung call)."""
+        return len(await self._db.fetch(RELEASE_EXPIRED, now.isoformat()))
+
+    async def release_held_by(self, holders: Sequence[str], now: datetime) -> int:
+        """Release every reservation held by the given holders (processes known to be dead)."""
+        return len(await self._db.fetch(RELEASE_HELD_BY, now.isoformat(), list(holders)))
+
+    async def reservation_holders(self) -> list[str]:
+        """The distinct holders of open reservations."""
+        return [row[0] for row in await self._db.fetch(HOLDERS)]
+
+    async def totals(self, team_id: str, user_id: str, user_day: str, team_month: str) -> PeriodTotals:
+        """Reserved + settled spend for the user's day and the team's month."""
+        rows = await self._db.fetch(TOTALS, team_id, user_id, user_day, team_month)
+        user = next((r for r in rows if r[0] == "user"), ("user", 0, 0, 0))
+        team = next((r for r in rows if r[0] == "team"), ("team", 0, 0, 0))
+        return PeriodTotals(user[1], user[2], user[3], team[1])
+
+    async def limit_overrides(self, team_id: str, user_id: str | None = None) -> list[LimitOverride]:
+        """Admin-set limits of the team: all of them, or those that bear on one user."""
+        if user_id is None:
+            rows = await self._db.fetch(ALL_LIMITS, team_id)
+        else:
+            rows = await self._db.fetch(USER_LIMITS, team_id, user_id, ALL_USERS, TEAM_SUBJECT)
+        return [LimitOverride(r[0], r[1], r[2]) for r in rows]
+
+    async def set_limit(
+        self, team_id: str, subject: str, metric: Metric, value: int | None, *, changed_by: str, now: datetime
+    ) -> LimitOverride | None:
+        """Set one limit (None = unlimited) and record the change; returns the previous override."""
+        async with self._db.transaction(limits_lock(team_id)) as tx:
+            row = await tx.fetchrow(ONE_LIMIT, team_id, subject, metric)
+            old = LimitOverride(subject, metric, row[0]) if row else None
+            await tx.execute(SET_LIMIT, team_id, subject, metric, value)
+            await _audit(tx, team_id, subject, metric, old, LimitOverride(subject, metric, value), changed_by, now)
+        return old
+
+    async def clear_limits(self, team_id: str, subject: str, *, changed_by: str, now: datetime) -> int:
+        """Remove every override of `subject` (back to the defaults), recording each change."""
+        async with self._db.transaction() as tx:
+            rows = await tx.fetch(CLEAR_LIMITS, team_id, subject)
+            for r in rows:
+                await _audit(tx, team_id, subject, r[1], LimitOverride(r[0], r[1], r[2]), None, changed_by, now)
+        return len(rows)
+
+    async def limit_changes(self, team_id: str, limit: int = 20) -> list[LimitChange]:
+        """The latest limit changes of a team, newest first."""
+        rows = await self._db.fetch(LIMIT_CHANGES, team_id, limit)
+        return [
+            LimitChange(datetime.fromisoformat(r[0]), r[1], r[2], r[3], r[4], bool(r[5]), r[6], bool(r[7]))
+            for r in rows
+        ]
+
+    async def usage(
+        self, team_id: str | None, since_day: str, until_day: str | None = None, user_id: str | None = None
+    ) -> list[UsageRow]:
+        """Spend (settled and still reserved) grouped by user, kind and day (the quota day)."""
+        rows = await self._db.fetch(USAGE, since_day, until_day, team_id, user_id)
+        return [UsageRow(r[0], r[1], r[2], *(int(v) for v in r[3:])) for r in rows]
+
+    async def ledger_rows(self, team_id: str) -> list[tuple[str, str, int, str]]:
+        """(kind, model, cost_nanos, state) of every ledger row of a team, oldest first (for audits and tests)."""
+        return [(r[0], r[1], r[2], r[3]) for r in await self._db.fetch(LEDGER_ROWS, team_id)]
+
+
+async def _audit(
+    tx: Connection, team_id: str, subject: str, metric: str, old: LimitOverride | None, new: LimitOverride | None,
+    changed_by: str, now: datetime,
+) -> None:  # fmt: skip
+    await tx.execute(
+        AUDIT,
+        team_id, subject, metric, old.value if old else None, old is not None, new.value if new else None,
+        new is not None, changed_by, now.isoformat(),
+    )  # fmt: skip

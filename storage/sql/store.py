@@ -1,0 +1,226 @@
+"""The Store for both databases: conversations, messages, channel settings, /forget and event claims.
+
+Subclasses add only what differs: how to open, the turn lock (`turn_lock`, part of the Store protocol)
+and the memory queue (storage/sqlite/ and storage/postgres/).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage.records import (
+    ChannelSettings,
+    Conversation,
+    ConversationKey,
+    ModelUsage,
+    NewMessage,
+    StoredMessage,
+    WindowMessage,
+)
+from storage.sql.connection import Database, Row, conversation_lock
+from storage.sql.ledger import SQLLedger
+from storage.sql.memory import SQLMemory
+from storage.sql.prompts import SQLPromptLibrary
+
+OPEN_CONVERSATION = (
+    "SELECT c.id, c.created_at, c.system_prompt, s.model FROM conversations c LEFT JOIN channel_settings s"
+    " ON s.platform = c.platform AND s.team_id = c.team_id AND s.channel_id = c.channel_id"
+    " WHERE c.platform = $1 AND c.team_id = $2 AND c.channel_id = $3 AND c.thread_id = $4 AND c.ended_at IS NULL"
+)
+# ON CONFLICT on the partial unique index: two processes starting the same thread agree on one.
+START_CONVERSATION = (
+    "INSERT INTO conversations (platform, team_id, channel_id, thread_id, created_at, system_prompt)"
+    " VALUES ($1, $2, $3, $4, $5, (SELECT persona FROM channel_settings"
+    "   WHERE platform = $1 AND team_id = $2 AND channel_id = $3))"
+    " ON CONFLICT (platform, team_id, channel_id, thread_id) WHERE ended_at IS NULL DO NOTHING"
+)
+CHANNEL_SETTINGS = (
+    "SELECT persona, persona_source, model FROM channel_settings WHERE platform = $1 AND team_id = $2"
+    " AND channel_id = $3"
+)
+SET_CHANNEL_SETTINGS = (
+    "INSERT INTO channel_settings (platform, team_id, channel_id, persona, persona_source, model,"
+    " updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (platform, team_id, channel_id)"
+    " DO UPDATE SET persona = excluded.persona, persona_source = excluded.persona_source,"
+    " model = excluded.model, updated_by = excluded.updated_by, updated_at = excluded.updated_at"
+)
+END_CONVERSATION = (
+    "UPDATE conversations SET ended_at = $1 WHERE platform = $2 AND team_id = $3 AND channel_id = $4"
+    " AND thread_id = $5 AND ended_at IS NULL RETURNING id"
+)
+# tokens_before: the running total of the conversation's tokens, fixed at insert (see `window`).
+ADD_MESSAGE = (
+    "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, author_id, author_name,"
+    " platform_message_id, model, prompt_tokens, completion_tokens, created_at)"
+    " VALUES ($1, $2, $3, $4, COALESCE((SELECT tokens_before + tokens FROM messages"
+    "   WHERE conversation_id = $1 ORDER BY tokens_before DESC, id DESC LIMIT 1), 0),"
+    " $5, $6, $7, $8, $9, $10, $11) RETURNING id"
+)
+WINDOW = (
+    "SELECT role, content, tokens, id, tokens_before FROM messages WHERE conversation_id = $1"
+    " AND tokens_before >= ("
+    "   SELECT tokens_before + tokens FROM messages WHERE conversation_id = $1"
+    "   ORDER BY tokens_before DESC, id DESC LIMIT 1) - $2"
+    " ORDER BY tokens_before, id"
+)
+MESSAGES = (
+    "SELECT id, conversation_id, role, content, tokens, created_at, author_id, author_name, model, prompt_tokens,"
+    " completion_tokens FROM messages WHERE conversation_id = $1 ORDER BY tokens_before, id"
+)
+CLAIM_DELIVERY = (
+    "INSERT INTO deliveries (platform, delivery_id, claimed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1"
+)
+FORGET_DELIVERIES = "DELETE FROM deliveries WHERE claimed_at < $1"
+
+# /forget: $1 the team, $2 the user, $3 the pseudonym.
+_MINE = (
+    "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+    " WHERE c.team_id = $1 AND m.role = 'user' AND m.author_id = $2"
+)
+_REPLIES = (
+    "SELECT (SELECT min(r.id) FROM messages r WHERE r.conversation_id = m.conversation_id"
+    f" AND r.id > m.id AND r.role = 'assistant') FROM messages m WHERE m.id IN ({_MINE})"
+)
+_RUNS = "SELECT id FROM prompt_runs WHERE team_id = $1 AND user_id = $2"
+FORGET_MESSAGES = f"DELETE FROM messages WHERE id IN ({_MINE}) OR id IN ({_REPLIES}) RETURNING role"
+FORGET_RATINGS = (
+    "DELETE FROM prompt_ratings WHERE user_id = $2 AND run_id IN (SELECT id FROM prompt_runs WHERE team_id = $1)"
+    " RETURNING 1"
+)
+FORGET_RATINGS_OF_RUNS = f"DELETE FROM prompt_ratings WHERE run_id IN ({_RUNS})"
+FORGET_RUNS = f"DELETE FROM prompt_runs WHERE id IN ({_RUNS}) RETURNING 1"
+PSEUDONYMIZE = (
+    "UPDATE usage_ledger SET user_id = $3 WHERE team_id = $1 AND user_id = $2",
+    "UPDATE usage_totals SET subject = $3 WHERE team_id = $1 AND scope = 'user' AND subject = $2",
+    "UPDATE prompts SET created_by = $3 WHERE team_id = $1 AND created_by = $2",
+    "UPDATE prompt_versions SET author_id = $3 WHERE author_id = $2"
+    " AND prompt_id IN (SELECT id FROM prompts WHERE team_id = $1)",
+    "UPDATE quota_changes SET changed_by = $3 WHERE team_id = $1 AND changed_by = $2",
+)
+
+
+class SQLStore:
+    """A Store on a Database. Safe for many coroutines; several processes may share the database."""
+
+    def __init__(self, db: Database, memory: SQLMemory) -> None:
+        self._db = db
+        self._ledger = SQLLedger(db)
+        self._prompts = SQLPromptLibrary(db)
+        self._memory = memory
+
+    @property
+    def ledger(self) -> SQLLedger:
+        """The usage ledger, on the same database."""
+        return self._ledger
+
+    @property
+    def prompts(self) -> SQLPromptLibrary:
+        """The team prompt library, on the same database."""
+        return self._prompts
+
+    @property
+    def memory(self) -> SQLMemory:
+        """Message embeddings, on the same database."""
+        return self._memory
+
+    async def close(self) -> None:
+        """Close the connection or pool."""
+        await self._db.close()
+
+    async def has_open_conversation(self, key: ConversationKey) -> bool:
+        """Whether a conversation is open at `key`."""
+        return await self._db.fetchrow(OPEN_CONVERSATION, *_key_params(key)) is not None
+
+    async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
+        """The open conversation at `key`, started now (with the channel's persona) if there is none."""
+        row = await self._db.fetchrow(OPEN_CONVERSATION, *_key_params(key))
+        if row is None:
+            await self._db.execute(START_CONVERSATION, *_key_params(key), now.isoformat())
+            row = await self._db.fetchrow(OPEN_CONVERSATION, *_key_params(key))
+        assert row is not None
+        return Conversation(row[0], key, datetime.fromisoformat(row[1]), row[2], row[3])
+
+    async def channel_settings(self, platform: str, team_id: str, channel_id: str) -> ChannelSettings:
+        """The channel's persona and model (all None when never set)."""
+        row = await self._db.fetchrow(CHANNEL_SETTINGS, platform, team_id, channel_id)
+        return ChannelSettings(row[0], row[1], row[2]) if row else ChannelSettings()
+
+    async def set_channel_settings(
+        self, platform: str, team_id: str, channel_id: str, settings: ChannelSettings, by: str, now: datetime
+    ) -> None:
+        """Replace the channel's persona and model."""
+        await self._db.execute(
+            SET_CHANNEL_SETTINGS,
+            platform, team_id, channel_id, settings.persona, settings.persona_source, settings.model, by,
+            now.isoformat(),
+        )  # fmt: skip
+
+    async def end_conversation(self, key: ConversationKey, now: datetime) -> bool:
+        """Close the open conversation at `key`; False if there was none."""
+        return await self._db.fetchrow(END_CONVERSATION, now.isoformat(), *_key_params(key)) is not None
+
+    async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
+        """Append one complete message (with its usage, for a model reply), serialized on the conversation
+        so its running token total stays exact across processes."""
+        usage = message.usage
+        async with self._db.serialized(conversation_lock(conversation_id)) as conn:
+            new_id = await conn.fetchval(
+                ADD_MESSAGE,
+                conversation_id, message.role, message.content, message.tokens, message.author_id,
+                message.author_name, message.platform_message_id, usage.model if usage else None,
+                usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
+                message.created_at.isoformat(),
+            )  # fmt: skip
+        return StoredMessage(
+            id=new_id, conversation_id=conversation_id, role=message.role, content=message.content,
+            tokens=message.tokens, created_at=message.created_at, author_id=message.author_id,
+            author_name=message.author_name, usage=usage,
+        )  # fmt: skip
+
+    async def window(self, conversation_id: int, budget_tokens: int) -> list[WindowMessage]:
+        """The newest messages that fit `budget_tokens`, oldest first: one indexed range scan."""
+        if budget_tokens <= 0:
+            return []
+        rows = await self._db.fetch(WINDOW, conversation_id, budget_tokens)
+        return list(map(WindowMessage._make, rows))
+
+    async def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """The whole conversation, oldest first."""
+        return [_message(row) for row in await self._db.fetch(MESSAGES, conversation_id)]
+
+    async def claim_delivery(self, platform: str, delivery_id: str, now: datetime) -> bool:
+        """True the first time (platform, delivery_id) is seen, in any process: one primary-key insert."""
+        return await self._db.fetchrow(CLAIM_DELIVERY, platform, delivery_id, now.isoformat()) is not None
+
+    async def forget_deliveries(self, before: datetime) -> int:
+        """Drop claims older than `before`."""
+        return await self._db.execute(FORGET_DELIVERIES, before.isoformat())
+
+    async def forget_user(self, team_id: str, user_id: str, pseudonym: str) -> dict[str, int]:
+        """Delete a user's messages (and the replies to them), prompt runs and ratings in a team;
+        replace their id by `pseudonym` where the team's records must stay (ledger costs, authorship)."""
+        counts: dict[str, int] = {}
+        async with self._db.transaction() as tx:
+            roles = [row[0] for row in await tx.fetch(FORGET_MESSAGES, team_id, user_id)]
+            counts["messages"] = roles.count("user")
+            counts["replies"] = roles.count("assistant")
+            counts["ratings"] = len(await tx.fetch(FORGET_RATINGS, team_id, user_id))
+            await tx.execute(FORGET_RATINGS_OF_RUNS, team_id, user_id)
+            counts["prompt runs"] = len(await tx.fetch(FORGET_RUNS, team_id, user_id))
+            pseudonymized = 0
+            for sql in PSEUDONYMIZE:
+                pseudonymized += await tx.execute(sql, team_id, user_id, pseudonym)
+            counts["records pseudonymized"] = pseudonymized
+        return counts
+
+
+def _key_params(key: ConversationKey) -> tuple[str, str, str, str]:
+    return (key.platform, key.team_id, key.channel_id, key.thread_id)
+
+
+def _message(row: Row) -> StoredMessage:
+    return StoredMessage(
+        id=row[0], conversation_id=row[1], role=row[2], content=row[3], tokens=row[4],
+        created_at=datetime.fromisoformat(row[5]), author_id=row[6], author_name=row[7],
+        usage=ModelUsage(row[8], row[9], row[10]) if row[8] is not None else None,
+    )  # fmt: skip

@@ -1,0 +1,5 @@
+"""SQLite: only what differs from PostgreSQL (DDL, the driver wrapper, queue claiming)."""
+
+from storage.sqlite.store import SQLiteStore
+
+__all__ = ["SQLiteStore"]

@@ -1,0 +1,187 @@
+"""The SQLite side of the connection interface: one aiosqlite connection shared by every coroutine,
+with transactions that cannot interleave, and statements rendered from PostgreSQL's spelling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from storage.base import StoreFailed, StoreUnavailable
+from storage.sql.connection import Lock, Row
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5_000
+T = TypeVar("T")
+
+_LIST = re.compile(r"LIST\(\$(\d+) AS \w+\)")
+_PARAM = re.compile(r"\$(\d+)")
+
+
+@lru_cache(maxsize=1024)
+def render(sql: str) -> str:
+    """A statement written for both databases, in SQLite's spelling (see storage/sql/connection.py)."""
+    sql = _LIST.sub(r"SELECT value FROM json_each($\1)", sql)
+    sql = sql.replace("strpos(", "instr(")
+    return _PARAM.sub(r"?\1", sql)
+
+
+def _params(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """List parameters (read by LIST) travel as one JSON array."""
+    if any(isinstance(a, list | tuple) for a in args):
+        return tuple(json.dumps(list(a)) if isinstance(a, list | tuple) else a for a in args)
+    return args
+
+
+class _Statements:
+    """execute / fetch / … on top of one primitive, `_run`, that each subclass guards its own way."""
+
+    async def _run(self, call: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run one statement without RETURNING (its rows would be left unread); rows changed."""
+
+        async def call(db: aiosqlite.Connection) -> int:
+            cursor = await db.execute(render(sql), _params(args))
+            return cursor.rowcount
+
+        return await self._run(call)
+
+    async def executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
+        """Run one statement once per parameter tuple."""
+
+        async def call(db: aiosqlite.Connection) -> None:
+            await db.executemany(render(sql), [_params(a) for a in args])
+
+        await self._run(call)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        """Run one statement and fetch its rows in a single trip to the database thread."""
+
+        async def call(db: aiosqlite.Connection) -> list[Row]:
+            return list(await db.execute_fetchall(render(sql), _params(args)))
+
+        return await self._run(call)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        """The first row, or None."""
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        """The first column of the first row, or None."""
+        rows = await self.fetch(sql, *args)
+        return rows[0][0] if rows else None
+
+
+class _Transaction(_Statements):
+    """Statements inside BEGIN IMMEDIATE … COMMIT: straight to the connection."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def _run(self, call: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        return await call(self._db)
+
+
+class SQLiteDatabase(_Statements):
+    """The connection: WAL, busy timeout, foreign keys."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        # Single statements are queued to the connection's thread as they come, several at a time,
+        # so it runs them back to back. A transaction takes this lock, waits for the statements
+        # already queued, and keeps new ones out until it ends: no statement of another coroutine
+        # can land inside it.
+        self._transaction_lock = asyncio.Lock()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @classmethod
+    async def open(cls, path: Path | str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SQLiteDatabase:
+        """Open the file (creating it and its folder) and configure the connection."""
+        try:
+            if isinstance(path, Path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
+            await db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            await db.close()
+            raise StoreUnavailable(f"cannot use SQLite database {path}: {exc}") from exc
+        return cls(db)
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._db.close()
+
+    async def _run(self, call: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        """One statement is one transaction. A writing statement (INSERT … SELECT … WHERE, UPDATE)
+        takes SQLite's write lock before it reads anything, so a check inside it sees the latest
+        committed data even with other processes on the file: exact, with no read-modify-write."""
+        while self._transaction_lock.locked():
+            async with self._transaction_lock:
+                pass
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            async with _translated():
+                return await call(self._db)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    @asynccontextmanager
+    async def transaction(self, lock: Lock | None = None) -> AsyncIterator[_Transaction]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any error. BEGIN IMMEDIATE takes the file's
+        write lock, which covers any `lock`."""
+        async with self._transaction_lock, _translated():
+            await self._idle.wait()
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Transaction(self._db)
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)
+                    await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    @asynccontextmanager
+    async def serialized(self, lock: Lock) -> AsyncIterator[SQLiteDatabase]:
+        """The database itself: its one statement takes the write lock before it reads."""
+        yield self
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[SQLiteDatabase]:
+        """The database itself: each migration's BEGIN IMMEDIATE keeps other processes out."""
+        yield self
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    """Operational failures (locked, full, I/O) become StoreFailed; constraint errors stay bugs."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        busy = "locked" in text or "busy" in text
+        log.error("SQLite operation failed: %s", text)
+        raise StoreFailed(f"SQLite: {text}", busy=busy) from exc

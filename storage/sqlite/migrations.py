@@ -1,0 +1,263 @@
+"""SQLite schema as data: the ordered, append-only list of named migrations that storage/sql/migrations.py
+applies. The same names, in the same order, as storage/postgres/migrations.py (tests/test_storage_sqlite.py
+checks): only the column types and storage options differ.
+
+Never edit or reorder a migration that has shipped; append a new one to both lists.
+"""
+
+from __future__ import annotations
+
+from storage.sql.migrations import Migration
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        "m001_conversations",
+        """
+            CREATE TABLE conversations (
+                id INTEGER PRIMARY KEY,
+                platform TEXT NOT NULL,
+                team_id TEXT NOT NULL,
+                channel_id TEXT NOT NULL,
+                thread_id TEXT NOT NULL DEFAULT '',
+                created_at TEXT NOT NULL,
+                ended_at TEXT
+            )
+            """,
+        # At most one open conversation per thread; ended ones stay for history and export.
+        """
+            CREATE UNIQUE INDEX conversations_open
+            ON conversations (platform, team_id, channel_id, thread_id) WHERE ended_at IS NULL
+            """,
+    ),
+    Migration(
+        "m002_messages",
+        # tokens_before = sum of `tokens` of every earlier message in the conversation, fixed at insert.
+        # The context window is then one range scan on (conversation_id, tokens_before): O(window).
+        """
+            CREATE TABLE messages (
+                id INTEGER PRIMARY KEY,
+                conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+                role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+                content TEXT NOT NULL,
+                tokens INTEGER NOT NULL CHECK (tokens >= 0),
+                tokens_before INTEGER NOT NULL CHECK (tokens_before >= 0),
+                author_id TEXT NOT NULL DEFAULT '',
+                author_name TEXT NOT NULL DEFAULT '',
+                platform_message_id TEXT NOT NULL DEFAULT '',
+                model TEXT,
+                prompt_tokens INTEGER,
+                completion_tokens INTEGER,
+                created_at TEXT NOT NULL
+            )
+            """,
+        "CREATE INDEX messages_window ON messages (conversation_id, tokens_before)",
+    ),
+    Migration(
+        "m003_usage_ledger",
+        # One row per model call. A reservation is a row in state 'reserved' holding the worst-case
+        # cost; settling rewrites it to the real cost, releasing sets it to zero. Spend in a period is
+        # the sum of cost over its rows, kept current in usage_totals by the triggers below, so a
+        # reservation checks its limits with a few primary-key reads, not a scan of the period.
+        """
+            CREATE TABLE usage_ledger (
+                id INTEGER PRIMARY KEY,
+                platform TEXT NOT NULL,
+                team_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                channel_id TEXT NOT NULL DEFAULT '',
+                kind TEXT NOT NULL CHECK (kind IN ('chat', 'image', 'audio', 'embedding')),
+                model TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('reserved', 'settled', 'released')),
+                cost_nanos INTEGER NOT NULL CHECK (cost_nanos >= 0),
+                input_tokens INTEGER NOT NULL DEFAULT 0,
+                cached_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                images INTEGER NOT NULL DEFAULT 0,
+                audio_ms INTEGER NOT NULL DEFAULT 0,
+                user_day TEXT NOT NULL,
+                team_month TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                settled_at TEXT,
+                expires_at TEXT NOT NULL,
+                holder TEXT NOT NULL DEFAULT ''
+            )
+            """,
+        "CREATE INDEX usage_ledger_reserved ON usage_ledger (expires_at) WHERE state = 'reserved'",
+        "CREATE INDEX usage_ledger_team_time ON usage_ledger (team_id, created_at)",
+        """
+            CREATE TABLE usage_totals (
+                team_id TEXT NOT NULL,
+                scope TEXT NOT NULL CHECK (scope IN ('user', 'team')),
+                subject TEXT NOT NULL,
+                period TEXT NOT NULL,
+                cost_nanos INTEGER NOT NULL DEFAULT 0,
+                images INTEGER NOT NULL DEFAULT 0,
+                audio_ms INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (team_id, scope, subject, period)
+            ) WITHOUT ROWID
+            """,
+        """
+            CREATE TRIGGER usage_ledger_insert AFTER INSERT ON usage_ledger BEGIN
+                INSERT INTO usage_totals (team_id, scope, subject, period, cost_nanos, images, audio_ms)
+                VALUES (NEW.team_id, 'user', NEW.user_id, NEW.user_day, NEW.cost_nanos, NEW.images, NEW.audio_ms),
+                       (NEW.team_id, 'team', '', NEW.team_month, NEW.cost_nanos, NEW.images, NEW.audio_ms)
+                ON CONFLICT (team_id, scope, subject, period) DO UPDATE SET
+                    cost_nanos = cost_nanos + excluded.cost_nanos,
+                    images = images + excluded.images,
+                    audio_ms = audio_ms + excluded.audio_ms;
+            END
+            """,
+        """
+            CREATE TRIGGER usage_ledger_update AFTER UPDATE OF cost_nanos, images, audio_ms ON usage_ledger BEGIN
+                UPDATE usage_totals SET
+                    cost_nanos = cost_nanos + NEW.cost_nanos - OLD.cost_nanos,
+                    images = images + NEW.images - OLD.images,
+                    audio_ms = audio_ms + NEW.audio_ms - OLD.audio_ms
+                WHERE team_id = NEW.team_id AND (
+                    (scope = 'user' AND subject = NEW.user_id AND period = NEW.user_day)
+                    OR (scope = 'team' AND subject = '' AND period = NEW.team_month));
+            END
+            """,
+        # Admin-set limits. No row: the default applies; a row whose value is NULL: explicitly unlimited.
+        # subject is a user id, '*' for every user of the team, or '' for the team itself.
+        """
+            CREATE TABLE quota_limits (
+                team_id TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                metric TEXT NOT NULL CHECK (metric IN ('daily_usd', 'monthly_usd', 'daily_images', 'daily_audio')),
+                value INTEGER CHECK (value >= 0),
+                PRIMARY KEY (team_id, subject, metric)
+            ) WITHOUT ROWID
+            """,
+        """
+            CREATE TABLE quota_changes (
+                id INTEGER PRIMARY KEY,
+                team_id TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                metric TEXT NOT NULL,
+                old_value INTEGER,
+                new_value INTEGER,
+                old_set INTEGER NOT NULL,
+                new_set INTEGER NOT NULL,
+                changed_by TEXT NOT NULL,
+                changed_at TEXT NOT NULL
+            )
+            """,
+    ),
+    Migration(
+        "m004_deliveries",
+        # Platform events already taken (Slack redelivers on slow acks): a primary-key insert claims
+        # one, so the claim holds across restarts and across processes sharing the database.
+        """
+            CREATE TABLE deliveries (
+                platform TEXT NOT NULL,
+                delivery_id TEXT NOT NULL,
+                claimed_at TEXT NOT NULL,
+                PRIMARY KEY (platform, delivery_id)
+            ) WITHOUT ROWID
+            """,
+        "CREATE INDEX deliveries_age ON deliveries (claimed_at)",
+    ),
+    Migration(
+        "m005_prompts_and_channels",
+        # The team's prompt library: a prompt is a name; each save adds an immutable version.
+        """
+            CREATE TABLE prompts (
+                id INTEGER PRIMARY KEY,
+                team_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                created_by TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                deleted_by TEXT,
+                deleted_at TEXT
+            )
+            """,
+        "CREATE UNIQUE INDEX prompts_live_name ON prompts (team_id, name) WHERE deleted_at IS NULL",
+        """
+            CREATE TABLE prompt_versions (
+                id INTEGER PRIMARY KEY,
+                prompt_id INTEGER NOT NULL REFERENCES prompts (id),
+                version INTEGER NOT NULL CHECK (version >= 1),
+                template TEXT NOT NULL,
+                system_prompt TEXT,
+                model TEXT,
+                temperature REAL,
+                author_id TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                UNIQUE (prompt_id, version)
+            )
+            """,
+        # Runs keep their version's id, so a deleted prompt's history stays readable. `uid` makes
+        # export/import idempotent across databases.
+        """
+            CREATE TABLE prompt_runs (
+                id INTEGER PRIMARY KEY,
+                uid TEXT NOT NULL UNIQUE,
+                version_id INTEGER NOT NULL REFERENCES prompt_versions (id),
+                team_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                inputs TEXT NOT NULL,
+                model TEXT NOT NULL,
+                temperature REAL,
+                output TEXT NOT NULL,
+                error TEXT,
+                input_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                cost_nanos INTEGER NOT NULL DEFAULT 0,
+                latency_ms INTEGER NOT NULL DEFAULT 0,
+                created_at TEXT NOT NULL
+            )
+            """,
+        "CREATE INDEX prompt_runs_version ON prompt_runs (version_id)",
+        """
+            CREATE TABLE prompt_ratings (
+                run_id INTEGER NOT NULL REFERENCES prompt_runs (id),
+                user_id TEXT NOT NULL,
+                rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+                comment TEXT NOT NULL DEFAULT '',
+                rated_at TEXT NOT NULL,
+                PRIMARY KEY (run_id, user_id)
+            )
+            """,
+        # Per-channel persona (system prompt) and model. A conversation copies the persona when it
+        # starts, so changing it affects new conversations only.
+        """
+            CREATE TABLE channel_settings (
+                platform TEXT NOT NULL,
+                team_id TEXT NOT NULL,
+                channel_id TEXT NOT NULL,
+                persona TEXT,
+                persona_source TEXT,
+                model TEXT,
+                updated_by TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (platform, team_id, channel_id)
+            ) WITHOUT ROWID
+            """,
+        "ALTER TABLE conversations ADD COLUMN system_prompt TEXT",
+    ),
+    Migration(
+        "m006_message_vectors",
+        # Semantic memory. Every message waits (embed_state 0) for the background embedder, which
+        # claims a batch for a while (embed_claimed_until) so a crash only delays it. Vectors are
+        # unit-length float32, the team and channel copied beside them so a scan filters on one index.
+        "ALTER TABLE messages ADD COLUMN embed_state INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE messages ADD COLUMN embed_claimed_until TEXT",
+        "CREATE INDEX messages_embed_pending ON messages (id) WHERE embed_state = 0",
+        """
+            CREATE TABLE message_vectors (
+                message_id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+                conversation_id INTEGER NOT NULL,
+                platform TEXT NOT NULL,
+                team_id TEXT NOT NULL,
+                channel_id TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                model TEXT NOT NULL,
+                vector BLOB NOT NULL
+            )
+            """,
+        "CREATE INDEX message_vectors_team ON message_vectors (platform, team_id, model, message_id)",
+        "CREATE INDEX message_vectors_conversation ON message_vectors (conversation_id, message_id)",
+        "CREATE INDEX message_vectors_model ON message_vectors (model)",  # finds a changed model
+    ),
+]
