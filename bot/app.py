@@ -225,3 +225,31 @@ async def sync_discord(settings: Settings, out: TextIO) -> int:
         names = await discord_sync(engine, settings)
     out.write(f"Synced {len(names)} commands: {', '.join('/' + n for n in names)}\n")
     return 0
+
+
+CONSOLE_TEAM_NAME = "this machine's console"
+
+
+async def team_names(settings: Settings) -> dict[tuple[str, str], str]:
+    """{(platform, team id): name}, asked of each platform whose token is set; a platform that cannot answer
+    is logged and left out (its teams are listed without names)."""
+    from adapters.console.adapter import TEAM_ID as CONSOLE_TEAM
+
+    names = {("console", CONSOLE_TEAM): CONSOLE_TEAM_NAME}
+    lookups = []
+    if settings.discord_token is not None:
+        from adapters.discord.guilds import guild_names
+
+        lookups.append(("discord", guild_names))
+    if settings.slack_bot_token is not None:
+        from adapters.slack.workspace import workspace_names
+
+        lookups.append(("slack", workspace_names))
+    for platform, lookup in lookups:
+        try:
+            found = await lookup(settings)
+        except Exception as exc:  # a wrong token or no network: the list is still useful without names
+            log.warning("could not look up %s team names: %s", platform, type(exc).__name__)
+            continue
+        names.update({(platform, team_id): name for team_id, name in found.items()})
+    return names

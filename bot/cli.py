@@ -45,9 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     quota = sub.add_parser("quota", help="show or change limits: show | set … | reset … (as /quota)")
-    quota.add_argument("--team", default="local", help="the team (default: local, the console's)")
+    quota.add_argument(
+        "--team", help="the team: a Slack team id or Discord server id (default: the database's only team)"
+    )
     quota.add_argument("--by", help="who is making the change, for the audit trail (default: your login)")
     quota.add_argument("words", nargs=argparse.REMAINDER, help="e.g. set user U123 daily 0.50")
+
+    sub.add_parser("teams", help="the teams this database has seen: ids, names, activity, this month's spend")
 
     sub.add_parser("discord-sync", help="register the slash commands with Discord now (DISCORD_GUILD_IDS or global)")
 
@@ -69,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported after parsing, so `--help` and usage errors answer without loading the model client,
     # the tokenizer and the platform libraries (about a second on a small machine).
+    from adapters.console.adapter import TEAM_ID as CONSOLE_TEAM
     from adapters.console.adapter import ConsoleIdentity
     from bot import admin_cli, app
     from bot.logs import configure_logging
@@ -89,7 +94,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )  # fmt: skip
         if args.command == "quota":
-            return asyncio.run(admin_cli.quota(settings, sys.stdout, team=args.team, words=args.words, by=args.by))
+            return asyncio.run(
+                admin_cli.quota(
+                    settings, sys.stdout, team=args.team, words=args.words, by=args.by, console_team=CONSOLE_TEAM
+                )
+            )
+        if args.command == "teams":
+            return asyncio.run(admin_cli.teams(settings, sys.stdout, names=app.team_names))
         if args.command == "discord-sync":
             return asyncio.run(app.sync_discord(settings, sys.stdout))
         if args.command == "migrate-db":

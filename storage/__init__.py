@@ -9,6 +9,7 @@ from storage.records import (
     ModelUsage,
     NewMessage,
     StoredMessage,
+    TeamSeen,
     WindowMessage,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "StoreFailed",
     "StoreUnavailable",
     "StoredMessage",
+    "TeamSeen",
     "WindowMessage",
     "open_store",
 ]

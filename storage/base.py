@@ -24,6 +24,7 @@ from storage.records import (
     ConversationKey,
     NewMessage,
     StoredMessage,
+    TeamSeen,
     WindowMessage,
 )
 
@@ -187,6 +188,9 @@ class Store(Protocol):
 
     def turn_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
         """Held for a whole chat turn, so turns on one thread never interleave across processes."""
+
+    async def teams(self) -> list[TeamSeen]:
+        """Every team with a conversation or a model call (operators pick one by its id)."""
 
     async def has_open_conversation(self, key: ConversationKey) -> bool:
         """Whether a conversation is open at `key` (the bot has been talking in that thread)."""

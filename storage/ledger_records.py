@@ -92,6 +92,8 @@ class UsageRow:
     output_tokens: int
     images: int
     audio_ms: int
+    platform: str = ""
+    team_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -77,10 +77,10 @@ LIMIT_CHANGES = (
 )
 USAGE = (
     "SELECT user_id, kind, user_day, count(*), sum(cost_nanos), sum(input_tokens), sum(output_tokens),"
-    " sum(images), sum(audio_ms) FROM usage_ledger"
+    " sum(images), sum(audio_ms), platform, team_id FROM usage_ledger"
     " WHERE state != 'released' AND user_day >= $1 AND (CAST($2 AS TEXT) IS NULL OR user_day <= $2)"
     " AND (CAST($3 AS TEXT) IS NULL OR team_id = $3) AND (CAST($4 AS TEXT) IS NULL OR user_id = $4)"
-    " GROUP BY user_id, kind, user_day ORDER BY user_day, user_id, kind"
+    " GROUP BY platform, team_id, user_id, kind, user_day ORDER BY user_day, platform, team_id, user_id, kind"
 )
 LEDGER_ROWS = "SELECT kind, model, cost_nanos, state FROM usage_ledger WHERE team_id = $1 ORDER BY id"
 
@@ -177,7 +177,13 @@ class SQLLedger:
     ) -> list[UsageRow]:
         """Spend (settled and still reserved) grouped by user, kind and day (the quota day)."""
         rows = await self._db.fetch(USAGE, since_day, until_day, team_id, user_id)
-        return [UsageRow(r[0], r[1], r[2], *(int(v) for v in r[3:])) for r in rows]
+        return [
+            UsageRow(
+                user_id=r[0], kind=r[1], day=r[2], calls=int(r[3]), cost_nanos=int(r[4]), input_tokens=int(r[5]),
+                output_tokens=int(r[6]), images=int(r[7]), audio_ms=int(r[8]), platform=r[9], team_id=r[10],
+            )
+            for r in rows
+        ]  # fmt: skip
 
     async def ledger_rows(self, team_id: str) -> list[tuple[str, str, int, str]]:
         """(kind, model, cost_nanos, state) of every ledger row of a team, oldest first (for audits and tests)."""

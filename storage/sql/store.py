@@ -15,6 +15,7 @@ from storage.records import (
     ModelUsage,
     NewMessage,
     StoredMessage,
+    TeamSeen,
     WindowMessage,
 )
 from storage.sql.connection import Database, Row, conversation_lock
@@ -99,6 +100,18 @@ PSEUDONYMIZE = (
 )
 
 
+# Every team the database has seen: in its conversations or in the ledger (memory's calls, /image
+# and /transcribe have no conversation).
+TEAMS = (
+    "SELECT platform, team_id, sum(conversations), sum(calls), max(last_active) FROM ("
+    " SELECT platform, team_id, count(*) AS conversations, 0 AS calls, max(created_at) AS last_active"
+    " FROM conversations GROUP BY platform, team_id"
+    " UNION ALL SELECT platform, team_id, 0, count(*), max(created_at) FROM usage_ledger"
+    " WHERE state != 'released' GROUP BY platform, team_id"
+    ") AS seen GROUP BY platform, team_id ORDER BY platform, team_id"
+)
+
+
 class SQLStore:
     """A Store on a Database. Safe for many coroutines; several processes may share the database."""
 
@@ -126,6 +139,11 @@ class SQLStore:
     async def close(self) -> None:
         """Close the connection or pool."""
         await self._db.close()
+
+    async def teams(self) -> list[TeamSeen]:
+        """Every team with a conversation or a model call, by platform and id."""
+        rows = await self._db.fetch(TEAMS)
+        return [TeamSeen(r[0], r[1], int(r[2]), int(r[3]), str(r[4])) for r in rows]
 
     async def has_open_conversation(self, key: ConversationKey) -> bool:
         """Whether a conversation is open at `key`."""
