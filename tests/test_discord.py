@@ -336,3 +336,15 @@ async def test_when_discord_refuses_every_post_the_turn_ends_logged_and_charged_
     # The model's answer ran to its end and was charged at its reported usage; nothing is left reserved.
     [(kind, _, cost, state)] = await discord_bot.engine.store.ledger.ledger_rows(GUILD)
     assert (kind, state) == ("chat", "settled") and cost > 0
+
+
+async def test_the_operator_cli_learns_guild_names_over_http(
+    make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.discord.guilds import guild_names
+
+    async with FakeDiscord() as api:
+        monkeypatch.setattr(discord.http.Route, "BASE", api.base)
+        assert await guild_names(make_settings(discord_token="test.token.value")) == {GUILD: "Team"}
+        assert await guild_names(make_settings()) == {}  # no token: nothing asked
+    assert [c.path for c in api.calls if c.path.endswith("/guilds")] == ["/users/@me/guilds"]  # one page: 1 < 200
