@@ -176,7 +176,7 @@ def _stopping(stop: Shutdown, sig: signal.Signals) -> None:
     stop.set()
 
 
-def platforms(settings: Settings) -> list[str]:
+def configured_platforms(settings: Settings) -> list[str]:
     """The platforms whose tokens are set; with none, `run` starts the console."""
     tokens = {"discord": settings.discord_token, "slack": settings.slack_bot_token}
     return [name for name, token in tokens.items() if token is not None]

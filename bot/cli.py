@@ -83,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         # In the console the terminal is the conversation: the log goes to a file, named in its greeting.
-        console = args.command == "console" or (args.command in (None, "run") and not app.platforms(settings))
+        console = args.command == "console" or (
+            args.command in (None, "run") and not app.configured_platforms(settings)
+        )
         log_file = settings.log_file or (CONSOLE_LOG if console else None)
         configure_logging(settings.log_level, settings.secrets(), file=log_file)
         if args.command == "usage":
