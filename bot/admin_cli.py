@@ -116,9 +116,9 @@ async def quota(
         team = team or await _only_team(store, settings, console_team)
         admin = QuotaAdmin(Budget(store.ledger, settings, utc_now), settings)
         if not words or words == ["show"]:
-            text = f"Team {team}:\n" + await admin.show(team)
+            text = f"[team {team}]\n" + await admin.show(team)
         else:
-            text = f"Team {team}: " + await admin.apply(team, words, f"cli:{by or getpass.getuser()}", utc_now())
+            text = f"[team {team}] " + await admin.apply(team, words, f"cli:{by or getpass.getuser()}", utc_now())
     out.write(text + "\n")
     return 0
 

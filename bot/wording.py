@@ -24,3 +24,8 @@ _SINGULAR = {
 def tally(counts: dict[str, int]) -> str:
     """{"messages": 1, "replies": 2} -> "1 message, 2 replies"."""
     return ", ".join(f"{n:,} {_SINGULAR.get(what, what) if n == 1 else what}" for what, n in counts.items())
+
+
+def sentence(text: str) -> str:
+    """`text` with its first letter in upper case and the rest untouched (ids keep their case)."""
+    return text[:1].upper() + text[1:]

@@ -66,11 +66,11 @@ async def test_usage_as_json_csv_and_table(spent: None) -> None:
 
 async def test_quota_set_show_and_reset_from_the_command_line(spent: None) -> None:
     code, out, _ = await run_cli("quota", "--by", "ops", "set", "user", "ann", "daily", "0.25")
-    assert (code, out) == (0, "Team local: user ann: daily budget default → $0.25.\n")
+    assert (code, out) == (0, "[team local] User ann: daily budget default → $0.25.\n")
     code, out, _ = await run_cli("quota", "show")
     assert "user ann: daily budget $0.25" in out and "ops: user ann daily budget default → $0.25" in out
     code, out, _ = await run_cli("quota", "reset", "user", "ann")
-    assert out == "Team local: user ann: 1 limit back to the defaults.\n"
+    assert out == "[team local] User ann: 1 limit back to the defaults.\n"
 
 
 async def test_quota_without_team_on_several_teams_lists_them_and_changes_nothing(
@@ -89,7 +89,7 @@ async def test_quota_without_team_on_several_teams_lists_them_and_changes_nothin
         ["--team", "local", "(console,"], ["--team", "T42", "(slack,"]
     ]  # fmt: skip
     code, out, _ = await run_cli("quota", "--team", "T42", "set", "users", "daily", "1")
-    assert (code, out) == (0, "Team T42: every user: daily budget default → $1.00.\n")
+    assert (code, out) == (0, "[team T42] Every user: daily budget default → $1.00.\n")
 
 
 async def test_teams_lists_each_team_with_its_name_activity_and_spend(

@@ -210,12 +210,12 @@ async def test_quota_is_admin_only_and_every_change_is_recorded(make_settings: A
         await engine.handle(message("/quota show", user="root", admin=True), responder)
     confirmations = [text for text, _ in responder.texts[:-1]]
     assert confirmations == [
-        "user bob: daily budget default → $0.50.",
-        "user bob: daily budget $0.50 → $0.75.",
-        "the team: monthly budget default → $50.00.",
-        "every user: images per day default → 10 images.",
-        "user bob: audio per day default → 12.5 min.",
-        "user bob: 2 limits back to the defaults.",
+        "User bob: daily budget default → $0.50.",
+        "User bob: daily budget $0.50 → $0.75.",
+        "The team: monthly budget default → $50.00.",
+        "Every user: images per day default → 10 images.",
+        "User bob: audio per day default → 12.5 min.",
+        "User bob: 2 limits back to the defaults.",
     ]
     assert responder.errors[1].startswith("Unknown team limit 'daily': use monthly.")
     assert responder.errors[2] == "'lots' is not an amount in dollars like 0.50 (or 'none' for unlimited)."

@@ -9,7 +9,7 @@ from bot.billing.budget import Budget
 from bot.billing.money import format_usd, usd_to_nanos
 from bot.errors import BadCommand
 from bot.settings import Settings
-from bot.wording import count
+from bot.wording import count, sentence
 from storage.ledger_records import ALL_USERS, TEAM_SUBJECT, LimitChange, Metric
 
 QUOTA_USAGE = (
@@ -108,7 +108,7 @@ class QuotaAdmin:
             )
             before = describe(change.metric, old.value) if old else "default"
             after = describe(change.metric, change.value)
-            return f"{subject_name(change.subject)}: {_METRIC_NAMES[change.metric]} {before} → {after}."
+            return f"{sentence(subject_name(change.subject))}: {_METRIC_NAMES[change.metric]} {before} → {after}."
         rest = args[1:]
         if rest[:1] == ["user"] and len(rest) == 2:
             subject = rest[1]
@@ -118,8 +118,8 @@ class QuotaAdmin:
             raise BadCommand(f"Reset whom? Usage: {QUOTA_USAGE}")
         cleared = await ledger.clear_limits(team_id, subject, changed_by=changed_by, now=now)
         if not cleared:
-            return f"{subject_name(subject)} had no limits of its own; the defaults already apply."
-        return f"{subject_name(subject)}: {count(cleared, 'limit')} back to the defaults."
+            return f"{sentence(subject_name(subject))} had no limits of its own; the defaults already apply."
+        return f"{sentence(subject_name(subject))}: {count(cleared, 'limit')} back to the defaults."
 
     async def show(self, team_id: str) -> str:
         """Defaults, the team's overrides, and the latest changes."""
