@@ -128,7 +128,15 @@ async def test_a_long_reply_is_split_under_2000_with_code_blocks_whole(
 async def test_admins_by_role_name_or_manage_guild(discord_bot: Harness, roles: tuple[str, ...], admin: bool) -> None:
     await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> /quota show", roles=roles))
     shown = list(discord_bot.api.messages.values())[-1]
-    assert shown.startswith("Defaults") if admin else shown == ":warning: /quota is for admins only."
+    assert (
+        shown.startswith("Defaults")
+        if admin
+        else shown
+        == (
+            ":warning: /quota is for admins only. Admins have the Manage Server permission or the role named in"
+            " DISCORD_ADMIN_ROLE."
+        )
+    )
 
 
 async def test_an_attachment_over_the_cap_is_refused_clearly(discord_bot: Harness, fake_openai: FakeOpenAI) -> None:
