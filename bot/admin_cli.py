@@ -22,7 +22,7 @@ from bot.prompts.exchange import parse_export
 from bot.prompts.experiments import export_document
 from bot.settings import Settings
 from bot.wording import count, tally
-from storage import ImportConflict, Store, open_store
+from storage import CopyMismatch, ImportConflict, Store, copy_sqlite_to_postgres, open_store
 from storage.ledger_records import UsageRow
 
 
@@ -197,8 +197,6 @@ async def prompts_import(settings: Settings, out: TextIO, *, path: Path) -> int:
 
 async def migrate_db(out: TextIO, *, source: str, target: str) -> int:
     """Copy SQLite into an empty PostgreSQL database and print the checked counts."""
-    from storage.copy import CopyMismatch, copy_sqlite_to_postgres
-
     if not source.startswith("sqlite:///") or not target.startswith(("postgresql://", "postgres://")):
         raise BadCommand(
             "Give the source and the target: "

@@ -1,7 +1,7 @@
 """Persistence behind the `Store` protocol: SQLite by default, PostgreSQL for several processes."""
 
-from storage.base import ImportConflict, Ledger, Store, StoreFailed, StoreUnavailable
-from storage.factory import open_store
+from storage.base import CopyMismatch, ImportConflict, Ledger, Store, StoreFailed, StoreUnavailable
+from storage.factory import copy_sqlite_to_postgres, open_store
 from storage.records import (
     ChannelSettings,
     Conversation,
@@ -17,6 +17,7 @@ __all__ = [
     "ChannelSettings",
     "Conversation",
     "ConversationKey",
+    "CopyMismatch",
     "ImportConflict",
     "Ledger",
     "ModelUsage",
@@ -27,5 +28,6 @@ __all__ = [
     "StoredMessage",
     "TeamSeen",
     "WindowMessage",
+    "copy_sqlite_to_postgres",
     "open_store",
 ]

@@ -41,6 +41,10 @@ class StoreFailed(Exception):
         self.busy = busy
 
 
+class CopyMismatch(Exception):
+    """A database copy's counts or totals differ from its source's (the copy was rolled back)."""
+
+
 class ImportConflict(Exception):
     """An imported prompt or version differs from the stored one of the same name or number."""
 

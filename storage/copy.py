@@ -12,7 +12,7 @@ from typing import Any
 import aiosqlite
 import asyncpg
 
-from storage.base import StoreUnavailable
+from storage.base import CopyMismatch, StoreUnavailable
 from storage.factory import sqlite_path
 from storage.postgres import PostgresStore
 from storage.sqlite import SQLiteStore
@@ -32,10 +32,6 @@ TABLES = (
     "prompt_runs",
     "prompt_ratings",
 )
-
-
-class CopyMismatch(Exception):
-    """The copy's counts or totals differ from the source's."""
 
 
 async def copy_sqlite_to_postgres(source_url: str, target_url: str) -> dict[str, int]:

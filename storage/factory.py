@@ -31,3 +31,10 @@ async def open_store(url: str, *, busy_timeout_ms: int = 5_000) -> Store:
     raise ValueError(
         f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]!r} (use sqlite:///path or postgresql://…)"
     )
+
+
+async def copy_sqlite_to_postgres(source_url: str, target_url: str) -> dict[str, int]:
+    """Copy a SQLite database into an empty PostgreSQL one and check every count (see storage/copy.py)."""
+    from storage.copy import copy_sqlite_to_postgres as copy
+
+    return await copy(source_url, target_url)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from storage import ConversationKey, ModelUsage, NewMessage, StoreUnavailable, open_store
+from storage.postgres.migrations import MIGRATIONS as POSTGRES_MIGRATIONS
 from storage.sqlite import SQLiteStore
 from storage.sqlite.migrations import MIGRATIONS
 
@@ -163,3 +164,8 @@ async def test_every_older_schema_is_migrated_forward_keeping_its_data(tmp_path:
     with sqlite3.connect(path) as db:
         names = [row[0] for row in db.execute("SELECT name FROM _migrations ORDER BY rowid")]
     assert names == [m.name for m in MIGRATIONS]
+
+
+def test_both_databases_have_the_same_migrations_in_the_same_order() -> None:
+    """A migration added to one list only would leave the other database's schema behind."""
+    assert [m.name for m in MIGRATIONS] == [m.name for m in POSTGRES_MIGRATIONS]

@@ -144,7 +144,7 @@ MIGRATIONS: list[Migration] = [
         """,
     ),
     Migration(
-        # Semantic memory: see m006 in storage/migrations.py. Vectors are float32 bytes; pgvector is
+        # Semantic memory: see m006 in storage/sqlite/migrations.py. Vectors are float32 bytes; pgvector is
         # not assumed (see README, "Semantic memory").
         "m006_message_vectors",
         """

@@ -260,4 +260,7 @@ MIGRATIONS: list[Migration] = [
         "CREATE INDEX message_vectors_conversation ON message_vectors (conversation_id, message_id)",
         "CREATE INDEX message_vectors_model ON message_vectors (model)",  # finds a changed model
     ),
+    # PostgreSQL's turn leases (several processes on one database). A SQLite deployment is one bot
+    # process whose turn lock is a no-op, so there is nothing to create; the name keeps both lists alike.
+    Migration("m007_turn_leases"),
 ]
