@@ -14,7 +14,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import adapters, concurrency, context_window, footprint, memory_search, reservations, turn_overhead
+from benchmarks import (
+    adapters,
+    concurrency,
+    context_window,
+    footprint,
+    memory_quality,
+    memory_search,
+    reservations,
+    turn_overhead,
+)
 
 BENCHMARKS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "turn_overhead": turn_overhead.run,
@@ -24,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "footprint": footprint.run,
     "adapters": adapters.run,
     "memory_search": memory_search.run,
+    "memory_quality": memory_quality.run,
 }
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -94,6 +104,16 @@ def table(report: dict[str, Any]) -> str:
                     add(f"/search over {size['vectors']:,} vectors ({size['dims']} dims), {backend}: p50",
                         f"{f['p50_ms']:,} ms ({f['us_per_vector']} µs a vector; in-RAM numpy {f['in_ram_p50_ms']} ms;"
                         f" peak {f['peak_alloc_mb']} MB vs a {f['in_ram_matrix_mb']:,} MB matrix)", "")  # fmt: skip
+    if q := report.get("memory_quality"):
+        for name in ("minilm", "bag_of_words"):
+            f = q.get(name)
+            if isinstance(f, dict):
+                add(f"memory quality, {f['model']}: /search hit@5 · MRR; recall hit@5 · brought into context",
+                    f"{f['search']['hit_at_5']} · {f['search']['mrr_at_10']}; {f['recall']['hit_at_5']} · "
+                    f"{f['recall']['brought_into_context']} (floor {f['proposed_search_floor']['min_similarity']})",
+                    "/search hit@5 ≥ 0.95" if name == "minilm" else "")  # fmt: skip
+            elif f:
+                add(f"memory quality, {name}", str(f), "")
     return "\n".join(rows)
 
 

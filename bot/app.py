@@ -26,6 +26,7 @@ from bot.media.transcription import Transcriber
 from bot.memory.embeddings import EmbeddingModel, OpenAIEmbeddings
 from bot.memory.semantic import Memory
 from bot.prompts.experiments import PromptExperiments
+from bot.providers.errors import FaultLog
 from bot.providers.llm import ChatModel, OpenAIChat, make_client
 from bot.providers.openai_media import ImageModel, OpenAIImages, OpenAITranscriber, SpeechModel
 from bot.settings import Settings
@@ -80,8 +81,9 @@ async def open_engine(
     if model is None:
         require_model_access(settings)
     client = make_client(settings)
+    faults = FaultLog()  # one per process: a fault an admin must fix is logged once per period
     if model is None:
-        model = OpenAIChat.from_settings(settings, client)
+        model = OpenAIChat.from_settings(settings, client, faults)
     store = await open_store(settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms)
     try:
         budget = Budget(store.ledger, settings, clock)
@@ -98,7 +100,7 @@ async def open_engine(
         memory = Memory(
             settings=settings,
             store=store,
-            model=embeddings or OpenAIEmbeddings(client),
+            model=embeddings or OpenAIEmbeddings(client, faults),
             budget=budget,
             prices=prices,
             tokens=tokens,
@@ -112,8 +114,13 @@ async def open_engine(
             settings=settings,
             conversations=conversations,
             prompts=prompts,
-            images=ImageMaker(settings, images or OpenAIImages(client), budget, prices),
-            transcriber=Transcriber(settings, speech or OpenAITranscriber(client), budget, prices),
+            images=ImageMaker(
+                settings,
+                images or OpenAIImages(client, faults, max_download_bytes=settings.max_attachment_mb * 2**20),
+                budget,
+                prices,
+            ),
+            transcriber=Transcriber(settings, speech or OpenAITranscriber(client, faults), budget, prices),
             budget=budget,
             memory=memory,
             store=store,
@@ -214,6 +221,14 @@ async def run(
                     disconnect.set()
             except* ConfigError as failed:
                 raise failed.exceptions[0] from None
+    return 0
+
+
+async def discord_invite(settings: Settings, out: TextIO) -> int:
+    """Print the URL that adds the bot to a server, with the scopes and permissions it needs."""
+    from adapters.discord.adapter import invite_url_for
+
+    out.write(await invite_url_for(settings) + "\n")
     return 0
 
 

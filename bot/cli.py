@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("teams", help="the teams this database has seen: ids, names, activity, this month's spend")
 
     sub.add_parser("discord-sync", help="register the slash commands with Discord now (DISCORD_GUILD_IDS or global)")
+    sub.add_parser(
+        "discord-invite", help="print the URL that adds the bot to a Discord server (logs in to find its id)"
+    )
+    manifest = sub.add_parser("slack-manifest", help="print the Slack app manifest for these commands (COMMAND_PREFIX)")
+    manifest.add_argument("--url", help="HTTP mode: the public https://…/slack/events URL (default: Socket Mode)")
 
     migrate = sub.add_parser("migrate-db", help="copy a SQLite database into an empty PostgreSQL database")
     migrate.add_argument("--from", dest="source", required=True, help="sqlite:///path/to/teambot.sqlite3")
@@ -105,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(admin_cli.teams(settings, sys.stdout, names=app.team_names))
         if args.command == "discord-sync":
             return asyncio.run(app.sync_discord(settings, sys.stdout))
+        if args.command == "discord-invite":
+            return asyncio.run(app.discord_invite(settings, sys.stdout))
+        if args.command == "slack-manifest":
+            from adapters.slack.manifest import manifest_yaml
+            from bot.commands.catalog import command_registry
+
+            sys.stdout.write(manifest_yaml(command_registry(settings.command_prefix), url=args.url))
+            return 0
         if args.command == "migrate-db":
             return asyncio.run(admin_cli.migrate_db(sys.stdout, source=args.source, target=args.target))
         if args.command == "prompts":

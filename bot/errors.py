@@ -18,6 +18,9 @@ class ConfigError(TeambotError):
 class UserFacingError(TeambotError):
     """An error whose message is written for the person who sent the message."""
 
+    # What an admin is told besides `message` (a setting to fix); None when it is the same for everyone.
+    admin_detail: str | None = None
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -33,6 +36,10 @@ class MessageTooLong(UserFacingError):
 
 class BadAttachment(UserFacingError):
     """A file that cannot be used: empty, not audio, too long, too large, a web page instead of a file."""
+
+
+class CannotPost(UserFacingError):
+    """The platform will not let the bot post where it was asked (it is not a member there)."""
 
 
 class NotAllowed(UserFacingError):
@@ -63,6 +70,21 @@ class ModelAuthError(ModelError):
     """The API key is invalid or lacks permission for the model."""
 
 
+class GatewayBudgetSpent(ModelError):
+    """A gateway in front of the models (a LiteLLM proxy…) refuses: the budget it holds for this bot is spent.
+
+    Not a rate limit: waiting seconds does not help, only the gateway's budget reset or an admin does.
+    """
+
+
+class ModelMisconfigured(ModelError):
+    """The server refuses a parameter a setting makes us send (e.g. `dimensions` to a model without it)."""
+
+    def __init__(self, message: str, *, parameter: str | None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
 class ModelTimeout(ModelError):
     """The provider did not answer within the configured timeout."""
 
@@ -72,17 +94,27 @@ class ModelUnavailable(ModelError):
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
-        # True only when the provider itself answered with a failure status: nothing was billed.
+        # True only when nothing can have been billed: the provider answered with a failure status,
+        # or the request never reached it (connection refused, connect timeout).
         self.retryable = retryable
 
 
 class ModelNotFound(ModelUnavailable):
-    """The server has no such model (a setting names a model it does not serve)."""
+    """The server has no such model (a setting names a model it does not serve).
+
+    Users get a short apology; `admin_detail` names the model and the setting that names it.
+    """
+
+    def __init__(self, message: str, *, model: str, setting: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.setting = setting
 
 
 class ModelUnreachable(ModelUnavailable):
     """No connection to the model's server (refused, unknown host); `server` is the address tried."""
 
-    def __init__(self, message: str, *, server: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, server: str, retryable: bool = False) -> None:
+        super().__init__(message, retryable=retryable)
         self.server = server
+        self.admin_detail = f"Tried {server} (OPENAI_BASE_URL): is the model server running there?"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.errors import ConfigError
 
@@ -74,6 +76,14 @@ class Settings(BaseSettings):
     memory_min_similarity: float = Field(0.3, ge=-1, le=1, description="cosine similarity a recalled message needs")
     memory_query_timeout: float = Field(3.0, gt=0, description="seconds a turn waits to embed its question")
     search_results: int = Field(5, ge=1, le=25, description="matches /search shows")
+    search_min_similarity: float = Field(
+        0.3, ge=-1, le=1, description="cosine similarity a /search match needs (below it: no good matches)"
+    )
+
+    command_prefix: str = Field(
+        "", pattern=r"^[a-z0-9_-]{0,10}$",
+        description="put before every slash command's name (tb- gives /tb-ask), where other apps use the plain ones",
+    )  # fmt: skip
 
     # Discord (adapters/discord/adapter.py): set DISCORD_TOKEN to start the Discord adapter.
     discord_token: SecretStr | None = None
@@ -101,6 +111,19 @@ class Settings(BaseSettings):
     quota_user_daily_audio_minutes: Decimal | None = Field(None, ge=0)
     quota_timezone: str = "UTC"
     reservation_ttl_seconds: int = Field(900, ge=60, description="a reservation older than this is released")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """As usual, with one exception to "empty means not set": see `_BlankMeansModelsOwn`."""
+        blank = _BlankMeansModelsOwn(settings_cls, dotenv_settings)
+        return init_settings, blank, env_settings, dotenv_settings, file_secret_settings
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -196,6 +219,36 @@ class Settings(BaseSettings):
             self.slack_signing_secret,
         )
         return [s.get_secret_value() for s in values if s is not None and s.get_secret_value()]
+
+
+class _BlankMeansModelsOwn(PydanticBaseSettingsSource):
+    """`EMBEDDING_DIMENSIONS=` (empty) means "the model's own size": no `dimensions` is sent.
+
+    Every other empty variable means "not set" (the default applies); this one's default is 512, which
+    servers without Matryoshka embeddings refuse, so empty has to reach the settings as None.
+    """
+
+    NAME = "embedding_dimensions"
+
+    def __init__(self, settings_cls: type[BaseSettings], dotenv: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._dotenv = dotenv
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: `__call__` answers for the one field."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        env = {key.lower(): value for key, value in os.environ.items()}
+        if self.NAME in env:  # the environment wins over .env, as for every setting
+            return {self.NAME: None} if not env[self.NAME].strip() else {}
+        env_file = getattr(self._dotenv, "env_file", None)
+        files = [env_file] if isinstance(env_file, str | os.PathLike) else list(env_file or [])
+        for path in reversed(files):  # a later file wins
+            values = {key.lower(): value for key, value in dotenv_values(path).items()} if Path(path).is_file() else {}
+            if self.NAME in values:
+                return {self.NAME: None} if not (values[self.NAME] or "").strip() else {}
+        return {}
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:

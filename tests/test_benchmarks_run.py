@@ -29,3 +29,11 @@ async def test_the_memory_search_benchmark_finds_what_numpy_finds(tmp_path: Path
 async def test_the_adapters_benchmark_sees_the_first_text_and_the_edits() -> None:
     figures = await adapters.discord_edits()
     assert figures["calls_per_reply"] >= 2 and figures["first_text_ms"] > 0
+
+
+async def test_the_memory_quality_benchmark_runs_through_memory(tmp_path: Path) -> None:
+    from benchmarks import memory_quality
+
+    result = await memory_quality.measure(memory_quality.BagOfWords(), "bag-of-words", 512, tmp_path)
+    assert 0 <= result["search"]["hit_at_5"] <= 1 and result["recall"]["mrr_at_10"] > 0
+    assert "min_similarity" in result["proposed_search_floor"]

@@ -219,6 +219,6 @@ async def test_a_console_that_cannot_reach_the_model_says_which_address_it_tried
     code, out, _ = await run_bot("console", stdin="hello\n", env=env, cwd=tmp_path)
     assert code == 0
     assert out == (
-        "[error] Could not reach the model's server. Please try again in a moment. "
-        f"Tried http://127.0.0.1:{port}/v1/chat/completions (OPENAI_BASE_URL): is the server running?\n"
+        "[error] Could not reach the model's server. Please try again in a moment.\n"
+        f"Tried http://127.0.0.1:{port}/v1/chat/completions (OPENAI_BASE_URL): is the model server running there?\n"
     )

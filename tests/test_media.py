@@ -250,7 +250,8 @@ async def test_voice_messages_are_transcribed_when_the_setting_is_on(
         off = await run(engine, voice)
     async with open_engine(make_settings(transcribe_voice_messages=True)) as engine:
         on = await run(engine, voice)
-    assert off.texts[0][0].startswith("I'm here.") and on.texts[0][0].startswith("[voice-message.ogg")
+    assert off.texts[0][0].startswith("I got a recording") and "/transcribe" in off.texts[0][0]  # not "I'm here."
+    assert on.texts[0][0].startswith("[voice-message.ogg")
 
 
 @given(

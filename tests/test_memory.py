@@ -23,9 +23,9 @@ from bot.settings import Settings
 from tests.clock import Clock
 from tests.conftest import message
 from tests.fakes.openai_server import (
-    ContentPolicy,
     EmbeddingReply,
     FakeOpenAI,
+    Reply,
     ServerError,
     UnknownModel,
     count_tokens,
@@ -137,7 +137,7 @@ async def test_a_failed_or_slow_question_embedding_never_stops_the_reply(
     assert db_rows(db_url, "SELECT count(*) FROM usage_ledger WHERE state = 'reserved'") == [(0,)]
 
 
-async def test_a_failed_batch_is_retried_after_its_lease_and_a_refused_one_is_skipped(
+async def test_a_failed_batch_is_retried_after_its_lease_and_only_a_refused_message_is_skipped(
     memory_engine: Engine, fake_openai: FakeOpenAI, clock: Clock, db_url: str
 ) -> None:
     await say(memory_engine, "first")
@@ -148,12 +148,15 @@ async def test_a_failed_batch_is_retried_after_its_lease_and_a_refused_one_is_sk
     assert await memory_engine.memory.embed_pending() == 2
     assert db_rows(db_url, "SELECT count(*) FROM message_vectors") == [(2,)]
 
-    await say(memory_engine, "second")
-    fake_openai.enqueue_embeddings(ContentPolicy())
+    # The model refuses one message of the next batch: that one is skipped for good, the other is embedded.
+    fake_openai.refused_words.add("forbidden")
+    fake_openai.enqueue(Reply("noted"))
+    await say(memory_engine, "second, with a forbidden word")
     assert await memory_engine.memory.embed_pending() == 2
     clock.advance(seconds=CLAIM_LEASE.total_seconds() + 1)
     assert await memory_engine.memory.embed_pending() == 0  # skipped for good: it would be refused again
-    assert db_rows(db_url, "SELECT embed_state, count(*) FROM messages GROUP BY embed_state") == [(1, 2), (2, 2)]
+    assert db_rows(db_url, "SELECT embed_state, count(*) FROM messages GROUP BY embed_state") == [(1, 3), (2, 1)]
+    assert db_rows(db_url, "SELECT content FROM messages WHERE embed_state = 2") == [("second, with a forbidden word",)]
     assert db_rows(db_url, "SELECT count(*) FROM usage_ledger WHERE state = 'reserved'") == [(0,)]
 
 
@@ -198,8 +201,8 @@ async def test_search_arguments_are_checked(memory_engine: Engine, clock: Clock)
         assert "Usage: /search" in responder.errors[0]
     clock.advance(days=10)
     recent = await say(memory_engine, "/search freeze days:7", LOCAL_DIRECTORY)
-    assert recent.texts == [("No matches for “freeze” in the conversations you can see.", True)]
-    in_ops = await say(memory_engine, "/search freeze channel:ops days:30", LOCAL_DIRECTORY)
+    assert recent.texts == [("No good matches for “freeze” in the conversations you can see.", True)]
+    in_ops = await say(memory_engine, "/search Zephyr deploy freeze channel:ops days:30", LOCAL_DIRECTORY)
     assert SECRET[:40] in in_ops.texts[0][0]
     elsewhere = await say(memory_engine, "/search freeze channel:here", LOCAL_DIRECTORY, channel="garden")
     assert elsewhere.texts == [("Nothing you can see in that channel has been remembered yet.", True)]
@@ -209,7 +212,7 @@ async def test_without_the_platforms_word_only_the_current_channel_is_searched(m
     await say(memory_engine, SECRET, channel="ops")
     await embed_all(memory_engine)
     elsewhere = await say(memory_engine, "/search Zephyr freeze", channel="garden")
-    assert elsewhere.texts == [("No matches for “Zephyr freeze” in the conversations you can see.", True)]
+    assert elsewhere.texts == [("No good matches for “Zephyr freeze” in the conversations you can see.", True)]
     here = await say(memory_engine, "/search Zephyr freeze", channel="ops")
     assert SECRET[:40] in here.texts[0][0]
 

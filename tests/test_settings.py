@@ -118,3 +118,15 @@ async def test_a_bad_image_size_stops_the_bot_at_start_naming_the_variable(tmp_p
     code, out, err = await run_bot("console", stdin="hello\n", env=env, cwd=tmp_path)
     assert (code, out) == (2, "")
     assert err.startswith("IMAGE_SIZE: gpt-image-1 cannot draw '5x5'") and "Traceback" not in err
+
+
+def test_empty_embedding_dimensions_means_the_models_own_size(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    assert load_settings(env_file=None).embedding_dimensions == 512  # unset: the default
+    env = tmp_path / ".env"
+    env.write_text("EMBEDDING_DIMENSIONS=\n")
+    assert load_settings(env_file=env).embedding_dimensions is None  # empty in .env
+    monkeypatch.setenv("EMBEDDING_DIMENSIONS", "256")
+    assert load_settings(env_file=env).embedding_dimensions == 256  # the environment wins over .env
+    monkeypatch.setenv("EMBEDDING_DIMENSIONS", "")
+    assert load_settings(env_file=None).embedding_dimensions is None  # empty in the environment
+    assert load_settings(env_file=None, embedding_dimensions=1024).embedding_dimensions == 1024  # explicit wins

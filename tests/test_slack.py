@@ -379,6 +379,7 @@ async def test_threads_stream_natively_with_the_recipient(slack: Harness, fake_o
     assert (start["channel"], start["thread_ts"], start["recipient_user_id"], start["recipient_team_id"]) == (
         "C1", "1000.0001", "U1", "T1"
     )  # fmt: skip
+    await until(lambda: bool(slack.api.called("chat.delete")))  # right after chat.stopStream
     assert list(slack.api.messages.values()) == ["streamed " * 100]  # the placeholder was deleted
     assert slack.api.called("chat.update") == []
 
@@ -428,7 +429,7 @@ async def test_the_transcribe_shortcut_transcribes_that_messages_file(
 def test_the_manifest_has_the_transcribe_shortcut() -> None:
     import yaml
 
-    from adapters.slack.adapter import TRANSCRIBE_SHORTCUT
+    from adapters.slack.manifest import TRANSCRIBE_SHORTCUT
     from tests.test_slack_manifest import MANIFEST
 
     shortcuts = yaml.safe_load(MANIFEST.read_text())["features"]["shortcuts"]

@@ -14,6 +14,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 2_000  # Discord's hard limit for a message's content
 EDIT_INTERVAL = 1.0  # at most one edit per second per message
 THREAD_NAME_LIMIT = 100
+FIRST_RETRY, MAX_RETRY = 1.0, 60.0  # seconds between login tries while Discord is unreachable, doubling
+TOKEN_REFUSED = "Discord refused DISCORD_TOKEN; copy the bot token again from the developer portal (Bot → Reset Token)."
 INTENTS_HINT = (
     "Discord refused the Message Content intent. Enable it for this bot in the developer portal "
     "(Applications → your app → Bot → Privileged Gateway Intents → Message Content Intent), then restart."
@@ -44,6 +47,33 @@ def intents() -> discord.Intents:
     wanted.guilds = wanted.guild_messages = wanted.dm_messages = wanted.message_content = True
     wanted.members = False
     return wanted
+
+
+def invite_permissions() -> discord.Permissions:
+    """What the bot needs in a server (README "Discord"): see channels, read their history, post and
+    post in threads, open threads on the messages it answers, attach images and transcripts."""
+    return discord.Permissions(
+        view_channel=True, send_messages=True, send_messages_in_threads=True, create_public_threads=True,
+        read_message_history=True, attach_files=True,
+    )  # fmt: skip
+
+
+def invite_url(application_id: int) -> str:
+    """The URL that adds the bot to a server: the `bot` and `applications.commands` scopes, its permissions."""
+    return discord.utils.oauth_url(
+        application_id, permissions=invite_permissions(), scopes=("bot", "applications.commands")
+    )
+
+
+def quiet_voice_warnings() -> None:
+    """discord.py warns on every start that PyNaCl and davey (voice) are missing: the bot never joins voice."""
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+
+
+def addresses_everyone(message: discord.Message) -> bool:
+    """An announcement to people (@everyone or @here, pinging or not), not a question for the bot."""
+    return message.mention_everyone or "@everyone" in message.content or "@here" in message.content
 
 
 def discord_reply(send: Callable[[str], Awaitable[Any]], *, interval: float = EDIT_INTERVAL) -> EditedReply:
@@ -130,7 +160,8 @@ class DiscordAdapter:
         self._interval = interval
         self.tree = app_commands.CommandTree(client)
         for spec in engine.commands:
-            self.tree.add_command(app_command(spec, engine.images.spec, self._runner(spec.name)))
+            public = engine.commands.public_name(spec.name)
+            self.tree.add_command(app_command(spec, engine.images.spec, self._runner(spec.name), name=public))
 
     # --- messages ----------------------------------------------------------------------------
 
@@ -140,7 +171,9 @@ class DiscordAdapter:
         if me is None or message.author.bot or message.author.id == me.id or message.webhook_id:
             return
         channel = message.channel
-        mentioned = me in message.mentions and not message.mention_everyone
+        mentioned = me in message.mentions
+        if addresses_everyone(message) and not mentioned:
+            return  # not even in the bot's own threads: @everyone speaks to people (README "Discord")
         if isinstance(channel, discord.DMChannel):
             await self._answer(message, channel, thread_id="")
         elif isinstance(channel, discord.Thread):
@@ -294,12 +327,15 @@ class _Client(discord.AutoShardedClient):
         options: dict[str, Any] = {"shard_count": settings.discord_shard_count}
         if shard_ids is not None:
             options["shard_ids"] = shard_ids
+        quiet_voice_warnings()
         super().__init__(intents=intents(), **options)
         self.adapter: DiscordAdapter | None = None
         self._guilds = guild_ids(settings)
 
     async def setup_hook(self) -> None:
         assert self.adapter is not None
+        if self.application_id is not None:
+            log.info("Discord: add the bot to a server with %s", invite_url(self.application_id))
         await sync_commands(self.adapter, self._guilds)
 
     async def on_message(self, message: discord.Message) -> None:
@@ -313,25 +349,68 @@ def gateway_client(settings: Settings) -> _Client:
 
 
 async def run_discord(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
-    """Connect to the gateway and serve until `stop`."""
+    """Log in (retried with backoff while Discord is unreachable), connect to the gateway, serve until
+    `stop`; a refused token or intent is a ConfigError that names what to fix."""
     if settings.discord_token is None:
         raise ConfigError("DISCORD_TOKEN is not set")
     client = gateway_client(settings)
     client.adapter = DiscordAdapter(engine, settings, client)
-    runner = asyncio.create_task(client.start(settings.discord_token.get_secret_value()))
-    stopping = asyncio.create_task(stop.wait())
     try:
-        await asyncio.wait({runner, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if runner.done():
-            runner.result()
+        if not await login_until_stopped(client, settings.discord_token.get_secret_value(), stop):
+            return
+        # connect() reconnects by itself once logged in (discord.py's own backoff).
+        runner = asyncio.create_task(client.connect())
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({runner, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if runner.done():
+                runner.result()
+        finally:
+            stopping.cancel()
     except discord.PrivilegedIntentsRequired:
         raise ConfigError(INTENTS_HINT) from None
-    except discord.LoginFailure:
-        raise ConfigError(
-            "Discord refused DISCORD_TOKEN; copy the bot token again from the developer portal."
-        ) from None
     finally:
-        stopping.cancel()
+        await client.close()
+
+
+async def login_until_stopped(client: discord.Client, token: str, stop: asyncio.Event) -> bool:
+    """client.login, tried again with backoff (one WARNING a try) while Discord cannot be reached;
+    False when `stop` came first. A refused token raises ConfigError at once."""
+    delay = FIRST_RETRY
+    while not stop.is_set():
+        try:
+            await client.login(token)
+            return True
+        except discord.LoginFailure:
+            raise ConfigError(TOKEN_REFUSED) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("Discord unreachable (%s); retrying in %.0f s", type(exc).__name__, delay)
+        except discord.DiscordServerError as exc:
+            log.warning("Discord answered %s; retrying in %.0f s", exc.status, delay)
+        # Each try opens an HTTP session on the client's connector and leaves it open: close both, so
+        # the next try starts afresh (discord.py makes a new connector when it has none).
+        await client.http.close()
+        client.http.connector = discord.utils.MISSING
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except TimeoutError:
+            delay = min(delay * 2, MAX_RETRY)
+    return False
+
+
+async def invite_url_for(settings: Settings) -> str:
+    """`python -m bot discord-invite`: log in over HTTP only to learn the application id."""
+    if settings.discord_token is None:
+        raise ConfigError("DISCORD_TOKEN is not set")
+    quiet_voice_warnings()
+    client = discord.Client(intents=intents())
+    try:
+        await client.login(settings.discord_token.get_secret_value())
+        assert client.application_id is not None  # login() reads it from /oauth2/applications/@me
+        return invite_url(client.application_id)
+    except discord.LoginFailure:
+        raise ConfigError(TOKEN_REFUSED) from None
+    finally:
         await client.close()
 
 
@@ -339,6 +418,7 @@ async def discord_sync(engine: Engine, settings: Settings) -> list[str]:
     """`python -m bot discord-sync`: log in over HTTP only, register the commands now, log out."""
     if settings.discord_token is None:
         raise ConfigError("DISCORD_TOKEN is not set")
+    quiet_voice_warnings()
     client = discord.Client(intents=intents())
     try:
         await client.login(settings.discord_token.get_secret_value())
@@ -346,8 +426,6 @@ async def discord_sync(engine: Engine, settings: Settings) -> list[str]:
         await sync_commands(adapter, guild_ids(settings), force=True)
         return sorted(command.name for command in adapter.tree.get_commands())
     except discord.LoginFailure:
-        raise ConfigError(
-            "Discord refused DISCORD_TOKEN; copy the bot token again from the developer portal."
-        ) from None
+        raise ConfigError(TOKEN_REFUSED) from None
     finally:
         await client.close()

@@ -26,12 +26,12 @@ AppCommand = app_commands.Command[Any, Any, None]
 Callback = Callable[..., Coroutine[Any, Any, None]]
 
 
-def app_command(spec: CommandSpec, image_spec: ImageModelSpec, run: Run) -> AppCommand:
-    """The app command for one engine command."""
+def app_command(spec: CommandSpec, image_spec: ImageModelSpec, run: Run, *, name: str = "") -> AppCommand:
+    """The app command for one engine command, registered as `name` (its public name, COMMAND_PREFIX included)."""
     build = {"image": _image, "search": _search, "transcribe": _transcribe}.get(spec.name, _text)
     callback = build(spec.name, image_spec, run)
-    callback.__name__ = spec.name
-    return app_commands.Command(name=spec.name, description=spec.summary[:100], callback=callback)
+    callback.__name__ = name or spec.name
+    return app_commands.Command(name=name or spec.name, description=spec.summary[:100], callback=callback)
 
 
 def _text(name: str, image_spec: ImageModelSpec, run: Run) -> Callback:

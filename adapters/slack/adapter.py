@@ -18,13 +18,23 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.ttl_cache import TTLCache
 from adapters.slack.directory import SlackChannels, SlackDirectory
-from adapters.slack.events import attachment_from_file, is_from_a_person, message_from_command, message_from_event
+from adapters.slack.events import (
+    UNLABELLED_USER,
+    attachment_from_file,
+    is_from_a_person,
+    is_stale_edit,
+    message_from_command,
+    message_from_event,
+)
+from adapters.slack.manifest import TRANSCRIBE_SHORTCUT
 from adapters.slack.responder import EDIT_INTERVAL, SlackResponder
+from adapters.slack.startup import check_bot_token, open_socket_url, quiet_client_token_warning, socket_mode_logger
 from bot.chat.engine import Engine
 from bot.errors import BadAttachment, ConfigError
 from bot.messages import Attachment, Author, IncomingMessage
@@ -33,8 +43,11 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 ADMIN_CACHE_SECONDS = 300
-TRANSCRIBE_SHORTCUT = "transcribe"  # the message shortcut's callback_id (slack/manifest.yaml)
 RECENT_FILES = 20  # how far back /transcribe looks for the user's audio (files.list, newest first)
+FILE_NOT_SHARED = (
+    "Slack did not let me read {names} (a file shared through Slack Connect or from another workspace "
+    "is visible to the bot only once it is in that conversation). Download it and upload it here again."
+)
 
 
 class SlackAdapter:
@@ -62,6 +75,7 @@ class SlackAdapter:
         self._people: TTLCache[str, Author] = TTLCache(ADMIN_CACHE_SECONDS)
         self._channels = SlackChannels(self._client)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        quiet_client_token_warning()
         self.app = AsyncApp(
             client=self._client,
             signing_secret=secret,
@@ -71,8 +85,13 @@ class SlackAdapter:
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
         for spec in engine.commands:
-            self.app.command(f"/{spec.name}")(self._on_command)
+            self.app.command(f"/{engine.commands.public_name(spec.name)}")(self._on_command)
         self.app.shortcut(TRANSCRIBE_SHORTCUT)(self._on_transcribe_shortcut)
+
+    @property
+    def client(self) -> AsyncWebClient:
+        """The Web API client every call goes through (bolt's and Socket Mode's too)."""
+        return self._client
 
     async def _on_mention(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
         await self._answer(event, body, context)
@@ -93,19 +112,60 @@ class SlackAdapter:
     async def _answer(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
         if not is_from_a_person(event, str(context.get("bot_user_id") or "")):
             return
+        if is_stale_edit(event, self._engine.now().timestamp()):
+            return  # an edited old question: answered when it was asked
         await self._answer_once(event, body, context, claim=f"{event['channel']}:{event['ts']}")
 
     async def _answer_once(
-        self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any], *, claim: str
-    ) -> None:
+        self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any], *, claim: str,
+        response_url: str | None = None,
+    ) -> None:  # fmt: skip
         if not await self._engine.first_delivery("slack", claim):
             return  # the other event of the same mention, or a redelivery
+        files, unshared = await self._shared_files(event.get("files") or ())
+        event = {**event, "files": files, "text": await self._named(str(event.get("text") or ""), context)}
         message = self._with_directory(await self._incoming(event, body, context))
         responder = SlackResponder(
             self._client, channel=message.channel_id, thread_ts=message.thread_id, user_id=message.author.id,
             team_id=message.team_id, interval=self._edit_interval, native_streaming=self._native_streaming,
+            response_url=response_url, bot_user_id=str(context.get("bot_user_id") or ""),
         )  # fmt: skip
+        if unshared and (message.command is not None or not message.text.strip()):
+            await responder.send_error(FILE_NOT_SHARED.format(names=", ".join(unshared)))
+            return
         await self._engine.handle(message, responder)
+
+    async def _shared_files(self, files: Any) -> tuple[list[dict[str, Any]], list[str]]:
+        """The event's files with their download URLs; those Slack will not give, by name.
+
+        Slack Connect files arrive as `file_access: "check_file_info"` without `url_private`:
+        files.info has it, once the bot may see the file.
+        """
+        readable: list[dict[str, Any]] = []
+        unshared: list[str] = []
+        for file in files:
+            if file.get("url_private") or not file.get("id"):
+                readable.append(file)
+                continue
+            try:
+                info = (await self._client.files_info(file=str(file["id"])))["file"]
+            except SlackApiError as exc:
+                log.info("files.info refused %s (%s)", file["id"], exc.response.get("error"))
+                info = {}
+            if info.get("url_private"):
+                readable.append({**file, **info})
+            else:
+                unshared.append(str(info.get("name") or file.get("name") or "the file"))
+        return readable, unshared
+
+    async def _named(self, text: str, context: Mapping[str, Any]) -> str:
+        """The text with people written `<@U…>` labelled with their names, so the model reads names."""
+        bot = str(context.get("bot_user_id") or "")
+        for user_id in dict.fromkeys(UNLABELLED_USER.findall(text)):
+            if user_id != bot:
+                name = (await self._author(user_id)).display_name
+                text = text.replace(f"<@{user_id}>", f"<@{user_id}|{name}>")
+        return text
 
     async def _incoming(self, event: Mapping[str, Any], body: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
         return message_from_event(
@@ -119,10 +179,13 @@ class SlackAdapter:
 
     async def _on_command(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the answer follows
+        spec = self._engine.commands.get(str(body["command"]).lstrip("/"))
+        name = spec.name if spec is not None else str(body["command"]).lstrip("/")
         # Slash commands carry no files: /transcribe takes the user's latest audio file in the channel.
-        files = await self._recent_audio(body) if body.get("command") == "/transcribe" else ()
+        files = await self._recent_audio(body) if name == "transcribe" else ()
+        body = {**body, "text": await self._named(str(body.get("text") or ""), {})}
         message = self._with_directory(
-            message_from_command(body, author=await self._author(str(body["user_id"])), attachments=files)
+            message_from_command(body, name, author=await self._author(str(body["user_id"])), attachments=files)
         )
         responder = SlackResponder(
             self._client, channel=message.channel_id, thread_ts=None, user_id=message.author.id,
@@ -147,7 +210,11 @@ class SlackAdapter:
             "thread_ts": source.get("thread_ts") or source.get("ts"),
         }
         team = {"team_id": (body.get("team") or {}).get("id", "")}
-        await self._answer_once(event, team, {"bot_user_id": ""}, claim=f"shortcut:{body.get('trigger_id')}")
+        # The shortcut's response_url answers where the bot is not a member of the channel.
+        await self._answer_once(
+            event, team, {"bot_user_id": ""}, claim=f"shortcut:{body.get('trigger_id')}",
+            response_url=body.get("response_url"),
+        )  # fmt: skip
 
     async def _recent_audio(self, body: Mapping[str, Any]) -> tuple[Attachment, ...]:
         """The user's most recent audio or video file in this channel in the last day, if any."""
@@ -161,8 +228,10 @@ class SlackAdapter:
             return ()
         for file in listing.get("files") or ():
             kind = str(file.get("mimetype") or "")
-            if kind.startswith(("audio/", "video/")) and file.get("url_private"):
-                return (attachment_from_file(file, self._download, self._settings.max_attachment_mb * 1024 * 1024),)
+            if kind.startswith(("audio/", "video/")):
+                readable, _ = await self._shared_files([file])
+                cap = self._settings.max_attachment_mb * 1024 * 1024
+                return tuple(attachment_from_file(f, self._download, cap) for f in readable)
         return ()
 
     async def _author(self, user_id: str) -> Author:
@@ -225,19 +294,19 @@ async def _reject_bad_timestamps(request: web.Request, handler: Any) -> web.Stre
 
 
 async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
-    """Serve Slack until `stop`: Socket Mode with SLACK_APP_TOKEN, else HTTP mode on PORT."""
-    adapter = SlackAdapter(engine, settings)
-    if settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    """Serve Slack until `stop`: Socket Mode with SLACK_APP_TOKEN, else HTTP mode on PORT.
 
-        handler = AsyncSocketModeHandler(adapter.app, settings.slack_app_token.get_secret_value())
-        await handler.connect_async()  # type: ignore[no-untyped-call]
-        log.info("Slack: connected in Socket Mode")
-        await stop.wait()
-        await handler.close_async()  # type: ignore[no-untyped-call]
-        return
-    if settings.slack_signing_secret is None:
+    The tokens are checked first (a refused one is a ConfigError naming it); while Slack is
+    unreachable the start is retried with backoff, and `stop` ends it at any moment.
+    """
+    adapter = SlackAdapter(engine, settings)
+    if settings.slack_app_token is None and settings.slack_signing_secret is None:
         raise ConfigError("Slack needs SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+    if not await check_bot_token(adapter.client, stop):
+        return
+    if settings.slack_app_token is not None:
+        await _serve_socket_mode(adapter, settings.slack_app_token.get_secret_value(), stop)
+        return
     runner = web.AppRunner(adapter.web_app())
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", settings.port).start()
@@ -246,3 +315,26 @@ async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> 
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+async def _serve_socket_mode(adapter: SlackAdapter, app_token: str, stop: asyncio.Event) -> None:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    url = await open_socket_url(adapter.client, app_token, stop)
+    if url is None:
+        return
+    handler = AsyncSocketModeHandler(adapter.app, app_token, logger=socket_mode_logger())
+    handler.client.wss_uri = url  # the URL just checked: connect() uses it instead of asking again
+    # connect() keeps retrying while the websocket cannot be reached: never awaited before `stop`.
+    connecting = asyncio.create_task(handler.connect_async())  # type: ignore[no-untyped-call]
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if connecting.done():
+            connecting.result()
+            log.info("Slack: connected in Socket Mode")
+            await stop.wait()
+    finally:
+        stopping.cancel()
+        connecting.cancel()
+        await handler.close_async()  # type: ignore[no-untyped-call]

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.commands import parse_command_line
-from bot.messages import Attachment, Author, IncomingMessage
+from bot.messages import Attachment, Author, Command, IncomingMessage
 
-# Subtypes that are not someone talking to the bot: edits, deletions, joins, topic changes, bots.
-IGNORED_SUBTYPES = frozenset(
-    {"message_changed", "message_deleted", "bot_message", "channel_join", "channel_leave", "channel_topic",
-     "channel_purpose", "channel_name", "group_join", "group_leave", "thread_broadcast", "message_replied"}
-)  # fmt: skip
+# The message subtypes a person writes (https://api.slack.com/events/message#subtypes): a plain message
+# has none; a file with a comment, a thread reply also sent to the channel (it comes with no plain
+# twin) and /me. Everything else (edits, deletions, joins, topics, pins, reminders, bots) is Slack's
+# own notice, even when it quotes the bot's mention, and is never answered.
+ANSWERED_SUBTYPES = frozenset({None, "file_share", "thread_broadcast", "me_message"})
+# Slack re-sends `app_mention` when someone edits a message that mentions the bot (the event then
+# carries `edited`). A message is claimed once by (channel, ts), but claims are forgotten after a day
+# (bot/chat/engine.py DELIVERY_MEMORY): an edit is answered only while its message is this recent,
+# so editing an old question never starts a second answer.
+EDIT_ANSWER_WINDOW = 3_600.0
 _USER = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^>]*))?>")
+UNLABELLED_USER = re.compile(r"<@([UW][A-Z0-9]+)>")
 _CHANNEL = re.compile(r"<#(C[A-Z0-9]+)(?:\|([^>]*))?>")
 _LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]*))?>")
 _SPECIAL = re.compile(r"<!(here|channel|everyone)[^>]*>")
@@ -37,11 +44,29 @@ def decode_text(text: str, bot_user_id: str, *, keep_channels: bool = False) -> 
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
 
 
+def command_from_text(raw: str, bot_user_id: str = "") -> Command | None:
+    """The command a Slack text spells: its text as people read it (for the model), its words with
+    channel references kept as `<#C…|name>` (for commands that take a channel)."""
+    kept = parse_command_line(decode_text(raw, bot_user_id, keep_channels=True))
+    readable = parse_command_line(decode_text(raw, bot_user_id))
+    return replace(kept, text=readable.text) if kept is not None and readable is not None else kept
+
+
 def is_from_a_person(event: Mapping[str, Any], bot_user_id: str) -> bool:
-    """False for bots (ours included), edits, deletions, joins and other non-messages."""
-    if event.get("bot_id") or event.get("subtype") in IGNORED_SUBTYPES:
+    """True for what a person wrote; False for bots (ours included) and Slack's notices and edits."""
+    if event.get("bot_id") or event.get("subtype") not in ANSWERED_SUBTYPES:
         return False
     return bool(event.get("user")) and event.get("user") != bot_user_id
+
+
+def is_stale_edit(event: Mapping[str, Any], now: float) -> bool:
+    """An edit re-sent as a mention, of a message older than EDIT_ANSWER_WINDOW (never answered again)."""
+    if not event.get("edited"):
+        return False
+    try:
+        return now - float(event["ts"]) > EDIT_ANSWER_WINDOW
+    except (KeyError, ValueError):
+        return True
 
 
 def message_from_event(
@@ -68,7 +93,7 @@ def message_from_event(
         text=text,
         is_direct=is_direct,
         mentions_bot=bool(bot_user_id) and f"<@{bot_user_id}" in str(event.get("text") or ""),
-        command=parse_command_line(decode_text(raw, bot_user_id, keep_channels=True)) if text.startswith("/") else None,
+        command=command_from_text(raw, bot_user_id) if text.startswith("/") else None,
         attachments=tuple(
             attachment_from_file(f, download, max_bytes) for f in event.get("files") or () if f.get("url_private")
         ),
@@ -77,21 +102,25 @@ def message_from_event(
 
 
 def message_from_command(
-    body: Mapping[str, Any], *, author: Author, attachments: tuple[Attachment, ...] = ()
+    body: Mapping[str, Any], name: str, *, author: Author, attachments: tuple[Attachment, ...] = ()
 ) -> IncomingMessage:
-    """A slash command's form body as an IncomingMessage (channel-level: commands have no thread)."""
-    name = str(body["command"]).lstrip("/")
-    text = str(body.get("text") or "")
+    """A slash command's form body as an IncomingMessage (channel-level: commands have no thread).
+
+    Slack HTML-escapes the text (`&amp;`, `&lt;`, `&gt;`) and writes people and channels as
+    `<@U…|name>` / `<#C…|name>`: the engine gets them decoded. `name` is the engine's command name
+    (the adapter has taken off any COMMAND_PREFIX).
+    """
+    raw = f"/{name} {body.get('text') or ''}".strip()
     return IncomingMessage(
         platform="slack",
         team_id=str(body["team_id"]),
         channel_id=str(body["channel_id"]),
         author=author,
-        text=f"/{name} {text}".strip(),
+        text=decode_text(raw, ""),
         message_id=str(body.get("trigger_id") or ""),
         is_direct=str(body.get("channel_name")) == "directmessage",
         mentions_bot=True,
-        command=parse_command_line(f"/{name} {text}"),
+        command=command_from_text(raw),
         attachments=attachments,
     )
 

@@ -16,6 +16,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.common.edited_reply import EditedReply
 from adapters.common.text_split import first_cut, reopen_after, split_message
 from adapters.slack.markdown import to_mrkdwn
+from bot.errors import CannotPost
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,69 @@ class NativeSlackReply:
             await self._client.chat_delete(channel=self._channel, ts=ts)
 
 
+# What Slack answers a post into a channel the bot is not a member of (a slash command or shortcut
+# can come from anywhere; its response_url still answers there).
+OUTSIDE_ERRORS = frozenset({"not_in_channel", "channel_not_found"})
+
+
+def is_outside(exc: SlackApiError) -> bool:
+    """Whether Slack refused because the bot is not in the channel."""
+    return exc.response.get("error") in OUTSIDE_ERRORS
+
+
+def invite_hint(bot_user_id: str) -> str:
+    """What to do when the bot is not in the channel."""
+    who = f"<@{bot_user_id}>" if bot_user_id else "followed by my name"
+    return f"I'm not a member of this channel, so I can't post here. Add me with /invite {who} and try again."
+
+
+class ChannelReply:
+    """A streamed reply that, where the bot is not in the channel, is sent whole when it ends (through
+    the command's response_url, by SlackResponder.send_text) instead of failing."""
+
+    def __init__(self, inner: EditedReply | NativeSlackReply | None, responder: SlackResponder) -> None:
+        self._inner = inner
+        self._responder = responder
+        self._text = ""
+
+    async def append(self, text: str) -> None:
+        """Stream it, or gather it where streaming was refused."""
+        self._text += text
+        if self._inner is not None:
+            try:
+                await self._inner.append(text)
+            except SlackApiError as exc:
+                self._outside(exc)
+
+    async def finish(self) -> None:
+        """End the stream; a gathered reply is sent whole."""
+        if self._inner is not None:
+            try:
+                await self._inner.finish()
+                return
+            except SlackApiError as exc:
+                self._outside(exc)
+        await self._responder.send_text(self._text)
+
+    async def abandon(self) -> None:
+        """Mark what was shown as cut off (a gathered reply was never shown: nothing to mark)."""
+        if self._inner is not None:
+            await self._inner.abandon()
+
+    def _outside(self, exc: SlackApiError) -> None:
+        if not is_outside(exc):
+            raise exc
+        log.info("not in channel: the streamed reply goes whole through response_url")
+        self._inner = None  # its first post was refused, so nothing of it shows
+
+
 class SlackResponder:
-    """The engine's Responder for one Slack message or slash command."""
+    """The engine's Responder for one Slack message, slash command or shortcut.
+
+    In a channel the bot has not joined, Slack refuses every post (`not_in_channel`): the status
+    line is skipped, answers go through the command's or shortcut's response_url, and where there is
+    none the person is told to /invite the bot.
+    """
 
     def __init__(
         self,
@@ -187,8 +249,11 @@ class SlackResponder:
         interval: float = EDIT_INTERVAL,
         native_streaming: bool = True,
         response_url: str | None = None,
+        bot_user_id: str = "",
     ) -> None:
         self._client = client
+        self._bot_user_id = bot_user_id
+        self._outside = False  # Slack said the bot is not in the channel
         # A slash command's response_url answers in any channel, whether or not the bot is in it.
         self._webhook = AsyncWebhookClient(response_url) if response_url else None
         self._channel = channel
@@ -213,13 +278,21 @@ class SlackResponder:
                 await self._client.chat_postEphemeral(
                     channel=self._channel, user=self._user_id, thread_ts=self._thread_ts, text=shown
                 )
+            elif self._outside:
+                await self._respond_or_invite(shown)
             else:
                 try:
                     await self._client.chat_postMessage(channel=self._channel, thread_ts=self._thread_ts, text=shown)
                 except SlackApiError as exc:
-                    outside = exc.response.get("error") in ("not_in_channel", "channel_not_found")
-                    if not (outside and await self._respond(shown, "in_channel")):
+                    if not is_outside(exc):
                         raise
+                    self._outside = True
+                    await self._respond_or_invite(shown)
+
+    async def _respond_or_invite(self, text: str) -> None:
+        """Post through the response_url; without one (or when it fails), ask to be invited."""
+        if not await self._respond(text, "in_channel"):
+            raise CannotPost(invite_hint(self._bot_user_id))
 
     async def _respond(self, text: str, response_type: str) -> bool:
         """Answer through the slash command's response_url; False when there is none or it failed."""
@@ -235,8 +308,14 @@ class SlackResponder:
             return False
         return True
 
-    def stream(self) -> EditedReply | NativeSlackReply:
-        """Native streaming in threads; elsewhere (and where Slack refuses it) edits, about once a second."""
+    def stream(self) -> ChannelReply:
+        """Native streaming in threads; elsewhere (and where Slack refuses it) edits, about once a second;
+        outside the bot's channels, the whole reply when it ends."""
+        if self._outside:
+            return ChannelReply(None, self)
+        return ChannelReply(self._channel_stream(), self)
+
+    def _channel_stream(self) -> EditedReply | NativeSlackReply:
         placeholder, self._placeholder_ts = self._placeholder_ts, None
 
         def edited(handle: Any, reopen: str) -> EditedReply:
@@ -253,22 +332,38 @@ class SlackResponder:
         return edited(placeholder, "")
 
     async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
-        """Upload into the thread with files_upload_v2."""
+        """Upload into the thread with files_upload_v2 (only where the bot is a member)."""
         await self._drop_placeholder()
-        await self._client.files_upload_v2(
-            channel=self._channel, thread_ts=self._thread_ts, content=data, filename=filename,
-            initial_comment=caption or None,
-        )  # fmt: skip
+        if self._outside:
+            raise CannotPost(invite_hint(self._bot_user_id))
+        try:
+            await self._client.files_upload_v2(
+                channel=self._channel, thread_ts=self._thread_ts, content=data, filename=filename,
+                initial_comment=caption or None,
+            )  # fmt: skip
+        except SlackApiError as exc:
+            if not is_outside(exc):
+                raise
+            self._outside = True
+            raise CannotPost(invite_hint(self._bot_user_id)) from None
 
     async def show_status(self, text: str) -> None:
-        """A placeholder message ("_thinking…_") that the streamed reply then edits into the answer."""
-        if self._placeholder_ts is None:
-            response = await self._client.chat_postMessage(
-                channel=self._channel, thread_ts=self._thread_ts, text=f"_{text}_"
-            )
-            self._placeholder_ts = str(response["ts"])
-        else:
-            await self._client.chat_update(channel=self._channel, ts=self._placeholder_ts, text=f"_{text}_")
+        """A placeholder message ("_thinking…_") that the streamed reply then edits into the answer;
+        none where the bot is not in the channel (the answer comes whole through response_url)."""
+        if self._outside:
+            return
+        try:
+            if self._placeholder_ts is None:
+                response = await self._client.chat_postMessage(
+                    channel=self._channel, thread_ts=self._thread_ts, text=f"_{text}_"
+                )
+                self._placeholder_ts = str(response["ts"])
+            else:
+                await self._client.chat_update(channel=self._channel, ts=self._placeholder_ts, text=f"_{text}_")
+        except SlackApiError as exc:
+            if not is_outside(exc):
+                raise
+            self._outside = True
 
     async def send_error(self, message: str) -> None:
         """Tell the author only (ephemeral); fall back to the thread if ephemerals are refused."""

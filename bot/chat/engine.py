@@ -14,14 +14,10 @@ from bot.billing.budget import Budget
 from bot.billing.quota_admin import QuotaAdmin
 from bot.chat.conversations import Conversations
 from bot.clock import Clock
-from bot.commands import CommandContext, CommandRegistry
-from bot.commands.basic import BASIC_COMMANDS
-from bot.commands.budget import BUDGET_COMMANDS
-from bot.commands.channel import CHANNEL_COMMANDS
-from bot.commands.media import MEDIA_COMMANDS, audio_attachment, transcribe_message
-from bot.commands.prompt import PROMPT
-from bot.commands.search import SEARCH
-from bot.errors import ModelUnreachable, UserFacingError
+from bot.commands import CommandContext
+from bot.commands.catalog import command_registry
+from bot.commands.media import audio_attachment, transcribe_message
+from bot.errors import UserFacingError
 from bot.media.images import ImageMaker
 from bot.media.transcription import TranscribeOptions, Transcriber
 from bot.memory.semantic import Memory
@@ -41,7 +37,12 @@ STORE_FAILED = "The bot could not use its database (disk full or failing); the e
 SHUTTING_DOWN = "The bot is restarting; please send that again in a minute."
 GENERIC_FAILURE = "Sorry, something went wrong on my side. It has been logged; please try again."
 _HEALTH_KEY = ConversationKey("health", "health", "health")  # never a real conversation
-EMPTY_MESSAGE = "I'm here. Write your question after the mention, or try /help."
+EMPTY_MESSAGE = "I'm here. Write your question after the mention, or try /{help}."
+EMPTY_DIRECT = "I'm here. Write your question, or try /{help}."
+VOICE_HINT = (
+    "I got a recording but do not transcribe voice messages on my own here. To get its text, use "
+    "/{transcribe} with it; or ask whoever runs me to set TRANSCRIBE_VOICE_MESSAGES=true."
+)
 
 
 class Engine:
@@ -70,9 +71,7 @@ class Engine:
         self.conversations = conversations
         self.budget = budget
         self.quota_admin = QuotaAdmin(budget, settings)
-        self.commands = CommandRegistry(
-            [*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, SEARCH, *CHANNEL_COMMANDS]
-        )
+        self.commands = command_registry(settings.command_prefix)
         self._next_delivery_sweep = clock()
         self._in_flight: Counter[tuple[str, str, str]] = Counter()
         self._running: set[asyncio.Task[Any]] = set()
@@ -174,22 +173,18 @@ class Engine:
             elif message.text.strip():
                 await self.conversations.turn(message, responder)
             else:
-                await responder.send_text(EMPTY_MESSAGE, private=True)
+                hint = VOICE_HINT if audio_attachment(message) else EMPTY_DIRECT if message.is_direct else EMPTY_MESSAGE
+                names = self.commands.public_name
+                await responder.send_text(hint.format(help=names("help"), transcribe=names("transcribe")), private=True)
         except StoreFailed as exc:
             log.error("storage failed for %s message %s: %s", message.platform, message.message_id, exc)
             await _tell(responder, STORE_BUSY if exc.busy else STORE_FAILED)
-        except ModelUnreachable as exc:
-            log.warning("could not reach the model's server at %s", exc.server)
-            # The console is run by the operator, who can fix the address; others get the short apology.
-            hint = (
-                f" Tried {exc.server} (OPENAI_BASE_URL): is the server running?"
-                if message.platform == "console"
-                else ""
-            )
-            await _tell(responder, exc.message + hint)
         except UserFacingError as exc:
             log.info("refused %s message %s: %s", message.platform, message.message_id, type(exc).__name__)
-            await _tell(responder, exc.message)
+            # A setting to fix (a model the server lacks…) is named to admins; others get the short message.
+            # The console is the operator's own terminal (DESIGN: it sees all), so it is told too.
+            detail = exc.admin_detail if message.author.is_admin or message.platform == "console" else None
+            await _tell(responder, f"{exc.message}\n{detail}" if detail else exc.message)
         except Exception:
             log.exception("failed to handle %s message %s", message.platform, message.message_id)
             await _tell(responder, GENERIC_FAILURE)

@@ -48,11 +48,12 @@ async def help_(ctx: CommandContext) -> None:
     """List the commands this user may run."""
     lines = [HELP_INTRO.get(ctx.message.platform, HELP_INTRO["default"])]
     hidden = []
-    for spec in ctx.engine.commands:
+    commands = ctx.engine.commands
+    for spec in commands:
         if spec.admin_only and not ctx.message.author.is_admin:
-            hidden.append(f"/{spec.name}")
+            hidden.append(f"/{commands.public_name(spec.name)}")
             continue
-        lines.append(f"  {spec.usage} — {spec.summary}")
+        lines.append(f"  {commands.usage(spec)} — {spec.summary}")
     if hidden:
         how = BECOMING_ADMIN.get(ctx.message.platform, "")
         lines.append(f"Admins also have {', '.join(hidden)}. {how}".rstrip())

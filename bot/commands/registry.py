@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -61,12 +62,28 @@ class CommandSpec:
 
 
 class CommandRegistry:
-    """Looks commands up by name and runs them with their permission check."""
+    """Looks commands up by name and runs them with their permission check.
 
-    def __init__(self, specs: Iterable[CommandSpec] = ()) -> None:
+    `prefix` (COMMAND_PREFIX) goes before every name people type and platforms register (`tb-` gives
+    `/tb-ask`), where other apps in a workspace already use the plain names; the engine's own names
+    stay plain, and a typed name is found with or without the prefix.
+    """
+
+    def __init__(self, specs: Iterable[CommandSpec] = (), *, prefix: str = "") -> None:
+        self.prefix = prefix
         self._specs: dict[str, CommandSpec] = {}
         for spec in specs:
             self.add(spec)
+
+    def public_name(self, name: str) -> str:
+        """The name people type and the platforms register, without the slash (`tb-ask`)."""
+        return f"{self.prefix}{name}"
+
+    def usage(self, spec: CommandSpec) -> str:
+        """The command's usage line, written with its public name."""
+        if not self.prefix:
+            return spec.usage
+        return re.sub(rf"(?<![\w/-])/{re.escape(spec.name)}(?![\w-])", f"/{self.public_name(spec.name)}", spec.usage)
 
     def add(self, spec: CommandSpec) -> None:
         """Register a command; names are unique."""
@@ -78,15 +95,19 @@ class CommandRegistry:
         return iter(sorted(self._specs.values(), key=lambda s: s.name))
 
     def get(self, name: str) -> CommandSpec | None:
-        """The command called `name`, if any."""
+        """The command called `name` (its public name, or the plain one), if any."""
+        if self.prefix and name.startswith(self.prefix):
+            return self._specs.get(name[len(self.prefix) :]) or self._specs.get(name)
         return self._specs.get(name)
 
     async def run(self, ctx: CommandContext) -> None:
         """Run the command, refusing unknown names and non-admins on admin-only commands."""
-        spec = self._specs.get(ctx.command.name)
+        spec = self.get(ctx.command.name)
         if spec is None:
-            known = ", ".join(f"/{name}" for name in sorted(self._specs))
-            raise BadCommand(f"Unknown command /{ctx.command.name}. Commands: {known}. Try /help.")
+            known = ", ".join(f"/{self.public_name(name)}" for name in sorted(self._specs))
+            raise BadCommand(
+                f"Unknown command /{ctx.command.name}. Commands: {known}. Try /{self.public_name('help')}."
+            )
         if spec.admin_only and not ctx.message.author.is_admin:
-            raise admins_only(ctx.message, f"/{spec.name} is for admins only.")
+            raise admins_only(ctx.message, f"/{self.public_name(spec.name)} is for admins only.")
         await spec.handler(ctx)

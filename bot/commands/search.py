@@ -40,7 +40,8 @@ async def search(ctx: CommandContext) -> None:
         message, query, channel=channel, since=since, limit=engine.settings.search_results
     )
     if not hits:
-        await ctx.responder.send_text(f"No matches for “{query}” in the conversations you can see.", private=True)
+        # Only matches at least SEARCH_MIN_SIMILARITY come back: unrelated messages are not shown as results.
+        await ctx.responder.send_text(f"No good matches for “{query}” in the conversations you can see.", private=True)
         return
     lines = [f"Top matches for “{query}”:"]
     for n, hit in enumerate(hits, start=1):

@@ -136,7 +136,17 @@ class ImageMaker:
             )  # fmt: skip
             if not images:
                 raise ModelUnavailable("The image model returned no image. Please try again.")
+            # Every image returned was drawn and billed, also one whose link then failed to download.
             await reservation.settle(Units(images=len(images)), each * len(images))
-        for i, image in enumerate(images, start=1):
+        delivered = [image for image in images if not image.lost]
+        if not delivered:
+            raise ModelUnavailable(f"The image was drawn but could not be fetched: {images[0].lost}. Please try again.")
+        for i, image in enumerate(delivered, start=1):
             caption = f"Revised prompt: {image.revised_prompt}" if image.revised_prompt else ""
-            await responder.send_file(image.png, f"image-{i}.png", "image/png", caption=caption)
+            extension = image.mime.removeprefix("image/").replace("jpeg", "jpg")
+            await responder.send_file(image.png, f"image-{i}.{extension}", image.mime, caption=caption)
+        if len(delivered) < len(images):
+            why = next(image.lost for image in images if image.lost)
+            await responder.send_text(
+                f"{len(images) - len(delivered)} of the {len(images)} images could not be fetched: {why}."
+            )

@@ -10,7 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import openai
 
-from bot.providers.llm import translate_error
+from bot.errors import GatewayBudgetSpent
+from bot.providers.errors import FaultLog, translate_error
 
 Vectors = npt.NDArray[np.float32]
 
@@ -33,8 +34,9 @@ class EmbeddingModel(Protocol):
 class OpenAIEmbeddings:
     """`embeddings.create` (the client asks for base64 and decodes it)."""
 
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
+    def __init__(self, client: openai.AsyncOpenAI, faults: FaultLog | None = None) -> None:
         self._client = client
+        self._faults = faults or FaultLog()
 
     async def embed(self, texts: Sequence[str], *, model: str, dimensions: int | None) -> Embedded:
         """One unit-length vector per text, in input order."""
@@ -43,7 +45,10 @@ class OpenAIEmbeddings:
                 input=list(texts), model=model, dimensions=dimensions if dimensions else openai.omit
             )
         except openai.APIError as exc:
-            raise translate_error(exc, model) from exc
+            error = translate_error(exc, model, "EMBEDDING_MODEL")
+            if isinstance(error, GatewayBudgetSpent):  # the others turn memory off, saying so once themselves
+                self._faults.report(error)
+            raise error from exc
         rows = sorted(response.data, key=lambda item: item.index)
         if len(rows) != len(texts):
             raise ValueError(f"asked for {len(texts)} embeddings, the server returned {len(rows)}")

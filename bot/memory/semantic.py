@@ -26,8 +26,10 @@ from bot.billing.prices import PriceTable
 from bot.chat.tokens import TokenCounter
 from bot.clock import Clock
 from bot.errors import (
+    GatewayBudgetSpent,
     ModelAuthError,
     ModelError,
+    ModelMisconfigured,
     ModelNotFound,
     ModelTimeout,
     ModelUnavailable,
@@ -49,6 +51,7 @@ CLAIM_LEASE = timedelta(minutes=5)  # a batch not saved by then (crash, outage) 
 PAGE = 4_096  # vectors read per statement while scanning
 IDLE_SECONDS = 5.0  # the background's nap when nothing is waiting (a new message wakes it)
 FAILURE_BACKOFF = 30.0
+PROBE_TEXT = "hello"  # embedded when a batch is refused, to tell a bad setting from a bad message
 
 
 class Memory:
@@ -76,8 +79,11 @@ class Memory:
         self._clock = clock
         self._name = settings.embedding_model
         dims = settings.embedding_dimensions
-        # Vectors of another model or size cannot be compared: each is kept under its own key.
-        self.key = f"{self._name}@{dims}" if dims else self._name
+        # Vectors of another model or size cannot be compared: each is kept under its own key, which
+        # records the size the server really returned. With EMBEDDING_DIMENSIONS empty (the model's own
+        # size) it is learned from the first vectors after start.
+        self.key: str | None = f"{self._name}@{dims}" if dims else None
+        self._requeued_for: str | None = None  # the key whose other-model vectors were queued again
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -88,13 +94,7 @@ class Memory:
         """The background embedder: embeds waiting messages in batches until `stop` is set."""
         if not self.enabled:
             return
-        try:
-            requeued = await self._store.memory.requeue_other_models(self.key)
-        except StoreFailed:
-            log.exception("could not look for vectors of another embedding model")
-        else:
-            if requeued:
-                log.info("%d message(s) embedded with another model will be embedded again with %s", requeued, self.key)
+        await self._requeue_other_models()
         while self.enabled and not stop.is_set():  # a missing embedding model turns it off
             try:
                 handled = await self.embed_pending()
@@ -122,36 +122,111 @@ class Memory:
             await self._embed_batch(platform, team_id, items)
         return len(batch)
 
+    async def _requeue_other_models(self) -> None:
+        """Once the key is known: messages embedded with another model or size wait to be embedded again."""
+        if self.key is None or self._requeued_for == self.key:
+            return
+        self._requeued_for = self.key
+        try:
+            requeued = await self._store.memory.requeue_other_models(self.key)
+        except StoreFailed:
+            log.exception("could not look for vectors of another embedding model")
+        else:
+            if requeued:
+                log.info("%d message(s) embedded with another model will be embedded again with %s", requeued, self.key)
+
     async def _embed_batch(self, platform: str, team_id: str, items: list[PendingText]) -> None:
         blank = [item.message_id for item in items if not item.content.strip()]
         await self._store.memory.skip(blank)
         items = [item for item in items if item.content.strip()]
-        if not items:
-            return
-        charge = Charge(platform, team_id, MEMORY_PAYER, "", "embedding", self._name)
+        if items:
+            await self._embed_or_isolate(Charge(platform, team_id, MEMORY_PAYER, "", "embedding", self._name), items)
+            await self._requeue_other_models()
+
+    async def _embed_or_isolate(self, charge: Charge, items: list[PendingText], *, probed: bool = False) -> None:
+        """Embed and save `items`; a refused batch is halved until the messages the model refuses are found."""
         try:
             vectors = await self._embed(charge, [item.content for item in items])
-        except ModelNotFound:
-            self.enabled = False
-            self.off_reason = f"this model server has no embedding model {self._name!r}; see EMBEDDING_MODEL"
-            log.error(
-                "the server has no embedding model %r: memory (recall, /search) is off until restart;"
-                " set EMBEDDING_MODEL to one it serves, or MEMORY_ENABLED=false",
-                self._name,
+        except (ModelNotFound, ModelMisconfigured, ModelAuthError) as exc:
+            self._turn_off(exc)  # a setting is wrong: every call would fail; the messages stay pending
+            return
+        except (RateLimited, ModelUnavailable, ModelTimeout, GatewayBudgetSpent, QuotaExceeded) as exc:
+            # Transient, or a budget is spent: the claim lapses and the batch is tried again. A gateway's
+            # spent budget is logged once an hour where it is recognised (bot/providers/errors.py).
+            (log.debug if isinstance(exc, GatewayBudgetSpent) else log.warning)(
+                "embedding %d message(s) of team %s postponed: %s", len(items), charge.team_id, exc.message
             )
             return
-        except (RateLimited, ModelUnavailable, ModelTimeout, ModelAuthError, QuotaExceeded) as exc:
-            # Transient, or the team's budget is spent: the claim lapses and the batch is tried again.
-            log.warning("embedding %d message(s) of team %s postponed: %s", len(items), team_id, exc.message)
-            return
         except ModelError as exc:
-            # Refused (content policy, a bad request): trying again would fail the same way and charge nothing.
-            log.error("embedding %d message(s) of team %s refused, skipped: %s", len(items), team_id, exc.message)
-            await self._store.memory.skip([item.message_id for item in items])
+            # Refused (a content policy, or a 400 we cannot read): the messages, or the setup?
+            if not probed:
+                works = await self._setup_works(charge)
+                if works is None:
+                    return  # the probe met a transient failure: try the batch again later
+                if not works:
+                    self._turn_off(exc)
+                    return
+            if len(items) == 1:
+                log.warning("the embedding model refused message %d, skipped: %s", items[0].message_id, exc.message)
+                await self._store.memory.skip([items[0].message_id])
+                return
+            half = len(items) // 2
+            await self._embed_or_isolate(charge, items[:half], probed=True)
+            if self.enabled:
+                await self._embed_or_isolate(charge, items[half:], probed=True)
             return
         await self._store.memory.save_vectors(
-            self.key, [(item.message_id, to_bytes(vector)) for item, vector in zip(items, vectors, strict=True)]
+            self._key_for(vectors),
+            [(item.message_id, to_bytes(vector)) for item, vector in zip(items, vectors, strict=True)],
         )
+
+    async def _setup_works(self, charge: Charge) -> bool | None:
+        """Whether the embedding model takes a harmless text (None: it could not be told just now)."""
+        try:
+            vectors = await self._embed(charge, [PROBE_TEXT])
+        except (RateLimited, ModelUnavailable, ModelTimeout, GatewayBudgetSpent, QuotaExceeded):
+            return None
+        except ModelError:
+            return False
+        self._key_for(vectors)
+        return True
+
+    def _turn_off(self, exc: ModelError) -> None:
+        """Memory off until restart, said once, naming the setting; nothing is skipped, so messages stay pending."""
+        if not self.enabled:
+            return
+        self.enabled = False
+        if isinstance(exc, ModelNotFound):
+            self.off_reason = f"this model server has no embedding model {self._name!r}; see EMBEDDING_MODEL"
+            fix = "set EMBEDDING_MODEL to an embedding model it serves"
+        elif isinstance(exc, ModelMisconfigured) and exc.parameter == "dimensions":
+            dims = self._settings.embedding_dimensions
+            self.off_reason = f"the embedding model {self._name!r} does not take EMBEDDING_DIMENSIONS={dims}"
+            fix = "set EMBEDDING_DIMENSIONS= (empty) for the model's own size"
+        elif isinstance(exc, ModelAuthError):
+            self.off_reason = "the model server refused the bot's key for embeddings; see OPENAI_API_KEY"
+            fix = "check OPENAI_API_KEY (and the key's access to EMBEDDING_MODEL)"
+        else:
+            self.off_reason = f"the embedding model {self._name!r} refuses every request; see EMBEDDING_MODEL"
+            fix = "check EMBEDDING_MODEL and EMBEDDING_DIMENSIONS against what the server serves"
+        log.error(
+            "memory (recall, /search) is off until restart: %s (%s). To fix: %s, or set MEMORY_ENABLED=false."
+            " Messages stay queued and are embedded once it works.",
+            self.off_reason, exc.admin_detail or exc.message, fix,
+        )  # fmt: skip
+
+    def _key_for(self, vectors: Vectors) -> str:
+        """The key of vectors of this size, learned from the first ones and checked on every later batch."""
+        key = f"{self._name}@{vectors.shape[1]}"
+        if key != self.key:
+            if self.key is not None:
+                log.warning(
+                    "the server returned %d-dimension vectors for %s although EMBEDDING_DIMENSIONS=%s;"
+                    " they are stored as %s (set EMBEDDING_DIMENSIONS= for the model's own size)",
+                    vectors.shape[1], self._name, self._settings.embedding_dimensions, key,
+                )  # fmt: skip
+            self.key = key
+        return key
 
     async def _embed(self, charge: Charge, texts: Sequence[str]) -> Vectors:
         """Embed `texts` under a reservation of their worst-case price, settled to the billed tokens."""
@@ -166,9 +241,7 @@ class Memory:
 
     async def embed_question(self, message: IncomingMessage, text: str) -> Vectors:
         """The vector of one text, charged to the person asking."""
-        charge = Charge(message.platform, message.team_id, message.author.id, message.channel_id, "embedding",
-                        self._name)  # fmt: skip
-        vector: Vectors = (await self._embed(charge, [text]))[0]
+        vector: Vectors = (await self._embed(_charge(message, self._name), [text]))[0]
         return vector
 
     async def recall(
@@ -185,11 +258,12 @@ class Memory:
                 self.embed_question(message, message.text), self._settings.memory_query_timeout
             )
             # The question's vector is the message's own: the background need not embed it again.
-            await self._store.memory.save_vectors(self.key, [(message_id, to_bytes(query))])
+            key = self._key_for(query[np.newaxis, :])
+            await self._store.memory.save_vectors(key, [(message_id, to_bytes(query))])
             scope = VectorScope(
                 message.platform,
                 message.team_id,
-                self.key,
+                key,
                 conversation_id=conversation_id,
                 before_message_id=before_id,
             )
@@ -214,7 +288,8 @@ class Memory:
     async def search(
         self, message: IncomingMessage, query: str, *, channel: str | None, since: datetime | None, limit: int
     ) -> list[MemoryHit]:
-        """The team's `limit` messages most like `query` that the asker may read (in `channel` only, when given).
+        """The team's `limit` messages most like `query` (at least SEARCH_MIN_SIMILARITY) that the asker may
+        read (in `channel` only, when given).
 
         Visibility is the platform's rule, asked through the message's directory: channels first, then each
         thread (a visible channel may hold threads closed to the asker, e.g. Discord private threads), so more
@@ -224,13 +299,18 @@ class Memory:
         if not channels:
             return []
         vector = await self.embed_question(message, query)
-        scope = VectorScope(message.platform, message.team_id, self.key, channels=channels, since=since)
-        found = await self.nearest(scope, vector, limit * 3)
+        key = self._key_for(vector[np.newaxis, :])
+        scope = VectorScope(message.platform, message.team_id, key, channels=channels, since=since)
+        floor = self._settings.search_min_similarity
+        found = [hit for hit in await self.nearest(scope, vector, limit * 3) if hit.score >= floor]
         directory = message.directory
         return [h for h in found if await directory.can_read_thread(h.channel_id, h.thread_id)][:limit]
 
     async def searchable_channels(self, message: IncomingMessage, *, only: str | None = None) -> list[str]:
         """The team's channels that hold anything searchable and that the asker may read (just `only`, if given)."""
+        if self.key is None:  # the model's own size is not known yet: one tiny embedding tells it
+            self._key_for(await self._embed(_charge(message, self._name), [PROBE_TEXT]))
+        assert self.key is not None
         stored = await self._store.memory.channels(message.platform, message.team_id, self.key)
         candidates = [c for c in stored if only is None or c == only]
         return sorted(await message.directory.visible_channels(candidates)) if candidates else []
@@ -258,6 +338,11 @@ class Memory:
         hits = await self._store.memory.hits(list(score_of))
         ranked = [_with_score(h, score_of[h.message_id]) for h in hits]
         return sorted(ranked, key=lambda h: -h.score)
+
+
+def _charge(message: IncomingMessage, model: str) -> Charge:
+    """An embedding for the person asking, charged to them."""
+    return Charge(message.platform, message.team_id, message.author.id, message.channel_id, "embedding", model)
 
 
 def _with_score(found: MemoryHit, score: float) -> MemoryHit:

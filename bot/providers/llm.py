@@ -7,27 +7,21 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol
-from urllib.parse import urlsplit
+from typing import Literal, NamedTuple, Protocol
 
+import httpx2
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
-from bot.errors import (
-    ContentRefused,
-    ContextTooLong,
-    ModelAuthError,
-    ModelError,
-    ModelNotFound,
-    ModelTimeout,
-    ModelUnavailable,
-    ModelUnreachable,
-    RateLimited,
-)
+from bot.errors import ContentRefused, ModelError, ModelUnavailable, RateLimited
+from bot.providers.errors import FaultLog, translate_error
 from bot.settings import Settings
 from storage import ModelUsage
 
 log = logging.getLogger(__name__)
+
+__all__ = ["ChatModel", "ChatResult", "OpenAIChat", "PromptMessage", "make_client", "translate_error"]
+CONNECT_TIMEOUT = 5.0  # seconds to open a connection (the openai SDK's own default); a refused one is retried
 
 TextSink = Callable[[str], Awaitable[None]]
 
@@ -67,17 +61,17 @@ def make_client(settings: Settings) -> openai.AsyncOpenAI:
     """The one AsyncOpenAI client: configured key, base URL and timeout; the SDK's own retries off."""
     # Local OpenAI-compatible servers take no key, but the client insists on one.
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "not-needed"
-    return openai.AsyncOpenAI(
-        api_key=key, base_url=settings.openai_base_url, timeout=settings.openai_timeout, max_retries=0
-    )
+    timeout = httpx2.Timeout(settings.openai_timeout, connect=min(CONNECT_TIMEOUT, settings.openai_timeout))
+    return openai.AsyncOpenAI(api_key=key, base_url=settings.openai_base_url, timeout=timeout, max_retries=0)
 
 
 class OpenAIChat:
     """Chat Completions over `AsyncOpenAI`, streamed, with the real usage of every reply.
 
-    Retries only what cannot have been charged: a 429, or a 5xx status before any text arrived.
-    A timeout, a dropped connection or a failure mid-stream is never retried (the provider may
-    have done, and billed, the work).
+    Retries only what cannot have been charged: a 429, a 5xx status before any text arrived, or a
+    connection that failed before the request reached the server (refused, a connect timeout).
+    A read timeout, a connection dropped after the request was sent or a failure mid-stream is never
+    retried (the provider may have done, and billed, the work).
     """
 
     def __init__(
@@ -87,16 +81,28 @@ class OpenAIChat:
         max_retries: int = 2,
         max_retry_wait: float = 20.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        default_model: str | None = None,
+        faults: FaultLog | None = None,
     ) -> None:
         self._client = client
         self._max_retries = max_retries
         self._max_retry_wait = max_retry_wait
         self._sleep = sleep
+        self._default_model = default_model
+        self._faults = faults or FaultLog()
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: openai.AsyncOpenAI) -> OpenAIChat:
+    def from_settings(
+        cls, settings: Settings, client: openai.AsyncOpenAI, faults: FaultLog | None = None
+    ) -> OpenAIChat:
         """Chat on `client` with the configured retry policy."""
-        return cls(client, max_retries=settings.openai_max_retries, max_retry_wait=settings.openai_max_retry_wait)
+        return cls(
+            client,
+            max_retries=settings.openai_max_retries,
+            max_retry_wait=settings.openai_max_retry_wait,
+            default_model=settings.chat_model,
+            faults=faults,
+        )
 
     async def chat(
         self,
@@ -123,6 +129,7 @@ class OpenAIChat:
             except ModelError as exc:
                 delay = self._retry_delay(exc, attempt) if not received else None
                 if delay is None:
+                    self._faults.report(exc)
                     raise
                 attempt += 1
                 log.warning("model call failed (%s); retry %d in %.1f s", type(exc).__name__, attempt, delay)
@@ -177,17 +184,23 @@ class OpenAIChat:
                         if choice.finish_reason:
                             finish_reason = choice.finish_reason
         except openai.APITimeoutError as exc:
-            raise translate_error(exc, model) from exc
+            raise translate_error(exc, model, self._setting(model)) from exc
         except openai.APIError as exc:
             if started:
                 raise ModelUnavailable("Lost the connection to the model mid-answer. Please try again.") from exc
-            raise translate_error(exc, model) from exc
+            raise translate_error(exc, model, self._setting(model)) from exc
         if finish_reason == "content_filter":
             raise ContentRefused("The model's content filter stopped this reply. Try rephrasing your message.")
         if finish_reason is None:
             # The stream ended without a finish reason: the server closed it early.
             raise ModelUnavailable("The model's reply was cut off by the server. Please try again.")
         return ChatResult(text="".join(parts), usage=usage, finish_reason=finish_reason)
+
+    def _setting(self, model: str) -> str:
+        """The setting an admin changes when the server has no `model`."""
+        if self._default_model is None or model == self._default_model:
+            return "CHAT_MODEL"
+        return "ALLOWED_CHAT_MODELS (the channel's /model or a /prompt picks it)"
 
 
 def _wire(message: PromptMessage) -> ChatCompletionMessageParam:
@@ -197,76 +210,3 @@ def _wire(message: PromptMessage) -> ChatCompletionMessageParam:
     if message.role == "assistant":
         return {"role": "assistant", "content": message.content}
     return {"role": "user", "content": message.content}
-
-
-def translate_error(exc: BaseException, model: str) -> ModelError:
-    """Turn an openai exception into a ModelError with a message for the user."""
-    if isinstance(exc, openai.APITimeoutError):
-        return ModelTimeout("The model took too long to answer and the request was stopped. Please try again.")
-    if isinstance(exc, openai.RateLimitError):
-        if _code(exc) == "insufficient_quota":
-            return ModelAuthError("The OpenAI account behind this bot is out of credit; ask an admin to top it up.")
-        retry_after = _retry_after(exc.response)
-        when = f"in {retry_after:.0f} s" if retry_after is not None else "in a minute"
-        return RateLimited(f"The model is rate limited right now; try again {when}.", retry_after)
-    if isinstance(exc, openai.AuthenticationError):
-        return ModelAuthError("The bot's OpenAI API key was refused; ask an admin to check OPENAI_API_KEY.")
-    if isinstance(exc, openai.PermissionDeniedError):
-        return ModelAuthError(f"The bot's API key may not use model {model!r}; ask an admin to check its access.")
-    if isinstance(exc, openai.NotFoundError):
-        return ModelNotFound(f"The model {model!r} does not exist on this server; ask an admin to check the settings.")
-    if isinstance(exc, openai.BadRequestError):
-        code = _code(exc)
-        if code == "context_length_exceeded":
-            return ContextTooLong(
-                "This conversation is longer than the model can read. Use /reset to start a fresh one, "
-                "or ask an admin to lower MAX_CONTEXT_TOKENS to the model's real context size."
-            )
-        if code in ("content_policy_violation", "content_filter"):
-            return ContentRefused("The model's content policy refused this request. Try rephrasing it.")
-        return ModelError(f"The model refused the request: {_api_message(exc)}")
-    if isinstance(exc, openai.InternalServerError | openai.APIStatusError):
-        status = getattr(exc, "status_code", 0)
-        return ModelUnavailable(
-            f"The model's server failed (HTTP {status}). Please try again in a moment.", retryable=True
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        return ModelUnreachable(
-            "Could not reach the model's server. Please try again in a moment.", server=_server(exc)
-        )
-    return ModelUnavailable("Could not reach the model's server. Please try again in a moment.")
-
-
-def _server(exc: openai.APIConnectionError) -> str:
-    """Where the failed request went: scheme, host, port and path, never a user:password part or query."""
-    url = urlsplit(str(getattr(getattr(exc, "request", None), "url", "")))
-    host = url.hostname or "?"
-    port = f":{url.port}" if url.port else ""
-    return f"{url.scheme}://{host}{port}{url.path}" if url.scheme else "the model's server"
-
-
-def _code(exc: openai.APIStatusError) -> str | None:
-    code = getattr(exc, "code", None)
-    return str(code) if code is not None else None
-
-
-def _api_message(exc: openai.APIStatusError) -> str:
-    body: Any = exc.body
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-    return exc.__class__.__name__
-
-
-def _retry_after(response: Any) -> float | None:
-    """Seconds from `retry-after-ms` or `retry-after` (seconds only; an HTTP date is ignored)."""
-    for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = response.headers.get(header)
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value) * scale)
-        except ValueError:
-            continue
-    return None

@@ -8,15 +8,18 @@ from typing import Any, Literal, Protocol, cast
 
 import openai
 
-from bot.providers.llm import translate_error
+from bot.providers.errors import FaultLog, translate_error
+from bot.providers.image_links import ImageLinkFailed, fetch_image
 
 
 @dataclass(frozen=True)
 class GeneratedImage:
-    """One image: PNG bytes and the prompt the model actually used, when it says."""
+    """One image: its bytes and the prompt the model actually used, when it says."""
 
-    png: bytes
+    png: bytes  # PNG from OpenAI; a server that answers with a link may serve JPEG or WebP (see `mime`)
     revised_prompt: str | None
+    mime: str = "image/png"
+    lost: str | None = None  # drawn (and billed) but its link could not be downloaded: why; `png` is empty
 
 
 class ImageModel(Protocol):
@@ -38,10 +41,14 @@ class SpeechModel(Protocol):
 
 
 class OpenAIImages:
-    """`images.generate`, base64 out. Never retried: a generated image is billed."""
+    """`images.generate`, base64 out (or links, from gateways). Never retried: a generated image is billed."""
 
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
+    def __init__(
+        self, client: openai.AsyncOpenAI, faults: FaultLog | None = None, *, max_download_bytes: int = 25 * 2**20
+    ) -> None:
         self._client = client
+        self._faults = faults or FaultLog()
+        self._max_download_bytes = max_download_bytes
 
     async def generate(
         self, prompt: str, *, model: str, size: str, quality: str, n: int, b64_param: bool
@@ -58,19 +65,29 @@ class OpenAIImages:
                 response_format=response_format,
             )
         except openai.APIError as exc:
-            raise translate_error(exc, model) from exc
+            error = translate_error(exc, model, "IMAGE_MODEL")
+            self._faults.report(error)
+            raise error from exc
         images = []
         for item in response.data or []:
             if item.b64_json:
                 images.append(GeneratedImage(base64.b64decode(item.b64_json), item.revised_prompt))
+            elif item.url:  # LiteLLM's image mocks and some gateways answer with a link even when asked for b64
+                try:
+                    data, mime = await fetch_image(item.url, self._max_download_bytes, self._client.timeout)
+                except ImageLinkFailed as exc:
+                    images.append(GeneratedImage(b"", item.revised_prompt, lost=str(exc)))
+                else:
+                    images.append(GeneratedImage(data, item.revised_prompt, mime))
         return images
 
 
 class OpenAITranscriber:
     """`audio.transcriptions.create` on one file (a part of a longer recording)."""
 
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
+    def __init__(self, client: openai.AsyncOpenAI, faults: FaultLog | None = None) -> None:
         self._client = client
+        self._faults = faults or FaultLog()
 
     async def transcribe(
         self, audio: bytes, filename: str, *, model: str, language: str | None, prompt: str | None
@@ -85,5 +102,7 @@ class OpenAITranscriber:
                 response_format="text",
             )
         except openai.APIError as exc:
-            raise translate_error(exc, model) from exc
+            error = translate_error(exc, model, "TRANSCRIBE_MODEL")
+            self._faults.report(error)
+            raise error from exc
         return str(result).strip()

@@ -17,6 +17,7 @@ import itertools
 import json
 import math
 import re
+import socket
 import struct
 import time
 from collections import deque
@@ -90,6 +91,56 @@ class UnknownModel:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """An error exactly as a real server sent it: status, JSON body, headers (see the RECORDED_* constants)."""
+
+    status: int
+    body: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+# Error bodies recorded from real OpenAI-compatible servers (PLATFORM-FACTS.md, "OpenAI-compatible servers").
+# LiteLLM proxy 1.106: an unknown model is a 400, a crossed budget a 429 with code "429" and no Retry-After.
+LITELLM_UNKNOWN_MODEL = Recorded(400, {"error": {
+    "message": "/chat/completions: Invalid model name passed in model=gpt-9-nano. Call `/v1/models` to view "
+               "available models for your key.",
+    "type": "invalid_request_error", "param": "model", "code": "400"}})  # fmt: skip
+LITELLM_UNKNOWN_EMBEDDING_MODEL = Recorded(400, {"error": {
+    "message": "/embeddings: Invalid model name passed in model=text-embedding-3-small. Call `/v1/models` to "
+               "view available models for your key.",
+    "type": "invalid_request_error", "param": "model", "code": "400"}})  # fmt: skip
+LITELLM_BUDGET_EXCEEDED = Recorded(429, {"error": {
+    "message": "Budget has been exceeded! Current cost: 0.0104, Max budget: 0.01",
+    "type": "budget_exceeded", "param": None, "code": "429"}})  # fmt: skip
+LITELLM_DIMENSIONS_UNSUPPORTED = Recorded(400, {"error": {
+    "message": "litellm.UnsupportedParamsError: Setting dimensions is not supported for OpenAI `text-embedding-3`"
+               " and later models. To drop it from the call, set `litellm.drop_params = True`.. Received Model "
+               "Group=all-minilm-l6-v2\nAvailable Model Group Fallbacks=None",
+    "type": "None", "param": None, "code": "400"}})  # fmt: skip
+LITELLM_BAD_KEY = Recorded(401, {"error": {
+    "message": "Authentication Error, Invalid proxy server token passed. Unable to find token in cache or "
+               "`LiteLLM_VerificationTokenTable`",
+    "type": "auth_error", "param": "None", "code": "401"}})  # fmt: skip
+# Ollama's OpenAI-compatible API (/v1): 404, its own wording.
+OLLAMA_UNKNOWN_MODEL = Recorded(404, {"error": {
+    "message": 'model "llama9:8b" not found, try pulling it first', "type": "not_found_error", "param": None,
+    "code": None}})  # fmt: skip
+# vLLM: a top-level error object (no "error" wrapper), numeric code.
+VLLM_UNKNOWN_MODEL = Recorded(404, {
+    "object": "error", "message": "The model `gpt-9-nano` does not exist.", "type": "NotFoundError",
+    "param": None, "code": 404})  # fmt: skip
+VLLM_DIMENSIONS_UNSUPPORTED = Recorded(400, {
+    "object": "error", "message": 'Model "intfloat/e5-small" does not support matryoshka representation, changing '
+                                  "output dimensions will lead to poor results.",
+    "type": "BadRequestError", "param": None, "code": 400})  # fmt: skip
+VLLM_CONTEXT_TOO_LONG = Recorded(400, {
+    "object": "error", "message": "This model's maximum context length is 4096 tokens. However, you requested "
+                                  "5120 tokens (4096 in the messages, 1024 in the completion). Please reduce the "
+                                  "length of the messages or completion.",
+    "type": "BadRequestError", "param": None, "code": 400})  # fmt: skip
+
+
+@dataclass(frozen=True)
 class DropMidStream:
     """Start a 200 SSE stream, send some content chunks, then cut the connection."""
 
@@ -129,6 +180,7 @@ Scripted = (
     | InvalidKey
     | UnknownModel
     | DropMidStream
+    | Recorded
 )
 
 
@@ -192,7 +244,22 @@ def _error(status: int, message: str, type_: str, code: str | None, param: str |
 class FakeOpenAI(LoopbackServer):
     """The server. Use as `async with FakeOpenAI() as fake:`; point the client at `fake.base_url`."""
 
-    def __init__(self, *, default_reply: Callable[[dict[str, Any]], str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        default_reply: Callable[[dict[str, Any]], str] | None = None,
+        embedding_dims: int = 1536,
+        refuse_dimensions: Recorded | None = None,
+        image_links: bool = False,
+    ) -> None:
+        """`embedding_dims`: the model's own vector size. `refuse_dimensions`: answer any embedding request
+        that sets `dimensions` with this error (servers without Matryoshka models). `image_links`: answer
+        image requests with `url`s to `/files/…` on this server, as LiteLLM's mocks do, never `b64_json`."""
+        self.embedding_dims = embedding_dims
+        self.refuse_dimensions = refuse_dimensions
+        self.image_links = image_links
+        self.refused_words: set[str] = set()  # an embedding input containing one is refused (content policy)
+        self.files: dict[str, tuple[bytes, str]] = {}  # what /files/{name} serves: (bytes, content type)
         self.requests: list[RecordedRequest] = []
         self._queue: deque[Scripted] = deque()
         self._image_queue: deque[ImageReply | Scripted] = deque()
@@ -206,6 +273,7 @@ class FakeOpenAI(LoopbackServer):
         self.app.router.add_post("/v1/images/generations", self._images)
         self.app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         self.app.router.add_post("/v1/embeddings", self._embeddings)
+        self.app.router.add_get("/files/{name}", self._file)
 
     @property
     def base_url(self) -> str:
@@ -256,9 +324,23 @@ class FakeOpenAI(LoopbackServer):
             return fault
         assert isinstance(item, ImageReply)
         count = item.count if item.count is not None else int(body.get("n") or 1)
+        if self.image_links:
+            data = []
+            for _ in range(count):
+                name = f"image-{next(self._ids)}.png"
+                self.files.setdefault(name, (TINY_PNG, "image/png"))
+                data.append({"url": self.url(f"/files/{name}"), "revised_prompt": item.revised_prompt})
+            return web.json_response({"created": int(time.time()), "data": data})
         png = base64.b64encode(TINY_PNG).decode()
         data = [{"b64_json": png, "revised_prompt": item.revised_prompt} for _ in range(count)]
         return web.json_response({"created": int(time.time()), "data": data})
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(RecordedRequest(request.method, request.path, dict(request.headers), None))
+        found = self.files.get(request.match_info["name"])
+        if found is None:
+            return web.Response(status=404, text="not found")
+        return web.Response(body=found[0], content_type=found[1])
 
     async def _transcriptions(self, request: web.Request) -> web.StreamResponse:
         fields: dict[str, Any] = {}
@@ -298,7 +380,12 @@ class FakeOpenAI(LoopbackServer):
             texts = [texts]
         if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
             return _error(400, "'input' must be a non-empty string or array of them", "invalid_request_error", None)
-        dims = int(body.get("dimensions") or 1536)
+        if body.get("dimensions") is not None and self.refuse_dimensions is not None:
+            return _recorded(self.refuse_dimensions)
+        if any(word in text.lower() for text in texts for word in self.refused_words):
+            return _error(400, "Your request was rejected by the safety system.", "invalid_request_error",
+                          "content_policy_violation")  # fmt: skip
+        dims = int(body.get("dimensions") or self.embedding_dims)
         data = []
         for index, text in enumerate(texts):
             vector = word_vector(text, dims)
@@ -332,6 +419,8 @@ class FakeOpenAI(LoopbackServer):
         if isinstance(item, UnknownModel):
             return _error(404, "The model does not exist or you do not have access to it.", "invalid_request_error",
                           "model_not_found")  # fmt: skip
+        if isinstance(item, Recorded):
+            return _recorded(item)
         if isinstance(item, Stall):
             await asyncio.sleep(item.seconds)
             return _error(504, "stalled", "server_error", None)
@@ -396,6 +485,65 @@ class FakeOpenAI(LoopbackServer):
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         return response
+
+
+def _recorded(item: Recorded) -> web.Response:
+    return web.json_response(item.body, status=item.status, headers=dict(item.headers))
+
+
+class RefusingPort:
+    """A loopback port where nothing listens: every connection is refused (a server down or restarting).
+
+    Start a FakeOpenAI on `port` to bring the server back.
+    """
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port: int = probe.getsockname()[1]
+
+    @property
+    def base_url(self) -> str:
+        """What OPENAI_BASE_URL should be."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+class FullBacklog:
+    """A listener whose accept queue is full and never drained (a server swamped by a burst).
+
+    A new connection is neither accepted nor refused: the client's connect times out, before any byte of
+    the request is sent. Use as a context manager; `base_url` points at it.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)
+        self.port: int = self._listener.getsockname()[1]
+        self._fillers: list[socket.socket] = []
+        for _ in range(4):  # a backlog of 0 still queues one or two: fill it
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", self.port))
+            self._fillers.append(filler)
+
+    @property
+    def base_url(self) -> str:
+        """What OPENAI_BASE_URL should be."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def close(self) -> None:
+        """Stop listening; the port is free for a real server."""
+        for filler in self._fillers:
+            filler.close()
+        self._listener.close()
+
+    def __enter__(self) -> FullBacklog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _chunk(ident: str, model: str, include_usage: bool, delta: dict[str, Any],

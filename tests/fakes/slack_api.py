@@ -41,6 +41,7 @@ class FakeSlack(LoopbackServer):
         self.memberships: dict[str, list[str]] = {}  # user -> conversation ids (users.conversations)
         self.outside: set[str] = set()  # channels the bot is not in: posting there answers not_in_channel
         self.responses: list[dict[str, Any]] = []  # what was posted to slash commands' response_url
+        self.file_info: dict[str, dict[str, Any]] = {}  # id -> files.info's file (absent: file_not_found)
         self._ts = itertools.count(1)
         super().__init__(web.Application())
         self.app.router.add_post("/api/{method}", self._api)
@@ -75,6 +76,10 @@ class FakeSlack(LoopbackServer):
                                      status=status, headers=headers)  # fmt: skip
         if method.startswith("chat.") and args.get("channel") in self.outside:
             return web.json_response({"ok": False, "error": "not_in_channel"})
+        if method == "files.completeUploadExternal" and args.get("channel_id") in self.outside:
+            return web.json_response({"ok": False, "error": "not_in_channel"})
+        if method == "files.info" and str(args.get("file")) not in self.file_info:
+            return web.json_response({"ok": False, "error": "file_not_found"})
         if method.endswith("Stream") and self.refuse_streaming:
             return web.json_response({"ok": False, "error": "method_not_supported_for_channel_type"})
         return web.json_response({"ok": True, **self._answer(method, args)})
@@ -100,6 +105,8 @@ class FakeSlack(LoopbackServer):
             return {"permalink": f"https://team.slack.example/archives/{args.get('channel')}/p{ts.replace('.', '')}"}
         if method == "files.list":
             return {"files": self.listed_files}
+        if method == "files.info":
+            return {"file": self.file_info[str(args.get("file"))]}
         if method == "chat.delete":
             self.messages.pop(str(args.get("ts")), None)
             return {"channel": args.get("channel"), "ts": args.get("ts")}

@@ -1,0 +1,168 @@
+"""Memory against self-hosted embedding servers: the model's own vector size, configuration errors that
+turn memory off with messages left waiting, and /search's minimum similarity."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from adapters.console.adapter import LOCAL_DIRECTORY
+from bot.app import open_engine
+from bot.memory.semantic import CLAIM_LEASE
+from tests.clock import Clock
+from tests.conftest import message
+from tests.fakes.openai_server import (
+    LITELLM_BAD_KEY,
+    LITELLM_BUDGET_EXCEEDED,
+    LITELLM_DIMENSIONS_UNSUPPORTED,
+    LITELLM_UNKNOWN_EMBEDDING_MODEL,
+    VLLM_DIMENSIONS_UNSUPPORTED,
+    FakeOpenAI,
+    Recorded,
+)
+from tests.fakes.responder import RecordingResponder
+from tests.test_memory import SECRET, START, db_rows, embed_all, say
+
+PENDING, EMBEDDED = 0, 1
+STATES = "SELECT embed_state, count(*) FROM messages GROUP BY embed_state"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(START)
+
+
+@pytest.fixture
+async def minilm() -> AsyncIterator[FakeOpenAI]:
+    """A LiteLLM proxy in front of all-MiniLM-L6-v2: 384 dimensions, and `dimensions` refused."""
+    async with FakeOpenAI(embedding_dims=384, refuse_dimensions=LITELLM_DIMENSIONS_UNSUPPORTED) as fake:
+        yield fake
+
+
+async def test_empty_dimensions_sends_none_and_the_key_records_the_models_own_size(
+    make_settings: Any, minilm: FakeOpenAI, clock: Clock, db_url: str
+) -> None:
+    settings = make_settings(openai_base_url=minilm.base_url, embedding_dimensions=None)
+    async with open_engine(settings, clock=clock) as engine:
+        assert engine.memory.key is None  # not known before the first vectors
+        await say(engine, SECRET, channel="ops")
+        await embed_all(engine)
+        found = await say(engine, "/search Zephyr deploy freeze", LOCAL_DIRECTORY, channel="ops")
+    assert all("dimensions" not in (r.json or {}) for r in minilm.requests_to("/v1/embeddings"))
+    assert db_rows(db_url, "SELECT DISTINCT model, length(vector) FROM message_vectors") == [
+        ("text-embedding-3-small@384", 384 * 4)
+    ]
+    assert SECRET[:40] in found.texts[0][0]
+
+
+async def test_search_learns_the_size_first_after_a_restart(
+    make_settings: Any, minilm: FakeOpenAI, clock: Clock
+) -> None:
+    settings = make_settings(openai_base_url=minilm.base_url, embedding_dimensions=None)
+    async with open_engine(settings, clock=clock) as engine:
+        await say(engine, SECRET, channel="ops")
+        await embed_all(engine)
+    async with open_engine(settings, clock=clock) as engine:  # a restart: the size is unknown again
+        found = await say(engine, "/search Zephyr deploy freeze", LOCAL_DIRECTORY, channel="ops")
+    assert SECRET[:40] in found.texts[0][0]
+
+
+NO_DIMENSIONS = "the embedding model 'text-embedding-3-small' does not take EMBEDDING_DIMENSIONS=512"
+NO_MODEL = "this model server has no embedding model 'text-embedding-3-small'; see EMBEDDING_MODEL"
+NO_KEY = "the model server refused the bot's key for embeddings; see OPENAI_API_KEY"
+
+
+@pytest.mark.parametrize(
+    ("recorded", "reason"),
+    [
+        (LITELLM_DIMENSIONS_UNSUPPORTED, NO_DIMENSIONS),
+        (VLLM_DIMENSIONS_UNSUPPORTED, NO_DIMENSIONS),
+        (LITELLM_UNKNOWN_EMBEDDING_MODEL, NO_MODEL),
+        (LITELLM_BAD_KEY, NO_KEY),
+    ],
+    ids=["litellm-dimensions", "vllm-dimensions", "litellm-unknown-model", "litellm-401"],
+)
+async def test_a_configuration_error_turns_memory_off_once_and_leaves_messages_waiting(
+    make_settings: Any,
+    clock: Clock,
+    db_url: str,
+    recorded: Recorded,
+    reason: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with FakeOpenAI() as server, open_engine(
+        make_settings(openai_base_url=server.base_url), clock=clock
+    ) as engine:  # fmt: skip
+        for n in range(3):
+            await say(engine, f"message {n} about the launch")
+        server.enqueue_embeddings(recorded)
+        await engine.memory.embed_pending()
+        assert not engine.memory.enabled
+        responder = RecordingResponder()
+        await engine.handle(message("/search launch"), responder)
+    assert responder.errors == [f"Search is off on this bot ({reason})."]
+    assert db_rows(db_url, STATES) == [(PENDING, 6)]  # nothing skipped
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and "memory" in r.getMessage()]
+    assert len(errors) == 1 and reason in errors[0]
+
+
+async def test_once_the_setting_is_fixed_the_waiting_messages_are_embedded(
+    make_settings: Any, minilm: FakeOpenAI, clock: Clock, db_url: str
+) -> None:
+    async with open_engine(make_settings(openai_base_url=minilm.base_url), clock=clock) as engine:
+        await say(engine, "the launch is on Thursday")
+        await engine.memory.embed_pending()
+        assert not engine.memory.enabled
+    clock.advance(seconds=CLAIM_LEASE.total_seconds() + 1)  # the failed attempt's claim lapses
+    fixed = make_settings(openai_base_url=minilm.base_url, embedding_dimensions=None)
+    async with open_engine(fixed, clock=clock) as engine:
+        await embed_all(engine)
+        assert engine.memory.enabled
+    assert db_rows(db_url, STATES) == [(EMBEDDED, 2)]
+
+
+async def test_a_model_that_refuses_every_text_is_a_setup_fault_not_a_reason_to_skip_them(
+    make_settings: Any, clock: Clock, db_url: str
+) -> None:
+    unreadable = Recorded(400, {"error": {"message": "input type not supported by this backend", "type": "x"}})
+    async with FakeOpenAI() as server, open_engine(
+        make_settings(openai_base_url=server.base_url), clock=clock
+    ) as engine:  # fmt: skip
+        await say(engine, "hello")
+        server.enqueue_embeddings(unreadable, unreadable)  # the batch, then the probe
+        await engine.memory.embed_pending()
+        assert not engine.memory.enabled
+    assert db_rows(db_url, STATES) == [(PENDING, 2)]
+
+
+async def test_search_shows_no_unrelated_messages_as_matches(make_settings: Any, clock: Clock) -> None:
+    async with open_engine(make_settings(search_min_similarity=0.3), clock=clock) as engine:
+        await say(engine, SECRET, channel="ops")
+        await embed_all(engine)
+        unrelated = await say(engine, "/search purple elephants dancing", LOCAL_DIRECTORY, channel="ops")
+        related = await say(engine, "/search Zephyr deploy freeze", LOCAL_DIRECTORY, channel="ops")
+    assert unrelated.texts == [
+        ("No good matches for “purple elephants dancing” in the conversations you can see.", True)
+    ]
+    assert SECRET[:40] in related.texts[0][0]
+
+
+async def test_a_gateways_spent_budget_postpones_embedding_and_is_logged_once(
+    make_settings: Any, fake_openai: FakeOpenAI, clock: Clock, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with open_engine(make_settings(), clock=clock) as engine:
+        await say(engine, "hello")
+        fake_openai.enqueue_embeddings(LITELLM_BUDGET_EXCEEDED, LITELLM_BUDGET_EXCEEDED)
+        await engine.memory.embed_pending()
+        clock.advance(seconds=CLAIM_LEASE.total_seconds() + 1)
+        await engine.memory.embed_pending()
+        assert engine.memory.enabled
+        assert db_rows(db_url, STATES) == [(PENDING, 2)]
+        clock.advance(seconds=CLAIM_LEASE.total_seconds() + 1)
+        await embed_all(engine)  # the budget reset: they are embedded
+    assert db_rows(db_url, STATES) == [(EMBEDDED, 2)]
+    budget_lines = [r for r in caplog.records if "budget spent" in r.getMessage()]
+    assert len(budget_lines) == 1 and budget_lines[0].levelno == logging.ERROR
