@@ -17,7 +17,7 @@ from bot.clock import Clock
 from bot.commands import CommandContext
 from bot.commands.catalog import command_registry
 from bot.commands.media import audio_attachment, transcribe_message
-from bot.errors import UserFacingError
+from bot.errors import ModelUnreachable, UserFacingError
 from bot.media.images import ImageMaker
 from bot.media.transcription import TranscribeOptions, Transcriber
 from bot.memory.semantic import Memory
@@ -182,8 +182,10 @@ class Engine:
         except UserFacingError as exc:
             log.info("refused %s message %s: %s", message.platform, message.message_id, type(exc).__name__)
             # A setting to fix (a model the server lacks…) is named to admins; others get the short message.
-            # The console is the operator's own terminal (DESIGN: it sees all), so it is told too.
-            detail = exc.admin_detail if message.author.is_admin or message.platform == "console" else None
+            # An address the model server cannot be reached at is also told on the console, the
+            # operator's own terminal, where it is the first thing to check.
+            unreachable = isinstance(exc, ModelUnreachable) and message.platform == "console"
+            detail = exc.admin_detail if message.author.is_admin or unreachable else None
             await _tell(responder, f"{exc.message}\n{detail}" if detail else exc.message)
         except Exception:
             log.exception("failed to handle %s message %s", message.platform, message.message_id)
