@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             args.command in (None, "run") and not app.configured_platforms(settings)
         )
         log_file = settings.log_file or (CONSOLE_LOG if console else None)
-        configure_logging(settings.log_level, settings.secrets(), file=log_file)
+        configure_logging(
+            settings.log_level, settings.secrets(), library_level=settings.library_log_level, file=log_file
+        )
         if args.command == "usage":
             return asyncio.run(
                 admin_cli.usage(

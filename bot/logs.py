@@ -31,8 +31,28 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging(level: str, secrets: Iterable[str] = (), *, file: Path | None = None) -> Path | None:
-    """Log at `level` to stderr, or to `file` when given (the console's stdout and terminal are the conversation).
+OUR_LOGGERS = ("bot", "adapters", "storage", "__main__")
+
+
+class QuietLibraries(logging.Filter):
+    """Drops other packages' records below `floor`: their DEBUG lines carry users' text (SQL parameters,
+    request bodies); ours carry ids and sizes."""
+
+    def __init__(self, floor: int) -> None:
+        super().__init__()
+        self._floor = floor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= self._floor:
+            return True
+        return record.name.split(".", 1)[0] in OUR_LOGGERS
+
+
+def configure_logging(
+    level: str, secrets: Iterable[str] = (), *, library_level: str = "INFO", file: Path | None = None
+) -> Path | None:
+    """Log at `level` (other packages at `library_level` at most) to stderr, or to `file` when given (the
+    console's stdout and terminal are the conversation).
 
     Returns the file the log goes to, or None for stderr. A file that cannot be opened falls back to
     stderr at WARNING, so the conversation stays readable and the problem is still seen.
@@ -51,6 +71,7 @@ def configure_logging(level: str, secrets: Iterable[str] = (), *, file: Path | N
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(QuietLibraries(logging.getLevelNamesMapping()[library_level]))
     handler.addFilter(RedactSecrets(secrets))
     handler.setLevel(floor)
     root = logging.getLogger()

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(20.0, ge=0, description="on SIGTERM, how long in-flight replies may finish")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_file: Path | None = Field(None, description="write the log here instead of stderr (the console: teambot.log)")
+    # Libraries' DEBUG lines carry message text (aiosqlite's SQL parameters, slack_sdk's request bodies): they
+    # stay at INFO at LOG_LEVEL=DEBUG unless this asks for more.
+    library_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     # /image and /transcribe.
     image_model: str = "gpt-image-1"
@@ -91,6 +94,7 @@ class Settings(BaseSettings):
     discord_shard_count: int | None = Field(None, ge=1, description="total shards across all processes")
     discord_shard_ids: str = Field("", description="comma-separated shards this process runs (with the count)")
     discord_guild_ids: str = Field("", description="comma-separated guild ids to sync commands to at once")
+    discord_dms: bool = Field(True, description="answer direct messages (each person's DMs are their own team)")
     max_attachment_mb: int = Field(25, ge=1, description="largest attachment the bot downloads")
 
     # Slack (adapters/slack/adapter.py): SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode, for
@@ -101,6 +105,7 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", description="the Web API's base URL (gateways, tests)")
     slack_admin_users: str = Field("", description="comma-separated user or user-group ids that are admins")
     port: int = Field(3000, ge=1, le=65535, description="HTTP port of Slack HTTP mode (/slack/events, /healthz)")
+    host: str = Field("0.0.0.0", min_length=1, description="address HTTP mode listens on (127.0.0.1 behind a proxy)")
 
     # Cost control. Empty = unlimited. Days and months reset at 00:00 in QUOTA_TIMEZONE.
     prices_file: Path | None = None
@@ -125,7 +130,7 @@ class Settings(BaseSettings):
         blank = _BlankMeansModelsOwn(settings_cls, dotenv_settings)
         return init_settings, blank, env_settings, dotenv_settings, file_secret_settings
 
-    @field_validator("log_level", mode="before")
+    @field_validator("log_level", "library_log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
@@ -154,6 +159,14 @@ class Settings(BaseSettings):
     def _prices_file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _signing_secret_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # A blank secret would let anyone sign requests (HMAC with an empty key): refuse it at start.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is blank; copy the Signing Secret from the app's Basic Information page, or unset it")
         return value
 
     @field_validator("openai_base_url")

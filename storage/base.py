@@ -23,6 +23,7 @@ from storage.records import (
     Conversation,
     ConversationKey,
     NewMessage,
+    PlatformMessage,
     StoredMessage,
     TeamSeen,
     WindowMessage,
@@ -224,6 +225,12 @@ class Store(Protocol):
 
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
         """The whole conversation, oldest first."""
+
+    async def delete_platform_message(self, message: PlatformMessage) -> int:
+        """A message deleted on its platform leaves history and memory, with the replies to it."""
+
+    async def edit_platform_message(self, message: PlatformMessage, author_id: str, text: str, tokens: int) -> int:
+        """A message edited by its author: the stored text is replaced and embedded again."""
 
     async def forget_user(self, team_id: str, user_id: str, pseudonym: str) -> dict[str, int]:
         """Delete a user's messages, replies to them, prompt runs and ratings; pseudonymize the rest."""

@@ -63,6 +63,7 @@ class NewMessage:
     author_name: str = ""
     platform_message_id: str = ""
     usage: ModelUsage | None = None
+    reply_to: int | None = None  # a reply: the stored id of the question it answers
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,14 @@ class ChannelSettings:
     persona: str | None = None
     persona_source: str | None = None
     model: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformMessage:
+    """A message as the platform names it, for its deletions and edits: an empty team or channel matches any
+    (Discord's message ids are unique on their own; a raw DM event does not say whose DM it was)."""
+
+    platform: str
+    team_id: str
+    channel_id: str
+    message_id: str

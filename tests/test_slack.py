@@ -29,6 +29,7 @@ from tests.fakes.openai_server import FakeOpenAI, Reply, TranscriptionReply
 from tests.fakes.slack_api import BOT_USER, FakeSlack
 
 SECRET = "test-signing-secret"
+TRIGGERS = itertools.count(1)
 
 
 @dataclass
@@ -56,9 +57,13 @@ class Harness:
                 "authorizations": [{"user_id": BOT_USER, "is_bot": True, "team_id": "T1"}]}  # fmt: skip
         return await self.post(json.dumps(body).encode(), "application/json", **kwargs)
 
-    async def command(self, name: str, text: str = "", user: str = "U1", channel: str = "C1") -> int:
+    async def command(
+        self, name: str, text: str = "", user: str = "U1", channel: str = "C1", trigger: str | None = None
+    ) -> int:
+        """A signed slash command; each has its own trigger_id, as Slack sends (pass one to replay)."""
+        trigger = trigger or f"tr{next(TRIGGERS)}"
         form = {"token": "t", "team_id": "T1", "channel_id": channel, "channel_name": "general", "user_id": user,
-                "command": f"/{name}", "text": text, "trigger_id": "tr1",
+                "command": f"/{name}", "text": text, "trigger_id": trigger,
                 "response_url": self.api.url(f"/response/{name}")}  # fmt: skip
         return await self.post(urllib.parse.urlencode(form).encode(), "application/x-www-form-urlencoded")
 

@@ -27,12 +27,16 @@ from bot.commands import parse_command_line
 from bot.errors import BadAttachment, ConfigError
 from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings
+from storage import PlatformMessage
 
 log = logging.getLogger(__name__)
 
 MESSAGE_LIMIT = 2_000  # Discord's hard limit for a message's content
 EDIT_INTERVAL = 1.0  # at most one edit per second per message
 THREAD_NAME_LIMIT = 100
+# The bot never pings anyone by itself: "@everyone", roles and users the model echoes stay plain text
+# (discord.py pings them unless allowed_mentions says otherwise, on every send, edit and follow-up).
+NO_PINGS = discord.AllowedMentions.none()
 FIRST_RETRY, MAX_RETRY = 1.0, 60.0  # seconds between login tries while Discord is unreachable, doubling
 TOKEN_REFUSED = "Discord refused DISCORD_TOKEN; copy the bot token again from the developer portal (Bot → Reset Token)."
 INTENTS_HINT = (
@@ -77,10 +81,10 @@ def addresses_everyone(message: discord.Message) -> bool:
 
 
 def discord_reply(send: Callable[[str], Awaitable[Any]], *, interval: float = EDIT_INTERVAL) -> EditedReply:
-    """A reply streamed into Discord messages: sent, then edited at most once a second."""
+    """A reply streamed into Discord messages: sent, then edited at most once a second (`send` pings no one)."""
 
     async def edit(message: Any, text: str) -> None:
-        await message.edit(content=text)
+        await message.edit(content=text, allowed_mentions=NO_PINGS)
 
     return EditedReply(send, edit, limit=MESSAGE_LIMIT, interval=interval, interrupted=" *[reply interrupted]*")
 
@@ -95,15 +99,22 @@ class ChannelResponder:
     async def send_text(self, text: str, *, private: bool = False) -> None:
         """Send, split under 2,000 characters (a channel has no private replies: the thread is the place)."""
         for chunk in split_message(text, MESSAGE_LIMIT):
-            await self._channel.send(chunk)
+            await self._channel.send(chunk, allowed_mentions=NO_PINGS)
 
     def stream(self) -> EditedReply:
         """Edit-based streaming."""
-        return discord_reply(self._channel.send, interval=self._interval)
+
+        async def send(text: str) -> Any:
+            return await self._channel.send(text, allowed_mentions=NO_PINGS)
+
+        return discord_reply(send, interval=self._interval)
 
     async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
         """Upload a file."""
-        await self._channel.send(content=caption[:MESSAGE_LIMIT] or None, file=discord.File(io.BytesIO(data), filename))
+        await self._channel.send(
+            content=caption[:MESSAGE_LIMIT] or None, file=discord.File(io.BytesIO(data), filename),
+            allowed_mentions=NO_PINGS,
+        )  # fmt: skip
 
     async def show_status(self, text: str) -> None:
         """The typing indicator (it lasts about ten seconds or until the bot sends)."""
@@ -124,20 +135,22 @@ class InteractionResponder:
     async def send_text(self, text: str, *, private: bool = False) -> None:
         """Follow-up messages, ephemeral when private."""
         for chunk in split_message(text, MESSAGE_LIMIT):
-            await self._interaction.followup.send(chunk, ephemeral=private)
+            await self._interaction.followup.send(chunk, ephemeral=private, allowed_mentions=NO_PINGS)
 
     def stream(self) -> EditedReply:
         """Edit-based streaming on follow-up messages."""
 
         async def send(text: str) -> Any:
-            return await self._interaction.followup.send(text, wait=True)
+            return await self._interaction.followup.send(text, wait=True, allowed_mentions=NO_PINGS)
 
         return discord_reply(send, interval=self._interval)
 
     async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
         """A follow-up with the file."""
         await self._interaction.followup.send(
-            content=caption[:MESSAGE_LIMIT] or "", file=discord.File(io.BytesIO(data), filename)
+            content=caption[:MESSAGE_LIMIT] or "",
+            file=discord.File(io.BytesIO(data), filename),
+            allowed_mentions=NO_PINGS,
         )
 
     async def show_status(self, text: str) -> None:
@@ -159,6 +172,12 @@ class DiscordAdapter:
         self.client = client
         self._interval = interval
         self.tree = app_commands.CommandTree(client)
+        role = (settings.discord_admin_role or "").strip()
+        if role and not role.isdigit():
+            log.warning(
+                "DISCORD_ADMIN_ROLE names a role: anyone who may create roles can make one with that name. "
+                "Set the role's id instead (Server Settings → Roles → ⋯ → Copy Role ID)."
+            )
         for spec in engine.commands:
             public = engine.commands.public_name(spec.name)
             self.tree.add_command(app_command(spec, engine.images.spec, self._runner(spec.name), name=public))
@@ -175,6 +194,9 @@ class DiscordAdapter:
         if addresses_everyone(message) and not mentioned:
             return  # not even in the bot's own threads: @everyone speaks to people (README "Discord")
         if isinstance(channel, discord.DMChannel):
+            if not self._settings.discord_dms:
+                await channel.send(DMS_OFF, allowed_mentions=NO_PINGS)
+                return
             await self._answer(message, channel, thread_id="")
         elif isinstance(channel, discord.Thread):
             if mentioned or channel.owner_id == me.id:
@@ -189,7 +211,7 @@ class DiscordAdapter:
         guild = message.guild
         incoming = IncomingMessage(
             platform="discord",
-            team_id=str(guild.id) if guild else "dm",
+            team_id=team_of(guild.id if guild else None, message.author.id),
             channel_id=str(getattr(message.channel, "parent_id", None) or message.channel.id),
             thread_id=thread_id,
             message_id=str(message.id),
@@ -224,11 +246,17 @@ class DiscordAdapter:
     def _author(self, user: discord.User | discord.Member) -> Author:
         admin = False
         if isinstance(user, discord.Member):
-            role = self._settings.discord_admin_role
-            admin = user.guild_permissions.manage_guild or (
-                role is not None and any(r.name == role for r in user.roles)
-            )
+            admin = user.guild_permissions.manage_guild or any(self._is_admin_role(r) for r in user.roles)
         return Author(id=str(user.id), display_name=user.display_name, is_admin=admin, is_bot=user.bot)
+
+    def _is_admin_role(self, role: discord.Role) -> bool:
+        """DISCORD_ADMIN_ROLE as a role id (preferred: anyone who may create roles can copy a name), or a name."""
+        wanted = (self._settings.discord_admin_role or "").strip()
+        if not wanted:
+            return False
+        if wanted.isdigit():
+            return role.id == int(wanted)
+        return role.name == wanted
 
     def _attachment(self, attachment: discord.Attachment) -> Attachment:
         cap = self._settings.max_attachment_mb * 1024 * 1024
@@ -240,6 +268,28 @@ class DiscordAdapter:
 
         return Attachment(
             attachment.filename, attachment.content_type or "application/octet-stream", attachment.size, read
+        )
+
+    # --- deletions and edits (raw events: they arrive whether or not the message is cached) ------
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        """A deleted message leaves history and memory (with the bot's replies to it)."""
+        await self.engine.message_deleted(_platform_message(payload.guild_id, payload.message_id))
+
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        """Messages purged at once: each leaves history and memory."""
+        for message_id in payload.message_ids:
+            await self.engine.message_deleted(_platform_message(payload.guild_id, message_id))
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        """An edited message: its stored text (and vector) follow the edit. It never starts an answer."""
+        if "content" not in payload.data:
+            return  # an embed unfurled, a pin: not a change of text
+        author = payload.message.author
+        if author.bot:
+            return
+        await self.engine.message_edited(
+            _platform_message(payload.guild_id, payload.message_id), str(author.id), self._text(payload.message)
         )
 
     # --- slash commands ----------------------------------------------------------------------
@@ -255,13 +305,16 @@ class DiscordAdapter:
     ) -> None:
         """Defer at once (Discord wants an answer within 3 s), then let the engine answer by follow-ups."""
         spec = self.engine.commands.get(name)
+        if interaction.guild_id is None and not self._settings.discord_dms:
+            await interaction.response.send_message(DMS_OFF, ephemeral=True, allowed_mentions=NO_PINGS)
+            return
         await interaction.response.defer(thinking=True, ephemeral=spec is not None and spec.private)
         user = interaction.user
         channel_id = interaction.channel_id or 0
         parent = getattr(interaction.channel, "parent_id", None)
         incoming = IncomingMessage(
             platform="discord",
-            team_id=str(interaction.guild_id) if interaction.guild_id else "dm",
+            team_id=team_of(interaction.guild_id, user.id),
             channel_id=str(parent or channel_id),
             thread_id=str(channel_id) if parent else "",
             message_id=str(interaction.id),
@@ -274,6 +327,23 @@ class DiscordAdapter:
             platform_directory=DiscordDirectory(user, channel_id, channel_id if parent else None),
         )
         await self.engine.handle(incoming, InteractionResponder(interaction, interval=self._interval))
+
+
+def _platform_message(guild_id: int | None, message_id: int) -> PlatformMessage:
+    # Discord message ids are unique across channels; a raw DM event does not say whose DM it was.
+    return PlatformMessage("discord", str(guild_id) if guild_id else "", "", str(message_id))
+
+
+DMS_OFF = "I don't take direct messages here. Mention me in a server channel instead."
+
+
+def team_of(guild_id: int | None, user_id: int) -> str:
+    """The team a message belongs to: its guild, or for a DM the person alone (`dm-<user id>`).
+
+    A DM is personal: its prompts are that person's library, and its spend is held to the budget of that
+    one-person team (the QUOTA_* defaults, or what the operator sets with `quota --team dm-<id>`).
+    """
+    return str(guild_id) if guild_id else f"dm-{user_id}"
 
 
 def _thread_name(text: str) -> str:
@@ -328,7 +398,7 @@ class _Client(discord.AutoShardedClient):
         if shard_ids is not None:
             options["shard_ids"] = shard_ids
         quiet_voice_warnings()
-        super().__init__(intents=intents(), **options)
+        super().__init__(intents=intents(), allowed_mentions=NO_PINGS, **options)
         self.adapter: DiscordAdapter | None = None
         self._guilds = guild_ids(settings)
 
@@ -341,6 +411,18 @@ class _Client(discord.AutoShardedClient):
     async def on_message(self, message: discord.Message) -> None:
         assert self.adapter is not None
         await self.adapter.on_message(message)
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        assert self.adapter is not None
+        await self.adapter.on_raw_message_delete(payload)
+
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        assert self.adapter is not None
+        await self.adapter.on_raw_bulk_message_delete(payload)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        assert self.adapter is not None
+        await self.adapter.on_raw_message_edit(payload)
 
 
 def gateway_client(settings: Settings) -> _Client:
@@ -419,7 +501,7 @@ async def discord_sync(engine: Engine, settings: Settings) -> list[str]:
     if settings.discord_token is None:
         raise ConfigError("DISCORD_TOKEN is not set")
     quiet_voice_warnings()
-    client = discord.Client(intents=intents())
+    client = discord.Client(intents=intents(), allowed_mentions=NO_PINGS)
     try:
         await client.login(settings.discord_token.get_secret_value())
         adapter = DiscordAdapter(engine, settings, client)

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -27,18 +26,22 @@ from adapters.slack.directory import SlackChannels, SlackDirectory
 from adapters.slack.events import (
     UNLABELLED_USER,
     attachment_from_file,
+    decode_text,
     is_from_a_person,
     is_stale_edit,
     message_from_command,
     message_from_event,
 )
+from adapters.slack.files import SlackFiles
 from adapters.slack.manifest import TRANSCRIBE_SHORTCUT
 from adapters.slack.responder import EDIT_INTERVAL, SlackResponder
+from adapters.slack.signature import signed_requests_only
 from adapters.slack.startup import check_bot_token, open_socket_url, quiet_client_token_warning, socket_mode_logger
 from bot.chat.engine import Engine
-from bot.errors import BadAttachment, ConfigError
+from bot.errors import ConfigError
 from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings
+from storage import PlatformMessage
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +75,12 @@ class SlackAdapter:
         self._edit_interval = edit_interval
         self._native_streaming = native_streaming
         self._admins = frozenset(a.strip() for a in settings.slack_admin_users.split(",") if a.strip())
-        self._people: TTLCache[str, Author] = TTLCache(ADMIN_CACHE_SECONDS)
+        # Admin rights are a workspace's: cached per (team, user), never across workspaces.
+        self._people: TTLCache[tuple[str, str], Author] = TTLCache(ADMIN_CACHE_SECONDS)
         self._channels = SlackChannels(self._client)
+        self._files = SlackFiles(self._token, self._client.base_url)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+        self._signing_secret = secret
         quiet_client_token_warning()
         self.app = AsyncApp(
             client=self._client,
@@ -98,6 +104,9 @@ class SlackAdapter:
 
     async def _on_message(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
         bot_user = str(context.get("bot_user_id") or "")
+        if event.get("subtype") in ("message_deleted", "message_changed"):
+            await self._deleted_or_edited(event, body, context)
+            return
         if not is_from_a_person(event, bot_user):
             return
         text = str(event.get("text") or "")
@@ -108,6 +117,28 @@ class SlackAdapter:
             probe = await self._incoming(event, body, context)
             if await self._engine.knows_thread(probe):
                 await self._answer(event, body, context)
+
+    async def _deleted_or_edited(
+        self, event: Mapping[str, Any], body: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> None:
+        """A deletion takes the message out of history and memory; an edit replaces its text there.
+
+        Only storage and memory change: an edit never starts an answer. A thread's first message deleted
+        while it has replies arrives as an edit to a "tombstone".
+        """
+        team = str(body.get("team_id") or context.get("team_id") or "")
+        channel = str(event.get("channel") or "")
+        new = event.get("message") or {}
+        if event.get("subtype") == "message_deleted" or new.get("subtype") == "tombstone":
+            ts = str(event.get("deleted_ts") or new.get("ts") or (event.get("previous_message") or {}).get("ts") or "")
+            await self._engine.message_deleted(PlatformMessage("slack", team, channel, ts))
+            return
+        if new.get("bot_id") or not new.get("user"):
+            return  # the bot's own edits (streaming) and other apps' messages
+        text = decode_text(str(new.get("text") or ""), str(context.get("bot_user_id") or ""))
+        await self._engine.message_edited(
+            PlatformMessage("slack", team, channel, str(new.get("ts") or "")), str(new["user"]), text
+        )
 
     async def _answer(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
         if not is_from_a_person(event, str(context.get("bot_user_id") or "")):
@@ -123,7 +154,8 @@ class SlackAdapter:
         if not await self._engine.first_delivery("slack", claim):
             return  # the other event of the same mention, or a redelivery
         files, unshared = await self._shared_files(event.get("files") or ())
-        event = {**event, "files": files, "text": await self._named(str(event.get("text") or ""), context)}
+        team_id = str(body.get("team_id") or context.get("team_id") or "")
+        event = {**event, "files": files, "text": await self._named(team_id, str(event.get("text") or ""), context)}
         message = self._with_directory(await self._incoming(event, body, context))
         responder = SlackResponder(
             self._client, channel=message.channel_id, thread_ts=message.thread_id, user_id=message.author.id,
@@ -158,34 +190,43 @@ class SlackAdapter:
                 unshared.append(str(info.get("name") or file.get("name") or "the file"))
         return readable, unshared
 
-    async def _named(self, text: str, context: Mapping[str, Any]) -> str:
+    async def _named(self, team_id: str, text: str, context: Mapping[str, Any]) -> str:
         """The text with people written `<@U…>` labelled with their names, so the model reads names."""
         bot = str(context.get("bot_user_id") or "")
         for user_id in dict.fromkeys(UNLABELLED_USER.findall(text)):
             if user_id != bot:
-                name = (await self._author(user_id)).display_name
+                name = (await self._author(team_id, user_id)).display_name
                 text = text.replace(f"<@{user_id}>", f"<@{user_id}|{name}>")
         return text
 
     async def _incoming(self, event: Mapping[str, Any], body: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+        team_id = str(body.get("team_id") or context.get("team_id") or "")
         return message_from_event(
             event,
-            team_id=str(body.get("team_id") or context.get("team_id") or ""),
+            team_id=team_id,
             bot_user_id=str(context.get("bot_user_id") or ""),
-            author=await self._author(str(event["user"])),
+            author=await self._author(team_id, str(event["user"]), home_team=event.get("user_team")),
             download=self._download,
             max_bytes=self._settings.max_attachment_mb * 1024 * 1024,
         )
 
     async def _on_command(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         await ack()  # within Slack's 3 seconds; the answer follows
+        # A signed command replayed within the signature's five minutes (or redelivered) runs once: claimed by
+        # (team, trigger_id) like events, so an /image is not drawn and charged twice.
+        once = str(body.get("trigger_id") or body.get("response_url") or "")
+        if once and not await self._engine.first_delivery("slack", f"command:{body.get('team_id')}:{once}"):
+            log.info("Slack command %s already handled: a replay or redelivery", body.get("command"))
+            return
         spec = self._engine.commands.get(str(body["command"]).lstrip("/"))
         name = spec.name if spec is not None else str(body["command"]).lstrip("/")
         # Slash commands carry no files: /transcribe takes the user's latest audio file in the channel.
         files = await self._recent_audio(body) if name == "transcribe" else ()
-        body = {**body, "text": await self._named(str(body.get("text") or ""), {})}
+        body = {**body, "text": await self._named(str(body.get("team_id") or ""), str(body.get("text") or ""), {})}
         message = self._with_directory(
-            message_from_command(body, name, author=await self._author(str(body["user_id"])), attachments=files)
+            message_from_command(
+                body, name, author=await self._author(str(body["team_id"]), str(body["user_id"])), attachments=files
+            )
         )
         responder = SlackResponder(
             self._client, channel=message.channel_id, thread_ts=None, user_id=message.author.id,
@@ -234,43 +275,41 @@ class SlackAdapter:
                 return tuple(attachment_from_file(f, self._download, cap) for f in readable)
         return ()
 
-    async def _author(self, user_id: str) -> Author:
-        """Name and admin rights from users.info (cached a few minutes), or SLACK_ADMIN_USERS."""
-        cached = self._people.get(user_id)
+    async def _author(self, team_id: str, user_id: str, *, home_team: Any = None) -> Author:
+        """Name and admin rights from users.info (cached a few minutes per team and user), or SLACK_ADMIN_USERS.
+
+        A person from another workspace (Slack Connect: their home team is not this one, or Slack calls them a
+        stranger) is never an admin here, whatever their own workspace made them.
+        """
+        cached = self._people.get((team_id, user_id))
         if cached is not None:
             return cached
+        external = bool(home_team) and str(home_team) != team_id
         try:
             user = (await self._client.users_info(user=user_id))["user"]
             profile = user.get("profile") or {}
             name = profile.get("display_name") or profile.get("real_name") or user.get("name") or user_id
             admin = bool(user.get("is_admin") or user.get("is_owner"))
+            home = user.get("team_id")
+            external = external or bool(user.get("is_stranger")) or (bool(home) and str(home) != team_id)
         except Exception:
             log.warning("users.info failed for %s; treating as a regular member", user_id, exc_info=True)
             name, admin = user_id, False
-        author = Author(id=user_id, display_name=str(name), is_admin=admin or user_id in self._admins)
-        self._people.put(user_id, author)
+        admin = (admin or user_id in self._admins) and not external
+        author = Author(id=user_id, display_name=str(name), is_admin=admin)
+        self._people.put((team_id, user_id), author)
         return author
 
     async def _download(self, url: str, max_bytes: int) -> bytes:
-        """A file's bytes from url_private, with the bot token; an HTML page means a missing scope."""
-        headers = {"Authorization": f"Bearer {self._token}"}
-        async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
-            if response.status != 200:
-                raise BadAttachment(f"Slack refused the file download (HTTP {response.status}).")
-            if response.content_type == "text/html":
-                raise BadAttachment(
-                    "Slack sent a web page instead of the file: the bot lacks the files:read scope. "
-                    "Ask an admin to add it and reinstall the app."
-                )
-            data = await response.content.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise BadAttachment(f"The file is over the {max_bytes // 2**20} MB limit.")
-        return data
+        """A file's bytes from url_private: the token only to Slack's file hosts, the cap while streaming."""
+        return await self._files.download(url, max_bytes)
 
     def web_app(self) -> web.Application:
         """The HTTP-mode application: /slack/events (signed) and /healthz."""
+        if self._signing_secret is None:
+            raise ConfigError("Slack HTTP mode needs SLACK_SIGNING_SECRET: requests are verified with it")
         app = self.app.web_app(path="/slack/events")
-        app.middlewares.append(_reject_bad_timestamps)
+        app.middlewares.append(signed_requests_only(self._signing_secret, "/slack/events"))
         app.router.add_get("/healthz", self._healthz)
         return app
 
@@ -280,17 +319,6 @@ class SlackAdapter:
         except Exception as exc:
             return web.json_response({"ok": False, "database": type(exc).__name__}, status=503)
         return web.json_response({"ok": True, **checks})
-
-
-@web.middleware
-async def _reject_bad_timestamps(request: web.Request, handler: Any) -> web.StreamResponse:
-    # bolt's verifier answers a non-integer X-Slack-Request-Timestamp with a 500 (PLATFORM-FACTS):
-    # a malformed request is the sender's fault, so say 400.
-    stamp = request.headers.get("X-Slack-Request-Timestamp")
-    if request.path == "/slack/events" and stamp is not None and not stamp.strip().isdigit():
-        return web.json_response({"error": "invalid timestamp"}, status=400)
-    response: web.StreamResponse = await handler(request)
-    return response
 
 
 async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
@@ -309,8 +337,8 @@ async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> 
         return
     runner = web.AppRunner(adapter.web_app())
     await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", settings.port).start()
-    log.info("Slack: HTTP mode on port %d (/slack/events, /healthz)", settings.port)
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    log.info("Slack: HTTP mode on %s port %d (/slack/events, /healthz)", settings.host, settings.port)
     try:
         await stop.wait()
     finally:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from adapters.slack.mentions import neutralise
+
 _CODE = re.compile(r"(```.*?```|`[^`\n]+`)", re.DOTALL)
 _BOLD = re.compile(r"\*\*(.+?)\*\*|__(.+?)__")
 _ITALIC = re.compile(r"(?<![*\w])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![*\w])")
@@ -13,8 +15,9 @@ _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*$", re.MULTILINE)
 
 
 def to_mrkdwn(text: str) -> str:
-    """Bold, italics, strike-through, links and headings converted; code blocks and spans untouched."""
-    parts = _CODE.split(text)
+    """Bold, italics, strike-through, links and headings converted; code blocks and spans untouched
+    but for mentions, which are made inert everywhere."""
+    parts = _CODE.split(neutralise(text))
     return "".join(part if i % 2 else _convert(part) for i, part in enumerate(parts))
 
 

@@ -16,6 +16,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.common.edited_reply import EditedReply
 from adapters.common.text_split import first_cut, reopen_after, split_message
 from adapters.slack.markdown import to_mrkdwn
+from adapters.slack.mentions import neutralise, settled_length
 from bot.errors import CannotPost
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,12 @@ class NativeSlackReply:
             await self._stop()
 
     async def _stream_up_to(self, end: int, *, gather: bool = False) -> None:
-        """Hand the text up to `end` to the stream; with `gather`, not sooner than STREAM_INTERVAL after the last."""
+        """Hand the text up to `end` to the stream; with `gather`, not sooner than STREAM_INTERVAL after the last.
+
+        While gathering, a piece never ends inside a `<…>`: a mention split across two pieces would ping."""
         end = min(end, len(self._text))
+        if gather:
+            end = settled_length(self._text[:end])
         if end <= self._streamed:
             return
         if gather and self._streamer is not None and self._clock() - self._last < STREAM_INTERVAL:
@@ -132,7 +137,7 @@ class NativeSlackReply:
         try:
             if self._streamer is None:
                 self._streamer = await self._client.chat_stream(**self._stream_args)
-            await self._streamer.append(markdown_text=text)
+            await self._streamer.append(markdown_text=neutralise(text))
         except SlackApiError as exc:
             await self._fall_back(exc)
 
@@ -339,7 +344,7 @@ class SlackResponder:
         try:
             await self._client.files_upload_v2(
                 channel=self._channel, thread_ts=self._thread_ts, content=data, filename=filename,
-                initial_comment=caption or None,
+                initial_comment=to_mrkdwn(caption) if caption else None,
             )  # fmt: skip
         except SlackApiError as exc:
             if not is_outside(exc):
@@ -355,11 +360,13 @@ class SlackResponder:
         try:
             if self._placeholder_ts is None:
                 response = await self._client.chat_postMessage(
-                    channel=self._channel, thread_ts=self._thread_ts, text=f"_{text}_"
+                    channel=self._channel, thread_ts=self._thread_ts, text=f"_{neutralise(text)}_"
                 )
                 self._placeholder_ts = str(response["ts"])
             else:
-                await self._client.chat_update(channel=self._channel, ts=self._placeholder_ts, text=f"_{text}_")
+                await self._client.chat_update(
+                    channel=self._channel, ts=self._placeholder_ts, text=f"_{neutralise(text)}_"
+                )
         except SlackApiError as exc:
             if not is_outside(exc):
                 raise

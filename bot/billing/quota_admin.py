@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 
 from bot.billing.budget import Budget
 from bot.billing.money import format_usd, usd_to_nanos
@@ -26,6 +27,14 @@ _METRICS: dict[tuple[str, str], Metric] = {
     ("team", "monthly"): "monthly_usd",
 }
 _UNLIMITED = ("none", "unlimited", "off")
+# The largest limit each kind takes, in the unit people type: far above any real budget and far below
+# what a 64-bit column holds (a $99,999,999,999 limit is 10^20 nano-dollars and would overflow it).
+MAX_LIMITS: dict[Metric, tuple[Decimal, str]] = {
+    "daily_usd": (Decimal(1_000_000), "$1,000,000"),
+    "monthly_usd": (Decimal(1_000_000), "$1,000,000"),
+    "daily_images": (Decimal(1_000_000), "1,000,000 images"),
+    "daily_audio": (Decimal(1_000_000), "1,000,000 minutes"),
+}
 
 
 @dataclass(frozen=True)
@@ -54,23 +63,28 @@ def parse_set(args: list[str]) -> QuotaChange:
 
 
 def parse_amount(metric: Metric, text: str) -> int | None:
-    """The stored value of an amount: nano-dollars, a count of images, or milliseconds of audio."""
+    """The stored value of an amount: nano-dollars, a count of images, or milliseconds of audio; at most
+    MAX_LIMITS, checked before converting (`1e999999999` must not become a billion-digit integer)."""
     if text.lower() in _UNLIMITED:
         return None
+    kind = {"daily_images": "a whole number of images", "daily_audio": "a number of minutes"}.get(
+        metric, "an amount in dollars like 0.50"
+    )
     try:
-        if metric in ("daily_usd", "monthly_usd"):
-            return usd_to_nanos(text.removeprefix("$"))
-        if metric == "daily_images":
-            count = int(text)
-            if count < 0:
-                raise ValueError
-            return count
-        return usd_to_nanos(text) * 60 // 1_000_000  # minutes -> ms, exact for decimals
-    except ValueError:
-        kind = {"daily_images": "a whole number of images", "daily_audio": "a number of minutes"}.get(
-            metric, "an amount in dollars like 0.50"
-        )
-        raise BadCommand(f"{text!r} is not {kind} (or 'none' for unlimited).") from None
+        amount = Decimal(text.removeprefix("$") if metric.endswith("_usd") else text)
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    whole = amount.is_finite() and amount == amount.to_integral_value()
+    if not amount.is_finite() or amount < 0 or (metric == "daily_images" and not whole):
+        raise BadCommand(f"{text[:40]!r} is not {kind} (or 'none' for unlimited).")
+    ceiling, shown = MAX_LIMITS[metric]
+    if amount > ceiling:
+        raise BadCommand(f"{text[:40]} is more than the largest limit, {shown}; use 'none' for no limit.")
+    if metric == "daily_images":
+        return int(amount)
+    if metric == "daily_audio":
+        return usd_to_nanos(amount) * 60 // 1_000_000  # minutes -> ms, exact for decimals
+    return usd_to_nanos(amount)
 
 
 def describe(metric: str, value: int | None) -> str:

@@ -15,7 +15,7 @@ from bot.messages import IncomingMessage
 from bot.providers.llm import PromptMessage
 from bot.responder import Responder
 from bot.settings import Settings
-from storage import NewMessage, Store, WindowMessage
+from storage import NewMessage, PlatformMessage, Store, WindowMessage
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class Conversations:
                     tokens=self._tokens.count_message(completion.text),
                     created_at=self._clock(),
                     usage=completion.usage,
+                    reply_to=stored.id,
                 ),
             )
         self._memory.notify()
@@ -142,18 +143,28 @@ class Conversations:
                 while self._tokens.count_message(answer) > room - 20:
                     answer = answer[: int(len(answer) * 0.9)]
                 answer += "\n[…the rest of the transcript was too long to keep in the conversation]"
-            for role, content, created in (("user", said, message.created_at), ("assistant", answer, self._clock())):
-                await self._store.add_message(
-                    conversation.id,
-                    NewMessage(
-                        role=role,  # type: ignore[arg-type]
-                        content=content,
-                        tokens=self._tokens.count_message(content),
-                        created_at=created,
-                        author_id=message.author.id if role == "user" else "",
-                        author_name=message.author.display_name if role == "user" else "",
-                    ),
-                )
+            question = await self._store.add_message(
+                conversation.id,
+                NewMessage(
+                    role="user",
+                    content=said,
+                    tokens=self._tokens.count_message(said),
+                    created_at=message.created_at,
+                    author_id=message.author.id,
+                    author_name=message.author.display_name,
+                    platform_message_id=message.message_id,
+                ),
+            )
+            await self._store.add_message(
+                conversation.id,
+                NewMessage(
+                    role="assistant",
+                    content=answer,
+                    tokens=self._tokens.count_message(answer),
+                    created_at=self._clock(),
+                    reply_to=question.id,
+                ),
+            )
         self._memory.notify()
 
     async def summarize(self, text: str, message: IncomingMessage, responder: Responder) -> None:
@@ -165,6 +176,22 @@ class Conversations:
         prompt = [*build_prompt(self._settings.system_prompt, []), PromptMessage("user", f"{instruction}\n\n{text}")]
         cell = Cell(prompt, self._chat.prompt_tokens(prompt), self._settings.chat_model)
         await self.after_reply(await self._chat.stream(cell, message, responder), responder)
+
+    async def deleted(self, message: PlatformMessage) -> int:
+        """A message deleted on its platform leaves history and memory, with the bot's replies to it."""
+        removed = await self._store.delete_platform_message(message)
+        if removed:
+            log.info("deleted %d stored message(s) for %s message %s", removed, message.platform, message.message_id)
+        return removed
+
+    async def edited(self, message: PlatformMessage, author_id: str, text: str) -> int:
+        """A message its author edited: the stored text is replaced (and embedded again). Only storage and
+        memory change: an edit never starts an answer."""
+        changed = await self._store.edit_platform_message(message, author_id, text, self._tokens.count_message(text))
+        if changed:
+            self._memory.notify()
+            log.info("replaced %d stored message(s) for an edit (%d chars)", changed, len(text))
+        return changed
 
     async def reset(self, message: IncomingMessage) -> bool:
         """End the conversation at the message's thread; the next message starts a fresh one."""

@@ -26,7 +26,7 @@ from bot.prompts.experiments import PromptExperiments
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.wording import count
-from storage import ConversationKey, Store, StoreFailed
+from storage import ConversationKey, PlatformMessage, Store, StoreFailed
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,14 @@ class Engine:
     async def knows_thread(self, message: IncomingMessage) -> bool:
         """Whether the bot is already in this thread's conversation (so a reply needs no mention)."""
         return await self.store.has_open_conversation(message.conversation_key)
+
+    async def message_deleted(self, message: PlatformMessage) -> int:
+        """A platform says a message was deleted: it leaves history and memory, with the replies to it."""
+        return await self.conversations.deleted(message)
+
+    async def message_edited(self, message: PlatformMessage, author_id: str, text: str) -> int:
+        """A platform says a person edited their message: the stored text and its vector follow. No answer."""
+        return await self.conversations.edited(message, author_id, text)
 
     async def first_delivery(self, platform: str, delivery_id: str) -> bool:
         """True the first time a platform event is seen; False for a redelivery (answer it once).

@@ -1,6 +1,9 @@
 """Audio checks and splitting with the ffmpeg binary that imageio-ffmpeg ships (no system ffmpeg needed).
 
-Every ffmpeg run is an async subprocess: nothing blocks the event loop.
+Every ffmpeg run is an async subprocess: nothing blocks the event loop. ffmpeg reads only the bytes we
+hand it: the input format is the one we chose from the magic bytes we checked (never ffmpeg's own
+probing, which would follow an HLS playlist or an ffconcat list to other files), and only the `file`
+protocol is allowed for the one temporary file we wrote.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ _NOT_AUDIO = (
     (b"%PDF", "a PDF document"),
     (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
 )
+# Lists that make a demuxer open further inputs (files on our disk, URLs): refused by name, before ffmpeg runs.
+_PLAYLISTS = re.compile(
+    rb"^(\xef\xbb\xbf)?\s*(#EXTM3U|#EXT-X-|ffconcat|\[playlist\]|<\?xml|<asx|<smil|<MPD|file\s+'|#EXTINF)",
+    re.IGNORECASE,
+)
 _HTML = re.compile(rb"^\s*(<!doctype html|<html|<head|<!--)", re.IGNORECASE)
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _DECODED_TIME = re.compile(r"time=(\d+):(\d\d):(\d\d(?:\.\d+)?)")
@@ -32,8 +40,45 @@ def ffmpeg_exe() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
-def check_bytes(data: bytes, name: str) -> None:
-    """Refuse, before any spending, what is certainly not audio: empty files, web pages, images, documents."""
+def _container(data: bytes) -> str | None:
+    """The ffmpeg demuxer for the audio or video container these bytes start with; None when not one we read."""
+    head = data[:12]
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "avi"
+    if len(data) > 188 and data[0] == 0x47 and data[188] == 0x47:
+        return "mpegts"  # 188-byte packets, each starting with the sync byte
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free"):
+        return "mov"  # MP4, M4A, MOV, 3GP: external data references stay off (the demuxer's default)
+    if head[:3] == b"ID3":
+        return "mp3"
+    if head[:2] in (b"\xff\xf1", b"\xff\xf9"):
+        return "aac"  # ADTS: layer bits 00
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06:
+        return "mp3"  # an MPEG audio frame header with a layer
+    for magic, demuxer in _CONTAINERS:
+        if head.startswith(magic):
+            return demuxer
+    return None
+
+
+_CONTAINERS = (
+    (b"OggS", "ogg"),
+    (b"fLaC", "flac"),
+    (b"\x1a\x45\xdf\xa3", "matroska"),  # WebM and MKV
+    (b"#!AMR", "amr"),
+    (b"caff", "caf"),
+    (b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "asf"),  # WMA, WMV
+    (b"\x00\x00\x01\xba", "mpeg"),  # MPEG program stream (.mpg, .vob)
+)
+
+
+def check_bytes(data: bytes, name: str) -> str:
+    """Refuse, before any spending, what is certainly not audio: empty files, web pages, images, documents,
+    playlists. Returns the ffmpeg demuxer for the container the bytes start with."""
     if not data:
         raise BadAttachment(f"{name} is empty (0 bytes).")
     if _HTML.match(data[:512]):
@@ -44,6 +89,20 @@ def check_bytes(data: bytes, name: str) -> None:
     for magic, what in _NOT_AUDIO:
         if data.startswith(magic):
             raise BadAttachment(f"{name} is {what}, not audio or video.")
+    if _PLAYLISTS.match(data[:512]):
+        raise BadAttachment(f"{name} is a playlist or a list of files, not audio; upload the audio file itself.")
+    demuxer = _container(data)
+    if demuxer is None:
+        raise BadAttachment(
+            f"{name} has no audio that ffmpeg can read; send an audio or video file "
+            "(MP3, M4A/MP4/MOV, WAV, OGG/Opus, FLAC, WebM/MKV, AAC, AIFF, AMR, WMA, AVI, MPEG)."
+        )
+    return demuxer
+
+
+def _input(path: Path, demuxer: str) -> list[str]:
+    """ffmpeg's arguments for reading our own temporary file, in the format we checked, and nothing else."""
+    return ["-protocol_whitelist", "file", "-f", demuxer, "-i", f"file:{path}"]
 
 
 async def _run(*args: str) -> tuple[int, str]:
@@ -62,13 +121,13 @@ def _seconds(match: re.Match[str]) -> float:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
-async def duration(path: Path, name: str) -> float:
+async def duration(path: Path, name: str, demuxer: str) -> float:
     """Seconds of audio actually in the file; BadAttachment when ffmpeg finds no audio stream in it.
 
     Measured by reading every packet (stream copy, no decoding: about half a second per hour of
     MP3), not from the header, which a truncated file still fills with the whole recording's length.
     """
-    _, log = await _run("-i", str(path), "-vn", "-map", "0:a:0", "-c", "copy", "-f", "null", "-")
+    _, log = await _run(*_input(path, demuxer), "-vn", "-map", "0:a:0", "-c", "copy", "-f", "null", "-")
     if "Audio:" not in log:
         raise BadAttachment(f"{name} has no audio that ffmpeg can read; send an audio or video file.")
     times = list(_DECODED_TIME.finditer(log))
@@ -80,10 +139,12 @@ async def duration(path: Path, name: str) -> float:
     return _seconds(header)
 
 
-async def silences(path: Path, min_silence: float = 0.4, threshold_db: int = -35) -> list[tuple[float, float]]:
+async def silences(
+    path: Path, demuxer: str, min_silence: float = 0.4, threshold_db: int = -35
+) -> list[tuple[float, float]]:
     """(start, end) of the quiet stretches, where a cut will not split a word."""
     _, log = await _run(
-        "-i", str(path), "-vn", "-af", f"silencedetect=n={threshold_db}dB:d={min_silence}", "-f", "null", "-"
+        *_input(path, demuxer), "-vn", "-af", f"silencedetect=n={threshold_db}dB:d={min_silence}", "-f", "null", "-"
     )
     spans: list[tuple[float, float]] = []
     start: float | None = None
@@ -111,10 +172,10 @@ def plan_cuts(total: float, chunk: float, quiet: list[tuple[float, float]], slac
     return cuts
 
 
-async def split(path: Path, cuts: list[float], folder: Path) -> list[Path]:
+async def split(path: Path, demuxer: str, cuts: list[float], folder: Path) -> list[Path]:
     """Re-encode into compact mono MP3 parts (16 kHz, 48 kb/s: ~3.6 MB per 10 minutes), cut at `cuts`."""
     pattern = folder / "part-%03d.mp3"
-    args = ["-y", "-i", str(path), "-vn", "-ac", "1", "-ar", "16000", "-c:a", "libmp3lame", "-b:a", "48k"]
+    args = ["-y", *_input(path, demuxer), "-vn", "-ac", "1", "-ar", "16000", "-c:a", "libmp3lame", "-b:a", "48k"]
     if cuts:
         args += ["-f", "segment", "-segment_times", ",".join(f"{c:.3f}" for c in cuts), "-reset_timestamps", "1"]
         target = str(pattern)

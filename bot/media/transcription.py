@@ -91,20 +91,20 @@ class Transcriber:
                 f"{attachment.name} is {attachment.size / 2**20:.0f} MB; the limit is {s.transcribe_max_mb} MB."
             )
         data = await attachment.read()
-        audio.check_bytes(data, attachment.name)
+        demuxer = audio.check_bytes(data, attachment.name)
         folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="teambot-audio-"))
         try:
             # The original name (sanitized) travels with the file: the API guesses the format from it.
             source = folder / (re.sub(r"[^A-Za-z0-9._-]", "_", Path(attachment.name).name)[-100:] or "audio")
             await asyncio.to_thread(source.write_bytes, data)
             await responder.show_status("measuring the audio…")
-            seconds = await audio.duration(source, attachment.name)
+            seconds = await audio.duration(source, attachment.name, demuxer)
             if seconds > s.transcribe_max_minutes * 60:
                 limit = s.transcribe_max_minutes
                 raise BadAttachment(
                     f"{attachment.name} is {seconds / 60:.1f} minutes long; the limit is {limit} minutes."
                 )
-            return await self._metered(message, responder, source, data, seconds, options, folder)
+            return await self._metered(message, responder, source, demuxer, data, seconds, options, folder)
         finally:
             await asyncio.to_thread(shutil.rmtree, folder, True)
 
@@ -113,6 +113,7 @@ class Transcriber:
         message: IncomingMessage,
         responder: Responder,
         source: Path,
+        demuxer: str,
         data: bytes,
         seconds: float,
         options: TranscribeOptions,
@@ -122,7 +123,7 @@ class Transcriber:
         charge = Charge(message.platform, message.team_id, message.author.id, message.channel_id, "audio", model)
         units = Units(audio_ms=math.ceil(seconds * 1000))
         async with self._budget.hold(charge, units, self._prices.audio_cost(model, seconds)) as reservation:
-            parts, bounds = await self._parts(source, data, seconds, folder)
+            parts, bounds = await self._parts(source, demuxer, data, seconds, folder)
             texts, error = await self._transcribe_parts(parts, responder, options)
             done = sum(end - start for (start, end), text in zip(bounds, texts, strict=True) if text is not None)
             if any(text is not None for text in texts):
@@ -142,17 +143,17 @@ class Transcriber:
         return Transcript(joined, error is None, done, seconds)
 
     async def _parts(
-        self, source: Path, data: bytes, seconds: float, folder: Path
+        self, source: Path, demuxer: str, data: bytes, seconds: float, folder: Path
     ) -> tuple[list[Path], list[tuple[float, float]]]:
         """The files to send and the (start, end) seconds each covers: the original when it is small and short."""
         chunk = self._settings.transcribe_chunk_seconds
         if seconds <= chunk and len(data) <= API_FILE_LIMIT:
             return [source], [(0.0, seconds)]
-        quiet = await audio.silences(source) if seconds > chunk else []
+        quiet = await audio.silences(source, demuxer) if seconds > chunk else []
         cuts = audio.plan_cuts(seconds, chunk, quiet)
         out = folder / "parts"
         await asyncio.to_thread(out.mkdir)
-        parts = await audio.split(source, cuts, out)
+        parts = await audio.split(source, demuxer, cuts, out)
         edges = [0.0, *cuts, seconds]
         bounds = list(itertools.pairwise(edges))
         if len(parts) != len(bounds):

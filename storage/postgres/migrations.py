@@ -5,6 +5,7 @@ several bot processes starting together migrate exactly once.
 
 from __future__ import annotations
 
+from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
 
 MIGRATIONS: list[Migration] = [
@@ -168,6 +169,17 @@ MIGRATIONS: list[Migration] = [
         "m007_turn_leases",
         """
         CREATE TABLE turn_leases (key TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL);
+        """,
+    ),
+    Migration(
+        # A reply names the question it answers: see security_reply_links in storage/sqlite/migrations.py.
+        "security_reply_links",
+        f"""
+        ALTER TABLE messages ADD COLUMN reply_to BIGINT REFERENCES messages (id) ON DELETE CASCADE;
+        UPDATE messages SET reply_to = ({_PREVIOUS}) WHERE role = 'assistant'
+            AND (SELECT p.role FROM messages p WHERE p.id = ({_PREVIOUS})) = 'user';
+        CREATE INDEX messages_reply_to ON messages (reply_to) WHERE reply_to IS NOT NULL;
+        CREATE INDEX messages_platform_message ON messages (platform_message_id) WHERE platform_message_id <> '';
         """,
     ),
 ]

@@ -12,6 +12,12 @@ from datetime import UTC, datetime
 
 from storage.sql.connection import Database
 
+# The message right before `messages` (the row an UPDATE is on) in its conversation: used by both lists'
+# security_reply_links to link the replies stored before replies named their question.
+PREVIOUS_MESSAGE = (
+    "SELECT max(p.id) FROM messages p WHERE p.conversation_id = messages.conversation_id AND p.id < messages.id"
+)
+
 
 class Migration:
     """One named schema change: statements run in order, in one transaction."""

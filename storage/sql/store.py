@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from storage.memory_records import PENDING
 from storage.records import (
     ChannelSettings,
     Conversation,
     ConversationKey,
     ModelUsage,
     NewMessage,
+    PlatformMessage,
     StoredMessage,
     TeamSeen,
     WindowMessage,
@@ -52,10 +54,10 @@ END_CONVERSATION = (
 # tokens_before: the running total of the conversation's tokens, fixed at insert (see `window`).
 ADD_MESSAGE = (
     "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, author_id, author_name,"
-    " platform_message_id, model, prompt_tokens, completion_tokens, created_at)"
+    " platform_message_id, model, prompt_tokens, completion_tokens, created_at, reply_to)"
     " VALUES ($1, $2, $3, $4, COALESCE((SELECT tokens_before + tokens FROM messages"
     "   WHERE conversation_id = $1 ORDER BY tokens_before DESC, id DESC LIMIT 1), 0),"
-    " $5, $6, $7, $8, $9, $10, $11) RETURNING id"
+    " $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id"
 )
 WINDOW = (
     "SELECT role, content, tokens, id, tokens_before FROM messages WHERE conversation_id = $1"
@@ -78,12 +80,12 @@ _MINE = (
     "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
     " WHERE c.team_id = $1 AND m.role = 'user' AND m.author_id = $2"
 )
-_REPLIES = (
-    "SELECT (SELECT min(r.id) FROM messages r WHERE r.conversation_id = m.conversation_id"
-    f" AND r.id > m.id AND r.role = 'assistant') FROM messages m WHERE m.id IN ({_MINE})"
-)
 _RUNS = "SELECT id FROM prompt_runs WHERE team_id = $1 AND user_id = $2"
-FORGET_MESSAGES = f"DELETE FROM messages WHERE id IN ({_MINE}) OR id IN ({_REPLIES}) RETURNING role"
+# The replies linked to the asker's messages (never a reply inferred from message order), then the messages;
+# their vectors go with them (message_vectors cascades). Replies first: a reply cascading away with its
+# question would be missing from the count (SQLite runs the cascade before RETURNING sees the row).
+FORGET_REPLIES = f"DELETE FROM messages WHERE reply_to IN ({_MINE}) RETURNING 1"
+FORGET_MESSAGES = f"DELETE FROM messages WHERE id IN ({_MINE}) RETURNING 1"
 FORGET_RATINGS = (
     "DELETE FROM prompt_ratings WHERE user_id = $2 AND run_id IN (SELECT id FROM prompt_runs WHERE team_id = $1)"
     " RETURNING 1"
@@ -99,6 +101,31 @@ PSEUDONYMIZE = (
     "UPDATE quota_changes SET changed_by = $3 WHERE team_id = $1 AND changed_by = $2",
 )
 
+
+# A person's message as the platform names it: $1 platform, $2 team ('' = any), $3 channel ('' = any), $4 its id.
+_PLATFORM_MESSAGE = (
+    "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+    " WHERE m.platform_message_id = $4 AND m.role = 'user' AND c.platform = $1"
+    " AND ($2 = '' OR c.team_id = $2) AND ($3 = '' OR c.channel_id = $3)"
+)
+# Deleted on the platform: the replies to it, then the message, and their vectors leave history and memory.
+DELETE_PLATFORM_REPLIES = f"DELETE FROM messages WHERE reply_to IN ({_PLATFORM_MESSAGE}) RETURNING 1"
+DELETE_PLATFORM_MESSAGE = f"DELETE FROM messages WHERE id IN ({_PLATFORM_MESSAGE}) RETURNING 1"
+# Edited on the platform, by its author ($5): which stored messages to replace.
+EDITED_MESSAGES = (
+    "SELECT m.id, m.conversation_id, m.tokens, m.tokens_before FROM messages m"
+    f" WHERE m.id IN ({_PLATFORM_MESSAGE}) AND m.author_id = $5"
+)
+# The new text waits to be embedded again; the old vector goes now (a search must not find the old text).
+REPLACE_TEXT = (
+    f"UPDATE messages SET content = $2, tokens = $3, embed_state = {PENDING}, embed_claimed_until = NULL WHERE id = $1"
+)
+DROP_VECTOR = "DELETE FROM message_vectors WHERE message_id = $1"
+# The running token totals after an edited message move by its change in size ($2), so windows stay exact.
+SHIFT_TOTALS = (
+    "UPDATE messages SET tokens_before = tokens_before + $2 WHERE conversation_id = $1"
+    " AND (tokens_before > $3 OR (tokens_before = $3 AND id > $4))"
+)
 
 # Every team the database has seen: in its conversations or in the ledger (memory's calls, /image
 # and /transcribe have no conversation).
@@ -187,7 +214,7 @@ class SQLStore:
                 conversation_id, message.role, message.content, message.tokens, message.author_id,
                 message.author_name, message.platform_message_id, usage.model if usage else None,
                 usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
-                message.created_at.isoformat(),
+                message.created_at.isoformat(), message.reply_to,
             )  # fmt: skip
         return StoredMessage(
             id=new_id, conversation_id=conversation_id, role=message.role, content=message.content,
@@ -214,14 +241,37 @@ class SQLStore:
         """Drop claims older than `before`."""
         return await self._db.execute(FORGET_DELIVERIES, before.isoformat())
 
+    async def delete_platform_message(self, message: PlatformMessage) -> int:
+        """A message deleted on its platform: it, the replies to it and their vectors go; how many rows went."""
+        if not message.message_id:
+            return 0
+        async with self._db.transaction() as tx:
+            replies = await tx.fetch(DELETE_PLATFORM_REPLIES, *_platform_params(message))
+            messages = await tx.fetch(DELETE_PLATFORM_MESSAGE, *_platform_params(message))
+        return len(replies) + len(messages)
+
+    async def edit_platform_message(self, message: PlatformMessage, author_id: str, text: str, tokens: int) -> int:
+        """A message its author edited on the platform: the stored text is replaced and will be embedded again
+        (the old vector is dropped at once). Returns how many stored messages changed."""
+        if not message.message_id:
+            return 0
+        edited = await self._db.fetch(EDITED_MESSAGES, *_platform_params(message), author_id)
+        for message_id, conversation_id, old_tokens, tokens_before in edited:
+            async with self._db.transaction(conversation_lock(conversation_id)) as tx:
+                await tx.execute(REPLACE_TEXT, message_id, text, tokens)
+                await tx.execute(DROP_VECTOR, message_id)
+                if tokens != old_tokens:
+                    await tx.execute(SHIFT_TOTALS, conversation_id, tokens - old_tokens, tokens_before, message_id)
+        return len(edited)
+
     async def forget_user(self, team_id: str, user_id: str, pseudonym: str) -> dict[str, int]:
         """Delete a user's messages (and the replies to them), prompt runs and ratings in a team;
         replace their id by `pseudonym` where the team's records must stay (ledger costs, authorship)."""
         counts: dict[str, int] = {}
         async with self._db.transaction() as tx:
-            roles = [row[0] for row in await tx.fetch(FORGET_MESSAGES, team_id, user_id)]
-            counts["messages"] = roles.count("user")
-            counts["replies"] = roles.count("assistant")
+            replies = len(await tx.fetch(FORGET_REPLIES, team_id, user_id))
+            counts["messages"] = len(await tx.fetch(FORGET_MESSAGES, team_id, user_id))
+            counts["replies"] = replies
             counts["ratings"] = len(await tx.fetch(FORGET_RATINGS, team_id, user_id))
             await tx.execute(FORGET_RATINGS_OF_RUNS, team_id, user_id)
             counts["prompt runs"] = len(await tx.fetch(FORGET_RUNS, team_id, user_id))
@@ -230,6 +280,10 @@ class SQLStore:
                 pseudonymized += await tx.execute(sql, team_id, user_id, pseudonym)
             counts["records pseudonymized"] = pseudonymized
         return counts
+
+
+def _platform_params(message: PlatformMessage) -> tuple[str, str, str, str]:
+    return (message.platform, message.team_id, message.channel_id, message.message_id)
 
 
 def _key_params(key: ConversationKey) -> tuple[str, str, str, str]:

@@ -7,6 +7,7 @@ Never edit or reorder a migration that has shipped; append a new one to both lis
 
 from __future__ import annotations
 
+from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
 
 MIGRATIONS: list[Migration] = [
@@ -263,4 +264,15 @@ MIGRATIONS: list[Migration] = [
     # PostgreSQL's turn leases (several processes on one database). A SQLite deployment is one bot
     # process whose turn lock is a no-op, so there is nothing to create; the name keeps both lists alike.
     Migration("m007_turn_leases"),
+    Migration(
+        "security_reply_links",
+        # A reply names the question it answers (deleting the question deletes it, and its vector with it), so
+        # /forget and platform deletions never infer a reply from message order. Existing replies are linked to
+        # the message right before them when that is a question (turns never interleave in a conversation).
+        "ALTER TABLE messages ADD COLUMN reply_to INTEGER REFERENCES messages (id) ON DELETE CASCADE",
+        f"UPDATE messages SET reply_to = ({_PREVIOUS}) WHERE role = 'assistant'"
+        f" AND (SELECT p.role FROM messages p WHERE p.id = ({_PREVIOUS})) = 'user'",
+        "CREATE INDEX messages_reply_to ON messages (reply_to) WHERE reply_to IS NOT NULL",
+        "CREATE INDEX messages_platform_message ON messages (platform_message_id) WHERE platform_message_id <> ''",
+    ),
 ]
