@@ -23,6 +23,7 @@ from benchmarks import (
     memory_search,
     reservations,
     turn_overhead,
+    vision_scaling,
 )
 
 BENCHMARKS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
@@ -34,6 +35,7 @@ BENCHMARKS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "adapters": adapters.run,
     "memory_search": memory_search.run,
     "memory_quality": memory_quality.run,
+    "vision_scaling": vision_scaling.run,
 }
 HERE = Path(__file__).resolve().parent
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -114,6 +116,12 @@ def table(report: dict[str, Any]) -> str:
                     "/search hit@5 ≥ 0.95" if name == "minilm" else "")  # fmt: skip
             elif f:
                 add(f"memory quality, {name}", str(f), "")
+    if v := report.get("vision_scaling"):
+        for model in ("gpt-4.1-mini", "gpt-4o"):
+            if f := v.get(model):
+                add(f"a 4032x3024 JPEG ({v['source']['bytes'] / 1e6:.1f} MB) as {model} reads it",
+                    f"{f['sent_pixels']}, {f['sent_bytes'] / 1e6:.2f} MB ({f['bytes_saved_share']:.0%} fewer bytes),"
+                    f" {f['tokens']:,} tokens, prepared in {f['prepare_ms_p50']:,} ms", "")  # fmt: skip
     return "\n".join(rows)
 
 

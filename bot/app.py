@@ -22,13 +22,21 @@ from bot.clock import Clock, utc_now
 from bot.errors import ConfigError
 from bot.logs import log_file
 from bot.media.images import ImageMaker
+from bot.media.speech import Speaker
 from bot.media.transcription import Transcriber
 from bot.memory.embeddings import EmbeddingModel, OpenAIEmbeddings
 from bot.memory.semantic import Memory
 from bot.prompts.experiments import PromptExperiments
 from bot.providers.errors import FaultLog
 from bot.providers.llm import ChatModel, OpenAIChat, make_client
-from bot.providers.openai_media import ImageModel, OpenAIImages, OpenAITranscriber, SpeechModel
+from bot.providers.openai_media import (
+    ImageModel,
+    OpenAIImages,
+    OpenAISpeech,
+    OpenAITranscriber,
+    SpeechModel,
+    SpeechSynth,
+)
 from bot.settings import Settings
 from storage import open_store
 
@@ -56,6 +64,7 @@ async def open_engine(
     model: ChatModel | None = None,
     images: ImageModel | None = None,
     speech: SpeechModel | None = None,
+    voice: SpeechSynth | None = None,
     embeddings: EmbeddingModel | None = None,
     clock: Clock = utc_now,
 ) -> AsyncIterator[Engine]:
@@ -107,7 +116,7 @@ async def open_engine(
             clock=clock,
         )
         conversations = Conversations(
-            settings=settings, store=store, chat=chat, tokens=tokens, memory=memory, clock=clock
+            settings=settings, store=store, chat=chat, tokens=tokens, memory=memory, clock=clock, prices=prices
         )
         prompts = PromptExperiments(settings=settings, store=store, chat=chat, prices=prices, clock=clock)
         yield Engine(
@@ -121,6 +130,7 @@ async def open_engine(
                 prices,
             ),
             transcriber=Transcriber(settings, speech or OpenAITranscriber(client, faults), budget, prices),
+            speaker=Speaker(settings, voice or OpenAISpeech(client, faults), budget, prices, tokens),
             budget=budget,
             memory=memory,
             store=store,

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     transcribe_chunk_seconds: int = Field(600, ge=30, description="audio is cut into parts at most this long")
     transcribe_concurrency: int = Field(3, ge=1, le=16, description="parts transcribed at once")
     transcribe_voice_messages: bool = Field(False, description="transcribe voice messages sent to the bot")
+    # Vision and speech (bot/media/vision.py, bot/media/speech.py).
+    vision_detail: Literal["low", "high", "auto"] = Field("auto", description="detail images are sent at")
+    speech_model: str = "gpt-4o-mini-tts"
+    speech_voice: str = Field("alloy", description="default voice of /speak and /ask voice=on")
 
     # Prompt experiments and channel models.
     allowed_chat_models: str = Field("", description="comma-separated models /model and /prompt may use")

@@ -24,6 +24,7 @@ from storage.records import (
     ConversationKey,
     NewMessage,
     PlatformMessage,
+    StoredImage,
     StoredMessage,
     TeamSeen,
     WindowMessage,
@@ -222,6 +223,9 @@ class Store(Protocol):
 
         Costs O(messages returned), not O(history): see the `tokens_before` column.
         """
+
+    async def message_images(self, message_ids: Sequence[int]) -> dict[int, list[StoredImage]]:
+        """The images stored with these messages, by message id, in the order they were sent."""
 
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
         """The whole conversation, oldest first."""

@@ -21,6 +21,7 @@ from storage.sqlite import SQLiteStore
 TABLES = (
     "conversations",
     "messages",
+    "message_images",
     "message_vectors",
     "channel_settings",
     "usage_ledger",

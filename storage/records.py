@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, NamedTuple
 
@@ -52,6 +52,19 @@ class ModelUsage:
 
 
 @dataclass(frozen=True)
+class StoredImage:
+    """An image a message showed the model: the bytes sent (already scaled), with its token count."""
+
+    name: str
+    media_type: str
+    data: bytes = field(repr=False)
+    width: int
+    height: int
+    detail: str
+    tokens: int
+
+
+@dataclass(frozen=True)
 class NewMessage:
     """A message to store. `tokens` is what it costs in a prompt, framing included, counted once."""
 
@@ -64,6 +77,7 @@ class NewMessage:
     platform_message_id: str = ""
     usage: ModelUsage | None = None
     reply_to: int | None = None  # a reply: the stored id of the question it answers
+    images: tuple[StoredImage, ...] = ()  # stored with the message, so follow-ups still see them
 
 
 @dataclass(frozen=True)

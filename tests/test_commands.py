@@ -25,14 +25,14 @@ async def test_unknown_command_lists_the_known_ones(engine) -> None:  # type: ig
     await engine.handle(message("/fly me"), responder)
     assert responder.errors == [
         "Unknown command /fly. Commands: /ask, /forget, /help, /image, /model, /persona, /prompt, /quota, /reset,"
-        " /search, /transcribe, /usage. Try /help."
+        " /search, /speak, /transcribe, /usage. Try /help."
     ]
 
 
 async def test_ask_without_a_question_shows_usage(engine, fake_openai) -> None:  # type: ignore[no-untyped-def]
     responder = RecordingResponder()
     await engine.handle(message("/ask"), responder)
-    assert responder.errors == ["Ask something after /ask.\nUsage: /ask <question>"]
+    assert responder.errors == ["Ask something after /ask.\nUsage: /ask [voice=on|<voice>] <question>"]
     assert fake_openai.chat_requests() == []
 
 
@@ -41,5 +41,5 @@ async def test_help_lists_every_command_privately(engine) -> None:  # type: igno
     await engine.handle(message("/help"), responder)
     [(text, private)] = responder.texts
     assert private
-    for usage in ("/ask <question>", "/reset", "/help"):
+    for usage in ("/ask [voice=on|<voice>] <question>", "/reset", "/help"):
         assert usage in text

@@ -356,3 +356,32 @@ async def test_the_operator_cli_learns_guild_names_over_http(
         assert await guild_names(make_settings(discord_token="test.token.value")) == {GUILD: "Team"}
         assert await guild_names(make_settings()) == {}  # no token: nothing asked
     assert [c.path for c in api.calls if c.path.endswith("/guilds")] == ["/users/@me/guilds"]  # one page: 1 < 200
+
+
+async def test_an_attached_image_is_seen_edited_with_image_and_ask_can_speak(
+    discord_bot: Harness, fake_openai: FakeOpenAI
+) -> None:
+    from tests.fakes.openai_server import image_parts
+    from tests.test_vision import png
+
+    discord_bot.api.files["cat.png"] = png(32, 32)
+    url = discord_bot.api.url("/attachments/cat.png")
+    photo = {"id": "56", "filename": "cat.png", "size": len(discord_bot.api.files["cat.png"]), "url": url,
+             "proxy_url": url, "content_type": "image/png"}  # fmt: skip
+    await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> what animal is this?", attachments=[photo]))
+    [part] = image_parts(fake_openai.chat_requests()[-1])
+    assert part["image_url"]["url"].startswith("data:image/png;base64,")
+    await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> /image give it a hat", attachments=[photo]))
+    assert fake_openai.edit_uploads[0]["image"] == ("cat.png", discord_bot.api.files["cat.png"])
+    tree = discord_bot.adapter.tree
+    ask = tree.get_command("ask")
+    assert isinstance(ask, discord.app_commands.Command)
+    options = {o["name"]: o for o in ask.to_dict(tree)["options"]}
+    assert options["voice"]["type"] == 5 and options["file"]["type"] == 11
+    image_options = tree.get_command("image")
+    assert isinstance(image_options, discord.app_commands.Command)
+    assert {o["name"]: o for o in image_options.to_dict(tree)["options"]}["image"]["type"] == 11
+    await ask.callback(interaction(discord_bot, "ask"), question="say hi", voice=True)  # type: ignore[call-arg]
+    [speech] = fake_openai.requests_to("/v1/audio/speech")
+    assert speech.json is not None and speech.json["input"] == "echo: say hi"
+    assert "speech.mp3" in discord_bot.api.uploads

@@ -461,3 +461,21 @@ async def test_a_slack_api_that_keeps_failing_does_not_hang_the_engine(slack: Ha
     key = message("x", platform="slack", team="T1", channel="C1", thread="1000.0001").conversation_key
     assert (await history(engine.settings, key))[0] == ("user", "hello there")  # the question is kept
     assert [state for *_, state in await engine.store.ledger.ledger_rows("T1")] == ["released"]  # nothing charged
+
+
+async def test_an_image_on_a_mention_is_seen_and_one_on_image_is_edited(
+    slack: Harness, fake_openai: FakeOpenAI
+) -> None:
+    from tests.fakes.openai_server import image_parts
+    from tests.test_vision import png
+
+    slack.api.files["chart.png"] = (png(40, 30), "image/png")
+    file = {"id": "F2", "name": "chart.png", "mimetype": "image/png", "size": 100,
+            "url_private": slack.api.url("/files/chart.png")}  # fmt: skip
+    await slack.event(mention("<@UBOT> what does this show?", ts="7000.1", files=[file]), "EvImg1")
+    await until(lambda: bool(fake_openai.chat_requests()) and "image(s)]" in final_text(slack.api))
+    [part] = image_parts(fake_openai.chat_requests()[-1])
+    assert part["image_url"]["url"].startswith("data:image/png;base64,")  # our bytes, never url_private
+    await slack.event(mention("<@UBOT> /image make it blue", ts="7000.2", files=[file]), "EvImg2")
+    await until(lambda: bool(fake_openai.edit_uploads) and bool(slack.api.called("files.completeUploadExternal")))
+    assert fake_openai.edit_uploads[0]["image"] == ("chart.png", png(40, 30))

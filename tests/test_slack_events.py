@@ -211,7 +211,10 @@ async def test_a_command_prefix_names_every_command(make_settings: Any) -> None:
             await until(lambda: bool(api.responses))
             await engine.drain(10)
     lines = api.responses[0]["text"].splitlines()
-    assert "  /tb-ask &lt;question&gt; — a one-shot answer that is not part of the conversation" in lines
+    assert (
+        "  /tb-ask [voice=on|&lt;voice&gt;] &lt;question&gt; — a one-shot answer that is not part of the conversation"
+        in lines
+    )
 
 
 async def test_a_normal_start_logs_no_warnings(

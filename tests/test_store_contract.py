@@ -15,7 +15,7 @@ import pytest
 from bot.billing.budget import Budget, QuotaExceeded
 from bot.billing.money import usd_to_nanos
 from bot.settings import load_settings
-from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, Store
+from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, Store, StoredImage
 from storage.ledger_records import Charge, Units
 from storage.memory_records import VectorScope
 from storage.prompt_records import PromptRun
@@ -60,6 +60,21 @@ async def test_conversations_window_and_usage(store: Store) -> None:
     assert (await store.messages(conv.id))[-1].usage == ModelUsage("gpt-4.1-mini", 9, 3)
     assert await store.end_conversation(KEY, NOW) and not await store.end_conversation(KEY, NOW)
     assert (await store.active_conversation(KEY, NOW)).id != conv.id
+
+
+async def test_images_are_stored_with_their_message_and_forgotten_with_it(store: Store) -> None:
+    conv = await store.active_conversation(KEY, NOW)
+    png, jpeg = (StoredImage("a.png", "image/png", b"\x89PNG\x00\xff" * 100, 64, 48, "auto", 85),
+                 StoredImage("b.jpg", "image/jpeg", b"\xff\xd8\xff", 8, 8, "low", 85))  # fmt: skip
+    first = await store.add_message(
+        conv.id, replace(user("look [image: a.png] [image: b.jpg]", 200), images=(png, jpeg))
+    )
+    second = await store.add_message(conv.id, user("and again", 5))
+    other = await store.add_message(conv.id, replace(user("mine", 90, author="u2"), images=(jpeg,)))
+    assert await store.message_images([first.id, second.id, other.id]) == {first.id: [png, jpeg], other.id: [jpeg]}
+    assert await store.message_images([]) == {}
+    await store.forget_user("T1", "u1", "forgotten-1")
+    assert await store.message_images([first.id, other.id]) == {other.id: [jpeg]}
 
 
 async def test_one_thread_started_by_many_at_once_is_one_conversation(url: str) -> None:
@@ -217,13 +232,18 @@ async def test_migrate_db_copies_everything_and_the_bot_carries_on(
         for line in ("hello", "/prompt save p Hi {x}", "/prompt run p x=1", "/prompt rate 1 5",
                      "/persona set Be brief.", "/quota set user bob daily 1"):  # fmt: skip
             await engine.handle(message(line, admin=True), RecordingResponder())
+        from tests.test_vision import attachment, png
+
+        picture = attachment("kite.png", png(16, 16))
+        await engine.handle(message("look", channel="pics", attachments=(picture,)), RecordingResponder())
         assert await engine.first_delivery("slack", "Ev1")
     async with fresh_database("postgres", tmp_path) as target:
         code, out, err = await run_cli("migrate-db", "--from", db_url, "--to", target)
         assert code == 0, err
         lines = out.splitlines()
         assert lines[-1] == "All counts match."
-        assert "messages: 2" in lines and "usage_ledger: 2" in lines and "prompt_ratings: 1" in lines
+        assert "messages: 4" in lines and "usage_ledger: 3" in lines and "prompt_ratings: 1" in lines
+        assert "message_images: 1" in lines
         assert (await run_cli("migrate-db", "--from", db_url, "--to", target))[2].startswith("the target is not empty")
 
         responder = RecordingResponder()
@@ -234,7 +254,7 @@ async def test_migrate_db_copies_everything_and_the_bot_carries_on(
         assert responder.replies == ["echo: and again"]
         sent = [m["content"] for m in fake_openai.chat_requests()[-1]["messages"][1:]]
         assert sent == ["hello", "echo: hello", "and again"]
-        assert responder.texts[-1][0].startswith("Today: $0.0") and "(3 calls)" in responder.texts[-1][0]
+        assert responder.texts[-1][0].startswith("Today: $0.0") and "(4 calls)" in responder.texts[-1][0]
 
 
 async def test_memory_queue_claims_once_and_retries_after_the_lease(store: Store) -> None:

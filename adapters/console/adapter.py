@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from bot.chat.engine import Engine
 from bot.commands import parse_command_line
+from bot.media.inputs import is_image, is_text
 from bot.messages import Attachment, Author, Command, IncomingMessage
 
 TEAM_ID = "local"
@@ -223,7 +224,9 @@ class ConsoleAdapter:
     def message(self, text: str) -> IncomingMessage:
         """The IncomingMessage for one typed line.
 
-        The console has no uploads: `/transcribe path/to/file.mp3 …` attaches the file at that path.
+        The console has no uploads: `/transcribe path/to/file.mp3 …` attaches the file at that path;
+        in a chat line, /ask or /image, each word naming an existing image or text file attaches it
+        (`what is in ./photo.png?` asks about the photo).
         """
         self._counter += 1
         who = self._identity
@@ -235,6 +238,9 @@ class ConsoleAdapter:
                 attachments = (file_attachment(path),)
                 rest = command.args[1:]
                 command = Command(command.name, shlex.join(rest), rest)
+        elif command is None or command.name in ("ask", "image"):
+            text, attachments = _attach_paths(text)
+            command = parse_command_line(text)
         return IncomingMessage(
             platform="console",
             team_id=TEAM_ID,
@@ -277,6 +283,22 @@ def file_attachment(path: Path) -> Attachment:
 
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return Attachment(name=path.name, content_type=content_type, size=path.stat().st_size, read=read)
+
+
+def _attach_paths(text: str) -> tuple[str, tuple[Attachment, ...]]:
+    """Words of `text` that name existing image or text files, as attachments; the text without them."""
+    kept: list[str] = []
+    files: list[Attachment] = []
+    for word in text.split(" "):
+        bare = word.rstrip("?!,;:")
+        path = Path(bare).expanduser() if bare and ("/" in bare or "." in bare) else None
+        if path is not None and path.suffix and path.is_file():
+            attachment = file_attachment(path)
+            if is_image(attachment) or is_text(attachment):
+                files.append(attachment)
+                continue
+        kept.append(word)
+    return (" ".join(kept).strip(), tuple(files)) if files else (text, ())
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

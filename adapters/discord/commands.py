@@ -1,6 +1,7 @@
 """The engine's commands as Discord app commands, with typed options where the set is known.
 
-/image has its size and quality as choices (from the image model's table), /search a channel
+/image has its size and quality as choices (from the image model's table) and an image to edit,
+/ask a voice switch and a file, /search a channel
 picker and a number of days, /transcribe a required file; every other command takes its words as
 one text option. Whatever the options, the command reaches the engine as the same text a person
 would type (`/image a cat size=1024x1024`), so one parser serves every platform.
@@ -28,7 +29,7 @@ Callback = Callable[..., Coroutine[Any, Any, None]]
 
 def app_command(spec: CommandSpec, image_spec: ImageModelSpec, run: Run, *, name: str = "") -> AppCommand:
     """The app command for one engine command, registered as `name` (its public name, COMMAND_PREFIX included)."""
-    build = {"image": _image, "search": _search, "transcribe": _transcribe}.get(spec.name, _text)
+    build = {"ask": _ask, "image": _image, "search": _search, "transcribe": _transcribe}.get(spec.name, _text)
     callback = build(spec.name, image_spec, run)
     callback.__name__ = name or spec.name
     return app_commands.Command(name=name or spec.name, description=spec.summary[:100], callback=callback)
@@ -44,9 +45,21 @@ def _text(name: str, image_spec: ImageModelSpec, run: Run) -> Callback:
     return callback
 
 
+def _ask(name: str, image_spec: ImageModelSpec, run: Run) -> Callback:
+    @app_commands.describe(question="what to ask", voice="also speak the answer (an audio file)",
+                           file="an image to look at or a text file to read")  # fmt: skip
+    async def callback(
+        interaction: discord.Interaction, question: str, voice: bool = False, file: discord.Attachment | None = None
+    ) -> None:
+        await run(interaction, f"voice=on {question}" if voice else question, file)
+
+    return callback
+
+
 def _image(name: str, image_spec: ImageModelSpec, run: Run) -> Callback:
-    @app_commands.describe(prompt="what to draw", size="width x height", quality="more detail costs more",
-                           n="how many images")  # fmt: skip
+    @app_commands.describe(prompt="what to draw (or how to change the attached image)", size="width x height",
+                           quality="more detail costs more", n="how many images",
+                           image="an image to edit instead of drawing a new one")  # fmt: skip
     @app_commands.choices(
         size=[app_commands.Choice(name=s, value=s) for s in image_spec.sizes],
         quality=[app_commands.Choice(name=q, value=q) for q in image_spec.qualities],
@@ -57,9 +70,10 @@ def _image(name: str, image_spec: ImageModelSpec, run: Run) -> Callback:
         size: str | None = None,
         quality: str | None = None,
         n: app_commands.Range[int, 1, image_spec.max_n] | None = None,
+        image: discord.Attachment | None = None,
     ) -> None:
         options = [f"{key}={value}" for key, value in (("size", size), ("quality", quality), ("n", n)) if value]
-        await run(interaction, " ".join([prompt, *options]), None)
+        await run(interaction, " ".join([prompt, *options]), image)
 
     return callback
 

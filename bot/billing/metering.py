@@ -66,7 +66,8 @@ class MeteredChat:
 
     def prompt_tokens(self, prompt: Sequence[PromptMessage]) -> int:
         """Exact size of a prompt as the API counts it (use stored counts instead where you have them)."""
-        return sum(self._tokens.count_message(m.content) for m in prompt) + TOKENS_PER_REPLY
+        counted = sum(self._tokens.count_message(m.content) + sum(i.tokens for i in m.images) for m in prompt)
+        return counted + TOKENS_PER_REPLY
 
     def worst_cost(self, cell: Cell) -> int:
         """The most this call can cost: the whole prompt plus the whole output budget."""

@@ -13,7 +13,7 @@ from typing import Any
 from bot.billing.money import usd_to_nanos
 from bot.errors import ConfigError, UserFacingError
 
-SECTIONS = ("chat", "images", "audio", "embeddings")
+SECTIONS = ("chat", "images", "audio", "embeddings", "speech")
 
 
 class NoPrice(UserFacingError):
@@ -90,6 +90,20 @@ class PriceTable:
             return 0
         return math.ceil(usd_to_nanos(entry["per_minute"]) * seconds / 60)
 
+    def vision(self, model: str) -> Mapping[str, Any] | None:
+        """How a chat model counts an image's tokens ([chat."<model>".vision]); None for a text-only model."""
+        entry = self._table.get("chat", {}).get(model) or {}
+        vision = entry.get("vision")
+        return vision if isinstance(vision, Mapping) else None
+
+    def speech_cost(self, model: str, *, chars: int, text_tokens: int, seconds: float) -> int:
+        """Nano-dollars for speaking `chars` characters (`text_tokens` tokens) as `seconds` of audio."""
+        entry = self._entry("speech", model)
+        if entry is None:
+            return 0
+        cost = text_tokens * _per_token(entry.get("input", 0)) + chars * _per_token(entry.get("per_million_chars", 0))
+        return cost + math.ceil(usd_to_nanos(entry.get("per_minute", 0)) * seconds / 60)
+
     def embedding_cost(self, model: str, tokens: int) -> int:
         """Nano-dollars for embedding `tokens` tokens."""
         entry = self._entry("embeddings", model)
@@ -115,14 +129,34 @@ class PriceTable:
                         if section == "chat":
                             _per_token(entry["output"])
                             _per_token(entry.get("cached_input", entry["input"]))
+                            _check_vision(entry.get("vision"))
                     elif section == "audio":
                         usd_to_nanos(entry["per_minute"])
+                    elif section == "speech":
+                        if not {"input", "per_minute", "per_million_chars"} & set(entry):
+                            raise KeyError("input, per_minute or per_million_chars")
+                        _per_token(entry.get("input", 0)), _per_token(entry.get("per_million_chars", 0))
+                        usd_to_nanos(entry.get("per_minute", 0))
                     else:
                         for sizes in entry.values():
                             for price in sizes.values():
                                 usd_to_nanos(price)
                 except (KeyError, TypeError, AttributeError, ValueError) as exc:
                     raise ConfigError(f"prices: bad entry {section}.{model!r}: {exc!r}") from None
+
+
+def _check_vision(vision: Any) -> None:
+    """A vision table counts by tiles (base, tile) or by patches (patches, multiplier)."""
+    if vision is None:
+        return
+    if {"base", "tile"} <= set(vision):
+        if not all(isinstance(vision[k], int) and vision[k] >= 0 for k in ("base", "tile")):
+            raise ValueError("vision base and tile are whole numbers of tokens")
+    elif {"patches", "multiplier"} <= set(vision):
+        if not (isinstance(vision["patches"], int) and vision["patches"] > 0 and float(vision["multiplier"]) > 0):
+            raise ValueError("vision patches is a positive whole number and multiplier a positive number")
+    else:
+        raise KeyError("vision needs base and tile, or patches and multiplier")
 
 
 def _per_token(usd_per_million: Any) -> int:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 
 from bot.billing.metering import Cell, Completion, MeteredChat
+from bot.billing.prices import PriceTable
 from bot.chat.locks import KeyedLocks
 from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.chat.window import build_prompt, recalled_block
 from bot.clock import Clock
 from bot.errors import MessageTooLong
+from bot.media.inputs import MessageInputs, read_inputs
+from bot.media.vision import Detail, VisionFormula, VisionImage, data_url
 from bot.memory.semantic import Memory
 from bot.messages import IncomingMessage
-from bot.providers.llm import PromptMessage
+from bot.providers.llm import PromptImage, PromptMessage
 from bot.responder import Responder
 from bot.settings import Settings
-from storage import NewMessage, PlatformMessage, Store, WindowMessage
+from storage import NewMessage, PlatformMessage, Store, StoredImage, WindowMessage
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +35,10 @@ class Conversations:
         tokens: TokenCounter,
         memory: Memory,
         clock: Clock,
+        prices: PriceTable,
     ) -> None:
         self._settings = settings
+        self._prices = prices
         self._memory = memory
         self._store = store
         self._chat = chat
@@ -56,17 +61,21 @@ class Conversations:
             system = self._settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
             framing = self._framing(system)
             budget = self._settings.input_token_budget - framing
-            tokens = self._check_size(message.text, budget)
+            model = conversation.model or self._settings.chat_model
+            inputs = await self._inputs(message.text, message, model)
+            image_tokens = sum(i.tokens for i in inputs.images)
+            tokens = self._check_size(inputs.text, budget - image_tokens) + image_tokens
             stored = await self._store.add_message(
                 conversation.id,
                 NewMessage(
                     role="user",
-                    content=message.text,
+                    content=inputs.text,
                     tokens=tokens,
                     created_at=message.created_at,
                     author_id=message.author.id,
                     author_name=message.author.display_name,
                     platform_message_id=message.message_id,
+                    images=tuple(_stored(i) for i in inputs.images),
                 ),
             )
             history = await self._store.window(conversation.id, budget)
@@ -74,10 +83,11 @@ class Conversations:
                 message, stored.id, conversation.id, history, budget
             )
             # The prompt's size comes from the counts stored with each message: O(window), no re-tokenizing.
+            images = await self._window_images(history, model)
             cell = Cell(
-                build_prompt(system, history, recalled),
+                build_prompt(system, history, recalled, images),
                 framing + recalled_tokens + sum(m.tokens for m in history),
-                conversation.model or self._settings.chat_model,
+                model,
             )
             completion = await self._chat.stream(cell, message, responder)
             await self._store.add_message(
@@ -117,15 +127,20 @@ class Conversations:
             hits.remove(min(hits, key=lambda h: h.score))  # the labels did not fit: drop the least similar
         return history, None, 0
 
-    async def ask(self, question: str, message: IncomingMessage, responder: Responder) -> None:
+    async def ask(self, question: str, message: IncomingMessage, responder: Responder) -> Completion:
         """A one-shot question: no history is read or written (the call is metered all the same)."""
         channel = await self._store.channel_settings(message.platform, message.team_id, message.channel_id)
         system = self._settings.system_prompt if channel.persona is None else channel.persona
         framing = self._framing(system)
-        tokens = self._check_size(question, self._settings.input_token_budget - framing)
-        prompt = [*build_prompt(system, []), PromptMessage("user", question)]
-        cell = Cell(prompt, framing + tokens, channel.model or self._settings.chat_model)
-        await self.after_reply(await self._chat.stream(cell, message, responder), responder)
+        model = channel.model or self._settings.chat_model
+        inputs = await self._inputs(question, message, model)
+        image_tokens = sum(i.tokens for i in inputs.images)
+        tokens = self._check_size(inputs.text, self._settings.input_token_budget - framing - image_tokens)
+        prompt = [*build_prompt(system, []), PromptMessage("user", inputs.text, _prompt_images(inputs.images))]
+        cell = Cell(prompt, framing + tokens + image_tokens, model)
+        completion = await self._chat.stream(cell, message, responder)
+        await self.after_reply(completion, responder)
+        return completion
 
     async def remember(self, message: IncomingMessage, said: str, answer: str) -> None:
         """Store an exchange that did not go through the chat model (a transcript), so follow-ups see it.
@@ -205,6 +220,31 @@ class Conversations:
                 f"(The reply stopped at the {self._chat.max_output_tokens:,}-token limit; say “continue” for more.)"
             )
 
+    async def _window_images(self, history: list[WindowMessage], model: str) -> dict[int, tuple[PromptImage, ...]]:
+        """The stored images of the window's messages, for a model that sees images (their tokens are
+        already in each message's count). A text-only model gets the text, where "[image: name]" stays."""
+        if self._prices.vision(model) is None:
+            return {}
+        stored = await self._store.message_images([m.id for m in history if m.role == "user"])
+        return {
+            message_id: tuple(PromptImage(data_url(i.media_type, i.data), _detail(i.detail), i.tokens) for i in images)
+            for message_id, images in stored.items()
+        }
+
+    async def _inputs(self, text: str, message: IncomingMessage, model: str) -> MessageInputs:
+        """The message's text with its text files joined, and its images scaled for `model` (checked, not spent)."""
+        if not message.attachments:
+            return MessageInputs(text)
+        vision = self._prices.vision(model)
+        return await read_inputs(
+            text,
+            message.attachments,
+            max_bytes=self._settings.max_attachment_mb * 1024 * 1024,
+            vision=VisionFormula.from_table(vision) if vision is not None else None,
+            model=model,
+            detail=self._settings.vision_detail,
+        )
+
     def _check_size(self, text: str, budget: int) -> int:
         """The message's tokens, or MessageTooLong when it alone cannot fit."""
         tokens = self._tokens.count_message(text)
@@ -222,3 +262,15 @@ class Conversations:
             framing = (self._tokens.count_message(system_prompt) if system_prompt else 0) + TOKENS_PER_REPLY
             self._framing_tokens[system_prompt] = framing
         return framing
+
+
+def _prompt_images(images: tuple[VisionImage, ...]) -> tuple[PromptImage, ...]:
+    return tuple(PromptImage(data_url(i.media_type, i.data), i.detail, i.tokens) for i in images)
+
+
+def _stored(image: VisionImage) -> StoredImage:
+    return StoredImage(image.name, image.media_type, image.data, image.width, image.height, image.detail, image.tokens)
+
+
+def _detail(value: str) -> Detail:
+    return "low" if value == "low" else "high" if value == "high" else "auto"

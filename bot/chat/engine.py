@@ -19,6 +19,7 @@ from bot.commands.catalog import command_registry
 from bot.commands.media import audio_attachment, transcribe_message
 from bot.errors import ModelUnreachable, UserFacingError
 from bot.media.images import ImageMaker
+from bot.media.speech import Speaker
 from bot.media.transcription import TranscribeOptions, Transcriber
 from bot.memory.semantic import Memory
 from bot.messages import IncomingMessage
@@ -56,6 +57,7 @@ class Engine:
         prompts: PromptExperiments,
         images: ImageMaker,
         transcriber: Transcriber,
+        speaker: Speaker,
         budget: Budget,
         memory: Memory,
         store: Store,
@@ -67,6 +69,7 @@ class Engine:
         self.prompts = prompts
         self.images = images
         self.transcriber = transcriber
+        self.speaker = speaker
         self._clock = clock
         self.conversations = conversations
         self.budget = budget
@@ -178,7 +181,7 @@ class Engine:
                 await self.commands.run(CommandContext(self, message, message.command, responder))
             elif self._is_voice_message(message):
                 await transcribe_message(self, message, responder, TranscribeOptions())
-            elif message.text.strip():
+            elif message.text.strip() or (message.attachments and audio_attachment(message) is None):
                 await self.conversations.turn(message, responder)
             else:
                 hint = VOICE_HINT if audio_attachment(message) else EMPTY_DIRECT if message.is_direct else EMPTY_MESSAGE

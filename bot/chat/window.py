@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from bot.providers.llm import PromptMessage
+from bot.providers.llm import PromptImage, PromptMessage
 from storage import WindowMessage
 from storage.memory_records import MemoryHit
 
@@ -14,13 +14,20 @@ RECALL_HEADER = (
 
 
 def build_prompt(
-    system_prompt: str, history: Sequence[WindowMessage], recalled: str | None = None
+    system_prompt: str,
+    history: Sequence[WindowMessage],
+    recalled: str | None = None,
+    images: Mapping[int, tuple[PromptImage, ...]] | None = None,
 ) -> list[PromptMessage]:
-    """The system prompt first, then any recalled older messages, then the window oldest first."""
+    """The system prompt first, then any recalled older messages, then the window oldest first.
+
+    `images` are the images of the window's messages, by message id.
+    """
     prompt = [PromptMessage("system", system_prompt)] if system_prompt else []
     if recalled:
         prompt.append(PromptMessage("system", recalled))
-    prompt.extend(PromptMessage(m.role, m.content) for m in history)
+    images = images or {}
+    prompt.extend(PromptMessage(m.role, m.content, images.get(m.id, ())) for m in history)
     return prompt
 
 

@@ -5,14 +5,27 @@ from __future__ import annotations
 import hashlib
 
 from bot.commands.registry import BECOMING_ADMIN, CommandContext, CommandSpec
+from bot.media.speech import parse_voice
 from bot.wording import tally
 
 
 async def ask(ctx: CommandContext) -> None:
-    """One-shot question, no history."""
-    if not ctx.command.text:
+    """One-shot question, no history; with voice=on (or a voice's name) the answer is spoken too."""
+    voice, question = parse_voice(ctx.command.args, ctx.command.text)
+    if not question.strip() and not ctx.message.attachments:
         raise ASK.bad_usage("Ask something after /ask.")
-    await ctx.engine.conversations.ask(ctx.command.text, ctx.message, ctx.responder)
+    speaker = ctx.engine.speaker
+    if voice is not None:
+        voice = speaker.check(".", voice)  # an unknown voice is refused before the question is paid for
+    completion = await ctx.engine.conversations.ask(question, ctx.message, ctx.responder)
+    if voice is not None:
+        if len(completion.text) > speaker.spec.max_chars:
+            await ctx.responder.send_text(
+                f"(The answer is {len(completion.text):,} characters, too long to speak: "
+                f"the voice reads at most {speaker.spec.max_chars:,}. Nothing was charged for speech.)"
+            )
+            return
+        await speaker.speak(ctx.message, ctx.responder, completion.text, voice)
 
 
 async def reset(ctx: CommandContext) -> None:
@@ -60,7 +73,9 @@ async def help_(ctx: CommandContext) -> None:
     await ctx.responder.send_text("\n".join(lines), private=True)
 
 
-ASK = CommandSpec("ask", "/ask <question>", "a one-shot answer that is not part of the conversation", ask)
+ASK = CommandSpec(
+    "ask", "/ask [voice=on|<voice>] <question>", "a one-shot answer that is not part of the conversation", ask
+)
 RESET = CommandSpec("reset", "/reset", "forget this thread's conversation and start a fresh one", reset)
 HELP = CommandSpec("help", "/help", "this list", help_, private=True)
 FORGET = CommandSpec(

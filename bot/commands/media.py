@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from bot.commands.registry import CommandContext, CommandSpec
 from bot.errors import BadAttachment
 from bot.media.images import IMAGE_USAGE
+from bot.media.inputs import is_image
+from bot.media.speech import SPEAK_USAGE, parse_voice
 from bot.media.transcription import INLINE_CHARS, TRANSCRIBE_USAGE, TranscribeOptions, parse_options
 from bot.messages import Attachment, IncomingMessage
 from bot.responder import Responder
@@ -27,9 +29,21 @@ def audio_attachment(message: IncomingMessage) -> Attachment | None:
 
 
 async def image(ctx: CommandContext) -> None:
-    """Draw and upload."""
+    """Draw and upload; with an attached image, edit it as the prompt asks."""
     request = ctx.engine.images.parse(ctx.command.args, ctx.command.text)
-    await ctx.engine.images.draw(ctx.message, ctx.responder, request)
+    attachment = next((a for a in ctx.message.attachments if is_image(a)), None)
+    if attachment is None and ctx.message.attachments:
+        names = ", ".join(a.name for a in ctx.message.attachments)
+        raise BadAttachment(f"{names} is not an image; /image edits a PNG, JPEG, GIF or WebP.\nUsage: {IMAGE_USAGE}")
+    source = await ctx.engine.images.source(attachment) if attachment is not None else None
+    await ctx.engine.images.draw(ctx.message, ctx.responder, request, source)
+
+
+async def speak(ctx: CommandContext) -> None:
+    """Speak the text and upload the audio."""
+    voice, text = parse_voice(ctx.command.args, ctx.command.text)
+    chosen = ctx.engine.speaker.check(text, voice)
+    await ctx.engine.speaker.speak(ctx.message, ctx.responder, text, chosen)
 
 
 async def transcribe(ctx: CommandContext) -> None:
@@ -65,9 +79,11 @@ async def transcribe_message(
         await engine.conversations.summarize(text, message, responder)
 
 
-IMAGE = CommandSpec("image", IMAGE_USAGE, "draw an image (uploaded as a PNG)", image)
+IMAGE = CommandSpec("image", IMAGE_USAGE, "draw an image (uploaded as a PNG); attach one to edit it", image)
 TRANSCRIBE = CommandSpec(
     "transcribe", TRANSCRIBE_USAGE, "turn attached speech into text; long audio is split", transcribe
 )
 
-MEDIA_COMMANDS = (IMAGE, TRANSCRIBE)
+SPEAK = CommandSpec("speak", SPEAK_USAGE, "say the text aloud (uploaded as an MP3)", speak)
+
+MEDIA_COMMANDS = (IMAGE, SPEAK, TRANSCRIBE)

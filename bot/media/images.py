@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import re
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from PIL import Image, UnidentifiedImageError
+
 from bot.billing.budget import Budget
 from bot.billing.prices import PriceTable
-from bot.errors import BadCommand, ConfigError, ModelUnavailable
-from bot.messages import IncomingMessage
+from bot.errors import BadAttachment, BadCommand, ConfigError, ModelUnavailable
+from bot.media.inputs import read_image
+from bot.messages import Attachment, IncomingMessage
 from bot.providers.openai_media import ImageModel
 from bot.responder import Responder
 from bot.settings import Settings
@@ -30,6 +35,7 @@ class ImageModelSpec:
     max_prompt_chars: int
     max_n: int
     b64_param: bool
+    edits: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,12 @@ def load_image_models() -> dict[str, ImageModelSpec]:
     table = tomllib.loads(resources.files("bot.data").joinpath("image_models.toml").read_text("utf-8"))
     return {
         name: ImageModelSpec(
-            tuple(e["sizes"]), tuple(e["qualities"]), e["max_prompt_chars"], e["max_n"], e["b64_param"]
+            tuple(e["sizes"]),
+            tuple(e["qualities"]),
+            e["max_prompt_chars"],
+            e["max_n"],
+            e["b64_param"],
+            e.get("edits", False),
         )
         for name, e in table.items()
     }
@@ -124,16 +135,38 @@ class ImageMaker:
             raise BadCommand(f"Ask for 1 to {spec.max_n} images at a time.")
         return ImageRequest(prompt, size, quality, n)
 
-    async def draw(self, message: IncomingMessage, responder: Responder, request: ImageRequest) -> None:
-        """Reserve the images' price, draw, settle to the images returned, send them."""
+    async def source(self, attachment: Attachment) -> tuple[str, bytes, str]:
+        """The image to edit, checked before anything is spent: (filename, bytes, media type)."""
+        if not self._spec.edits:
+            raise BadCommand(
+                f"{self._model} cannot edit images; send /image without the file to draw a new one, "
+                "or ask an admin for an IMAGE_MODEL that edits (gpt-image-1)."
+            )
+        data = await read_image(attachment, self._settings.max_attachment_mb * 1024 * 1024)
+        return await asyncio.to_thread(_editable, attachment.name, data)
+
+    async def draw(
+        self,
+        message: IncomingMessage,
+        responder: Responder,
+        request: ImageRequest,
+        source: tuple[str, bytes, str] | None = None,
+    ) -> None:
+        """Reserve the images' price, draw (or edit `source`), settle to the images returned, send them."""
         charge = Charge(message.platform, message.team_id, message.author.id, message.channel_id, "image", self._model)
         each = self._prices.image_cost(self._model, request.quality, request.size, 1)
         async with self._budget.hold(charge, Units(images=request.n), each * request.n) as reservation:
-            await responder.show_status(f"drawing {request.n} image{'s' if request.n > 1 else ''}…")
-            images = await self._images.generate(
-                request.prompt, model=self._model, size=request.size, quality=request.quality, n=request.n,
-                b64_param=self._spec.b64_param,
-            )  # fmt: skip
+            verb = "editing" if source else "drawing"
+            await responder.show_status(f"{verb} {request.n} image{'s' if request.n > 1 else ''}…")
+            size, quality, n, b64 = request.size, request.quality, request.n, self._spec.b64_param
+            if source is None:
+                images = await self._images.generate(
+                    request.prompt, model=self._model, size=size, quality=quality, n=n, b64_param=b64
+                )
+            else:
+                images = await self._images.edit(
+                    source, request.prompt, model=self._model, size=size, quality=quality, n=n, b64_param=b64
+                )
             if not images:
                 raise ModelUnavailable("The image model returned no image. Please try again.")
             # Every image returned was drawn and billed, also one whose link then failed to download.
@@ -150,3 +183,18 @@ class ImageMaker:
             await responder.send_text(
                 f"{len(images) - len(delivered)} of the {len(images)} images could not be fetched: {why}."
             )
+
+
+def _editable(name: str, data: bytes) -> tuple[str, bytes, str]:
+    """PNG, JPEG and WebP go as they are; a GIF as its first frame in PNG (the edit endpoint takes no GIF)."""
+    stem = name.rsplit(".", 1)[0] or "image"
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            if image.format in ("PNG", "JPEG", "WEBP"):
+                return name, data, Image.MIME[image.format]
+            out = io.BytesIO()
+            image.convert("RGBA").save(out, "PNG")
+            return f"{stem}.png", out.getvalue(), "image/png"
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError, ValueError):
+        raise BadAttachment(f"{name} could not be read as an image (it may be damaged).") from None

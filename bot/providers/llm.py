@@ -11,7 +11,7 @@ from typing import Literal, NamedTuple, Protocol
 
 import httpx2
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
 
 from bot.errors import ContentRefused, ModelError, ModelUnavailable, RateLimited
 from bot.providers.errors import FaultLog, translate_error
@@ -26,11 +26,20 @@ CONNECT_TIMEOUT = 5.0  # seconds to open a connection (the openai SDK's own defa
 TextSink = Callable[[str], Awaitable[None]]
 
 
+class PromptImage(NamedTuple):
+    """An image sent beside a user message's text, as a data URL (never a platform's private link)."""
+
+    url: str
+    detail: Literal["low", "high", "auto"] = "auto"
+    tokens: int = 0  # the model's count for it (bot/media/vision.py), for the worst case reserved
+
+
 class PromptMessage(NamedTuple):
     """One message of a prompt sent to the model (a tuple: prompts can hold hundreds)."""
 
     role: Literal["system", "user", "assistant"]
     content: str
+    images: tuple[PromptImage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -209,4 +218,8 @@ def _wire(message: PromptMessage) -> ChatCompletionMessageParam:
         return {"role": "system", "content": message.content}
     if message.role == "assistant":
         return {"role": "assistant", "content": message.content}
+    if message.images:
+        parts: list[ChatCompletionContentPartParam] = [{"type": "text", "text": message.content}]
+        parts.extend({"type": "image_url", "image_url": {"url": i.url, "detail": i.detail}} for i in message.images)
+        return {"role": "user", "content": parts}
     return {"role": "user", "content": message.content}

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, cast
 
 import openai
+from openai.types import ImagesResponse
 
 from bot.providers.errors import FaultLog, translate_error
 from bot.providers.image_links import ImageLinkFailed, fetch_image
@@ -29,6 +30,12 @@ class ImageModel(Protocol):
         self, prompt: str, *, model: str, size: str, quality: str, n: int, b64_param: bool
     ) -> list[GeneratedImage]:
         """`n` images for `prompt`."""
+
+    async def edit(
+        self, image: tuple[str, bytes, str], prompt: str, *, model: str, size: str, quality: str, n: int,
+        b64_param: bool,
+    ) -> list[GeneratedImage]:  # fmt: skip
+        """`n` edits of `image` (filename, bytes, media type) as `prompt` asks."""
 
 
 class SpeechModel(Protocol):
@@ -68,6 +75,31 @@ class OpenAIImages:
             error = translate_error(exc, model, "IMAGE_MODEL")
             self._faults.report(error)
             raise error from exc
+        return await self._decoded(response)
+
+    async def edit(
+        self, image: tuple[str, bytes, str], prompt: str, *, model: str, size: str, quality: str, n: int,
+        b64_param: bool,
+    ) -> list[GeneratedImage]:  # fmt: skip
+        """`images.edit` with one source image; never retried either (an edit is billed like a drawing)."""
+        response_format: Literal["b64_json"] | openai.Omit = "b64_json" if b64_param else openai.omit
+        try:
+            response = await self._client.images.edit(
+                image=image,
+                prompt=prompt,
+                model=model,
+                size=cast(Any, size),  # validated against bot/data/image_models.toml
+                quality=cast(Any, quality),
+                n=n,
+                response_format=response_format,
+            )
+        except openai.APIError as exc:
+            error = translate_error(exc, model, "IMAGE_MODEL")
+            self._faults.report(error)
+            raise error from exc
+        return await self._decoded(response)
+
+    async def _decoded(self, response: ImagesResponse) -> list[GeneratedImage]:
         images = []
         for item in response.data or []:
             if item.b64_json:
@@ -80,6 +112,33 @@ class OpenAIImages:
                 else:
                     images.append(GeneratedImage(data, item.revised_prompt, mime))
         return images
+
+
+class SpeechSynth(Protocol):
+    """Turns text into speech."""
+
+    async def speak(self, text: str, *, model: str, voice: str) -> bytes:
+        """MP3 audio of `text` spoken in `voice`."""
+
+
+class OpenAISpeech:
+    """`audio.speech.create`, MP3 out. Never retried: the speech is billed once made."""
+
+    def __init__(self, client: openai.AsyncOpenAI, faults: FaultLog | None = None) -> None:
+        self._client = client
+        self._faults = faults or FaultLog()
+
+    async def speak(self, text: str, *, model: str, voice: str) -> bytes:
+        """The MP3 bytes of `text` spoken."""
+        try:
+            response = await self._client.audio.speech.create(
+                input=text, model=model, voice=voice, response_format="mp3"
+            )
+        except openai.APIError as exc:
+            error = translate_error(exc, model, "SPEECH_MODEL")
+            self._faults.report(error)
+            raise error from exc
+        return response.content
 
 
 class OpenAITranscriber:

@@ -182,4 +182,16 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX messages_platform_message ON messages (platform_message_id) WHERE platform_message_id <> '';
         """,
     ),
+    Migration(
+        # Images a message showed the model: see multimodal_message_images in storage/sqlite/migrations.py.
+        "multimodal_message_images",
+        """
+        CREATE TABLE message_images (
+            message_id BIGINT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL, name TEXT NOT NULL, media_type TEXT NOT NULL, data BYTEA NOT NULL,
+            width INTEGER NOT NULL, height INTEGER NOT NULL, detail TEXT NOT NULL, tokens INTEGER NOT NULL,
+            PRIMARY KEY (message_id, position)
+        );
+        """,
+    ),
 ]

@@ -6,6 +6,7 @@ and the memory queue (storage/sqlite/ and storage/postgres/).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from storage.memory_records import PENDING
@@ -16,6 +17,7 @@ from storage.records import (
     ModelUsage,
     NewMessage,
     PlatformMessage,
+    StoredImage,
     StoredMessage,
     TeamSeen,
     WindowMessage,
@@ -58,6 +60,14 @@ ADD_MESSAGE = (
     " VALUES ($1, $2, $3, $4, COALESCE((SELECT tokens_before + tokens FROM messages"
     "   WHERE conversation_id = $1 ORDER BY tokens_before DESC, id DESC LIMIT 1), 0),"
     " $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id"
+)
+ADD_IMAGE = (
+    "INSERT INTO message_images (message_id, position, name, media_type, data, width, height, detail, tokens)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
+MESSAGE_IMAGES = (
+    "SELECT message_id, name, media_type, data, width, height, detail, tokens FROM message_images"
+    " WHERE message_id IN (LIST($1 AS bigint)) ORDER BY message_id, position"
 )
 WINDOW = (
     "SELECT role, content, tokens, id, tokens_before FROM messages WHERE conversation_id = $1"
@@ -216,6 +226,12 @@ class SQLStore:
                 usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
                 message.created_at.isoformat(), message.reply_to,
             )  # fmt: skip
+            if message.images:
+                await conn.executemany(
+                    ADD_IMAGE,
+                    [(new_id, position, i.name, i.media_type, i.data, i.width, i.height, i.detail, i.tokens)
+                     for position, i in enumerate(message.images)],
+                )  # fmt: skip
         return StoredMessage(
             id=new_id, conversation_id=conversation_id, role=message.role, content=message.content,
             tokens=message.tokens, created_at=message.created_at, author_id=message.author_id,
@@ -228,6 +244,18 @@ class SQLStore:
             return []
         rows = await self._db.fetch(WINDOW, conversation_id, budget_tokens)
         return list(map(WindowMessage._make, rows))
+
+    async def message_images(self, message_ids: Sequence[int]) -> dict[int, list[StoredImage]]:
+        """The images stored with these messages (a window's), by message id, in the order they were sent."""
+        if not message_ids:
+            return {}
+        images: dict[int, list[StoredImage]] = {}
+        for row in await self._db.fetch(MESSAGE_IMAGES, list(message_ids)):
+            message_id, name, media_type, data, width, height, detail, tokens = tuple(row)
+            images.setdefault(message_id, []).append(
+                StoredImage(name, media_type, bytes(data), width, height, detail, tokens)
+            )
+        return images
 
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
         """The whole conversation, oldest first."""

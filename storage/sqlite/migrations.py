@@ -275,4 +275,23 @@ MIGRATIONS: list[Migration] = [
         "CREATE INDEX messages_reply_to ON messages (reply_to) WHERE reply_to IS NOT NULL",
         "CREATE INDEX messages_platform_message ON messages (platform_message_id) WHERE platform_message_id <> ''",
     ),
+    Migration(
+        "multimodal_message_images",
+        # Images a message showed the model (already scaled to what it reads), so a follow-up in the
+        # thread still sees them; deleted with their message (/forget, a platform deletion).
+        """
+            CREATE TABLE message_images (
+                message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+                position INTEGER NOT NULL,
+                name TEXT NOT NULL,
+                media_type TEXT NOT NULL,
+                data BLOB NOT NULL,
+                width INTEGER NOT NULL,
+                height INTEGER NOT NULL,
+                detail TEXT NOT NULL,
+                tokens INTEGER NOT NULL,
+                PRIMARY KEY (message_id, position)
+            ) WITHOUT ROWID
+            """,
+    ),
 ]

@@ -164,6 +164,28 @@ class TranscriptionReply:
 
 
 @dataclass(frozen=True)
+class SpeechReply:
+    """A scripted /v1/audio/speech answer: a silent MP3 of `seconds` (default: 15 characters a second)."""
+
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class InvalidImage:
+    """400 as the API answers an image it cannot read (chat content parts or an edit's image)."""
+
+
+@dataclass(frozen=True)
+class NoVision:
+    """400 as the API answers image content parts sent to a text-only model."""
+
+
+@dataclass(frozen=True)
+class SpeechInputTooLong:
+    """400 as the API answers speech input over its 4,096-character limit."""
+
+
+@dataclass(frozen=True)
 class EmbeddingReply:
     """A scripted /v1/embeddings answer: the usual vectors, after `delay` seconds."""
 
@@ -180,6 +202,9 @@ Scripted = (
     | InvalidKey
     | UnknownModel
     | DropMidStream
+    | InvalidImage
+    | NoVision
+    | SpeechInputTooLong
     | Recorded
 )
 
@@ -212,9 +237,51 @@ def prompt_tokens(messages: list[dict[str, Any]]) -> int:
     for message in messages:
         content = message.get("content") or ""
         if isinstance(content, list):
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+            parts = [part for part in content if isinstance(part, dict)]
+            total += sum(IMAGE_PART_TOKENS for part in parts if part.get("type") == "image_url")
+            content = "".join(part.get("text", "") for part in parts)
         total += 3 + count_tokens(str(content))
     return total
+
+
+# What the fake reports for each image content part (the real API's count depends on the model and size).
+IMAGE_PART_TOKENS = 85
+
+
+def image_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every image_url content part of a chat request, in order."""
+    parts: list[dict[str, Any]] = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, list):
+            parts.extend(p for p in content if isinstance(p, dict) and p.get("type") == "image_url")
+    return parts
+
+
+def _readable_image(part: dict[str, Any]) -> bool:
+    """Whether an image_url part carries a data URL of a PNG, JPEG, GIF or WebP (the fake fetches no URL)."""
+    url = str((part.get("image_url") or {}).get("url") or "")
+    head, _, data = url.partition(",")
+    if not head.startswith("data:image/") or not head.endswith(";base64"):
+        return False
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
+        return False
+    return raw.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8")) or raw[8:12] == b"WEBP"
+
+
+def silent_mp3(seconds: float) -> bytes:
+    """A real MP3 of `seconds` of silence, made with the bundled ffmpeg (what the fake "says")."""
+    import subprocess
+
+    from bot.media.audio import ffmpeg_exe
+
+    return subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+         f"anullsrc=r=16000:cl=mono:d={seconds:.3f}", "-c:a", "libmp3lame", "-b:a", "24k", "-f", "mp3", "-"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
 
 
 def word_vector(text: str, dims: int) -> list[float]:
@@ -232,7 +299,14 @@ def word_vector(text: str, dims: int) -> list[float]:
 
 def _echo(body: dict[str, Any]) -> str:
     users = [m for m in body.get("messages", []) if m.get("role") == "user"]
-    return f"echo: {users[-1]['content']}" if users else "echo"
+    if not users:
+        return "echo"
+    content = users[-1]["content"]
+    if isinstance(content, list):  # content parts: echo the text, count the images
+        text = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        images = sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url")
+        return f"echo: {text} [{images} image(s)]"
+    return f"echo: {content}"
 
 
 def _error(status: int, message: str, type_: str, code: str | None, param: str | None = None,
@@ -265,13 +339,17 @@ class FakeOpenAI(LoopbackServer):
         self._image_queue: deque[ImageReply | Scripted] = deque()
         self._audio_queue: deque[TranscriptionReply | Scripted] = deque()
         self._embedding_queue: deque[EmbeddingReply | Scripted] = deque()
+        self._speech_queue: deque[SpeechReply | Scripted] = deque()
+        self.edit_uploads: list[dict[str, Any]] = []  # the form fields and image bytes of every edit request
         self.audio_files: list[tuple[str, bytes]] = []  # (filename, bytes) of every transcription upload
         self._default_reply = default_reply or _echo
         self._ids = itertools.count(1)
         super().__init__(web.Application(client_max_size=64 * 1024 * 1024))  # audio uploads past the API's 25 MB
         self.app.router.add_post("/v1/chat/completions", self._chat)
         self.app.router.add_post("/v1/images/generations", self._images)
+        self.app.router.add_post("/v1/images/edits", self._image_edits)
         self.app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
+        self.app.router.add_post("/v1/audio/speech", self._speech)
         self.app.router.add_post("/v1/embeddings", self._embeddings)
         self.app.router.add_get("/files/{name}", self._file)
 
@@ -287,6 +365,10 @@ class FakeOpenAI(LoopbackServer):
     def enqueue_images(self, *items: ImageReply | Scripted) -> None:
         """Script image answers; when empty, every request gets the PNGs it asked for."""
         self._image_queue.extend(items)
+
+    def enqueue_speech(self, *items: SpeechReply | Scripted) -> None:
+        """Script speech answers; when empty, an MP3 of silence, 15 characters of input a second."""
+        self._speech_queue.extend(items)
 
     def enqueue_transcriptions(self, *items: TranscriptionReply | Scripted) -> None:
         """Script transcription answers; when empty, the text is "[<filename>: <bytes> bytes]"."""
@@ -334,6 +416,41 @@ class FakeOpenAI(LoopbackServer):
         png = base64.b64encode(TINY_PNG).decode()
         data = [{"b64_json": png, "revised_prompt": item.revised_prompt} for _ in range(count)]
         return web.json_response({"created": int(time.time()), "data": data})
+
+    async def _image_edits(self, request: web.Request) -> web.StreamResponse:
+        fields = await _form(request)
+        self.requests.append(RecordedRequest(request.method, request.path, dict(request.headers),
+                                             {k: v for k, v in fields.items() if isinstance(v, str)}))  # fmt: skip
+        self.edit_uploads.append(fields)
+        item = self._image_queue.popleft() if self._image_queue else ImageReply()
+        fault = await self._fault(item)  # type: ignore[arg-type]
+        if fault is not None:
+            return fault
+        assert isinstance(item, ImageReply)
+        upload = fields.get("image") or fields.get("image[]")
+        if not isinstance(upload, tuple) or not upload[1].startswith((b"\x89PNG", b"\xff\xd8\xff", b"RIFF")):
+            return await self._fault(InvalidImage())  # type: ignore[return-value]
+        if fields.get("model") not in ("gpt-image-1", "dall-e-2", None):
+            return _error(400, f"Invalid value: '{fields.get('model')}'. Value must be 'dall-e-2' or 'gpt-image-1'.",
+                          "invalid_request_error", "invalid_value", "model")  # fmt: skip
+        count = item.count if item.count is not None else int(str(fields.get("n") or 1))
+        png = base64.b64encode(TINY_PNG).decode()
+        data = [{"b64_json": png, "revised_prompt": item.revised_prompt} for _ in range(count)]
+        return web.json_response({"created": int(time.time()), "data": data})
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        body = await self._record(request)
+        item = self._speech_queue.popleft() if self._speech_queue else SpeechReply()
+        fault = await self._fault(item)  # type: ignore[arg-type]
+        if fault is not None:
+            return fault
+        assert isinstance(item, SpeechReply)
+        text = str(body.get("input") or "")
+        if len(text) > 4096:
+            return await self._fault(SpeechInputTooLong())  # type: ignore[return-value]
+        seconds = item.seconds if item.seconds is not None else max(0.2, len(text) / 15)
+        audio = await asyncio.to_thread(silent_mp3, seconds)
+        return web.Response(body=audio, content_type="audio/mpeg")
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(RecordedRequest(request.method, request.path, dict(request.headers), None))
@@ -419,6 +536,16 @@ class FakeOpenAI(LoopbackServer):
         if isinstance(item, UnknownModel):
             return _error(404, "The model does not exist or you do not have access to it.", "invalid_request_error",
                           "model_not_found")  # fmt: skip
+        if isinstance(item, InvalidImage):
+            return _error(400, "You uploaded an unsupported image. Please make sure your image is valid.",
+                          "invalid_request_error", "invalid_image_format")  # fmt: skip
+        if isinstance(item, NoVision):
+            return _error(400, "Invalid content type. image_url is only supported by certain models.",
+                          "invalid_request_error", None, "messages.[0].content.[1].type")  # fmt: skip
+        if isinstance(item, SpeechInputTooLong):
+            detail = "'msg': 'String should have at most 4096 characters', 'ctx': {'max_length': 4096}"
+            return _error(400, f"[{{'type': 'string_too_long', 'loc': ('body', 'input'), {detail}}}]",
+                          "invalid_request_error", None)  # fmt: skip
         if isinstance(item, Recorded):
             return _recorded(item)
         if isinstance(item, Stall):
@@ -432,6 +559,8 @@ class FakeOpenAI(LoopbackServer):
         fault = await self._fault(item)
         if fault is not None:
             return fault
+        if not all(_readable_image(part) for part in image_parts(body)):
+            return await self._fault(InvalidImage())  # type: ignore[return-value]
         model = str(body.get("model", "fake-model"))
         ident = f"chatcmpl-fake-{next(self._ids)}"
         if isinstance(item, DropMidStream):
@@ -485,6 +614,20 @@ class FakeOpenAI(LoopbackServer):
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         return response
+
+
+async def _form(request: web.Request) -> dict[str, Any]:
+    """A multipart form: text fields as str, files as (filename, bytes)."""
+    fields: dict[str, Any] = {}
+    reader = await request.multipart()
+    async for part in reader:
+        if not isinstance(part, BodyPartReader) or not part.name:
+            continue
+        if part.filename:
+            fields[part.name] = (part.filename, bytes(await part.read()))
+        else:
+            fields[part.name] = await part.text()
+    return fields
 
 
 def _recorded(item: Recorded) -> web.Response:

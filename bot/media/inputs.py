@@ -1,0 +1,105 @@
+"""A message's attachments as model input: images to see, text files to read beside the message."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from bot.errors import BadAttachment
+from bot.media.vision import Detail, VisionFormula, VisionImage, prepare, sniff
+from bot.messages import Attachment
+
+# Files read as text and joined to the message (anything text/* is too).
+_TEXT = (
+    ".txt .md .markdown .rst .csv .tsv .json .jsonl .yaml .yml .toml .ini .cfg .log .xml .html .css .sql .sh "
+    ".py .js .ts .tsx .jsx .java .kt .go .rs .c .h .cc .cpp .hpp .cs .rb .php .swift .scala .lua .r .m .pl "
+    ".ex .exs .erl .hs .clj .dart .vue .svelte .tf .proto .gradle .mk .dockerfile"
+)
+TEXT_EXTENSIONS = frozenset(_TEXT.split(" "))
+
+
+@dataclass(frozen=True)
+class MessageInputs:
+    """What a message's files add: text joined to the message, and images for a model that sees them."""
+
+    text: str
+    images: tuple[VisionImage, ...] = ()
+
+
+def is_image(attachment: Attachment) -> bool:
+    """Whether a file claims to be an image (its bytes are checked when read)."""
+    kind = attachment.content_type.split(";")[0].strip().lower()
+    return kind.startswith("image/") or PurePath(attachment.name).suffix.lower() in (".png", ".jpg", ".jpeg",
+                                                                                    ".gif", ".webp")  # fmt: skip
+
+
+def is_text(attachment: Attachment) -> bool:
+    """Whether a file claims to be text: text/*, or a known text or source-code extension."""
+    kind = attachment.content_type.split(";")[0].strip().lower()
+    name = PurePath(attachment.name)
+    return kind.startswith("text/") or name.suffix.lower() in TEXT_EXTENSIONS or name.name.lower() == "dockerfile"
+
+
+async def read_image(attachment: Attachment, max_bytes: int) -> bytes:
+    """An attachment's bytes, refused when over the size limit or not a PNG, JPEG, GIF or WebP."""
+    _check_size(attachment, max_bytes)
+    data = await attachment.read()
+    _check_size(attachment, max_bytes, len(data))
+    if sniff(data) is None:
+        raise BadAttachment(f"{attachment.name} is not an image I can read; send PNG, JPEG, GIF or WebP.")
+    return data
+
+
+async def read_inputs(
+    text: str,
+    attachments: Sequence[Attachment],
+    *,
+    max_bytes: int,
+    vision: VisionFormula | None,
+    model: str,
+    detail: Detail,
+) -> MessageInputs:
+    """Join text files to `text` and prepare images for `model`; a file of any other kind is refused.
+
+    Nothing is spent here: every refusal comes before the model is called.
+    """
+    images: list[VisionImage] = []
+    parts = [text] if text else []
+    for attachment in attachments:
+        if is_image(attachment):
+            if vision is None:
+                raise BadAttachment(
+                    f"The model {model} reads text only, so it cannot see {attachment.name}. "
+                    "Send the question without the image, or ask an admin for a model that sees images (/model)."
+                )
+            images.append(await prepare(attachment.name, await read_image(attachment, max_bytes), vision, detail))
+            parts.append(f"[image: {attachment.name}]")  # which image is which, for "the second picture"
+        elif is_text(attachment):
+            parts.append(f"--- {attachment.name} ---\n{await _read_text(attachment, max_bytes)}")
+        else:
+            raise BadAttachment(
+                f"{attachment.name} is neither an image nor a text file. I can see PNG, JPEG, GIF and WebP "
+                "images and read text files (.txt, .md, .csv, source code); for audio or video use /transcribe."
+            )
+    return MessageInputs("\n\n".join(parts), tuple(images))
+
+
+async def _read_text(attachment: Attachment, max_bytes: int) -> str:
+    _check_size(attachment, max_bytes)
+    data = await attachment.read()
+    _check_size(attachment, max_bytes, len(data))
+    if b"\x00" in data[:8192] or sniff(data) is not None:
+        raise BadAttachment(f"{attachment.name} is not a text file (it holds binary data).")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadAttachment(f"{attachment.name} is not UTF-8 text; save it as UTF-8 and send it again.") from None
+
+
+def _check_size(attachment: Attachment, max_bytes: int, size: int | None = None) -> None:
+    size = attachment.size if size is None else size
+    if size > max_bytes:
+        raise BadAttachment(
+            f"{attachment.name} is {size / 2**20:.1f} MB; the limit is {max_bytes // 2**20} MB (MAX_ATTACHMENT_MB)."
+        )
