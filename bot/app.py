@@ -19,6 +19,7 @@ from bot.chat.conversations import Conversations
 from bot.chat.engine import Engine
 from bot.chat.tokens import TokenCounter
 from bot.clock import Clock, utc_now
+from bot.dashboard.signin import dashboard_served, slack_http_mode
 from bot.errors import ConfigError
 from bot.logs import log_file
 from bot.media.images import ImageMaker
@@ -153,7 +154,7 @@ async def run_console(
     async with open_engine(settings) as engine:
         adapter = ConsoleAdapter(engine, identity, stdin=stdin, stdout=stdout, files_dir=files_dir, log_file=log_file())
         with stop_on_signals() as stop:
-            async with engine.background(stop):
+            async with engine.background(stop), serving_dashboard(engine, settings):
                 return await adapter.run(stop, settings.shutdown_grace_seconds, abort=stop.now)
 
 
@@ -167,6 +168,23 @@ class Shutdown(asyncio.Event):
     def __init__(self) -> None:
         super().__init__()
         self.now = asyncio.Event()
+
+
+@asynccontextmanager
+async def serving_dashboard(engine: Engine, settings: Settings) -> AsyncIterator[None]:
+    """The web dashboard on PORT for the block, when PORT or PUBLIC_URL is set (console runs)."""
+    if not dashboard_served(settings):
+        yield
+        return
+    from adapters.web.site import serve_dashboard
+
+    done = asyncio.Event()
+    server = asyncio.create_task(serve_dashboard(engine, settings, done), name="dashboard")
+    try:
+        yield
+    finally:
+        done.set()
+        await server
 
 
 @contextmanager
@@ -216,6 +234,10 @@ async def run(
     if not platforms:
         log.info("no Discord or Slack tokens set: starting the console adapter")
         return await run_console(settings, console or ConsoleIdentity(), files_dir=files_dir)
+    if dashboard_served(settings) and not slack_http_mode(settings):
+        from adapters.web.site import serve_dashboard  # Slack's HTTP mode serves it beside /slack/events
+
+        platforms.append(serve_dashboard)
     async with open_engine(settings) as engine:
         with stop_on_signals() as stop:
             disconnect = asyncio.Event()

@@ -111,6 +111,13 @@ class Settings(BaseSettings):
     port: int = Field(3000, ge=1, le=65535, description="HTTP port of Slack HTTP mode (/slack/events, /healthz)")
     host: str = Field("0.0.0.0", min_length=1, description="address HTTP mode listens on (127.0.0.1 behind a proxy)")
 
+    # The web dashboard (adapters/web), served on PORT: /dashboard in the chat sends a one-time sign-in link.
+    public_url: str | None = Field(
+        None, description="the dashboard links' base behind a proxy, e.g. https://bot.example.com"
+    )
+    dashboard_link_minutes: int = Field(10, ge=1, le=1440, description="how long a /dashboard link works")
+    dashboard_session_hours: int = Field(12, ge=1, le=720, description="how long a dashboard session lasts")
+
     # Cost control. Empty = unlimited. Days and months reset at 00:00 in QUOTA_TIMEZONE.
     prices_file: Path | None = None
     free_models: str = Field("", description="comma-separated models priced at $0 (self-hosted); * for all")
@@ -163,6 +170,13 @@ class Settings(BaseSettings):
     def _prices_file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_public_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://bot.example.com")
         return value
 
     @field_validator("slack_signing_secret")

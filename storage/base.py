@@ -29,6 +29,7 @@ from storage.records import (
     TeamSeen,
     WindowMessage,
 )
+from storage.signins import SignIns
 
 
 class StoreUnavailable(Exception):
@@ -188,6 +189,10 @@ class Store(Protocol):
     @property
     def memory(self) -> MemoryStore:
         """Message embeddings."""
+
+    @property
+    def signins(self) -> SignIns:
+        """The dashboard's one-time links and sessions."""
 
     async def close(self) -> None:
         """Release the connection(s)."""

@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.commands import CommandContext
 from bot.commands.catalog import command_registry
 from bot.commands.media import audio_attachment, transcribe_message
+from bot.dashboard.signin import SignIn
 from bot.errors import ModelUnreachable, UserFacingError
 from bot.media.images import ImageMaker
 from bot.media.speech import Speaker
@@ -75,6 +76,7 @@ class Engine:
         self.budget = budget
         self.quota_admin = QuotaAdmin(budget, settings)
         self.commands = command_registry(settings.command_prefix)
+        self.signin = SignIn(store.signins, settings, clock)
         self._next_delivery_sweep = clock()
         self._in_flight: Counter[tuple[str, str, str]] = Counter()
         self._running: set[asyncio.Task[Any]] = set()

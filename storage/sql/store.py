@@ -26,6 +26,7 @@ from storage.sql.connection import Database, Row, conversation_lock
 from storage.sql.ledger import SQLLedger
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
+from storage.sql.signins import SQLSignIns
 
 OPEN_CONVERSATION = (
     "SELECT c.id, c.created_at, c.system_prompt, s.model FROM conversations c LEFT JOIN channel_settings s"
@@ -157,6 +158,7 @@ class SQLStore:
         self._ledger = SQLLedger(db)
         self._prompts = SQLPromptLibrary(db)
         self._memory = memory
+        self._signins = SQLSignIns(db)
 
     @property
     def ledger(self) -> SQLLedger:
@@ -172,6 +174,11 @@ class SQLStore:
     def memory(self) -> SQLMemory:
         """Message embeddings, on the same database."""
         return self._memory
+
+    @property
+    def signins(self) -> SQLSignIns:
+        """The dashboard's links and sessions, on the same database (shared by every worker)."""
+        return self._signins
 
     async def close(self) -> None:
         """Close the connection or pool."""
