@@ -19,7 +19,9 @@ from bot.chat.conversations import Conversations
 from bot.chat.engine import Engine
 from bot.chat.tokens import TokenCounter
 from bot.clock import Clock, utc_now
+from bot.dashboard.signin import dashboard_served, slack_http_mode
 from bot.errors import ConfigError
+from bot.logs import log_file
 from bot.media.images import ImageMaker
 from bot.media.speech import Speaker
 from bot.media.transcription import Transcriber
@@ -78,6 +80,11 @@ async def open_engine(
         prices.chat(settings.chat_model)
     except NoPrice as exc:
         raise ConfigError(f"CHAT_MODEL: {exc.message}") from None
+    for allowed in settings.allowed_models:
+        try:
+            prices.chat(allowed)
+        except NoPrice as exc:
+            raise ConfigError(f"ALLOWED_CHAT_MODELS: {exc.message} Or take {allowed} off the list.") from None
     if settings.memory_enabled:
         try:
             prices.embedding_cost(settings.embedding_model, 0)
@@ -148,17 +155,46 @@ async def run_console(
 ) -> int:
     """Chat on the terminal (or through a pipe) until EOF."""
     async with open_engine(settings) as engine:
-        adapter = ConsoleAdapter(engine, identity, stdin=stdin, stdout=stdout, files_dir=files_dir)
+        adapter = ConsoleAdapter(engine, identity, stdin=stdin, stdout=stdout, files_dir=files_dir, log_file=log_file())
         with stop_on_signals() as stop:
-            async with engine.background(stop):
-                return await adapter.run(stop, settings.shutdown_grace_seconds)
+            async with engine.background(stop), serving_dashboard(engine, settings):
+                return await adapter.run(stop, settings.shutdown_grace_seconds, abort=stop.now)
+
+
+class Shutdown(asyncio.Event):
+    """Set by the first SIGTERM/SIGINT: take no more work, let what runs finish within the grace period.
+
+    `now` is set by the second: stop what runs at once (cancelled like any other cancel: the reply is
+    abandoned and its reservation released).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = asyncio.Event()
+
+
+@asynccontextmanager
+async def serving_dashboard(engine: Engine, settings: Settings) -> AsyncIterator[None]:
+    """The web dashboard on PORT for the block, when PORT or PUBLIC_URL is set (console runs)."""
+    if not dashboard_served(settings):
+        yield
+        return
+    from adapters.web.site import serve_dashboard
+
+    done = asyncio.Event()
+    server = asyncio.create_task(serve_dashboard(engine, settings, done), name="dashboard")
+    try:
+        yield
+    finally:
+        done.set()
+        await server
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[asyncio.Event]:
+def stop_on_signals() -> Iterator[Shutdown]:
     """An event set by SIGTERM or SIGINT: adapters stop taking work and let in-flight turns finish."""
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    stop = Shutdown()
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, _stopping, stop, sig)
@@ -169,13 +205,25 @@ def stop_on_signals() -> Iterator[asyncio.Event]:
             loop.remove_signal_handler(sig)
 
 
-def _stopping(stop: asyncio.Event, sig: signal.Signals) -> None:
-    log.info("%s: finishing in-flight work, taking no more", sig.name)
+def _stopping(stop: Shutdown, sig: signal.Signals) -> None:
+    if stop.is_set():
+        log.warning("%s again: stopping in-flight work now", sig.name)
+        stop.now.set()
+        return
+    log.info("%s: finishing in-flight work, taking no more (send it again to stop at once)", sig.name)
     stop.set()
 
 
-async def run(settings: Settings) -> int:
-    """Start every adapter whose tokens are set (one engine for all); with none, the console."""
+def configured_platforms(settings: Settings) -> list[str]:
+    """The platforms whose tokens are set; with none, `run` starts the console."""
+    tokens = {"discord": settings.discord_token, "slack": settings.slack_bot_token}
+    return [name for name, token in tokens.items() if token is not None]
+
+
+async def run(
+    settings: Settings, console: ConsoleIdentity | None = None, *, files_dir: Path = Path("console-files")
+) -> int:
+    """Start every adapter whose tokens are set (one engine for all); with none, the console (as `console`)."""
     require_model_access(settings)
     platforms = []
     if settings.discord_token is not None:
@@ -188,7 +236,11 @@ async def run(settings: Settings) -> int:
         platforms.append(run_slack)
     if not platforms:
         log.info("no Discord or Slack tokens set: starting the console adapter")
-        return await run_console(settings, ConsoleIdentity())
+        return await run_console(settings, console or ConsoleIdentity(), files_dir=files_dir)
+    if dashboard_served(settings) and not slack_http_mode(settings):
+        from adapters.web.site import serve_dashboard  # Slack's HTTP mode serves it beside /slack/events
+
+        platforms.append(serve_dashboard)
     async with open_engine(settings) as engine:
         with stop_on_signals() as stop:
             disconnect = asyncio.Event()
@@ -200,7 +252,7 @@ async def run(settings: Settings) -> int:
                     await stop.wait()
                     # New messages now get "restarting"; turns in flight have the grace period to finish
                     # while the platforms are still connected to deliver them; then disconnect.
-                    await engine.drain(settings.shutdown_grace_seconds)
+                    await engine.drain(settings.shutdown_grace_seconds, abort=stop.now)
                     disconnect.set()
             except* ConfigError as failed:
                 raise failed.exceptions[0] from None
@@ -223,3 +275,31 @@ async def sync_discord(settings: Settings, out: TextIO) -> int:
         names = await discord_sync(engine, settings)
     out.write(f"Synced {len(names)} commands: {', '.join('/' + n for n in names)}\n")
     return 0
+
+
+CONSOLE_TEAM_NAME = "this machine's console"
+
+
+async def team_names(settings: Settings) -> dict[tuple[str, str], str]:
+    """{(platform, team id): name}, asked of each platform whose token is set; a platform that cannot answer
+    is logged and left out (its teams are listed without names)."""
+    from adapters.console.adapter import TEAM_ID as CONSOLE_TEAM
+
+    names = {("console", CONSOLE_TEAM): CONSOLE_TEAM_NAME}
+    lookups = []
+    if settings.discord_token is not None:
+        from adapters.discord.guilds import guild_names
+
+        lookups.append(("discord", guild_names))
+    if settings.slack_bot_token is not None:
+        from adapters.slack.workspace import workspace_names
+
+        lookups.append(("slack", workspace_names))
+    for platform, lookup in lookups:
+        try:
+            found = await lookup(settings)
+        except Exception as exc:  # a wrong token or no network: the list is still useful without names
+            log.warning("could not look up %s team names: %s", platform, type(exc).__name__)
+            continue
+        names.update({(platform, team_id): name for team_id, name in found.items()})
+    return names

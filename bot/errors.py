@@ -118,3 +118,12 @@ class ModelNotFound(ModelUnavailable):
         super().__init__(message)
         self.model = model
         self.setting = setting
+
+
+class ModelUnreachable(ModelUnavailable):
+    """No connection to the model's server (refused, unknown host); `server` is the address tried."""
+
+    def __init__(self, message: str, *, server: str, retryable: bool = False) -> None:
+        super().__init__(message, retryable=retryable)
+        self.server = server
+        self.admin_detail = f"Tried {server} (OPENAI_BASE_URL): is the model server running there?"

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     max_user_in_flight: int = Field(3, ge=1, description="one person's requests running at once; more are refused")
     shutdown_grace_seconds: float = Field(20.0, ge=0, description="on SIGTERM, how long in-flight replies may finish")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_file: Path | None = Field(None, description="write the log here instead of stderr (the console: teambot.log)")
     # Libraries' DEBUG lines carry message text (aiosqlite's SQL parameters, slack_sdk's request bodies): they
     # stay at INFO at LOG_LEVEL=DEBUG unless this asks for more.
     library_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -110,6 +111,13 @@ class Settings(BaseSettings):
     port: int = Field(3000, ge=1, le=65535, description="HTTP port of Slack HTTP mode (/slack/events, /healthz)")
     host: str = Field("0.0.0.0", min_length=1, description="address HTTP mode listens on (127.0.0.1 behind a proxy)")
 
+    # The web dashboard (adapters/web), served on PORT: /dashboard in the chat sends a one-time sign-in link.
+    public_url: str | None = Field(
+        None, description="the dashboard links' base behind a proxy, e.g. https://bot.example.com"
+    )
+    dashboard_link_minutes: int = Field(10, ge=1, le=1440, description="how long a /dashboard link works")
+    dashboard_session_hours: int = Field(12, ge=1, le=720, description="how long a dashboard session lasts")
+
     # Cost control. Empty = unlimited. Days and months reset at 00:00 in QUOTA_TIMEZONE.
     prices_file: Path | None = None
     free_models: str = Field("", description="comma-separated models priced at $0 (self-hosted); * for all")
@@ -164,6 +172,13 @@ class Settings(BaseSettings):
             raise ValueError(f"no such file: {value}")
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _http_public_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://bot.example.com")
+        return value
+
     @field_validator("slack_signing_secret")
     @classmethod
     def _signing_secret_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
@@ -185,6 +200,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"MAX_OUTPUT_TOKENS ({self.max_output_tokens}) must be smaller than "
                 f"MAX_CONTEXT_TOKENS ({self.max_context_tokens})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _slack_needs_its_bot_token(self) -> Settings:
+        # Without SLACK_BOT_TOKEN the bot would start the console without a word about Slack. (Which
+        # token is in which variable is checked by the Slack adapter at start.)
+        lonely = [
+            n
+            for n, v in (("SLACK_APP_TOKEN", self.slack_app_token), ("SLACK_SIGNING_SECRET", self.slack_signing_secret))
+            if v
+        ]
+        if self.slack_bot_token is None and lonely:
+            raise ValueError(
+                f"{' and '.join(lonely)} set without SLACK_BOT_TOKEN: Slack needs the bot token (xoxb-…) too;"
+                " without any Slack setting the bot starts the console"
             )
         return self
 

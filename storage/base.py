@@ -27,8 +27,10 @@ from storage.records import (
     PlatformMessage,
     StoredImage,
     StoredMessage,
+    TeamSeen,
     WindowMessage,
 )
+from storage.signins import SignIns
 
 
 class StoreUnavailable(Exception):
@@ -217,11 +219,18 @@ class Store(Protocol):
     def memory(self) -> MemoryStore:
         """Message embeddings."""
 
+    @property
+    def signins(self) -> SignIns:
+        """The dashboard's one-time links and sessions."""
+
     async def close(self) -> None:
         """Release the connection(s)."""
 
     def turn_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
         """Held for a whole chat turn, so turns on one thread never interleave across processes."""
+
+    async def teams(self) -> list[TeamSeen]:
+        """Every team with a conversation or a model call (operators pick one by its id)."""
 
     async def has_open_conversation(self, key: ConversationKey) -> bool:
         """Whether a conversation is open at `key` (the bot has been talking in that thread)."""

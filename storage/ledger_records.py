@@ -124,6 +124,8 @@ class UsageRow:
     images: int
     audio_ms: int
     estimated_nanos: int = 0  # of cost_nanos: calls cut by a crash, charged their worst case
+    platform: str = ""
+    team_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,8 @@ async def test_a_full_disk_gives_a_clear_error_and_corrupts_nothing(fake_openai:
     out_bytes, err_bytes = await asyncio.wait_for(proc.communicate(f"{huge}\nsmall one\n".encode()), timeout=60)
     assert proc.returncode == 0
     assert out_bytes.decode().splitlines() == [f"[error] {STORE_FAILED}", "echo: small one"]
-    assert "SQLite: disk I/O error" in err_bytes.decode()  # EFBIG surfaces as an I/O error
+    assert not err_bytes  # the console's log goes to its file
+    assert "SQLite: disk I/O error" in (tmp_path / "teambot.log").read_text()  # EFBIG surfaces as an I/O error
     assert integrity(env["DATABASE_URL"]) == "ok"
     settings = load_settings(env_file=None, database_url=env["DATABASE_URL"])
     rows = await history(settings, message("x", channel="console").conversation_key)
@@ -178,3 +179,24 @@ async def test_draining_lets_turns_finish_or_abandons_them_and_refuses_new_ones(
         (PriceTable.load().chat_cost(settings.chat_model, prompt, received), "settled")
     ]
     assert await history(settings, message("x").conversation_key) == [("user", "long one")]
+
+
+async def test_a_second_ctrl_c_stops_a_runaway_reply_at_once_and_releases_its_reservation(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    env = {**bot_env(fake_openai, tmp_path), "QUOTA_USER_DAILY_USD": "1", "SHUTDOWN_GRACE_SECONDS": "600"}
+    answer = "word " * 400
+    fake_openai.enqueue(Reply(answer, chunk_chars=5, delay_between_chunks=0.05))  # ~20 s of streaming
+    proc, first = await console_streaming(env, tmp_path, b"tell me everything\n")
+    assert proc.stdout is not None
+    proc.send_signal(signal.SIGINT)  # the first: the reply may finish (within 600 s)...
+    await asyncio.sleep(0.5)
+    assert proc.returncode is None
+    proc.send_signal(signal.SIGINT)  # ...the second: stop it now
+    printed = (first + await asyncio.wait_for(proc.stdout.read(), timeout=10)).decode()
+    assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
+    assert printed.endswith(" [reply interrupted]\n") and len(printed) < len(answer)
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as conn:
+        states = [row[0] for row in conn.execute("SELECT state FROM usage_ledger WHERE kind = 'chat'")]
+        rows = conn.execute("SELECT role FROM messages ORDER BY id").fetchall()
+    assert states == ["released"] and rows == [("user",)]

@@ -37,6 +37,7 @@ from adapters.slack.manifest import TRANSCRIBE_SHORTCUT
 from adapters.slack.responder import EDIT_INTERVAL, SlackResponder
 from adapters.slack.signature import signed_requests_only
 from adapters.slack.startup import check_bot_token, open_socket_url, quiet_client_token_warning, socket_mode_logger
+from adapters.web.site import add_dashboard
 from bot.chat.engine import Engine
 from bot.errors import ConfigError
 from bot.messages import Attachment, Author, IncomingMessage
@@ -335,10 +336,10 @@ async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> 
     if settings.slack_app_token is not None:
         await _serve_socket_mode(adapter, settings.slack_app_token.get_secret_value(), stop)
         return
-    runner = web.AppRunner(adapter.web_app())
+    runner = web.AppRunner(add_dashboard(adapter.web_app(), engine))
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
-    log.info("Slack: HTTP mode on %s port %d (/slack/events, /healthz)", settings.host, settings.port)
+    log.info("Slack: HTTP mode on %s port %d (/slack/events, /healthz, /dashboard)", settings.host, settings.port)
     try:
         await stop.wait()
     finally:

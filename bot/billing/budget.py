@@ -21,6 +21,7 @@ from bot.billing.money import format_usd, usd_to_nanos
 from bot.clock import Clock
 from bot.errors import UserFacingError
 from bot.settings import Settings
+from bot.wording import count
 from storage import Ledger, StoreFailed
 from storage.ledger_records import (
     ALL_USERS,
@@ -246,8 +247,9 @@ class Budget:
         now = self.now()
         lease = await self.ledger.claim_in_flight(platform, team_id, user_id, self.holder, now, now + self._ttl, limit)
         if lease is None:
-            noun = "request" if limit == 1 else "requests"
-            raise TooManyInFlight(f"You already have {limit} {noun} running; please wait for them to finish.")
+            raise TooManyInFlight(
+                f"You already have {count(limit, 'request')} running; please wait for them to finish."
+            )
         renewing = asyncio.create_task(self._keep_lease(lease))
         try:
             yield

@@ -16,7 +16,8 @@ from bot.clock import Clock
 from bot.commands import CommandContext
 from bot.commands.catalog import command_registry
 from bot.commands.media import audio_attachment, transcribe_message
-from bot.errors import UserFacingError
+from bot.dashboard.signin import SignIn
+from bot.errors import ModelUnreachable, UserFacingError
 from bot.media.images import ImageMaker
 from bot.media.speech import Speaker
 from bot.media.transcription import TranscribeOptions, Transcriber
@@ -73,6 +74,7 @@ class Engine:
         self.budget = budget
         self.quota_admin = QuotaAdmin(budget, settings)
         self.commands = command_registry(settings.command_prefix)
+        self.signin = SignIn(store.signins, settings, clock)
         self._next_delivery_sweep = clock()
         self._running: set[asyncio.Task[Any]] = set()
         self._closing = False
@@ -86,8 +88,8 @@ class Engine:
         """The engine's clock."""
         return self._clock()
 
-    async def drain(self, grace_seconds: float) -> int:
-        """Stop taking messages; let those in flight finish within the grace period, then cancel them.
+    async def drain(self, grace_seconds: float, abort: asyncio.Event | None = None) -> int:
+        """Stop taking messages; let those in flight finish within the grace period (or until `abort`), then cancel.
 
         A cancelled turn abandons its reply and releases its reservation (see MeteredChat and
         Budget.hold); its question stays stored. Returns how many had to be cancelled.
@@ -96,7 +98,14 @@ class Engine:
         running = set(self._running)
         if not running:
             return 0
-        _, late = await asyncio.wait(running, timeout=grace_seconds)
+        finished = asyncio.ensure_future(asyncio.wait(running, timeout=grace_seconds))
+        aborted = asyncio.ensure_future((abort or asyncio.Event()).wait())
+        try:
+            await asyncio.wait({finished, aborted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            finished.cancel()
+            aborted.cancel()
+        late = {task for task in running if not task.done()}
         for task in late:
             task.cancel()
         if late:
@@ -171,7 +180,10 @@ class Engine:
         except UserFacingError as exc:
             log.info("refused %s message %s: %s", message.platform, message.message_id, type(exc).__name__)
             # A setting to fix (a model the server lacks…) is named to admins; others get the short message.
-            detail = exc.admin_detail if message.author.is_admin else None
+            # An address the model server cannot be reached at is also told on the console, the
+            # operator's own terminal, where it is the first thing to check.
+            unreachable = isinstance(exc, ModelUnreachable) and message.platform == "console"
+            detail = exc.admin_detail if message.author.is_admin or unreachable else None
             await _tell(responder, f"{exc.message}\n{detail}" if detail else exc.message)
         except Exception:
             log.exception("failed to handle %s message %s", message.platform, message.message_id)

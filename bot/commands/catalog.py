@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.commands.basic import BASIC_COMMANDS
 from bot.commands.budget import BUDGET_COMMANDS
 from bot.commands.channel import CHANNEL_COMMANDS
+from bot.commands.dashboard import DASHBOARD_COMMANDS
 from bot.commands.media import MEDIA_COMMANDS
 from bot.commands.prompt import PROMPT
 from bot.commands.registry import CommandRegistry
@@ -14,5 +15,6 @@ from bot.commands.search import SEARCH
 def command_registry(prefix: str = "") -> CommandRegistry:
     """All commands, their public names behind `prefix` (COMMAND_PREFIX)."""
     return CommandRegistry(
-        [*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, SEARCH, *CHANNEL_COMMANDS], prefix=prefix
+        [*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, SEARCH, *CHANNEL_COMMANDS, *DASHBOARD_COMMANDS],
+        prefix=prefix,
     )

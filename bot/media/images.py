@@ -72,6 +72,17 @@ class ImageMaker:
         if settings.image_model not in specs:
             raise ConfigError(f"IMAGE_MODEL: {settings.image_model!r} is not in bot/data/image_models.toml")
         self._spec = specs[settings.image_model]
+        if settings.image_size not in self._spec.sizes:
+            sizes = ", ".join(self._spec.sizes)
+            raise ConfigError(
+                f"IMAGE_SIZE: {settings.image_model} cannot draw {settings.image_size!r}; use one of {sizes}"
+            )
+        if settings.image_quality not in self._spec.qualities:
+            qualities = ", ".join(self._spec.qualities)
+            quality = settings.image_quality
+            raise ConfigError(
+                f"IMAGE_QUALITY: {settings.image_model} has no quality {quality!r}; use one of {qualities}"
+            )
         self._model = settings.image_model
         self._settings = settings
         self._images = images

@@ -65,7 +65,10 @@ def parse_options(words: Sequence[str]) -> TranscribeOptions:
         elif key == "prompt" and has_value:
             prompt = value
         else:
-            raise BadCommand(f"Unknown /transcribe option {word!r}.\nUsage: {TRANSCRIBE_USAGE}")
+            raise BadCommand(
+                f"/transcribe takes language=, summary and prompt=, not {word!r}; the audio comes as an attached file."
+                f"\nUsage: {TRANSCRIBE_USAGE}"
+            )
     return TranscribeOptions(language, summary, prompt)
 
 

@@ -195,6 +195,22 @@ MIGRATIONS: list[Migration] = [
         """,
     ),
     Migration(
+        # The web dashboard's one-time links and sessions (storage/sql/signins.py), by their secrets' digests.
+        "dashboard_signins",
+        """
+        CREATE TABLE dashboard_links (
+            digest TEXT PRIMARY KEY, platform TEXT NOT NULL, team_id TEXT NOT NULL, user_id TEXT NOT NULL,
+            display_name TEXT NOT NULL, is_admin INTEGER NOT NULL, expires_at TEXT NOT NULL
+        );
+        CREATE INDEX dashboard_links_expiry ON dashboard_links (expires_at);
+        CREATE TABLE dashboard_sessions (
+            digest TEXT PRIMARY KEY, platform TEXT NOT NULL, team_id TEXT NOT NULL, user_id TEXT NOT NULL,
+            display_name TEXT NOT NULL, is_admin INTEGER NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL
+        );
+        CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions (expires_at);
+        """,
+    ),
+    Migration(
         # See money_reservation_sent in storage/sqlite/migrations.py.
         "money_reservation_sent",
         """

@@ -94,10 +94,11 @@ LIMIT_CHANGES = (
 )
 USAGE = (
     "SELECT user_id, kind, user_day, count(*), sum(cost_nanos), sum(input_tokens), sum(output_tokens),"
-    " sum(images), sum(audio_ms), sum(CASE WHEN estimated THEN cost_nanos ELSE 0 END) FROM usage_ledger"
+    " sum(images), sum(audio_ms), sum(CASE WHEN estimated THEN cost_nanos ELSE 0 END), platform, team_id"
+    " FROM usage_ledger"
     " WHERE state != 'released' AND user_day >= $1 AND (CAST($2 AS TEXT) IS NULL OR user_day <= $2)"
     " AND (CAST($3 AS TEXT) IS NULL OR team_id = $3) AND (CAST($4 AS TEXT) IS NULL OR user_id = $4)"
-    " GROUP BY user_id, kind, user_day ORDER BY user_day, user_id, kind"
+    " GROUP BY platform, team_id, user_id, kind, user_day ORDER BY user_day, platform, team_id, user_id, kind"
 )
 # MAX_USER_IN_FLIGHT across processes: a lease per message being handled, claimed only while the
 # user has fewer live ones than the limit ($7), serialized on the team's ledger lock.
@@ -252,7 +253,14 @@ class SQLLedger:
     ) -> list[UsageRow]:
         """Spend (settled and still reserved) grouped by user, kind and day (the quota day)."""
         rows = await self._db.fetch(USAGE, since_day, until_day, team_id, user_id)
-        return [UsageRow(r[0], r[1], r[2], *(int(v) for v in r[3:])) for r in rows]
+        return [
+            UsageRow(
+                user_id=r[0], kind=r[1], day=r[2], calls=int(r[3]), cost_nanos=int(r[4]), input_tokens=int(r[5]),
+                output_tokens=int(r[6]), images=int(r[7]), audio_ms=int(r[8]), estimated_nanos=int(r[9]),
+                platform=r[10], team_id=r[11],
+            )
+            for r in rows
+        ]  # fmt: skip
 
     async def ledger_rows(self, team_id: str) -> list[tuple[str, str, int, str]]:
         """(kind, model, cost_nanos, state) of every ledger row of a team, oldest first (for audits and tests)."""

@@ -19,12 +19,14 @@ from storage.records import (
     PlatformMessage,
     StoredImage,
     StoredMessage,
+    TeamSeen,
     WindowMessage,
 )
 from storage.sql.connection import Database, Row, conversation_lock
 from storage.sql.ledger import SQLLedger
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
+from storage.sql.signins import SQLSignIns
 
 OPEN_CONVERSATION = (
     "SELECT c.id, c.created_at, c.system_prompt, s.model FROM conversations c LEFT JOIN channel_settings s"
@@ -148,6 +150,17 @@ SHIFT_TOTALS = (
     " AND (tokens_before > $3 OR (tokens_before = $3 AND id > $4))"
 )
 
+# Every team the database has seen: in its conversations or in the ledger (memory's calls, /image
+# and /transcribe have no conversation).
+TEAMS = (
+    "SELECT platform, team_id, sum(conversations), sum(calls), max(last_active) FROM ("
+    " SELECT platform, team_id, count(*) AS conversations, 0 AS calls, max(created_at) AS last_active"
+    " FROM conversations GROUP BY platform, team_id"
+    " UNION ALL SELECT platform, team_id, 0, count(*), max(created_at) FROM usage_ledger"
+    " WHERE state != 'released' GROUP BY platform, team_id"
+    ") AS seen GROUP BY platform, team_id ORDER BY platform, team_id"
+)
+
 
 class SQLStore:
     """A Store on a Database. Safe for many coroutines; several processes may share the database."""
@@ -157,6 +170,7 @@ class SQLStore:
         self._ledger = SQLLedger(db)
         self._prompts = SQLPromptLibrary(db)
         self._memory = memory
+        self._signins = SQLSignIns(db)
 
     @property
     def ledger(self) -> SQLLedger:
@@ -173,9 +187,19 @@ class SQLStore:
         """Message embeddings, on the same database."""
         return self._memory
 
+    @property
+    def signins(self) -> SQLSignIns:
+        """The dashboard's links and sessions, on the same database (shared by every worker)."""
+        return self._signins
+
     async def close(self) -> None:
         """Close the connection or pool."""
         await self._db.close()
+
+    async def teams(self) -> list[TeamSeen]:
+        """Every team with a conversation or a model call, by platform and id."""
+        rows = await self._db.fetch(TEAMS)
+        return [TeamSeen(r[0], r[1], int(r[2]), int(r[3]), str(r[4])) for r in rows]
 
     async def has_open_conversation(self, key: ConversationKey) -> bool:
         """Whether a conversation is open at `key`."""

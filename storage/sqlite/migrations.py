@@ -295,6 +295,25 @@ MIGRATIONS: list[Migration] = [
             """,
     ),
     Migration(
+        # The web dashboard's one-time links and sessions (storage/sql/signins.py), by their secrets' digests.
+        "dashboard_signins",
+        """
+            CREATE TABLE dashboard_links (
+                digest TEXT PRIMARY KEY, platform TEXT NOT NULL, team_id TEXT NOT NULL, user_id TEXT NOT NULL,
+                display_name TEXT NOT NULL, is_admin INTEGER NOT NULL, expires_at TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+        "CREATE INDEX dashboard_links_expiry ON dashboard_links (expires_at)",
+        """
+            CREATE TABLE dashboard_sessions (
+                digest TEXT PRIMARY KEY, platform TEXT NOT NULL, team_id TEXT NOT NULL, user_id TEXT NOT NULL,
+                display_name TEXT NOT NULL, is_admin INTEGER NOT NULL, created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+        "CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions (expires_at)",
+    ),
+    Migration(
         "money_reservation_sent",
         # When a reservation's request went to the provider (NULL: never sent, so a crash releases it),
         # and whether a settled cost is an estimate (a worst case charged for a call cut by a crash).

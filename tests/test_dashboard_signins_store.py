@@ -1,0 +1,44 @@
+"""Dashboard sign-ins in the database: several workers share links and sessions (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from storage.signins import SignInGrant, WebSession
+from tests.stores import fresh_database, opened
+
+NOW = datetime(2026, 12, 14, 12, tzinfo=UTC)
+GRANT = SignInGrant("slack", "T1", "U1", "Ann", True)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_two_workers_share_links_and_sessions_and_a_link_signs_in_once(kind: str, tmp_path: Path) -> None:
+    async with fresh_database(kind, tmp_path) as url, opened(url) as one, opened(url) as two:
+        await one.signins.add_link("d-link", GRANT, NOW + timedelta(minutes=10))
+        assert await two.signins.link("d-link", NOW) == GRANT  # looking does not use it
+        taken = await asyncio.gather(*(s.signins.take_link("d-link", NOW) for s in (one, two, one, two)))
+        assert taken.count(GRANT) == 1 and taken.count(None) == 3
+        assert await one.signins.link("d-link", NOW) is None
+        session = WebSession(GRANT, NOW, NOW + timedelta(hours=12))
+        await one.signins.add_session("d-session", session)
+        assert await two.signins.session("d-session", NOW + timedelta(hours=11)) == session
+        assert await two.signins.session("d-session", NOW + timedelta(hours=12)) is None
+        await two.signins.end_session("d-session")
+        assert await one.signins.session("d-session", NOW) is None
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_expired_links_open_nothing_and_are_forgotten(kind: str, tmp_path: Path) -> None:
+    async with fresh_database(kind, tmp_path) as url, opened(url) as store:
+        member = SignInGrant("discord", "G1", "U2", "Bo", False)
+        await store.signins.add_link("old", member, NOW + timedelta(minutes=10))
+        await store.signins.add_link("new", member, NOW + timedelta(minutes=30))
+        await store.signins.add_session("gone", WebSession(member, NOW, NOW + timedelta(minutes=5)))
+        assert await store.signins.link("old", NOW + timedelta(minutes=10)) is None
+        assert await store.signins.forget_expired(NOW + timedelta(minutes=10)) == 2
+        assert await store.signins.take_link("old", NOW) is None  # forgotten
+        assert await store.signins.take_link("new", NOW + timedelta(minutes=29, seconds=59)) == member
