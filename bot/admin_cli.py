@@ -7,7 +7,7 @@ import csv
 import getpass
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
@@ -21,6 +21,7 @@ from bot.errors import BadCommand
 from bot.prompts.exchange import parse_export
 from bot.prompts.experiments import export_document
 from bot.settings import Settings
+from bot.wording import count, tally
 from storage import CopyMismatch, ImportConflict, Store, copy_sqlite_to_postgres, open_store
 from storage.ledger_records import UsageRow
 
@@ -35,7 +36,11 @@ async def opened(settings: Settings) -> AsyncIterator[Store]:
         await store.close()
 
 
-COLUMNS = ("day", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens", "images", "audio_minutes")
+# estimated_usd: of cost_usd, calls cut by a crash after they were sent, charged their worst case.
+COLUMNS = (
+    "day", "platform", "team_id", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens", "images",
+    "audio_minutes", "estimated_usd",
+)  # fmt: skip
 
 
 async def usage(
@@ -62,10 +67,13 @@ def render(rows: list[UsageRow], fmt: str) -> str:
     records = [
         {
             "day": r.day,
+            "platform": r.platform,
+            "team_id": r.team_id,
             "user_id": r.user_id,
             "kind": r.kind,
             "calls": r.calls,
             "cost_usd": f"{r.cost_nanos / NANOS_PER_USD:.9f}",
+            "estimated_usd": f"{r.estimated_nanos / NANOS_PER_USD:.9f}",
             "input_tokens": r.input_tokens,
             "output_tokens": r.output_tokens,
             "images": r.images,
@@ -85,19 +93,77 @@ def render(rows: list[UsageRow], fmt: str) -> str:
     table = [list(COLUMNS)] + [[str(record[c]) for c in COLUMNS] for record in records]
     widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
-    lines.append(f"total {format_usd(sum(r.cost_nanos for r in rows))} in {sum(r.calls for r in rows)} calls")
+    lines.append(f"total {format_usd(sum(r.cost_nanos for r in rows))} in {count(sum(r.calls for r in rows), 'call')}")
+    estimated = sum(r.estimated_nanos for r in rows)
+    if estimated:
+        lines.append(f"of which {format_usd(estimated)} estimated: calls cut by a crash, charged their worst case")
     return "\n".join(lines) + "\n"
 
 
-async def quota(settings: Settings, out: TextIO, *, team: str, words: list[str], by: str | None) -> int:
-    """`show`, `set …` or `reset …` on a team's limits, recorded as changed by the operator."""
+async def quota(
+    settings: Settings, out: TextIO, *, team: str | None, words: list[str], by: str | None, console_team: str
+) -> int:
+    """`show`, `set …` or `reset …` on a team's limits, recorded as changed by the operator.
+
+    Without `team`: the database's only team; with several, a list to pick from; with none, the
+    console's (`console_team`) when no platform is set up.
+    """
     async with opened(settings) as store:
+        team = team or await _only_team(store, settings, console_team)
         admin = QuotaAdmin(Budget(store.ledger, settings, utc_now), settings)
         if not words or words == ["show"]:
-            text = await admin.show(team)
+            text = f"[team {team}]\n" + await admin.show(team)
         else:
-            text = await admin.apply(team, words, f"cli:{by or getpass.getuser()}", utc_now())
+            text = f"[team {team}] " + await admin.apply(team, words, f"cli:{by or getpass.getuser()}", utc_now())
     out.write(text + "\n")
+    return 0
+
+
+async def _only_team(store: Store, settings: Settings, console_team: str) -> str:
+    """The team `quota` means without --team: the database's only one; with several, ask which."""
+    seen = await store.teams()
+    if len(seen) == 1:
+        return seen[0].team_id
+    if seen:
+        listed = "\n".join(f"  --team {t.team_id}  ({t.platform}, last active {t.last_active[:10]})" for t in seen)
+        raise BadCommand(
+            f"This database has {count(len(seen), 'team')}; say which with --team "
+            f"(python -m bot teams shows their names):\n{listed}"
+        )
+    if settings.discord_token is None and settings.slack_bot_token is None:
+        return console_team
+    raise BadCommand(
+        "No team has used the bot yet, so give one with --team: the Slack team id (T…) or the Discord "
+        "server id (python -m bot teams lists them once the bot has been used there)."
+    )
+
+
+async def teams(
+    settings: Settings, out: TextIO, *, names: Callable[[Settings], Awaitable[Mapping[tuple[str, str], str]]]
+) -> int:
+    """Every team the database has seen, with its name (asked of its platform), activity and this month's spend."""
+    async with opened(settings) as store:
+        seen = await store.teams()
+        month = Budget(store.ledger, settings, utc_now).periods().month
+        rows = await store.ledger.usage(None, f"{month}-01")
+    if not seen:
+        out.write("No team has used the bot yet.\n")
+        return 0
+    known = await names(settings)
+    spent: dict[tuple[str, str], int] = {}
+    for row in rows:
+        spent[(row.platform, row.team_id)] = spent.get((row.platform, row.team_id), 0) + row.cost_nanos
+    table = [["platform", "team_id", "name", "conversations", "calls", f"spent in {month}", "last active"]]
+    for t in seen:
+        key = (t.platform, t.team_id)
+        name = known.get(key, "?")
+        table.append([t.platform, t.team_id, name, str(t.conversations), str(t.calls), format_usd(spent.get(key, 0)),
+                      t.last_active[:16].replace("T", " ")])  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
+    if any(known.get((t.platform, t.team_id)) is None for t in seen):
+        lines.append("? = the platform was not asked (its token is not set) or did not answer; see the log.")
+    out.write("\n".join(lines) + "\n")
     return 0
 
 
@@ -121,19 +187,22 @@ async def prompts_import(settings: Settings, out: TextIO, *, path: Path) -> int:
             added = await store.prompts.import_(records)
         except ImportConflict as exc:
             raise BadCommand(f"Nothing imported: {exc}.") from None
-    out.write("Imported " + ", ".join(f"{count} {kind}" for kind, count in added.items()) + ".\n")
+    out.write(f"Imported {tally(added)}.\n")
     return 0
 
 
 async def migrate_db(out: TextIO, *, source: str, target: str) -> int:
     """Copy SQLite into an empty PostgreSQL database and print the checked counts."""
     if not source.startswith("sqlite:///") or not target.startswith(("postgresql://", "postgres://")):
-        raise BadCommand("migrate-db copies --from sqlite:///… --to postgresql://…")
+        raise BadCommand(
+            "Give the source and the target: "
+            "migrate-db --from sqlite:///path/to/teambot.sqlite3 --to postgresql://user@host:5432/dbname"
+        )
     try:
         copied = await copy_sqlite_to_postgres(source, target)
     except CopyMismatch as exc:
         raise BadCommand(f"The copy does not match its source, so it was rolled back: {exc}") from None
-    for table, count in copied.items():
-        out.write(f"{table}: {count}\n")
+    for table, rows in copied.items():
+        out.write(f"{table}: {rows}\n")
     out.write("All counts match.\n")
     return 0

@@ -6,13 +6,13 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TextIO
 
 from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
-from bot.billing.budget import Budget
+from bot.billing.budget import Budget, warn_if_unlimited
 from bot.billing.metering import MeteredChat
 from bot.billing.prices import NoPrice, PriceTable
 from bot.chat.conversations import Conversations
@@ -21,6 +21,7 @@ from bot.chat.tokens import TokenCounter
 from bot.clock import Clock, utc_now
 from bot.dashboard.signin import dashboard_served, slack_http_mode
 from bot.errors import ConfigError
+from bot.logs import log_file
 from bot.media.images import ImageMaker
 from bot.media.speech import Speaker
 from bot.media.transcription import Transcriber
@@ -67,16 +68,23 @@ async def open_engine(
     voice: SpeechSynth | None = None,
     embeddings: EmbeddingModel | None = None,
     clock: Clock = utc_now,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> AsyncIterator[Engine]:
     """An engine on the configured store, models and prices, closed on exit.
 
-    The models default to OpenAI's through one client; benchmarks pass in-process ones.
+    The models default to OpenAI's through one client; benchmarks pass in-process ones. Tests pass
+    a clock and its `sleep` (which paces the renewal of held reservations) to move time by hand.
     """
     prices = PriceTable.load(settings.prices_file, settings.free_model_names)
     try:
         prices.chat(settings.chat_model)
     except NoPrice as exc:
         raise ConfigError(f"CHAT_MODEL: {exc.message}") from None
+    for allowed in settings.allowed_models:
+        try:
+            prices.chat(allowed)
+        except NoPrice as exc:
+            raise ConfigError(f"ALLOWED_CHAT_MODELS: {exc.message} Or take {allowed} off the list.") from None
     if settings.memory_enabled:
         try:
             prices.embedding_cost(settings.embedding_model, 0)
@@ -90,7 +98,8 @@ async def open_engine(
         model = OpenAIChat.from_settings(settings, client, faults)
     store = await open_store(settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms)
     try:
-        budget = Budget(store.ledger, settings, clock)
+        budget = Budget(store.ledger, settings, clock, sleep=sleep)
+        warn_if_unlimited(settings)
         await budget.recover()
         tokens = TokenCounter.for_model(settings.chat_model, settings.token_encoding)
         chat = MeteredChat(
@@ -146,10 +155,22 @@ async def run_console(
 ) -> int:
     """Chat on the terminal (or through a pipe) until EOF."""
     async with open_engine(settings) as engine:
-        adapter = ConsoleAdapter(engine, identity, stdin=stdin, stdout=stdout, files_dir=files_dir)
+        adapter = ConsoleAdapter(engine, identity, stdin=stdin, stdout=stdout, files_dir=files_dir, log_file=log_file())
         with stop_on_signals() as stop:
             async with engine.background(stop), serving_dashboard(engine, settings):
-                return await adapter.run(stop, settings.shutdown_grace_seconds)
+                return await adapter.run(stop, settings.shutdown_grace_seconds, abort=stop.now)
+
+
+class Shutdown(asyncio.Event):
+    """Set by the first SIGTERM/SIGINT: take no more work, let what runs finish within the grace period.
+
+    `now` is set by the second: stop what runs at once (cancelled like any other cancel: the reply is
+    abandoned and its reservation released).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = asyncio.Event()
 
 
 @asynccontextmanager
@@ -170,10 +191,10 @@ async def serving_dashboard(engine: Engine, settings: Settings) -> AsyncIterator
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[asyncio.Event]:
+def stop_on_signals() -> Iterator[Shutdown]:
     """An event set by SIGTERM or SIGINT: adapters stop taking work and let in-flight turns finish."""
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    stop = Shutdown()
     signals = (signal.SIGTERM, signal.SIGINT)
     for sig in signals:
         loop.add_signal_handler(sig, _stopping, stop, sig)
@@ -184,13 +205,25 @@ def stop_on_signals() -> Iterator[asyncio.Event]:
             loop.remove_signal_handler(sig)
 
 
-def _stopping(stop: asyncio.Event, sig: signal.Signals) -> None:
-    log.info("%s: finishing in-flight work, taking no more", sig.name)
+def _stopping(stop: Shutdown, sig: signal.Signals) -> None:
+    if stop.is_set():
+        log.warning("%s again: stopping in-flight work now", sig.name)
+        stop.now.set()
+        return
+    log.info("%s: finishing in-flight work, taking no more (send it again to stop at once)", sig.name)
     stop.set()
 
 
-async def run(settings: Settings) -> int:
-    """Start every adapter whose tokens are set (one engine for all); with none, the console."""
+def configured_platforms(settings: Settings) -> list[str]:
+    """The platforms whose tokens are set; with none, `run` starts the console."""
+    tokens = {"discord": settings.discord_token, "slack": settings.slack_bot_token}
+    return [name for name, token in tokens.items() if token is not None]
+
+
+async def run(
+    settings: Settings, console: ConsoleIdentity | None = None, *, files_dir: Path = Path("console-files")
+) -> int:
+    """Start every adapter whose tokens are set (one engine for all); with none, the console (as `console`)."""
     require_model_access(settings)
     platforms = []
     if settings.discord_token is not None:
@@ -203,7 +236,7 @@ async def run(settings: Settings) -> int:
         platforms.append(run_slack)
     if not platforms:
         log.info("no Discord or Slack tokens set: starting the console adapter")
-        return await run_console(settings, ConsoleIdentity())
+        return await run_console(settings, console or ConsoleIdentity(), files_dir=files_dir)
     if dashboard_served(settings) and not slack_http_mode(settings):
         from adapters.web.site import serve_dashboard  # Slack's HTTP mode serves it beside /slack/events
 
@@ -219,7 +252,7 @@ async def run(settings: Settings) -> int:
                     await stop.wait()
                     # New messages now get "restarting"; turns in flight have the grace period to finish
                     # while the platforms are still connected to deliver them; then disconnect.
-                    await engine.drain(settings.shutdown_grace_seconds)
+                    await engine.drain(settings.shutdown_grace_seconds, abort=stop.now)
                     disconnect.set()
             except* ConfigError as failed:
                 raise failed.exceptions[0] from None
@@ -242,3 +275,31 @@ async def sync_discord(settings: Settings, out: TextIO) -> int:
         names = await discord_sync(engine, settings)
     out.write(f"Synced {len(names)} commands: {', '.join('/' + n for n in names)}\n")
     return 0
+
+
+CONSOLE_TEAM_NAME = "this machine's console"
+
+
+async def team_names(settings: Settings) -> dict[tuple[str, str], str]:
+    """{(platform, team id): name}, asked of each platform whose token is set; a platform that cannot answer
+    is logged and left out (its teams are listed without names)."""
+    from adapters.console.adapter import TEAM_ID as CONSOLE_TEAM
+
+    names = {("console", CONSOLE_TEAM): CONSOLE_TEAM_NAME}
+    lookups = []
+    if settings.discord_token is not None:
+        from adapters.discord.guilds import guild_names
+
+        lookups.append(("discord", guild_names))
+    if settings.slack_bot_token is not None:
+        from adapters.slack.workspace import workspace_names
+
+        lookups.append(("slack", workspace_names))
+    for platform, lookup in lookups:
+        try:
+            found = await lookup(settings)
+        except Exception as exc:  # a wrong token or no network: the list is still useful without names
+            log.warning("could not look up %s team names: %s", platform, type(exc).__name__)
+            continue
+        names.update({(platform, team_id): name for team_id, name in found.items()})
+    return names

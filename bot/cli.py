@@ -14,28 +14,44 @@ EXIT_CONFIG = 2
 EXIT_USAGE = 64  # EX_USAGE: a wrong `quota` command line
 
 
+CONSOLE_LOG = Path("teambot.log")
+
+
+def day(text: str) -> date:
+    """A YYYY-MM-DD date; anything else is a usage error that says what is expected."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD, e.g. 2026-12-01") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="teambot: a team GPT bot.")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="start every configured adapter (the console when no platform is set up)")
+    run = sub.add_parser("run", help="start every configured adapter (the console when no platform is set up)")
     console = sub.add_parser("console", help="chat in the terminal; lines piped on stdin are handled in order")
-    console.add_argument("--user", default="local-user", help="user id to speak as (default: local-user)")
-    console.add_argument("--channel", default="console", help="channel id; each channel is a conversation")
-    console.add_argument("--admin", action="store_true", help="speak as an admin (admin-only commands)")
-    console.add_argument("--files-dir", type=Path, default=Path("console-files"), help="where sent files go")
+    for chat in (console, run):  # `run` without platform tokens is the console: the same options
+        chat.add_argument("--user", default="local-user", help="user id to speak as (default: local-user)")
+        chat.add_argument("--channel", default="console", help="channel id; each channel is a conversation")
+        chat.add_argument("--admin", action="store_true", help="speak as an admin (admin-only commands)")
+        chat.add_argument("--files-dir", type=Path, default=Path("console-files"), help="where sent files go")
 
     usage = sub.add_parser("usage", help="spend by day, user and kind, from the ledger")
     usage.add_argument("--team", help="one team (Discord guild / Slack team id / local); default all")
     usage.add_argument("--user", help="one user id")
-    usage.add_argument("--since", type=date.fromisoformat, help="first day, YYYY-MM-DD (default: this month)")
-    usage.add_argument("--until", type=date.fromisoformat, help="last day, YYYY-MM-DD")
+    usage.add_argument("--since", type=day, help="first day, YYYY-MM-DD (default: this month)")
+    usage.add_argument("--until", type=day, help="last day, YYYY-MM-DD")
     usage.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     quota = sub.add_parser("quota", help="show or change limits: show | set … | reset … (as /quota)")
-    quota.add_argument("--team", default="local", help="the team (default: local, the console's)")
+    quota.add_argument(
+        "--team", help="the team: a Slack team id or Discord server id (default: the database's only team)"
+    )
     quota.add_argument("--by", help="who is making the change, for the audit trail (default: your login)")
     quota.add_argument("words", nargs=argparse.REMAINDER, help="e.g. set user U123 daily 0.50")
+
+    sub.add_parser("teams", help="the teams this database has seen: ids, names, activity, this month's spend")
 
     sub.add_parser("discord-sync", help="register the slash commands with Discord now (DISCORD_GUILD_IDS or global)")
     sub.add_parser(
@@ -62,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported after parsing, so `--help` and usage errors answer without loading the model client,
     # the tokenizer and the platform libraries (about a second on a small machine).
+    from adapters.console.adapter import TEAM_ID as CONSOLE_TEAM
     from adapters.console.adapter import ConsoleIdentity
     from bot import admin_cli, app
     from bot.logs import configure_logging
@@ -70,7 +87,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = load_settings()
-        configure_logging(settings.log_level, settings.secrets(), library_level=settings.library_log_level)
+        # In the console the terminal is the conversation: the log goes to a file, named in its greeting.
+        console = args.command == "console" or (
+            args.command in (None, "run") and not app.configured_platforms(settings)
+        )
+        log_file = settings.log_file or (CONSOLE_LOG if console else None)
+        configure_logging(
+            settings.log_level, settings.secrets(), library_level=settings.library_log_level, file=log_file
+        )
         if args.command == "usage":
             return asyncio.run(
                 admin_cli.usage(
@@ -79,7 +103,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )  # fmt: skip
         if args.command == "quota":
-            return asyncio.run(admin_cli.quota(settings, sys.stdout, team=args.team, words=args.words, by=args.by))
+            return asyncio.run(
+                admin_cli.quota(
+                    settings, sys.stdout, team=args.team, words=args.words, by=args.by, console_team=CONSOLE_TEAM
+                )
+            )
+        if args.command == "teams":
+            return asyncio.run(admin_cli.teams(settings, sys.stdout, names=app.team_names))
         if args.command == "discord-sync":
             return asyncio.run(app.sync_discord(settings, sys.stdout))
         if args.command == "discord-invite":
@@ -96,10 +126,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.action == "export":
                 return asyncio.run(admin_cli.prompts_export(settings, sys.stdout, team=args.team))
             return asyncio.run(admin_cli.prompts_import(settings, sys.stdout, path=args.file))
+        if args.command is None:
+            return asyncio.run(app.run(settings))
+        identity = ConsoleIdentity(user_id=args.user, channel_id=args.channel, is_admin=args.admin)
         if args.command == "console":
-            identity = ConsoleIdentity(user_id=args.user, channel_id=args.channel, is_admin=args.admin)
             return asyncio.run(app.run_console(settings, identity, files_dir=args.files_dir))
-        return asyncio.run(app.run(settings))
+        return asyncio.run(app.run(settings, identity, files_dir=args.files_dir))
     except (ConfigError, StoreUnavailable) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG

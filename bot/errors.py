@@ -49,6 +49,15 @@ class NotAllowed(UserFacingError):
 class ModelError(UserFacingError):
     """A model call failed; subclasses say why."""
 
+    # True when the request reached the provider and ran (a read timeout, a cut stream, a filtered
+    # reply): the provider bills such a call, so it is charged what was received, never released.
+    sent: bool = False
+
+    def after_sending(self) -> ModelError:
+        """This error, marked as one the provider may have billed."""
+        self.sent = True
+        return self
+
 
 class RateLimited(ModelError):
     """The model provider is rate limiting us."""
@@ -109,3 +118,12 @@ class ModelNotFound(ModelUnavailable):
         super().__init__(message)
         self.model = model
         self.setting = setting
+
+
+class ModelUnreachable(ModelUnavailable):
+    """No connection to the model's server (refused, unknown host); `server` is the address tried."""
+
+    def __init__(self, message: str, *, server: str, retryable: bool = False) -> None:
+        super().__init__(message, retryable=retryable)
+        self.server = server
+        self.admin_detail = f"Tried {server} (OPENAI_BASE_URL): is the model server running there?"

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     max_user_in_flight: int = Field(3, ge=1, description="one person's requests running at once; more are refused")
     shutdown_grace_seconds: float = Field(20.0, ge=0, description="on SIGTERM, how long in-flight replies may finish")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_file: Path | None = Field(None, description="write the log here instead of stderr (the console: teambot.log)")
     # Libraries' DEBUG lines carry message text (aiosqlite's SQL parameters, slack_sdk's request bodies): they
     # stay at INFO at LOG_LEVEL=DEBUG unless this asks for more.
     library_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -199,6 +200,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"MAX_OUTPUT_TOKENS ({self.max_output_tokens}) must be smaller than "
                 f"MAX_CONTEXT_TOKENS ({self.max_context_tokens})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _slack_needs_its_bot_token(self) -> Settings:
+        # Without SLACK_BOT_TOKEN the bot would start the console without a word about Slack. (Which
+        # token is in which variable is checked by the Slack adapter at start.)
+        lonely = [
+            n
+            for n, v in (("SLACK_APP_TOKEN", self.slack_app_token), ("SLACK_SIGNING_SECRET", self.slack_signing_secret))
+            if v
+        ]
+        if self.slack_bot_token is None and lonely:
+            raise ValueError(
+                f"{' and '.join(lonely)} set without SLACK_BOT_TOKEN: Slack needs the bot token (xoxb-…) too;"
+                " without any Slack setting the bot starts the console"
             )
         return self
 

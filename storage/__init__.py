@@ -11,6 +11,7 @@ from storage.records import (
     PlatformMessage,
     StoredImage,
     StoredMessage,
+    TeamSeen,
     WindowMessage,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "StoreUnavailable",
     "StoredImage",
     "StoredMessage",
+    "TeamSeen",
     "WindowMessage",
     "copy_sqlite_to_postgres",
     "open_store",

@@ -12,6 +12,7 @@ from storage.ledger_records import (
     LimitOverride,
     Metric,
     PeriodTotals,
+    Recovered,
     ReservationRequest,
     Units,
     UsageRow,
@@ -26,6 +27,7 @@ from storage.records import (
     PlatformMessage,
     StoredImage,
     StoredMessage,
+    TeamSeen,
     WindowMessage,
 )
 from storage.signins import SignIns
@@ -57,17 +59,45 @@ class Ledger(Protocol):
     async def reserve(self, request: ReservationRequest) -> int | None:
         """Atomically insert a reservation unless any limit would be crossed: its id, or None."""
 
+    async def reserve_or_totals(self, request: ReservationRequest) -> int | PeriodTotals:
+        """Like `reserve`; when refused, the period totals the refusing decision saw."""
+
     async def settle(self, reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> bool:
-        """Record the real cost of a reserved call."""
+        """Record the real cost of a reserved call; False when its hold had been lost meanwhile."""
+
+    async def settle_late(
+        self, reservation_id: int, units: Units, cost_nanos: int, now: datetime
+    ) -> PeriodTotals | None:
+        """Record the real cost of a call whose hold was lost; the period totals after it."""
+
+    async def renew(self, reservation_id: int, expires_at: datetime) -> bool:
+        """Extend a running call's reservation; False when it was no longer held."""
+
+    async def mark_sent(self, reservation_id: int, now: datetime) -> None:
+        """Record that the reservation's request is being sent to the provider."""
 
     async def release(self, reservation_id: int, now: datetime) -> bool:
         """Give a reservation back (the call failed, nothing was charged)."""
 
-    async def release_expired(self, now: datetime) -> int:
-        """Release reservations past their expiry; returns how many."""
+    async def release_expired(self, now: datetime) -> Recovered:
+        """Recover reservations past their expiry: worst case (estimated) if sent, else released."""
 
-    async def release_held_by(self, holders: Sequence[str], now: datetime) -> int:
-        """Release reservations held by the given (dead) holders; returns how many."""
+    async def release_held_by(self, holders: Sequence[str], now: datetime) -> Recovered:
+        """Recover reservations of the given (dead) holders: worst case (estimated) if sent, else released."""
+
+    async def claim_in_flight(
+        self, platform: str, team_id: str, user_id: str, holder: str, now: datetime, expires_at: datetime, limit: int
+    ) -> int | None:
+        """A lease for one message of a user unless they have `limit` live ones (any process): its id, or None."""
+
+    async def renew_in_flight(self, lease_id: int, expires_at: datetime) -> None:
+        """Keep a message's lease alive."""
+
+    async def release_in_flight(self, lease_id: int) -> None:
+        """Drop a message's lease."""
+
+    async def forget_in_flight(self, now: datetime, dead_holders: Sequence[str]) -> int:
+        """Drop expired leases and those of dead holders."""
 
     async def reservation_holders(self) -> list[str]:
         """Holders of open reservations."""
@@ -199,6 +229,9 @@ class Store(Protocol):
     def turn_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
         """Held for a whole chat turn, so turns on one thread never interleave across processes."""
 
+    async def teams(self) -> list[TeamSeen]:
+        """Every team with a conversation or a model call (operators pick one by its id)."""
+
     async def has_open_conversation(self, key: ConversationKey) -> bool:
         """Whether a conversation is open at `key` (the bot has been talking in that thread)."""
 
@@ -237,8 +270,11 @@ class Store(Protocol):
     async def edit_platform_message(self, message: PlatformMessage, author_id: str, text: str, tokens: int) -> int:
         """A message edited by its author: the stored text is replaced and embedded again."""
 
-    async def forget_user(self, team_id: str, user_id: str, pseudonym: str) -> dict[str, int]:
-        """Delete a user's messages, replies to them, prompt runs and ratings; pseudonymize the rest."""
+    async def forget_user(
+        self, team_id: str, user_id: str, pseudonym: str, *, keep_day: str | None = None
+    ) -> dict[str, int]:
+        """Delete a user's messages, replies to them, prompt runs and ratings; pseudonymize the rest
+        (the user's spend of `keep_day` keeps counting against their daily limits)."""
 
     async def claim_delivery(self, platform: str, delivery_id: str, now: datetime) -> bool:
         """True the first time a platform event id is seen, False for every redelivery."""

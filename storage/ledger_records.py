@@ -70,6 +70,37 @@ class PeriodTotals:
     team_month_nanos: int = 0
 
 
+def fits(request: ReservationRequest, totals: PeriodTotals) -> bool:
+    """Whether the request fits every limit given these totals: the rule the reserving statement checks."""
+    limits, units, cost = request.limits, request.units, request.cost_nanos
+    return all(
+        limit is None or used + more <= limit
+        for used, more, limit in (
+            (totals.user_day_nanos, cost, limits.user_daily_nanos),
+            (totals.team_month_nanos, cost, limits.team_monthly_nanos),
+            (totals.user_day_images, units.images, limits.user_daily_images),
+            (totals.user_day_audio_ms, units.audio_ms, limits.user_daily_audio_ms),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """Reservations whose holder stopped renewing or died: `estimated` had sent their request and keep
+    their worst case (marked estimated); `released` never had and cost nothing."""
+
+    released: int = 0
+    estimated: int = 0
+
+    def __add__(self, other: Recovered) -> Recovered:
+        return Recovered(self.released + other.released, self.estimated + other.estimated)
+
+    @property
+    def total(self) -> int:
+        """How many reservations were recovered."""
+        return self.released + self.estimated
+
+
 @dataclass(frozen=True)
 class LimitOverride:
     """An admin-set limit. value None with the row present means explicitly unlimited."""
@@ -92,6 +123,9 @@ class UsageRow:
     output_tokens: int
     images: int
     audio_ms: int
+    estimated_nanos: int = 0  # of cost_nanos: calls cut by a crash, charged their worst case
+    platform: str = ""
+    team_id: str = ""
 
 
 @dataclass(frozen=True)

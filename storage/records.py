@@ -20,6 +20,17 @@ class ConversationKey:
 
 
 @dataclass(frozen=True)
+class TeamSeen:
+    """A team (Discord guild, Slack workspace, the console's "local") the database has seen, and how much."""
+
+    platform: str
+    team_id: str
+    conversations: int
+    calls: int  # model calls in the usage ledger (released reservations not counted)
+    last_active: str  # ISO time of its latest conversation or call
+
+
+@dataclass(frozen=True)
 class Conversation:
     """One conversation: a thread from its first message until someone resets it."""
 

@@ -49,11 +49,14 @@ async def test_usage_as_json_csv_and_table(spent: None) -> None:
 
     code, out, _ = await run_cli("usage", "--format", "csv", "--user", "bob")
     [row] = list(csv.DictReader(io.StringIO(out)))
-    assert (row["user_id"], row["kind"], row["calls"], row["cost_usd"]) == ("bob", "chat", "1", "0.800000000")
+    assert (row["platform"], row["team_id"], row["user_id"], row["kind"], row["calls"], row["cost_usd"]) == (
+        "console", "local", "bob", "chat", "1", "0.800000000"
+    )  # fmt: skip
 
     code, out, _ = await run_cli("usage", "--team", "local")
     assert out.splitlines()[0].split() == [
-        "day", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens", "images", "audio_minutes"
+        "day", "platform", "team_id", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens",
+        "images", "audio_minutes", "estimated_usd",
     ]  # fmt: skip
     assert out.splitlines()[-1] == "total $1.20 in 2 calls"
 
@@ -63,11 +66,54 @@ async def test_usage_as_json_csv_and_table(spent: None) -> None:
 
 async def test_quota_set_show_and_reset_from_the_command_line(spent: None) -> None:
     code, out, _ = await run_cli("quota", "--by", "ops", "set", "user", "ann", "daily", "0.25")
-    assert (code, out) == (0, "user ann: daily budget default → $0.25.\n")
+    assert (code, out) == (0, "[team local] User ann: daily budget default → $0.25.\n")
     code, out, _ = await run_cli("quota", "show")
     assert "user ann: daily budget $0.25" in out and "ops: user ann daily budget default → $0.25" in out
     code, out, _ = await run_cli("quota", "reset", "user", "ann")
-    assert out == "user ann: 1 limit(s) back to the defaults.\n"
+    assert out == "[team local] User ann: 1 limit back to the defaults.\n"
+
+
+async def test_quota_without_team_on_several_teams_lists_them_and_changes_nothing(
+    spent: None, make_settings: Any, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(Reply("c"))
+    async with open_engine(make_settings()) as engine:
+        await engine.handle(message("z", user="U1", platform="slack", team="T42"), RecordingResponder())
+    code, out, err = await run_cli("quota", "set", "users", "daily", "1")
+    assert (code, out) == (64, "")
+    assert (
+        err.splitlines()[0]
+        == "This database has 2 teams; say which with --team (python -m bot teams shows their names):"
+    )
+    assert [line.split()[:3] for line in err.splitlines()[1:]] == [
+        ["--team", "local", "(console,"], ["--team", "T42", "(slack,"]
+    ]  # fmt: skip
+    code, out, _ = await run_cli("quota", "--team", "T42", "set", "users", "daily", "1")
+    assert (code, out) == (0, "[team T42] Every user: daily budget default → $1.00.\n")
+
+
+async def test_teams_lists_each_team_with_its_name_activity_and_spend(
+    spent: None, make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.slack_api import FakeSlack
+
+    fake_openai.enqueue(Reply("c", prompt_tokens=1_000_000, completion_tokens=0))
+    async with open_engine(make_settings()) as engine:
+        await engine.handle(message("z", user="U1", platform="slack", team="T1"), RecordingResponder())
+    code, out, _ = await run_cli("teams")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["platform", "team_id", "name", "conversations", "calls"]
+    assert lines[1].startswith("console   local    this machine's console  2") and "$1.20" in lines[1]
+    assert lines[2].startswith("slack     T1       ?") and "$0.40" in lines[2]
+    assert lines[3].startswith("? = the platform was not asked")
+    async with FakeSlack() as slack:  # with the bot token, Slack is asked (auth.test) for the workspace's name
+        monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+        monkeypatch.setenv("SLACK_SIGNING_SECRET", "not-a-real-secret")
+        monkeypatch.setenv("SLACK_API_URL", slack.base_url)
+        code, out, _ = await run_cli("teams")
+    assert out.splitlines()[2].startswith("slack     T1       Acme Corp")
+    assert len(out.splitlines()) == 3
 
 
 async def test_a_wrong_cli_quota_line_is_a_usage_error_not_a_traceback(spent: None) -> None:
@@ -81,7 +127,7 @@ def test_a_bad_since_date_is_refused_by_the_parser(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit) as exit_:
         main(["usage", "--since", "yesterday"])
     assert exit_.value.code == 2
-    assert "invalid fromisoformat value: 'yesterday'" in capsys.readouterr().err
+    assert "'yesterday' is not a date: use YYYY-MM-DD, e.g. 2026-12-01" in capsys.readouterr().err
 
 
 async def test_prompts_export_and_import_on_the_command_line(
@@ -98,7 +144,7 @@ async def test_prompts_export_and_import_on_the_command_line(
 
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
     assert (await run_cli("prompts", "import", str(export)))[:2] == (
-        0, "Imported 1 prompts, 1 versions, 1 runs, 0 ratings.\n"
+        0, "Imported 1 prompt, 1 version, 1 run, 0 ratings.\n"
     )  # fmt: skip
     assert (await run_cli("prompts", "import", str(export)))[
         1

@@ -58,7 +58,8 @@ async def test_a_gateways_spent_budget_is_not_retried_not_a_rate_limit_and_logge
 ) -> None:
     fake_openai.enqueue(*[LITELLM_BUDGET_EXCEEDED] * 3)
     responder = RecordingResponder()
-    async with open_engine(make_settings(openai_max_retries=2)) as engine:
+    # A budget of our own is set, so the only warning is the gateway's (no budget warns at start-up).
+    async with open_engine(make_settings(openai_max_retries=2, quota_team_monthly_usd="50")) as engine:
         for n in range(3):
             await engine.handle(message(f"question {n}", user=f"u{n}"), responder)
     assert (

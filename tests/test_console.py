@@ -50,7 +50,7 @@ async def test_console_chat_turn_end_to_end(engine: Engine, fake_openai: FakeOpe
     assert await adapter.run() == 0
     lines = out.getvalue().splitlines()
     assert lines[0] == "Hello, Ada!"
-    assert lines[1].startswith("Mention me")
+    assert lines[1].startswith("Type a message to chat")
     assert len(fake_openai.chat_requests()) == 1  # blank lines are skipped
 
 
@@ -135,3 +135,90 @@ async def test_dotenv_in_the_working_directory_is_read(fake_openai: FakeOpenAI, 
     (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     code, out, err = await run_bot("console", stdin="from dotenv\n", cwd=tmp_path)
     assert (code, out) == (0, "echo: from dotenv\n"), err
+
+
+class Terminal(io.StringIO):
+    """A StringIO that says it is a terminal, as an interactive session's stdin and stdout are."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_the_log_goes_to_a_file_and_the_console_shows_only_the_conversation(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    env = {**bot_env(fake_openai, tmp_path), "LOG_LEVEL": "INFO"}
+    code, out, err = await run_bot("console", stdin="/nope\n/usage team\nhello\n", env=env, cwd=tmp_path)
+    assert code == 0 and err == ""
+    assert out.splitlines()[1:] == [
+        "[error] /usage team is for admins only; /usage shows your own. "
+        "Start the console with --admin to speak as an admin (make run ARGS=--admin).",
+        "echo: hello",
+    ]
+    log = (tmp_path / "teambot.log").read_text()
+    assert "refused console message console-1: BadCommand" in log and "hello" not in log
+
+
+async def test_run_takes_the_console_options_so_make_run_can_pass_admin(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    code, out, err = await run_bot(
+        "run", "--admin", stdin="/quota show\n", env=bot_env(fake_openai, tmp_path), cwd=tmp_path
+    )
+    assert code == 0 and out.startswith("Defaults (settings"), out + err
+
+
+async def test_help_on_the_console_speaks_of_the_console_and_how_to_be_admin(engine: Engine, tmp_path: Path) -> None:
+    out = io.StringIO()
+    await ConsoleAdapter(engine, ConsoleIdentity(), stdin=io.StringIO("/help\n"), stdout=out, files_dir=tmp_path).run()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("Type a message to chat; this channel is the conversation")
+    assert "Mention me" not in out.getvalue()
+    assert (
+        lines[-1]
+        == "Admins also have /quota. Start the console with --admin to speak as an admin (make run ARGS=--admin)."
+    )
+
+
+async def test_transcribe_with_a_path_that_is_not_a_file_says_so(engine: Engine, tmp_path: Path) -> None:
+    out = io.StringIO()
+    stdin = io.StringIO("/transcribe no-such.mp3\n/transcribe language=de\n")
+    await ConsoleAdapter(engine, ConsoleIdentity(), stdin=stdin, stdout=out, files_dir=tmp_path).run()
+    missing, no_file = out.getvalue().splitlines()[:2]
+    assert missing.startswith(f"[error] no-such.mp3 does not exist (relative paths start in {tmp_path})")
+    assert "/transcribe recordings/meeting.mp3" in missing
+    assert no_file == "[error] Attach an audio or video file to transcribe."
+
+
+async def test_on_a_terminal_status_shows_until_the_reply_replaces_it(
+    engine: Engine, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.enqueue(Reply("Hi!"))
+    out = Terminal()
+    adapter = ConsoleAdapter(engine, ConsoleIdentity(), stdin=Terminal("hello\n"), stdout=out, files_dir=tmp_path)
+    await adapter.run()
+    assert "you> … thinking…\r\x1b[2KHi!\n" in out.getvalue()
+    piped = io.StringIO()
+    fake_openai.enqueue(Reply("Hi!"))
+    await ConsoleAdapter(engine, ConsoleIdentity(), stdin=io.StringIO("hello\n"), stdout=piped).run()
+    assert piped.getvalue() == "Hi!\n"  # a pipe gets only the answers
+
+
+async def test_a_console_that_cannot_reach_the_model_says_which_address_it_tried(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = {
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+        "OPENAI_MAX_RETRIES": "0",
+        "MEMORY_ENABLED": "false",
+    }
+    code, out, _ = await run_bot("console", stdin="hello\n", env=env, cwd=tmp_path)
+    assert code == 0
+    assert out == (
+        "[error] Could not reach the model's server. Please try again in a moment.\n"
+        f"Tried http://127.0.0.1:{port}/v1/chat/completions (OPENAI_BASE_URL): is the model server running there?\n"
+    )

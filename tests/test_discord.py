@@ -128,7 +128,15 @@ async def test_a_long_reply_is_split_under_2000_with_code_blocks_whole(
 async def test_admins_by_role_name_or_manage_guild(discord_bot: Harness, roles: tuple[str, ...], admin: bool) -> None:
     await discord_bot.adapter.on_message(discord_bot.message(f"<@{BOT_ID}> /quota show", roles=roles))
     shown = list(discord_bot.api.messages.values())[-1]
-    assert shown.startswith("Defaults") if admin else shown == ":warning: /quota is for admins only."
+    assert (
+        shown.startswith("Defaults")
+        if admin
+        else shown
+        == (
+            ":warning: /quota is for admins only. Admins have the Manage Server permission or the role named in"
+            " DISCORD_ADMIN_ROLE."
+        )
+    )
 
 
 async def test_an_attachment_over_the_cap_is_refused_clearly(discord_bot: Harness, fake_openai: FakeOpenAI) -> None:
@@ -336,6 +344,18 @@ async def test_when_discord_refuses_every_post_the_turn_ends_logged_and_charged_
     # The model's answer ran to its end and was charged at its reported usage; nothing is left reserved.
     [(kind, _, cost, state)] = await discord_bot.engine.store.ledger.ledger_rows(GUILD)
     assert (kind, state) == ("chat", "settled") and cost > 0
+
+
+async def test_the_operator_cli_learns_guild_names_over_http(
+    make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.discord.guilds import guild_names
+
+    async with FakeDiscord() as api:
+        monkeypatch.setattr(discord.http.Route, "BASE", api.base)
+        assert await guild_names(make_settings(discord_token="test.token.value")) == {GUILD: "Team"}
+        assert await guild_names(make_settings()) == {}  # no token: nothing asked
+    assert [c.path for c in api.calls if c.path.endswith("/guilds")] == ["/users/@me/guilds"]  # one page: 1 < 200
 
 
 async def test_an_attached_image_is_seen_edited_with_image_and_ask_can_speak(

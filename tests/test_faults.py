@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from bot.app import open_engine
+from bot.billing.prices import PriceTable
 from bot.chat.engine import STORE_BUSY, STORE_FAILED
 from bot.settings import load_settings
 from tests.conftest import message
-from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.fakes.openai_server import FakeOpenAI, Reply, count_tokens, prompt_tokens
 from tests.fakes.responder import RecordingResponder
 from tests.test_console import REPO, bot_env, run_bot
 from tests.test_conversations import history
@@ -83,14 +84,15 @@ async def test_a_full_disk_gives_a_clear_error_and_corrupts_nothing(fake_openai:
     out_bytes, err_bytes = await asyncio.wait_for(proc.communicate(f"{huge}\nsmall one\n".encode()), timeout=60)
     assert proc.returncode == 0
     assert out_bytes.decode().splitlines() == [f"[error] {STORE_FAILED}", "echo: small one"]
-    assert "SQLite: disk I/O error" in err_bytes.decode()  # EFBIG surfaces as an I/O error
+    assert not err_bytes  # the console's log goes to its file
+    assert "SQLite: disk I/O error" in (tmp_path / "teambot.log").read_text()  # EFBIG surfaces as an I/O error
     assert integrity(env["DATABASE_URL"]) == "ok"
     settings = load_settings(env_file=None, database_url=env["DATABASE_URL"])
     rows = await history(settings, message("x", channel="console").conversation_key)
     assert [content for _, content in rows] == ["kept", "echo: kept", "small one", "echo: small one"]
 
 
-async def test_killed_mid_reply_leaves_no_half_reply_and_frees_the_reservation(
+async def test_killed_mid_reply_leaves_no_half_reply_and_charges_the_call_its_worst_case_as_estimated(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
     env = bot_env(fake_openai, tmp_path)
@@ -104,13 +106,17 @@ async def test_killed_mid_reply_leaves_no_half_reply_and_frees_the_reservation(
     db = tmp_path / "bot.sqlite3"
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT role FROM messages").fetchall() == [("user",)]
-        assert conn.execute("SELECT state FROM usage_ledger WHERE kind = 'chat'").fetchall() == [("reserved",)]
+        [(state, worst)] = conn.execute("SELECT state, cost_nanos FROM usage_ledger WHERE kind = 'chat'").fetchall()
+        assert state == "reserved" and worst > 0
 
     code, out, _ = await run_bot("console", stdin="and now?\n", env=env, cwd=tmp_path)
     assert (code, out) == (0, "echo: and now?\n")
     with sqlite3.connect(db) as conn:
-        chat_states = conn.execute("SELECT state FROM usage_ledger WHERE kind = 'chat' ORDER BY id").fetchall()
-        assert [row[0] for row in chat_states] == ["released", "settled"]
+        # The request had been sent when the process died: the provider may have billed all of it,
+        # so it is charged its worst case, marked estimated; the next call is settled as usual.
+        chat = conn.execute("SELECT state, estimated, cost_nanos FROM usage_ledger WHERE kind = 'chat' ORDER BY id")
+        [killed, after] = chat.fetchall()
+        assert killed == ("settled", 1, worst) and after[:2] == ("settled", 0)
         assert [row[0] for row in conn.execute("SELECT role FROM messages ORDER BY id")] == [
             "user",
             "user",
@@ -144,7 +150,8 @@ async def test_sigterm_mid_reply_finishes_or_abandons_cleanly_and_exits_0(
     else:
         assert printed.endswith(" [reply interrupted]\n")
         assert answer.startswith(printed.removesuffix(" [reply interrupted]\n"))
-        assert rows == [("user", "tell me something long")] and states == ["released"]
+        # The provider ran the call until it was cut: its prompt and what came back are charged.
+        assert rows == [("user", "tell me something long")] and states == ["settled"]
     assert len(fake_openai.chat_requests()) == 1  # the second line was never taken
 
 
@@ -164,5 +171,32 @@ async def test_draining_lets_turns_finish_or_abandons_them_and_refuses_new_ones(
         rows = await store.ledger.ledger_rows("local")
     assert [s.abandoned for s in slow.streams] == [True]
     assert late.errors == ["The bot is restarting; please send that again in a minute."]
-    assert [state for *_, state in rows] == ["released"]
+    # Abandoned mid-answer: charged its exact prompt and the words received, counted by the tokenizer.
+    prompt = prompt_tokens(fake_openai.chat_requests()[0]["messages"])
+    received = count_tokens(slow.streams[0].text)
+    assert received > 0
+    assert [(cost, state) for *_, cost, state in rows] == [
+        (PriceTable.load().chat_cost(settings.chat_model, prompt, received), "settled")
+    ]
     assert await history(settings, message("x").conversation_key) == [("user", "long one")]
+
+
+async def test_a_second_ctrl_c_stops_a_runaway_reply_at_once_and_releases_its_reservation(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    env = {**bot_env(fake_openai, tmp_path), "QUOTA_USER_DAILY_USD": "1", "SHUTDOWN_GRACE_SECONDS": "600"}
+    answer = "word " * 400
+    fake_openai.enqueue(Reply(answer, chunk_chars=5, delay_between_chunks=0.05))  # ~20 s of streaming
+    proc, first = await console_streaming(env, tmp_path, b"tell me everything\n")
+    assert proc.stdout is not None
+    proc.send_signal(signal.SIGINT)  # the first: the reply may finish (within 600 s)...
+    await asyncio.sleep(0.5)
+    assert proc.returncode is None
+    proc.send_signal(signal.SIGINT)  # ...the second: stop it now
+    printed = (first + await asyncio.wait_for(proc.stdout.read(), timeout=10)).decode()
+    assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
+    assert printed.endswith(" [reply interrupted]\n") and len(printed) < len(answer)
+    with sqlite3.connect(tmp_path / "bot.sqlite3") as conn:
+        states = [row[0] for row in conn.execute("SELECT state FROM usage_ledger WHERE kind = 'chat'")]
+        rows = conn.execute("SELECT role FROM messages ORDER BY id").fetchall()
+    assert states == ["released"] and rows == [("user",)]

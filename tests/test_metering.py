@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from tests.fakes.openai_server import (
     Scripted,
     ServerError,
     Stall,
+    count_tokens,
     prompt_tokens,
 )
 from tests.fakes.responder import RecordingResponder
@@ -54,16 +56,21 @@ async def test_a_scripted_day_of_mixed_calls_costs_exactly_usage_times_price(
     assert len(responder.errors) == 3
 
     # Prices per 1M tokens for gpt-4.1-mini: input $0.40, cached input $0.10, output $1.60.
+    # The provider ran the cut stream and the stalled call: each is charged its exact prompt plus
+    # the output received ("half", nothing); the 500 was refused before running and costs nothing.
+    sent = fake_openai.chat_requests()
     expected = (
         Decimal("1200") * Decimal("0.40") + 300 * Decimal("1.60")
         + (2500 - 1024) * Decimal("0.40") + 1024 * Decimal("0.10") + 800 * Decimal("1.60")
         + 40_000 * Decimal("0.40") + 1 * Decimal("1.60")
+        + prompt_tokens(sent[4]["messages"]) * Decimal("0.40") + count_tokens("half") * Decimal("1.60")
         + 7 * Decimal("0.40") + 999 * Decimal("1.60")
+        + prompt_tokens(sent[6]["messages"]) * Decimal("0.40")
     ) / 1_000_000  # fmt: skip
     rows = await ledger(settings)
     assert sum(cost for _, _, cost, _ in rows) == usd_to_nanos(expected)
     assert [state for *_, state in rows] == [
-        "settled", "settled", "released", "settled", "released", "settled", "released"
+        "settled", "settled", "released", "settled", "settled", "settled", "settled"
     ]  # fmt: skip
     assert all(cost == 0 for *_, cost, state in rows if state == "released")
     assert {kind for kind, *_ in rows} == {"chat"}
@@ -124,8 +131,8 @@ async def test_usage_shows_your_spend_and_what_is_left(make_settings: Any, fake_
     text, private = responder.texts[-1]
     assert private
     assert text.splitlines() == [
-        "Today: $0.12 — chat $0.12 (1 calls).",
-        "This month: $0.12 — chat $0.12 (1 calls).",
+        "Today: $0.12 — chat $0.12 (1 call).",
+        "This month: $0.12 — chat $0.12 (1 call).",
         "Left today: $0.38 of your $0.50 daily budget (resets 00:00 UTC).",
         "Team budget left this month: $19.88 of $20.00.",
     ]
@@ -142,7 +149,10 @@ async def test_team_usage_is_for_admins_and_comes_with_a_chart(make_settings: An
         await engine.handle(message("x", user="ann"), responder)
         await engine.handle(message("y", user="bob", channel="c2"), responder)
         await engine.handle(message("/usage team", user="ann"), responder)
-        assert responder.errors == ["/usage team is for admins only; /usage shows your own."]
+        assert responder.errors == [
+            "/usage team is for admins only; /usage shows your own."
+            " Start the console with --admin to speak as an admin (make run ARGS=--admin)."
+        ]
         await engine.handle(message("/usage team", user="ann", admin=True), responder)
     text = responder.texts[-1][0]
     assert "Team spend in" in text and ": $2.00 — chat $2.00 (2 calls)." in text
@@ -151,12 +161,46 @@ async def test_team_usage_is_for_admins_and_comes_with_a_chart(make_settings: An
     assert chart.data.startswith(b"\x89PNG") and chart.content_type == "image/png"
 
 
+async def test_team_chart_shows_the_same_month_as_the_text_by_day_and_kind_with_the_budget(
+    make_settings: Any, fake_openai: FakeOpenAI
+) -> None:
+    from bot.billing.usage_report import team_month_png, team_usage
+    from tests.clock import Clock
+
+    clock = Clock(datetime(2026, 11, 30, 12, tzinfo=UTC))  # the last day of November: not in the chart
+    settings = make_settings(quota_team_monthly_usd="10")
+    fake_openai.enqueue(*[Reply(t, prompt_tokens=1_000_000, completion_tokens=0) for t in "abc"])
+    async with open_engine(settings, clock=clock) as engine:
+        await engine.handle(message("november"), RecordingResponder())
+        clock.advance(days=2)  # 2 December
+        await engine.handle(message("first"), RecordingResponder())
+        clock.advance(days=15)  # 17 December
+        await engine.handle(message("second"), RecordingResponder())
+        text, month = await team_usage(engine.budget, "local")
+    assert text.splitlines()[:2] == [
+        "Team spend in December 2026 (to Dec 17): $0.80 — chat $0.80 (2 calls).",
+        "Team budget: $10.00 a month; $9.20 left.",
+    ]
+    assert (month.month, month.today, len(month.days), month.budget_nanos) == (
+        "2026-12",
+        date(2026, 12, 17),
+        31,
+        10**10,
+    )
+    assert [day.day for day, nanos in zip(month.days, month.per_kind["chat"], strict=True) if nanos] == [2, 17]
+    assert month.total_nanos == 800_000_000
+    png = team_month_png(month)
+    assert png.startswith(b"\x89PNG") and len(png) > 20_000  # two panels with text, not an empty canvas
+
+
 async def test_quota_is_admin_only_and_every_change_is_recorded(make_settings: Any, fake_openai: FakeOpenAI) -> None:
     settings = make_settings()
     responder = RecordingResponder()
     async with open_engine(settings) as engine:
         await engine.handle(message("/quota set user bob daily 0.50"), responder)
-        assert responder.errors == ["/quota is for admins only."]
+        assert responder.errors == [
+            "/quota is for admins only. Start the console with --admin to speak as an admin (make run ARGS=--admin)."
+        ]
         for line in (
             "/quota set user bob daily 0.50",
             "/quota set user bob daily $0.75",
@@ -172,12 +216,12 @@ async def test_quota_is_admin_only_and_every_change_is_recorded(make_settings: A
         await engine.handle(message("/quota show", user="root", admin=True), responder)
     confirmations = [text for text, _ in responder.texts[:-1]]
     assert confirmations == [
-        "user bob: daily budget default → $0.50.",
-        "user bob: daily budget $0.50 → $0.75.",
-        "the team: monthly budget default → $50.00.",
-        "every user: images per day default → 10 images.",
-        "user bob: audio per day default → 12.5 min.",
-        "user bob: 2 limit(s) back to the defaults.",
+        "User bob: daily budget default → $0.50.",
+        "User bob: daily budget $0.50 → $0.75.",
+        "The team: monthly budget default → $50.00.",
+        "Every user: images per day default → 10 images.",
+        "User bob: audio per day default → 12.5 min.",
+        "User bob: 2 limits back to the defaults.",
     ]
     assert responder.errors[1].startswith("Unknown team limit 'daily': use monthly.")
     assert responder.errors[2] == "'lots' is not an amount in dollars like 0.50 (or 'none' for unlimited)."

@@ -38,7 +38,7 @@ async def test_saving_again_makes_a_new_version_with_author_and_variables(engine
     r = await say(engine, '/prompt save summary system="You are terse." temperature=0.2 Summarize {text}.', user="bob")
     assert last_text(r) == "Saved summary v2 (variables: text)."
     shown = last_text(await say(engine, "/prompt show summary"))
-    assert shown.startswith("summary v2 by bob") and "system: You are terse." in shown and "temperature: 0.2" in shown
+    assert shown.startswith("summary v2 by bob") and "System: You are terse." in shown and "temperature: 0.2" in shown
     assert shown.endswith("Summarize {text}.")
     assert last_text(await say(engine, "/prompt show summary@v1")).endswith("Summarize {text} in a {tone} tone.")
     listing = last_text(await say(engine, "/prompt list sum"))
@@ -58,7 +58,7 @@ async def test_run_fills_variables_streams_and_records_everything(
     assert request["messages"][-1] == {"role": "user", "content": "Say hello to Ada about two words."}
     assert request["temperature"] == 0.7
     footer = last_text(r)
-    assert footer.startswith("run #1 · greet v1 · gpt-4.1-mini · 20+4 tokens · $0.0000144 · ")
+    assert footer.startswith("Run #1 · greet v1 · gpt-4.1-mini · 20+4 tokens · $0.0000144 · ")
     store = await open_store(settings.database_url)
     run = await store.prompts.run("local", 1)
     await store.close()
@@ -138,9 +138,9 @@ async def test_ratings_and_history_put_the_best_version_first(engine: Engine, fa
     assert (await say(engine, "/prompt rate 99 3")).errors == ["No run #99 in this team."]
     assert (await say(engine, "/prompt rate 1 3", team="other")).errors == ["No run #1 in this team."]
     history = last_text(await say(engine, "/prompt history p")).splitlines()
-    assert history[0] == "p: versions, best first"
-    assert history[1].startswith("  v2: 4.0/5 (2 ratings) · 1 runs")
-    assert history[2].startswith("  v1: 2.0/5 (1 ratings) · 1 runs")
+    assert history[0] == "Versions of p, best first:"
+    assert history[1].startswith("  v2: 4.0/5 (2 ratings) · 1 run ·")
+    assert history[2].startswith("  v1: 2.0/5 (1 rating) · 1 run ·")
 
 
 async def test_deleting_is_for_the_author_or_an_admin_and_keeps_runs(
@@ -210,6 +210,7 @@ async def test_persona_applies_to_new_conversations_in_that_channel_only(
     await say(engine, "hello", channel="c1")  # a conversation that started before the persona
     assert (await say(engine, "/persona set Talk like a pirate.")).errors == [
         "Only admins can change the persona; /persona show is open to everyone."
+        " Start the console with --admin to speak as an admin (make run ARGS=--admin)."
     ]
     assert last_text(await say(engine, "/persona set Talk like a pirate.", admin=True)).startswith("Persona set;")
     await say(engine, "again", channel="c1")
@@ -286,8 +287,9 @@ async def test_forget_removes_my_messages_runs_and_ratings_and_pseudonymizes_the
     asked = last_text(await say(engine, "/forget", user="ann"))
     assert asked.endswith("To go ahead: /forget confirm")
     done = last_text(await say(engine, "/forget confirm", user="ann"))
+    # 4: two ledger rows, the prompt and its version; today's spend total stays with ann (it keeps counting).
     assert done == (
-        "Done. Removed or pseudonymized: 1 messages, 1 replies, 0 ratings, 1 prompt runs, 5 records pseudonymized."
+        "Done. Removed or pseudonymized: 1 message, 1 reply, 0 ratings, 1 prompt run, 4 records pseudonymized."
     )
     store = await open_store(settings.database_url)
     try:
@@ -296,10 +298,12 @@ async def test_forget_removes_my_messages_runs_and_ratings_and_pseudonymizes_the
         conv2 = await store.active_conversation(message("x", channel="c2").conversation_key, message("x").created_at)
         assert [m.content for m in await store.messages(conv2.id)] == ["bob's note", "echo: bob's note"]
         rows = await store.ledger.usage("local", "2000-01-01")
-        assert {r.user_id for r in rows} == {"bob", f"forgotten-{_digest('local', 'ann')}"}
+        [pseudonym] = {r.user_id for r in rows} - {"bob"}
+        # A random pseudonym: not a hash of team and user, which anyone with the user list could reverse.
+        assert pseudonym.startswith("forgotten-") and pseudonym != f"forgotten-{_digest('local', 'ann')}"
         assert sum(r.cost_nanos for r in rows) > 0  # the team's spend is kept
         assert await store.prompts.run("local", 1) is None
-        assert await store.prompts.creator("local", "p") == f"forgotten-{_digest('local', 'ann')}"
+        assert await store.prompts.creator("local", "p") == pseudonym
     finally:
         await store.close()
 
@@ -308,3 +312,40 @@ def _digest(team: str, user: str) -> str:
     import hashlib
 
     return hashlib.sha256(f"{team}:{user}".encode()).hexdigest()[:12]
+
+
+async def test_diff_shows_a_change_of_temperature_or_model_not_only_of_text(make_settings: Any) -> None:
+    async with open_engine(make_settings(allowed_chat_models="gpt-4o-mini")) as engine:
+        await say(engine, "/prompt save p temperature=0.2 Summarize {text}.")
+        await say(engine, "/prompt save p temperature=0.9 Summarize {text}.")
+        await say(engine, "/prompt save p temperature=0.9 model=gpt-4o-mini Summarize {text}.")
+        await say(engine, "/prompt save p temperature=0.9 model=gpt-4o-mini Summarize {text}.")
+        temperature = last_text(await say(engine, "/prompt diff p v1 v2")).splitlines()
+        model = last_text(await say(engine, "/prompt diff p v2 v3")).splitlines()
+        same = last_text(await say(engine, "/prompt diff p v3 v4"))
+    assert "-temperature: 0.2" in temperature and "+temperature: 0.9" in temperature
+    assert "-model: (the channel’s)" in model and "+model: gpt-4o-mini" in model
+    assert same == "p v3 and v4 are the same: text, system prompt, model and temperature."
+
+
+async def test_persona_use_takes_the_prompts_system_text_and_fills_its_variables(
+    engine: Engine, fake_openai: FakeOpenAI
+) -> None:
+    await say(engine, '/prompt save tutor system="You teach {subject} to {level} students." Explain {topic}.')
+    await say(engine, "/prompt save plain Answer like a {role}.")
+    refused = await say(engine, "/persona use tutor", admin=True)
+    assert refused.errors == [
+        "tutor@v1's system text cannot be a persona as it is: fill its {subject}, {level}. "
+        "Try: /persona use tutor subject=… level=…"
+    ]
+    assert (await say(engine, "/persona use plain role=pirate extra=1", admin=True)).errors == [
+        "plain@v1's text cannot be a persona as it is: it has no extra. Try: /persona use plain role=…"
+    ]
+    said = await say(engine, "/persona use tutor subject=chemistry level=first-year", admin=True)
+    assert last_text(said).startswith("Persona set from tutor@v1")
+    await say(engine, "what is a mole?")
+    assert fake_openai.chat_requests()[-1]["messages"][0]["content"] == "You teach chemistry to first-year students."
+    await say(engine, "/reset")
+    await say(engine, "/persona use plain role=pirate", admin=True)
+    await say(engine, "ahoy")
+    assert fake_openai.chat_requests()[-1]["messages"][0]["content"] == "Answer like a pirate."

@@ -15,7 +15,7 @@ import pytest
 from bot.billing.budget import Budget, Periods, QuotaExceeded, resolve_limits, until
 from bot.billing.money import usd_to_nanos
 from bot.settings import Settings, load_settings
-from storage.ledger_records import Charge, ReservationRequest, Units
+from storage.ledger_records import Charge, Recovered, ReservationRequest, Units
 from storage.sqlite import SQLiteStore
 from tests.clock import Clock
 
@@ -227,7 +227,7 @@ async def test_reservations_left_by_a_crash_expire_by_age_and_on_start_up(store:
     clock.advance(seconds=1)
     assert await store.ledger.reserve(stale("other-host:1234")) is None  # $1.20 > $1: refused already
     budget = Budget(store.ledger, settings, clock)
-    assert await budget.recover() == 1  # the dead local process's reservation
+    assert await budget.recover() == Recovered(released=1)  # the dead local process's reservation (never sent)
     await spend(budget, "0.30")
     assert await store.ledger.reserve(stale("other-host:1234")) is not None
     with pytest.raises(QuotaExceeded):

@@ -193,7 +193,15 @@ async def test_admins_come_from_users_info_or_the_setting(slack: Harness, user: 
     await slack.command("quota", "show", user=user)
     await until(lambda: bool(slack.api.responses))
     text = slack.api.responses[-1]["text"]
-    assert text.startswith("Defaults") if allowed else text == ":warning: /quota is for admins only."
+    assert (
+        text.startswith("Defaults")
+        if allowed
+        else text
+        == (
+            ":warning: /quota is for admins only. Admins are the workspace's admins and owners and the users listed in"
+            " SLACK_ADMIN_USERS."
+        )
+    )
 
 
 async def test_a_long_reply_with_code_is_split_with_fences_intact(slack: Harness, fake_openai: FakeOpenAI) -> None:

@@ -221,7 +221,8 @@ async def test_a_normal_start_logs_no_warnings(
     make_settings: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")  # bolt reads it too, and warned that it was unused
-    settings = make_settings(slack_bot_token="xoxb-test")
+    # A normal start has a budget set (without one, start-up warns on purpose: see test_money_edges).
+    settings = make_settings(slack_bot_token="xoxb-test", quota_team_monthly_usd="50")
     caplog.set_level(logging.INFO)
     async with open_engine(settings) as engine:
         SlackAdapter(engine, settings, client=AsyncWebClient(token="xoxb-test", base_url="http://127.0.0.1:9/api/"))

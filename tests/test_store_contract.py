@@ -16,7 +16,7 @@ from bot.billing.budget import Budget, QuotaExceeded
 from bot.billing.money import usd_to_nanos
 from bot.settings import load_settings
 from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, Store, StoredImage
-from storage.ledger_records import Charge, Units
+from storage.ledger_records import Charge, Recovered, Units
 from storage.memory_records import VectorScope
 from storage.prompt_records import PromptRun
 from tests.stores import fresh_database, opened
@@ -155,7 +155,7 @@ async def test_limits_are_audited_and_expired_reservations_released(store: Store
     async with budget.hold(Charge("slack", "T1", "u1", "C1", "chat", "m"), Units(), 100) as bill:
         bill.settled = True  # leave it reserved, as a crashed process would
     clock[0] = NOW + timedelta(seconds=61)
-    assert await ledger.release_expired(clock[0]) == 1
+    assert await ledger.release_expired(clock[0]) == Recovered(released=1)
     assert [state for *_, state in await ledger.ledger_rows("T1")] == ["released"]
 
 
@@ -346,3 +346,20 @@ async def test_postgres_turn_leases_exclude_each_other_and_a_dead_holders_lapses
             await conn.close()
         async with asyncio.timeout(2), second.turn_lock(ConversationKey("slack", "T1", "C2", "9")):
             pass  # the lapsed lease of a process that died is taken over at once
+
+
+async def test_teams_are_those_with_conversations_or_calls_and_usage_rows_name_their_team(store: Store) -> None:
+    assert await store.teams() == []
+    await store.active_conversation(KEY, NOW)
+    await store.active_conversation(replace(KEY, thread_id="171.2"), NOW + timedelta(minutes=1))
+    budget = Budget(store.ledger, load_settings(env_file=None), lambda: NOW + timedelta(hours=1))
+    for team, state in (("G9", "settle"), ("G8", "release")):  # a released call leaves no trace of its team
+        async with budget.hold(
+            Charge("discord", team, "u1", "c1", "image", "gpt-image-1"), Units(images=1), 40
+        ) as held:
+            if state == "settle":
+                await held.settle(Units(images=1), 40)
+    seen = [(t.platform, t.team_id, t.conversations, t.calls, t.last_active[:16]) for t in await store.teams()]
+    assert seen == [("discord", "G9", 0, 1, "2026-11-24T13:00"), ("slack", "T1", 2, 0, "2026-11-24T12:01")]
+    [row] = await store.ledger.usage(None, "2026-11-01")
+    assert (row.platform, row.team_id, row.user_id, row.images, row.cost_nanos) == ("discord", "G9", "u1", 1, 40)

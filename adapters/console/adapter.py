@@ -37,43 +37,58 @@ class ConsoleIdentity:
 class ConsoleReplyStream:
     """Prints each piece of the reply as it arrives."""
 
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
+    def __init__(self, responder: ConsoleResponder) -> None:
+        self._responder = responder
         self._started = False
 
     async def append(self, text: str) -> None:
         """Print a piece of the reply now."""
         self._started = True
-        self._out.write(text)
-        self._out.flush()
+        self._responder.write(text)
 
     async def finish(self) -> None:
         """End the reply's line."""
-        self._out.write("\n")
-        self._out.flush()
+        self._responder.write("\n")
 
     async def abandon(self) -> None:
         """Mark a partly printed reply as cut off."""
         if self._started:
-            self._out.write(" [reply interrupted]\n")
-            self._out.flush()
+            self._responder.write(" [reply interrupted]\n")
+
+
+# Erase the terminal's current line (carriage return + ANSI "erase in line").
+_ERASE_LINE = "\r\x1b[2K"
 
 
 class ConsoleResponder:
-    """Answers on stdout; files go to `files_dir`."""
+    """Answers on stdout; files go to `files_dir`.
 
-    def __init__(self, out: TextIO, files_dir: Path) -> None:
+    On a terminal (`live`), a status ("transcribing part 2 of 3…") shows on the current line until
+    the next output replaces it, as the platforms' typing indicators and status lines do; a pipe
+    gets only the answers.
+    """
+
+    def __init__(self, out: TextIO, files_dir: Path, *, live: bool = False) -> None:
         self._out = out
         self._files_dir = files_dir
+        self._live = live
+        self._status_shown = False
+
+    def write(self, text: str) -> None:
+        """Print `text` now, first clearing a status line."""
+        if self._status_shown:
+            self._out.write(_ERASE_LINE)
+            self._status_shown = False
+        self._out.write(text)
+        self._out.flush()
 
     async def send_text(self, text: str, *, private: bool = False) -> None:
         """Print a whole message."""
-        self._out.write(text + "\n")
-        self._out.flush()
+        self.write(text + "\n")
 
     def stream(self) -> ConsoleReplyStream:
         """Start a streamed reply."""
-        return ConsoleReplyStream(self._out)
+        return ConsoleReplyStream(self)
 
     async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
         """Write the file under the files folder and print where it is."""
@@ -81,7 +96,11 @@ class ConsoleResponder:
         await self.send_text(f"{caption}\n[file] {path}" if caption else f"[file] {path}")
 
     async def show_status(self, text: str) -> None:
-        """The console shows no transient status: the streamed text follows at once."""
+        """On a terminal, show the status on the current line until the next output; a pipe gets none."""
+        if not self._live:
+            return
+        self.write(f"… {text}")
+        self._status_shown = True
 
     async def send_error(self, message: str) -> None:
         """Print the error on stdout, where the person is reading."""
@@ -99,26 +118,34 @@ class ConsoleAdapter:
         stdin: TextIO,
         stdout: TextIO,
         files_dir: Path = Path("console-files"),
+        log_file: Path | None = None,
     ) -> None:
         self._engine = engine
         self._identity = identity
         self._stdin = stdin
         self._stdout = stdout
-        self._responder = ConsoleResponder(stdout, files_dir)
+        self._interactive = stdin.isatty() and stdout.isatty()
+        self._responder = ConsoleResponder(stdout, files_dir, live=self._interactive)
+        self._log_file = log_file
         self._counter = 0
 
-    async def run(self, stop: asyncio.Event | None = None, grace_seconds: float = 20.0) -> int:
+    async def run(
+        self, stop: asyncio.Event | None = None, grace_seconds: float = 20.0, *, abort: asyncio.Event | None = None
+    ) -> int:
         """Handle lines until EOF or `stop`; returns the process exit code.
 
-        On `stop` (SIGTERM/SIGINT) no new line is taken; a reply in progress may finish within
-        `grace_seconds`, else it is cancelled: the reply is abandoned, nothing half-written is
-        stored and its reservation is released.
+        On `stop` (the first SIGTERM/SIGINT) no new line is taken; a reply in progress may finish
+        within `grace_seconds`, or until `abort` (the second), else it is cancelled: the reply is
+        abandoned, nothing half-written is stored and its reservation is released.
         """
         stop = stop or asyncio.Event()
+        abort = abort or asyncio.Event()
         lines = self._start_reader()
-        interactive = self._stdin.isatty()
+        interactive = self._interactive
         if interactive:
-            self._stdout.write("teambot console. Type a message, /help for commands, Ctrl-D to quit.\n")
+            where = f" The log is in {self._log_file}." if self._log_file else ""
+            admin = " You are an admin here." if self._identity.is_admin else ""
+            self._stdout.write(f"teambot console. Type a message, /help for commands, Ctrl-D to quit.{admin}{where}\n")
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while True:
@@ -135,24 +162,51 @@ class ConsoleAdapter:
                     return 0
                 text = line.rstrip("\r\n")
                 if text.strip():
-                    await self._handle_until_stopped(text, stopping, grace_seconds)
+                    await self._handle_until_stopped(text, stopping, grace_seconds, abort)
                     if stop.is_set():
                         return 0
         finally:
             stopping.cancel()
 
-    async def _handle_until_stopped(self, text: str, stopping: asyncio.Future[Any], grace: float) -> None:
+    async def _handle_until_stopped(
+        self, text: str, stopping: asyncio.Future[Any], grace: float, abort: asyncio.Event
+    ) -> None:
+        missing = self._missing_file(text)
+        if missing is not None:
+            await self._responder.send_error(missing)
+            return
         turn: asyncio.Future[Any] = asyncio.ensure_future(self._engine.handle(self.message(text), self._responder))
         await asyncio.wait({turn, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if turn.done():
             turn.result()
             return
+        if self._interactive:
+            self._responder.write("\n[stopping after this reply; press Ctrl-C again to stop it now]\n")
+        aborting = asyncio.ensure_future(abort.wait())
         try:
-            await asyncio.wait_for(asyncio.shield(turn), grace)
-        except TimeoutError:
+            await asyncio.wait({turn, aborting}, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            aborting.cancel()
+        if not turn.done():
             turn.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await turn
+
+    def _missing_file(self, text: str) -> str | None:
+        """What to say when `/transcribe <path>` names no file (the console's stand-in for an upload)."""
+        command = parse_command_line(text)
+        if command is None or command.name != "transcribe" or not command.args or "=" in command.args[0]:
+            return None
+        if command.args[0].lower() == "summary":
+            return None
+        path = Path(command.args[0]).expanduser()
+        if path.is_file():
+            return None
+        where = "is a folder" if path.is_dir() else "does not exist"
+        return (
+            f"{path} {where} (relative paths start in {Path.cwd()}). The console has no uploads: "
+            f"give the path of an audio or video file, e.g. /transcribe recordings/meeting.mp3 language=en"
+        )
 
     def _start_reader(self) -> asyncio.Queue[str | None]:
         """Lines from stdin on a daemon thread (a blocked read must not keep the process alive at exit)."""

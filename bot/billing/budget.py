@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +21,8 @@ from bot.billing.money import format_usd, usd_to_nanos
 from bot.clock import Clock
 from bot.errors import UserFacingError
 from bot.settings import Settings
-from storage import Ledger
+from bot.wording import count
+from storage import Ledger, StoreFailed
 from storage.ledger_records import (
     ALL_USERS,
     TEAM_SUBJECT,
@@ -30,6 +31,7 @@ from storage.ledger_records import (
     Limits,
     Metric,
     PeriodTotals,
+    Recovered,
     ReservationRequest,
     Units,
 )
@@ -39,8 +41,26 @@ log = logging.getLogger(__name__)
 SWEEP_INTERVAL = timedelta(minutes=1)
 
 
+NO_LIMIT_WARNING = (
+    "no budget is set: QUOTA_USER_DAILY_USD and QUOTA_TEAM_MONTHLY_USD are empty, so model calls are "
+    "unlimited unless an admin sets limits with /quota (see .env.example for defaults)"
+)
+
+
+def warn_if_unlimited(settings: Settings) -> bool:
+    """Say so in one WARNING line when neither a per-user daily nor a per-team monthly USD limit is set."""
+    if settings.quota_user_daily_usd is None and settings.quota_team_monthly_usd is None:
+        log.warning(NO_LIMIT_WARNING)
+        return True
+    return False
+
+
 class QuotaExceeded(UserFacingError):
     """A call was refused because it could cross a budget."""
+
+
+class TooManyInFlight(UserFacingError):
+    """A person already has MAX_USER_IN_FLIGHT requests running (in any process)."""
 
 
 @dataclass(frozen=True)
@@ -67,46 +87,113 @@ class Periods:
 
 
 class Reservation:
-    """A held reservation; settle it with the real usage, or leave the block to release it."""
+    """A held reservation; settle it with the real usage, or leave the block to release it.
 
-    def __init__(self, budget: Budget, reservation_id: int) -> None:
+    While the block runs, the reservation is renewed (see `Budget.hold`), so a long call keeps its
+    hold; only a holder that stopped renewing (a dead or frozen process) loses it. A call cut short
+    (a cancellation) notes what the provider ran with `note_spent`: leaving the block then settles
+    that instead of releasing.
+    """
+
+    def __init__(self, budget: Budget, reservation_id: int, charge: Charge, limits: Limits) -> None:
         self._budget = budget
         self.id = reservation_id
+        self.charge = charge
+        self.limits = limits
         self.settled = False
+        self.sent = False
+        self.spent_units = Units()
+        self.spent_nanos = 0
 
     async def settle(self, units: Units, cost_nanos: int) -> None:
-        """Record the real cost."""
-        await self._budget.ledger.settle(self.id, units, cost_nanos, self._budget.now())
+        """Record the real cost: even when the hold was lost meanwhile, since the provider billed it."""
+        now = self._budget.now()
+        if not await self._budget.ledger.settle(self.id, units, cost_nanos, now):
+            totals = await self._budget.ledger.settle_late(self.id, units, cost_nanos, now)
+            if totals is not None:
+                self._budget.check_late(self, totals, cost_nanos)
         self.settled = True
+
+    async def mark_sent(self) -> None:
+        """Record that the request is about to reach the provider (from then on it may be billed)."""
+        if not self.sent:
+            self.sent = True
+            await self._budget.ledger.mark_sent(self.id, self._budget.now())
+
+    def note_spent(self, units: Units, cost_nanos: int) -> None:
+        """Add what a call cut short had cost, to be settled when the block is left unsettled."""
+        self.spent_units = _add(self.spent_units, units)
+        self.spent_nanos += cost_nanos
+
+    @property
+    def has_spent(self) -> bool:
+        """Whether anything was noted as spent."""
+        return self.spent_nanos > 0 or self.spent_units != Units()
 
 
 class Budget:
-    """Reserves, settles and releases against the limits in force for a user and team."""
+    """Reserves, settles and releases against the limits in force for a user and team.
 
-    def __init__(self, ledger: Ledger, settings: Settings, clock: Clock, holder: str | None = None) -> None:
+    `sleep` paces the renewal of held reservations (tests pass a clock's own sleep).
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        settings: Settings,
+        clock: Clock,
+        holder: str | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.ledger = ledger
         self.now = clock
         self._settings = settings
         self._tz = ZoneInfo(settings.quota_timezone)
         self._ttl = timedelta(seconds=settings.reservation_ttl_seconds)
+        self._sleep = sleep
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
         self._next_sweep = datetime.min.replace(tzinfo=self._tz)
+
+    @property
+    def renew_every(self) -> float:
+        """Seconds between renewals of a held reservation: a third of the TTL, so two can fail in a row."""
+        return self._ttl.total_seconds() / 3
 
     def periods(self, now: datetime | None = None) -> Periods:
         """The quota periods at `now` (default: the clock's now)."""
         return Periods.at(now or self.now(), self._tz)
 
-    async def recover(self) -> int:
-        """On start-up: release reservations that expired, and those of dead processes on this host."""
+    async def recover(self) -> Recovered:
+        """On start-up: recover reservations that expired, and those of dead processes on this host.
+
+        A reservation whose request had been sent is charged its worst case, marked estimated (the
+        provider may have billed it); one never sent is released.
+        """
         now = self.now()
-        released = await self.ledger.release_expired(now)
+        recovered = await self.ledger.release_expired(now)
         host = socket.gethostname()
         dead = [h for h in await self.ledger.reservation_holders() if h != self.holder and _dead_on(host, h)]
-        released += await self.ledger.release_held_by(dead, now)
-        if released:
-            log.warning("released %d reservation(s) left by a crash or a hung call", released)
+        recovered += await self.ledger.release_held_by(dead, now)
+        await self.ledger.forget_in_flight(now, dead)
+        if recovered.total:
+            log.warning(
+                "recovered %d reservation(s) left by a crash or a hung call: %d released (never sent), "
+                "%d charged their worst case as estimated (sent; the provider may have billed them)",
+                recovered.total, recovered.released, recovered.estimated,
+            )  # fmt: skip
         self._next_sweep = now + SWEEP_INTERVAL
-        return released
+        return recovered
+
+    async def sweep(self, now: datetime) -> Recovered:
+        """Recover reservations whose holder stopped renewing them."""
+        recovered = await self.ledger.release_expired(now)
+        if recovered.total:
+            log.warning(
+                "%d reservation(s) expired (their holder stopped renewing): %d released, %d charged as estimated",
+                recovered.total, recovered.released, recovered.estimated,
+            )  # fmt: skip
+        return recovered
 
     async def limits_for(self, team_id: str, user_id: str) -> Limits:
         """Effective limits: the user's override, else the team's every-user override, else the default."""
@@ -115,14 +202,14 @@ class Budget:
 
     @asynccontextmanager
     async def hold(self, charge: Charge, units: Units, cost_nanos: int) -> AsyncIterator[Reservation]:
-        """Reserve the worst case for the block; release it unless the block settled it."""
+        """Reserve the worst case for the block, renewed while it runs; release it unless the block settled it."""
         now = self.now()
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_INTERVAL
-            await self.ledger.release_expired(now)
+            await self.sweep(now)
         periods = self.periods(now)
         limits = await self.limits_for(charge.team_id, charge.user_id)
-        reservation_id = await self.ledger.reserve(
+        outcome = await self.ledger.reserve_or_totals(
             ReservationRequest(
                 charge=charge,
                 units=units,
@@ -135,16 +222,91 @@ class Budget:
                 holder=self.holder,
             )
         )
-        if reservation_id is None:
-            totals = await self.ledger.totals(charge.team_id, charge.user_id, periods.day, periods.month)
-            raise QuotaExceeded(refusal(limits, totals, units, cost_nanos, periods, now))
-        reservation = Reservation(self, reservation_id)
+        if isinstance(outcome, PeriodTotals):
+            raise QuotaExceeded(refusal(limits, outcome, units, cost_nanos, periods, now))
+        reservation = Reservation(self, outcome, charge, limits)
+        renewing = asyncio.create_task(self._keep(reservation))
         try:
             yield reservation
         finally:
+            renewing.cancel()
             if not reservation.settled:
-                # Shielded: a cancelled turn must still give its reservation back.
-                await asyncio.shield(self.ledger.release(reservation_id, self.now()))
+                # Shielded: a cancelled turn must still charge what ran, and give the rest back.
+                if reservation.has_spent:
+                    await asyncio.shield(reservation.settle(reservation.spent_units, reservation.spent_nanos))
+                else:
+                    await asyncio.shield(self.ledger.release(reservation.id, self.now()))
+
+    @asynccontextmanager
+    async def in_flight(self, platform: str, team_id: str, user_id: str, limit: int) -> AsyncIterator[None]:
+        """Count one running request of a person for the block, across every process on the database.
+
+        Raises TooManyInFlight when they already have `limit` running. The count is a lease renewed
+        like a reservation, so a crashed process's requests stop counting within the TTL.
+        """
+        now = self.now()
+        lease = await self.ledger.claim_in_flight(platform, team_id, user_id, self.holder, now, now + self._ttl, limit)
+        if lease is None:
+            raise TooManyInFlight(
+                f"You already have {count(limit, 'request')} running; please wait for them to finish."
+            )
+        renewing = asyncio.create_task(self._keep_lease(lease))
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            await asyncio.shield(self.ledger.release_in_flight(lease))
+
+    async def _keep_lease(self, lease: int) -> None:
+        while True:
+            await self._sleep(self.renew_every)
+            try:
+                await self.ledger.renew_in_flight(lease, self.now() + self._ttl)
+            except StoreFailed as exc:
+                log.warning("could not renew an in-flight lease: %s", exc)
+
+    async def _keep(self, reservation: Reservation) -> None:
+        """Renew a held reservation every third of its TTL until the block ends (this task is cancelled)."""
+        while True:
+            await self._sleep(self.renew_every)
+            try:
+                held = await self.ledger.renew(reservation.id, self.now() + self._ttl)
+            except StoreFailed as exc:  # the database is busy or failing: try again at the next turn
+                log.warning("could not renew reservation %d: %s", reservation.id, exc)
+                continue
+            if not held:
+                log.warning("reservation %d was lost while its call ran (this process stalled past the TTL)",
+                            reservation.id)  # fmt: skip
+                return
+
+    def check_late(self, reservation: Reservation, totals: PeriodTotals, cost_nanos: int) -> None:
+        """A settle whose hold had been lost went through the limits again: say so if it crossed one.
+
+        It is recorded all the same (the provider billed it); the period's further calls are then
+        refused until it resets, since the totals are past the limit.
+        """
+        over = crossed_limits(reservation.limits, totals)
+        if over:
+            log.warning(
+                "reservation %d settled at %s after its hold was lost; %s: further calls are refused until it resets",
+                reservation.id, format_usd(cost_nanos), "; ".join(over),
+            )  # fmt: skip
+        else:
+            log.info("reservation %d settled after its hold was lost; within the limits", reservation.id)
+
+
+def crossed_limits(limits: Limits, totals: PeriodTotals) -> list[str]:
+    """Which limits the totals are past, in words for the log."""
+    over = []
+    if limits.user_daily_nanos is not None and totals.user_day_nanos > limits.user_daily_nanos:
+        over.append(f"user daily {format_usd(totals.user_day_nanos)} of {format_usd(limits.user_daily_nanos)}")
+    if limits.team_monthly_nanos is not None and totals.team_month_nanos > limits.team_monthly_nanos:
+        over.append(f"team monthly {format_usd(totals.team_month_nanos)} of {format_usd(limits.team_monthly_nanos)}")
+    if limits.user_daily_images is not None and totals.user_day_images > limits.user_daily_images:
+        over.append(f"images {totals.user_day_images} of {limits.user_daily_images}")
+    if limits.user_daily_audio_ms is not None and totals.user_day_audio_ms > limits.user_daily_audio_ms:
+        over.append(f"audio {_minutes(totals.user_day_audio_ms)} of {_minutes(limits.user_daily_audio_ms)} min")
+    return over
 
 
 def resolve_limits(settings: Settings, overrides: list[LimitOverride], user_id: str) -> Limits:
@@ -176,8 +338,7 @@ def resolve_limits(settings: Settings, overrides: list[LimitOverride], user_id: 
 def refusal(limits: Limits, totals: PeriodTotals, units: Units, cost: int, periods: Periods, now: datetime) -> str:
     """One line: what was used, the limit, and when it resets, for the limit this call crosses.
 
-    The totals are read just after the refused write, so a concurrent release may have made room
-    meanwhile: then the limit with the least room left is named, which is still what refused it.
+    The totals are those the refusing decision saw (read under the ledger lock that decided it).
     """
     day_at, month_at = periods.day_resets_at, periods.month_resets_at
     day_reset = f"it resets in {until(day_at, now)} ({day_at:%H:%M} {day_at.tzname()})"
@@ -235,6 +396,16 @@ def until(then: datetime, now: datetime) -> str:
     if hours:
         return f"{hours} h {mins} min" if mins else f"{hours} h"
     return f"{mins} min"
+
+
+def _add(a: Units, b: Units) -> Units:
+    return Units(
+        a.input_tokens + b.input_tokens,
+        a.cached_tokens + b.cached_tokens,
+        a.output_tokens + b.output_tokens,
+        a.images + b.images,
+        a.audio_ms + b.audio_ms,
+    )
 
 
 def _minutes(ms: int) -> str:

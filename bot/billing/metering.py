@@ -1,7 +1,9 @@
 """Model calls held to budgets: reserve the worst case, call, settle to the reported usage.
 
 Chat turns, /ask and prompt runs stream one reply; a prompt comparison runs a grid of calls under
-one reservation. A failed call is released and charges nothing.
+one reservation. A call the provider refused is released and charges nothing; one it ran and then
+failed (a cut stream, a read timeout, an empty or filtered reply, a shutdown mid-answer) is charged
+the prompt plus the output received, counted with the model's tokenizer: the provider bills those.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.billing.budget import Budget
+from bot.billing.budget import Budget, Reservation
 from bot.billing.prices import PriceTable
 from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.errors import ModelError, ModelUnavailable
@@ -24,13 +26,18 @@ from storage.ledger_records import Charge, Units
 
 @dataclass(frozen=True)
 class Completion:
-    """A finished call: the reply, its usage (reported, or counted when the server gave none), cost, time."""
+    """A finished call: the reply, its usage (reported, or counted when the server gave none), cost, time.
+
+    `error` is set for a call the provider ran but that failed: `text` is what was received and
+    `usage`/`cost_nanos` what it is charged.
+    """
 
     text: str
     usage: ModelUsage
     finish_reason: str | None
     cost_nanos: int
     latency_ms: int
+    error: ModelError | None = None
 
 
 @dataclass(frozen=True)
@@ -93,11 +100,14 @@ class MeteredChat:
                     platform_failure.append(exc)
 
             try:
-                completion = await self._call(cell, show)
+                completion = await self._call(cell, show, reservation)
             except (ModelError, asyncio.CancelledError):
                 await reply.abandon()
                 raise
             await reservation.settle(_units(completion.usage), completion.cost_nanos)
+            if completion.error is not None:
+                await reply.abandon()
+                raise completion.error
         if platform_failure:
             raise platform_failure[0]
         await reply.finish()
@@ -106,20 +116,27 @@ class MeteredChat:
     async def grid(self, cells: Sequence[Cell], message: IncomingMessage) -> list[Completion | ModelError]:
         """Run every cell under ONE reservation of their summed worst case; settle to the summed real cost.
 
-        A failing cell is returned as its error and costs nothing; the others are kept.
+        A failing cell is returned as its error and costs what the provider ran of it; the others are kept.
         """
         charge = _charge(message, "+".join(dict.fromkeys(c.model for c in cells)))
         worst = Units(
             input_tokens=sum(c.prompt_tokens for c in cells), output_tokens=self.max_output_tokens * len(cells)
         )
         async with self._budget.hold(charge, worst, sum(self.worst_cost(c) for c in cells)) as reservation:
-            results = await asyncio.gather(*(self._call(cell, None) for cell in cells), return_exceptions=True)
+            calls = (self._call(cell, None, reservation) for cell in cells)
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            done = [r for r in results if isinstance(r, Completion)]
             outcomes: list[Completion | ModelError] = []
             for result in results:
-                if not isinstance(result, Completion | ModelError):
-                    raise result  # a bug or a cancellation, not a model failure: release and propagate
-                outcomes.append(result)
-            done = [r for r in outcomes if isinstance(r, Completion)]
+                if isinstance(result, Completion) and result.error is not None:
+                    outcomes.append(result.error)
+                elif isinstance(result, Completion | ModelError):
+                    outcomes.append(result)
+                else:
+                    # A bug or a cancellation, not a model failure: the calls that ran are charged on exit.
+                    for completion in done:
+                        reservation.note_spent(_units(completion.usage), completion.cost_nanos)
+                    raise result
             await reservation.settle(
                 Units(
                     input_tokens=sum(c.usage.prompt_tokens for c in done),
@@ -130,23 +147,58 @@ class MeteredChat:
             )
         return outcomes
 
-    async def _call(self, cell: Cell, on_text: TextSink | None) -> Completion:
+    async def _call(self, cell: Cell, on_text: TextSink | None, reservation: Reservation) -> Completion:
+        """One model call: its completion, or (when the provider ran it and it failed) what it is charged.
+
+        A failure the provider refused before running the call is raised, and costs nothing.
+        """
         started = time.perf_counter()
+        received: list[str] = []
+
+        async def sink(text: str) -> None:
+            received.append(text)
+            if on_text is not None:
+                await on_text(text)
+
         async with self._in_flight:
-            result: ChatResult = await self._model.chat(
-                cell.prompt,
-                model=cell.model,
-                max_output_tokens=self.max_output_tokens,
-                temperature=cell.temperature,
-                on_text=on_text,
-            )
+            await reservation.mark_sent()
+            try:
+                result: ChatResult = await self._model.chat(
+                    cell.prompt,
+                    model=cell.model,
+                    max_output_tokens=self.max_output_tokens,
+                    temperature=cell.temperature,
+                    on_text=sink,
+                )
+            except ModelError as exc:
+                if not exc.sent:
+                    raise
+                return self._completion(cell, "".join(received), None, None, started, exc)
+            except asyncio.CancelledError:
+                # Cut short (a shutdown) while the provider runs it: charge what came back on the way out.
+                cut = self._completion(cell, "".join(received), None, None, started, None)
+                reservation.note_spent(_units(cut.usage), cut.cost_nanos)
+                raise
+        error = None
         if not result.text.strip():
-            raise ModelUnavailable("The model returned an empty reply. Please try again.")
-        # Some OpenAI-compatible servers do not report streamed usage: count it ourselves then.
-        usage = result.usage or ModelUsage(cell.model, cell.prompt_tokens, self._tokens.count(result.text))
+            error = ModelUnavailable("The model returned an empty reply. Please try again.")
+        return self._completion(cell, result.text, result.usage, result.finish_reason, started, error)
+
+    def _completion(
+        self,
+        cell: Cell,
+        text: str,
+        usage: ModelUsage | None,
+        finish_reason: str | None,
+        started: float,
+        error: ModelError | None,
+    ) -> Completion:
+        # Some OpenAI-compatible servers do not report streamed usage, and a failed call has none:
+        # then the prompt's exact size and the output received, counted with the model's tokenizer.
+        usage = usage or ModelUsage(cell.model, cell.prompt_tokens, self._tokens.count(text))
         cost = self._prices.chat_cost(cell.model, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         latency = int((time.perf_counter() - started) * 1000)
-        return Completion(result.text, usage, result.finish_reason, cost, latency)
+        return Completion(text, usage, finish_reason, cost, latency, error)
 
 
 def _charge(message: IncomingMessage, model: str) -> Charge:

@@ -10,6 +10,7 @@ from bot.billing.budget import Budget
 from bot.billing.money import format_usd, usd_to_nanos
 from bot.errors import BadCommand
 from bot.settings import Settings
+from bot.wording import count, sentence
 from storage.ledger_records import ALL_USERS, TEAM_SUBJECT, LimitChange, Metric
 
 QUOTA_USAGE = (
@@ -93,7 +94,7 @@ def describe(metric: str, value: int | None) -> str:
     if metric in ("daily_usd", "monthly_usd"):
         return format_usd(value)
     if metric == "daily_images":
-        return f"{value} images"
+        return count(value, "image")
     return f"{value / 60_000:g} min"
 
 
@@ -121,7 +122,7 @@ class QuotaAdmin:
             )
             before = describe(change.metric, old.value) if old else "default"
             after = describe(change.metric, change.value)
-            return f"{subject_name(change.subject)}: {_METRIC_NAMES[change.metric]} {before} → {after}."
+            return f"{sentence(subject_name(change.subject))}: {_METRIC_NAMES[change.metric]} {before} → {after}."
         rest = args[1:]
         if rest[:1] == ["user"] and len(rest) == 2:
             subject = rest[1]
@@ -131,8 +132,8 @@ class QuotaAdmin:
             raise BadCommand(f"Reset whom? Usage: {QUOTA_USAGE}")
         cleared = await ledger.clear_limits(team_id, subject, changed_by=changed_by, now=now)
         if not cleared:
-            return f"{subject_name(subject)} had no limits of its own; the defaults already apply."
-        return f"{subject_name(subject)}: {cleared} limit(s) back to the defaults."
+            return f"{sentence(subject_name(subject))} had no limits of its own; the defaults already apply."
+        return f"{sentence(subject_name(subject))}: {count(cleared, 'limit')} back to the defaults."
 
     async def show(self, team_id: str) -> str:
         """Defaults, the team's overrides, and the latest changes."""

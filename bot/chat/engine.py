@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from bot.commands import CommandContext
 from bot.commands.catalog import command_registry
 from bot.commands.media import audio_attachment, transcribe_message
 from bot.dashboard.signin import SignIn
-from bot.errors import UserFacingError
+from bot.errors import ModelUnreachable, UserFacingError
 from bot.media.images import ImageMaker
 from bot.media.speech import Speaker
 from bot.media.transcription import TranscribeOptions, Transcriber
@@ -77,7 +76,6 @@ class Engine:
         self.commands = command_registry(settings.command_prefix)
         self.signin = SignIn(store.signins, settings, clock)
         self._next_delivery_sweep = clock()
-        self._in_flight: Counter[tuple[str, str, str]] = Counter()
         self._running: set[asyncio.Task[Any]] = set()
         self._closing = False
 
@@ -90,8 +88,8 @@ class Engine:
         """The engine's clock."""
         return self._clock()
 
-    async def drain(self, grace_seconds: float) -> int:
-        """Stop taking messages; let those in flight finish within the grace period, then cancel them.
+    async def drain(self, grace_seconds: float, abort: asyncio.Event | None = None) -> int:
+        """Stop taking messages; let those in flight finish within the grace period (or until `abort`), then cancel.
 
         A cancelled turn abandons its reply and releases its reservation (see MeteredChat and
         Budget.hold); its question stays stored. Returns how many had to be cancelled.
@@ -100,7 +98,14 @@ class Engine:
         running = set(self._running)
         if not running:
             return 0
-        _, late = await asyncio.wait(running, timeout=grace_seconds)
+        finished = asyncio.ensure_future(asyncio.wait(running, timeout=grace_seconds))
+        aborted = asyncio.ensure_future((abort or asyncio.Event()).wait())
+        try:
+            await asyncio.wait({finished, aborted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            finished.cancel()
+            aborted.cancel()
+        late = {task for task in running if not task.done()}
         for task in late:
             task.cancel()
         if late:
@@ -159,35 +164,26 @@ class Engine:
         if self._closing:
             await responder.send_error(SHUTTING_DOWN)
             return
-        user = (message.platform, message.team_id, message.author.id)
-        if self._in_flight[user] >= self.settings.max_user_in_flight:
-            # A flood from one person must not starve everyone else: refuse politely, keep nothing.
-            await responder.send_error(
-                f"You already have {self._in_flight[user]} requests running; please wait for them to finish."
-            )
-            return
-        self._in_flight[user] += 1
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
         try:
-            if message.command is not None:
-                await self.commands.run(CommandContext(self, message, message.command, responder))
-            elif self._is_voice_message(message):
-                await transcribe_message(self, message, responder, TranscribeOptions())
-            elif message.text.strip() or (message.attachments and audio_attachment(message) is None):
-                await self.conversations.turn(message, responder)
-            else:
-                hint = VOICE_HINT if audio_attachment(message) else EMPTY_DIRECT if message.is_direct else EMPTY_MESSAGE
-                names = self.commands.public_name
-                await responder.send_text(hint.format(help=names("help"), transcribe=names("transcribe")), private=True)
+            # A flood from one person must not starve everyone else: past MAX_USER_IN_FLIGHT running
+            # (counted across every process on the database), refuse politely and keep nothing.
+            async with self.budget.in_flight(
+                message.platform, message.team_id, message.author.id, self.settings.max_user_in_flight
+            ):
+                await self._dispatch(message, responder)
         except StoreFailed as exc:
             log.error("storage failed for %s message %s: %s", message.platform, message.message_id, exc)
             await _tell(responder, STORE_BUSY if exc.busy else STORE_FAILED)
         except UserFacingError as exc:
             log.info("refused %s message %s: %s", message.platform, message.message_id, type(exc).__name__)
             # A setting to fix (a model the server lacks…) is named to admins; others get the short message.
-            detail = exc.admin_detail if message.author.is_admin else None
+            # An address the model server cannot be reached at is also told on the console, the
+            # operator's own terminal, where it is the first thing to check.
+            unreachable = isinstance(exc, ModelUnreachable) and message.platform == "console"
+            detail = exc.admin_detail if message.author.is_admin or unreachable else None
             await _tell(responder, f"{exc.message}\n{detail}" if detail else exc.message)
         except Exception:
             log.exception("failed to handle %s message %s", message.platform, message.message_id)
@@ -195,9 +191,18 @@ class Engine:
         finally:
             if task is not None:
                 self._running.discard(task)
-            self._in_flight[user] -= 1
-            if not self._in_flight[user]:
-                del self._in_flight[user]
+
+    async def _dispatch(self, message: IncomingMessage, responder: Responder) -> None:
+        if message.command is not None:
+            await self.commands.run(CommandContext(self, message, message.command, responder))
+        elif self._is_voice_message(message):
+            await transcribe_message(self, message, responder, TranscribeOptions())
+        elif message.text.strip() or (message.attachments and audio_attachment(message) is None):
+            await self.conversations.turn(message, responder)
+        else:
+            hint = VOICE_HINT if audio_attachment(message) else EMPTY_DIRECT if message.is_direct else EMPTY_MESSAGE
+            names = self.commands.public_name
+            await responder.send_text(hint.format(help=names("help"), transcribe=names("transcribe")), private=True)
 
 
 async def _tell(responder: Responder, message: str) -> None:

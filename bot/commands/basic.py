@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
+import secrets
 
-from bot.commands.registry import CommandContext, CommandSpec
+from bot.commands.registry import BECOMING_ADMIN, CommandContext, CommandSpec
 from bot.media.speech import parse_voice
+from bot.wording import tally
 
 
 async def ask(ctx: CommandContext) -> None:
@@ -45,20 +46,33 @@ async def forget(ctx: CommandContext) -> None:
         )
         return
     message = ctx.message
-    digest = hashlib.sha256(f"{message.team_id}:{message.author.id}".encode()).hexdigest()[:12]
-    counts = await ctx.engine.store.forget_user(message.team_id, message.author.id, f"forgotten-{digest}")
-    done = ", ".join(f"{count} {what}" for what, count in counts.items())
-    await ctx.responder.send_text(f"Done. Removed or pseudonymized: {done}.", private=True)
+    # A random pseudonym, new each time: a hash of team and user could be reversed by anyone with the
+    # user list. Today's spend keeps counting against the user's daily limits (forgetting is no reset).
+    pseudonym = f"forgotten-{secrets.token_hex(8)}"
+    today = ctx.engine.budget.periods().day
+    counts = await ctx.engine.store.forget_user(message.team_id, message.author.id, pseudonym, keep_day=today)
+    await ctx.responder.send_text(f"Done. Removed or pseudonymized: {tally(counts)}.", private=True)
+
+
+HELP_INTRO = {
+    "console": "Type a message to chat; this channel is the conversation (/reset starts a fresh one). Commands:",
+    "default": "Mention me (or DM me) to chat; the thread is the conversation. Commands:",
+}
 
 
 async def help_(ctx: CommandContext) -> None:
     """List the commands this user may run."""
-    lines = ["Mention me (or DM me) to chat; the thread is the conversation. Commands:"]
+    lines = [HELP_INTRO.get(ctx.message.platform, HELP_INTRO["default"])]
+    hidden = []
     commands = ctx.engine.commands
     for spec in commands:
         if spec.admin_only and not ctx.message.author.is_admin:
+            hidden.append(f"/{commands.public_name(spec.name)}")
             continue
         lines.append(f"  {commands.usage(spec)} — {spec.summary}")
+    if hidden:
+        how = BECOMING_ADMIN.get(ctx.message.platform, "")
+        lines.append(f"Admins also have {', '.join(hidden)}. {how}".rstrip())
     await ctx.responder.send_text("\n".join(lines), private=True)
 
 

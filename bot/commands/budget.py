@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from bot.billing.quota_admin import QUOTA_USAGE
-from bot.billing.usage_report import daily_chart_png, personal_usage, team_usage
-from bot.commands.registry import CommandContext, CommandSpec
-from bot.errors import NotAllowed
+from bot.billing.usage_report import personal_usage, team_month_png, team_usage
+from bot.commands.registry import CommandContext, CommandSpec, admins_only
 
 
 async def usage(ctx: CommandContext) -> None:
@@ -15,14 +14,16 @@ async def usage(ctx: CommandContext) -> None:
     engine, message = ctx.engine, ctx.message
     if ctx.command.args[:1] == ("team",):
         if not message.author.is_admin:
-            raise NotAllowed("/usage team is for admins only; /usage shows your own.")
-        text, series = await team_usage(engine.budget, message.team_id)
-        chart = await asyncio.to_thread(daily_chart_png, series, "Team spend per day, last 30 days")
+            raise admins_only(message, "/usage team is for admins only; /usage shows your own.")
+        text, month = await team_usage(engine.budget, message.team_id)
+        chart = await asyncio.to_thread(team_month_png, month)
         await ctx.responder.send_text(text, private=True)
-        await ctx.responder.send_file(chart, "team-usage.png", "image/png", caption="Daily spend, last 30 days")
+        await ctx.responder.send_file(
+            chart, f"team-spend-{month.month}.png", "image/png", caption=f"Team spend per day in {month.month}"
+        )
         return
     if ctx.command.args:
-        raise USAGE.bad_usage(f"Unknown /usage option {ctx.command.args[0]!r}.")
+        raise USAGE.bad_usage(f"/usage takes nothing (your own) or team (admins), not {ctx.command.args[0]!r}.")
     await ctx.responder.send_text(await personal_usage(engine.budget, message.team_id, message.author.id), private=True)
 
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.commands.registry import CommandContext, CommandSpec
-from bot.errors import NotAllowed
-from bot.prompts.experiments import parse_ref
+from bot.commands.registry import CommandContext, CommandSpec, admins_only
+from bot.prompts.assignments import split_assignments
 
-PERSONA_USAGE = "/persona show | set <text> | use <prompt-name>[@vN] | clear"
+PERSONA_USAGE = "/persona show | set <text> | use <prompt-name>[@vN] [variable=value …] | clear"
 MODEL_USAGE = "/model show | set <name>"
 
 
 def _require_admin(ctx: CommandContext, what: str) -> None:
     if not ctx.message.author.is_admin:
-        raise NotAllowed(f"Only admins can change {what}; /{ctx.command.name} show is open to everyone.")
+        raise admins_only(ctx.message, f"Only admins can change {what}; /{ctx.command.name} show is open to everyone.")
 
 
 async def persona(ctx: CommandContext) -> None:
@@ -38,15 +37,18 @@ async def persona(ctx: CommandContext) -> None:
         if not text:
             raise PERSONA.bad_usage("Give the persona's text after /persona set.")
         new, said = replace(current, persona=text, persona_source=None), "Persona set"
-    elif sub == "use" and len(words) == 2:
-        name, number = parse_ref(words[1])
-        version = await engine.prompts.get(message.team_id, name, number)
-        source = f"{version.name}@v{version.version}"
-        new, said = replace(current, persona=version.template, persona_source=source), f"Persona set from {source}"
+    elif sub == "use" and len(words) >= 2:
+        extra, values = split_assignments(words[2:])
+        if extra:
+            raise PERSONA.bad_usage(
+                f"After the prompt's name, give only its variables as name=value, not {extra[0]!r}."
+            )
+        text, source = await engine.prompts.persona(message.team_id, words[1], values)
+        new, said = replace(current, persona=text, persona_source=source), f"Persona set from {source}"
     elif sub == "clear":
         new, said = replace(current, persona=None, persona_source=None), "Persona cleared (the default applies)"
     else:
-        raise PERSONA.bad_usage(f"Unknown /persona action {sub!r}.")
+        raise PERSONA.bad_usage(f"/persona takes show, set, use or clear, not {sub!r}.")
     await store.set_channel_settings(
         message.platform, message.team_id, message.channel_id, new, message.author.id, engine.budget.now()
     )
@@ -64,8 +66,13 @@ async def model(ctx: CommandContext) -> None:
         allowed = ", ".join(engine.settings.allowed_models)
         await ctx.responder.send_text(f"This channel uses {chosen}. Allowed: {allowed}.")
         return
-    if words[0].lower() != "set" or len(words) != 2:
-        raise MODEL.bad_usage("Unknown /model action.")
+    allowed = ", ".join(engine.settings.allowed_models)
+    if words[0].lower() == "set" and len(words) == 1:
+        raise MODEL.bad_usage(f"Name the model after /model set. Allowed here: {allowed}.")
+    if words[0].lower() != "set":
+        raise MODEL.bad_usage(f"/model takes show or set, not {words[0]!r}.")
+    if len(words) != 2:
+        raise MODEL.bad_usage("Give one model name after /model set (model names have no spaces).")
     _require_admin(ctx, "the model")
     chosen = engine.prompts.check_model(words[1])
     # Choosing the default stores "default", so the channel follows CHAT_MODEL if the operator changes it.

@@ -72,6 +72,17 @@ class ImageMaker:
         if settings.image_model not in specs:
             raise ConfigError(f"IMAGE_MODEL: {settings.image_model!r} is not in bot/data/image_models.toml")
         self._spec = specs[settings.image_model]
+        if settings.image_size not in self._spec.sizes:
+            sizes = ", ".join(self._spec.sizes)
+            raise ConfigError(
+                f"IMAGE_SIZE: {settings.image_model} cannot draw {settings.image_size!r}; use one of {sizes}"
+            )
+        if settings.image_quality not in self._spec.qualities:
+            qualities = ", ".join(self._spec.qualities)
+            quality = settings.image_quality
+            raise ConfigError(
+                f"IMAGE_QUALITY: {settings.image_model} has no quality {quality!r}; use one of {qualities}"
+            )
         self._model = settings.image_model
         self._settings = settings
         self._images = images
@@ -147,6 +158,7 @@ class ImageMaker:
         async with self._budget.hold(charge, Units(images=request.n), each * request.n) as reservation:
             verb = "editing" if source else "drawing"
             await responder.show_status(f"{verb} {request.n} image{'s' if request.n > 1 else ''}…")
+            await reservation.mark_sent()  # from here a crash charges the worst case (the provider may bill it)
             size, quality, n, b64 = request.size, request.quality, request.n, self._spec.b64_param
             if source is None:
                 images = await self._images.generate(

@@ -65,7 +65,10 @@ def parse_options(words: Sequence[str]) -> TranscribeOptions:
         elif key == "prompt" and has_value:
             prompt = value
         else:
-            raise BadCommand(f"Unknown /transcribe option {word!r}.\nUsage: {TRANSCRIBE_USAGE}")
+            raise BadCommand(
+                f"/transcribe takes language=, summary and prompt=, not {word!r}; the audio comes as an attached file."
+                f"\nUsage: {TRANSCRIBE_USAGE}"
+            )
     return TranscribeOptions(language, summary, prompt)
 
 
@@ -121,6 +124,7 @@ class Transcriber:
         units = Units(audio_ms=math.ceil(seconds * 1000))
         async with self._budget.hold(charge, units, self._prices.audio_cost(model, seconds)) as reservation:
             parts, bounds = await self._parts(source, demuxer, data, seconds, folder)
+            await reservation.mark_sent()  # from here a crash charges the worst case (the provider may bill it)
             texts, error = await self._transcribe_parts(parts, responder, options)
             done = sum(end - start for (start, end), text in zip(bounds, texts, strict=True) if text is not None)
             if any(text is not None for text in texts):

@@ -21,6 +21,7 @@ from bot.prompts.template import fill, variables
 from bot.providers.llm import PromptMessage
 from bot.responder import Responder
 from bot.settings import Settings
+from bot.wording import count
 from storage import Store
 from storage.prompt_records import PromptRun, PromptVersion
 
@@ -115,11 +116,11 @@ class PromptExperiments:
         v = await self.get(team_id, name, version)
         lines = [f"{v.name} v{v.version} by {v.author_id}, {v.created_at:%Y-%m-%d %H:%M}"]
         names = variables(v.template)
-        lines.append(f"variables: {', '.join(names) if names else 'none'}")
+        lines.append(f"Variables: {', '.join(names) if names else 'none'}")
         if v.system_prompt:
-            lines.append(f"system: {v.system_prompt}")
+            lines.append(f"System: {v.system_prompt}")
         if v.model or v.temperature is not None:
-            lines.append(f"model: {v.model or 'default'}; temperature: {_temp(v.temperature)}")
+            lines.append(f"Model: {v.model or 'default'}; temperature: {_temp(v.temperature)}")
         lines.extend(["", v.template])
         return "\n".join(lines)
 
@@ -133,20 +134,54 @@ class PromptExperiments:
                 else (f"No prompt names contain {contains!r}.")
             )
         return "\n".join(
-            f"{p.name} (v{p.latest_version}, by {p.created_by}, {p.runs} runs, updated {p.updated_at:%Y-%m-%d})"
+            f"{p.name} (v{p.latest_version}, by {p.created_by}, {count(p.runs, 'run')}, "
+            f"updated {p.updated_at:%Y-%m-%d})"
             for p in prompts
         )
 
     async def diff(self, team_id: str, name: str, a: int, b: int) -> str:
-        """A unified diff of two versions' templates (and system prompts)."""
+        """A unified diff of two versions: text, system prompt, model and temperature."""
         first, second = await self.get(team_id, name, a), await self.get(team_id, name, b)
 
         def text(v: PromptVersion) -> list[str]:
-            head = [f"system: {v.system_prompt}"] if v.system_prompt else []
-            return [*head, *v.template.splitlines()]
+            system = (v.system_prompt or "").splitlines() or ["(the default)"]
+            return [
+                f"model: {v.model or '(the channel’s)'}",
+                f"temperature: {_temp(v.temperature)}",
+                f"system: {system[0]}",
+                *system[1:],
+                "text:",
+                *v.template.splitlines(),
+            ]
 
         lines = list(difflib.unified_diff(text(first), text(second), f"{name} v{a}", f"{name} v{b}", lineterm=""))
-        return "\n".join(lines) if lines else f"{name} v{a} and v{b} are the same."
+        if lines:
+            return "\n".join(lines)
+        return f"{name} v{a} and v{b} are the same: text, system prompt, model and temperature."
+
+    async def persona(self, team_id: str, ref: str, values: Mapping[str, str]) -> tuple[str, str]:
+        """The system text a channel's persona takes from a saved prompt, and where it came from.
+
+        A prompt's own system text is its persona; a prompt without one lends its text. Either way
+        its {variables} are filled from `values`: a persona never carries a raw {placeholder}.
+        """
+        name, number = parse_ref(ref)
+        version = await self.get(team_id, name, number)
+        source = f"{version.name}@v{version.version}"
+        persona = version.system_prompt if version.system_prompt else version.template
+        expected = variables(persona)
+        missing = [v for v in expected if v not in values]
+        unknown = [v for v in values if v not in expected]
+        if missing or unknown:
+            wanted = " ".join(f"{v}=…" for v in expected)
+            what = "system text" if version.system_prompt else "text"
+            problem = (
+                f"fill its {', '.join('{' + v + '}' for v in missing)}" if missing else
+                f"it has no {', '.join(unknown)}"
+            )  # fmt: skip
+            example = f"/persona use {ref} {wanted}" if expected else f"/persona use {ref}"
+            raise BadCommand(f"{source}'s {what} cannot be a persona as it is: {problem}. Try: {example}")
+        return fill(persona, values), source
 
     async def run(self, message: IncomingMessage, responder: Responder, ref: str, values: Mapping[str, str]) -> str:
         """Fill, run and stream one version; record the run; returns the footer line."""
@@ -165,7 +200,7 @@ class PromptExperiments:
             raise
         run_id = await self._record(message, version, params, cell, completion, None)
         return (
-            f"run #{run_id} · {version.name} v{version.version} · {model} · {completion.usage.prompt_tokens}+"
+            f"Run #{run_id} · {version.name} v{version.version} · {model} · {completion.usage.prompt_tokens}+"
             f"{completion.usage.completion_tokens} tokens · {format_usd(completion.cost_nanos)} · "
             f"{completion.latency_ms / 1000:.1f} s — rate it: /prompt rate {run_id} <1-5>"
         )
@@ -231,11 +266,11 @@ class PromptExperiments:
         await self.get(team_id, name)
         stats = await self._library.stats(team_id, name)
         ranked = sorted(stats, key=lambda s: (s.avg_rating is None, -(s.avg_rating or 0), s.avg_cost_nanos))
-        lines = [f"{name}: versions, best first"]
+        lines = [f"Versions of {name}, best first:"]
         for s in ranked:
-            rating = f"{s.avg_rating:.1f}/5 ({s.rated} ratings)" if s.avg_rating is not None else "not rated"
+            rating = f"{s.avg_rating:.1f}/5 ({count(s.rated, 'rating')})" if s.avg_rating is not None else "not rated"
             lines.append(
-                f"  v{s.version}: {rating} · {s.runs} runs · avg {format_usd(round(s.avg_cost_nanos))} · "
+                f"  v{s.version}: {rating} · {count(s.runs, 'run')} · avg {format_usd(round(s.avg_cost_nanos))} · "
                 f"avg {s.avg_latency_ms / 1000:.1f} s"
             )
         return "\n".join(lines)

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import openai
@@ -28,6 +29,7 @@ from bot.errors import (
     ModelNotFound,
     ModelTimeout,
     ModelUnavailable,
+    ModelUnreachable,
     RateLimited,
 )
 
@@ -73,8 +75,12 @@ def translate_error(exc: BaseException, model: str, setting: str = "CHAT_MODEL")
             )
         return ModelTimeout("The model took too long to answer and the request was stopped. Please try again.")
     if not isinstance(exc, openai.APIStatusError):
-        if isinstance(exc, openai.APIConnectionError) and _never_sent(exc):
-            return ModelUnavailable("Could not reach the model's server. Please try again in a moment.", retryable=True)
+        if isinstance(exc, openai.APIConnectionError):
+            return ModelUnreachable(
+                "Could not reach the model's server. Please try again in a moment.",
+                server=_server(exc),
+                retryable=_never_sent(exc),
+            )
         return ModelUnavailable("Could not reach the model's server. Please try again in a moment.")
     message, code, kind = _api_message(exc), _code(exc), _type(exc)
     if code == "insufficient_quota":
@@ -231,3 +237,10 @@ def _retry_after(response: Any) -> float | None:
         except ValueError:
             continue
     return None
+
+
+def _server(exc: openai.APIConnectionError) -> str:
+    """Where the failed request went: scheme, host, port and path, never a user:password part or query."""
+    url = urlsplit(str(getattr(getattr(exc, "request", None), "url", "")))
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.hostname}{port}{url.path}" if url.scheme and url.hostname else "the model's server"

@@ -136,7 +136,7 @@ class OpenAIChat:
             try:
                 return await self._stream_once(messages, model, max_output_tokens, temperature, sink)
             except ModelError as exc:
-                delay = self._retry_delay(exc, attempt) if not received else None
+                delay = self._retry_delay(exc, attempt) if not (received or exc.sent) else None
                 if delay is None:
                     self._faults.report(exc)
                     raise
@@ -165,7 +165,7 @@ class OpenAIChat:
         parts: list[str] = []
         usage: ModelUsage | None = None
         finish_reason: str | None = None
-        started = False
+        started = accepted = False
         try:
             stream = await self._client.chat.completions.create(
                 model=model,
@@ -175,6 +175,7 @@ class OpenAIChat:
                 stream=True,
                 stream_options={"include_usage": True},
             )
+            accepted = True  # the server answered 200: from here on it runs, and bills, the call
             async with stream:
                 async for chunk in stream:
                     started = True
@@ -193,16 +194,24 @@ class OpenAIChat:
                         if choice.finish_reason:
                             finish_reason = choice.finish_reason
         except openai.APITimeoutError as exc:
-            raise translate_error(exc, model, self._setting(model)) from exc
+            error = translate_error(exc, model, self._setting(model))
+            # A read timeout came after the request was sent; only a connect timeout surely was not.
+            if accepted or type(exc.__cause__).__name__ != "ConnectTimeout":
+                error.after_sending()
+            raise error from exc
         except openai.APIError as exc:
             if started:
-                raise ModelUnavailable("Lost the connection to the model mid-answer. Please try again.") from exc
-            raise translate_error(exc, model, self._setting(model)) from exc
+                lost = ModelUnavailable("Lost the connection to the model mid-answer. Please try again.")
+                raise lost.after_sending() from exc
+            error = translate_error(exc, model, self._setting(model))
+            raise (error.after_sending() if accepted else error) from exc
         if finish_reason == "content_filter":
-            raise ContentRefused("The model's content filter stopped this reply. Try rephrasing your message.")
+            refused = ContentRefused("The model's content filter stopped this reply. Try rephrasing your message.")
+            raise refused.after_sending()
         if finish_reason is None:
             # The stream ended without a finish reason: the server closed it early.
-            raise ModelUnavailable("The model's reply was cut off by the server. Please try again.")
+            cut = ModelUnavailable("The model's reply was cut off by the server. Please try again.")
+            raise cut.after_sending()
         return ChatResult(text="".join(parts), usage=usage, finish_reason=finish_reason)
 
     def _setting(self, model: str) -> str:

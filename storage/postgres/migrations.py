@@ -210,4 +210,22 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions (expires_at);
         """,
     ),
+    Migration(
+        # See money_reservation_sent in storage/sqlite/migrations.py.
+        "money_reservation_sent",
+        """
+        ALTER TABLE usage_ledger ADD COLUMN sent_at TEXT, ADD COLUMN estimated BOOLEAN NOT NULL DEFAULT FALSE;
+        """,
+    ),
+    Migration(
+        # See money_user_in_flight in storage/sqlite/migrations.py.
+        "money_user_in_flight",
+        """
+        CREATE TABLE user_in_flight (
+            id BIGSERIAL PRIMARY KEY, platform TEXT NOT NULL, team_id TEXT NOT NULL, user_id TEXT NOT NULL,
+            holder TEXT NOT NULL, expires_at TEXT NOT NULL
+        );
+        CREATE INDEX user_in_flight_user ON user_in_flight (platform, team_id, user_id);
+        """,
+    ),
 ]

@@ -19,11 +19,13 @@ from storage.ledger_records import (
     LimitOverride,
     Metric,
     PeriodTotals,
+    Recovered,
     ReservationRequest,
     Units,
     UsageRow,
+    fits,
 )
-from storage.sql.connection import Connection, Database, ledger_lock, limits_lock
+from storage.sql.connection import Connection, Database, Row, ledger_lock, limits_lock
 
 
 def _total(column: str, scope: str, subject: str, period: str) -> str:
@@ -44,15 +46,30 @@ WHERE (CAST($18 AS BIGINT) IS NULL OR {_total("cost_nanos", "user", "$3", "$13")
   AND (CAST($21 AS BIGINT) IS NULL OR {_total("audio_ms", "user", "$3", "$13")} + $12 <= $21)
 RETURNING id
 """
-SETTLE = (
-    "UPDATE usage_ledger SET state = 'settled', cost_nanos = $1, input_tokens = $2, cached_tokens = $3,"
-    " output_tokens = $4, images = $5, audio_ms = $6, settled_at = $7 WHERE id = $8 AND state != 'settled'"
-    " RETURNING id"
+_SETTLE = (
+    "UPDATE usage_ledger SET state = 'settled', estimated = FALSE, cost_nanos = $1, input_tokens = $2,"
+    " cached_tokens = $3, output_tokens = $4, images = $5, audio_ms = $6, settled_at = $7 WHERE id = $8"
 )
+SETTLE = f"{_SETTLE} AND state = 'reserved' RETURNING id"
+# A settle whose hold was lost (released, or charged its worst case as estimated, because its holder
+# had stopped renewing it): the provider billed the call, so its real cost is recorded all the same.
+SETTLE_LATE = (
+    f"{_SETTLE} AND (state = 'released' OR (state = 'settled' AND estimated))"
+    " RETURNING team_id, user_id, user_day, team_month"
+)
+RENEW = "UPDATE usage_ledger SET expires_at = $1 WHERE id = $2 AND state = 'reserved' RETURNING id"
+MARK_SENT = "UPDATE usage_ledger SET sent_at = $1 WHERE id = $2 AND state = 'reserved' AND sent_at IS NULL"
 _RELEASE = "UPDATE usage_ledger SET state = 'released', cost_nanos = 0, images = 0, audio_ms = 0, settled_at = $1"
+# A reservation whose request was sent before its holder vanished may have been billed: it keeps its
+# worst case, marked estimated. One never sent is released.
+_ESTIMATE = "UPDATE usage_ledger SET state = 'settled', estimated = TRUE, settled_at = $1"
 RELEASE = f"{_RELEASE} WHERE id = $2 AND state = 'reserved' RETURNING id"
-RELEASE_EXPIRED = f"{_RELEASE} WHERE state = 'reserved' AND expires_at <= $1 RETURNING id"
-RELEASE_HELD_BY = f"{_RELEASE} WHERE state = 'reserved' AND holder IN (LIST($2 AS text)) RETURNING id"
+_EXPIRED = "state = 'reserved' AND expires_at <= $1"
+_HELD_BY = "state = 'reserved' AND holder IN (LIST($2 AS text))"
+ESTIMATE_EXPIRED = f"{_ESTIMATE} WHERE {_EXPIRED} AND sent_at IS NOT NULL RETURNING id"
+RELEASE_EXPIRED = f"{_RELEASE} WHERE {_EXPIRED} AND sent_at IS NULL RETURNING id"
+ESTIMATE_HELD_BY = f"{_ESTIMATE} WHERE {_HELD_BY} AND sent_at IS NOT NULL RETURNING id"
+RELEASE_HELD_BY = f"{_RELEASE} WHERE {_HELD_BY} AND sent_at IS NULL RETURNING id"
 HOLDERS = "SELECT DISTINCT holder FROM usage_ledger WHERE state = 'reserved'"
 TOTALS = (
     "SELECT scope, cost_nanos, images, audio_ms FROM usage_totals WHERE team_id = $1 AND ("
@@ -77,11 +94,22 @@ LIMIT_CHANGES = (
 )
 USAGE = (
     "SELECT user_id, kind, user_day, count(*), sum(cost_nanos), sum(input_tokens), sum(output_tokens),"
-    " sum(images), sum(audio_ms) FROM usage_ledger"
+    " sum(images), sum(audio_ms), sum(CASE WHEN estimated THEN cost_nanos ELSE 0 END), platform, team_id"
+    " FROM usage_ledger"
     " WHERE state != 'released' AND user_day >= $1 AND (CAST($2 AS TEXT) IS NULL OR user_day <= $2)"
     " AND (CAST($3 AS TEXT) IS NULL OR team_id = $3) AND (CAST($4 AS TEXT) IS NULL OR user_id = $4)"
-    " GROUP BY user_id, kind, user_day ORDER BY user_day, user_id, kind"
+    " GROUP BY platform, team_id, user_id, kind, user_day ORDER BY user_day, platform, team_id, user_id, kind"
 )
+# MAX_USER_IN_FLIGHT across processes: a lease per message being handled, claimed only while the
+# user has fewer live ones than the limit ($7), serialized on the team's ledger lock.
+CLAIM_IN_FLIGHT = (
+    "INSERT INTO user_in_flight (platform, team_id, user_id, holder, expires_at) SELECT $1, $2, $3, $4, $5"
+    " WHERE (SELECT count(*) FROM user_in_flight WHERE platform = $1 AND team_id = $2 AND user_id = $3"
+    " AND expires_at > $6) < $7 RETURNING id"
+)
+RENEW_IN_FLIGHT = "UPDATE user_in_flight SET expires_at = $1 WHERE id = $2"
+RELEASE_IN_FLIGHT = "DELETE FROM user_in_flight WHERE id = $1"
+FORGET_IN_FLIGHT = "DELETE FROM user_in_flight WHERE expires_at <= $1 OR holder IN (LIST($2 AS text))"
 LEDGER_ROWS = "SELECT kind, model, cost_nanos, state FROM usage_ledger WHERE team_id = $1 ORDER BY id"
 
 
@@ -93,38 +121,89 @@ class SQLLedger:
 
     async def reserve(self, request: ReservationRequest) -> int | None:
         """Insert a reservation unless it would cross a limit: its id, or None when refused."""
-        c, u, limits = request.charge, request.units, request.limits
+        outcome = await self.reserve_or_totals(request)
+        return outcome if isinstance(outcome, int) else None
+
+    async def reserve_or_totals(self, request: ReservationRequest) -> int | PeriodTotals:
+        """Insert a reservation unless it would cross a limit: its id, or the totals that refused it.
+
+        The fast path is the one statement. A refusal is decided again in a transaction holding the
+        ledger lock (and SQLite's write lock): it reads the totals and refuses on those very figures,
+        so the refusal quotes what it was refused on. (Meanwhile on PostgreSQL other calls' settles
+        and releases can only lower the totals, which the reserving statement then sees.)
+        """
+        c = request.charge
         async with self._db.serialized(ledger_lock(c.team_id)) as conn:
-            reserved = await conn.fetchval(
-                RESERVE,
-                c.platform, c.team_id, c.user_id, c.channel_id, c.kind, c.model, request.cost_nanos,
-                u.input_tokens, u.cached_tokens, u.output_tokens, u.images, u.audio_ms, request.user_day,
-                request.team_month, request.now.isoformat(), request.expires_at.isoformat(), request.holder,
-                limits.user_daily_nanos, limits.team_monthly_nanos, limits.user_daily_images,
-                limits.user_daily_audio_ms,
-            )  # fmt: skip
-        return None if reserved is None else int(reserved)
+            reserved = await _reserve(conn, request)
+        if reserved is not None:
+            return reserved
+        async with self._db.transaction(ledger_lock(c.team_id)) as tx:
+            while True:
+                totals = _totals(await tx.fetch(TOTALS, c.team_id, c.user_id, request.user_day, request.team_month))
+                if not fits(request, totals):
+                    return totals
+                reserved = await _reserve(tx, request)
+                if reserved is not None:
+                    return reserved
 
     async def settle(self, reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> bool:
-        """Record the real cost of a reserved call (even one whose reservation already expired)."""
-        row = await self._db.fetchrow(
-            SETTLE,
-            cost_nanos, units.input_tokens, units.cached_tokens, units.output_tokens, units.images,
-            units.audio_ms, now.isoformat(), reservation_id,
-        )  # fmt: skip
+        """Record the real cost of a reserved call. False when its hold had been lost (see settle_late)."""
+        row = await self._db.fetchrow(SETTLE, *_settled(reservation_id, units, cost_nanos, now))
         return row is not None
+
+    async def settle_late(
+        self, reservation_id: int, units: Units, cost_nanos: int, now: datetime
+    ) -> PeriodTotals | None:
+        """Record the real cost of a call whose hold was lost; the period totals after it (None: no such row)."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetchrow(SETTLE_LATE, *_settled(reservation_id, units, cost_nanos, now))
+            if row is None:
+                return None
+            return _totals(await tx.fetch(TOTALS, row[0], row[1], row[2], row[3]))
+
+    async def renew(self, reservation_id: int, expires_at: datetime) -> bool:
+        """Keep a running call's reservation alive until `expires_at`; False when it was already lost."""
+        return await self._db.fetchrow(RENEW, expires_at.isoformat(), reservation_id) is not None
+
+    async def mark_sent(self, reservation_id: int, now: datetime) -> None:
+        """Record that the reservation's request is being sent to the provider (it may be billed now)."""
+        await self._db.execute(MARK_SENT, now.isoformat(), reservation_id)
 
     async def release(self, reservation_id: int, now: datetime) -> bool:
         """Give a reservation back: the call failed and was not charged."""
         return await self._db.fetchrow(RELEASE, now.isoformat(), reservation_id) is not None
 
-    async def release_expired(self, now: datetime) -> int:
-        """Release every reservation past its expiry (left by a crash or a hung call)."""
-        return len(await self._db.fetch(RELEASE_EXPIRED, now.isoformat()))
+    async def release_expired(self, now: datetime) -> Recovered:
+        """Reservations past their expiry (a holder that stopped renewing): estimated if sent, else released."""
+        estimated = len(await self._db.fetch(ESTIMATE_EXPIRED, now.isoformat()))
+        return Recovered(len(await self._db.fetch(RELEASE_EXPIRED, now.isoformat())), estimated)
 
-    async def release_held_by(self, holders: Sequence[str], now: datetime) -> int:
-        """Release every reservation held by the given holders (processes known to be dead)."""
-        return len(await self._db.fetch(RELEASE_HELD_BY, now.isoformat(), list(holders)))
+    async def release_held_by(self, holders: Sequence[str], now: datetime) -> Recovered:
+        """Reservations of the given (dead) holders: charged their worst case if sent, else released."""
+        estimated = len(await self._db.fetch(ESTIMATE_HELD_BY, now.isoformat(), list(holders)))
+        return Recovered(len(await self._db.fetch(RELEASE_HELD_BY, now.isoformat(), list(holders))), estimated)
+
+    async def claim_in_flight(
+        self, platform: str, team_id: str, user_id: str, holder: str, now: datetime, expires_at: datetime, limit: int
+    ) -> int | None:
+        """A lease for one message of this user, unless they already have `limit` live ones: its id, or None."""
+        async with self._db.serialized(ledger_lock(team_id)) as conn:
+            claimed = await conn.fetchval(
+                CLAIM_IN_FLIGHT, platform, team_id, user_id, holder, expires_at.isoformat(), now.isoformat(), limit
+            )
+        return None if claimed is None else int(claimed)
+
+    async def renew_in_flight(self, lease_id: int, expires_at: datetime) -> None:
+        """Keep a message's lease alive while it runs."""
+        await self._db.execute(RENEW_IN_FLIGHT, expires_at.isoformat(), lease_id)
+
+    async def release_in_flight(self, lease_id: int) -> None:
+        """The message is done."""
+        await self._db.execute(RELEASE_IN_FLIGHT, lease_id)
+
+    async def forget_in_flight(self, now: datetime, dead_holders: Sequence[str]) -> int:
+        """Drop leases that expired or whose holder is known dead."""
+        return await self._db.execute(FORGET_IN_FLIGHT, now.isoformat(), list(dead_holders))
 
     async def reservation_holders(self) -> list[str]:
         """The distinct holders of open reservations."""
@@ -132,10 +211,7 @@ class SQLLedger:
 
     async def totals(self, team_id: str, user_id: str, user_day: str, team_month: str) -> PeriodTotals:
         """Reserved + settled spend for the user's day and the team's month."""
-        rows = await self._db.fetch(TOTALS, team_id, user_id, user_day, team_month)
-        user = next((r for r in rows if r[0] == "user"), ("user", 0, 0, 0))
-        team = next((r for r in rows if r[0] == "team"), ("team", 0, 0, 0))
-        return PeriodTotals(user[1], user[2], user[3], team[1])
+        return _totals(await self._db.fetch(TOTALS, team_id, user_id, user_day, team_month))
 
     async def limit_overrides(self, team_id: str, user_id: str | None = None) -> list[LimitOverride]:
         """Admin-set limits of the team: all of them, or those that bear on one user."""
@@ -177,11 +253,44 @@ class SQLLedger:
     ) -> list[UsageRow]:
         """Spend (settled and still reserved) grouped by user, kind and day (the quota day)."""
         rows = await self._db.fetch(USAGE, since_day, until_day, team_id, user_id)
-        return [UsageRow(r[0], r[1], r[2], *(int(v) for v in r[3:])) for r in rows]
+        return [
+            UsageRow(
+                user_id=r[0], kind=r[1], day=r[2], calls=int(r[3]), cost_nanos=int(r[4]), input_tokens=int(r[5]),
+                output_tokens=int(r[6]), images=int(r[7]), audio_ms=int(r[8]), estimated_nanos=int(r[9]),
+                platform=r[10], team_id=r[11],
+            )
+            for r in rows
+        ]  # fmt: skip
 
     async def ledger_rows(self, team_id: str) -> list[tuple[str, str, int, str]]:
         """(kind, model, cost_nanos, state) of every ledger row of a team, oldest first (for audits and tests)."""
         return [(r[0], r[1], r[2], r[3]) for r in await self._db.fetch(LEDGER_ROWS, team_id)]
+
+
+async def _reserve(conn: Connection, request: ReservationRequest) -> int | None:
+    c, u, limits = request.charge, request.units, request.limits
+    reserved = await conn.fetchval(
+        RESERVE,
+        c.platform, c.team_id, c.user_id, c.channel_id, c.kind, c.model, request.cost_nanos,
+        u.input_tokens, u.cached_tokens, u.output_tokens, u.images, u.audio_ms, request.user_day,
+        request.team_month, request.now.isoformat(), request.expires_at.isoformat(), request.holder,
+        limits.user_daily_nanos, limits.team_monthly_nanos, limits.user_daily_images,
+        limits.user_daily_audio_ms,
+    )  # fmt: skip
+    return None if reserved is None else int(reserved)
+
+
+def _settled(reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> tuple[object, ...]:
+    return (
+        cost_nanos, units.input_tokens, units.cached_tokens, units.output_tokens, units.images,
+        units.audio_ms, now.isoformat(), reservation_id,
+    )  # fmt: skip
+
+
+def _totals(rows: list[Row]) -> PeriodTotals:
+    user = next((r for r in rows if r[0] == "user"), ("user", 0, 0, 0))
+    team = next((r for r in rows if r[0] == "team"), ("team", 0, 0, 0))
+    return PeriodTotals(int(user[1]), int(user[2]), int(user[3]), int(team[1]))
 
 
 async def _audit(

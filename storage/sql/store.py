@@ -19,6 +19,7 @@ from storage.records import (
     PlatformMessage,
     StoredImage,
     StoredMessage,
+    TeamSeen,
     WindowMessage,
 )
 from storage.sql.connection import Database, Row, conversation_lock
@@ -102,9 +103,21 @@ FORGET_RATINGS = (
 )
 FORGET_RATINGS_OF_RUNS = f"DELETE FROM prompt_ratings WHERE run_id IN ({_RUNS})"
 FORGET_RUNS = f"DELETE FROM prompt_runs WHERE id IN ({_RUNS}) RETURNING 1"
+# The ledger keeps every cost under the pseudonym, except a call still running (it moves on a later
+# /forget). The user's totals of the day in force ($4; NULL: none) stay under their id, so what they
+# spent keeps counting against today's limit; the pseudonym gets its own total of that day, so each
+# subject's totals keep matching its ledger rows as the triggers maintain them.
+FORGET_LEDGER_ROWS = "UPDATE usage_ledger SET user_id = $3 WHERE team_id = $1 AND user_id = $2 AND state != 'reserved'"
+FORGET_LEDGER_TOTALS = (
+    "UPDATE usage_totals SET subject = $3 WHERE team_id = $1 AND scope = 'user' AND subject = $2"
+    " AND (CAST($4 AS TEXT) IS NULL OR period != $4)"
+)
+FORGET_LEDGER_TODAY = (
+    "INSERT INTO usage_totals (team_id, scope, subject, period, cost_nanos, images, audio_ms)"
+    " SELECT team_id, 'user', user_id, user_day, sum(cost_nanos), sum(images), sum(audio_ms) FROM usage_ledger"
+    " WHERE team_id = $1 AND user_id = $2 AND user_day = $3 GROUP BY team_id, user_id, user_day"
+)
 PSEUDONYMIZE = (
-    "UPDATE usage_ledger SET user_id = $3 WHERE team_id = $1 AND user_id = $2",
-    "UPDATE usage_totals SET subject = $3 WHERE team_id = $1 AND scope = 'user' AND subject = $2",
     "UPDATE prompts SET created_by = $3 WHERE team_id = $1 AND created_by = $2",
     "UPDATE prompt_versions SET author_id = $3 WHERE author_id = $2"
     " AND prompt_id IN (SELECT id FROM prompts WHERE team_id = $1)",
@@ -135,6 +148,17 @@ DROP_VECTOR = "DELETE FROM message_vectors WHERE message_id = $1"
 SHIFT_TOTALS = (
     "UPDATE messages SET tokens_before = tokens_before + $2 WHERE conversation_id = $1"
     " AND (tokens_before > $3 OR (tokens_before = $3 AND id > $4))"
+)
+
+# Every team the database has seen: in its conversations or in the ledger (memory's calls, /image
+# and /transcribe have no conversation).
+TEAMS = (
+    "SELECT platform, team_id, sum(conversations), sum(calls), max(last_active) FROM ("
+    " SELECT platform, team_id, count(*) AS conversations, 0 AS calls, max(created_at) AS last_active"
+    " FROM conversations GROUP BY platform, team_id"
+    " UNION ALL SELECT platform, team_id, 0, count(*), max(created_at) FROM usage_ledger"
+    " WHERE state != 'released' GROUP BY platform, team_id"
+    ") AS seen GROUP BY platform, team_id ORDER BY platform, team_id"
 )
 
 
@@ -171,6 +195,11 @@ class SQLStore:
     async def close(self) -> None:
         """Close the connection or pool."""
         await self._db.close()
+
+    async def teams(self) -> list[TeamSeen]:
+        """Every team with a conversation or a model call, by platform and id."""
+        rows = await self._db.fetch(TEAMS)
+        return [TeamSeen(r[0], r[1], int(r[2]), int(r[3]), str(r[4])) for r in rows]
 
     async def has_open_conversation(self, key: ConversationKey) -> bool:
         """Whether a conversation is open at `key`."""
@@ -282,9 +311,15 @@ class SQLStore:
                     await tx.execute(SHIFT_TOTALS, conversation_id, tokens - old_tokens, tokens_before, message_id)
         return len(edited)
 
-    async def forget_user(self, team_id: str, user_id: str, pseudonym: str) -> dict[str, int]:
+    async def forget_user(
+        self, team_id: str, user_id: str, pseudonym: str, *, keep_day: str | None = None
+    ) -> dict[str, int]:
         """Delete a user's messages (and the replies to them), prompt runs and ratings in a team;
-        replace their id by `pseudonym` where the team's records must stay (ledger costs, authorship)."""
+        replace their id by `pseudonym` where the team's records must stay (ledger costs, authorship).
+
+        `pseudonym` must be new (random) each time. The user's spend of `keep_day` (the quota day in
+        force) keeps counting against their daily limits, as a total without the calls behind it.
+        """
         counts: dict[str, int] = {}
         async with self._db.transaction() as tx:
             replies = len(await tx.fetch(FORGET_REPLIES, team_id, user_id))
@@ -294,6 +329,10 @@ class SQLStore:
             await tx.execute(FORGET_RATINGS_OF_RUNS, team_id, user_id)
             counts["prompt runs"] = len(await tx.fetch(FORGET_RUNS, team_id, user_id))
             pseudonymized = 0
+            pseudonymized += await tx.execute(FORGET_LEDGER_ROWS, team_id, user_id, pseudonym)
+            pseudonymized += await tx.execute(FORGET_LEDGER_TOTALS, team_id, user_id, pseudonym, keep_day)
+            if keep_day is not None:
+                await tx.execute(FORGET_LEDGER_TODAY, team_id, pseudonym, keep_day)
             for sql in PSEUDONYMIZE:
                 pseudonymized += await tx.execute(sql, team_id, user_id, pseudonym)
             counts["records pseudonymized"] = pseudonymized

@@ -313,4 +313,27 @@ MIGRATIONS: list[Migration] = [
             """,
         "CREATE INDEX dashboard_sessions_expiry ON dashboard_sessions (expires_at)",
     ),
+    Migration(
+        "money_reservation_sent",
+        # When a reservation's request went to the provider (NULL: never sent, so a crash releases it),
+        # and whether a settled cost is an estimate (a worst case charged for a call cut by a crash).
+        "ALTER TABLE usage_ledger ADD COLUMN sent_at TEXT",
+        "ALTER TABLE usage_ledger ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0",
+    ),
+    Migration(
+        "money_user_in_flight",
+        # One row per message being handled, per user, so MAX_USER_IN_FLIGHT holds across processes.
+        # A lease: renewed while the message runs, ignored once expired (a crashed holder's lapses).
+        """
+            CREATE TABLE user_in_flight (
+                id INTEGER PRIMARY KEY,
+                platform TEXT NOT NULL,
+                team_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                holder TEXT NOT NULL,
+                expires_at TEXT NOT NULL
+            )
+            """,
+        "CREATE INDEX user_in_flight_user ON user_in_flight (platform, team_id, user_id)",
+    ),
 ]

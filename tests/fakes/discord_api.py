@@ -145,6 +145,9 @@ class FakeDiscord(LoopbackServer):
         parts = path.strip("/").split("/")
         if path == "/users/@me":
             return _json(BOT_USER)
+        if path == "/users/@me/guilds":
+            return _json([{"id": GUILD, "name": GUILD_PAYLOAD["name"], "icon": None, "owner": False,
+                           "permissions": "0", "features": []}])  # fmt: skip
         if path == "/oauth2/applications/@me":
             return _json({"id": BOT_ID, "name": "teambot", "icon": None, "description": "", "bot_public": True,
                           "bot_require_code_grant": False, "verify_key": "0" * 64, "flags": 0,

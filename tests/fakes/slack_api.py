@@ -86,7 +86,7 @@ class FakeSlack(LoopbackServer):
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return {"user_id": BOT_USER, "bot_id": "BBOT", "team_id": "T1", "user": "teambot"}
+            return {"user_id": BOT_USER, "bot_id": "BBOT", "team_id": "T1", "team": "Acme Corp", "user": "teambot"}
         if method in ("chat.postMessage", "chat.update"):
             ts = str(args.get("ts") or f"900.{next(self._ts):04d}")
             self.messages[ts] = str(args.get("text"))

@@ -1,0 +1,52 @@
+"""README's settings table, the Settings class and .env.example name the same settings, each explained."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+_SETTING_LINE = re.compile(r"^(?:# )?([A-Z][A-Z0-9_]+)=", re.MULTILINE)
+
+
+def readme_settings() -> set[str]:
+    """The variables in the first cell of each row of README's "## Settings" table."""
+    text = (REPO / "README.md").read_text("utf-8")
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            names.update(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))
+    return names
+
+
+def example_lines() -> list[str]:
+    return (REPO / ".env.example").read_text("utf-8").splitlines()
+
+
+def example_settings() -> list[str]:
+    return [m.group(1) for line in example_lines() if (m := _SETTING_LINE.match(line))]
+
+
+def test_readme_settings_class_and_env_example_name_the_same_settings() -> None:
+    in_class = {name.upper() for name in Settings.model_fields}
+    in_example = example_settings()
+    assert sorted(set(in_example)) == sorted(in_class), "the Settings class and .env.example differ"
+    assert sorted(readme_settings()) == sorted(in_class), "the Settings class and README's table differ"
+    assert len(in_example) == len(set(in_example)), "a setting appears twice in .env.example"
+
+
+def test_every_setting_in_env_example_has_its_own_comment_line_above_it() -> None:
+    lines = example_lines()
+    for i, line in enumerate(lines):
+        if _SETTING_LINE.match(line):
+            above = lines[i - 1] if i else ""
+            assert above.startswith("# ") and not _SETTING_LINE.match(above), f"{line!r} has no comment line above it"
+
+
+def test_a_setting_missing_from_the_example_is_noticed(tmp_path: Path) -> None:
+    # The parsing above is what the test relies on: a commented default and an empty value both count.
+    assert _SETTING_LINE.match("# PORT=3000") and _SETTING_LINE.match("OPENAI_API_KEY=")
+    assert not _SETTING_LINE.match("# The HTTP port.")
