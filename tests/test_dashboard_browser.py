@@ -154,7 +154,7 @@ async def test_an_admin_signs_in_from_the_chat_and_uses_every_page_in_a_browser(
     assert seen["after_login"] == f"http://127.0.0.1:{port}/dashboard"  # the token left the address bar
     assert "By user" in seen["spend"] and "ann" in seen["spend"] and "bob" in seen["spend"]
     assert seen["chart_bars"] >= 2
-    assert "the team: monthly budget default → $30.00." in seen["budgets"]
+    assert "The team: monthly budget default → $30.00." in seen["budgets"]
     assert [(o.subject, o.metric, o.value) for o in limits] == [("", "monthly_usd", 30_000_000_000)]
     assert "Summarize {text} in a {tone} tone." in seen["prompt"] and "clear & short" in seen["prompt"]
     assert "+system: You are terse." in seen["diff"]

@@ -160,7 +160,7 @@ async def test_a_post_without_the_sessions_form_token_changes_nothing(make_setti
         assert await engine.store.ledger.limit_changes("local") == []
         token = csrf_of(await (await client.get("/dashboard/budgets")).text())
         done = await client.post("/dashboard/budgets", data={**change, "csrf": token})
-        assert done.status == 200 and "the team: monthly budget default → $25.00." in await done.text()
+        assert done.status == 200 and "The team: monthly budget default → $25.00." in await done.text()
         (recorded,) = await engine.store.ledger.limit_changes("local")
         assert recorded.changed_by == "boss" and recorded.new_value == 25_000_000_000
 

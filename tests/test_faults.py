@@ -181,7 +181,7 @@ async def test_draining_lets_turns_finish_or_abandons_them_and_refuses_new_ones(
     assert await history(settings, message("x").conversation_key) == [("user", "long one")]
 
 
-async def test_a_second_ctrl_c_stops_a_runaway_reply_at_once_and_releases_its_reservation(
+async def test_a_second_ctrl_c_stops_a_runaway_reply_at_once_and_charges_what_was_received(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
     env = {**bot_env(fake_openai, tmp_path), "QUOTA_USER_DAILY_USD": "1", "SHUTDOWN_GRACE_SECONDS": "600"}
@@ -197,6 +197,9 @@ async def test_a_second_ctrl_c_stops_a_runaway_reply_at_once_and_releases_its_re
     assert await asyncio.wait_for(proc.wait(), timeout=10) == 0
     assert printed.endswith(" [reply interrupted]\n") and len(printed) < len(answer)
     with sqlite3.connect(tmp_path / "bot.sqlite3") as conn:
-        states = [row[0] for row in conn.execute("SELECT state FROM usage_ledger WHERE kind = 'chat'")]
+        charged = conn.execute("SELECT state, output_tokens FROM usage_ledger WHERE kind = 'chat'").fetchall()
         rows = conn.execute("SELECT role FROM messages ORDER BY id").fetchall()
-    assert states == ["released"] and rows == [("user",)]
+    # The provider billed what it streamed before the stop: the ledger records that, no less (issue 15).
+    [(state, output_tokens)] = charged
+    assert state == "settled" and 0 < output_tokens < 400
+    assert rows == [("user",)]

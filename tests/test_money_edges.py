@@ -145,7 +145,8 @@ async def test_a_call_that_outlives_the_ttl_keeps_its_reservation_and_the_budget
         database_url=url, quota_team_monthly_usd="0.00005", max_output_tokens=20, reservation_ttl_seconds=60
     )
     clock = Clock(datetime(2026, 11, 24, 12, tzinfo=UTC))
-    fake_openai.enqueue(Reply("slow " * 10, chunk_chars=5, delay_between_chunks=0.3))  # streams ~3 s
+    # Streams ~10 s: long enough that the four clock steps below happen while it runs, even on a busy machine.
+    fake_openai.enqueue(Reply("slow " * 10, chunk_chars=5, delay_between_chunks=1.0))
     slow, other = RecordingResponder(), RecordingResponder()
     async with open_engine(settings, clock=clock, sleep=clock.sleep) as engine:
         turn = asyncio.create_task(engine.handle(message("a long one", user="u1"), slow))
