@@ -13,7 +13,9 @@ from bot.chat.engine import Engine
 from bot.commands import parse_command_line
 from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings, load_settings
+from storage import Store
 from tests.fakes.openai_server import FakeOpenAI
+from tests.stores import fresh_database, opened
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +87,18 @@ def message(
         command=parse_command_line(text),
         attachments=attachments,
     )
+
+
+# The database-contract fixtures: a test taking `url` or `store` runs on SQLite and on PostgreSQL.
+@pytest.fixture(params=["sqlite", "postgres"])
+async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of each kind, in turn."""
+    async with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def store(url: str) -> AsyncIterator[Store]:
+    """A store opened on `url`."""
+    async with opened(url) as store:
+        yield store

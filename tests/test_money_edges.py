@@ -10,7 +10,7 @@ import logging
 import re
 import signal
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,13 +29,7 @@ from tests.clock import Clock
 from tests.conftest import message
 from tests.fakes.openai_server import DropMidStream, FakeOpenAI, Reply, Scripted, Stall, count_tokens, prompt_tokens
 from tests.fakes.responder import RecordingResponder
-from tests.stores import fresh_database, opened
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    async with fresh_database(request.param, tmp_path) as url:
-        yield url
+from tests.stores import opened
 
 
 async def ledger(url: str, team: str = "local") -> list[tuple[str, str, int, str]]:

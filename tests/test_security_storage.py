@@ -3,13 +3,11 @@ them; platform deletions and edits reach history and memory."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from bot.app import open_engine
 from bot.chat.engine import Engine
@@ -18,22 +16,9 @@ from storage.memory_records import VectorScope
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, ServerError
 from tests.fakes.responder import RecordingResponder
-from tests.stores import fresh_database, opened
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 KEY = ConversationKey("slack", "T1", "C1", "171.1")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    async with fresh_database(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-async def store(url: str) -> AsyncIterator[Store]:
-    async with opened(url) as store:
-        yield store
 
 
 def said(text: str, author: str, ts: str) -> NewMessage:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,18 +22,6 @@ from tests.stores import fresh_database, opened
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 KEY = ConversationKey("slack", "T1", "C1", "171.1")
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    async with fresh_database(request.param, tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-async def store(url: str) -> AsyncIterator[Store]:
-    async with opened(url) as store:
-        yield store
 
 
 def user(text: str, tokens: int, author: str = "u1") -> NewMessage:

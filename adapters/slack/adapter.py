@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common.http_server import serve_until
 from adapters.common.ttl_cache import TTLCache
 from adapters.slack.directory import SlackChannels, SlackDirectory
 from adapters.slack.events import (
@@ -336,14 +337,10 @@ async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> 
     if settings.slack_app_token is not None:
         await _serve_socket_mode(adapter, settings.slack_app_token.get_secret_value(), stop)
         return
-    runner = web.AppRunner(add_dashboard(adapter.web_app(), engine))
-    await runner.setup()
-    await web.TCPSite(runner, settings.host, settings.port).start()
-    log.info("Slack: HTTP mode on %s port %d (/slack/events, /healthz, /dashboard)", settings.host, settings.port)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    app = add_dashboard(adapter.web_app(), engine)
+    await serve_until(
+        app, settings.host, settings.port, stop, serving="Slack: HTTP mode (/slack/events, /healthz, /dashboard)"
+    )
 
 
 async def _serve_socket_mode(adapter: SlackAdapter, app_token: str, stop: asyncio.Event) -> None:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from adapters.common.http_server import serve_until
 from adapters.web import budget_page, prompt_pages, spend_page
 from adapters.web.layout import SECURITY_HEADERS, STYLE, e, notice, page
 from adapters.web.visit import COOKIE_PATH, HOW_TO_SIGN_IN, SESSION_COOKIE, SIGNED_OUT_PATH, Visit, html, signed_in
@@ -110,11 +111,5 @@ def add_dashboard(app: web.Application, engine: Engine) -> web.Application:
 
 async def serve_dashboard(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
     """Serve the dashboard alone on PORT until `stop` (Discord-only and console runs)."""
-    runner = web.AppRunner(add_dashboard(web.Application(), engine))
-    await runner.setup()
-    await web.TCPSite(runner, settings.host, settings.port).start()
-    log.info("dashboard on %s port %d (/dashboard)", settings.host, settings.port)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    app = add_dashboard(web.Application(), engine)
+    await serve_until(app, settings.host, settings.port, stop, serving="dashboard (/dashboard)")
