@@ -12,7 +12,8 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -148,6 +149,16 @@ class FaultLog:
         self._last[text] = now
         quiet = self._quiet.pop(text, 0)
         log.error("%s%s", text, f" ({quiet} more time(s) since the last report)" if quiet else "")
+
+    @contextmanager
+    def translating(self, model: str, setting: str) -> Iterator[None]:
+        """Inside, an openai error leaves as ours (naming `setting`), reported here first."""
+        try:
+            yield
+        except openai.APIError as exc:
+            error = translate_error(exc, model, setting)
+            self.report(error)
+            raise error from exc
 
 
 def _no_such_model(model: str, setting: str) -> ModelNotFound:

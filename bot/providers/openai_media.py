@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol, cast
 import openai
 from openai.types import ImagesResponse
 
-from bot.providers.errors import FaultLog, translate_error
+from bot.providers.errors import FaultLog
 from bot.providers.image_links import ImageLinkFailed, fetch_image
 
 
@@ -62,7 +62,7 @@ class OpenAIImages:
     ) -> list[GeneratedImage]:
         """`n` images; dall-e models need response_format=b64_json, gpt-image models always answer in base64."""
         response_format: Literal["b64_json"] | openai.Omit = "b64_json" if b64_param else openai.omit
-        try:
+        with self._faults.translating(model, "IMAGE_MODEL"):
             response = await self._client.images.generate(
                 prompt=prompt,
                 model=model,
@@ -71,10 +71,6 @@ class OpenAIImages:
                 n=n,
                 response_format=response_format,
             )
-        except openai.APIError as exc:
-            error = translate_error(exc, model, "IMAGE_MODEL")
-            self._faults.report(error)
-            raise error from exc
         return await self._decoded(response)
 
     async def edit(
@@ -83,7 +79,7 @@ class OpenAIImages:
     ) -> list[GeneratedImage]:  # fmt: skip
         """`images.edit` with one source image; never retried either (an edit is billed like a drawing)."""
         response_format: Literal["b64_json"] | openai.Omit = "b64_json" if b64_param else openai.omit
-        try:
+        with self._faults.translating(model, "IMAGE_MODEL"):
             response = await self._client.images.edit(
                 image=image,
                 prompt=prompt,
@@ -93,10 +89,6 @@ class OpenAIImages:
                 n=n,
                 response_format=response_format,
             )
-        except openai.APIError as exc:
-            error = translate_error(exc, model, "IMAGE_MODEL")
-            self._faults.report(error)
-            raise error from exc
         return await self._decoded(response)
 
     async def _decoded(self, response: ImagesResponse) -> list[GeneratedImage]:
@@ -130,14 +122,10 @@ class OpenAISpeech:
 
     async def speak(self, text: str, *, model: str, voice: str) -> bytes:
         """The MP3 bytes of `text` spoken."""
-        try:
+        with self._faults.translating(model, "SPEECH_MODEL"):
             response = await self._client.audio.speech.create(
                 input=text, model=model, voice=voice, response_format="mp3"
             )
-        except openai.APIError as exc:
-            error = translate_error(exc, model, "SPEECH_MODEL")
-            self._faults.report(error)
-            raise error from exc
         return response.content
 
 
@@ -152,7 +140,7 @@ class OpenAITranscriber:
         self, audio: bytes, filename: str, *, model: str, language: str | None, prompt: str | None
     ) -> str:
         """The text of one audio file."""
-        try:
+        with self._faults.translating(model, "TRANSCRIBE_MODEL"):
             result = await self._client.audio.transcriptions.create(
                 file=(filename, audio),
                 model=model,
@@ -160,8 +148,4 @@ class OpenAITranscriber:
                 prompt=prompt or openai.omit,
                 response_format="text",
             )
-        except openai.APIError as exc:
-            error = translate_error(exc, model, "TRANSCRIBE_MODEL")
-            self._faults.report(error)
-            raise error from exc
         return str(result).strip()
