@@ -13,21 +13,13 @@ from bot.app import open_engine
 from bot.billing.prices import PriceTable
 from bot.chat.engine import Engine
 from bot.settings import Settings
-from storage import open_store
 from tests.conftest import message
 from tests.fakes.openai_server import TINY_PNG, FakeOpenAI, InvalidImage, SpeechInputTooLong, SpeechReply
 from tests.fakes.responder import RecordingResponder
+from tests.test_media import ledger
 from tests.test_vision import attachment, png
 
 PRICES = PriceTable.load()
-
-
-async def ledger(settings: Settings) -> list[tuple[str, str, int, str]]:
-    store = await open_store(settings.database_url)
-    try:
-        return await store.ledger.ledger_rows("local")
-    finally:
-        await store.close()
 
 
 async def run(engine: Engine, text: str, *files: Any) -> RecordingResponder:
