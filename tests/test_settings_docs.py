@@ -1,4 +1,4 @@
-"""README's settings table, the Settings class and .env.example name the same settings, each explained."""
+"""docs/settings.md's table, the Settings class and .env.example name the same settings, each explained."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ _SETTING_LINE = re.compile(r"^(?:# )?([A-Z][A-Z0-9_]+)=", re.MULTILINE)
 
 
 def readme_settings() -> set[str]:
-    """The variables in the first cell of each row of README's "## Settings" table."""
-    text = (REPO / "README.md").read_text("utf-8")
-    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    """The variables in the first cell of each row of docs/settings.md's table."""
+    section = (REPO / "docs" / "settings.md").read_text("utf-8")
     names: set[str] = set()
     for line in section.splitlines():
         if line.startswith("| `"):
@@ -34,7 +33,7 @@ def test_readme_settings_class_and_env_example_name_the_same_settings() -> None:
     in_class = {name.upper() for name in Settings.model_fields}
     in_example = example_settings()
     assert sorted(set(in_example)) == sorted(in_class), "the Settings class and .env.example differ"
-    assert sorted(readme_settings()) == sorted(in_class), "the Settings class and README's table differ"
+    assert sorted(readme_settings()) == sorted(in_class), "the Settings class and docs/settings.md's table differ"
     assert len(in_example) == len(set(in_example)), "a setting appears twice in .env.example"
 
 

@@ -54,7 +54,7 @@ def intents() -> discord.Intents:
 
 
 def invite_permissions() -> discord.Permissions:
-    """What the bot needs in a server (README "Discord"): see channels, read their history, post and
+    """What the bot needs in a server (docs/discord.md): see channels, read their history, post and
     post in threads, open threads on the messages it answers, attach images and transcripts."""
     return discord.Permissions(
         view_channel=True, send_messages=True, send_messages_in_threads=True, create_public_threads=True,
@@ -192,7 +192,7 @@ class DiscordAdapter:
         channel = message.channel
         mentioned = me in message.mentions
         if addresses_everyone(message) and not mentioned:
-            return  # not even in the bot's own threads: @everyone speaks to people (README "Discord")
+            return  # not even in the bot's own threads: @everyone speaks to people (docs/discord.md)
         if isinstance(channel, discord.DMChannel):
             if not self._settings.discord_dms:
                 await channel.send(DMS_OFF, allowed_mentions=NO_PINGS)

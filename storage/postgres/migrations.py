@@ -146,7 +146,7 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(
         # Semantic memory: see m006 in storage/sqlite/migrations.py. Vectors are float32 bytes; pgvector is
-        # not assumed (see README, "Semantic memory").
+        # not assumed (see docs/memory.md).
         "m006_message_vectors",
         """
         ALTER TABLE messages ADD COLUMN embed_state SMALLINT NOT NULL DEFAULT 0,
