@@ -273,7 +273,7 @@ class Store(Protocol):
     async def forget_user(
         self, team_id: str, user_id: str, pseudonym: str, *, keep_day: str | None = None
     ) -> dict[str, int]:
-        """Delete a user's messages, replies to them, prompt runs and ratings; pseudonymize the rest
+        """Delete a user's messages, replies to them, prompt runs, ratings and dashboard sign-ins; pseudonymize the rest
         (the user's spend of `keep_day` keeps counting against their daily limits)."""
 
     async def claim_delivery(self, platform: str, delivery_id: str, now: datetime) -> bool:

@@ -117,6 +117,12 @@ FORGET_LEDGER_TODAY = (
     " SELECT team_id, 'user', user_id, user_day, sum(cost_nanos), sum(images), sum(audio_ms) FROM usage_ledger"
     " WHERE team_id = $1 AND user_id = $2 AND user_day = $3 GROUP BY team_id, user_id, user_day"
 )
+# The person's dashboard sign-ins in the team: their open sessions end and unused links stop working, and the
+# rows holding their id and display name go.
+FORGET_SIGNINS = (
+    "DELETE FROM dashboard_sessions WHERE team_id = $1 AND user_id = $2 RETURNING 1",
+    "DELETE FROM dashboard_links WHERE team_id = $1 AND user_id = $2 RETURNING 1",
+)
 PSEUDONYMIZE = (
     "UPDATE prompts SET created_by = $3 WHERE team_id = $1 AND created_by = $2",
     "UPDATE prompt_versions SET author_id = $3 WHERE author_id = $2"
@@ -314,7 +320,7 @@ class SQLStore:
     async def forget_user(
         self, team_id: str, user_id: str, pseudonym: str, *, keep_day: str | None = None
     ) -> dict[str, int]:
-        """Delete a user's messages (and the replies to them), prompt runs and ratings in a team;
+        """Delete a user's messages (and the replies to them), prompt runs, ratings and dashboard sign-ins in a team;
         replace their id by `pseudonym` where the team's records must stay (ledger costs, authorship).
 
         `pseudonym` must be new (random) each time. The user's spend of `keep_day` (the quota day in
@@ -328,6 +334,7 @@ class SQLStore:
             counts["ratings"] = len(await tx.fetch(FORGET_RATINGS, team_id, user_id))
             await tx.execute(FORGET_RATINGS_OF_RUNS, team_id, user_id)
             counts["prompt runs"] = len(await tx.fetch(FORGET_RUNS, team_id, user_id))
+            counts["dashboard sign-ins"] = sum([len(await tx.fetch(sql, team_id, user_id)) for sql in FORGET_SIGNINS])
             pseudonymized = 0
             pseudonymized += await tx.execute(FORGET_LEDGER_ROWS, team_id, user_id, pseudonym)
             pseudonymized += await tx.execute(FORGET_LEDGER_TOTALS, team_id, user_id, pseudonym, keep_day)
