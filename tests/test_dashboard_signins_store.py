@@ -65,3 +65,21 @@ async def test_forget_ends_the_persons_sessions_and_links_in_that_team_and_remov
         assert await store.signins.session("session-1", NOW) is not None
         # The rows are gone, not hidden: only the other people's four are left to expire.
         assert await store.signins.forget_expired(later) == 4
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_an_operator_lists_and_ends_one_persons_one_teams_or_every_session(kind: str, tmp_path: Path) -> None:
+    async with fresh_database(kind, tmp_path) as url, opened(url) as store:
+        later = NOW + timedelta(hours=1)
+        people = [SignInGrant("slack", "T1", "U1", "Ann", True), SignInGrant("slack", "T1", "U2", "Bo", False),
+                  SignInGrant("discord", "G1", "U1", "Ann", False)]  # fmt: skip
+        for n, grant in enumerate(people):
+            await store.signins.add_session(f"s{n}", WebSession(grant, NOW + timedelta(seconds=n), later))
+        await store.signins.add_session("old", WebSession(people[1], NOW - timedelta(hours=2), NOW))
+        assert [s.grant for s in await store.signins.sessions(NOW)] == people  # open ones, oldest first
+        assert [s.grant for s in await store.signins.sessions(NOW, user_id="U1")] == [people[0], people[2]]
+        assert [s.grant for s in await store.signins.sessions(NOW, team_id="T1")] == people[:2]
+        assert await store.signins.end_sessions("T1", "U1") == (1, 0)
+        assert await store.signins.end_sessions(team_id="T1") == (2, 0)  # Bo's expired one goes too
+        assert await store.signins.end_sessions() == (1, 0)
+        assert await store.signins.sessions(NOW) == []

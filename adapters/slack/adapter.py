@@ -80,6 +80,7 @@ class SlackAdapter:
         # Admin rights are a workspace's: cached per (team, user), never across workspaces.
         self._people: TTLCache[tuple[str, str], Author] = TTLCache(ADMIN_CACHE_SECONDS)
         self._channels = SlackChannels(self._client)
+        engine.roles.serve("slack", self)
         self._files = SlackFiles(self._token, self._client.base_url)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self._signing_secret = secret
@@ -301,6 +302,10 @@ class SlackAdapter:
         author = Author(id=user_id, display_name=str(name), is_admin=admin)
         self._people.put((team_id, user_id), author)
         return author
+
+    async def is_admin(self, team_id: str, user_id: str) -> bool:
+        """The dashboard's check, by the rule and the cache the chat uses for the author of a message."""
+        return (await self._author(team_id, user_id)).is_admin
 
     async def _download(self, url: str, max_bytes: int) -> bytes:
         """A file's bytes from url_private: the token only to Slack's file hosts, the cap while streaming."""

@@ -26,7 +26,7 @@ from storage.sql.connection import Database, Row, conversation_lock
 from storage.sql.ledger import SQLLedger
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
-from storage.sql.signins import SQLSignIns
+from storage.sql.signins import END_SIGNINS, SQLSignIns
 
 OPEN_CONVERSATION = (
     "SELECT c.id, c.created_at, c.system_prompt, s.model FROM conversations c LEFT JOIN channel_settings s"
@@ -116,12 +116,6 @@ FORGET_LEDGER_TODAY = (
     "INSERT INTO usage_totals (team_id, scope, subject, period, cost_nanos, images, audio_ms)"
     " SELECT team_id, 'user', user_id, user_day, sum(cost_nanos), sum(images), sum(audio_ms) FROM usage_ledger"
     " WHERE team_id = $1 AND user_id = $2 AND user_day = $3 GROUP BY team_id, user_id, user_day"
-)
-# The person's dashboard sign-ins in the team: their open sessions end and unused links stop working, and the
-# rows holding their id and display name go.
-FORGET_SIGNINS = (
-    "DELETE FROM dashboard_sessions WHERE team_id = $1 AND user_id = $2 RETURNING 1",
-    "DELETE FROM dashboard_links WHERE team_id = $1 AND user_id = $2 RETURNING 1",
 )
 PSEUDONYMIZE = (
     "UPDATE prompts SET created_by = $3 WHERE team_id = $1 AND created_by = $2",
@@ -326,6 +320,8 @@ class SQLStore:
         `pseudonym` must be new (random) each time. The user's spend of `keep_day` (the quota day in
         force) keeps counting against their daily limits, as a total without the calls behind it.
         """
+        if not team_id or not user_id:  # '' would mean everyone's sign-ins to END_SIGNINS
+            raise ValueError("forget_user needs a team and a user")
         counts: dict[str, int] = {}
         async with self._db.transaction() as tx:
             replies = len(await tx.fetch(FORGET_REPLIES, team_id, user_id))
@@ -334,7 +330,8 @@ class SQLStore:
             counts["ratings"] = len(await tx.fetch(FORGET_RATINGS, team_id, user_id))
             await tx.execute(FORGET_RATINGS_OF_RUNS, team_id, user_id)
             counts["prompt runs"] = len(await tx.fetch(FORGET_RUNS, team_id, user_id))
-            counts["dashboard sign-ins"] = sum([len(await tx.fetch(sql, team_id, user_id)) for sql in FORGET_SIGNINS])
+            # Their open dashboard sessions end and unused links stop working: the rows with their id and name go.
+            counts["dashboard sign-ins"] = sum([len(await tx.fetch(sql, team_id, user_id)) for sql in END_SIGNINS])
             pseudonymized = 0
             pseudonymized += await tx.execute(FORGET_LEDGER_ROWS, team_id, user_id, pseudonym)
             pseudonymized += await tx.execute(FORGET_LEDGER_TOTALS, team_id, user_id, pseudonym, keep_day)
