@@ -316,7 +316,11 @@ class SlackAdapter:
         if self._signing_secret is None:
             raise ConfigError("Slack HTTP mode needs SLACK_SIGNING_SECRET: requests are verified with it")
         app = self.app.web_app(path="/slack/events")
-        app.middlewares.append(signed_requests_only(self._signing_secret, "/slack/events"))
+        app.middlewares.append(
+            signed_requests_only(
+                self._signing_secret, "/slack/events", body_seconds=self._settings.request_body_seconds
+            )
+        )
         app.router.add_get("/healthz", self._healthz)
         return app
 

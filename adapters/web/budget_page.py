@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.web.layout import csrf_field, e, notice, table
-from adapters.web.visit import Visit
+from adapters.web.visit import Visit, posted_form
 from bot.billing.money import format_usd
 from bot.billing.quota_admin import describe, format_change, subject_name
 from bot.dashboard.limits import LimitsInForce, MyLimits, change_limit, limits_in_force, my_limits
@@ -24,7 +24,7 @@ async def change(request: web.Request, visit: Visit) -> web.StreamResponse:
     """An admin's change, applied as /quota applies it; the page again with what happened."""
     if not visit.session.grant.is_admin:
         raise NotAllowed("Only admins change budgets; members can see them.")
-    form = {k: str(v) for k, v in (await request.post()).items()}
+    form = await posted_form(request, visit.engine)
     try:
         done = await change_limit(visit.engine.quota_admin, visit.engine.budget, visit.session, form)
     except UserFacingError as exc:
