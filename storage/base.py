@@ -194,6 +194,13 @@ class MemoryStore(Protocol):
     async def requeue_other_models(self, model: str) -> int:
         """Messages embedded with another model wait to be embedded again; returns how many."""
 
+    async def embedding_size(self, model: str, requested: int | None) -> int | None:
+        """The vector size the server returned for `model` asked for `requested` dimensions (None: none asked);
+        None when never seen."""
+
+    async def remember_embedding_size(self, model: str, requested: int | None, size: int, now: datetime) -> None:
+        """Record the vector size the server returns for `model` asked for `requested`."""
+
     async def scan(self, scope: VectorScope, after_id: int, limit: int) -> VectorPage:
         """One page of a scope's vectors in message-id order after `after_id` (empty at the end)."""
 
