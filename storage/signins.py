@@ -13,7 +13,8 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class SignInGrant:
-    """Who a link or a session is for: one person of one team, with the role they had when they asked."""
+    """Who a link or a session is for: one person of one team, with the role they had when they asked (a record
+    only: the dashboard asks the platform for their role on every request, see bot/dashboard/roles.py)."""
 
     platform: str
     team_id: str
