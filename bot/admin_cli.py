@@ -159,10 +159,45 @@ async def teams(
         name = known.get(key, "?")
         table.append([t.platform, t.team_id, name, str(t.conversations), str(t.calls), format_usd(spent.get(key, 0)),
                       t.last_active[:16].replace("T", " ")])  # fmt: skip
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
+    lines = aligned(table)
     if any(known.get((t.platform, t.team_id)) is None for t in seen):
         lines.append("? = the platform was not asked (its token is not set) or did not answer; see the log.")
+    out.write("\n".join(lines) + "\n")
+    return 0
+
+
+def aligned(table: list[list[str]]) -> list[str]:
+    """Rows of cells as lines, each column as wide as its widest cell."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
+
+
+async def dashboard_sessions(
+    settings: Settings, out: TextIO, *, team: str | None, user: str | None, end: bool, end_all: bool
+) -> int:
+    """List the open dashboard sessions (of a team, of a person), or end them: `end` those selected,
+    `end_all` everyone's. Unused sign-in links of the same people stop working with them."""
+    if end and not (team or user):
+        raise BadCommand("--end ends the sessions of a --team or a --user; to end every session, use --end-all.")
+    if end_all and (team or user):
+        raise BadCommand("--end-all ends every session; to end some, use --end with --team or --user.")
+    async with opened(settings) as store:
+        if end or end_all:
+            sessions, links = await store.signins.end_sessions(team or "", user or "")
+            out.write(f"Ended {count(sessions, 'session')} and voided {count(links, 'unused link')}.\n")
+            return 0
+        listed = await store.signins.sessions(utc_now(), team or "", user or "")
+    if not listed:
+        out.write("No dashboard session is open.\n")
+        return 0
+    table = [["platform", "team_id", "user_id", "name", "role at sign-in", "signed in (UTC)", "expires (UTC)"]]
+    for session in listed:
+        grant = session.grant
+        table.append([grant.platform, grant.team_id, grant.user_id, grant.display_name,
+                      "admin" if grant.is_admin else "member", f"{session.created_at:%Y-%m-%d %H:%M}",
+                      f"{session.expires_at:%Y-%m-%d %H:%M}"])  # fmt: skip
+    lines = aligned(table)
+    lines.append("Roles are checked with the platform on every request; the role at sign-in is only a record.")
     out.write("\n".join(lines) + "\n")
     return 0
 

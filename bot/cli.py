@@ -64,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--from", dest="source", required=True, help="sqlite:///path/to/teambot.sqlite3")
     migrate.add_argument("--to", dest="target", required=True, help="postgresql://user@host:5432/dbname")
 
+    dashboard = sub.add_parser("dashboard", help="the web dashboard's sign-ins")
+    dashboard_sub = dashboard.add_subparsers(dest="action", required=True)
+    sessions = dashboard_sub.add_parser("sessions", help="list open sessions, or end them (--end, --end-all)")
+    sessions.add_argument("--team", help="one team's sessions (Discord guild / Slack team id / local)")
+    sessions.add_argument("--user", help="one person's sessions (their user id)")
+    ending = sessions.add_mutually_exclusive_group()
+    ending.add_argument("--end", action="store_true", help="end the sessions of --team / --user")
+    ending.add_argument("--end-all", action="store_true", help="end every session (everyone signs in again)")
+
     prompts = sub.add_parser("prompts", help="export or import the team prompt library (JSON)")
     prompts_sub = prompts.add_subparsers(dest="action", required=True)
     export = prompts_sub.add_parser("export", help="print the library as JSON")
@@ -122,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "migrate-db":
             return asyncio.run(admin_cli.migrate_db(sys.stdout, source=args.source, target=args.target))
+        if args.command == "dashboard":
+            return asyncio.run(
+                admin_cli.dashboard_sessions(
+                    settings, sys.stdout, team=args.team, user=args.user, end=args.end, end_all=args.end_all
+                )
+            )
         if args.command == "prompts":
             if args.action == "export":
                 return asyncio.run(admin_cli.prompts_export(settings, sys.stdout, team=args.team))

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     slack_admin_users: str = Field("", description="comma-separated user or user-group ids that are admins")
     port: int = Field(3000, ge=1, le=65535, description="HTTP port of Slack HTTP mode (/slack/events, /healthz)")
     host: str = Field("0.0.0.0", min_length=1, description="address HTTP mode listens on (127.0.0.1 behind a proxy)")
+    request_body_seconds: int = Field(
+        20, ge=1, le=30, description="how long an HTTP request may take to send its body before it is cut off"
+    )
 
     # The web dashboard (adapters/web), served on PORT: /dashboard in the chat sends a one-time sign-in link.
     public_url: str | None = Field(

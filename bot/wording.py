@@ -14,6 +14,7 @@ _SINGULAR = {
     "replies": "reply",
     "ratings": "rating",
     "prompt runs": "prompt run",
+    "dashboard sign-ins": "dashboard sign-in",
     "records pseudonymized": "record pseudonymized",
     "prompts": "prompt",
     "versions": "version",

@@ -194,6 +194,13 @@ class MemoryStore(Protocol):
     async def requeue_other_models(self, model: str) -> int:
         """Messages embedded with another model wait to be embedded again; returns how many."""
 
+    async def embedding_size(self, model: str, requested: int | None) -> int | None:
+        """The vector size the server returned for `model` asked for `requested` dimensions (None: none asked);
+        None when never seen."""
+
+    async def remember_embedding_size(self, model: str, requested: int | None, size: int, now: datetime) -> None:
+        """Record the vector size the server returns for `model` asked for `requested`."""
+
     async def scan(self, scope: VectorScope, after_id: int, limit: int) -> VectorPage:
         """One page of a scope's vectors in message-id order after `after_id` (empty at the end)."""
 
@@ -273,7 +280,7 @@ class Store(Protocol):
     async def forget_user(
         self, team_id: str, user_id: str, pseudonym: str, *, keep_day: str | None = None
     ) -> dict[str, int]:
-        """Delete a user's messages, replies to them, prompt runs and ratings; pseudonymize the rest
+        """Delete a user's messages, replies to them, prompt runs, ratings and dashboard sign-ins; pseudonymize the rest
         (the user's spend of `keep_day` keeps counting against their daily limits)."""
 
     async def claim_delivery(self, platform: str, delivery_id: str, now: datetime) -> bool:

@@ -23,6 +23,7 @@ TABLES = (
     "messages",
     "message_images",
     "message_vectors",
+    "embedding_sizes",
     "channel_settings",
     "usage_ledger",
     "quota_limits",

@@ -13,7 +13,8 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class SignInGrant:
-    """Who a link or a session is for: one person of one team, with the role they had when they asked."""
+    """Who a link or a session is for: one person of one team, with the role they had when they asked (a record
+    only: the dashboard asks the platform for their role on every request, see bot/dashboard/roles.py)."""
 
     platform: str
     team_id: str
@@ -51,6 +52,13 @@ class SignIns(Protocol):
 
     async def end_session(self, digest: str) -> None:
         """Sign out."""
+
+    async def sessions(self, now: datetime, team_id: str = "", user_id: str = "") -> list[WebSession]:
+        """The open sessions, oldest first; of one team and/or one person when given."""
+
+    async def end_sessions(self, team_id: str = "", user_id: str = "") -> tuple[int, int]:
+        """End the sessions and void the unused links of one team and/or one person (neither: everyone's);
+        returns how many sessions and links."""
 
     async def forget_expired(self, now: datetime) -> int:
         """Drop expired links and sessions; returns how many."""

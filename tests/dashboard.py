@@ -18,6 +18,7 @@ from bot.settings import Settings
 from tests.clock import Clock
 from tests.conftest import message
 from tests.fakes.responder import RecordingResponder
+from tests.fakes.roles import PlatformRoles
 
 START = datetime(2026, 12, 14, 12, tzinfo=UTC)
 
@@ -33,16 +34,24 @@ def free_port() -> int:
 async def served(
     settings: Settings, clock: Clock | None = None
 ) -> AsyncIterator[tuple[Engine, TestClient[web.Request, web.Application]]]:
-    """An engine and a test client of the dashboard's routes."""
-    async with (
-        open_engine(settings, clock=clock or Clock(START)) as engine,
-        TestClient(TestServer(add_dashboard(web.Application(), engine))) as client,
-    ):
-        yield engine, client
+    """An engine and a test client of the dashboard's routes; the console's roles are what `platform_roles` says."""
+    async with open_engine(settings, clock=clock or Clock(START)) as engine:
+        engine.roles.serve("console", PlatformRoles())
+        async with TestClient(TestServer(add_dashboard(web.Application(), engine))) as client:
+            yield engine, client
+
+
+def platform_roles(engine: Engine) -> PlatformRoles:
+    """The roles the console's "platform" gives people in `served` (a test promotes and demotes there)."""
+    roles = engine.roles.source("console")
+    assert isinstance(roles, PlatformRoles)
+    return roles
 
 
 async def link_for(engine: Engine, *, user: str = "ann", team: str = "local", admin: bool = False) -> str:
-    """Ask for /dashboard as a person would; the link's path and query (the host is the test server's)."""
+    """Ask for /dashboard as a person would (the platform making them an admin or not); the link's path and
+    query (the host is the test server's)."""
+    platform_roles(engine).says(team, user, admin=admin)
     responder = RecordingResponder()
     await engine.handle(message("/dashboard", user=user, team=team, admin=admin), responder)
     assert not responder.errors, responder.errors

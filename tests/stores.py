@@ -50,10 +50,19 @@ async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
         await admin.close()
 
 
+# How long a statement here waits for a lock. The contract tests check outcomes (500 reservations at once
+# never overspend), not speed: one team's reservations queue on its ledger lock, up to a pool's worth of
+# transactions from each store, so a wait is about (connections queued) x (one transaction). Measured on 2
+# cores, 500 reservations from two stores: the longest advisory-lock wait was 66 ms idle and 806 ms at a load
+# average of 6 (CPU spinners and database churn); a full test run beside another reached the old 2 s bound.
+# A lock-order bug would still fail here (a deadlock is detected in 1 s; a wait that never ends times out).
+LOCK_WAIT_MS = 30_000
+
+
 @asynccontextmanager
 async def opened(url: str) -> AsyncIterator[Store]:
     """A store on `url`, closed afterwards."""
-    store = await open_store(url, busy_timeout_ms=2_000)
+    store = await open_store(url, busy_timeout_ms=LOCK_WAIT_MS)
     try:
         yield store
     finally:

@@ -160,3 +160,38 @@ async def test_prompts_export_and_import_on_the_command_line(
     export.write_text("{not json")
     code, _, err = await run_cli("prompts", "import", str(export))
     assert code == 64 and err.startswith(f"Cannot read {export}: Expecting property name")
+
+
+async def test_an_operator_lists_and_ends_dashboard_sessions(
+    make_settings: Any, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    from datetime import timedelta
+
+    from bot.dashboard.signin import digest
+    from storage.signins import SignInGrant, WebSession
+
+    async with open_engine(make_settings()) as engine:
+        now = engine.now()
+        grants = {"ann": SignInGrant("slack", "T1", "UANN", "Ann", True),
+                  "bob": SignInGrant("slack", "T1", "UBOB", "Bob", False),
+                  "cid": SignInGrant("discord", "G2", "77", "Cid", True)}  # fmt: skip
+        for name, grant in grants.items():
+            await engine.store.signins.add_session(digest(name), WebSession(grant, now, now + timedelta(hours=720)))
+        await engine.store.signins.add_link(digest("ann-link"), grants["ann"], now + timedelta(minutes=10))
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    code, listed, _ = await run_cli("dashboard", "sessions")
+    assert code == 0 and all(who in listed for who in ("UANN", "UBOB", "77", "Ann", "admin", "member"))
+    assert "ann" not in listed.replace("Ann", "")  # never a secret or its digest
+    code, _, err = await run_cli("dashboard", "sessions", "--end")
+    assert code == 64 and "--end-all" in err  # ending everything takes its own flag
+    code, out, _ = await run_cli("dashboard", "sessions", "--end", "--user", "UANN")
+    assert code == 0 and "Ended 1 session and voided 1 unused link" in out
+    _, listed, _ = await run_cli("dashboard", "sessions", "--team", "T1")
+    assert "UBOB" in listed and "UANN" not in listed and "77" not in listed
+    code, out, _ = await run_cli("dashboard", "sessions", "--end-all")
+    assert code == 0 and "Ended 2 sessions" in out
+    async with open_engine(make_settings()) as engine:
+        for name in grants:
+            assert await engine.store.signins.session(digest(name), engine.now()) is None
+    _, listed, _ = await run_cli("dashboard", "sessions")
+    assert "No dashboard session is open." in listed

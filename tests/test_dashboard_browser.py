@@ -7,6 +7,7 @@ DASHBOARD_SCREENSHOTS=dir to keep a screenshot of every page.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
 from adapters.web.site import add_dashboard
 from bot.app import open_engine
 from tests.clock import Clock
@@ -131,6 +133,8 @@ async def test_an_admin_signs_in_from_the_chat_and_uses_every_page_in_a_browser(
     clock = Clock(START)
     settings = make_settings(port=port, public_url=f"http://127.0.0.1:{port}")
     async with open_engine(settings, clock=clock) as engine:
+        # The console is boss's platform, and makes boss an admin (the dashboard asks it on each request).
+        ConsoleAdapter(engine, ConsoleIdentity("boss", is_admin=True), stdin=io.StringIO(), stdout=io.StringIO())
         fake_openai.enqueue(Reply("spent", prompt_tokens=200_000, completion_tokens=20_000))
         await engine.handle(message("hello", user="ann"), RecordingResponder())
         clock.advance(days=-3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
@@ -93,6 +94,37 @@ async def test_a_budget_change_from_the_form_is_in_the_quota_audit_list(make_set
         reset = await client.post("/dashboard/budgets", data={"action": "reset", "scope": "user", "user": "ann",
                                                                "csrf": token})  # fmt: skip
         assert "back to the defaults" in await reset.text()
+
+
+async def test_members_see_their_own_limits_and_spend_only_as_usage_shows_them(
+    make_settings: Any, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.enqueue(Reply("a", prompt_tokens=1000), Reply("b", prompt_tokens=2000))
+    async with served(make_settings(port=8080, quota_user_daily_usd="0.50")) as (engine, client):
+        await engine.handle(message("x", user="mo"), RecordingResponder())
+        await engine.handle(message("y", user="bob"), RecordingResponder())
+        for change in ("/quota set user bob daily 2", "/quota set users images 3"):
+            await engine.handle(message(change, user="boss", admin=True), RecordingResponder())
+        await sign_in(client, engine, user="mo")
+        usage = RecordingResponder()
+        await engine.handle(message("/usage", user="mo"), usage)
+        budgets = await (await client.get("/dashboard/budgets")).text()
+        spend = await (await client.get("/dashboard")).text()
+        for line in usage.texts[0][0].splitlines():  # what /usage tells mo, word for word
+            assert html.escape(line, quote=False) in budgets, line
+        for page in (budgets, spend):
+            # Another person's limit, the change log (/quota show is for admins) and, with no team budget set,
+            # any team figure (/usage shows a member none).
+            assert "bob" not in page and "boss" not in page and "Changes" not in page
+            assert "Team spend" not in page and "Team budget" not in page
+        # With a team budget, a member sees what is left of it, as /usage says it, and no more.
+        await engine.handle(message("/quota set team monthly 50", user="boss", admin=True), RecordingResponder())
+        usage = RecordingResponder()
+        await engine.handle(message("/usage", user="mo"), usage)
+        (left,) = [line for line in usage.texts[0][0].splitlines() if line.startswith("Team budget left")]
+        assert left in await (await client.get("/dashboard/budgets")).text()
+        spend = await (await client.get("/dashboard")).text()
+        assert "Team budget left" in spend and "Team budget used" not in spend
 
 
 async def saved_library(engine: Any, fake_openai: FakeOpenAI, clock: Clock) -> list[int]:

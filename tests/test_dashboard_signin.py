@@ -175,6 +175,20 @@ async def test_signing_out_ends_the_session(make_settings: Any) -> None:
         assert await forged(client, cookie) == 303
 
 
+async def test_forget_signs_the_person_out_of_the_dashboard_and_voids_their_links(make_settings: Any) -> None:
+    async with served(make_settings(port=8080)) as (engine, client):
+        await sign_in(client, engine, user="bobby")
+        unused = await link_for(engine, user="bobby")
+        assert "bobby" in await (await client.get("/dashboard")).text()
+        responder = RecordingResponder()
+        await engine.handle(message("/forget confirm", user="bobby"), responder)
+        ((said, private),) = responder.texts
+        assert private and "2 dashboard sign-ins" in said
+        response = await client.get("/dashboard", allow_redirects=False)
+        assert response.status == 303 and response.headers["Location"] == "/dashboard/signed-out"
+        assert (await use_link(client, unused)).status == 403
+
+
 async def test_dashboard_says_how_to_turn_it_on_when_not_served(engine: Engine) -> None:
     responder = RecordingResponder()
     await engine.handle(message("/dashboard"), responder)

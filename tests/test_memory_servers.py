@@ -3,8 +3,10 @@ turn memory off with messages left waiting, and /search's minimum similarity."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from tests.fakes.openai_server import (
     Recorded,
 )
 from tests.fakes.responder import RecordingResponder
+from tests.stores import fresh_database
 from tests.test_memory import SECRET, START, db_rows, embed_all, say
 
 PENDING, EMBEDDED = 0, 1
@@ -68,6 +71,42 @@ async def test_search_learns_the_size_first_after_a_restart(
     async with open_engine(settings, clock=clock) as engine:  # a restart: the size is unknown again
         found = await say(engine, "/search Zephyr deploy freeze", LOCAL_DIRECTORY, channel="ops")
     assert SECRET[:40] in found.texts[0][0]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_server_that_ignores_dimensions_is_not_paid_again_at_every_start(
+    make_settings: Any, clock: Clock, kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.memory.semantic")
+    async with (
+        FakeOpenAI(embedding_dims=384, ignore_dimensions=True) as server,  # LiteLLM with drop_params
+        fresh_database(kind, tmp_path) as url,
+    ):
+        settings = make_settings(openai_base_url=server.base_url, embedding_dimensions=512, database_url=url)
+        async with open_engine(settings, clock=clock) as engine:
+            await say(engine, SECRET, channel="ops")
+            await embed_all(engine)
+        embedded = len(server.embedded_texts())
+        for restart in range(2):
+            async with open_engine(settings, clock=clock) as engine:
+                stop = asyncio.Event()
+                async with engine.background(stop):  # what a start does first: look for other models' vectors
+                    pass
+                found = await say(engine, "/search Zephyr deploy freeze", LOCAL_DIRECTORY, channel="ops")
+                assert SECRET[:40] in found.texts[0][0], restart  # at once, not once all is embedded again
+                await embed_all(engine)
+        # Nothing embedded again: only the two searches' queries were sent.
+        assert server.embedded_texts()[embedded:] == ["Zephyr deploy freeze"] * 2
+        assert "will be embedded again" not in caplog.text
+        # Once the server honours the size (its real size changed), the stored messages are embedded again.
+        server.ignore_dimensions = False
+        async with open_engine(settings, clock=clock) as engine:
+            await say(engine, "a new message", channel="ops")
+            await embed_all(engine)
+            found = await say(engine, "/search Zephyr deploy freeze", LOCAL_DIRECTORY, channel="ops")
+            assert SECRET[:40] in found.texts[0][0]
+        assert SECRET in server.embedded_texts()[embedded:]
+        assert "will be embedded again with text-embedding-3-small@512" in caplog.text
 
 
 NO_DIMENSIONS = "the embedding model 'text-embedding-3-small' does not take EMBEDDING_DIMENSIONS=512"

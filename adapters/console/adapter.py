@@ -128,6 +128,11 @@ class ConsoleAdapter:
         self._responder = ConsoleResponder(stdout, files_dir, live=self._interactive)
         self._log_file = log_file
         self._counter = 0
+        engine.roles.serve("console", self)
+
+    async def is_admin(self, team_id: str, user_id: str) -> bool:
+        """The dashboard's check: the console's person is an admin while the console runs with --admin."""
+        return team_id == TEAM_ID and user_id == self._identity.user_id and self._identity.is_admin
 
     async def run(
         self, stop: asyncio.Event | None = None, grace_seconds: float = 20.0, *, abort: asyncio.Event | None = None

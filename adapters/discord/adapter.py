@@ -181,6 +181,20 @@ class DiscordAdapter:
         for spec in engine.commands:
             public = engine.commands.public_name(spec.name)
             self.tree.add_command(app_command(spec, engine.images.spec, self._runner(spec.name), name=public))
+        engine.roles.serve("discord", self)
+
+    async def is_admin(self, team_id: str, user_id: str) -> bool:
+        """The dashboard's check: the member's roles now, fetched from Discord (this bot does not ask for the
+        members intent, so no cache follows role changes), by the rule the chat applies to their messages.
+        A DM team has no admins; a guild the bot left, or a person who left it, has none either."""
+        guild = self.client.get_guild(int(team_id)) if team_id.isdigit() else None
+        if guild is None or not user_id.isdigit():
+            return False
+        try:
+            member = await guild.fetch_member(int(user_id))
+        except discord.NotFound:
+            return False
+        return self._author(member).is_admin
 
     # --- messages ----------------------------------------------------------------------------
 

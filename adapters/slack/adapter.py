@@ -80,6 +80,7 @@ class SlackAdapter:
         # Admin rights are a workspace's: cached per (team, user), never across workspaces.
         self._people: TTLCache[tuple[str, str], Author] = TTLCache(ADMIN_CACHE_SECONDS)
         self._channels = SlackChannels(self._client)
+        engine.roles.serve("slack", self)
         self._files = SlackFiles(self._token, self._client.base_url)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self._signing_secret = secret
@@ -302,6 +303,10 @@ class SlackAdapter:
         self._people.put((team_id, user_id), author)
         return author
 
+    async def is_admin(self, team_id: str, user_id: str) -> bool:
+        """The dashboard's check, by the rule and the cache the chat uses for the author of a message."""
+        return (await self._author(team_id, user_id)).is_admin
+
     async def _download(self, url: str, max_bytes: int) -> bytes:
         """A file's bytes from url_private: the token only to Slack's file hosts, the cap while streaming."""
         return await self._files.download(url, max_bytes)
@@ -311,7 +316,11 @@ class SlackAdapter:
         if self._signing_secret is None:
             raise ConfigError("Slack HTTP mode needs SLACK_SIGNING_SECRET: requests are verified with it")
         app = self.app.web_app(path="/slack/events")
-        app.middlewares.append(signed_requests_only(self._signing_secret, "/slack/events"))
+        app.middlewares.append(
+            signed_requests_only(
+                self._signing_secret, "/slack/events", body_seconds=self._settings.request_body_seconds
+            )
+        )
         app.router.add_get("/healthz", self._healthz)
         return app
 

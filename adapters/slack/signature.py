@@ -2,7 +2,8 @@
 
 Bolt parses the body (JSON, form, payload) before its own verifier runs, so unsigned garbage (bad JSON,
 bytes that are not UTF-8, a 5,000-digit timestamp) used to end in a 500 and a traceback per request.
-Here an unsigned, stale or malformed request gets a 400 or 401 and one short log line, nothing more.
+Here an unsigned, stale or malformed request gets a 400 or 401 and a DEBUG line (a count at INFO once a
+minute), nothing more.
 Signature: "v0=" + HMAC-SHA256(secret, "v0:{timestamp}:{body}")
 (api.slack.com/authentication/verifying-requests-from-slack).
 """
@@ -17,6 +18,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+
+from adapters.common.http_server import read_body
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +39,41 @@ def signature_is_valid(secret: str, timestamp: str, body: bytes, signature: str,
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 
 
-def signed_requests_only(secret: str, path: str, *, clock: Callable[[], float] = time.time) -> Middleware:
-    """An aiohttp middleware: requests to `path` pass only with a valid, fresh signature."""
+class Refusals:
+    """Refused requests come from anyone: each is a DEBUG line, and an INFO line says how many at most once
+    every REPORT_SECONDS, so unsigned garbage cannot grow the log a line per request."""
+
+    REPORT_SECONDS = 60.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._unreported = 0
+        self._next_report = float("-inf")
+
+    def refused(self, why: str, size: int) -> None:
+        """Count one refused request (`why`: what was wrong with it)."""
+        log.debug("refused a Slack request with %s (%d bytes)", why, size)
+        self._unreported += 1
+        now = self._clock()
+        if now >= self._next_report:
+            log.info("refused %d unsigned, stale or malformed Slack request(s) (the latest: %s); reported at most "
+                     "once a minute", self._unreported, why)  # fmt: skip
+            self._unreported = 0
+            self._next_report = now + self.REPORT_SECONDS
+
+
+def signed_requests_only(
+    secret: str, path: str, *, body_seconds: float, clock: Callable[[], float] = time.time
+) -> Middleware:
+    """An aiohttp middleware: requests to `path` pass only with a valid, fresh signature, their body read within
+    `body_seconds`."""
+    refusals = Refusals()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path != path:
             return await handler(request)
-        body = await request.read()  # aiohttp caches it: bolt reads the same bytes next
+        body = await read_body(request, body_seconds)  # aiohttp keeps it: bolt reads the same bytes next
         verdict = signature_is_valid(
             secret,
             request.headers.get("X-Slack-Request-Timestamp", ""),
@@ -52,10 +82,10 @@ def signed_requests_only(secret: str, path: str, *, clock: Callable[[], float] =
             now=clock(),
         )
         if verdict is None:
-            log.info("refused a Slack request with a malformed timestamp (%d bytes)", len(body))
+            refusals.refused("a malformed timestamp", len(body))
             return web.json_response({"error": "invalid timestamp"}, status=400)
         if not verdict:
-            log.info("refused a Slack request with a bad or stale signature (%d bytes)", len(body))
+            refusals.refused("a bad or stale signature", len(body))
             return web.json_response({"error": "invalid signature"}, status=401)
         return await handler(request)
 

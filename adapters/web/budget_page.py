@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from adapters.web.layout import csrf_field, e, notice, table
-from adapters.web.visit import Visit
+from adapters.web.visit import Visit, posted_form
 from bot.billing.money import format_usd
 from bot.billing.quota_admin import describe, format_change, subject_name
-from bot.dashboard.limits import LimitsInForce, change_limit, limits_in_force
+from bot.dashboard.limits import LimitsInForce, MyLimits, change_limit, limits_in_force, my_limits
 from bot.errors import NotAllowed, UserFacingError
 
 _NAMES = {"daily_usd": "daily budget", "monthly_usd": "monthly budget", "daily_images": "images per day",
@@ -24,7 +24,7 @@ async def change(request: web.Request, visit: Visit) -> web.StreamResponse:
     """An admin's change, applied as /quota applies it; the page again with what happened."""
     if not visit.session.grant.is_admin:
         raise NotAllowed("Only admins change budgets; members can see them.")
-    form = {k: str(v) for k, v in (await request.post()).items()}
+    form = await posted_form(request, visit.engine)
     try:
         done = await change_limit(visit.engine.quota_admin, visit.engine.budget, visit.session, form)
     except UserFacingError as exc:
@@ -33,9 +33,11 @@ async def change(request: web.Request, visit: Visit) -> web.StreamResponse:
 
 
 async def _render(visit: Visit, message: str, *, status: int = 200) -> web.Response:
+    if not visit.session.grant.is_admin:
+        body = message + _mine(await my_limits(visit.engine.budget, visit.session))
+        return visit.page("Budgets", body, current="/dashboard/budgets", status=status)
     view = await limits_in_force(visit.engine.budget, visit.engine.settings, visit.session)
-    admin = visit.session.grant.is_admin
-    body = message + _in_force(view) + (_form(visit.csrf) if admin else _members_note())
+    body = message + _in_force(view) + _form(visit.csrf)
     body += "<h2>Set by admins</h2>" + (
         table(
             ["for", "limit", "value"],
@@ -93,5 +95,18 @@ def _form(csrf: str) -> str:
     )
 
 
-def _members_note() -> str:
-    return '<p class="muted">Admins change limits here or with /quota.</p>'
+def _mine(view: MyLimits) -> str:
+    """A member's page: their own limits and what /usage tells them (the same rule as the chat)."""
+    mine = view.mine
+    rows = [
+        ["per day", e(describe("daily_usd", mine.user_daily_nanos))],
+        ["images per day", e(describe("daily_images", mine.user_daily_images))],
+        ["audio per day", e(describe("daily_audio", mine.user_daily_audio_ms))],
+    ]
+    return (
+        "<h2>Your limits</h2>"
+        + table(["limit", "you"], rows, cls="limits")
+        + "".join(f"<p>{e(line)}</p>" for line in view.usage.splitlines())
+        + '<p class="muted">The same as <code>/usage</code> in the chat. Admins change limits here or with '
+        "/quota.</p>"
+    )

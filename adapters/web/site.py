@@ -17,7 +17,16 @@ from aiohttp import web
 from adapters.common.http_server import serve_until
 from adapters.web import budget_page, prompt_pages, spend_page
 from adapters.web.layout import SECURITY_HEADERS, STYLE, e, notice, page
-from adapters.web.visit import COOKIE_PATH, HOW_TO_SIGN_IN, SESSION_COOKIE, SIGNED_OUT_PATH, Visit, html, signed_in
+from adapters.web.visit import (
+    COOKIE_PATH,
+    HOW_TO_SIGN_IN,
+    SESSION_COOKIE,
+    SIGNED_OUT_PATH,
+    Visit,
+    html,
+    posted_form,
+    signed_in,
+)
 from bot.chat.engine import Engine
 from bot.dashboard.signin import LOGIN_PATH, dashboard_base
 from bot.settings import Settings
@@ -73,7 +82,7 @@ class DashboardSite:
         if origin is not None and urlsplit(origin).netloc not in (request.host, self._public_host):
             # Another site cannot sign a visitor in to a session of its choosing (login CSRF); "null" is refused too.
             return html(page("Refused", notice("This sign-in did not come from this site.", "error")), 403)
-        redeemed = await signin.redeem(str((await request.post()).get("token", "")))
+        redeemed = await signin.redeem((await posted_form(request, self._engine)).get("token", ""))
         if redeemed is None:
             return _expired()
         secret, session = redeemed

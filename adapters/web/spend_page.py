@@ -27,7 +27,11 @@ async def spend(request: web.Request, visit: Visit) -> web.StreamResponse:
     period = f"{report.since:%b %d, %Y} – {report.until:%b %d, %Y}"
     figures = [("Spent " + ("by the team" if report.user_id is None else "by you"), format_usd(report.total_nanos))]
     figures.append(("Calls", f"{sum(r.calls for r in report.rows):,}"))
-    if report.team_limit_nanos is not None:
+    if report.user_id is not None:  # a member: what /usage shows of the team, and only with a team budget
+        if (team := report.team_left) is not None:
+            of = f"{format_usd(team.left_nanos)} of {format_usd(team.limit_nanos)}"
+            figures.append((f"Team budget left {report.month}", of))
+    elif report.team_limit_nanos is not None:
         figures.append((f"Team budget {report.month}", format_usd(report.team_limit_nanos)))
         left = max(0, report.team_limit_nanos - report.team_month_nanos)
         figures.append((f"Team budget left {report.month}", format_usd(left)))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from adapters.common.http_server import read_body
 from adapters.web.layout import SECURITY_HEADERS, notice, page
 from bot.chat.engine import Engine
 from bot.dashboard.signin import SignIn
@@ -47,6 +48,24 @@ class Visit:
 PageHandler = Callable[[web.Request, Visit], Awaitable[web.StreamResponse]]
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "")  # what our pages' forms send (no page posts multipart)
+
+
+async def posted_form(request: web.Request, engine: Engine) -> dict[str, str]:
+    """The posted form, read within REQUEST_BODY_SECONDS (else 408); a body that is not a form our pages
+    send (multipart, bytes that are not text in their charset) is a 400, not a traceback."""
+    await read_body(request, engine.settings.request_body_seconds)
+    try:
+        if request.content_type not in FORM_TYPES:
+            raise ValueError(request.content_type)
+        form = await request.post()
+    except (ValueError, LookupError):  # UnicodeDecodeError is a ValueError; LookupError: an unknown charset
+        raise web.HTTPBadRequest(
+            text="This was not a form from the dashboard's pages; nothing was changed.\n", headers=SECURITY_HEADERS
+        ) from None
+    return {name: value for name, value in form.items() if isinstance(value, str)}
+
+
 def html(text: str, status: int = 200) -> web.Response:
     """An HTML answer with the dashboard's security headers."""
     return web.Response(text=text, status=status, content_type="text/html", headers=SECURITY_HEADERS)
@@ -73,8 +92,8 @@ def signed_in(
             return web.Response(status=303, headers={"Location": SIGNED_OUT_PATH, **SECURITY_HEADERS})
         visit = Visit(engine, session, secret)
         if request.method == "POST":
-            form = await request.post()
-            if not SignIn.form_token_ok(secret, str(form.get("csrf", ""))):
+            form = await posted_form(request, engine)
+            if not SignIn.form_token_ok(secret, form.get("csrf", "")):
                 log.warning("dashboard: a form without its session's token was refused (%s)", request.path)
                 return visit.page(
                     "Refused", notice("This form did not come from your dashboard page; nothing was changed.", "error"),

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from bot.billing.budget import Budget
 from bot.billing.money import format_usd
 from bot.wording import count
-from storage.ledger_records import TEAM_SUBJECT, UsageRow
+from storage.ledger_records import TEAM_SUBJECT, Limits, PeriodTotals, UsageRow
 
 KIND_ORDER = ("chat", "image", "audio", "embedding")
 
@@ -43,6 +43,25 @@ def total(rows: Iterable[UsageRow]) -> int:
     return sum(row.cost_nanos for row in rows)
 
 
+@dataclass(frozen=True)
+class TeamBudgetLeft:
+    """What a member may know of the team's money: what is left of its monthly budget."""
+
+    limit_nanos: int
+    left_nanos: int
+
+    def __str__(self) -> str:
+        return f"Team budget left this month: {format_usd(self.left_nanos)} of {format_usd(self.limit_nanos)}."
+
+
+def team_budget_left(limits: Limits, totals: PeriodTotals) -> TeamBudgetLeft | None:
+    """The one team figure a member sees (in /usage and on the dashboard): what is left of the team's monthly
+    budget, and nothing when none is set. The team's spend, by person or in all, is for admins (/usage team)."""
+    if limits.team_monthly_nanos is None:
+        return None
+    return TeamBudgetLeft(limits.team_monthly_nanos, max(0, limits.team_monthly_nanos - totals.team_month_nanos))
+
+
 async def personal_usage(budget: Budget, team_id: str, user_id: str) -> str:
     """The user's spend today and this month, by kind, and what remains of each limit."""
     now = budget.now()
@@ -68,11 +87,10 @@ async def personal_usage(budget: Budget, team_id: str, user_id: str) -> str:
         left.append(f"{remaining_min:.1f} of {limits.user_daily_audio_ms / 60_000:g} audio minutes")
     if left:
         lines.append(f"Left today: {'; '.join(left)} (resets {periods.day_resets_at:%H:%M %Z}).")
-    if limits.team_monthly_nanos is not None:
-        limit = limits.team_monthly_nanos
-        remaining = max(0, limit - totals.team_month_nanos)
-        lines.append(f"Team budget left this month: {format_usd(remaining)} of {format_usd(limit)}.")
-    if not left and limits.team_monthly_nanos is None:
+    team = team_budget_left(limits, totals)
+    if team is not None:
+        lines.append(str(team))
+    if not left and team is None:
         lines.append("No budget limits are set.")
     return "\n".join(lines)
 

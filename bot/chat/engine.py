@@ -16,6 +16,7 @@ from bot.clock import Clock
 from bot.commands import CommandContext
 from bot.commands.catalog import command_registry
 from bot.commands.media import audio_attachment, transcribe_message
+from bot.dashboard.roles import Roles
 from bot.dashboard.signin import SignIn
 from bot.errors import ModelUnreachable, UserFacingError
 from bot.media.images import ImageMaker
@@ -74,7 +75,8 @@ class Engine:
         self.budget = budget
         self.quota_admin = QuotaAdmin(budget, settings)
         self.commands = command_registry(settings.command_prefix)
-        self.signin = SignIn(store.signins, settings, clock)
+        self.roles = Roles()  # each platform adapter adds itself: the dashboard asks it for roles
+        self.signin = SignIn(store.signins, settings, clock, self.roles)
         self._next_delivery_sweep = clock()
         self._running: set[asyncio.Task[Any]] = set()
         self._closing = False

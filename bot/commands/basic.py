@@ -40,7 +40,8 @@ async def forget(ctx: CommandContext) -> None:
     if ctx.command.args != ("confirm",):
         await ctx.responder.send_text(
             "This deletes everything you said to me in this team (and my replies to it), your prompt runs and "
-            "ratings, and replaces your id with a pseudonym in the usage ledger and on prompts you wrote. "
+            "ratings, signs you out of the dashboard, and replaces your id with a pseudonym in the usage ledger "
+            "and on prompts you wrote. "
             "To go ahead: /forget confirm",
             private=True,
         )

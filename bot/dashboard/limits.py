@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.billing.budget import Budget, resolve_limits
 from bot.billing.quota_admin import QuotaAdmin, describe
+from bot.billing.usage_report import personal_usage
 from bot.errors import BadCommand, NotAllowed
 from bot.settings import Settings
 from storage.ledger_records import ALL_USERS, LimitChange, LimitOverride, Limits
@@ -32,9 +33,20 @@ class LimitsInForce:
     mine: Limits  # the viewer's own limits
 
 
+@dataclass(frozen=True)
+class MyLimits:
+    """What a member's budgets page shows: their own limits and what /usage tells them, nothing of others."""
+
+    mine: Limits
+    usage: str  # /usage's answer, word for word
+
+
 async def limits_in_force(budget: Budget, settings: Settings, session: WebSession) -> LimitsInForce:
-    """Defaults, admins' overrides, the effective every-user and team limits, and the audit list."""
+    """Defaults, admins' overrides, the effective every-user and team limits, and the audit list (admins:
+    the same as /quota show)."""
     grant = session.grant
+    if not grant.is_admin:
+        raise NotAllowed("Only admins see everyone's limits and their changes; /usage shows your own.")
     overrides = await budget.ledger.limit_overrides(grant.team_id)
     periods = budget.periods()
     totals = await budget.ledger.totals(grant.team_id, grant.user_id, periods.day, periods.month)
@@ -50,6 +62,13 @@ async def limits_in_force(budget: Budget, settings: Settings, session: WebSessio
         changes=await budget.ledger.limit_changes(grant.team_id, limit=50),
         mine=mine,
     )
+
+
+async def my_limits(budget: Budget, session: WebSession) -> MyLimits:
+    """A person's own limits and their /usage answer."""
+    grant = session.grant
+    mine = await budget.limits_for(grant.team_id, grant.user_id)
+    return MyLimits(mine, await personal_usage(budget, grant.team_id, grant.user_id))
 
 
 def quota_words(form: Mapping[str, str]) -> list[str]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 
 from bot.clock import Clock
+from bot.dashboard.roles import Roles
 from bot.messages import IncomingMessage
 from bot.settings import Settings
 from storage.signins import SignInGrant, SignIns, WebSession
@@ -45,8 +47,9 @@ def dashboard_served(settings: Settings) -> bool:
 class SignIn:
     """Issues one-time links and turns them into sessions; checks sessions and their form tokens."""
 
-    def __init__(self, store: SignIns, settings: Settings, clock: Clock) -> None:
+    def __init__(self, store: SignIns, settings: Settings, clock: Clock, roles: Roles) -> None:
         self._store = store
+        self._roles = roles
         self._clock = clock
         self._link_life = timedelta(minutes=settings.dashboard_link_minutes)
         self._session_life = timedelta(hours=settings.dashboard_session_hours)
@@ -92,10 +95,15 @@ class SignIn:
         return secret, session
 
     async def session(self, secret: str | None) -> WebSession | None:
-        """The session a cookie opens, if it is one of ours and still valid."""
+        """The session a cookie opens, if it is one of ours and still valid, with the person's role now (the
+        platform's answer, not the one stored when they signed in)."""
         if not secret or len(secret) > 200:
             return None
-        return await self._store.session(digest(secret), self._clock())
+        session = await self._store.session(digest(secret), self._clock())
+        if session is None:
+            return None
+        now_admin = await self._roles.is_admin(session.grant)
+        return replace(session, grant=replace(session.grant, is_admin=now_admin))
 
     async def sign_out(self, secret: str) -> None:
         """End the session behind a cookie."""

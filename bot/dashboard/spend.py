@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from bot.billing.budget import Budget
-from bot.billing.usage_report import KIND_ORDER
+from bot.billing.usage_report import KIND_ORDER, TeamBudgetLeft, team_budget_left
 from bot.errors import BadCommand
 from storage.ledger_records import UsageRow
 from storage.signins import WebSession
@@ -39,9 +39,10 @@ class SpendReport:
     by_user: list[tuple[str, int]]  # most first
     by_day: list[tuple[date, dict[str, int]]]  # every day of the period, cost per kind
     kinds: list[str]
-    team_limit_nanos: int | None
-    team_month_nanos: int  # spend (settled and reserved) of the team's current month, as budgets count it
+    team_limit_nanos: int | None  # an admin's view: the team's monthly budget (None: unlimited, or a member's view)
+    team_month_nanos: int  # an admin's view: the team's current month (settled and reserved), as budgets count it
     month: str
+    team_left: TeamBudgetLeft | None  # all a member sees of the team, as /usage shows it
 
     @property
     def total_nanos(self) -> int:
@@ -90,6 +91,7 @@ async def spend_report(budget: Budget, session: WebSession, since: date | None, 
     ]
     limits = await budget.limits_for(grant.team_id, grant.user_id)
     totals = await budget.ledger.totals(grant.team_id, grant.user_id, periods.day, periods.month)
+    team_left = team_budget_left(limits, totals)
     return SpendReport(
         team_id=grant.team_id,
         user_id=user,
@@ -100,7 +102,8 @@ async def spend_report(budget: Budget, session: WebSession, since: date | None, 
         by_user=sorted(users.items(), key=lambda item: (-item[1], item[0])),
         by_day=by_day,
         kinds=order,
-        team_limit_nanos=limits.team_monthly_nanos,
-        team_month_nanos=totals.team_month_nanos,
+        team_limit_nanos=limits.team_monthly_nanos if grant.is_admin else None,
+        team_month_nanos=totals.team_month_nanos if grant.is_admin else 0,
         month=periods.month,
+        team_left=team_left,
     )

@@ -83,6 +83,7 @@ class Memory:
         # records the size the server really returned. With EMBEDDING_DIMENSIONS empty (the model's own
         # size) it is learned from the first vectors after start.
         self.key: str | None = f"{self._name}@{dims}" if dims else None
+        self._saved_key: str | None = None  # the key as the database remembers it (see `_recall_size`)
         self._requeued_for: str | None = None  # the key whose other-model vectors were queued again
         self._wake = asyncio.Event()
 
@@ -94,6 +95,7 @@ class Memory:
         """The background embedder: embeds waiting messages in batches until `stop` is set."""
         if not self.enabled:
             return
+        await self._recall_size()
         await self._requeue_other_models()
         while self.enabled and not stop.is_set():  # a missing embedding model turns it off
             try:
@@ -122,18 +124,51 @@ class Memory:
             await self._embed_batch(platform, team_id, items)
         return len(batch)
 
-    async def _requeue_other_models(self) -> None:
-        """Once the key is known: messages embedded with another model or size wait to be embedded again."""
-        if self.key is None or self._requeued_for == self.key:
+    async def _recall_size(self) -> None:
+        """The size the server returned before (on any start, in any process), so that the vectors it made keep
+        their key: a server that ignores `dimensions` would otherwise have them all embedded, and paid for,
+        again at every start, and /search find nothing until then."""
+        if self._saved_key is not None:
             return
-        self._requeued_for = self.key
+        dims = self._settings.embedding_dimensions
         try:
-            requeued = await self._store.memory.requeue_other_models(self.key)
+            size = await self._store.memory.embedding_size(self._name, dims)
+        except StoreFailed:
+            log.exception("could not read the embedding size learned earlier")
+            return
+        if size is None:
+            return
+        self.key = self._saved_key = f"{self._name}@{size}"
+        if dims and size != dims:
+            log.info(
+                "%s returns %d-dimension vectors (learned earlier), not EMBEDDING_DIMENSIONS=%d: the server ignores"
+                " it (set EMBEDDING_DIMENSIONS= for the model's own size)", self._name, size, dims,
+            )  # fmt: skip
+
+    async def _learned(self, vectors: Vectors) -> str:
+        """The key of these vectors (see `_key_for`), remembered in the database when it is new."""
+        key = self._key_for(vectors)
+        if key != self._saved_key:
+            await self._store.memory.remember_embedding_size(
+                self._name, self._settings.embedding_dimensions, vectors.shape[1], self._clock()
+            )
+            self._saved_key = key
+        return key
+
+    async def _requeue_other_models(self) -> None:
+        """Once the server's size is known (from the database or its vectors, never from the setting alone: a
+        server may ignore it): messages embedded with another model or size wait to be embedded again."""
+        key = self._saved_key
+        if key is None or self._requeued_for == key:
+            return
+        self._requeued_for = key
+        try:
+            requeued = await self._store.memory.requeue_other_models(key)
         except StoreFailed:
             log.exception("could not look for vectors of another embedding model")
         else:
             if requeued:
-                log.info("%d message(s) embedded with another model will be embedded again with %s", requeued, self.key)
+                log.info("%d message(s) embedded with another model will be embedded again with %s", requeued, key)
 
     async def _embed_batch(self, platform: str, team_id: str, items: list[PendingText]) -> None:
         blank = [item.message_id for item in items if not item.content.strip()]
@@ -176,7 +211,7 @@ class Memory:
                 await self._embed_or_isolate(charge, items[half:], probed=True)
             return
         await self._store.memory.save_vectors(
-            self._key_for(vectors),
+            await self._learned(vectors),
             [(item.message_id, to_bytes(vector)) for item, vector in zip(items, vectors, strict=True)],
         )
 
@@ -188,7 +223,7 @@ class Memory:
             return None
         except ModelError:
             return False
-        self._key_for(vectors)
+        await self._learned(vectors)
         return True
 
     def _turn_off(self, exc: ModelError) -> None:
@@ -258,7 +293,7 @@ class Memory:
                 self.embed_question(message, message.text), self._settings.memory_query_timeout
             )
             # The question's vector is the message's own: the background need not embed it again.
-            key = self._key_for(query[np.newaxis, :])
+            key = await self._learned(query[np.newaxis, :])
             await self._store.memory.save_vectors(key, [(message_id, to_bytes(query))])
             scope = VectorScope(
                 message.platform,
@@ -299,7 +334,7 @@ class Memory:
         if not channels:
             return []
         vector = await self.embed_question(message, query)
-        key = self._key_for(vector[np.newaxis, :])
+        key = await self._learned(vector[np.newaxis, :])
         scope = VectorScope(message.platform, message.team_id, key, channels=channels, since=since)
         floor = self._settings.search_min_similarity
         found = [hit for hit in await self.nearest(scope, vector, limit * 3) if hit.score >= floor]
@@ -308,8 +343,9 @@ class Memory:
 
     async def searchable_channels(self, message: IncomingMessage, *, only: str | None = None) -> list[str]:
         """The team's channels that hold anything searchable and that the asker may read (just `only`, if given)."""
-        if self.key is None:  # the model's own size is not known yet: one tiny embedding tells it
-            self._key_for(await self._embed(_charge(message, self._name), [PROBE_TEXT]))
+        await self._recall_size()
+        if self._saved_key is None:  # the size the server returns is not known yet: one tiny embedding tells it
+            await self._learned(await self._embed(_charge(message, self._name), [PROBE_TEXT]))
         assert self.key is not None
         stored = await self._store.memory.channels(message.platform, message.team_id, self.key)
         candidates = [c for c in stored if only is None or c == only]

@@ -38,10 +38,14 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     return match.group("name").lower(), int(version) if version else None
 
 
+MAX_VERSION_DIGITS = 9  # a billion versions of one prompt is beyond any team
+
+
 def parse_version(word: str) -> int:
     """`v2` or `2` -> 2."""
     text = word.lower().removeprefix("v")
-    if not text.isdigit() or int(text) < 1:
+    # ASCII digits only ("²".isdigit() is true, int("²") fails), and few enough for a database integer.
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_VERSION_DIGITS) or int(text) < 1:
         raise BadCommand(f"{word!r} is not a version (v1, v2, …).")
     return int(text)
 

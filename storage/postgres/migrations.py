@@ -228,4 +228,14 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX user_in_flight_user ON user_in_flight (platform, team_id, user_id);
         """,
     ),
+    Migration(
+        # See memory_embedding_sizes in storage/sqlite/migrations.py.
+        "memory_embedding_sizes",
+        """
+        CREATE TABLE embedding_sizes (
+            model TEXT NOT NULL, requested INTEGER NOT NULL, size INTEGER NOT NULL, learned_at TEXT NOT NULL,
+            PRIMARY KEY (model, requested)
+        );
+        """,
+    ),
 ]

@@ -40,6 +40,12 @@ REQUEUE = (
     f"UPDATE messages SET embed_state = {PENDING}, embed_claimed_until = NULL WHERE embed_state = {EMBEDDED}"
     " AND id IN (SELECT message_id FROM message_vectors WHERE model < $1 OR model > $1) RETURNING 1"
 )
+# The size a server really returns for a model and a requested size ($2; 0: the model's own).
+EMBEDDING_SIZE = "SELECT size FROM embedding_sizes WHERE model = $1 AND requested = $2"
+REMEMBER_EMBEDDING_SIZE = (
+    "INSERT INTO embedding_sizes (model, requested, size, learned_at) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (model, requested) DO UPDATE SET size = excluded.size, learned_at = excluded.learned_at"
+)
 CHANNELS = (
     "SELECT DISTINCT channel_id FROM message_vectors"
     " WHERE platform = $1 AND team_id = $2 AND model = $3 ORDER BY channel_id"
@@ -105,6 +111,15 @@ class SQLMemory:
     async def requeue_other_models(self, model: str) -> int:
         """Messages embedded with another model (or size) wait to be embedded again; returns how many."""
         return len(await self._db.fetch(REQUEUE, model))
+
+    async def embedding_size(self, model: str, requested: int | None) -> int | None:
+        """The vector size the server returned for `model` asked for `requested` (None: never seen)."""
+        row = await self._db.fetchrow(EMBEDDING_SIZE, model, requested or 0)
+        return None if row is None else int(row[0])
+
+    async def remember_embedding_size(self, model: str, requested: int | None, size: int, now: datetime) -> None:
+        """What the server returned, for every later start and every process."""
+        await self._db.execute(REMEMBER_EMBEDDING_SIZE, model, requested or 0, size, now.isoformat())
 
     async def scan(self, scope: VectorScope, after_id: int, limit: int) -> VectorPage:
         """One page of vectors in message-id order after `after_id`."""

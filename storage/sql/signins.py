@@ -20,6 +20,16 @@ ADD_SESSION = (
 )
 SESSION = f"SELECT {_GRANT}, created_at, expires_at FROM dashboard_sessions WHERE digest = $1 AND expires_at > $2"
 END_SESSION = "DELETE FROM dashboard_sessions WHERE digest = $1"
+# One team's and/or one person's ($1 team, $2 user; '' = any): an operator's list, their ending, and /forget.
+_WHOSE = "($1 = '' OR team_id = $1) AND ($2 = '' OR user_id = $2)"
+SESSIONS = (
+    f"SELECT {_GRANT}, created_at, expires_at FROM dashboard_sessions WHERE {_WHOSE} AND expires_at > $3"
+    " ORDER BY created_at, user_id"
+)
+END_SIGNINS = (
+    f"DELETE FROM dashboard_sessions WHERE {_WHOSE} RETURNING 1",
+    f"DELETE FROM dashboard_links WHERE {_WHOSE} RETURNING 1",
+)
 FORGET_LINKS = "DELETE FROM dashboard_links WHERE expires_at <= $1"
 FORGET_SESSIONS = "DELETE FROM dashboard_sessions WHERE expires_at <= $1"
 
@@ -59,16 +69,26 @@ class SQLSignIns:
 
     async def session(self, digest: str, now: datetime) -> WebSession | None:
         row = await self._db.fetchrow(SESSION, digest, _at(now))
-        if row is None:
-            return None
-        return WebSession(_grant(row), datetime.fromisoformat(str(row[5])), datetime.fromisoformat(str(row[6])))
+        return None if row is None else _session(row)
 
     async def end_session(self, digest: str) -> None:
         await self._db.execute(END_SESSION, digest)
 
+    async def sessions(self, now: datetime, team_id: str = "", user_id: str = "") -> list[WebSession]:
+        return [_session(row) for row in await self._db.fetch(SESSIONS, team_id, user_id, _at(now))]
+
+    async def end_sessions(self, team_id: str = "", user_id: str = "") -> tuple[int, int]:
+        async with self._db.transaction() as tx:
+            sessions, links = [len(await tx.fetch(sql, team_id, user_id)) for sql in END_SIGNINS]
+        return sessions, links
+
     async def forget_expired(self, now: datetime) -> int:
         async with self._db.transaction() as tx:
             return await tx.execute(FORGET_LINKS, _at(now)) + await tx.execute(FORGET_SESSIONS, _at(now))
+
+
+def _session(row: Row) -> WebSession:
+    return WebSession(_grant(row), datetime.fromisoformat(str(row[5])), datetime.fromisoformat(str(row[6])))
 
 
 def _values(grant: SignInGrant) -> tuple[str, str, str, str, int]:

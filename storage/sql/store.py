@@ -26,7 +26,7 @@ from storage.sql.connection import Database, Row, conversation_lock
 from storage.sql.ledger import SQLLedger
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
-from storage.sql.signins import SQLSignIns
+from storage.sql.signins import END_SIGNINS, SQLSignIns
 
 OPEN_CONVERSATION = (
     "SELECT c.id, c.created_at, c.system_prompt, s.model FROM conversations c LEFT JOIN channel_settings s"
@@ -314,12 +314,14 @@ class SQLStore:
     async def forget_user(
         self, team_id: str, user_id: str, pseudonym: str, *, keep_day: str | None = None
     ) -> dict[str, int]:
-        """Delete a user's messages (and the replies to them), prompt runs and ratings in a team;
+        """Delete a user's messages (and the replies to them), prompt runs, ratings and dashboard sign-ins in a team;
         replace their id by `pseudonym` where the team's records must stay (ledger costs, authorship).
 
         `pseudonym` must be new (random) each time. The user's spend of `keep_day` (the quota day in
         force) keeps counting against their daily limits, as a total without the calls behind it.
         """
+        if not team_id or not user_id:  # '' would mean everyone's sign-ins to END_SIGNINS
+            raise ValueError("forget_user needs a team and a user")
         counts: dict[str, int] = {}
         async with self._db.transaction() as tx:
             replies = len(await tx.fetch(FORGET_REPLIES, team_id, user_id))
@@ -328,6 +330,8 @@ class SQLStore:
             counts["ratings"] = len(await tx.fetch(FORGET_RATINGS, team_id, user_id))
             await tx.execute(FORGET_RATINGS_OF_RUNS, team_id, user_id)
             counts["prompt runs"] = len(await tx.fetch(FORGET_RUNS, team_id, user_id))
+            # Their open dashboard sessions end and unused links stop working: the rows with their id and name go.
+            counts["dashboard sign-ins"] = sum([len(await tx.fetch(sql, team_id, user_id)) for sql in END_SIGNINS])
             pseudonymized = 0
             pseudonymized += await tx.execute(FORGET_LEDGER_ROWS, team_id, user_id, pseudonym)
             pseudonymized += await tx.execute(FORGET_LEDGER_TOTALS, team_id, user_id, pseudonym, keep_day)

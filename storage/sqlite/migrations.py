@@ -336,4 +336,19 @@ MIGRATIONS: list[Migration] = [
             """,
         "CREATE INDEX user_in_flight_user ON user_in_flight (platform, team_id, user_id)",
     ),
+    Migration(
+        "memory_embedding_sizes",
+        # The vector size a server really returns for a model and a requested EMBEDDING_DIMENSIONS (0: none
+        # asked). Servers that ignore `dimensions` return another size; remembered, the vectors keep their key
+        # across restarts and processes instead of being embedded (and paid for) again at every start.
+        """
+            CREATE TABLE embedding_sizes (
+                model TEXT NOT NULL,
+                requested INTEGER NOT NULL,
+                size INTEGER NOT NULL,
+                learned_at TEXT NOT NULL,
+                PRIMARY KEY (model, requested)
+            ) WITHOUT ROWID
+            """,
+    ),
 ]

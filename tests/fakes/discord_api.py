@@ -108,6 +108,7 @@ class FakeDiscord(LoopbackServer):
         self.uploads: list[str] = []  # filenames of files sent with messages
         # (method, path fragment) -> HTTP statuses to answer the next matching calls with (429: rate limited)
         self.failures: dict[tuple[str, str], list[int]] = {}
+        self.members: dict[str, list[str]] = {}  # user id -> role ids (GET /guilds/{id}/members/{user}; absent: 404)
         self._ids = itertools.count(5000)
         super().__init__(web.Application())
         self.app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
@@ -152,6 +153,11 @@ class FakeDiscord(LoopbackServer):
             return _json({"id": BOT_ID, "name": "teambot", "icon": None, "description": "", "bot_public": True,
                           "bot_require_code_grant": False, "verify_key": "0" * 64, "flags": 0,
                           "owner": user("99", "owner")})  # fmt: skip
+        if request.method == "GET" and parts[0] == "guilds" and len(parts) == 4 and parts[2] == "members":
+            if parts[3] not in self.members:
+                return _json({"message": "Unknown Member", "code": 10007}, status=404)
+            return _json({"user": user(parts[3], f"user{parts[3]}"), "roles": self.members[parts[3]], "flags": 0,
+                          "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False, "mute": False})  # fmt: skip
         if parts[0] == "channels" and parts[-1] == "typing":
             return web.Response(status=204)
         if parts[-1] == "callback":  # with_response=true: the callback answers with what it did

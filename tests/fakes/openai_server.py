@@ -324,13 +324,16 @@ class FakeOpenAI(LoopbackServer):
         default_reply: Callable[[dict[str, Any]], str] | None = None,
         embedding_dims: int = 1536,
         refuse_dimensions: Recorded | None = None,
+        ignore_dimensions: bool = False,
         image_links: bool = False,
     ) -> None:
         """`embedding_dims`: the model's own vector size. `refuse_dimensions`: answer any embedding request
-        that sets `dimensions` with this error (servers without Matryoshka models). `image_links`: answer
+        that sets `dimensions` with this error (servers without Matryoshka models). `ignore_dimensions`: answer
+        it with the model's own size (servers that drop the parameter: LiteLLM's drop_params). `image_links`: answer
         image requests with `url`s to `/files/…` on this server, as LiteLLM's mocks do, never `b64_json`."""
         self.embedding_dims = embedding_dims
         self.refuse_dimensions = refuse_dimensions
+        self.ignore_dimensions = ignore_dimensions
         self.image_links = image_links
         self.refused_words: set[str] = set()  # an embedding input containing one is refused (content policy)
         self.files: dict[str, tuple[bytes, str]] = {}  # what /files/{name} serves: (bytes, content type)
@@ -502,7 +505,7 @@ class FakeOpenAI(LoopbackServer):
         if any(word in text.lower() for text in texts for word in self.refused_words):
             return _error(400, "Your request was rejected by the safety system.", "invalid_request_error",
                           "content_policy_violation")  # fmt: skip
-        dims = int(body.get("dimensions") or self.embedding_dims)
+        dims = int(body.get("dimensions") or self.embedding_dims) if not self.ignore_dimensions else self.embedding_dims
         data = []
         for index, text in enumerate(texts):
             vector = word_vector(text, dims)
