@@ -108,6 +108,9 @@ class FakeDiscord(LoopbackServer):
         self.uploads: list[str] = []  # filenames of files sent with messages
         # (method, path fragment) -> HTTP statuses to answer the next matching calls with (429: rate limited)
         self.failures: dict[tuple[str, str], list[int]] = {}
+        self.dm_channels: dict[str, str] = {}  # DM channel id -> the user it is with
+        self.no_dms: set[str] = set()  # users who do not accept DMs from server members (Discord's 50007)
+        self.channel_of: dict[str, str] = {}  # message id -> the channel it was posted in
         self._ids = itertools.count(5000)
         super().__init__(web.Application())
         self.app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
@@ -120,6 +123,14 @@ class FakeDiscord(LoopbackServer):
     def base(self) -> str:
         """What discord.http.Route.BASE becomes."""
         return f"http://127.0.0.1:{self.port}/api/v10"
+
+    def texts_in(self, channel_id: str) -> list[str]:
+        """What the messages posted in a channel (or a DM channel) say now, in order."""
+        return [text for message_id, text in self.messages.items() if self.channel_of.get(message_id) == channel_id]
+
+    def dm_texts(self, user_id: str) -> list[str]:
+        """What the bot sent `user_id` by DM."""
+        return [text for channel, who in self.dm_channels.items() if who == user_id for text in self.texts_in(channel)]
 
     def called(self, method: str, fragment: str) -> list[DiscordCall]:
         """Calls with this method whose path contains `fragment`."""
@@ -152,6 +163,14 @@ class FakeDiscord(LoopbackServer):
             return _json({"id": BOT_ID, "name": "teambot", "icon": None, "description": "", "bot_public": True,
                           "bot_require_code_grant": False, "verify_key": "0" * 64, "flags": 0,
                           "owner": user("99", "owner")})  # fmt: skip
+        if request.method == "POST" and path == "/users/@me/channels":  # open (or find) the DM with a user
+            recipient = str((body or {}).get("recipient_id"))
+            channel_id = f"9{recipient}"
+            self.dm_channels[channel_id] = recipient
+            return _json({"id": channel_id, "type": 1, "recipients": [user(recipient, f"user{recipient}")],
+                          "last_message_id": None})  # fmt: skip
+        if request.method == "POST" and parts[0] == "channels" and self.dm_channels.get(parts[1]) in self.no_dms:
+            return _json({"message": "Cannot send messages to this user", "code": 50007}, status=403)
         if parts[0] == "channels" and parts[-1] == "typing":
             return web.Response(status=204)
         if parts[-1] == "callback":  # with_response=true: the callback answers with what it did
@@ -174,6 +193,7 @@ class FakeDiscord(LoopbackServer):
             message_id = str(next(self._ids))
             self.messages[message_id] = content
             channel = parts[1] if parts[0] == "channels" else "2"
+            self.channel_of[message_id] = parts[1] if parts[0] == "channels" else f"webhook:{parts[-1]}"
             return _json(message_payload(message_id, channel, content))
         if request.method == "PATCH":
             message_id = parts[-1]
