@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     discord_guild_ids: str = Field("", description="comma-separated guild ids to sync commands to at once")
     discord_dms: bool = Field(True, description="answer direct messages (each person's DMs are their own team)")
     max_attachment_mb: int = Field(25, ge=1, description="largest attachment the bot downloads")
+    # Below Pillow's own hard limit (about 179 Mpx); the default keeps a 50-megapixel phone photo (8160x6120).
+    max_image_pixels: int = Field(
+        50_000_000, ge=1_000_000, le=178_000_000, description="most pixels an image may have (checked before decoding)"
+    )
+    max_images_per_message: int = Field(10, ge=1, le=100, description="most images one message may carry")
 
     # Slack (adapters/slack/adapter.py): SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode, for
     # development) or SLACK_SIGNING_SECRET (HTTP mode on PORT, for production).
