@@ -30,6 +30,7 @@ from bot.memory.embeddings import EmbeddingModel, OpenAIEmbeddings
 from bot.memory.semantic import Memory
 from bot.prompts.experiments import PromptExperiments
 from bot.providers.errors import FaultLog
+from bot.providers.image_links import link_policy
 from bot.providers.llm import ChatModel, OpenAIChat, make_client
 from bot.providers.openai_media import (
     ImageModel,
@@ -138,7 +139,7 @@ async def open_engine(
             prompts=prompts,
             images=ImageMaker(
                 settings,
-                images or OpenAIImages(client, faults, max_download_bytes=settings.max_attachment_mb * 2**20),
+                images or OpenAIImages(client, link_policy(settings), faults),
                 budget,
                 prices,
                 image_limits,
