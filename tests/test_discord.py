@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,18 +68,27 @@ def bots_thread(harness: Harness) -> discord.Thread:
     return thread
 
 
-@pytest.fixture
-async def discord_bot(
-    make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+@asynccontextmanager
+async def discord_harness(
+    make_settings: Any, monkeypatch: pytest.MonkeyPatch, **settings_: Any
 ) -> AsyncIterator[Harness]:
+    """discord.py's real client logged in to the fake REST API, and the adapter on an engine with these settings."""
     async with FakeDiscord() as api:
         monkeypatch.setattr(discord.http.Route, "BASE", api.base)
-        settings = make_settings(discord_token="test.token.value", discord_admin_role="bot-admins")
+        settings = make_settings(discord_token="test.token.value", **settings_)
         async with open_engine(settings) as engine:
             client = await logged_in_client(intents())
             adapter = DiscordAdapter(engine, settings, client, interval=0)
             yield Harness(api, engine, adapter, client, itertools.count(100))
             await client.close()
+
+
+@pytest.fixture
+async def discord_bot(
+    make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Harness]:
+    async with discord_harness(make_settings, monkeypatch, discord_admin_role="bot-admins") as harness:
+        yield harness
 
 
 async def test_a_mention_opens_a_thread_and_the_reply_streams_there(

@@ -4,19 +4,16 @@ commands answer ephemerally, files included; Slack answers privately by ephemera
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator
 from typing import Any
 
-import discord
 import pytest
 
-from adapters.discord.adapter import SENT_BY_DM, DiscordAdapter, intents
-from bot.app import open_engine
+from adapters.discord.adapter import SENT_BY_DM
 from bot.private_exchange import UNREACHABLE
-from tests.fakes.discord_api import ADMIN_ROLE, BOT_ID, FakeDiscord, logged_in_client
+from tests.fakes.discord_api import ADMIN_ROLE, BOT_ID
 from tests.fakes.openai_server import FakeOpenAI
-from tests.test_discord import Harness, interaction
+from tests.test_discord import Harness, discord_harness, interaction
 from tests.test_security_discord import dm_from
 from tests.test_slack import Harness as SlackHarness
 from tests.test_slack import mention, until
@@ -33,15 +30,9 @@ PRIVATE_COMMANDS = ["/dashboard", "/usage", "/usage team", "/quota show", "/sear
 async def discord_bot(
     make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Harness]:
-    """discord.py's real client against the fake REST API, with the dashboard served (PORT set)."""
-    async with FakeDiscord() as api:
-        monkeypatch.setattr(discord.http.Route, "BASE", api.base)
-        settings = make_settings(discord_token="test.token.value", discord_admin_role=ADMIN_ROLE, port=8080)
-        async with open_engine(settings) as engine:
-            client = await logged_in_client(intents())
-            adapter = DiscordAdapter(engine, settings, client, interval=0)
-            yield Harness(api, engine, adapter, client, itertools.count(100))
-            await client.close()
+    """The Discord harness with the dashboard served (PORT set) and an admin role chosen by id."""
+    async with discord_harness(make_settings, monkeypatch, discord_admin_role=ADMIN_ROLE, port=8080) as harness:
+        yield harness
 
 
 def public_texts(harness: Harness) -> list[str]:
