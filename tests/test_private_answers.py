@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.discord.adapter import SENT_BY_DM
+from adapters.discord.adapter import ANSWERED_PRIVATELY, SENT_BY_DM
 from bot.private_exchange import UNREACHABLE
 from tests.fakes.discord_api import ADMIN_ROLE, BOT_ID
 from tests.fakes.openai_server import FakeOpenAI
@@ -36,13 +36,12 @@ async def discord_bot(
 
 
 def public_texts(harness: Harness) -> list[str]:
-    """Every message others can read: in channels and threads (not DMs), and follow-ups not flagged ephemeral."""
+    """Every message others can read: in channels and threads (not DMs), and follow-ups Discord shows to all."""
     api = harness.api
-    shown = [text for message_id, text in api.messages.items() if api.channel_of.get(message_id) not in api.dm_channels]
-    ephemeral = {
-        str(c.json.get("content")) for c in api.called("POST", "/webhooks/") if c.json and c.json.get("flags") == 64
-    }
-    return [text for text in shown if text not in ephemeral]
+    return [
+        text for message_id, text in api.messages.items()
+        if api.channel_of.get(message_id) not in api.dm_channels and not api.ephemeral.get(message_id)
+    ]  # fmt: skip
 
 
 def public_uploads(harness: Harness) -> list[str]:
@@ -96,6 +95,15 @@ async def test_a_slash_commands_private_file_is_ephemeral_too(discord_bot: Harne
     followups = discord_bot.api.called("POST", "/webhooks/")
     assert len(followups) == 2 and any(c.json and c.json.get("multipart") for c in followups)
     assert all(c.json and c.json.get("flags") == 64 for c in followups)  # the text and the chart
+
+
+async def test_a_private_answer_to_a_public_slash_command_is_a_follow_up_of_its_own(discord_bot: Harness) -> None:
+    # Discord shows the first follow-up to a deferred response as the defer was (public for /image), whatever
+    # its flags: the refusal, private, must not be that first follow-up.
+    await discord_bot.adapter.on_command(interaction(discord_bot, "image"), "image", "a cat " * 10_000, None)
+    assert public_texts(discord_bot) == [ANSWERED_PRIVATELY]
+    [refusal] = [text for text in discord_bot.api.messages.values() if text.startswith(":warning:")]
+    assert "characters" in refusal
 
 
 async def test_slack_private_answers_by_mention_are_ephemeral(slack: SlackHarness) -> None:

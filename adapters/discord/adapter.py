@@ -170,21 +170,32 @@ SENT_BY_DM = "I sent you the answer by direct message (only you can see it there
 
 
 class InteractionResponder:
-    """Answers a deferred slash command through its follow-up webhook; private answers are ephemeral."""
+    """Answers a deferred slash command through its follow-up webhook; private answers are ephemeral.
 
-    def __init__(self, interaction: discord.Interaction, *, interval: float = EDIT_INTERVAL) -> None:
+    Discord shows the first follow-up to a deferred response with the defer's visibility, whatever its own
+    flags (discord-api-docs #2866, #3466): before a private answer to a public defer, the "thinking…"
+    message is resolved by an edit, so the private answer comes as a follow-up of its own, ephemeral.
+    """
+
+    def __init__(
+        self, interaction: discord.Interaction, *, ephemeral_defer: bool, interval: float = EDIT_INTERVAL
+    ) -> None:
         self._interaction = interaction
         self._interval = interval
+        self._ephemeral_defer = ephemeral_defer
+        self._loading = True  # the deferred "thinking…" still waits for its first follow-up
 
     async def send_text(self, text: str, *, private: bool = False) -> None:
         """Follow-up messages, ephemeral when private."""
         for chunk in split_message(text, MESSAGE_LIMIT):
+            await self._before_follow_up(private)
             await self._interaction.followup.send(chunk, ephemeral=private, allowed_mentions=NO_PINGS)
 
     def stream(self) -> EditedReply:
         """Edit-based streaming on follow-up messages."""
 
         async def send(text: str) -> Any:
+            await self._before_follow_up(private=False)
             return await self._interaction.followup.send(text, wait=True, allowed_mentions=NO_PINGS)
 
         return discord_reply(send, interval=self._interval)
@@ -193,6 +204,7 @@ class InteractionResponder:
         self, data: bytes, filename: str, content_type: str, *, caption: str = "", private: bool = False
     ) -> None:
         """A follow-up with the file, ephemeral when private."""
+        await self._before_follow_up(private)
         await self._interaction.followup.send(
             content=caption[:MESSAGE_LIMIT] or "",
             file=discord.File(io.BytesIO(data), filename),
@@ -206,6 +218,14 @@ class InteractionResponder:
     async def send_error(self, message: str) -> None:
         """Ephemeral."""
         await self.send_text(f":warning: {message}", private=True)
+
+    async def _before_follow_up(self, private: bool) -> None:
+        if self._loading and private and not self._ephemeral_defer:
+            await self._interaction.edit_original_response(content=ANSWERED_PRIVATELY, allowed_mentions=NO_PINGS)
+        self._loading = False
+
+
+ANSWERED_PRIVATELY = "(answered privately)"
 
 
 class DiscordAdapter:
@@ -355,7 +375,8 @@ class DiscordAdapter:
         if interaction.guild_id is None and not self._settings.discord_dms:
             await interaction.response.send_message(DMS_OFF, ephemeral=True, allowed_mentions=NO_PINGS)
             return
-        await interaction.response.defer(thinking=True, ephemeral=spec is not None and spec.private)
+        private = spec is not None and spec.private
+        await interaction.response.defer(thinking=True, ephemeral=private)
         user = interaction.user
         channel_id = interaction.channel_id or 0
         parent = getattr(interaction.channel, "parent_id", None)
@@ -373,7 +394,8 @@ class DiscordAdapter:
             attachments=(self._attachment(file),) if file is not None else (),
             platform_directory=DiscordDirectory(user, channel_id, channel_id if parent else None),
         )
-        await self.engine.handle(incoming, InteractionResponder(interaction, interval=self._interval))
+        responder = InteractionResponder(interaction, ephemeral_defer=private, interval=self._interval)
+        await self.engine.handle(incoming, responder)
 
 
 def _platform_message(guild_id: int | None, message_id: int) -> PlatformMessage:

@@ -111,6 +111,9 @@ class FakeDiscord(LoopbackServer):
         self.dm_channels: dict[str, str] = {}  # DM channel id -> the user it is with
         self.no_dms: set[str] = set()  # users who do not accept DMs from server members (Discord's 50007)
         self.channel_of: dict[str, str] = {}  # message id -> the channel it was posted in
+        # Interaction token -> the deferred response's visibility while it is still "thinking…" (loading).
+        self.loading: dict[str, bool] = {}
+        self.ephemeral: dict[str, bool] = {}  # follow-up message id -> whether only its asker sees it
         self._ids = itertools.count(5000)
         super().__init__(web.Application())
         self.app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
@@ -175,6 +178,8 @@ class FakeDiscord(LoopbackServer):
             return web.Response(status=204)
         if parts[-1] == "callback":  # with_response=true: the callback answers with what it did
             flags = int(((body or {}).get("data") or {}).get("flags") or 0)
+            if (body or {}).get("type") == 5:  # deferred: "thinking…" until the first follow-up or an edit
+                self.loading[parts[2]] = bool(flags & 64)
             return _json({"interaction": {"id": parts[1], "type": 2, "response_message_loading": True,
                                           "response_message_ephemeral": bool(flags & 64)}})  # fmt: skip
         if parts[0] == "channels" and parts[-1] == "threads":
@@ -191,12 +196,20 @@ class FakeDiscord(LoopbackServer):
         content = str((body or {}).get("content") or "")
         if request.method == "POST" and (parts[0] == "channels" or parts[0] == "webhooks"):
             message_id = str(next(self._ids))
+            if parts[0] == "webhooks":
+                # The first follow-up to a deferred response resolves it and keeps the defer's visibility,
+                # whatever its own flags say (discord-api-docs #2866, #3466).
+                flags = int((body or {}).get("flags") or 0)
+                self.ephemeral[message_id] = self.loading.pop(parts[2], bool(flags & 64))
             self.messages[message_id] = content
             channel = parts[1] if parts[0] == "channels" else "2"
             self.channel_of[message_id] = parts[1] if parts[0] == "channels" else f"webhook:{parts[-1]}"
             return _json(message_payload(message_id, channel, content))
         if request.method == "PATCH":
             message_id = parts[-1]
+            if parts[0] == "webhooks" and message_id == "@original":  # the deferred response, resolved
+                message_id = str(next(self._ids))
+                self.ephemeral[message_id] = self.loading.pop(parts[2], False)
             self.messages[message_id] = content
             channel = parts[1] if parts[0] == "channels" else "2"
             return _json(message_payload(message_id, channel, content))
