@@ -4,12 +4,16 @@ commands answer ephemerally, files included; Slack answers privately by ephemera
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
 from adapters.discord.adapter import ANSWERED_PRIVATELY, SENT_BY_DM
+from bot.chat.engine import Engine
 from bot.private_exchange import UNREACHABLE
 from tests.fakes.discord_api import ADMIN_ROLE, BOT_ID
 from tests.fakes.openai_server import FakeOpenAI
@@ -121,3 +125,19 @@ async def test_slack_never_uploads_a_private_file_where_others_see_it(slack: Sla
     assert text["response_type"] == note["response_type"] == "ephemeral"
     assert "team-spend-" in note["text"] and "not posted" in note["text"]
     assert slack.api.called("files.getUploadURLExternal") == [] and slack.api.uploads == []
+
+
+async def test_console_users_sharing_a_channel_never_see_each_others_private_answers(
+    engine: Engine, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    async def say(user_id: str, lines: str) -> str:
+        out = io.StringIO()
+        who = ConsoleIdentity(user_id=user_id, channel_id="shared", is_admin=True)
+        await ConsoleAdapter(engine, who, stdin=io.StringIO(lines), stdout=out, files_dir=tmp_path).run()
+        return out.getvalue()
+
+    assert "/dashboard" in await say("ada", "/help\n/usage\n/quota show\n")  # on ada's terminal only
+    await say("bob", "what did ada ask?\n")
+    [request] = fake_openai.chat_requests()
+    said = str(request["messages"])  # bob's turn in the shared channel: no command or answer of ada's is in it
+    assert "Today: $" not in said and "/quota" not in said and "Defaults" not in said
