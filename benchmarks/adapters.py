@@ -25,7 +25,7 @@ from adapters.discord.adapter import ChannelResponder, intents
 from adapters.slack.responder import SlackResponder
 from benchmarks.support import clock
 from bot.responder import Responder
-from tests.fakes.discord_api import CHANNEL, FakeDiscord, logged_in_client
+from tests.fakes.discord_api import CHANNEL, FakeDiscord, logged_in_client, user
 from tests.fakes.slack_api import FakeSlack
 
 PIECES = 150
@@ -118,7 +118,9 @@ async def discord_edits() -> dict[str, Any]:
                     if start <= c.at <= end and c.method in ("POST", "PATCH") and (c.json or {}).get("content")
                 ]  # fmt: skip
 
-            return await measure(lambda: ChannelResponder(channel), arrivals, delivery)
+            # Whoever asked: streamed replies are public, so no DM is opened.
+            asker = discord.User(state=client._connection, data=user("10", "ann"))  # type: ignore[arg-type]
+            return await measure(lambda: ChannelResponder(channel, asker), arrivals, delivery)
         finally:
             await client.close()
             discord.http.Route.BASE = base

@@ -74,7 +74,9 @@ class DiscardingResponder:
     def stream(self) -> DiscardingStream:
         return DiscardingStream()
 
-    async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
+    async def send_file(
+        self, data: bytes, filename: str, content_type: str, *, caption: str = "", private: bool = False
+    ) -> None:
         pass
 
     async def show_status(self, text: str) -> None:

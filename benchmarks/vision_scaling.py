@@ -14,6 +14,7 @@ from typing import Any
 from PIL import Image
 
 from bot.billing.prices import PriceTable
+from bot.media.image_limits import ImageLimits
 from bot.media.vision import VisionFormula, prepare
 
 RUNS = 3
@@ -30,13 +31,14 @@ async def run() -> dict[str, Any]:
     """Sizes and tokens per model, and the median time to check and scale the photo."""
     prices = PriceTable.load()
     data = photo()
+    limits = ImageLimits(max_pixels=50_000_000, max_per_message=10, max_bytes=25 * 2**20)  # the defaults
     report: dict[str, Any] = {"source": {"pixels": "4032x3024", "bytes": len(data)}}
     for model in ("gpt-4.1-mini", "gpt-4o"):
         formula = VisionFormula.from_table(prices.vision(model) or {})
         times = []
         for _ in range(RUNS):
             started = time.perf_counter()
-            image = await prepare("photo.jpg", data, formula, "auto")
+            image = await prepare("photo.jpg", data, formula, "auto", limits)
             times.append((time.perf_counter() - started) * 1000)
         report[model] = {
             "sent_pixels": f"{image.width}x{image.height}",

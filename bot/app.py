@@ -22,6 +22,7 @@ from bot.clock import Clock, utc_now
 from bot.dashboard.signin import dashboard_served, slack_http_mode
 from bot.errors import ConfigError
 from bot.logs import log_file
+from bot.media.image_limits import ImageLimits
 from bot.media.images import ImageMaker
 from bot.media.speech import Speaker
 from bot.media.transcription import Transcriber
@@ -29,6 +30,7 @@ from bot.memory.embeddings import EmbeddingModel, OpenAIEmbeddings
 from bot.memory.semantic import Memory
 from bot.prompts.experiments import PromptExperiments
 from bot.providers.errors import FaultLog
+from bot.providers.image_links import link_policy
 from bot.providers.llm import ChatModel, OpenAIChat, make_client
 from bot.providers.openai_media import (
     ImageModel,
@@ -119,8 +121,16 @@ async def open_engine(
             tokens=tokens,
             clock=clock,
         )
+        image_limits = ImageLimits.from_settings(settings)  # one decode limit for every path that decodes images
         conversations = Conversations(
-            settings=settings, store=store, chat=chat, tokens=tokens, memory=memory, clock=clock, prices=prices
+            settings=settings,
+            store=store,
+            chat=chat,
+            tokens=tokens,
+            memory=memory,
+            clock=clock,
+            prices=prices,
+            image_limits=image_limits,
         )
         prompts = PromptExperiments(settings=settings, store=store, chat=chat, prices=prices, clock=clock)
         yield Engine(
@@ -129,9 +139,10 @@ async def open_engine(
             prompts=prompts,
             images=ImageMaker(
                 settings,
-                images or OpenAIImages(client, faults, max_download_bytes=settings.max_attachment_mb * 2**20),
+                images or OpenAIImages(client, link_policy(settings), faults),
                 budget,
                 prices,
+                image_limits,
             ),
             transcriber=Transcriber(settings, speech or OpenAITranscriber(client, faults), budget, prices),
             speaker=Speaker(settings, voice or OpenAISpeech(client, faults), budget, prices, tokens),

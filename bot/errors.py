@@ -42,6 +42,17 @@ class CannotPost(UserFacingError):
     """The platform will not let the bot post where it was asked (it is not a member there)."""
 
 
+class CannotReplyPrivately(TeambotError):
+    """The platform cannot deliver this answer to the asker alone (a DM refused, no private files).
+
+    Raised by an adapter's Responder instead of posting where others could read it.
+    """
+
+
+class PrivateUnreachable(UserFacingError):
+    """A private answer could not reach the asker alone; the message says how to get it privately."""
+
+
 class NotAllowed(UserFacingError):
     """The user may not do this (for example an admin-only command)."""
 

@@ -25,13 +25,16 @@ class Responder(Protocol):
     """The adapter's handle for answering one incoming message."""
 
     async def send_text(self, text: str, *, private: bool = False) -> None:
-        """Send a complete message; `private` means only the author sees it, where the platform allows."""
+        """Send a complete message; `private` means only the author sees it: ephemeral or a DM, or, where
+        the platform cannot, raise CannotReplyPrivately. Never post a private text where others can read it."""
 
     def stream(self) -> ReplyStream:
         """Start a reply that is streamed piece by piece."""
 
-    async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
-        """Upload a file (an image, a transcript) with an optional caption."""
+    async def send_file(
+        self, data: bytes, filename: str, content_type: str, *, caption: str = "", private: bool = False
+    ) -> None:
+        """Upload a file (an image, a transcript) with an optional caption; `private` as for send_text."""
 
     async def show_status(self, text: str) -> None:
         """Show transient progress ("thinking…", "transcribing part 2 of 5")."""

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.net.addresses import AllowedHosts
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are teambot, a helpful assistant in a team's chat. Answer clearly and concisely; use Markdown where it helps."
@@ -100,6 +101,15 @@ class Settings(BaseSettings):
     discord_guild_ids: str = Field("", description="comma-separated guild ids to sync commands to at once")
     discord_dms: bool = Field(True, description="answer direct messages (each person's DMs are their own team)")
     max_attachment_mb: int = Field(25, ge=1, description="largest attachment the bot downloads")
+    # Below Pillow's own hard limit (about 179 Mpx); the default keeps a 50-megapixel phone photo (8160x6120).
+    max_image_pixels: int = Field(
+        50_000_000, ge=1_000_000, le=178_000_000, description="most pixels an image may have (checked before decoding)"
+    )
+    max_images_per_message: int = Field(10, ge=1, le=100, description="most images one message may carry")
+    # Image links a provider returns are fetched from public addresses only (bot/net/outbound.py).
+    image_url_allowed_hosts: str = Field(
+        "", description="comma-separated host[:port] of a self-hosted image server that is not public"
+    )
 
     # Slack (adapters/slack/adapter.py): SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode, for
     # development) or SLACK_SIGNING_SECRET (HTTP mode on PORT, for production).
@@ -188,6 +198,12 @@ class Settings(BaseSettings):
         # A blank secret would let anyone sign requests (HMAC with an empty key): refuse it at start.
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("is blank; copy the Signing Secret from the app's Basic Information page, or unset it")
+        return value
+
+    @field_validator("image_url_allowed_hosts")
+    @classmethod
+    def _host_list(cls, value: str) -> str:
+        AllowedHosts.parse(value)  # a ValueError names the malformed entry
         return value
 
     @field_validator("openai_base_url")

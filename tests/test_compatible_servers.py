@@ -207,7 +207,7 @@ async def test_a_burst_against_a_server_that_comes_up_late_loses_no_answer(make_
 
 async def test_an_image_returned_as_a_link_is_downloaded_and_uploaded(make_settings: Any) -> None:
     async with FakeOpenAI(image_links=True) as fake:
-        settings = make_settings(openai_base_url=fake.base_url)
+        settings = make_settings(openai_base_url=fake.base_url, image_url_allowed_hosts=fake.host)
         responder = RecordingResponder()
         async with open_engine(settings) as engine:
             await engine.handle(message("/image a lighthouse 2"), responder)
@@ -235,7 +235,7 @@ async def test_a_bad_image_link_is_explained_and_the_drawn_image_still_charged(
 ) -> None:
     async with FakeOpenAI(image_links=True) as fake:
         fake.files["image-1.png"] = served
-        settings = make_settings(openai_base_url=fake.base_url, max_attachment_mb=1)
+        settings = make_settings(openai_base_url=fake.base_url, max_attachment_mb=1, image_url_allowed_hosts=fake.host)
         responder = RecordingResponder()
         async with open_engine(settings) as engine:
             await engine.handle(message("/image a lighthouse"), responder)

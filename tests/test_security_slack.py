@@ -269,6 +269,14 @@ async def history_of(slack: Harness, thread: str = "1000.0001") -> list[str]:
     return [m.content for m in await slack.engine.store.messages(conv.id)]
 
 
+async def history_becomes(slack: Harness, expected: list[str], seconds: float = 15) -> None:
+    """Wait until the thread's stored history is `expected` (bounds the wait; not a timing assertion)."""
+    deadline = time.monotonic() + seconds
+    while (seen := await history_of(slack)) != expected:
+        assert time.monotonic() < deadline, f"history stayed {seen}"
+        await asyncio.sleep(0.01)
+
+
 async def test_a_deleted_slack_message_leaves_history_with_its_reply(slack: Harness, fake_openai: FakeOpenAI) -> None:
     await slack.event(mention("<@UBOT> my prod password is hunter2"), "Ev1")
     await until(lambda: "echo: my prod password is hunter2" in slack.api.messages.values())
@@ -277,27 +285,21 @@ async def test_a_deleted_slack_message_leaves_history_with_its_reply(slack: Harn
                "deleted_ts": "1000.0001", "hidden": True, "previous_message": {"type": "message", "user": "U1",
                "ts": "1000.0001", "text": "<@UBOT> my prod password is hunter2"}}  # fmt: skip
     assert await slack.event(deleted, "Ev2") == 200
-    for _ in range(500):
-        if await history_of(slack) == []:
-            break
-        await asyncio.sleep(0.01)
-    assert await history_of(slack) == []
+    await history_becomes(slack, [])
 
 
 async def test_an_edited_slack_message_is_replaced_and_not_answered_again(
     slack: Harness, fake_openai: FakeOpenAI
 ) -> None:
     await slack.event(mention("<@UBOT> my prod password is hunter2"), "Ev1")
-    await until(lambda: "echo: my prod password is hunter2" in slack.api.messages.values())
+    # The reply is stored once it is complete, just after Slack shows it: wait for the stored turn, not the
+    # shown reply (reading history between the two made this test fail under load).
+    await history_becomes(slack, ["my prod password is hunter2", "echo: my prod password is hunter2"])
     changed = {"type": "message", "subtype": "message_changed", "channel": "C1", "ts": "1000.0010", "hidden": True,
                "message": {"type": "message", "user": "U1", "ts": "1000.0001", "text": "<@UBOT> my password is ***",
                            "edited": {"user": "U1", "ts": "1000.0010"}},
                "previous_message": {"type": "message", "user": "U1", "ts": "1000.0001",
                                     "text": "<@UBOT> my prod password is hunter2"}}  # fmt: skip
     assert await slack.event(changed, "Ev2") == 200
-    for _ in range(500):
-        if (await history_of(slack))[:1] == ["my password is ***"]:
-            break
-        await asyncio.sleep(0.01)
-    assert await history_of(slack) == ["my password is ***", "echo: my prod password is hunter2"]
+    await history_becomes(slack, ["my password is ***", "echo: my prod password is hunter2"])
     assert len(fake_openai.chat_requests()) == 1  # the edit started no answer

@@ -186,8 +186,8 @@ async def test_a_voice_clip_in_a_dm_points_to_transcribe(slack: Harness, fake_op
     dm = {"type": "message", "subtype": "file_share", "channel": "D1", "channel_type": "im", "user": "U1", "text": "",
           "ts": now_ts(), "files": [clip], "upload": False}  # fmt: skip
     await slack.event(dm)
-    await until(lambda: bool(slack.api.called("chat.postEphemeral")))
-    text = slack.api.called("chat.postEphemeral")[0]["text"]
+    await until(lambda: bool(slack.api.called("chat.postMessage")))
+    text = slack.api.called("chat.postMessage")[0]["text"]  # in the DM: a hint holds nothing private
     assert "/transcribe" in text and "TRANSCRIBE_VOICE_MESSAGES" in text and "after the mention" not in text
     assert fake_openai.chat_requests() == []
 

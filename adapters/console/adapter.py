@@ -83,14 +83,17 @@ class ConsoleResponder:
         self._out.flush()
 
     async def send_text(self, text: str, *, private: bool = False) -> None:
-        """Print a whole message."""
+        """Print a whole message (private or not: this terminal is the asker's alone; console users who
+        share a channel share its conversation, never each other's terminals)."""
         self.write(text + "\n")
 
     def stream(self) -> ConsoleReplyStream:
         """Start a streamed reply."""
         return ConsoleReplyStream(self)
 
-    async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
+    async def send_file(
+        self, data: bytes, filename: str, content_type: str, *, caption: str = "", private: bool = False
+    ) -> None:
         """Write the file under the files folder and print where it is."""
         path = await asyncio.to_thread(_write_unique, self._files_dir, filename, data)
         await self.send_text(f"{caption}\n[file] {path}" if caption else f"[file] {path}")

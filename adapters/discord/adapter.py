@@ -24,7 +24,7 @@ from adapters.discord.commands import Run, app_command
 from adapters.discord.directory import DiscordDirectory
 from bot.chat.engine import Engine
 from bot.commands import parse_command_line
-from bot.errors import BadAttachment, ConfigError
+from bot.errors import BadAttachment, CannotReplyPrivately, ConfigError
 from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings
 from storage import PlatformMessage
@@ -90,16 +90,27 @@ def discord_reply(send: Callable[[str], Awaitable[Any]], *, interval: float = ED
 
 
 class ChannelResponder:
-    """Answers a message in a channel, thread or DM."""
+    """Answers a message in a channel, thread or DM; private answers go to the asker by DM.
 
-    def __init__(self, channel: discord.abc.Messageable, *, interval: float = EDIT_INTERVAL) -> None:
+    A channel (or a thread in it) has no replies only one person sees, so a private text or file is sent
+    in the asker's DM, with a note in the channel that it was; where Discord refuses the DM (50007: the
+    person does not accept DMs from server members) or it fails, CannotReplyPrivately: never the channel.
+    """
+
+    def __init__(
+        self, channel: discord.abc.Messageable, asker: discord.User | discord.Member, *, interval: float = EDIT_INTERVAL
+    ) -> None:
         self._channel = channel
+        self._asker = asker
         self._interval = interval
+        self._told_dm = False
 
     async def send_text(self, text: str, *, private: bool = False) -> None:
-        """Send, split under 2,000 characters (a channel has no private replies: the thread is the place)."""
+        """Send, split under 2,000 characters; private ones by DM."""
+        where = await self._private_channel() if private else self._channel
         for chunk in split_message(text, MESSAGE_LIMIT):
-            await self._channel.send(chunk, allowed_mentions=NO_PINGS)
+            await self._send(where, private, content=chunk)
+        await self._tell_sent_by_dm(where)
 
     def stream(self) -> EditedReply:
         """Edit-based streaming."""
@@ -109,12 +120,14 @@ class ChannelResponder:
 
         return discord_reply(send, interval=self._interval)
 
-    async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
-        """Upload a file."""
-        await self._channel.send(
-            content=caption[:MESSAGE_LIMIT] or None, file=discord.File(io.BytesIO(data), filename),
-            allowed_mentions=NO_PINGS,
-        )  # fmt: skip
+    async def send_file(
+        self, data: bytes, filename: str, content_type: str, *, caption: str = "", private: bool = False
+    ) -> None:
+        """Upload a file; a private one by DM."""
+        where = await self._private_channel() if private else self._channel
+        file = discord.File(io.BytesIO(data), filename)
+        await self._send(where, private, content=caption[:MESSAGE_LIMIT] or None, file=file)
+        await self._tell_sent_by_dm(where)
 
     async def show_status(self, text: str) -> None:
         """The typing indicator (it lasts about ten seconds or until the bot sends)."""
@@ -124,32 +137,78 @@ class ChannelResponder:
         """Say what went wrong."""
         await self.send_text(f":warning: {message}")
 
+    async def _private_channel(self) -> discord.abc.Messageable:
+        """Where only the asker reads: this channel when it is their DM with the bot, else a DM opened now."""
+        if isinstance(self._channel, discord.DMChannel):
+            return self._channel
+        try:
+            return await self._asker.create_dm()
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.info("could not open a DM for a private answer: %s", type(exc).__name__)
+            raise CannotReplyPrivately("no DM channel") from exc
+
+    async def _send(self, where: discord.abc.Messageable, private: bool, **message: Any) -> None:
+        if not private:
+            await where.send(allowed_mentions=NO_PINGS, **message)
+            return
+        try:
+            await where.send(allowed_mentions=NO_PINGS, **message)
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            # 50007 "Cannot send messages to this user": DMs from server members are off for this person.
+            log.info("a private answer could not be sent by DM: %s", getattr(exc, "code", type(exc).__name__))
+            raise CannotReplyPrivately("DM refused") from exc
+
+    async def _tell_sent_by_dm(self, where: discord.abc.Messageable) -> None:
+        """Once per message, say in the channel that the answer went by DM (so the thread is not left empty)."""
+        if where is self._channel or self._told_dm:
+            return
+        self._told_dm = True
+        await self._channel.send(SENT_BY_DM, allowed_mentions=NO_PINGS)
+
+
+SENT_BY_DM = "I sent you the answer by direct message (only you can see it there)."
+
 
 class InteractionResponder:
-    """Answers a deferred slash command through its follow-up webhook; private answers are ephemeral."""
+    """Answers a deferred slash command through its follow-up webhook; private answers are ephemeral.
 
-    def __init__(self, interaction: discord.Interaction, *, interval: float = EDIT_INTERVAL) -> None:
+    Discord shows the first follow-up to a deferred response with the defer's visibility, whatever its own
+    flags (discord-api-docs #2866, #3466): before a private answer to a public defer, the "thinking…"
+    message is resolved by an edit, so the private answer comes as a follow-up of its own, ephemeral.
+    """
+
+    def __init__(
+        self, interaction: discord.Interaction, *, ephemeral_defer: bool, interval: float = EDIT_INTERVAL
+    ) -> None:
         self._interaction = interaction
         self._interval = interval
+        self._ephemeral_defer = ephemeral_defer
+        self._loading = True  # the deferred "thinking…" still waits for its first follow-up
 
     async def send_text(self, text: str, *, private: bool = False) -> None:
         """Follow-up messages, ephemeral when private."""
         for chunk in split_message(text, MESSAGE_LIMIT):
+            await self._before_follow_up(private)
             await self._interaction.followup.send(chunk, ephemeral=private, allowed_mentions=NO_PINGS)
 
     def stream(self) -> EditedReply:
         """Edit-based streaming on follow-up messages."""
 
         async def send(text: str) -> Any:
+            await self._before_follow_up(private=False)
             return await self._interaction.followup.send(text, wait=True, allowed_mentions=NO_PINGS)
 
         return discord_reply(send, interval=self._interval)
 
-    async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
-        """A follow-up with the file."""
+    async def send_file(
+        self, data: bytes, filename: str, content_type: str, *, caption: str = "", private: bool = False
+    ) -> None:
+        """A follow-up with the file, ephemeral when private."""
+        await self._before_follow_up(private)
         await self._interaction.followup.send(
             content=caption[:MESSAGE_LIMIT] or "",
             file=discord.File(io.BytesIO(data), filename),
+            ephemeral=private,
             allowed_mentions=NO_PINGS,
         )
 
@@ -159,6 +218,14 @@ class InteractionResponder:
     async def send_error(self, message: str) -> None:
         """Ephemeral."""
         await self.send_text(f":warning: {message}", private=True)
+
+    async def _before_follow_up(self, private: bool) -> None:
+        if self._loading and private and not self._ephemeral_defer:
+            await self._interaction.edit_original_response(content=ANSWERED_PRIVATELY, allowed_mentions=NO_PINGS)
+        self._loading = False
+
+
+ANSWERED_PRIVATELY = "(answered privately)"
 
 
 class DiscordAdapter:
@@ -240,7 +307,7 @@ class DiscordAdapter:
                 message.author, message.channel.id, int(thread_id) if thread_id else None
             ),
         )
-        await self.engine.handle(incoming, ChannelResponder(where, interval=self._interval))
+        await self.engine.handle(incoming, ChannelResponder(where, message.author, interval=self._interval))
 
     def _text(self, message: discord.Message, *, keep_channels: bool = False) -> str:
         """Content with the bot's mention removed and other mentions as names (channels kept as
@@ -322,7 +389,8 @@ class DiscordAdapter:
         if interaction.guild_id is None and not self._settings.discord_dms:
             await interaction.response.send_message(DMS_OFF, ephemeral=True, allowed_mentions=NO_PINGS)
             return
-        await interaction.response.defer(thinking=True, ephemeral=spec is not None and spec.private)
+        private = spec is not None and spec.private
+        await interaction.response.defer(thinking=True, ephemeral=private)
         user = interaction.user
         channel_id = interaction.channel_id or 0
         parent = getattr(interaction.channel, "parent_id", None)
@@ -340,7 +408,8 @@ class DiscordAdapter:
             attachments=(self._attachment(file),) if file is not None else (),
             platform_directory=DiscordDirectory(user, channel_id, channel_id if parent else None),
         )
-        await self.engine.handle(incoming, InteractionResponder(interaction, interval=self._interval))
+        responder = InteractionResponder(interaction, ephemeral_defer=private, interval=self._interval)
+        await self.engine.handle(incoming, responder)
 
 
 def _platform_message(guild_id: int | None, message_id: int) -> PlatformMessage:

@@ -235,6 +235,9 @@ class ChannelReply:
         self._inner = None  # its first post was refused, so nothing of it shows
 
 
+NO_PRIVATE_FILES = "(Slack cannot show a file to you alone, so {filename} is not posted here.)"
+
+
 class SlackResponder:
     """The engine's Responder for one Slack message, slash command or shortcut.
 
@@ -336,8 +339,14 @@ class SlackResponder:
             )  # fmt: skip
         return edited(placeholder, "")
 
-    async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
-        """Upload into the thread with files_upload_v2 (only where the bot is a member)."""
+    async def send_file(
+        self, data: bytes, filename: str, content_type: str, *, caption: str = "", private: bool = False
+    ) -> None:
+        """Upload into the thread with files_upload_v2 (only where the bot is a member). Slack has no file
+        only one person sees, so a private file is not uploaded: the asker is told so, privately."""
+        if private:
+            await self.send_text(NO_PRIVATE_FILES.format(filename=filename), private=True)
+            return
         await self._drop_placeholder()
         if self._outside:
             raise CannotPost(invite_hint(self._bot_user_id))

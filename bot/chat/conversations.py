@@ -11,6 +11,7 @@ from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.chat.window import build_prompt, recalled_block
 from bot.clock import Clock
 from bot.errors import MessageTooLong
+from bot.media.image_limits import ImageLimits
 from bot.media.inputs import MessageInputs, read_inputs
 from bot.media.vision import Detail, VisionFormula, VisionImage, data_url
 from bot.memory.semantic import Memory
@@ -36,8 +37,10 @@ class Conversations:
         memory: Memory,
         clock: Clock,
         prices: PriceTable,
+        image_limits: ImageLimits,
     ) -> None:
         self._settings = settings
+        self._image_limits = image_limits
         self._prices = prices
         self._memory = memory
         self._store = store
@@ -62,9 +65,8 @@ class Conversations:
             framing = self._framing(system)
             budget = self._settings.input_token_budget - framing
             model = conversation.model or self._settings.chat_model
-            inputs = await self._inputs(message.text, message, model)
-            image_tokens = sum(i.tokens for i in inputs.images)
-            tokens = self._check_size(inputs.text, budget - image_tokens) + image_tokens
+            inputs = await self._inputs(message.text, message, model, budget)
+            tokens = inputs.tokens
             stored = await self._store.add_message(
                 conversation.id,
                 NewMessage(
@@ -133,11 +135,9 @@ class Conversations:
         system = self._settings.system_prompt if channel.persona is None else channel.persona
         framing = self._framing(system)
         model = channel.model or self._settings.chat_model
-        inputs = await self._inputs(question, message, model)
-        image_tokens = sum(i.tokens for i in inputs.images)
-        tokens = self._check_size(inputs.text, self._settings.input_token_budget - framing - image_tokens)
+        inputs = await self._inputs(question, message, model, self._settings.input_token_budget - framing)
         prompt = [*build_prompt(system, []), PromptMessage("user", inputs.text, _prompt_images(inputs.images))]
-        cell = Cell(prompt, framing + tokens + image_tokens, model)
+        cell = Cell(prompt, framing + inputs.tokens, model)
         completion = await self._chat.stream(cell, message, responder)
         await self.after_reply(completion, responder)
         return completion
@@ -231,29 +231,40 @@ class Conversations:
             for message_id, images in stored.items()
         }
 
-    async def _inputs(self, text: str, message: IncomingMessage, model: str) -> MessageInputs:
-        """The message's text with its text files joined, and its images scaled for `model` (checked, not spent)."""
+    async def _inputs(self, text: str, message: IncomingMessage, model: str, budget: int) -> MessageInputs:
+        """The message's text with its text files joined, and its images scaled for `model` (checked, not
+        spent); MessageTooLong when it does not fit `budget` tokens, before any image is decoded."""
+
+        def check(text: str, image_tokens: int) -> int:
+            return self._check_size(text, budget, image_tokens)
+
         if not message.attachments:
-            return MessageInputs(text)
+            return MessageInputs(text, tokens=check(text, 0))
         vision = self._prices.vision(model)
         return await read_inputs(
             text,
             message.attachments,
-            max_bytes=self._settings.max_attachment_mb * 1024 * 1024,
+            limits=self._image_limits,
             vision=VisionFormula.from_table(vision) if vision is not None else None,
             model=model,
             detail=self._settings.vision_detail,
+            check=check,
         )
 
-    def _check_size(self, text: str, budget: int) -> int:
-        """The message's tokens, or MessageTooLong when it alone cannot fit."""
+    def _check_size(self, text: str, budget: int, image_tokens: int) -> int:
+        """The text's tokens, or MessageTooLong when the message (text and images) cannot fit."""
         tokens = self._tokens.count_message(text)
-        if tokens > budget:
+        if tokens + image_tokens <= budget:
+            return tokens
+        if image_tokens:
             raise MessageTooLong(
-                f"Your message is {tokens:,} tokens; this bot reads at most {budget:,} per message. "
-                "Shorten it or send it as a file."
+                f"Your message is {tokens:,} tokens and its images {image_tokens:,}; this bot reads at most "
+                f"{budget:,} per message. Send fewer or smaller images, or a shorter text."
             )
-        return tokens
+        raise MessageTooLong(
+            f"Your message is {tokens:,} tokens; this bot reads at most {budget:,} per message. "
+            "Shorten it or send it as a file."
+        )
 
     def _framing(self, system_prompt: str) -> int:
         """Prompt tokens besides the history: the system prompt and the reply's priming (cached)."""

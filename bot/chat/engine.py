@@ -204,7 +204,8 @@ class Engine:
         else:
             hint = VOICE_HINT if audio_attachment(message) else EMPTY_DIRECT if message.is_direct else EMPTY_MESSAGE
             names = self.commands.public_name
-            await responder.send_text(hint.format(help=names("help"), transcribe=names("transcribe")), private=True)
+            # Not private: a hint holds nothing personal (and a DM for it, on Discord, would be odd).
+            await responder.send_text(hint.format(help=names("help"), transcribe=names("transcribe")))
 
 
 async def _tell(responder: Responder, message: str) -> None:

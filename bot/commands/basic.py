@@ -43,7 +43,6 @@ async def forget(ctx: CommandContext) -> None:
             "ratings, signs you out of the dashboard, and replaces your id with a pseudonym in the usage ledger "
             "and on prompts you wrote. "
             "To go ahead: /forget confirm",
-            private=True,
         )
         return
     message = ctx.message
@@ -52,7 +51,7 @@ async def forget(ctx: CommandContext) -> None:
     pseudonym = f"forgotten-{secrets.token_hex(8)}"
     today = ctx.engine.budget.periods().day
     counts = await ctx.engine.store.forget_user(message.team_id, message.author.id, pseudonym, keep_day=today)
-    await ctx.responder.send_text(f"Done. Removed or pseudonymized: {tally(counts)}.", private=True)
+    await ctx.responder.send_text(f"Done. Removed or pseudonymized: {tally(counts)}.")
 
 
 HELP_INTRO = {
@@ -74,7 +73,7 @@ async def help_(ctx: CommandContext) -> None:
     if hidden:
         how = BECOMING_ADMIN.get(ctx.message.platform, "")
         lines.append(f"Admins also have {', '.join(hidden)}. {how}".rstrip())
-    await ctx.responder.send_text("\n".join(lines), private=True)
+    await ctx.responder.send_text("\n".join(lines))
 
 
 ASK = CommandSpec(

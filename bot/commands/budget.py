@@ -17,14 +17,14 @@ async def usage(ctx: CommandContext) -> None:
             raise admins_only(message, "/usage team is for admins only; /usage shows your own.")
         text, month = await team_usage(engine.budget, message.team_id)
         chart = await asyncio.to_thread(team_month_png, month)
-        await ctx.responder.send_text(text, private=True)
+        await ctx.responder.send_text(text)
         await ctx.responder.send_file(
             chart, f"team-spend-{month.month}.png", "image/png", caption=f"Team spend per day in {month.month}"
         )
         return
     if ctx.command.args:
         raise USAGE.bad_usage(f"/usage takes nothing (your own) or team (admins), not {ctx.command.args[0]!r}.")
-    await ctx.responder.send_text(await personal_usage(engine.budget, message.team_id, message.author.id), private=True)
+    await ctx.responder.send_text(await personal_usage(engine.budget, message.team_id, message.author.id))
 
 
 async def quota(ctx: CommandContext) -> None:
@@ -35,7 +35,7 @@ async def quota(ctx: CommandContext) -> None:
         text = await admin.show(ctx.message.team_id)
     else:
         text = await admin.apply(ctx.message.team_id, args, ctx.message.author.id, ctx.engine.budget.now())
-    await ctx.responder.send_text(text, private=True)
+    await ctx.responder.send_text(text)
 
 
 USAGE = CommandSpec("usage", "/usage [team]", "your spend and what is left today and this month", usage, private=True)

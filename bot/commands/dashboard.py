@@ -24,7 +24,6 @@ async def dashboard(ctx: CommandContext) -> None:
     await ctx.responder.send_text(
         f"Your dashboard link (works once, for {signin.link_minutes} minutes; it signs you in as {role} "
         f"of this team — do not share it):\n{link}",
-        private=True,
     )
 
 

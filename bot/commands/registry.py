@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bot.errors import BadCommand, NotAllowed
 from bot.messages import Command, IncomingMessage
+from bot.private_exchange import PrivateExchange
 from bot.responder import Responder
 
 if TYPE_CHECKING:
@@ -45,8 +46,9 @@ def admins_only(message: IncomingMessage, refused: str) -> NotAllowed:
 class CommandSpec:
     """One command: `usage` is shown on wrong arguments, `summary` in /help.
 
-    `private`: the whole exchange is for the asker alone (ephemeral where the platform has it, including
-    the platform's own "thinking…" placeholder), e.g. budgets, search results, /forget.
+    `private`: the whole exchange is for the asker alone (ephemeral or a DM, including the platform's own
+    "thinking…" placeholder where it has one), e.g. budgets, search results, /forget: every answer of the
+    handler goes out private (bot/private_exchange.py), whatever the handler passes.
     """
 
     name: str
@@ -110,4 +112,6 @@ class CommandRegistry:
             )
         if spec.admin_only and not ctx.message.author.is_admin:
             raise admins_only(ctx.message, f"/{self.public_name(spec.name)} is for admins only.")
+        if spec.private:  # the one place that makes a command's answers private (see bot/private_exchange.py)
+            ctx = replace(ctx, responder=PrivateExchange(ctx.responder, self.public_name(spec.name)))
         await spec.handler(ctx)

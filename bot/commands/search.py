@@ -33,7 +33,7 @@ async def search(ctx: CommandContext) -> None:
     if not query:
         raise SEARCH.bad_usage("Say what to look for after /search.")
     if channel is not None and not await engine.memory.searchable_channels(message, only=channel):
-        await ctx.responder.send_text("Nothing you can see in that channel has been remembered yet.", private=True)
+        await ctx.responder.send_text("Nothing you can see in that channel has been remembered yet.")
         return
     since = engine.now() - timedelta(days=days) if days is not None else None
     hits = await engine.memory.search(
@@ -41,7 +41,7 @@ async def search(ctx: CommandContext) -> None:
     )
     if not hits:
         # Only matches at least SEARCH_MIN_SIMILARITY come back: unrelated messages are not shown as results.
-        await ctx.responder.send_text(f"No good matches for “{query}” in the conversations you can see.", private=True)
+        await ctx.responder.send_text(f"No good matches for “{query}” in the conversations you can see.")
         return
     lines = [f"Top matches for “{query}”:"]
     for n, hit in enumerate(hits, start=1):
@@ -52,7 +52,7 @@ async def search(ctx: CommandContext) -> None:
         link = await message.directory.link(hit.channel_id, hit.thread_id, hit.platform_message_id)
         where = f" {link}" if link else f" (channel {hit.channel_id})"
         lines.append(f"{n}. {hit.created_at:%Y-%m-%d} · {who} · {hit.score:.2f}{where}\n    {snippet}")
-    await ctx.responder.send_text("\n".join(lines), private=True)
+    await ctx.responder.send_text("\n".join(lines))
 
 
 def _channel(value: str, here: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 import tomllib
@@ -10,11 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from bot.billing.budget import Budget
 from bot.billing.prices import PriceTable
-from bot.errors import BadAttachment, BadCommand, ConfigError, ModelUnavailable
+from bot.errors import BadCommand, ConfigError, ModelUnavailable
+from bot.media.image_limits import UNREADABLE, ImageLimits, damaged
 from bot.media.inputs import read_image
 from bot.messages import Attachment, IncomingMessage
 from bot.providers.openai_media import ImageModel
@@ -67,7 +67,9 @@ def load_image_models() -> dict[str, ImageModelSpec]:
 class ImageMaker:
     """Draws with IMAGE_MODEL; sends each image as a PNG file."""
 
-    def __init__(self, settings: Settings, images: ImageModel, budget: Budget, prices: PriceTable) -> None:
+    def __init__(
+        self, settings: Settings, images: ImageModel, budget: Budget, prices: PriceTable, limits: ImageLimits
+    ) -> None:
         specs = load_image_models()
         if settings.image_model not in specs:
             raise ConfigError(f"IMAGE_MODEL: {settings.image_model!r} is not in bot/data/image_models.toml")
@@ -88,6 +90,7 @@ class ImageMaker:
         self._images = images
         self._budget = budget
         self._prices = prices
+        self._limits = limits
 
     @property
     def spec(self) -> ImageModelSpec:
@@ -142,8 +145,8 @@ class ImageMaker:
                 f"{self._model} cannot edit images; send /image without the file to draw a new one, "
                 "or ask an admin for an IMAGE_MODEL that edits (gpt-image-1)."
             )
-        data = await read_image(attachment, self._settings.max_attachment_mb * 1024 * 1024)
-        return await asyncio.to_thread(_editable, attachment.name, data)
+        data = await read_image(attachment, self._limits.max_bytes)
+        return await self._limits.decode(_editable, attachment.name, data, self._limits)
 
     async def draw(
         self,
@@ -186,16 +189,19 @@ class ImageMaker:
             )
 
 
-def _editable(name: str, data: bytes) -> tuple[str, bytes, str]:
-    """PNG, JPEG and WebP go as they are; a GIF as its first frame in PNG (the edit endpoint takes no GIF)."""
+def _editable(name: str, data: bytes, limits: ImageLimits) -> tuple[str, bytes, str]:
+    """PNG, JPEG and WebP go as they are (decoded once to prove they are whole); a GIF as its first frame
+    in PNG (the edit endpoint takes no GIF). Over MAX_IMAGE_PIXELS: refused from the header."""
     stem = name.rsplit(".", 1)[0] or "image"
-    try:
-        with Image.open(io.BytesIO(data)) as image:
+    with limits.open(name, data) as image:
+        try:
+            if image.format == "JPEG":  # the whole stream is read, at an eighth of the size
+                image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
             image.load()
             if image.format in ("PNG", "JPEG", "WEBP"):
                 return name, data, Image.MIME[image.format]
             out = io.BytesIO()
             image.convert("RGBA").save(out, "PNG")
             return f"{stem}.png", out.getvalue(), "image/png"
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError, ValueError):
-        raise BadAttachment(f"{name} could not be read as an image (it may be damaged).") from None
+        except UNREADABLE:
+            raise damaged(name) from None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
 from bot.errors import BadAttachment
-from bot.media.vision import Detail, VisionFormula, VisionImage, prepare, sniff
+from bot.media.image_limits import ImageLimits
+from bot.media.vision import Detail, VisionFormula, VisionImage, image_tokens, prepare, sniff
 from bot.messages import Attachment
 
 # Files read as text and joined to the message (anything text/* is too).
@@ -21,10 +22,17 @@ TEXT_EXTENSIONS = frozenset(_TEXT.split(" "))
 
 @dataclass(frozen=True)
 class MessageInputs:
-    """What a message's files add: text joined to the message, and images for a model that sees them."""
+    """What a message's files add: text joined to the message, and images for a model that sees them.
+
+    `tokens` is the whole message's count (text and images), when the check gave one."""
 
     text: str
     images: tuple[VisionImage, ...] = ()
+    tokens: int = 0
+
+
+# Counts a message's text with its images' tokens; raises MessageTooLong when they do not fit.
+SizeCheck = Callable[[str, int], int]
 
 
 def is_image(attachment: Attachment) -> bool:
@@ -55,34 +63,45 @@ async def read_inputs(
     text: str,
     attachments: Sequence[Attachment],
     *,
-    max_bytes: int,
+    limits: ImageLimits,
     vision: VisionFormula | None,
     model: str,
     detail: Detail,
+    check: SizeCheck,
 ) -> MessageInputs:
     """Join text files to `text` and prepare images for `model`; a file of any other kind is refused.
 
-    Nothing is spent here: every refusal comes before the model is called.
+    Nothing is spent here, and nothing is decoded before every refusal that can come first: the number of
+    images, each one's pixels (from its header) and the message's tokens with the images' (`check`).
     """
-    images: list[VisionImage] = []
-    parts = [text] if text else []
+    pictures = [a for a in attachments if is_image(a)]
+    if pictures and vision is None:
+        raise BadAttachment(
+            f"The model {model} reads text only, so it cannot see {pictures[0].name}. "
+            "Send the question without the image, or ask an admin for a model that sees images (/model)."
+        )
+    limits.check_count(len(pictures))
     for attachment in attachments:
-        if is_image(attachment):
-            if vision is None:
-                raise BadAttachment(
-                    f"The model {model} reads text only, so it cannot see {attachment.name}. "
-                    "Send the question without the image, or ask an admin for a model that sees images (/model)."
-                )
-            images.append(await prepare(attachment.name, await read_image(attachment, max_bytes), vision, detail))
-            parts.append(f"[image: {attachment.name}]")  # which image is which, for "the second picture"
-        elif is_text(attachment):
-            parts.append(f"--- {attachment.name} ---\n{await _read_text(attachment, max_bytes)}")
-        else:
+        if not (is_image(attachment) or is_text(attachment)):
             raise BadAttachment(
                 f"{attachment.name} is neither an image nor a text file. I can see PNG, JPEG, GIF and WebP "
                 "images and read text files (.txt, .md, .csv, source code); for audio or video use /transcribe."
             )
-    return MessageInputs("\n\n".join(parts), tuple(images))
+    read: list[tuple[str, bytes]] = []
+    tokens = 0
+    parts = [text] if text else []
+    for attachment in attachments:
+        if is_image(attachment) and vision is not None:  # (a text-only model was refused above)
+            data = await read_image(attachment, limits.max_bytes)
+            tokens += image_tokens(limits.header(attachment.name, data), vision, detail)
+            read.append((attachment.name, data))
+            parts.append(f"[image: {attachment.name}]")  # which image is which, for "the second picture"
+        else:
+            parts.append(f"--- {attachment.name} ---\n{await _read_text(attachment, limits.max_bytes)}")
+    joined = "\n\n".join(parts)
+    total = check(joined, tokens) + tokens
+    images = [await prepare(name, data, vision, detail, limits) for name, data in read if vision is not None]
+    return MessageInputs(joined, tuple(images), total)
 
 
 async def _read_text(attachment: Attachment, max_bytes: int) -> str:

@@ -6,7 +6,6 @@ How many tokens an image costs, and to what size the model scales it, come from 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import math
@@ -14,16 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from bot.errors import BadAttachment
+from bot.media.image_limits import UNREADABLE, ImageHeader, ImageLimits, damaged
 
 Detail = Literal["low", "high", "auto"]
 
 # Formats the chat API reads, by Pillow's name, with the media type of their data URL.
 MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
-# Refuse before decoding anything larger (a "decompression bomb" is a small file of huge dimensions).
-MAX_PIXELS = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -103,41 +101,48 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
-async def prepare(name: str, data: bytes, formula: VisionFormula, detail: Detail) -> VisionImage:
-    """Check and scale an image off the event loop; BadAttachment when it is not one we can send."""
-    return await asyncio.to_thread(_prepare, name, data, formula, detail)
+async def prepare(name: str, data: bytes, formula: VisionFormula, detail: Detail, limits: ImageLimits) -> VisionImage:
+    """Check and scale an image off the event loop (within the decode limit); BadAttachment when it is not
+    one we can send."""
+    return await limits.decode(_prepare, name, data, formula, detail, limits)
 
 
-def _prepare(name: str, data: bytes, formula: VisionFormula, detail: Detail) -> VisionImage:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format not in MEDIA_TYPES:
-                raise BadAttachment(f"{name} is a {image.format} image; send PNG, JPEG, GIF or WebP.")
-            if image.width * image.height > MAX_PIXELS:
-                raise BadAttachment(f"{name} has too many pixels to read safely ({image.width}x{image.height}); "
-                                    "send a smaller image.")  # fmt: skip
-            width, height = formula.scaled_size(image.width, image.height, detail)
-            if (width, height) == image.size and not getattr(image, "is_animated", False):
-                image.load()  # decodes it: a truncated or corrupt file fails here, not at the API
-                return VisionImage(name, MEDIA_TYPES[image.format], data, width, height, detail,
-                                   formula.tokens(width, height, detail))  # fmt: skip
-            # The model would scale it down anyway (or reads only a GIF's first frame): send what it reads.
-            frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
-            if (width, height) != frame.size:
-                frame = frame.resize((width, height), Image.Resampling.LANCZOS)
-            out = io.BytesIO()
-            if image.format == "JPEG":
-                frame.save(out, "JPEG", quality=90)
-                media_type = "image/jpeg"
-            else:
-                frame.save(out, "PNG", optimize=True)
-                media_type = "image/png"
-            return VisionImage(name, media_type, out.getvalue(), width, height, detail,
-                               formula.tokens(width, height, detail))  # fmt: skip
-    except Image.DecompressionBombError:
-        raise BadAttachment(f"{name} has too many pixels to read safely; send a smaller image.") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise BadAttachment(f"{name} could not be read as an image (it may be damaged).") from None
+def image_tokens(header: ImageHeader, formula: VisionFormula, detail: Detail) -> int:
+    """What an image of this header costs the model, known before it is decoded."""
+    return formula.tokens(*formula.scaled_size(header.width, header.height, detail), detail)
+
+
+def _prepare(name: str, data: bytes, formula: VisionFormula, detail: Detail, limits: ImageLimits) -> VisionImage:
+    with limits.open(name, data) as image:
+        if image.format not in MEDIA_TYPES:
+            raise BadAttachment(f"{name} is a {image.format} image; send PNG, JPEG, GIF or WebP.")
+        try:
+            return _scaled(name, data, image, formula, detail)
+        except UNREADABLE:
+            raise damaged(name) from None
+
+
+def _scaled(name: str, data: bytes, image: Image.Image, formula: VisionFormula, detail: Detail) -> VisionImage:
+    width, height = formula.scaled_size(image.width, image.height, detail)
+    fmt = str(image.format)
+    if (width, height) == image.size and not getattr(image, "is_animated", False):
+        image.load()  # decodes it: a truncated or corrupt file fails here, not at the API
+        return VisionImage(name, MEDIA_TYPES[fmt], data, width, height, detail, formula.tokens(width, height, detail))
+    # The model would scale it down anyway (or reads only a GIF's first frame): send what it reads.
+    if fmt == "JPEG":
+        image.draft("RGB", (width, height))  # decode at 1/2, 1/4 or 1/8 size, never below the target
+    wanted = "RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB"
+    frame = image if image.mode == wanted else image.convert(wanted)
+    if (width, height) != frame.size:
+        frame = frame.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        frame.save(out, "JPEG", quality=90)
+        media_type = "image/jpeg"
+    else:
+        frame.save(out, "PNG", optimize=True)
+        media_type = "image/png"
+    return VisionImage(name, media_type, out.getvalue(), width, height, detail, formula.tokens(width, height, detail))
 
 
 def _patch_count(width: int, height: int) -> int:

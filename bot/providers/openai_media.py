@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol, cast
 import openai
 from openai.types import ImagesResponse
 
+from bot.net.outbound import FetchPolicy
 from bot.providers.errors import FaultLog
 from bot.providers.image_links import ImageLinkFailed, fetch_image
 
@@ -50,12 +51,10 @@ class SpeechModel(Protocol):
 class OpenAIImages:
     """`images.generate`, base64 out (or links, from gateways). Never retried: a generated image is billed."""
 
-    def __init__(
-        self, client: openai.AsyncOpenAI, faults: FaultLog | None = None, *, max_download_bytes: int = 25 * 2**20
-    ) -> None:
+    def __init__(self, client: openai.AsyncOpenAI, links: FetchPolicy, faults: FaultLog | None = None) -> None:
         self._client = client
         self._faults = faults or FaultLog()
-        self._max_download_bytes = max_download_bytes
+        self._links = links
 
     async def generate(
         self, prompt: str, *, model: str, size: str, quality: str, n: int, b64_param: bool
@@ -98,7 +97,7 @@ class OpenAIImages:
                 images.append(GeneratedImage(base64.b64decode(item.b64_json), item.revised_prompt))
             elif item.url:  # LiteLLM's image mocks and some gateways answer with a link even when asked for b64
                 try:
-                    data, mime = await fetch_image(item.url, self._max_download_bytes, self._client.timeout)
+                    data, mime = await fetch_image(item.url, self._links)
                 except ImageLinkFailed as exc:
                     images.append(GeneratedImage(b"", item.revised_prompt, lost=str(exc)))
                 else:

@@ -109,6 +109,12 @@ class FakeDiscord(LoopbackServer):
         # (method, path fragment) -> HTTP statuses to answer the next matching calls with (429: rate limited)
         self.failures: dict[tuple[str, str], list[int]] = {}
         self.members: dict[str, list[str]] = {}  # user id -> role ids (GET /guilds/{id}/members/{user}; absent: 404)
+        self.dm_channels: dict[str, str] = {}  # DM channel id -> the user it is with
+        self.no_dms: set[str] = set()  # users who do not accept DMs from server members (Discord's 50007)
+        self.channel_of: dict[str, str] = {}  # message id -> the channel it was posted in
+        # Interaction token -> the deferred response's visibility while it is still "thinking…" (loading).
+        self.loading: dict[str, bool] = {}
+        self.ephemeral: dict[str, bool] = {}  # follow-up message id -> whether only its asker sees it
         self._ids = itertools.count(5000)
         super().__init__(web.Application())
         self.app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
@@ -121,6 +127,14 @@ class FakeDiscord(LoopbackServer):
     def base(self) -> str:
         """What discord.http.Route.BASE becomes."""
         return f"http://127.0.0.1:{self.port}/api/v10"
+
+    def texts_in(self, channel_id: str) -> list[str]:
+        """What the messages posted in a channel (or a DM channel) say now, in order."""
+        return [text for message_id, text in self.messages.items() if self.channel_of.get(message_id) == channel_id]
+
+    def dm_texts(self, user_id: str) -> list[str]:
+        """What the bot sent `user_id` by DM."""
+        return [text for channel, who in self.dm_channels.items() if who == user_id for text in self.texts_in(channel)]
 
     def called(self, method: str, fragment: str) -> list[DiscordCall]:
         """Calls with this method whose path contains `fragment`."""
@@ -158,10 +172,20 @@ class FakeDiscord(LoopbackServer):
                 return _json({"message": "Unknown Member", "code": 10007}, status=404)
             return _json({"user": user(parts[3], f"user{parts[3]}"), "roles": self.members[parts[3]], "flags": 0,
                           "joined_at": "2026-01-01T00:00:00+00:00", "deaf": False, "mute": False})  # fmt: skip
+        if request.method == "POST" and path == "/users/@me/channels":  # open (or find) the DM with a user
+            recipient = str((body or {}).get("recipient_id"))
+            channel_id = f"9{recipient}"
+            self.dm_channels[channel_id] = recipient
+            return _json({"id": channel_id, "type": 1, "recipients": [user(recipient, f"user{recipient}")],
+                          "last_message_id": None})  # fmt: skip
+        if request.method == "POST" and parts[0] == "channels" and self.dm_channels.get(parts[1]) in self.no_dms:
+            return _json({"message": "Cannot send messages to this user", "code": 50007}, status=403)
         if parts[0] == "channels" and parts[-1] == "typing":
             return web.Response(status=204)
         if parts[-1] == "callback":  # with_response=true: the callback answers with what it did
             flags = int(((body or {}).get("data") or {}).get("flags") or 0)
+            if (body or {}).get("type") == 5:  # deferred: "thinking…" until the first follow-up or an edit
+                self.loading[parts[2]] = bool(flags & 64)
             return _json({"interaction": {"id": parts[1], "type": 2, "response_message_loading": True,
                                           "response_message_ephemeral": bool(flags & 64)}})  # fmt: skip
         if parts[0] == "channels" and parts[-1] == "threads":
@@ -178,11 +202,20 @@ class FakeDiscord(LoopbackServer):
         content = str((body or {}).get("content") or "")
         if request.method == "POST" and (parts[0] == "channels" or parts[0] == "webhooks"):
             message_id = str(next(self._ids))
+            if parts[0] == "webhooks":
+                # The first follow-up to a deferred response resolves it and keeps the defer's visibility,
+                # whatever its own flags say (discord-api-docs #2866, #3466).
+                flags = int((body or {}).get("flags") or 0)
+                self.ephemeral[message_id] = self.loading.pop(parts[2], bool(flags & 64))
             self.messages[message_id] = content
             channel = parts[1] if parts[0] == "channels" else "2"
+            self.channel_of[message_id] = parts[1] if parts[0] == "channels" else f"webhook:{parts[-1]}"
             return _json(message_payload(message_id, channel, content))
         if request.method == "PATCH":
             message_id = parts[-1]
+            if parts[0] == "webhooks" and message_id == "@original":  # the deferred response, resolved
+                message_id = str(next(self._ids))
+                self.ephemeral[message_id] = self.loading.pop(parts[2], False)
             self.messages[message_id] = content
             channel = parts[1] if parts[0] == "channels" else "2"
             return _json(message_payload(message_id, channel, content))

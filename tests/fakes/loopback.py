@@ -37,6 +37,12 @@ class LoopbackServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    @property
+    def host(self) -> str:
+        """`127.0.0.1:<port>`: what an outbound allow-list (IMAGE_URL_ALLOWED_HOSTS) names to let the bot fetch
+        from this server, which, being on loopback, is refused by default."""
+        return f"127.0.0.1:{self.port}"
+
     def url(self, path: str) -> str:
         """An absolute URL on this server."""
         return f"http://127.0.0.1:{self.port}{path}"

@@ -335,6 +335,7 @@ class FakeOpenAI(LoopbackServer):
         self.refuse_dimensions = refuse_dimensions
         self.ignore_dimensions = ignore_dimensions
         self.image_links = image_links
+        self.link_to: str | None = None  # with image_links: every link points here instead (where links may lead)
         self.refused_words: set[str] = set()  # an embedding input containing one is refused (content policy)
         self.files: dict[str, tuple[bytes, str]] = {}  # what /files/{name} serves: (bytes, content type)
         self.requests: list[RecordedRequest] = []
@@ -414,7 +415,8 @@ class FakeOpenAI(LoopbackServer):
             for _ in range(count):
                 name = f"image-{next(self._ids)}.png"
                 self.files.setdefault(name, (TINY_PNG, "image/png"))
-                data.append({"url": self.url(f"/files/{name}"), "revised_prompt": item.revised_prompt})
+                link = self.link_to or self.url(f"/files/{name}")
+                data.append({"url": link, "revised_prompt": item.revised_prompt})
             return web.json_response({"created": int(time.time()), "data": data})
         png = base64.b64encode(TINY_PNG).decode()
         data = [{"b64_json": png, "revised_prompt": item.revised_prompt} for _ in range(count)]

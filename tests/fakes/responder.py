@@ -11,6 +11,7 @@ class SentFile:
     filename: str
     content_type: str
     caption: str
+    private: bool = False
 
 
 @dataclass
@@ -50,8 +51,10 @@ class RecordingResponder:
         self.streams.append(stream)
         return stream
 
-    async def send_file(self, data: bytes, filename: str, content_type: str, *, caption: str = "") -> None:
-        self.files.append(SentFile(data, filename, content_type, caption))
+    async def send_file(
+        self, data: bytes, filename: str, content_type: str, *, caption: str = "", private: bool = False
+    ) -> None:
+        self.files.append(SentFile(data, filename, content_type, caption, private))
 
     async def show_status(self, text: str) -> None:
         self.statuses.append(text)
