@@ -73,9 +73,6 @@ class Ledger(Protocol):
     async def renew(self, reservation_id: int, expires_at: datetime) -> bool:
         """Extend a running call's reservation; False when it was no longer held."""
 
-    async def mark_sent(self, reservation_id: int, now: datetime) -> None:
-        """Record that the reservation's request is being sent to the provider."""
-
     async def release(self, reservation_id: int, now: datetime) -> bool:
         """Give a reservation back (the call failed, nothing was charged)."""
 

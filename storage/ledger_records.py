@@ -58,6 +58,9 @@ class ReservationRequest:
     now: datetime
     expires_at: datetime
     holder: str
+    # When the request goes to the provider: set at reservation by every model call (its model slot is
+    # already held), so a crash from then on is charged the worst case. None: not sent (released on a crash).
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from bot.billing.budget import Budget, QuotaExceeded
 from bot.billing.money import usd_to_nanos
 from bot.settings import load_settings
 from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, Store, StoredImage
-from storage.ledger_records import Charge, Recovered, Units
+from storage.ledger_records import Charge, Limits, Recovered, ReservationRequest, Units
 from storage.memory_records import VectorScope
 from storage.prompt_records import PromptRun
 from tests.stores import fresh_database, opened
@@ -103,7 +103,7 @@ async def test_500_concurrent_reservations_from_two_processes_never_overspend(ur
         async def call(i: int) -> None:
             try:
                 charge = Charge("slack", "T1", f"u{i % 7}", "C1", "chat", "gpt-4.1-mini")
-                async with budgets[i % 2].hold(charge, Units(), usd_to_nanos("0.0037")) as bill:
+                async with budgets[i % 2].metered(charge, Units(), usd_to_nanos("0.0037")) as bill:
                     if i % 5 == 0:
                         raise RuntimeError("model failed")
                     await bill.settle(Units(input_tokens=1), usd_to_nanos("0.0031"))
@@ -139,11 +139,20 @@ async def test_limits_are_audited_and_expired_reservations_released(store: Store
     settings = load_settings(env_file=None, reservation_ttl_seconds=60)
     clock = [NOW]
     budget = Budget(ledger, settings, lambda: clock[0], holder="other-host:1")
-    async with budget.hold(Charge("slack", "T1", "u1", "C1", "chat", "m"), Units(), 100) as bill:
+    async with budget.metered(Charge("slack", "T1", "u1", "C1", "chat", "m"), Units(), 100) as bill:
         bill.settled = True  # leave it reserved, as a crashed process would
+    # A reservation written without a sent mark (by a version that marked it separately): never sent.
+    never_sent = ReservationRequest(
+        Charge("slack", "T1", "u2", "C1", "chat", "m"), Units(), 70, "2026-11-24", "2026-11", Limits(), NOW,
+        NOW + timedelta(seconds=60), "other-host:1",
+    )  # fmt: skip
+    assert await ledger.reserve(never_sent) is not None
     clock[0] = NOW + timedelta(seconds=61)
-    assert await ledger.release_expired(clock[0]) == Recovered(released=1)
-    assert [state for *_, state in await ledger.ledger_rows("T1")] == ["released"]
+    # A metered call is marked sent when reserved: charged its worst case; the unsent one is released.
+    assert await ledger.release_expired(clock[0]) == Recovered(released=1, estimated=1)
+    assert [(cost, state) for *_, cost, state in await ledger.ledger_rows("T1")] == [
+        (100, "settled"), (0, "released")
+    ]  # fmt: skip
 
 
 async def test_prompt_library_versions_runs_ratings_export_import(url: str, tmp_path: Path) -> None:
@@ -341,7 +350,7 @@ async def test_teams_are_those_with_conversations_or_calls_and_usage_rows_name_t
     await store.active_conversation(replace(KEY, thread_id="171.2"), NOW + timedelta(minutes=1))
     budget = Budget(store.ledger, load_settings(env_file=None), lambda: NOW + timedelta(hours=1))
     for team, state in (("G9", "settle"), ("G8", "release")):  # a released call leaves no trace of its team
-        async with budget.hold(
+        async with budget.metered(
             Charge("discord", team, "u1", "c1", "image", "gpt-image-1"), Units(images=1), 40
         ) as held:
             if state == "settle":

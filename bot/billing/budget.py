@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from bot.billing.money import format_usd, usd_to_nanos
 from bot.clock import Clock
 from bot.errors import UserFacingError
+from bot.messages import IncomingMessage
 from bot.settings import Settings
 from bot.wording import count
 from storage import Ledger, StoreFailed
@@ -27,6 +28,7 @@ from storage.ledger_records import (
     ALL_USERS,
     TEAM_SUBJECT,
     Charge,
+    Kind,
     LimitOverride,
     Limits,
     Metric,
@@ -87,9 +89,9 @@ class Periods:
 
 
 class Reservation:
-    """A held reservation; settle it with the real usage, or leave the block to release it.
+    """The reservation of one metered call; settle it with the real usage, or leave the block to release it.
 
-    While the block runs, the reservation is renewed (see `Budget.hold`), so a long call keeps its
+    While the block runs, the reservation is renewed (see `Budget.metered`), so a long call keeps its
     hold; only a holder that stopped renewing (a dead or frozen process) loses it. A call cut short
     (a cancellation) notes what the provider ran with `note_spent`: leaving the block then settles
     that instead of releasing.
@@ -101,7 +103,6 @@ class Reservation:
         self.charge = charge
         self.limits = limits
         self.settled = False
-        self.sent = False
         self.spent_units = Units()
         self.spent_nanos = 0
 
@@ -114,12 +115,6 @@ class Reservation:
                 self._budget.check_late(self, totals, cost_nanos)
         self.settled = True
 
-    async def mark_sent(self) -> None:
-        """Record that the request is about to reach the provider (from then on it may be billed)."""
-        if not self.sent:
-            self.sent = True
-            await self._budget.ledger.mark_sent(self.id, self._budget.now())
-
     def note_spent(self, units: Units, cost_nanos: int) -> None:
         """Add what a call cut short had cost, to be settled when the block is left unsettled."""
         self.spent_units = _add(self.spent_units, units)
@@ -129,6 +124,11 @@ class Reservation:
     def has_spent(self) -> bool:
         """Whether anything was noted as spent."""
         return self.spent_nanos > 0 or self.spent_units != Units()
+
+
+def charge_for(message: IncomingMessage, kind: Kind, model: str) -> Charge:
+    """Who pays for a call made for `message`: its author, in its team and channel."""
+    return Charge(message.platform, message.team_id, message.author.id, message.channel_id, kind, model)
 
 
 class Budget:
@@ -201,8 +201,33 @@ class Budget:
         return resolve_limits(self._settings, overrides, user_id)
 
     @asynccontextmanager
-    async def hold(self, charge: Charge, units: Units, cost_nanos: int) -> AsyncIterator[Reservation]:
-        """Reserve the worst case for the block, renewed while it runs; release it unless the block settled it."""
+    async def metered(
+        self, charge: Charge, units: Units, cost_nanos: int, *, slot: asyncio.Semaphore | None = None
+    ) -> AsyncIterator[Reservation]:
+        """The one path of every model call: reserve its worst case, marked sent; settle, charge or release on exit.
+
+        `slot` (the process's bound on model calls in flight) is taken first, so the request goes out
+        as soon as the reservation is written: the reservation carries its sent mark from the start
+        (no second write), and a crash from then on charges the worst case, marked estimated (the
+        provider may have billed it). Leaving the block unsettled (a failure, a cancellation) charges
+        what was noted spent, else gives the reservation back. Renewed while the block runs.
+        """
+        async with slot if slot is not None else nullcontext():
+            reservation = await self._reserve(charge, units, cost_nanos)
+            renewing = asyncio.create_task(self._keep(reservation))
+            try:
+                yield reservation
+            finally:
+                renewing.cancel()
+                if not reservation.settled:
+                    # Shielded: a cancelled call must still charge what ran, and give the rest back.
+                    if reservation.has_spent:
+                        await asyncio.shield(reservation.settle(reservation.spent_units, reservation.spent_nanos))
+                    else:
+                        await asyncio.shield(self.ledger.release(reservation.id, self.now()))
+
+    async def _reserve(self, charge: Charge, units: Units, cost_nanos: int) -> Reservation:
+        """One limit-checked write of the worst case, already marked sent; QuotaExceeded with the figures if refused."""
         now = self.now()
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_INTERVAL
@@ -220,22 +245,12 @@ class Budget:
                 now=now,
                 expires_at=now + self._ttl,
                 holder=self.holder,
+                sent_at=now,
             )
         )
         if isinstance(outcome, PeriodTotals):
             raise QuotaExceeded(refusal(limits, outcome, units, cost_nanos, periods, now))
-        reservation = Reservation(self, outcome, charge, limits)
-        renewing = asyncio.create_task(self._keep(reservation))
-        try:
-            yield reservation
-        finally:
-            renewing.cancel()
-            if not reservation.settled:
-                # Shielded: a cancelled turn must still charge what ran, and give the rest back.
-                if reservation.has_spent:
-                    await asyncio.shield(reservation.settle(reservation.spent_units, reservation.spent_nanos))
-                else:
-                    await asyncio.shield(self.ledger.release(reservation.id, self.now()))
+        return Reservation(self, outcome, charge, limits)
 
     @asynccontextmanager
     async def in_flight(self, platform: str, team_id: str, user_id: str, limit: int) -> AsyncIterator[None]:

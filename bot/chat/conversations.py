@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from bot.billing.budget import charge_for
 from bot.billing.metering import Cell, Completion, MeteredChat
 from bot.billing.prices import PriceTable
 from bot.chat.locks import KeyedLocks
+from bot.chat.replies import stream_reply
 from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.chat.window import build_prompt, recalled_block
 from bot.clock import Clock
@@ -89,7 +91,7 @@ class Conversations:
                 framing + recalled_tokens + sum(m.tokens for m in history),
                 model,
             )
-            completion = await self._chat.stream(cell, message, responder)
+            completion = await self._reply(cell, message, responder)
             await self._store.add_message(
                 conversation.id,
                 NewMessage(
@@ -138,7 +140,7 @@ class Conversations:
         tokens = self._check_size(inputs.text, self._settings.input_token_budget - framing - image_tokens)
         prompt = [*build_prompt(system, []), PromptMessage("user", inputs.text, _prompt_images(inputs.images))]
         cell = Cell(prompt, framing + tokens + image_tokens, model)
-        completion = await self._chat.stream(cell, message, responder)
+        completion = await self._reply(cell, message, responder)
         await self.after_reply(completion, responder)
         return completion
 
@@ -190,7 +192,7 @@ class Conversations:
             text = text[: room * 3]  # a long transcript is summarized from its beginning
         prompt = [*build_prompt(self._settings.system_prompt, []), PromptMessage("user", f"{instruction}\n\n{text}")]
         cell = Cell(prompt, self._chat.prompt_tokens(prompt), self._settings.chat_model)
-        await self.after_reply(await self._chat.stream(cell, message, responder), responder)
+        await self.after_reply(await self._reply(cell, message, responder), responder)
 
     async def deleted(self, message: PlatformMessage) -> int:
         """A message deleted on its platform leaves history and memory, with the bot's replies to it."""
@@ -212,6 +214,9 @@ class Conversations:
         """End the conversation at the message's thread; the next message starts a fresh one."""
         async with self._locks.hold(message.conversation_key):
             return await self._store.end_conversation(message.conversation_key, self._clock())
+
+    async def _reply(self, cell: Cell, message: IncomingMessage, responder: Responder) -> Completion:
+        return await stream_reply(self._chat, cell, charge_for(message, "chat", cell.model), responder)
 
     async def after_reply(self, completion: Completion, responder: Responder) -> None:
         """Say so when a reply stopped at the output limit."""

@@ -38,8 +38,8 @@ def _total(column: str, scope: str, subject: str, period: str) -> str:
 
 RESERVE = f"""
 INSERT INTO usage_ledger (platform, team_id, user_id, channel_id, kind, model, state, cost_nanos, input_tokens,
-    cached_tokens, output_tokens, images, audio_ms, user_day, team_month, created_at, expires_at, holder)
-SELECT $1, $2, $3, $4, $5, $6, 'reserved', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17
+    cached_tokens, output_tokens, images, audio_ms, user_day, team_month, created_at, expires_at, holder, sent_at)
+SELECT $1, $2, $3, $4, $5, $6, 'reserved', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $22
 WHERE (CAST($18 AS BIGINT) IS NULL OR {_total("cost_nanos", "user", "$3", "$13")} + $7 <= $18)
   AND (CAST($19 AS BIGINT) IS NULL OR {_total("cost_nanos", "team", "''", "$14")} + $7 <= $19)
   AND (CAST($20 AS BIGINT) IS NULL OR {_total("images", "user", "$3", "$13")} + $11 <= $20)
@@ -58,7 +58,6 @@ SETTLE_LATE = (
     " RETURNING team_id, user_id, user_day, team_month"
 )
 RENEW = "UPDATE usage_ledger SET expires_at = $1 WHERE id = $2 AND state = 'reserved' RETURNING id"
-MARK_SENT = "UPDATE usage_ledger SET sent_at = $1 WHERE id = $2 AND state = 'reserved' AND sent_at IS NULL"
 _RELEASE = "UPDATE usage_ledger SET state = 'released', cost_nanos = 0, images = 0, audio_ms = 0, settled_at = $1"
 # A reservation whose request was sent before its holder vanished may have been billed: it keeps its
 # worst case, marked estimated. One never sent is released.
@@ -164,10 +163,6 @@ class SQLLedger:
     async def renew(self, reservation_id: int, expires_at: datetime) -> bool:
         """Keep a running call's reservation alive until `expires_at`; False when it was already lost."""
         return await self._db.fetchrow(RENEW, expires_at.isoformat(), reservation_id) is not None
-
-    async def mark_sent(self, reservation_id: int, now: datetime) -> None:
-        """Record that the reservation's request is being sent to the provider (it may be billed now)."""
-        await self._db.execute(MARK_SENT, now.isoformat(), reservation_id)
 
     async def release(self, reservation_id: int, now: datetime) -> bool:
         """Give a reservation back: the call failed and was not charged."""
@@ -275,7 +270,7 @@ async def _reserve(conn: Connection, request: ReservationRequest) -> int | None:
         u.input_tokens, u.cached_tokens, u.output_tokens, u.images, u.audio_ms, request.user_day,
         request.team_month, request.now.isoformat(), request.expires_at.isoformat(), request.holder,
         limits.user_daily_nanos, limits.team_monthly_nanos, limits.user_daily_images,
-        limits.user_daily_audio_ms,
+        limits.user_daily_audio_ms, None if request.sent_at is None else request.sent_at.isoformat(),
     )  # fmt: skip
     return None if reserved is None else int(reserved)
 
