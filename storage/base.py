@@ -70,8 +70,8 @@ class Ledger(Protocol):
     ) -> PeriodTotals | None:
         """Record the real cost of a call whose hold was lost; the period totals after it."""
 
-    async def renew(self, reservation_id: int, expires_at: datetime) -> bool:
-        """Extend a running call's reservation; False when it was no longer held."""
+    async def renew(self, reservation_ids: Sequence[int], expires_at: datetime) -> list[int]:
+        """Extend running calls' reservations; the ids of those still held."""
 
     async def release(self, reservation_id: int, now: datetime) -> bool:
         """Give a reservation back (the call failed, nothing was charged)."""
@@ -87,8 +87,8 @@ class Ledger(Protocol):
     ) -> int | None:
         """A lease for one message of a user unless they have `limit` live ones (any process): its id, or None."""
 
-    async def renew_in_flight(self, lease_id: int, expires_at: datetime) -> None:
-        """Keep a message's lease alive."""
+    async def renew_in_flight(self, lease_ids: Sequence[int], expires_at: datetime) -> None:
+        """Keep messages' leases alive."""
 
     async def release_in_flight(self, lease_id: int) -> None:
         """Drop a message's lease."""

@@ -11,7 +11,7 @@ import re
 import signal
 import socket
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,7 +30,7 @@ from tests.clock import Clock
 from tests.conftest import message
 from tests.fakes.openai_server import DropMidStream, FakeOpenAI, Reply, Scripted, Stall, count_tokens, prompt_tokens
 from tests.fakes.responder import RecordingResponder
-from tests.stores import opened
+from tests.stores import fresh_database, opened
 
 
 async def ledger(url: str, team: str = "local") -> list[tuple[str, str, int, str]]:
@@ -288,9 +288,18 @@ async def test_killed_with_a_stream_open_the_call_is_charged_its_worst_case_show
         assert [(cost, state) for *_, cost, state in await store.ledger.ledger_rows("local")] == [(worst, "settled")]
 
 
+@pytest.fixture
+async def postgres_url(tmp_path: Path) -> AsyncIterator[str]:
+    """Several processes share a database on PostgreSQL; a SQLite deployment is one process (its in-flight
+    counts live in memory: see test_conversations)."""
+    async with fresh_database("postgres", tmp_path) as url:
+        yield url
+
+
 async def test_max_user_in_flight_holds_across_two_processes_on_one_database(
-    make_settings: Any, fake_openai: FakeOpenAI, url: str
+    make_settings: Any, fake_openai: FakeOpenAI, postgres_url: str
 ) -> None:
+    url = postgres_url
     settings = make_settings(database_url=url, max_user_in_flight=1)
     fake_openai.enqueue(Reply("slow " * 20, chunk_chars=5, delay_between_chunks=0.2))  # streams ~4 s
     slow, again, other = RecordingResponder(), RecordingResponder(), RecordingResponder()
@@ -346,3 +355,24 @@ async def test_a_process_killed_while_speech_or_an_embedding_runs_is_charged_the
         [usage] = await engine.store.ledger.usage("local", engine.budget.periods().day)
     assert [(cost, state) for *_, cost, state in rows] == [(worst, "settled")]
     assert usage.estimated_nanos == usage.cost_nanos == worst
+
+
+async def test_in_flight_claims_racing_from_two_processes_never_pass_the_limit(postgres_url: str) -> None:
+    now = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    async with opened(postgres_url) as first, opened(postgres_url) as second:
+        ledgers = [first.ledger, second.ledger]
+
+        async def claim(i: int) -> int | None:
+            later = now + timedelta(seconds=60)
+            return await ledgers[i % 2].claim_in_flight("slack", "T1", "ann", f"p{i % 2}:1", now, later, 3)
+
+        leases = [lease for lease in await asyncio.gather(*(claim(i) for i in range(20))) if lease is not None]
+        assert len(leases) == 3
+        assert await claim(0) is None
+        await first.ledger.release_in_flight(leases[0])
+        again = await claim(1)
+        assert again is not None and again not in leases
+        # A crashed holder's lease lapses: past its expiry, its slot is taken again (with a new id).
+        later = now + timedelta(seconds=61)
+        taken = await second.ledger.claim_in_flight("slack", "T1", "ann", "p9:1", later, later, 3)
+        assert taken is not None and taken not in [*leases, again]

@@ -154,6 +154,9 @@ class Budget:
         self._sleep = sleep
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
         self._next_sweep = datetime.min.replace(tzinfo=self._tz)
+        self._held: dict[int, Reservation] = {}  # this process's running calls, renewed by one loop
+        self._leases: set[int] = set()
+        self._renewer: asyncio.Task[None] | None = None
 
     @property
     def renew_every(self) -> float:
@@ -214,11 +217,12 @@ class Budget:
         """
         async with slot if slot is not None else nullcontext():
             reservation = await self._reserve(charge, units, cost_nanos)
-            renewing = asyncio.create_task(self._keep(reservation))
+            self._held[reservation.id] = reservation
+            self._renewing()
             try:
                 yield reservation
             finally:
-                renewing.cancel()
+                del self._held[reservation.id]
                 if not reservation.settled:
                     # Shielded: a cancelled call must still charge what ran, and give the rest back.
                     if reservation.has_spent:
@@ -265,34 +269,50 @@ class Budget:
             raise TooManyInFlight(
                 f"You already have {count(limit, 'request')} running; please wait for them to finish."
             )
-        renewing = asyncio.create_task(self._keep_lease(lease))
+        self._leases.add(lease)
+        self._renewing()
         try:
             yield
         finally:
-            renewing.cancel()
+            self._leases.discard(lease)
             await asyncio.shield(self.ledger.release_in_flight(lease))
 
-    async def _keep_lease(self, lease: int) -> None:
-        while True:
-            await self._sleep(self.renew_every)
-            try:
-                await self.ledger.renew_in_flight(lease, self.now() + self._ttl)
-            except StoreFailed as exc:
-                log.warning("could not renew an in-flight lease: %s", exc)
+    def _renewing(self) -> None:
+        """Make sure the renewal loop runs (it ends by itself when nothing is held)."""
+        if self._renewer is None:
+            self._renewer = asyncio.create_task(self._renew(), name="renewals")
 
-    async def _keep(self, reservation: Reservation) -> None:
-        """Renew a held reservation every third of its TTL until the block ends (this task is cancelled)."""
-        while True:
-            await self._sleep(self.renew_every)
-            try:
-                held = await self.ledger.renew(reservation.id, self.now() + self._ttl)
-            except StoreFailed as exc:  # the database is busy or failing: try again at the next turn
-                log.warning("could not renew reservation %d: %s", reservation.id, exc)
-                continue
-            if not held:
-                log.warning("reservation %d was lost while its call ran (this process stalled past the TTL)",
-                            reservation.id)  # fmt: skip
-                return
+    async def _renew(self) -> None:
+        """One loop per process renews every held reservation and lease, every third of the TTL, one
+        statement each, until none is held (rather than a task per call)."""
+        try:
+            while True:
+                await self._sleep(self.renew_every)
+                if not self._held and not self._leases:
+                    return  # no await between this test and `_renewer = None`: a new hold starts a new loop
+                expires_at = self.now() + self._ttl
+                try:
+                    if self._held:
+                        asked = list(self._held)
+                        kept = set(await self.ledger.renew(asked, expires_at))
+                        for lost in asked:
+                            reservation = self._held.get(lost)
+                            if lost not in kept and reservation is not None and not reservation.settled:
+                                del self._held[lost]
+                                log.warning("reservation %d was lost while its call ran (this process stalled "
+                                            "past the TTL)", lost)  # fmt: skip
+                    if self._leases:
+                        await self.ledger.renew_in_flight(list(self._leases), expires_at)
+                except StoreFailed as exc:  # the database is busy or failing: try again at the next turn
+                    log.warning("could not renew held reservations and in-flight leases: %s", exc)
+        finally:
+            self._renewer = None
+
+    async def close(self) -> None:
+        """Stop the renewal loop (at shutdown, once every call has ended)."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
 
     def check_late(self, reservation: Reservation, totals: PeriodTotals, cost_nanos: int) -> None:
         """A settle whose hold had been lost went through the limits again: say so if it crossed one.

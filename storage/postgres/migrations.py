@@ -228,4 +228,17 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX user_in_flight_user ON user_in_flight (platform, team_id, user_id);
         """,
     ),
+    Migration(
+        # In-flight leases keyed by a per-user slot, so a claim is one statement that needs no lock
+        # (storage/postgres/ledger.py). The leases of the moment are simply dropped: they lapse in a minute anyway.
+        "turn_cost_in_flight",
+        """
+        DROP TABLE user_in_flight;
+        CREATE TABLE user_in_flight (
+            platform TEXT NOT NULL, team_id TEXT NOT NULL, user_id TEXT NOT NULL, slot INTEGER NOT NULL,
+            id BIGSERIAL UNIQUE, holder TEXT NOT NULL, expires_at TEXT NOT NULL,
+            PRIMARY KEY (platform, team_id, user_id, slot)
+        );
+        """,
+    ),
 ]

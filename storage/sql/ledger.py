@@ -57,7 +57,7 @@ SETTLE_LATE = (
     f"{_SETTLE} AND (state = 'released' OR (state = 'settled' AND estimated))"
     " RETURNING team_id, user_id, user_day, team_month"
 )
-RENEW = "UPDATE usage_ledger SET expires_at = $1 WHERE id = $2 AND state = 'reserved' RETURNING id"
+RENEW = "UPDATE usage_ledger SET expires_at = $1 WHERE id IN (LIST($2 AS bigint)) AND state = 'reserved' RETURNING id"
 _RELEASE = "UPDATE usage_ledger SET state = 'released', cost_nanos = 0, images = 0, audio_ms = 0, settled_at = $1"
 # A reservation whose request was sent before its holder vanished may have been billed: it keeps its
 # worst case, marked estimated. One never sent is released.
@@ -99,16 +99,6 @@ USAGE = (
     " AND (CAST($3 AS TEXT) IS NULL OR team_id = $3) AND (CAST($4 AS TEXT) IS NULL OR user_id = $4)"
     " GROUP BY platform, team_id, user_id, kind, user_day ORDER BY user_day, platform, team_id, user_id, kind"
 )
-# MAX_USER_IN_FLIGHT across processes: a lease per message being handled, claimed only while the
-# user has fewer live ones than the limit ($7), serialized on the team's ledger lock.
-CLAIM_IN_FLIGHT = (
-    "INSERT INTO user_in_flight (platform, team_id, user_id, holder, expires_at) SELECT $1, $2, $3, $4, $5"
-    " WHERE (SELECT count(*) FROM user_in_flight WHERE platform = $1 AND team_id = $2 AND user_id = $3"
-    " AND expires_at > $6) < $7 RETURNING id"
-)
-RENEW_IN_FLIGHT = "UPDATE user_in_flight SET expires_at = $1 WHERE id = $2"
-RELEASE_IN_FLIGHT = "DELETE FROM user_in_flight WHERE id = $1"
-FORGET_IN_FLIGHT = "DELETE FROM user_in_flight WHERE expires_at <= $1 OR holder IN (LIST($2 AS text))"
 LEDGER_ROWS = "SELECT kind, model, cost_nanos, state FROM usage_ledger WHERE team_id = $1 ORDER BY id"
 
 
@@ -160,9 +150,9 @@ class SQLLedger:
                 return None
             return _totals(await tx.fetch(TOTALS, row[0], row[1], row[2], row[3]))
 
-    async def renew(self, reservation_id: int, expires_at: datetime) -> bool:
-        """Keep a running call's reservation alive until `expires_at`; False when it was already lost."""
-        return await self._db.fetchrow(RENEW, expires_at.isoformat(), reservation_id) is not None
+    async def renew(self, reservation_ids: Sequence[int], expires_at: datetime) -> list[int]:
+        """Keep running calls' reservations alive until `expires_at`; the ids of those still held."""
+        return [int(row[0]) for row in await self._db.fetch(RENEW, expires_at.isoformat(), list(reservation_ids))]
 
     async def release(self, reservation_id: int, now: datetime) -> bool:
         """Give a reservation back: the call failed and was not charged."""
@@ -177,28 +167,6 @@ class SQLLedger:
         """Reservations of the given (dead) holders: charged their worst case if sent, else released."""
         estimated = len(await self._db.fetch(ESTIMATE_HELD_BY, now.isoformat(), list(holders)))
         return Recovered(len(await self._db.fetch(RELEASE_HELD_BY, now.isoformat(), list(holders))), estimated)
-
-    async def claim_in_flight(
-        self, platform: str, team_id: str, user_id: str, holder: str, now: datetime, expires_at: datetime, limit: int
-    ) -> int | None:
-        """A lease for one message of this user, unless they already have `limit` live ones: its id, or None."""
-        async with self._db.serialized(ledger_lock(team_id)) as conn:
-            claimed = await conn.fetchval(
-                CLAIM_IN_FLIGHT, platform, team_id, user_id, holder, expires_at.isoformat(), now.isoformat(), limit
-            )
-        return None if claimed is None else int(claimed)
-
-    async def renew_in_flight(self, lease_id: int, expires_at: datetime) -> None:
-        """Keep a message's lease alive while it runs."""
-        await self._db.execute(RENEW_IN_FLIGHT, expires_at.isoformat(), lease_id)
-
-    async def release_in_flight(self, lease_id: int) -> None:
-        """The message is done."""
-        await self._db.execute(RELEASE_IN_FLIGHT, lease_id)
-
-    async def forget_in_flight(self, now: datetime, dead_holders: Sequence[str]) -> int:
-        """Drop leases that expired or whose holder is known dead."""
-        return await self._db.execute(FORGET_IN_FLIGHT, now.isoformat(), list(dead_holders))
 
     async def reservation_holders(self) -> list[str]:
         """The distinct holders of open reservations."""

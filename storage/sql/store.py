@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from storage.base import Ledger
 from storage.memory_records import PENDING
 from storage.records import (
     ChannelSettings,
@@ -23,7 +24,6 @@ from storage.records import (
     WindowMessage,
 )
 from storage.sql.connection import Database, Row, conversation_lock
-from storage.sql.ledger import SQLLedger
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
 from storage.sql.signins import SQLSignIns
@@ -165,15 +165,15 @@ TEAMS = (
 class SQLStore:
     """A Store on a Database. Safe for many coroutines; several processes may share the database."""
 
-    def __init__(self, db: Database, memory: SQLMemory) -> None:
+    def __init__(self, db: Database, memory: SQLMemory, ledger: Ledger) -> None:
         self._db = db
-        self._ledger = SQLLedger(db)
+        self._ledger = ledger
         self._prompts = SQLPromptLibrary(db)
         self._memory = memory
         self._signins = SQLSignIns(db)
 
     @property
-    def ledger(self) -> SQLLedger:
+    def ledger(self) -> Ledger:
         """The usage ledger, on the same database."""
         return self._ledger
 

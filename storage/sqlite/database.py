@@ -132,6 +132,10 @@ class SQLiteDatabase(_Statements):
         """Close the connection."""
         await self._db.close()
 
+    async def trace(self, callback: Callable[[str], object] | None) -> None:
+        """Call `callback` with each statement SQLite runs (None: stop), to count what a piece of work costs."""
+        await self._db.set_trace_callback(callback)  # type: ignore[arg-type]  # sqlite3 takes None: stop
+
     async def _run(self, call: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """One statement is one transaction. A writing statement (INSERT … SELECT … WHERE, UPDATE)
         takes SQLite's write lock before it reads anything, so a check inside it sees the latest

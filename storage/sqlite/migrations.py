@@ -336,4 +336,9 @@ MIGRATIONS: list[Migration] = [
             """,
         "CREATE INDEX user_in_flight_user ON user_in_flight (platform, team_id, user_id)",
     ),
+    Migration(
+        "turn_cost_in_flight",
+        # A SQLite deployment is one process: its per-user in-flight counts live in memory (storage/sqlite/ledger.py).
+        "DROP TABLE user_in_flight",
+    ),
 ]
