@@ -103,6 +103,7 @@ class WindowMessage(NamedTuple):
     tokens: int
     id: int = 0
     tokens_before: int = 0  # the conversation's tokens before this message: > 0 on the first means some are left out
+    images: int = 0  # how many images were stored with it (read them only then)
 
 
 @dataclass(frozen=True)

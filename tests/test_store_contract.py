@@ -60,6 +60,8 @@ async def test_images_are_stored_with_their_message_and_forgotten_with_it(store:
     other = await store.add_message(conv.id, replace(user("mine", 90, author="u2"), images=(jpeg,)))
     assert await store.message_images([first.id, second.id, other.id]) == {first.id: [png, jpeg], other.id: [jpeg]}
     assert await store.message_images([]) == {}
+    # The window says which messages carry images, so a text window reads no image table.
+    assert [m.images for m in await store.window(conv.id, 1_000)] == [2, 0, 1]
     await store.forget_user("T1", "u1", "forgotten-1")
     assert await store.message_images([first.id, other.id]) == {other.id: [jpeg]}
 

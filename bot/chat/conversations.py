@@ -230,7 +230,10 @@ class Conversations:
         already in each message's count). A text-only model gets the text, where "[image: name]" stays."""
         if self._prices.vision(model) is None:
             return {}
-        stored = await self._store.message_images([m.id for m in history if m.role == "user"])
+        with_images = [m.id for m in history if m.images]
+        if not with_images:
+            return {}  # a text conversation reads no image table
+        stored = await self._store.message_images(with_images)
         return {
             message_id: tuple(PromptImage(data_url(i.media_type, i.data), _detail(i.detail), i.tokens) for i in images)
             for message_id, images in stored.items()

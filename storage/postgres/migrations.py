@@ -241,4 +241,13 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        # See turn_cost_image_counts in storage/sqlite/migrations.py.
+        "turn_cost_image_counts",
+        """
+        ALTER TABLE messages ADD COLUMN images INTEGER NOT NULL DEFAULT 0;
+        UPDATE messages SET images = (SELECT count(*) FROM message_images i WHERE i.message_id = messages.id)
+        WHERE id IN (SELECT message_id FROM message_images);
+        """,
+    ),
 ]

@@ -57,10 +57,10 @@ END_CONVERSATION = (
 # tokens_before: the running total of the conversation's tokens, fixed at insert (see `window`).
 ADD_MESSAGE = (
     "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, author_id, author_name,"
-    " platform_message_id, model, prompt_tokens, completion_tokens, created_at, reply_to)"
+    " platform_message_id, model, prompt_tokens, completion_tokens, created_at, reply_to, images)"
     " VALUES ($1, $2, $3, $4, COALESCE((SELECT tokens_before + tokens FROM messages"
     "   WHERE conversation_id = $1 ORDER BY tokens_before DESC, id DESC LIMIT 1), 0),"
-    " $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id"
+    " $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
 )
 ADD_IMAGE = (
     "INSERT INTO message_images (message_id, position, name, media_type, data, width, height, detail, tokens)"
@@ -71,7 +71,7 @@ MESSAGE_IMAGES = (
     " WHERE message_id IN (LIST($1 AS bigint)) ORDER BY message_id, position"
 )
 WINDOW = (
-    "SELECT role, content, tokens, id, tokens_before FROM messages WHERE conversation_id = $1"
+    "SELECT role, content, tokens, id, tokens_before, images FROM messages WHERE conversation_id = $1"
     " AND tokens_before >= ("
     "   SELECT tokens_before + tokens FROM messages WHERE conversation_id = $1"
     "   ORDER BY tokens_before DESC, id DESC LIMIT 1) - $2"
@@ -243,7 +243,7 @@ class SQLStore:
                 conversation_id, message.role, message.content, message.tokens, message.author_id,
                 message.author_name, message.platform_message_id, usage.model if usage else None,
                 usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
-                message.created_at.isoformat(), message.reply_to,
+                message.created_at.isoformat(), message.reply_to, len(message.images),
             )  # fmt: skip
             if message.images:
                 await conn.executemany(
