@@ -13,7 +13,9 @@ from storage.ledger_records import (
     Metric,
     PeriodTotals,
     Recovered,
+    Refusal,
     ReservationRequest,
+    Settlement,
     Units,
     UsageRow,
 )
@@ -59,8 +61,8 @@ class Ledger(Protocol):
     async def reserve(self, request: ReservationRequest) -> int | None:
         """Atomically insert a reservation unless any limit would be crossed: its id, or None."""
 
-    async def reserve_or_totals(self, request: ReservationRequest) -> int | PeriodTotals:
-        """Like `reserve`; when refused, the period totals the refusing decision saw."""
+    async def reserve_or_totals(self, request: ReservationRequest) -> int | Refusal:
+        """Like `reserve`; when refused, the limits and period totals the refusing decision saw."""
 
     async def settle(self, reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> bool:
         """Record the real cost of a reserved call; False when its hold had been lost meanwhile."""
@@ -248,6 +250,12 @@ class Store(Protocol):
 
     async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
         """Append one complete message, with its usage when it is a model reply."""
+
+    async def add_reply(
+        self, conversation_id: int, message: NewMessage, settlement: Settlement
+    ) -> tuple[StoredMessage, bool]:
+        """Append a model's reply and settle its call in one transaction; False when the call's hold had been
+        lost (the reply is stored all the same: record its cost with `Ledger.settle_late`)."""
 
     async def window(self, conversation_id: int, budget_tokens: int) -> list[WindowMessage]:
         """The newest messages whose tokens add up to at most `budget_tokens`, oldest first.

@@ -15,7 +15,7 @@ from bot.billing.budget import Budget, QuotaExceeded
 from bot.billing.money import usd_to_nanos
 from bot.settings import load_settings
 from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, Store, StoredImage
-from storage.ledger_records import Charge, Limits, Recovered, ReservationRequest, Units
+from storage.ledger_records import Charge, Limits, Metric, Recovered, ReservationRequest, Units
 from storage.memory_records import VectorScope
 from storage.prompt_records import PromptRun
 from tests.stores import fresh_database, opened
@@ -361,3 +361,32 @@ async def test_teams_are_those_with_conversations_or_calls_and_usage_rows_name_t
     assert seen == [("discord", "G9", 0, 1, "2026-11-24T13:00"), ("slack", "T1", 2, 0, "2026-11-24T12:01")]
     [row] = await store.ledger.usage(None, "2026-11-01")
     assert (row.platform, row.team_id, row.user_id, row.images, row.cost_nanos) == ("discord", "G9", "u1", 1, 40)
+
+
+async def test_the_reserving_statement_applies_admin_overrides_user_first_then_everyone_then_the_default(
+    store: Store,
+) -> None:
+    ledger = store.ledger
+    overrides: list[tuple[str, Metric, int | None]] = [
+        ("*", "daily_usd", usd_to_nanos("0.20")), ("vip", "daily_usd", None), ("", "monthly_usd", usd_to_nanos("1")),
+        ("*", "daily_images", 2), ("u2", "daily_images", 5),
+    ]  # fmt: skip
+    for subject, metric, value in overrides:
+        await ledger.set_limit("T1", subject, metric, value, changed_by="admin", now=NOW)
+    budget = Budget(ledger, load_settings(env_file=None, quota_user_daily_usd="0.10"), lambda: NOW)
+
+    async def spend(user: str, usd: str = "0", images: int = 0) -> str:
+        charge = Charge("slack", "T1", user, "C1", "image" if images else "chat", "m")
+        try:
+            async with budget.metered(charge, Units(images=images), usd_to_nanos(usd)) as bill:
+                await bill.settle(Units(images=images), usd_to_nanos(usd))
+        except QuotaExceeded as refused:
+            return refused.message.split(";")[0]
+        return "ok"
+
+    assert await spend("u1", "0.15") == "ok"  # the every-user 0.20 beats the default 0.10
+    assert await spend("u1", "0.10") == "You've used $0.15 of your $0.20 daily budget"
+    assert await spend("vip", "0.80") == "ok"  # vip's own override: no daily limit
+    assert await spend("vip", "0.10") == "The team has used $0.95 of its $1.00 monthly budget"
+    assert await spend("u2", images=3) == "ok"  # u2's own 5 images beat everyone's 2
+    assert await spend("u3", images=3) == "You've made 0 of your 2 images today (this asks for 3)"

@@ -25,17 +25,17 @@ from bot.settings import Settings
 from bot.wording import count
 from storage import Ledger, StoreFailed
 from storage.ledger_records import (
-    ALL_USERS,
-    TEAM_SUBJECT,
     Charge,
     Kind,
     LimitOverride,
     Limits,
-    Metric,
     PeriodTotals,
     Recovered,
+    Refusal,
     ReservationRequest,
+    Settlement,
     Units,
+    effective,
 )
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,10 @@ class Periods:
         return cls(local.date().isoformat(), f"{local.year:04d}-{local.month:02d}", next_day, next_month)
 
 
+# A write that settles a call together with what its caller keeps of it; False when the hold had been lost.
+Recorder = Callable[[Settlement], Awaitable[bool]]
+
+
 class Reservation:
     """The reservation of one metered call; settle it with the real usage, or leave the block to release it.
 
@@ -97,22 +101,35 @@ class Reservation:
     that instead of releasing.
     """
 
-    def __init__(self, budget: Budget, reservation_id: int, charge: Charge, limits: Limits) -> None:
+    def __init__(self, budget: Budget, reservation_id: int, charge: Charge) -> None:
         self._budget = budget
         self.id = reservation_id
         self.charge = charge
-        self.limits = limits
         self.settled = False
         self.spent_units = Units()
         self.spent_nanos = 0
 
-    async def settle(self, units: Units, cost_nanos: int) -> None:
-        """Record the real cost: even when the hold was lost meanwhile, since the provider billed it."""
+    async def settle(self, units: Units, cost_nanos: int, *, along: Recorder | None = None) -> None:
+        """Record the real cost: even when the hold was lost meanwhile, since the provider billed it.
+
+        `along` writes the settlement together with what the caller keeps of the call (a reply in
+        history) in one transaction, returning False when the hold had been lost. If that write fails,
+        the cost is noted spent, so leaving the block still charges it.
+        """
         now = self._budget.now()
-        if not await self._budget.ledger.settle(self.id, units, cost_nanos, now):
-            totals = await self._budget.ledger.settle_late(self.id, units, cost_nanos, now)
+        ledger = self._budget.ledger
+        if along is None:
+            held = await ledger.settle(self.id, units, cost_nanos, now)
+        else:
+            try:
+                held = await along(Settlement(self.id, units, cost_nanos, now))
+            except BaseException:
+                self.note_spent(units, cost_nanos)
+                raise
+        if not held:
+            totals = await ledger.settle_late(self.id, units, cost_nanos, now)
             if totals is not None:
-                self._budget.check_late(self, totals, cost_nanos)
+                await self._budget.check_late(self, totals, cost_nanos)
         self.settled = True
 
     def note_spent(self, units: Units, cost_nanos: int) -> None:
@@ -154,6 +171,7 @@ class Budget:
         self._sleep = sleep
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
         self._next_sweep = datetime.min.replace(tzinfo=self._tz)
+        self._defaults = default_limits(settings)
         self._held: dict[int, Reservation] = {}  # this process's running calls, renewed by one loop
         self._leases: set[int] = set()
         self._renewer: asyncio.Task[None] | None = None
@@ -222,7 +240,7 @@ class Budget:
             try:
                 yield reservation
             finally:
-                del self._held[reservation.id]
+                self._held.pop(reservation.id, None)  # the renewal loop drops a lost one itself
                 if not reservation.settled:
                     # Shielded: a cancelled call must still charge what ran, and give the rest back.
                     if reservation.has_spent:
@@ -237,7 +255,6 @@ class Budget:
             self._next_sweep = now + SWEEP_INTERVAL
             await self.sweep(now)
         periods = self.periods(now)
-        limits = await self.limits_for(charge.team_id, charge.user_id)
         outcome = await self.ledger.reserve_or_totals(
             ReservationRequest(
                 charge=charge,
@@ -245,16 +262,16 @@ class Budget:
                 cost_nanos=cost_nanos,
                 user_day=periods.day,
                 team_month=periods.month,
-                limits=limits,
+                defaults=self._defaults,
                 now=now,
                 expires_at=now + self._ttl,
                 holder=self.holder,
                 sent_at=now,
             )
         )
-        if isinstance(outcome, PeriodTotals):
-            raise QuotaExceeded(refusal(limits, outcome, units, cost_nanos, periods, now))
-        return Reservation(self, outcome, charge, limits)
+        if isinstance(outcome, Refusal):
+            raise QuotaExceeded(refusal(outcome.limits, outcome.totals, units, cost_nanos, periods, now))
+        return Reservation(self, outcome, charge)
 
     @asynccontextmanager
     async def in_flight(self, platform: str, team_id: str, user_id: str, limit: int) -> AsyncIterator[None]:
@@ -292,6 +309,8 @@ class Budget:
                     return  # no await between this test and `_renewer = None`: a new hold starts a new loop
                 expires_at = self.now() + self._ttl
                 try:
+                    if self._leases:
+                        await self.ledger.renew_in_flight(list(self._leases), expires_at)
                     if self._held:
                         asked = list(self._held)
                         kept = set(await self.ledger.renew(asked, expires_at))
@@ -301,8 +320,6 @@ class Budget:
                                 del self._held[lost]
                                 log.warning("reservation %d was lost while its call ran (this process stalled "
                                             "past the TTL)", lost)  # fmt: skip
-                    if self._leases:
-                        await self.ledger.renew_in_flight(list(self._leases), expires_at)
                 except StoreFailed as exc:  # the database is busy or failing: try again at the next turn
                     log.warning("could not renew held reservations and in-flight leases: %s", exc)
         finally:
@@ -314,13 +331,14 @@ class Budget:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)
 
-    def check_late(self, reservation: Reservation, totals: PeriodTotals, cost_nanos: int) -> None:
+    async def check_late(self, reservation: Reservation, totals: PeriodTotals, cost_nanos: int) -> None:
         """A settle whose hold had been lost went through the limits again: say so if it crossed one.
 
         It is recorded all the same (the provider billed it); the period's further calls are then
         refused until it resets, since the totals are past the limit.
         """
-        over = crossed_limits(reservation.limits, totals)
+        limits = await self.limits_for(reservation.charge.team_id, reservation.charge.user_id)
+        over = crossed_limits(limits, totals)
         if over:
             log.warning(
                 "reservation %d settled at %s after its hold was lost; %s: further calls are refused until it resets",
@@ -346,27 +364,18 @@ def crossed_limits(limits: Limits, totals: PeriodTotals) -> list[str]:
 
 def resolve_limits(settings: Settings, overrides: list[LimitOverride], user_id: str) -> Limits:
     """Apply the precedence user > every-user ('*') > settings default, per metric."""
-    by_key = {(o.subject, o.metric): o for o in overrides}
+    return effective(default_limits(settings), overrides, user_id)
 
-    def pick(metric: Metric, subjects: tuple[str, ...], default: int | None) -> int | None:
-        for subject in subjects:
-            override = by_key.get((subject, metric))
-            if override is not None:
-                return override.value
-        return default
 
-    user_subjects = (user_id, ALL_USERS)
+def default_limits(settings: Settings) -> Limits:
+    """The limits the settings set, before any admin override."""
     return Limits(
-        user_daily_nanos=pick("daily_usd", user_subjects, _nanos(settings.quota_user_daily_usd)),
-        team_monthly_nanos=pick("monthly_usd", (TEAM_SUBJECT,), _nanos(settings.quota_team_monthly_usd)),
-        user_daily_images=pick("daily_images", user_subjects, settings.quota_user_daily_images),
-        user_daily_audio_ms=pick(
-            "daily_audio",
-            user_subjects,
-            None
-            if settings.quota_user_daily_audio_minutes is None
-            else int(settings.quota_user_daily_audio_minutes * 60_000),
-        ),
+        user_daily_nanos=_nanos(settings.quota_user_daily_usd),
+        team_monthly_nanos=_nanos(settings.quota_team_monthly_usd),
+        user_daily_images=settings.quota_user_daily_images,
+        user_daily_audio_ms=None
+        if settings.quota_user_daily_audio_minutes is None
+        else int(settings.quota_user_daily_audio_minutes * 60_000),
     )
 
 

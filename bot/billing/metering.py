@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.billing.budget import Budget, Reservation
@@ -19,7 +19,7 @@ from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.errors import ModelError, ModelUnavailable
 from bot.providers.llm import ChatModel, ChatResult, PromptMessage, TextSink
 from storage import ModelUsage
-from storage.ledger_records import Charge, Units
+from storage.ledger_records import Charge, Settlement, Units
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ class Cell:
     prompt_tokens: int
     model: str
     temperature: float | None = None
+
+
+# Stores a completion with its settlement in one transaction; False when the call's hold had been lost.
+Keeper = Callable[[Completion, Settlement], Awaitable[bool]]
 
 
 class MeteredChat:
@@ -78,13 +82,28 @@ class MeteredChat:
         """The most this call can cost: the whole prompt plus the whole output budget."""
         return self._prices.chat_cost(cell.model, cell.prompt_tokens, self.max_output_tokens)
 
-    async def stream(self, cell: Cell, charge: Charge, on_text: TextSink | None = None) -> Completion:
+    async def stream(
+        self, cell: Cell, charge: Charge, on_text: TextSink | None = None, *, keep: Keeper | None = None
+    ) -> Completion:
         """One metered call, its text streamed to `on_text` as it comes; raises the error of a failed call
-        (after charging what the provider ran of it). Showing the reply is the caller's."""
+        (after charging what the provider ran of it). Showing the reply is the caller's.
+
+        `keep` stores a successful completion together with its settlement, in one transaction (a chat
+        turn's reply in history); it returns False when the call's hold had been lost.
+        """
         worst = Units(input_tokens=cell.prompt_tokens, output_tokens=self.max_output_tokens)
         async with self._budget.metered(charge, worst, self.worst_cost(cell), slot=self._in_flight) as reservation:
             completion = await self._call(cell, on_text, reservation)
-            await reservation.settle(_units(completion.usage), completion.cost_nanos)
+            units = _units(completion.usage)
+            if keep is not None and completion.error is None:
+                done = completion
+
+                async def along(settlement: Settlement) -> bool:
+                    return await keep(done, settlement)
+
+                await reservation.settle(units, completion.cost_nanos, along=along)
+            else:
+                await reservation.settle(units, completion.cost_nanos)
         if completion.error is not None:
             raise completion.error
         return completion

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.billing.budget import charge_for
-from bot.billing.metering import Cell, Completion, MeteredChat
+from bot.billing.metering import Cell, Completion, Keeper, MeteredChat
 from bot.billing.prices import PriceTable
 from bot.chat.locks import KeyedLocks
 from bot.chat.replies import stream_reply
@@ -21,6 +21,7 @@ from bot.providers.llm import PromptImage, PromptMessage
 from bot.responder import Responder
 from bot.settings import Settings
 from storage import NewMessage, PlatformMessage, Store, StoredImage, WindowMessage
+from storage.ledger_records import Settlement
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +92,21 @@ class Conversations:
                 framing + recalled_tokens + sum(m.tokens for m in history),
                 model,
             )
-            completion = await self._reply(cell, message, responder)
-            await self._store.add_message(
-                conversation.id,
-                NewMessage(
+
+            async def keep(completion: Completion, settlement: Settlement) -> bool:
+                """The reply joins the history in the transaction that settles its call."""
+                reply = NewMessage(
                     role="assistant",
                     content=completion.text,
                     tokens=self._tokens.count_message(completion.text),
                     created_at=self._clock(),
                     usage=completion.usage,
                     reply_to=stored.id,
-                ),
-            )
+                )
+                _, held = await self._store.add_reply(conversation.id, reply, settlement)
+                return held
+
+            completion = await self._reply(cell, message, responder, keep)
         self._memory.notify()
         await self.after_reply(completion, responder)
 
@@ -215,8 +219,11 @@ class Conversations:
         async with self._locks.hold(message.conversation_key):
             return await self._store.end_conversation(message.conversation_key, self._clock())
 
-    async def _reply(self, cell: Cell, message: IncomingMessage, responder: Responder) -> Completion:
-        return await stream_reply(self._chat, cell, charge_for(message, "chat", cell.model), responder)
+    async def _reply(
+        self, cell: Cell, message: IncomingMessage, responder: Responder, keep: Keeper | None = None
+    ) -> Completion:
+        charge = charge_for(message, "chat", cell.model)
+        return await stream_reply(self._chat, cell, charge, responder, keep=keep)
 
     async def after_reply(self, completion: Completion, responder: Responder) -> None:
         """Say so when a reply stopped at the output limit."""

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from bot.billing.metering import Cell, Completion, MeteredChat
-from bot.errors import ModelError
+from bot.billing.metering import Cell, Completion, Keeper, MeteredChat
 from bot.responder import Responder
 from storage.ledger_records import Charge
 
 
-async def stream_reply(chat: MeteredChat, cell: Cell, charge: Charge, responder: Responder) -> Completion:
+async def stream_reply(
+    chat: MeteredChat, cell: Cell, charge: Charge, responder: Responder, *, keep: Keeper | None = None
+) -> Completion:
     """Run one metered chat call, streaming its text to the responder; a failed call's reply is abandoned.
+    `keep` stores the completion with its settlement (see MeteredChat.stream) before the reply is finished.
 
     A platform that fails to show the reply does not cut the model's stream short: the provider
     bills what it generates, so the call runs on and is settled at its usage; the platform's error is
@@ -30,8 +30,8 @@ async def stream_reply(chat: MeteredChat, cell: Cell, charge: Charge, responder:
             platform_failure.append(exc)
 
     try:
-        completion = await chat.stream(cell, charge, show)
-    except (ModelError, asyncio.CancelledError):
+        completion = await chat.stream(cell, charge, show, keep=keep)
+    except BaseException:  # a model error, a cancellation, or the reply that could not be stored
         await reply.abandon()
         raise
     if platform_failure:

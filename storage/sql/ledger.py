@@ -20,9 +20,12 @@ from storage.ledger_records import (
     Metric,
     PeriodTotals,
     Recovered,
+    Refusal,
     ReservationRequest,
+    Settlement,
     Units,
     UsageRow,
+    effective,
     fits,
 )
 from storage.sql.connection import Connection, Database, Row, ledger_lock, limits_lock
@@ -36,14 +39,28 @@ def _total(column: str, scope: str, subject: str, period: str) -> str:
     )
 
 
+def _limit(metric: str, subjects: str, default: str) -> str:
+    """The limit in force for one metric: the first subject's override (the user's before '*'), else the
+    default ($n); -1 when unlimited (an override set to NULL, or no default). `effective` in
+    storage/ledger_records.py is the same rule in Python."""
+    return (
+        f"COALESCE((SELECT COALESCE(value, -1) FROM quota_limits WHERE team_id = $2 AND metric = '{metric}'"
+        f" AND subject IN ({subjects}) ORDER BY subject = '*' LIMIT 1), CAST({default} AS BIGINT), -1)"
+    )
+
+
+# The limits are read inside the reserving statement, so a call costs no separate read of them.
 RESERVE = f"""
 INSERT INTO usage_ledger (platform, team_id, user_id, channel_id, kind, model, state, cost_nanos, input_tokens,
     cached_tokens, output_tokens, images, audio_ms, user_day, team_month, created_at, expires_at, holder, sent_at)
 SELECT $1, $2, $3, $4, $5, $6, 'reserved', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $22
-WHERE (CAST($18 AS BIGINT) IS NULL OR {_total("cost_nanos", "user", "$3", "$13")} + $7 <= $18)
-  AND (CAST($19 AS BIGINT) IS NULL OR {_total("cost_nanos", "team", "''", "$14")} + $7 <= $19)
-  AND (CAST($20 AS BIGINT) IS NULL OR {_total("images", "user", "$3", "$13")} + $11 <= $20)
-  AND (CAST($21 AS BIGINT) IS NULL OR {_total("audio_ms", "user", "$3", "$13")} + $12 <= $21)
+FROM (SELECT {_limit("daily_usd", "$3, '*'", "$18")} AS user_usd, {_limit("monthly_usd", "''", "$19")} AS team_usd,
+             {_limit("daily_images", "$3, '*'", "$20")} AS user_images,
+             {_limit("daily_audio", "$3, '*'", "$21")} AS user_audio) AS l
+WHERE (l.user_usd < 0 OR {_total("cost_nanos", "user", "$3", "$13")} + $7 <= l.user_usd)
+  AND (l.team_usd < 0 OR {_total("cost_nanos", "team", "''", "$14")} + $7 <= l.team_usd)
+  AND (l.user_images < 0 OR {_total("images", "user", "$3", "$13")} + $11 <= l.user_images)
+  AND (l.user_audio < 0 OR {_total("audio_ms", "user", "$3", "$13")} + $12 <= l.user_audio)
 RETURNING id
 """
 _SETTLE = (
@@ -113,13 +130,13 @@ class SQLLedger:
         outcome = await self.reserve_or_totals(request)
         return outcome if isinstance(outcome, int) else None
 
-    async def reserve_or_totals(self, request: ReservationRequest) -> int | PeriodTotals:
-        """Insert a reservation unless it would cross a limit: its id, or the totals that refused it.
+    async def reserve_or_totals(self, request: ReservationRequest) -> int | Refusal:
+        """Insert a reservation unless it would cross a limit: its id, or the limits and totals that refused it.
 
         The fast path is the one statement. A refusal is decided again in a transaction holding the
-        ledger lock (and SQLite's write lock): it reads the totals and refuses on those very figures,
-        so the refusal quotes what it was refused on. (Meanwhile on PostgreSQL other calls' settles
-        and releases can only lower the totals, which the reserving statement then sees.)
+        ledger lock (and SQLite's write lock): it reads the limits and totals and refuses on those very
+        figures, so the refusal quotes what it was refused on. (Meanwhile on PostgreSQL other calls'
+        settles and releases can only lower the totals, which the reserving statement then sees.)
         """
         c = request.charge
         async with self._db.serialized(ledger_lock(c.team_id)) as conn:
@@ -128,17 +145,18 @@ class SQLLedger:
             return reserved
         async with self._db.transaction(ledger_lock(c.team_id)) as tx:
             while True:
+                overrides = await tx.fetch(USER_LIMITS, c.team_id, c.user_id, ALL_USERS, TEAM_SUBJECT)
+                limits = effective(request.defaults, [LimitOverride(*row) for row in overrides], c.user_id)
                 totals = _totals(await tx.fetch(TOTALS, c.team_id, c.user_id, request.user_day, request.team_month))
-                if not fits(request, totals):
-                    return totals
+                if not fits(request, limits, totals):
+                    return Refusal(limits, totals)
                 reserved = await _reserve(tx, request)
                 if reserved is not None:
                     return reserved
 
     async def settle(self, reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> bool:
         """Record the real cost of a reserved call. False when its hold had been lost (see settle_late)."""
-        row = await self._db.fetchrow(SETTLE, *_settled(reservation_id, units, cost_nanos, now))
-        return row is not None
+        return await settle_on(self._db, Settlement(reservation_id, units, cost_nanos, now))
 
     async def settle_late(
         self, reservation_id: int, units: Units, cost_nanos: int, now: datetime
@@ -231,7 +249,7 @@ class SQLLedger:
 
 
 async def _reserve(conn: Connection, request: ReservationRequest) -> int | None:
-    c, u, limits = request.charge, request.units, request.limits
+    c, u, limits = request.charge, request.units, request.defaults
     reserved = await conn.fetchval(
         RESERVE,
         c.platform, c.team_id, c.user_id, c.channel_id, c.kind, c.model, request.cost_nanos,
@@ -241,6 +259,12 @@ async def _reserve(conn: Connection, request: ReservationRequest) -> int | None:
         limits.user_daily_audio_ms, None if request.sent_at is None else request.sent_at.isoformat(),
     )  # fmt: skip
     return None if reserved is None else int(reserved)
+
+
+async def settle_on(conn: Connection, settlement: Settlement) -> bool:
+    """Settle a reserved call on `conn` (the database, or a transaction that also writes what it produced)."""
+    s = settlement
+    return await conn.fetchrow(SETTLE, *_settled(s.reservation_id, s.units, s.cost_nanos, s.at)) is not None
 
 
 def _settled(reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> tuple[object, ...]:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from storage.base import Ledger
+from storage.ledger_records import Settlement
 from storage.memory_records import PENDING
 from storage.records import (
     ChannelSettings,
@@ -23,7 +24,8 @@ from storage.records import (
     TeamSeen,
     WindowMessage,
 )
-from storage.sql.connection import Database, Row, conversation_lock
+from storage.sql.connection import Connection, Database, Row, conversation_lock
+from storage.sql.ledger import settle_on
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
 from storage.sql.signins import SQLSignIns
@@ -236,26 +238,17 @@ class SQLStore:
     async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
         """Append one complete message (with its usage, for a model reply), serialized on the conversation
         so its running token total stays exact across processes."""
-        usage = message.usage
         async with self._db.serialized(conversation_lock(conversation_id)) as conn:
-            new_id = await conn.fetchval(
-                ADD_MESSAGE,
-                conversation_id, message.role, message.content, message.tokens, message.author_id,
-                message.author_name, message.platform_message_id, usage.model if usage else None,
-                usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
-                message.created_at.isoformat(), message.reply_to, len(message.images),
-            )  # fmt: skip
-            if message.images:
-                await conn.executemany(
-                    ADD_IMAGE,
-                    [(new_id, position, i.name, i.media_type, i.data, i.width, i.height, i.detail, i.tokens)
-                     for position, i in enumerate(message.images)],
-                )  # fmt: skip
-        return StoredMessage(
-            id=new_id, conversation_id=conversation_id, role=message.role, content=message.content,
-            tokens=message.tokens, created_at=message.created_at, author_id=message.author_id,
-            author_name=message.author_name, usage=usage,
-        )  # fmt: skip
+            return await _add_message(conn, conversation_id, message)
+
+    async def add_reply(
+        self, conversation_id: int, message: NewMessage, settlement: Settlement
+    ) -> tuple[StoredMessage, bool]:
+        """Append a model's reply and settle its call in one transaction (one commit where there were two);
+        False when the call's hold had been lost."""
+        async with self._db.transaction(conversation_lock(conversation_id)) as tx:
+            held = await settle_on(tx, settlement)
+            return await _add_message(tx, conversation_id, message), held
 
     async def window(self, conversation_id: int, budget_tokens: int) -> list[WindowMessage]:
         """The newest messages that fit `budget_tokens`, oldest first: one indexed range scan."""
@@ -352,4 +345,26 @@ def _message(row: Row) -> StoredMessage:
         id=row[0], conversation_id=row[1], role=row[2], content=row[3], tokens=row[4],
         created_at=datetime.fromisoformat(row[5]), author_id=row[6], author_name=row[7],
         usage=ModelUsage(row[8], row[9], row[10]) if row[8] is not None else None,
+    )  # fmt: skip
+
+
+async def _add_message(conn: Connection, conversation_id: int, message: NewMessage) -> StoredMessage:
+    usage = message.usage
+    new_id = await conn.fetchval(
+        ADD_MESSAGE,
+        conversation_id, message.role, message.content, message.tokens, message.author_id,
+        message.author_name, message.platform_message_id, usage.model if usage else None,
+        usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
+        message.created_at.isoformat(), message.reply_to, len(message.images),
+    )  # fmt: skip
+    if message.images:
+        await conn.executemany(
+            ADD_IMAGE,
+            [(new_id, position, i.name, i.media_type, i.data, i.width, i.height, i.detail, i.tokens)
+             for position, i in enumerate(message.images)],
+        )  # fmt: skip
+    return StoredMessage(
+        id=new_id, conversation_id=conversation_id, role=message.role, content=message.content,
+        tokens=message.tokens, created_at=message.created_at, author_id=message.author_id,
+        author_name=message.author_name, usage=usage,
     )  # fmt: skip
