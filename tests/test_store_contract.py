@@ -15,7 +15,7 @@ from bot.billing.budget import Budget, QuotaExceeded
 from bot.billing.money import usd_to_nanos
 from bot.settings import load_settings
 from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, Store, StoredImage
-from storage.ledger_records import Charge, Limits, Metric, Recovered, ReservationRequest, Units
+from storage.ledger_records import Charge, Limits, Metric, Recovered, ReservationRequest, Settlement, Units
 from storage.memory_records import VectorScope
 from storage.prompt_records import PromptRun
 from tests.stores import fresh_database, opened
@@ -390,3 +390,24 @@ async def test_the_reserving_statement_applies_admin_overrides_user_first_then_e
     assert await spend("vip", "0.10") == "The team has used $0.95 of its $1.00 monthly budget"
     assert await spend("u2", images=3) == "ok"  # u2's own 5 images beat everyone's 2
     assert await spend("u3", images=3) == "You've made 0 of your 2 images today (this asks for 3)"
+
+
+async def test_a_reply_that_cannot_be_stored_rolls_back_its_settlement_and_the_call_is_still_charged(
+    store: Store,
+) -> None:
+    budget = Budget(store.ledger, load_settings(env_file=None), lambda: NOW)
+    conversation = await store.active_conversation(KEY, NOW)
+    reply = NewMessage("assistant", "the answer", 5, NOW)
+
+    async def along(settlement: Settlement) -> bool:
+        _, held = await store.add_reply(conversation.id + 1_000, reply, settlement)  # no such conversation
+        return held
+
+    async with budget.metered(Charge("slack", "T1", "u1", "C1", "chat", "m"), Units(), 100) as bill:
+        with pytest.raises(Exception, match=r"(?i)foreign key"):
+            await bill.settle(Units(output_tokens=3), 60, along=along)
+        # One transaction: the settle went with the reply that failed.
+        assert [(cost, state) for *_, cost, state in await store.ledger.ledger_rows("T1")] == [(100, "reserved")]
+    # The provider billed it: leaving the block charges what was spent instead of releasing it.
+    assert [(cost, state) for *_, cost, state in await store.ledger.ledger_rows("T1")] == [(60, "settled")]
+    assert await store.messages(conversation.id) == []

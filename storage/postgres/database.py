@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import lru_cache
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from storage.base import StoreFailed
-from storage.sql.connection import Lock, Row
+from storage.sql.connection import Lock, Row, Statement
 
 MIGRATION_LOCK = 7_120_341  # pg_advisory_lock key for "teambot migrations"
 
@@ -113,6 +113,11 @@ class PostgresDatabase(_Statements):
             if lock is not None:
                 await conn.execute(LOCKS[lock.name], *lock.keys)
             yield _Statements(conn)
+
+    async def batch(self, statements: Sequence[Statement], lock: Lock | None = None) -> list[list[Row]]:
+        """The statements in one transaction on one connection, taking `lock` first: the rows of each."""
+        async with self.transaction(lock) as tx:
+            return [await tx.fetch(sql, *args) for sql, args in statements]
 
     def serialized(self, lock: Lock) -> AbstractAsyncContextManager[_Statements]:
         """A transaction that takes `lock` first, for one statement that reads before it writes."""

@@ -156,7 +156,7 @@ class SQLLedger:
 
     async def settle(self, reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> bool:
         """Record the real cost of a reserved call. False when its hold had been lost (see settle_late)."""
-        return await settle_on(self._db, Settlement(reservation_id, units, cost_nanos, now))
+        return await self._db.fetchrow(SETTLE, *_settled(reservation_id, units, cost_nanos, now)) is not None
 
     async def settle_late(
         self, reservation_id: int, units: Units, cost_nanos: int, now: datetime
@@ -261,10 +261,10 @@ async def _reserve(conn: Connection, request: ReservationRequest) -> int | None:
     return None if reserved is None else int(reserved)
 
 
-async def settle_on(conn: Connection, settlement: Settlement) -> bool:
-    """Settle a reserved call on `conn` (the database, or a transaction that also writes what it produced)."""
+def settle_params(settlement: Settlement) -> tuple[object, ...]:
+    """SETTLE's parameters (for a transaction that also writes what the call produced)."""
     s = settlement
-    return await conn.fetchrow(SETTLE, *_settled(s.reservation_id, s.units, s.cost_nanos, s.at)) is not None
+    return _settled(s.reservation_id, s.units, s.cost_nanos, s.at)
 
 
 def _settled(reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> tuple[object, ...]:

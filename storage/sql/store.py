@@ -25,7 +25,7 @@ from storage.records import (
     WindowMessage,
 )
 from storage.sql.connection import Connection, Database, Row, conversation_lock
-from storage.sql.ledger import settle_on
+from storage.sql.ledger import SETTLE, settle_params
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
 from storage.sql.signins import SQLSignIns
@@ -246,9 +246,12 @@ class SQLStore:
     ) -> tuple[StoredMessage, bool]:
         """Append a model's reply and settle its call in one transaction (one commit where there were two);
         False when the call's hold had been lost."""
-        async with self._db.transaction(conversation_lock(conversation_id)) as tx:
-            held = await settle_on(tx, settlement)
-            return await _add_message(tx, conversation_id, message), held
+        assert not message.images, "a model's reply carries no images"
+        settled, added = await self._db.batch(
+            [(SETTLE, settle_params(settlement)), (ADD_MESSAGE, _message_params(conversation_id, message))],
+            conversation_lock(conversation_id),
+        )
+        return _stored(added[0][0], conversation_id, message), bool(settled)
 
     async def window(self, conversation_id: int, budget_tokens: int) -> list[WindowMessage]:
         """The newest messages that fit `budget_tokens`, oldest first: one indexed range scan."""
@@ -349,22 +352,29 @@ def _message(row: Row) -> StoredMessage:
 
 
 async def _add_message(conn: Connection, conversation_id: int, message: NewMessage) -> StoredMessage:
-    usage = message.usage
-    new_id = await conn.fetchval(
-        ADD_MESSAGE,
-        conversation_id, message.role, message.content, message.tokens, message.author_id,
-        message.author_name, message.platform_message_id, usage.model if usage else None,
-        usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
-        message.created_at.isoformat(), message.reply_to, len(message.images),
-    )  # fmt: skip
+    new_id = await conn.fetchval(ADD_MESSAGE, *_message_params(conversation_id, message))
     if message.images:
         await conn.executemany(
             ADD_IMAGE,
             [(new_id, position, i.name, i.media_type, i.data, i.width, i.height, i.detail, i.tokens)
              for position, i in enumerate(message.images)],
         )  # fmt: skip
+    return _stored(new_id, conversation_id, message)
+
+
+def _message_params(conversation_id: int, message: NewMessage) -> tuple[object, ...]:
+    usage = message.usage
+    return (
+        conversation_id, message.role, message.content, message.tokens, message.author_id,
+        message.author_name, message.platform_message_id, usage.model if usage else None,
+        usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
+        message.created_at.isoformat(), message.reply_to, len(message.images),
+    )  # fmt: skip
+
+
+def _stored(new_id: int, conversation_id: int, message: NewMessage) -> StoredMessage:
     return StoredMessage(
         id=new_id, conversation_id=conversation_id, role=message.role, content=message.content,
         tokens=message.tokens, created_at=message.created_at, author_id=message.author_id,
-        author_name=message.author_name, usage=usage,
+        author_name=message.author_name, usage=message.usage,
     )  # fmt: skip
