@@ -30,6 +30,7 @@ from storage.records import (
     StoredImage,
     StoredMessage,
     TeamSeen,
+    TurnLease,
     WindowMessage,
 )
 from storage.signins import SignIns
@@ -225,8 +226,9 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release the connection(s)."""
 
-    def turn_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
-        """Held for a whole chat turn, so turns on one thread never interleave across processes."""
+    def turn_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[TurnLease | None]:
+        """Held for a whole chat turn, so turns on one thread never interleave across processes: the lease
+        (None where one process is the rule), which `add_reply` may release with the turn's last write."""
 
     async def teams(self) -> list[TeamSeen]:
         """Every team with a conversation or a model call (operators pick one by its id)."""
@@ -252,10 +254,11 @@ class Store(Protocol):
         """Append one complete message, with its usage when it is a model reply."""
 
     async def add_reply(
-        self, conversation_id: int, message: NewMessage, settlement: Settlement
+        self, conversation_id: int, message: NewMessage, settlement: Settlement, lease: TurnLease | None = None
     ) -> tuple[StoredMessage, bool]:
-        """Append a model's reply and settle its call in one transaction; False when the call's hold had been
-        lost (the reply is stored all the same: record its cost with `Ledger.settle_late`)."""
+        """Append a model's reply and settle its call in one transaction (releasing the turn's `lease` in it);
+        False when the call's hold had been lost (the reply is stored all the same: record its cost with
+        `Ledger.settle_late`)."""
 
     async def window(self, conversation_id: int, budget_tokens: int) -> list[WindowMessage]:
         """The newest messages whose tokens add up to at most `budget_tokens`, oldest first.

@@ -124,3 +124,16 @@ class PlatformMessage:
     team_id: str
     channel_id: str
     message_id: str
+
+
+@dataclass
+class TurnLease:
+    """A held turn lock of a store whose turns are leased across processes (PostgreSQL).
+
+    `released` once its release went with the turn's last write (`Store.add_reply`), so leaving the
+    lock has nothing more to do.
+    """
+
+    name: str
+    token: str
+    released: bool = False

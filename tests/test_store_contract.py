@@ -411,3 +411,21 @@ async def test_a_reply_that_cannot_be_stored_rolls_back_its_settlement_and_the_c
     # The provider billed it: leaving the block charges what was spent instead of releasing it.
     assert [(cost, state) for *_, cost, state in await store.ledger.ledger_rows("T1")] == [(60, "settled")]
     assert await store.messages(conversation.id) == []
+
+
+async def test_the_turn_lease_goes_with_the_reply_so_the_thread_is_free_once_the_reply_is_stored(url: str) -> None:
+    async with opened(url) as first, opened(url) as second:
+        conversation = await first.active_conversation(KEY, NOW)
+        budget = Budget(first.ledger, load_settings(env_file=None), lambda: NOW)
+        async with first.turn_lock(KEY) as lease:
+            async with budget.metered(Charge("slack", "T1", "u1", "C1", "chat", "m"), Units(), 100) as bill:
+                settlement = Settlement(bill.id, Units(output_tokens=2), 40, NOW)
+                _, held = await first.add_reply(
+                    conversation.id, NewMessage("assistant", "hi", 2, NOW), settlement, lease
+                )
+                bill.settled = held
+            # Another process takes the thread at once, while this block has not ended yet.
+            async with asyncio.timeout(2), second.turn_lock(KEY):
+                pass
+        assert [m.content for m in await second.messages(conversation.id)] == ["hi"]
+        assert [(cost, state) for *_, cost, state in await second.ledger.ledger_rows("T1")] == [(40, "settled")]

@@ -59,7 +59,7 @@ class Conversations:
         """
         key = message.conversation_key
         # In-process first, so waiting turns do not each hold a database connection for the lock.
-        async with self._locks.hold(key), self._store.turn_lock(key):
+        async with self._locks.hold(key), self._store.turn_lock(key) as lease:
             conversation = await self._store.active_conversation(key, self._clock())
             system = self._settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
             framing = self._framing(system)
@@ -103,7 +103,7 @@ class Conversations:
                     usage=completion.usage,
                     reply_to=stored.id,
                 )
-                _, held = await self._store.add_reply(conversation.id, reply, settlement)
+                _, held = await self._store.add_reply(conversation.id, reply, settlement, lease)
                 return held
 
             completion = await self._reply(cell, message, responder, keep)

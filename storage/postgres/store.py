@@ -16,7 +16,8 @@ from storage.postgres.database import PostgresDatabase
 from storage.postgres.ledger import PostgresLedger
 from storage.postgres.memory import PostgresMemory
 from storage.postgres.migrations import MIGRATIONS
-from storage.records import ConversationKey
+from storage.records import ConversationKey, TurnLease
+from storage.sql.connection import Statement
 from storage.sql.migrations import apply_migrations
 from storage.sql.store import SQLStore
 
@@ -71,7 +72,7 @@ class PostgresStore(SQLStore):
         return cls(pool)
 
     @asynccontextmanager
-    async def turn_lock(self, key: ConversationKey) -> AsyncIterator[None]:
+    async def turn_lock(self, key: ConversationKey) -> AsyncIterator[TurnLease | None]:
         """A lease on the thread (a `turn_leases` row), renewed while the turn runs, released after.
 
         No connection is held while a turn waits for the model, so a process runs as many turns at
@@ -86,11 +87,17 @@ class PostgresStore(SQLStore):
             await asyncio.sleep(wait)
             wait = min(wait * 2, 0.25)
         renewing = asyncio.create_task(self._keep_lease(name, token))
+        lease = TurnLease(name, token)
         try:
-            yield
+            yield lease
         finally:
             renewing.cancel()
-            await asyncio.shield(self._drop_lease(name, token))
+            if not lease.released:  # else it went with the turn's reply (add_reply)
+                await asyncio.shield(self._drop_lease(name, token))
+
+    def lease_release(self, lease: TurnLease) -> list[Statement]:
+        """Drop the turn's lease row in the transaction that stores its reply."""
+        return [(_DROP_LEASE, (lease.name, lease.token))]
 
     async def _take_lease(self, name: str, token: str) -> bool:
         return bool(await self._db.fetchval(_TAKE_LEASE, name, token, TURN_LEASE_SECONDS))

@@ -22,9 +22,10 @@ from storage.records import (
     StoredImage,
     StoredMessage,
     TeamSeen,
+    TurnLease,
     WindowMessage,
 )
-from storage.sql.connection import Connection, Database, Row, conversation_lock
+from storage.sql.connection import Connection, Database, Row, Statement, conversation_lock
 from storage.sql.ledger import SETTLE, settle_params
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
@@ -242,16 +243,23 @@ class SQLStore:
             return await _add_message(conn, conversation_id, message)
 
     async def add_reply(
-        self, conversation_id: int, message: NewMessage, settlement: Settlement
+        self, conversation_id: int, message: NewMessage, settlement: Settlement, lease: TurnLease | None = None
     ) -> tuple[StoredMessage, bool]:
-        """Append a model's reply and settle its call in one transaction (one commit where there were two);
-        False when the call's hold had been lost."""
+        """Append a model's reply and settle its call in one transaction (one commit where there were two or
+        three: the turn's `lease` is released in it too); False when the call's hold had been lost."""
         assert not message.images, "a model's reply carries no images"
-        settled, added = await self._db.batch(
-            [(SETTLE, settle_params(settlement)), (ADD_MESSAGE, _message_params(conversation_id, message))],
+        release = self.lease_release(lease) if lease is not None else []
+        settled, added, *_ = await self._db.batch(
+            [(SETTLE, settle_params(settlement)), (ADD_MESSAGE, _message_params(conversation_id, message)), *release],
             conversation_lock(conversation_id),
         )
+        if lease is not None:
+            lease.released = True
         return _stored(added[0][0], conversation_id, message), bool(settled)
+
+    def lease_release(self, lease: TurnLease) -> list[Statement]:
+        """The statements that release a turn lease (a store without leases has none)."""
+        return []
 
     async def window(self, conversation_id: int, budget_tokens: int) -> list[WindowMessage]:
         """The newest messages that fit `budget_tokens`, oldest first: one indexed range scan."""

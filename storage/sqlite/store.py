@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from storage.base import StoreFailed, StoreUnavailable
-from storage.records import ConversationKey
+from storage.records import ConversationKey, TurnLease
 from storage.sql.migrations import apply_migrations
 from storage.sql.store import SQLStore
 from storage.sqlite.database import BUSY_TIMEOUT_MS, SQLiteDatabase
@@ -48,7 +48,7 @@ class SQLiteStore(SQLStore):
         return cls(db)
 
     @asynccontextmanager
-    async def turn_lock(self, key: ConversationKey) -> AsyncIterator[None]:
+    async def turn_lock(self, key: ConversationKey) -> AsyncIterator[TurnLease | None]:
         """Nothing to do across processes: a SQLite deployment is one bot process (the engine already
         serializes turns within it). Several processes on one database is what PostgreSQL is for."""
-        yield
+        yield None
