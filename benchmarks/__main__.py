@@ -97,7 +97,7 @@ def table(report: dict[str, Any]) -> str:
             add("the same on PostgreSQL (one pool of 10)", f"{r['postgres_reserve_settle_per_s']:,}", "")
     if f := report.get("footprint"):
         add(f"idle RSS with {f['stored_conversations']:,} stored conversations",
-            f"{f['idle_rss_mb']} MB (bare Python {f['bare_python_rss_mb']} MB)", "≤ 150 MB")  # fmt: skip
+            f"{f['idle_rss_mb']} MB (bare Python {f['bare_python_rss_mb']} MB)", "≤ 110 MB")  # fmt: skip
         add(
             "cold start of `python -m bot --help`",
             f"{f['cold_start_help_s']} s (bare Python {f['bare_python_start_s']} s)",
