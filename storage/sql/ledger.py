@@ -31,22 +31,38 @@ from storage.ledger_records import (
 from storage.sql.connection import Connection, Database, Row, ledger_lock, limits_lock
 
 
-def _total(column: str, scope: str, subject: str, period: str) -> str:
-    """Spend so far in one period: a primary-key read of usage_totals ($2 is the team)."""
+def _total(column: str, scope: str, subject: str, period: str, team: str) -> str:
+    """Spend so far in one period: a primary-key read of usage_totals."""
     return (
-        f"COALESCE((SELECT {column} FROM usage_totals WHERE team_id = $2 AND scope = '{scope}'"
+        f"COALESCE((SELECT {column} FROM usage_totals WHERE team_id = {team} AND scope = '{scope}'"
         f" AND subject = {subject} AND period = {period}), 0)"
     )
 
 
-def _limit(metric: str, subjects: str, default: str) -> str:
+def _limit(metric: str, subjects: str, default: str, team: str) -> str:
     """The limit in force for one metric: the first subject's override (the user's before '*'), else the
     default ($n); -1 when unlimited (an override set to NULL, or no default). `effective` in
     storage/ledger_records.py is the same rule in Python."""
     return (
-        f"COALESCE((SELECT COALESCE(value, -1) FROM quota_limits WHERE team_id = $2 AND metric = '{metric}'"
+        f"COALESCE((SELECT COALESCE(value, -1) FROM quota_limits WHERE team_id = {team} AND metric = '{metric}'"
         f" AND subject IN ({subjects}) ORDER BY subject = '*' LIMIT 1), CAST({default} AS BIGINT), -1)"
     )
+
+
+def _within_limits(team: str, user: str, day: str, month: str, defaults: str, adding: tuple[str, ...]) -> str:
+    """`FROM (the limits in force) AS l WHERE` every limit holds with `adding` (cost, cost, images, audio)
+    on top of the period totals. `defaults`: the first of four parameters ($n..$n+3), the settings' limits."""
+    first = int(defaults.removeprefix("$"))
+    usd, team_usd, images, audio = (f"${first + i}" for i in range(4))
+    mine = f"{user}, '*'"
+    return f"""FROM (SELECT {_limit("daily_usd", mine, usd, team)} AS user_usd,
+             {_limit("monthly_usd", "''", team_usd, team)} AS team_usd,
+             {_limit("daily_images", mine, images, team)} AS user_images,
+             {_limit("daily_audio", mine, audio, team)} AS user_audio) AS l
+WHERE (l.user_usd < 0 OR {_total("cost_nanos", "user", user, day, team)} + {adding[0]} <= l.user_usd)
+  AND (l.team_usd < 0 OR {_total("cost_nanos", "team", "''", month, team)} + {adding[1]} <= l.team_usd)
+  AND (l.user_images < 0 OR {_total("images", "user", user, day, team)} + {adding[2]} <= l.user_images)
+  AND (l.user_audio < 0 OR {_total("audio_ms", "user", user, day, team)} + {adding[3]} <= l.user_audio)"""
 
 
 # The limits are read inside the reserving statement, so a call costs no separate read of them.
@@ -54,15 +70,11 @@ RESERVE = f"""
 INSERT INTO usage_ledger (platform, team_id, user_id, channel_id, kind, model, state, cost_nanos, input_tokens,
     cached_tokens, output_tokens, images, audio_ms, user_day, team_month, created_at, expires_at, holder, sent_at)
 SELECT $1, $2, $3, $4, $5, $6, 'reserved', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $22
-FROM (SELECT {_limit("daily_usd", "$3, '*'", "$18")} AS user_usd, {_limit("monthly_usd", "''", "$19")} AS team_usd,
-             {_limit("daily_images", "$3, '*'", "$20")} AS user_images,
-             {_limit("daily_audio", "$3, '*'", "$21")} AS user_audio) AS l
-WHERE (l.user_usd < 0 OR {_total("cost_nanos", "user", "$3", "$13")} + $7 <= l.user_usd)
-  AND (l.team_usd < 0 OR {_total("cost_nanos", "team", "''", "$14")} + $7 <= l.team_usd)
-  AND (l.user_images < 0 OR {_total("images", "user", "$3", "$13")} + $11 <= l.user_images)
-  AND (l.user_audio < 0 OR {_total("audio_ms", "user", "$3", "$13")} + $12 <= l.user_audio)
+{_within_limits("$2", "$3", "$13", "$14", "$18", ("$7", "$7", "$11", "$12"))}
 RETURNING id
 """
+# Whether the period totals, as they are now (a reservation just made included), are within every limit.
+WITHIN_LIMITS = f"SELECT 1 {_within_limits('$1', '$2', '$3', '$4', '$5', ('0', '0', '0', '0'))}"
 _SETTLE = (
     "UPDATE usage_ledger SET state = 'settled', estimated = FALSE, cost_nanos = $1, input_tokens = $2,"
     " cached_tokens = $3, output_tokens = $4, images = $5, audio_ms = $6, settled_at = $7 WHERE id = $8"
@@ -135,8 +147,7 @@ class SQLLedger:
 
         The fast path is the one statement. A refusal is decided again in a transaction holding the
         ledger lock (and SQLite's write lock): it reads the limits and totals and refuses on those very
-        figures, so the refusal quotes what it was refused on. (Meanwhile on PostgreSQL other calls'
-        settles and releases can only lower the totals, which the reserving statement then sees.)
+        figures, so the refusal quotes what it was refused on.
         """
         c = request.charge
         async with self._db.serialized(ledger_lock(c.team_id)) as conn:
@@ -145,14 +156,17 @@ class SQLLedger:
             return reserved
         async with self._db.transaction(ledger_lock(c.team_id)) as tx:
             while True:
-                overrides = await tx.fetch(USER_LIMITS, c.team_id, c.user_id, ALL_USERS, TEAM_SUBJECT)
-                limits = effective(request.defaults, [LimitOverride(*row) for row in overrides], c.user_id)
-                totals = _totals(await tx.fetch(TOTALS, c.team_id, c.user_id, request.user_day, request.team_month))
-                if not fits(request, limits, totals):
-                    return Refusal(limits, totals)
+                figures = await _figures(tx, request)
+                if not fits(request, figures.limits, figures.totals):
+                    return figures
                 reserved = await _reserve(tx, request)
                 if reserved is not None:
                     return reserved
+
+    async def figures(self, request: ReservationRequest) -> Refusal:
+        """The limits and period totals bearing on a request, read under the team's ledger lock."""
+        async with self._db.transaction(ledger_lock(request.charge.team_id)) as tx:
+            return await _figures(tx, request)
 
     async def settle(self, reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> bool:
         """Record the real cost of a reserved call. False when its hold had been lost (see settle_late)."""
@@ -249,22 +263,42 @@ class SQLLedger:
 
 
 async def _reserve(conn: Connection, request: ReservationRequest) -> int | None:
+    reserved = await conn.fetchval(RESERVE, *reserve_params(request))
+    return None if reserved is None else int(reserved)
+
+
+def reserve_params(request: ReservationRequest) -> tuple[object, ...]:
+    """RESERVE's parameters."""
     c, u, limits = request.charge, request.units, request.defaults
-    reserved = await conn.fetchval(
-        RESERVE,
+    return (
         c.platform, c.team_id, c.user_id, c.channel_id, c.kind, c.model, request.cost_nanos,
         u.input_tokens, u.cached_tokens, u.output_tokens, u.images, u.audio_ms, request.user_day,
         request.team_month, request.now.isoformat(), request.expires_at.isoformat(), request.holder,
         limits.user_daily_nanos, limits.team_monthly_nanos, limits.user_daily_images,
         limits.user_daily_audio_ms, None if request.sent_at is None else request.sent_at.isoformat(),
     )  # fmt: skip
-    return None if reserved is None else int(reserved)
+
+
+def within_limits_params(request: ReservationRequest) -> tuple[object, ...]:
+    """WITHIN_LIMITS' parameters."""
+    c, limits = request.charge, request.defaults
+    return (
+        c.team_id, c.user_id, request.user_day, request.team_month, limits.user_daily_nanos,
+        limits.team_monthly_nanos, limits.user_daily_images, limits.user_daily_audio_ms,
+    )  # fmt: skip
 
 
 def settle_params(settlement: Settlement) -> tuple[object, ...]:
     """SETTLE's parameters (for a transaction that also writes what the call produced)."""
     s = settlement
     return _settled(s.reservation_id, s.units, s.cost_nanos, s.at)
+
+
+async def _figures(tx: Connection, request: ReservationRequest) -> Refusal:
+    c = request.charge
+    overrides = await tx.fetch(USER_LIMITS, c.team_id, c.user_id, ALL_USERS, TEAM_SUBJECT)
+    limits = effective(request.defaults, [LimitOverride(*row) for row in overrides], c.user_id)
+    return Refusal(limits, _totals(await tx.fetch(TOTALS, c.team_id, c.user_id, request.user_day, request.team_month)))
 
 
 def _settled(reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> tuple[object, ...]:
