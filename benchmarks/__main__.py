@@ -67,6 +67,13 @@ def table(report: dict[str, Any]) -> str:
         add("engine overhead per turn vs raw aiosqlite (p50 ratio)",
             f"{t['ratio_p50']} (engine p50 {t['engine']['p50_us']:.0f} µs, raw {t['raw_aiosqlite']['p50_us']:.0f} µs)",
             "≤ 2")  # fmt: skip
+        if "cpu_ratio" in t:
+            cpu = f"engine {t['engine_cpu_us_per_turn']:.0f} µs, raw {t['raw_cpu_us_per_turn']:.0f} µs"
+            add(
+                "engine CPU per turn vs the raw driver running the same statements",
+                f"{t['cpu_ratio']} ({cpu})",
+                "≤ 1.5",
+            )
         if "recall_adds_p50_us" in t:
             add("what recall adds to a turn of a long conversation (p50, embeddings answering at once)",
                 f"{t['recall_adds_p50_us']:.0f} µs", "")  # fmt: skip
@@ -77,14 +84,20 @@ def table(report: dict[str, Any]) -> str:
             f"{c['ratio']} ({c['all_at_once_s']} s vs {c['one_request_s']} s)", "≤ 1.3")  # fmt: skip
         if "postgres_ratio" in c:
             shown = f"{c['postgres_ratio']} ({c['postgres_all_at_once_s']} s vs {c['postgres_one_request_s']} s)"
-            add("the same on PostgreSQL (one process, pool of 10)", shown, "")
+            add("the same on PostgreSQL (one process, pool of 10)", shown, "≤ 2")
+        for prefix, where in (("steady_", "SQLite"), ("postgres_steady_", "PostgreSQL")):
+            if f"{prefix}ratio" in c:
+                add(f"the 4th turn of {c['conversations']} conversations at once, budgets set, {where} (wall vs one;"
+                    " CPU per turn)", f"{c[f'{prefix}ratio']} ({c[f'{prefix}all_at_once_s']} s vs"
+                    f" {c[f'{prefix}one_request_s']} s; {c[f'{prefix}cpu_ms_per_turn']} ms)",
+                    "≤ 1.3" if where == "SQLite" else "≤ 2")  # fmt: skip
     if r := report.get("reservations"):
         add("reserve+settle pairs per second, 500 concurrent (SQLite)", f"{r['reserve_settle_per_s']:,}", "≥ 2,000")
         if "postgres_reserve_settle_per_s" in r:
             add("the same on PostgreSQL (one pool of 10)", f"{r['postgres_reserve_settle_per_s']:,}", "")
     if f := report.get("footprint"):
         add(f"idle RSS with {f['stored_conversations']:,} stored conversations",
-            f"{f['idle_rss_mb']} MB (bare Python {f['bare_python_rss_mb']} MB)", "≤ 150 MB")  # fmt: skip
+            f"{f['idle_rss_mb']} MB (bare Python {f['bare_python_rss_mb']} MB)", "≤ 110 MB")  # fmt: skip
         add(
             "cold start of `python -m bot --help`",
             f"{f['cold_start_help_s']} s (bare Python {f['bare_python_start_s']} s)",

@@ -39,7 +39,7 @@ async def ours(folder: Path, url: str | None = None) -> tuple[float, int]:
     async def caller(i: int) -> None:
         charge = Charge("console", "team", f"user{i % 50}", "c1", "chat", "gpt-4.1-mini")
         for _ in range(PER_CALLER):
-            async with budget.hold(charge, Units(input_tokens=1000, output_tokens=500), cost) as bill:
+            async with budget.metered(charge, Units(input_tokens=1000, output_tokens=500), cost) as bill:
                 await bill.settle(Units(input_tokens=1000, output_tokens=120), cost // 2)
 
     start = clock()

@@ -99,6 +99,7 @@ async def open_engine(
     if model is None:
         model = OpenAIChat.from_settings(settings, client, faults)
     store = await open_store(settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms)
+    budget: Budget | None = None
     try:
         budget = Budget(store.ledger, settings, clock, sleep=sleep)
         warn_if_unlimited(settings)
@@ -152,6 +153,8 @@ async def open_engine(
             clock=clock,
         )
     finally:
+        if budget is not None:
+            await budget.close()
         await store.close()
         await client.close()
 

@@ -13,7 +13,9 @@ from storage.ledger_records import (
     Metric,
     PeriodTotals,
     Recovered,
+    Refusal,
     ReservationRequest,
+    Settlement,
     Units,
     UsageRow,
 )
@@ -28,6 +30,7 @@ from storage.records import (
     StoredImage,
     StoredMessage,
     TeamSeen,
+    TurnLease,
     WindowMessage,
 )
 from storage.signins import SignIns
@@ -59,8 +62,8 @@ class Ledger(Protocol):
     async def reserve(self, request: ReservationRequest) -> int | None:
         """Atomically insert a reservation unless any limit would be crossed: its id, or None."""
 
-    async def reserve_or_totals(self, request: ReservationRequest) -> int | PeriodTotals:
-        """Like `reserve`; when refused, the period totals the refusing decision saw."""
+    async def reserve_or_totals(self, request: ReservationRequest) -> int | Refusal:
+        """Like `reserve`; when refused, the limits and period totals the refusing decision saw."""
 
     async def settle(self, reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> bool:
         """Record the real cost of a reserved call; False when its hold had been lost meanwhile."""
@@ -70,11 +73,8 @@ class Ledger(Protocol):
     ) -> PeriodTotals | None:
         """Record the real cost of a call whose hold was lost; the period totals after it."""
 
-    async def renew(self, reservation_id: int, expires_at: datetime) -> bool:
-        """Extend a running call's reservation; False when it was no longer held."""
-
-    async def mark_sent(self, reservation_id: int, now: datetime) -> None:
-        """Record that the reservation's request is being sent to the provider."""
+    async def renew(self, reservation_ids: Sequence[int], expires_at: datetime) -> list[int]:
+        """Extend running calls' reservations; the ids of those still held."""
 
     async def release(self, reservation_id: int, now: datetime) -> bool:
         """Give a reservation back (the call failed, nothing was charged)."""
@@ -90,8 +90,8 @@ class Ledger(Protocol):
     ) -> int | None:
         """A lease for one message of a user unless they have `limit` live ones (any process): its id, or None."""
 
-    async def renew_in_flight(self, lease_id: int, expires_at: datetime) -> None:
-        """Keep a message's lease alive."""
+    async def renew_in_flight(self, lease_ids: Sequence[int], expires_at: datetime) -> None:
+        """Keep messages' leases alive."""
 
     async def release_in_flight(self, lease_id: int) -> None:
         """Drop a message's lease."""
@@ -233,8 +233,9 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release the connection(s)."""
 
-    def turn_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[None]:
-        """Held for a whole chat turn, so turns on one thread never interleave across processes."""
+    def turn_lock(self, key: ConversationKey) -> AbstractAsyncContextManager[TurnLease | None]:
+        """Held for a whole chat turn, so turns on one thread never interleave across processes: the lease
+        (None where one process is the rule), which `add_reply` may release with the turn's last write."""
 
     async def teams(self) -> list[TeamSeen]:
         """Every team with a conversation or a model call (operators pick one by its id)."""
@@ -258,6 +259,13 @@ class Store(Protocol):
 
     async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
         """Append one complete message, with its usage when it is a model reply."""
+
+    async def add_reply(
+        self, conversation_id: int, message: NewMessage, settlement: Settlement, lease: TurnLease | None = None
+    ) -> tuple[StoredMessage, bool]:
+        """Append a model's reply and settle its call in one transaction (releasing the turn's `lease` in it);
+        False when the call's hold had been lost (the reply is stored all the same: record its cost with
+        `Ledger.settle_late`)."""
 
     async def window(self, conversation_id: int, budget_tokens: int) -> list[WindowMessage]:
         """The newest messages whose tokens add up to at most `budget_tokens`, oldest first.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -54,10 +55,13 @@ class ReservationRequest:
     cost_nanos: int
     user_day: str
     team_month: str
-    limits: Limits
+    defaults: Limits  # the settings' limits; an admin's overrides (quota_limits) take precedence, see `effective`
     now: datetime
     expires_at: datetime
     holder: str
+    # When the request goes to the provider: set at reservation by every model call (its model slot is
+    # already held), so a crash from then on is charged the worst case. None: not sent (released on a crash).
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,9 @@ class PeriodTotals:
     team_month_nanos: int = 0
 
 
-def fits(request: ReservationRequest, totals: PeriodTotals) -> bool:
+def fits(request: ReservationRequest, limits: Limits, totals: PeriodTotals) -> bool:
     """Whether the request fits every limit given these totals: the rule the reserving statement checks."""
-    limits, units, cost = request.limits, request.units, request.cost_nanos
+    units, cost = request.units, request.cost_nanos
     return all(
         limit is None or used + more <= limit
         for used, more, limit in (
@@ -81,6 +85,48 @@ def fits(request: ReservationRequest, totals: PeriodTotals) -> bool:
             (totals.user_day_images, units.images, limits.user_daily_images),
             (totals.user_day_audio_ms, units.audio_ms, limits.user_daily_audio_ms),
         )
+    )
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """The real cost of a reserved call, to record (with what the caller keeps of it, in one transaction)."""
+
+    reservation_id: int
+    units: Units
+    cost_nanos: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a reservation was refused: the limits in force and the totals that decision saw."""
+
+    limits: Limits
+    totals: PeriodTotals
+
+
+def effective(defaults: Limits, overrides: Sequence[LimitOverride], user_id: str) -> Limits:
+    """Per metric: the user's override, else the team's every-user ('*') one, else the default.
+
+    An override whose value is None makes that metric unlimited. (The reserving statement applies the
+    same precedence in SQL: `_limit` in storage/sql/ledger.py.)
+    """
+    by_key = {(o.subject, o.metric): o for o in overrides}
+
+    def pick(metric: Metric, subjects: tuple[str, ...], default: int | None) -> int | None:
+        for subject in subjects:
+            override = by_key.get((subject, metric))
+            if override is not None:
+                return override.value
+        return default
+
+    user = (user_id, ALL_USERS)
+    return Limits(
+        user_daily_nanos=pick("daily_usd", user, defaults.user_daily_nanos),
+        team_monthly_nanos=pick("monthly_usd", (TEAM_SUBJECT,), defaults.team_monthly_nanos),
+        user_daily_images=pick("daily_images", user, defaults.user_daily_images),
+        user_daily_audio_ms=pick("daily_audio", user, defaults.user_daily_audio_ms),
     )
 
 

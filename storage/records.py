@@ -103,6 +103,7 @@ class WindowMessage(NamedTuple):
     tokens: int
     id: int = 0
     tokens_before: int = 0  # the conversation's tokens before this message: > 0 on the first means some are left out
+    images: int = 0  # how many images were stored with it (read them only then)
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,16 @@ class PlatformMessage:
     team_id: str
     channel_id: str
     message_id: str
+
+
+@dataclass
+class TurnLease:
+    """A held turn lock of a store whose turns are leased across processes (PostgreSQL).
+
+    `released` once its release went with the turn's last write (`Store.add_reply`), so leaving the
+    lock has nothing more to do.
+    """
+
+    name: str
+    token: str
+    released: bool = False

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks import adapters, context_window, memory_search, turn_overhead
 from benchmarks.__main__ import table
 
@@ -37,3 +39,21 @@ async def test_the_memory_quality_benchmark_runs_through_memory(tmp_path: Path) 
     result = await memory_quality.measure(memory_quality.BagOfWords(), "bag-of-words", 512, tmp_path)
     assert 0 <= result["search"]["hit_at_5"] <= 1 and result["recall"]["mrr_at_10"] > 0
     assert "min_similarity" in result["proposed_search_floor"]
+
+
+async def test_the_concurrency_benchmark_runs_steady_turns_with_budgets_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import concurrency
+
+    monkeypatch.setattr(concurrency, "CONVERSATIONS", 5)
+    monkeypatch.setattr(concurrency, "MODEL_SECONDS", 0.01)
+    figures = await concurrency.measure(f"sqlite:///{tmp_path / 'steady.sqlite3'}", steady=True)
+    assert figures["many"] > 0 and figures["cpu_ms_per_turn"] > 0
+
+
+async def test_an_empty_test_postgres_url_means_no_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests import stores
+
+    monkeypatch.setattr(stores, "ADMIN_URL", "")
+    assert await stores.postgres_reachable() == "TEST_POSTGRES_URL is empty: no PostgreSQL"

@@ -9,8 +9,9 @@ import functools
 import logging
 import re
 import signal
+import socket
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,12 +25,12 @@ from bot.billing.budget import Budget, QuotaExceeded
 from bot.billing.money import format_usd, usd_to_nanos
 from bot.billing.prices import PriceTable
 from bot.settings import load_settings
-from storage.ledger_records import Charge, Units
+from storage.ledger_records import Charge, Recovered, Units
 from tests.clock import Clock
 from tests.conftest import message
 from tests.fakes.openai_server import DropMidStream, FakeOpenAI, Reply, Scripted, Stall, count_tokens, prompt_tokens
 from tests.fakes.responder import RecordingResponder
-from tests.stores import opened
+from tests.stores import fresh_database, opened
 
 
 async def ledger(url: str, team: str = "local") -> list[tuple[str, str, int, str]]:
@@ -173,22 +174,24 @@ async def test_a_holder_that_stopped_renewing_loses_its_hold_and_its_late_settle
     async with opened(url) as store:
         frozen = Budget(store.ledger, settings, clock, holder="frozen:1", sleep=never)
         alive = Budget(store.ledger, settings, clock, holder="alive:2", sleep=clock.sleep)
-        async with frozen.hold(charge, Units(), 30_000) as stalled:  # never renews: a frozen process
+        async with frozen.metered(charge, Units(), 30_000) as stalled:  # never renews: a frozen process
             clock.advance(seconds=61)
-            async with alive.hold(replace(charge, user_id="u2"), Units(), 50_000) as bill:  # sweeps, then fits
-                await bill.settle(Units(output_tokens=10), 50_000)
+            # The sweep charges the lost hold its worst case, estimated (its request was sent); 20,000 still fits.
+            async with alive.metered(replace(charge, user_id="u2"), Units(), 20_000) as bill:
+                await bill.settle(Units(output_tokens=10), 20_000)
             caplog.set_level(logging.WARNING)
-            await stalled.settle(Units(output_tokens=5), 20_000)  # the provider billed it: recorded
+            # The provider billed it, past its worst case (a server that ignored the output cap): recorded.
+            await stalled.settle(Units(output_tokens=5), 35_000)
         assert "further calls are refused until it resets" in caplog.text
-        assert "team monthly $0.00007 of $0.00005" in caplog.text
+        assert "team monthly $0.000055 of $0.00005" in caplog.text
         with pytest.raises(QuotaExceeded) as refused:
-            async with alive.hold(replace(charge, user_id="u3"), Units(), 1):
+            async with alive.metered(replace(charge, user_id="u3"), Units(), 1):
                 pass
         rows = await store.ledger.ledger_rows("local")
         totals = await store.ledger.totals("local", "u1", "2026-11-24", "2026-11")
-    assert refused.value.message.startswith("The team has used $0.00007 of its $0.00005 monthly budget")
-    assert [(cost, state) for *_, cost, state in rows] == [(20_000, "settled"), (50_000, "settled")]
-    assert totals.team_month_nanos == 70_000 and totals.user_day_nanos == 20_000
+    assert refused.value.message.startswith("The team has used $0.000055 of its $0.00005 monthly budget")
+    assert [(cost, state) for *_, cost, state in rows] == [(35_000, "settled"), (20_000, "settled")]
+    assert totals.team_month_nanos == 55_000 and totals.user_day_nanos == 35_000
 
 
 async def test_forgetting_keeps_todays_spend_counting_and_works_any_number_of_times(
@@ -231,7 +234,7 @@ async def test_under_200_concurrent_calls_every_refusal_names_the_limit_that_ref
         async def call(i: int) -> None:
             charge = Charge("console", "local", f"u{i % 10}", "c1", "chat", "gpt-4.1-mini")
             try:
-                async with budgets[i % 2].hold(charge, Units(), usd_to_nanos("0.0004")) as bill:
+                async with budgets[i % 2].metered(charge, Units(), usd_to_nanos("0.0004")) as bill:
                     await asyncio.sleep(0)
                     await bill.settle(Units(output_tokens=1), usd_to_nanos("0.0003"))
             except QuotaExceeded as refused:
@@ -285,9 +288,18 @@ async def test_killed_with_a_stream_open_the_call_is_charged_its_worst_case_show
         assert [(cost, state) for *_, cost, state in await store.ledger.ledger_rows("local")] == [(worst, "settled")]
 
 
+@pytest.fixture
+async def postgres_url(tmp_path: Path) -> AsyncIterator[str]:
+    """Several processes share a database on PostgreSQL; a SQLite deployment is one process (its in-flight
+    counts live in memory: see test_conversations)."""
+    async with fresh_database("postgres", tmp_path) as url:
+        yield url
+
+
 async def test_max_user_in_flight_holds_across_two_processes_on_one_database(
-    make_settings: Any, fake_openai: FakeOpenAI, url: str
+    make_settings: Any, fake_openai: FakeOpenAI, postgres_url: str
 ) -> None:
+    url = postgres_url
     settings = make_settings(database_url=url, max_user_in_flight=1)
     fake_openai.enqueue(Reply("slow " * 20, chunk_chars=5, delay_between_chunks=0.2))  # streams ~4 s
     slow, again, other = RecordingResponder(), RecordingResponder(), RecordingResponder()
@@ -306,3 +318,61 @@ async def test_max_user_in_flight_holds_across_two_processes_on_one_database(
         await second.handle(message("/ask now?", user="ann", channel="c2"), after)
     assert again.errors == ["You already have 1 request running; please wait for them to finish."]
     assert slow.replies == ["slow " * 20] and other.replies == ["echo: and me"] and after.replies == ["echo: now?"]
+
+
+@pytest.mark.parametrize("kind", ["audio", "embedding"])
+async def test_a_process_killed_while_speech_or_an_embedding_runs_is_charged_the_worst_case_as_estimated(
+    make_settings: Any, fake_openai: FakeOpenAI, kind: str
+) -> None:
+    settings = make_settings(quota_user_daily_usd="1", openai_timeout=60)
+    async with open_engine(settings) as engine:
+        # The call runs in a process that will have died when the bot next starts.
+        engine.budget.holder = f"{socket.gethostname()}:999999999"
+        if kind == "audio":
+            fake_openai.enqueue_speech(Stall(30))
+            call: asyncio.Task[Any] = asyncio.create_task(
+                engine.handle(message("/speak good morning"), RecordingResponder())
+            )
+            path = "/v1/audio/speech"
+        else:
+            fake_openai.enqueue_embeddings(Stall(30))
+            call = asyncio.create_task(engine.memory.embed_question(message("what did we decide?"), "decided?"))
+            path = "/v1/embeddings"
+
+        async def sent() -> bool:
+            return bool(fake_openai.requests_to(path))
+
+        await until(sent)
+        [(reserved_kind, _, worst, state)] = await engine.store.ledger.ledger_rows("local")
+        assert (reserved_kind, state) == (kind, "reserved") and worst > 0
+        # The next start finds the dead process's reservation. Its request had reached the provider, which
+        # may bill it: charged its worst case, marked estimated (never released as if nothing was spent).
+        restarted = Budget(engine.store.ledger, settings, engine.budget.now, holder="restarted:1")
+        assert await restarted.recover() == Recovered(estimated=1)
+        call.cancel()
+        await asyncio.gather(call, return_exceptions=True)
+        rows = await engine.store.ledger.ledger_rows("local")
+        [usage] = await engine.store.ledger.usage("local", engine.budget.periods().day)
+    assert [(cost, state) for *_, cost, state in rows] == [(worst, "settled")]
+    assert usage.estimated_nanos == usage.cost_nanos == worst
+
+
+async def test_in_flight_claims_racing_from_two_processes_never_pass_the_limit(postgres_url: str) -> None:
+    now = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    async with opened(postgres_url) as first, opened(postgres_url) as second:
+        ledgers = [first.ledger, second.ledger]
+
+        async def claim(i: int) -> int | None:
+            later = now + timedelta(seconds=60)
+            return await ledgers[i % 2].claim_in_flight("slack", "T1", "ann", f"p{i % 2}:1", now, later, 3)
+
+        leases = [lease for lease in await asyncio.gather(*(claim(i) for i in range(20))) if lease is not None]
+        assert len(leases) == 3
+        assert await claim(0) is None
+        await first.ledger.release_in_flight(leases[0])
+        again = await claim(1)
+        assert again is not None and again not in leases
+        # A crashed holder's lease lapses: past its expiry, its slot is taken again (with a new id).
+        later = now + timedelta(seconds=61)
+        taken = await second.ledger.claim_in_flight("slack", "T1", "ann", "p9:1", later, later, 3)
+        assert taken is not None and taken not in [*leases, again]

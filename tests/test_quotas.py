@@ -30,7 +30,7 @@ def chat_charge(user: str = "u1", team: str = "t1") -> Charge:
 
 async def spend(budget: Budget, usd: str, *, user: str = "u1", reserve: str | None = None) -> None:
     """Reserve `reserve` (default: the same) and settle at `usd`."""
-    async with budget.hold(chat_charge(user), Units(), usd_to_nanos(reserve or usd)) as bill:
+    async with budget.metered(chat_charge(user), Units(), usd_to_nanos(reserve or usd)) as bill:
         await bill.settle(Units(input_tokens=1), usd_to_nanos(usd))
 
 
@@ -74,7 +74,7 @@ async def test_500_concurrent_reservations_never_cross_a_one_dollar_budget(tmp_p
     async def call(i: int) -> None:
         budget = budgets[i % 2]
         try:
-            async with budget.hold(chat_charge(user=f"u{i % 7}"), Units(), usd_to_nanos("0.0037")) as bill:
+            async with budget.metered(chat_charge(user=f"u{i % 7}"), Units(), usd_to_nanos("0.0037")) as bill:
                 await asyncio.sleep(0)  # the "model call"
                 if i % 5 == 0:
                     raise RuntimeError("model failed")  # released: charges nothing
@@ -110,7 +110,7 @@ async def test_a_call_that_exactly_reaches_the_limit_is_allowed_one_nano_more_is
     await spend(budget, "0.49")
     await spend(budget, "0.01")  # exactly $0.50
     with pytest.raises(QuotaExceeded) as refused:
-        async with budget.hold(chat_charge(), Units(), 1):
+        async with budget.metered(chat_charge(), Units(), 1):
             pass
     assert refused.value.message == (
         "You've used $0.50 of your $0.50 daily budget; it resets in 6 h 12 min (00:00 UTC). "
@@ -123,7 +123,7 @@ async def test_refusal_is_worded_for_the_user_with_what_is_left(store: SQLiteSto
     budget = Budget(store.ledger, quota_settings(quota_user_daily_usd="0.50"), clock)
     await spend(budget, "0.49")
     with pytest.raises(QuotaExceeded) as refused:
-        async with budget.hold(chat_charge(), Units(), usd_to_nanos("0.02")):
+        async with budget.metered(chat_charge(), Units(), usd_to_nanos("0.02")):
             pass
     assert refused.value.message == (
         "You've used $0.49 of your $0.50 daily budget; it resets in 6 h 12 min (00:00 UTC). "
@@ -162,17 +162,17 @@ async def test_images_and_audio_minutes_are_limited_in_their_own_units(store: SQ
     settings = quota_settings(quota_user_daily_images=3, quota_user_daily_audio_minutes="2.5")
     budget = Budget(store.ledger, settings, clock)
     image = Charge("console", "t1", "u1", "c1", "image", "gpt-image-1")
-    async with budget.hold(image, Units(images=2), 0) as bill:
+    async with budget.metered(image, Units(images=2), 0) as bill:
         await bill.settle(Units(images=2), 0)
     with pytest.raises(QuotaExceeded) as refused:
-        async with budget.hold(image, Units(images=2), 0):
+        async with budget.metered(image, Units(images=2), 0):
             pass
     assert refused.value.message.startswith("You've made 2 of your 3 images today (this asks for 2); it resets in 12 h")
     audio = Charge("console", "t1", "u1", "c1", "audio", "whisper-1")
-    async with budget.hold(audio, Units(audio_ms=120_000), 0) as bill:
+    async with budget.metered(audio, Units(audio_ms=120_000), 0) as bill:
         await bill.settle(Units(audio_ms=120_000), 0)
     with pytest.raises(QuotaExceeded, match=r"You've transcribed 2 of your 2.5 audio minutes today \(this needs 1\)"):
-        async with budget.hold(audio, Units(audio_ms=60_000), 0):
+        async with budget.metered(audio, Units(audio_ms=60_000), 0):
             pass
 
 
@@ -192,11 +192,11 @@ async def test_a_failed_or_cancelled_call_releases_its_reservation(store: SQLite
     clock = Clock(datetime(2026, 11, 24, 12, tzinfo=UTC))
     budget = Budget(store.ledger, quota_settings(quota_user_daily_usd="1"), clock)
     with pytest.raises(ValueError):
-        async with budget.hold(chat_charge(), Units(), usd_to_nanos("0.9")):
+        async with budget.metered(chat_charge(), Units(), usd_to_nanos("0.9")):
             raise ValueError("boom")
 
     async def hang() -> None:
-        async with budget.hold(chat_charge(), Units(), usd_to_nanos("0.9")):
+        async with budget.metered(chat_charge(), Units(), usd_to_nanos("0.9")):
             await asyncio.sleep(60)
 
     task = asyncio.create_task(hang())

@@ -15,7 +15,7 @@ from bot.billing.budget import Budget, QuotaExceeded
 from bot.billing.money import usd_to_nanos
 from bot.settings import load_settings
 from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, Store, StoredImage
-from storage.ledger_records import Charge, Recovered, Units
+from storage.ledger_records import Charge, Limits, Metric, Recovered, ReservationRequest, Settlement, Units
 from storage.memory_records import VectorScope
 from storage.prompt_records import PromptRun
 from tests.stores import fresh_database, opened
@@ -60,6 +60,8 @@ async def test_images_are_stored_with_their_message_and_forgotten_with_it(store:
     other = await store.add_message(conv.id, replace(user("mine", 90, author="u2"), images=(jpeg,)))
     assert await store.message_images([first.id, second.id, other.id]) == {first.id: [png, jpeg], other.id: [jpeg]}
     assert await store.message_images([]) == {}
+    # The window says which messages carry images, so a text window reads no image table.
+    assert [m.images for m in await store.window(conv.id, 1_000)] == [2, 0, 1]
     await store.forget_user("T1", "u1", "forgotten-1")
     assert await store.message_images([first.id, other.id]) == {other.id: [jpeg]}
 
@@ -103,7 +105,7 @@ async def test_500_concurrent_reservations_from_two_processes_never_overspend(ur
         async def call(i: int) -> None:
             try:
                 charge = Charge("slack", "T1", f"u{i % 7}", "C1", "chat", "gpt-4.1-mini")
-                async with budgets[i % 2].hold(charge, Units(), usd_to_nanos("0.0037")) as bill:
+                async with budgets[i % 2].metered(charge, Units(), usd_to_nanos("0.0037")) as bill:
                     if i % 5 == 0:
                         raise RuntimeError("model failed")
                     await bill.settle(Units(input_tokens=1), usd_to_nanos("0.0031"))
@@ -139,11 +141,20 @@ async def test_limits_are_audited_and_expired_reservations_released(store: Store
     settings = load_settings(env_file=None, reservation_ttl_seconds=60)
     clock = [NOW]
     budget = Budget(ledger, settings, lambda: clock[0], holder="other-host:1")
-    async with budget.hold(Charge("slack", "T1", "u1", "C1", "chat", "m"), Units(), 100) as bill:
+    async with budget.metered(Charge("slack", "T1", "u1", "C1", "chat", "m"), Units(), 100) as bill:
         bill.settled = True  # leave it reserved, as a crashed process would
+    # A reservation written without a sent mark (by a version that marked it separately): never sent.
+    never_sent = ReservationRequest(
+        Charge("slack", "T1", "u2", "C1", "chat", "m"), Units(), 70, "2026-11-24", "2026-11", Limits(), NOW,
+        NOW + timedelta(seconds=60), "other-host:1",
+    )  # fmt: skip
+    assert await ledger.reserve(never_sent) is not None
     clock[0] = NOW + timedelta(seconds=61)
-    assert await ledger.release_expired(clock[0]) == Recovered(released=1)
-    assert [state for *_, state in await ledger.ledger_rows("T1")] == ["released"]
+    # A metered call is marked sent when reserved: charged its worst case; the unsent one is released.
+    assert await ledger.release_expired(clock[0]) == Recovered(released=1, estimated=1)
+    assert [(cost, state) for *_, cost, state in await ledger.ledger_rows("T1")] == [
+        (100, "settled"), (0, "released")
+    ]  # fmt: skip
 
 
 async def test_prompt_library_versions_runs_ratings_export_import(url: str, tmp_path: Path) -> None:
@@ -341,7 +352,7 @@ async def test_teams_are_those_with_conversations_or_calls_and_usage_rows_name_t
     await store.active_conversation(replace(KEY, thread_id="171.2"), NOW + timedelta(minutes=1))
     budget = Budget(store.ledger, load_settings(env_file=None), lambda: NOW + timedelta(hours=1))
     for team, state in (("G9", "settle"), ("G8", "release")):  # a released call leaves no trace of its team
-        async with budget.hold(
+        async with budget.metered(
             Charge("discord", team, "u1", "c1", "image", "gpt-image-1"), Units(images=1), 40
         ) as held:
             if state == "settle":
@@ -350,3 +361,71 @@ async def test_teams_are_those_with_conversations_or_calls_and_usage_rows_name_t
     assert seen == [("discord", "G9", 0, 1, "2026-11-24T13:00"), ("slack", "T1", 2, 0, "2026-11-24T12:01")]
     [row] = await store.ledger.usage(None, "2026-11-01")
     assert (row.platform, row.team_id, row.user_id, row.images, row.cost_nanos) == ("discord", "G9", "u1", 1, 40)
+
+
+async def test_the_reserving_statement_applies_admin_overrides_user_first_then_everyone_then_the_default(
+    store: Store,
+) -> None:
+    ledger = store.ledger
+    overrides: list[tuple[str, Metric, int | None]] = [
+        ("*", "daily_usd", usd_to_nanos("0.20")), ("vip", "daily_usd", None), ("", "monthly_usd", usd_to_nanos("1")),
+        ("*", "daily_images", 2), ("u2", "daily_images", 5),
+    ]  # fmt: skip
+    for subject, metric, value in overrides:
+        await ledger.set_limit("T1", subject, metric, value, changed_by="admin", now=NOW)
+    budget = Budget(ledger, load_settings(env_file=None, quota_user_daily_usd="0.10"), lambda: NOW)
+
+    async def spend(user: str, usd: str = "0", images: int = 0) -> str:
+        charge = Charge("slack", "T1", user, "C1", "image" if images else "chat", "m")
+        try:
+            async with budget.metered(charge, Units(images=images), usd_to_nanos(usd)) as bill:
+                await bill.settle(Units(images=images), usd_to_nanos(usd))
+        except QuotaExceeded as refused:
+            return refused.message.split(";")[0]
+        return "ok"
+
+    assert await spend("u1", "0.15") == "ok"  # the every-user 0.20 beats the default 0.10
+    assert await spend("u1", "0.10") == "You've used $0.15 of your $0.20 daily budget"
+    assert await spend("vip", "0.80") == "ok"  # vip's own override: no daily limit
+    assert await spend("vip", "0.10") == "The team has used $0.95 of its $1.00 monthly budget"
+    assert await spend("u2", images=3) == "ok"  # u2's own 5 images beat everyone's 2
+    assert await spend("u3", images=3) == "You've made 0 of your 2 images today (this asks for 3)"
+
+
+async def test_a_reply_that_cannot_be_stored_rolls_back_its_settlement_and_the_call_is_still_charged(
+    store: Store,
+) -> None:
+    budget = Budget(store.ledger, load_settings(env_file=None), lambda: NOW)
+    conversation = await store.active_conversation(KEY, NOW)
+    reply = NewMessage("assistant", "the answer", 5, NOW)
+
+    async def along(settlement: Settlement) -> bool:
+        _, held = await store.add_reply(conversation.id + 1_000, reply, settlement)  # no such conversation
+        return held
+
+    async with budget.metered(Charge("slack", "T1", "u1", "C1", "chat", "m"), Units(), 100) as bill:
+        with pytest.raises(Exception, match=r"(?i)foreign key"):
+            await bill.settle(Units(output_tokens=3), 60, along=along)
+        # One transaction: the settle went with the reply that failed.
+        assert [(cost, state) for *_, cost, state in await store.ledger.ledger_rows("T1")] == [(100, "reserved")]
+    # The provider billed it: leaving the block charges what was spent instead of releasing it.
+    assert [(cost, state) for *_, cost, state in await store.ledger.ledger_rows("T1")] == [(60, "settled")]
+    assert await store.messages(conversation.id) == []
+
+
+async def test_the_turn_lease_goes_with_the_reply_so_the_thread_is_free_once_the_reply_is_stored(url: str) -> None:
+    async with opened(url) as first, opened(url) as second:
+        conversation = await first.active_conversation(KEY, NOW)
+        budget = Budget(first.ledger, load_settings(env_file=None), lambda: NOW)
+        async with first.turn_lock(KEY) as lease:
+            async with budget.metered(Charge("slack", "T1", "u1", "C1", "chat", "m"), Units(), 100) as bill:
+                settlement = Settlement(bill.id, Units(output_tokens=2), 40, NOW)
+                _, held = await first.add_reply(
+                    conversation.id, NewMessage("assistant", "hi", 2, NOW), settlement, lease
+                )
+                bill.settled = held
+            # Another process takes the thread at once, while this block has not ended yet.
+            async with asyncio.timeout(2), second.turn_lock(KEY):
+                pass
+        assert [m.content for m in await second.messages(conversation.id)] == ["hi"]
+        assert [(cost, state) for *_, cost, state in await second.ledger.ledger_rows("T1")] == [(40, "settled")]

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -20,20 +20,22 @@ from zoneinfo import ZoneInfo
 from bot.billing.money import format_usd, usd_to_nanos
 from bot.clock import Clock
 from bot.errors import UserFacingError
+from bot.messages import IncomingMessage
 from bot.settings import Settings
 from bot.wording import count
 from storage import Ledger, StoreFailed
 from storage.ledger_records import (
-    ALL_USERS,
-    TEAM_SUBJECT,
     Charge,
+    Kind,
     LimitOverride,
     Limits,
-    Metric,
     PeriodTotals,
     Recovered,
+    Refusal,
     ReservationRequest,
+    Settlement,
     Units,
+    effective,
 )
 
 log = logging.getLogger(__name__)
@@ -86,39 +88,49 @@ class Periods:
         return cls(local.date().isoformat(), f"{local.year:04d}-{local.month:02d}", next_day, next_month)
 
 
-class Reservation:
-    """A held reservation; settle it with the real usage, or leave the block to release it.
+# A write that settles a call together with what its caller keeps of it; False when the hold had been lost.
+Recorder = Callable[[Settlement], Awaitable[bool]]
 
-    While the block runs, the reservation is renewed (see `Budget.hold`), so a long call keeps its
+
+class Reservation:
+    """The reservation of one metered call; settle it with the real usage, or leave the block to release it.
+
+    While the block runs, the reservation is renewed (see `Budget.metered`), so a long call keeps its
     hold; only a holder that stopped renewing (a dead or frozen process) loses it. A call cut short
     (a cancellation) notes what the provider ran with `note_spent`: leaving the block then settles
     that instead of releasing.
     """
 
-    def __init__(self, budget: Budget, reservation_id: int, charge: Charge, limits: Limits) -> None:
+    def __init__(self, budget: Budget, reservation_id: int, charge: Charge) -> None:
         self._budget = budget
         self.id = reservation_id
         self.charge = charge
-        self.limits = limits
         self.settled = False
-        self.sent = False
         self.spent_units = Units()
         self.spent_nanos = 0
 
-    async def settle(self, units: Units, cost_nanos: int) -> None:
-        """Record the real cost: even when the hold was lost meanwhile, since the provider billed it."""
-        now = self._budget.now()
-        if not await self._budget.ledger.settle(self.id, units, cost_nanos, now):
-            totals = await self._budget.ledger.settle_late(self.id, units, cost_nanos, now)
-            if totals is not None:
-                self._budget.check_late(self, totals, cost_nanos)
-        self.settled = True
+    async def settle(self, units: Units, cost_nanos: int, *, along: Recorder | None = None) -> None:
+        """Record the real cost: even when the hold was lost meanwhile, since the provider billed it.
 
-    async def mark_sent(self) -> None:
-        """Record that the request is about to reach the provider (from then on it may be billed)."""
-        if not self.sent:
-            self.sent = True
-            await self._budget.ledger.mark_sent(self.id, self._budget.now())
+        `along` writes the settlement together with what the caller keeps of the call (a reply in
+        history) in one transaction, returning False when the hold had been lost. If that write fails,
+        the cost is noted spent, so leaving the block still charges it.
+        """
+        now = self._budget.now()
+        ledger = self._budget.ledger
+        if along is None:
+            held = await ledger.settle(self.id, units, cost_nanos, now)
+        else:
+            try:
+                held = await along(Settlement(self.id, units, cost_nanos, now))
+            except BaseException:
+                self.note_spent(units, cost_nanos)
+                raise
+        if not held:
+            totals = await ledger.settle_late(self.id, units, cost_nanos, now)
+            if totals is not None:
+                await self._budget.check_late(self, totals, cost_nanos)
+        self.settled = True
 
     def note_spent(self, units: Units, cost_nanos: int) -> None:
         """Add what a call cut short had cost, to be settled when the block is left unsettled."""
@@ -129,6 +141,11 @@ class Reservation:
     def has_spent(self) -> bool:
         """Whether anything was noted as spent."""
         return self.spent_nanos > 0 or self.spent_units != Units()
+
+
+def charge_for(message: IncomingMessage, kind: Kind, model: str) -> Charge:
+    """Who pays for a call made for `message`: its author, in its team and channel."""
+    return Charge(message.platform, message.team_id, message.author.id, message.channel_id, kind, model)
 
 
 class Budget:
@@ -154,6 +171,10 @@ class Budget:
         self._sleep = sleep
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
         self._next_sweep = datetime.min.replace(tzinfo=self._tz)
+        self._defaults = default_limits(settings)
+        self._held: dict[int, Reservation] = {}  # this process's running calls, renewed by one loop
+        self._leases: set[int] = set()
+        self._renewer: asyncio.Task[None] | None = None
 
     @property
     def renew_every(self) -> float:
@@ -201,14 +222,39 @@ class Budget:
         return resolve_limits(self._settings, overrides, user_id)
 
     @asynccontextmanager
-    async def hold(self, charge: Charge, units: Units, cost_nanos: int) -> AsyncIterator[Reservation]:
-        """Reserve the worst case for the block, renewed while it runs; release it unless the block settled it."""
+    async def metered(
+        self, charge: Charge, units: Units, cost_nanos: int, *, slot: asyncio.Semaphore | None = None
+    ) -> AsyncIterator[Reservation]:
+        """The one path of every model call: reserve its worst case, marked sent; settle, charge or release on exit.
+
+        `slot` (the process's bound on model calls in flight) is taken first, so the request goes out
+        as soon as the reservation is written: the reservation carries its sent mark from the start
+        (no second write), and a crash from then on charges the worst case, marked estimated (the
+        provider may have billed it). Leaving the block unsettled (a failure, a cancellation) charges
+        what was noted spent, else gives the reservation back. Renewed while the block runs.
+        """
+        async with slot if slot is not None else nullcontext():
+            reservation = await self._reserve(charge, units, cost_nanos)
+            self._held[reservation.id] = reservation
+            self._renewing()
+            try:
+                yield reservation
+            finally:
+                self._held.pop(reservation.id, None)  # the renewal loop drops a lost one itself
+                if not reservation.settled:
+                    # Shielded: a cancelled call must still charge what ran, and give the rest back.
+                    if reservation.has_spent:
+                        await asyncio.shield(reservation.settle(reservation.spent_units, reservation.spent_nanos))
+                    else:
+                        await asyncio.shield(self.ledger.release(reservation.id, self.now()))
+
+    async def _reserve(self, charge: Charge, units: Units, cost_nanos: int) -> Reservation:
+        """One limit-checked write of the worst case, already marked sent; QuotaExceeded with the figures if refused."""
         now = self.now()
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_INTERVAL
             await self.sweep(now)
         periods = self.periods(now)
-        limits = await self.limits_for(charge.team_id, charge.user_id)
         outcome = await self.ledger.reserve_or_totals(
             ReservationRequest(
                 charge=charge,
@@ -216,26 +262,16 @@ class Budget:
                 cost_nanos=cost_nanos,
                 user_day=periods.day,
                 team_month=periods.month,
-                limits=limits,
+                defaults=self._defaults,
                 now=now,
                 expires_at=now + self._ttl,
                 holder=self.holder,
+                sent_at=now,
             )
         )
-        if isinstance(outcome, PeriodTotals):
-            raise QuotaExceeded(refusal(limits, outcome, units, cost_nanos, periods, now))
-        reservation = Reservation(self, outcome, charge, limits)
-        renewing = asyncio.create_task(self._keep(reservation))
-        try:
-            yield reservation
-        finally:
-            renewing.cancel()
-            if not reservation.settled:
-                # Shielded: a cancelled turn must still charge what ran, and give the rest back.
-                if reservation.has_spent:
-                    await asyncio.shield(reservation.settle(reservation.spent_units, reservation.spent_nanos))
-                else:
-                    await asyncio.shield(self.ledger.release(reservation.id, self.now()))
+        if isinstance(outcome, Refusal):
+            raise QuotaExceeded(refusal(outcome.limits, outcome.totals, units, cost_nanos, periods, now))
+        return Reservation(self, outcome, charge)
 
     @asynccontextmanager
     async def in_flight(self, platform: str, team_id: str, user_id: str, limit: int) -> AsyncIterator[None]:
@@ -250,42 +286,59 @@ class Budget:
             raise TooManyInFlight(
                 f"You already have {count(limit, 'request')} running; please wait for them to finish."
             )
-        renewing = asyncio.create_task(self._keep_lease(lease))
+        self._leases.add(lease)
+        self._renewing()
         try:
             yield
         finally:
-            renewing.cancel()
+            self._leases.discard(lease)
             await asyncio.shield(self.ledger.release_in_flight(lease))
 
-    async def _keep_lease(self, lease: int) -> None:
-        while True:
-            await self._sleep(self.renew_every)
-            try:
-                await self.ledger.renew_in_flight(lease, self.now() + self._ttl)
-            except StoreFailed as exc:
-                log.warning("could not renew an in-flight lease: %s", exc)
+    def _renewing(self) -> None:
+        """Make sure the renewal loop runs (it ends by itself when nothing is held)."""
+        if self._renewer is None:
+            self._renewer = asyncio.create_task(self._renew(), name="renewals")
 
-    async def _keep(self, reservation: Reservation) -> None:
-        """Renew a held reservation every third of its TTL until the block ends (this task is cancelled)."""
-        while True:
-            await self._sleep(self.renew_every)
-            try:
-                held = await self.ledger.renew(reservation.id, self.now() + self._ttl)
-            except StoreFailed as exc:  # the database is busy or failing: try again at the next turn
-                log.warning("could not renew reservation %d: %s", reservation.id, exc)
-                continue
-            if not held:
-                log.warning("reservation %d was lost while its call ran (this process stalled past the TTL)",
-                            reservation.id)  # fmt: skip
-                return
+    async def _renew(self) -> None:
+        """One loop per process renews every held reservation and lease, every third of the TTL, one
+        statement each, until none is held (rather than a task per call)."""
+        try:
+            while True:
+                await self._sleep(self.renew_every)
+                if not self._held and not self._leases:
+                    return  # no await between this test and `_renewer = None`: a new hold starts a new loop
+                expires_at = self.now() + self._ttl
+                try:
+                    if self._leases:
+                        await self.ledger.renew_in_flight(list(self._leases), expires_at)
+                    if self._held:
+                        asked = list(self._held)
+                        kept = set(await self.ledger.renew(asked, expires_at))
+                        for lost in asked:
+                            reservation = self._held.get(lost)
+                            if lost not in kept and reservation is not None and not reservation.settled:
+                                del self._held[lost]
+                                log.warning("reservation %d was lost while its call ran (this process stalled "
+                                            "past the TTL)", lost)  # fmt: skip
+                except StoreFailed as exc:  # the database is busy or failing: try again at the next turn
+                    log.warning("could not renew held reservations and in-flight leases: %s", exc)
+        finally:
+            self._renewer = None
 
-    def check_late(self, reservation: Reservation, totals: PeriodTotals, cost_nanos: int) -> None:
+    async def close(self) -> None:
+        """Stop the renewal loop (at shutdown, once every call has ended)."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+
+    async def check_late(self, reservation: Reservation, totals: PeriodTotals, cost_nanos: int) -> None:
         """A settle whose hold had been lost went through the limits again: say so if it crossed one.
 
         It is recorded all the same (the provider billed it); the period's further calls are then
         refused until it resets, since the totals are past the limit.
         """
-        over = crossed_limits(reservation.limits, totals)
+        limits = await self.limits_for(reservation.charge.team_id, reservation.charge.user_id)
+        over = crossed_limits(limits, totals)
         if over:
             log.warning(
                 "reservation %d settled at %s after its hold was lost; %s: further calls are refused until it resets",
@@ -311,27 +364,18 @@ def crossed_limits(limits: Limits, totals: PeriodTotals) -> list[str]:
 
 def resolve_limits(settings: Settings, overrides: list[LimitOverride], user_id: str) -> Limits:
     """Apply the precedence user > every-user ('*') > settings default, per metric."""
-    by_key = {(o.subject, o.metric): o for o in overrides}
+    return effective(default_limits(settings), overrides, user_id)
 
-    def pick(metric: Metric, subjects: tuple[str, ...], default: int | None) -> int | None:
-        for subject in subjects:
-            override = by_key.get((subject, metric))
-            if override is not None:
-                return override.value
-        return default
 
-    user_subjects = (user_id, ALL_USERS)
+def default_limits(settings: Settings) -> Limits:
+    """The limits the settings set, before any admin override."""
     return Limits(
-        user_daily_nanos=pick("daily_usd", user_subjects, _nanos(settings.quota_user_daily_usd)),
-        team_monthly_nanos=pick("monthly_usd", (TEAM_SUBJECT,), _nanos(settings.quota_team_monthly_usd)),
-        user_daily_images=pick("daily_images", user_subjects, settings.quota_user_daily_images),
-        user_daily_audio_ms=pick(
-            "daily_audio",
-            user_subjects,
-            None
-            if settings.quota_user_daily_audio_minutes is None
-            else int(settings.quota_user_daily_audio_minutes * 60_000),
-        ),
+        user_daily_nanos=_nanos(settings.quota_user_daily_usd),
+        team_monthly_nanos=_nanos(settings.quota_team_monthly_usd),
+        user_daily_images=settings.quota_user_daily_images,
+        user_daily_audio_ms=None
+        if settings.quota_user_daily_audio_minutes is None
+        else int(settings.quota_user_daily_audio_minutes * 60_000),
     )
 
 

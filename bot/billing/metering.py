@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.billing.budget import Budget, Reservation
 from bot.billing.prices import PriceTable
 from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.errors import ModelError, ModelUnavailable
-from bot.messages import IncomingMessage
 from bot.providers.llm import ChatModel, ChatResult, PromptMessage, TextSink
-from bot.responder import Responder
 from storage import ModelUsage
-from storage.ledger_records import Charge, Units
+from storage.ledger_records import Charge, Settlement, Units
 
 
 @dataclass(frozen=True)
@@ -48,6 +46,10 @@ class Cell:
     prompt_tokens: int
     model: str
     temperature: float | None = None
+
+
+# Stores a completion with its settlement in one transaction; False when the call's hold had been lost.
+Keeper = Callable[[Completion, Settlement], Awaitable[bool]]
 
 
 class MeteredChat:
@@ -80,50 +82,44 @@ class MeteredChat:
         """The most this call can cost: the whole prompt plus the whole output budget."""
         return self._prices.chat_cost(cell.model, cell.prompt_tokens, self.max_output_tokens)
 
-    async def stream(self, cell: Cell, message: IncomingMessage, responder: Responder) -> Completion:
-        """Reserve, stream the reply to the responder, settle; on failure abandon and release."""
-        charge = _charge(message, cell.model)
+    async def stream(
+        self, cell: Cell, charge: Charge, on_text: TextSink | None = None, *, keep: Keeper | None = None
+    ) -> Completion:
+        """One metered call, its text streamed to `on_text` as it comes; raises the error of a failed call
+        (after charging what the provider ran of it). Showing the reply is the caller's.
+
+        `keep` stores a successful completion together with its settlement, in one transaction (a chat
+        turn's reply in history); it returns False when the call's hold had been lost.
+        """
         worst = Units(input_tokens=cell.prompt_tokens, output_tokens=self.max_output_tokens)
-        async with self._budget.hold(charge, worst, self.worst_cost(cell)) as reservation:
-            await responder.show_status("thinking…")
-            reply = responder.stream()
-            platform_failure: list[Exception] = []
+        async with self._budget.metered(charge, worst, self.worst_cost(cell), slot=self._in_flight) as reservation:
+            completion = await self._call(cell, on_text, reservation)
+            units = _units(completion.usage)
+            if keep is not None and completion.error is None:
+                done = completion
 
-            async def show(text: str) -> None:
-                # A platform that fails to show the reply must not cut the model's stream short: the
-                # provider bills what it generates, so the call runs on and is settled at its usage.
-                if platform_failure:
-                    return
-                try:
-                    await reply.append(text)
-                except Exception as exc:
-                    platform_failure.append(exc)
+                async def along(settlement: Settlement) -> bool:
+                    return await keep(done, settlement)
 
-            try:
-                completion = await self._call(cell, show, reservation)
-            except (ModelError, asyncio.CancelledError):
-                await reply.abandon()
-                raise
-            await reservation.settle(_units(completion.usage), completion.cost_nanos)
-            if completion.error is not None:
-                await reply.abandon()
-                raise completion.error
-        if platform_failure:
-            raise platform_failure[0]
-        await reply.finish()
+                await reservation.settle(units, completion.cost_nanos, along=along)
+            else:
+                await reservation.settle(units, completion.cost_nanos)
+        if completion.error is not None:
+            raise completion.error
         return completion
 
-    async def grid(self, cells: Sequence[Cell], message: IncomingMessage) -> list[Completion | ModelError]:
+    async def grid(self, cells: Sequence[Cell], charge: Charge) -> list[Completion | ModelError]:
         """Run every cell under ONE reservation of their summed worst case; settle to the summed real cost.
 
         A failing cell is returned as its error and costs what the provider ran of it; the others are kept.
+        The cells take the process's model slots one by one, so the reservation is marked sent from the
+        start (a crash while they wait is charged as if they ran).
         """
-        charge = _charge(message, "+".join(dict.fromkeys(c.model for c in cells)))
         worst = Units(
             input_tokens=sum(c.prompt_tokens for c in cells), output_tokens=self.max_output_tokens * len(cells)
         )
-        async with self._budget.hold(charge, worst, sum(self.worst_cost(c) for c in cells)) as reservation:
-            calls = (self._call(cell, None, reservation) for cell in cells)
+        async with self._budget.metered(charge, worst, sum(self.worst_cost(c) for c in cells)) as reservation:
+            calls = (self._slotted(cell, reservation) for cell in cells)
             results = await asyncio.gather(*calls, return_exceptions=True)
             done = [r for r in results if isinstance(r, Completion)]
             outcomes: list[Completion | ModelError] = []
@@ -147,6 +143,10 @@ class MeteredChat:
             )
         return outcomes
 
+    async def _slotted(self, cell: Cell, reservation: Reservation) -> Completion:
+        async with self._in_flight:
+            return await self._call(cell, None, reservation)
+
     async def _call(self, cell: Cell, on_text: TextSink | None, reservation: Reservation) -> Completion:
         """One model call: its completion, or (when the provider ran it and it failed) what it is charged.
 
@@ -160,25 +160,23 @@ class MeteredChat:
             if on_text is not None:
                 await on_text(text)
 
-        async with self._in_flight:
-            await reservation.mark_sent()
-            try:
-                result: ChatResult = await self._model.chat(
-                    cell.prompt,
-                    model=cell.model,
-                    max_output_tokens=self.max_output_tokens,
-                    temperature=cell.temperature,
-                    on_text=sink,
-                )
-            except ModelError as exc:
-                if not exc.sent:
-                    raise
-                return self._completion(cell, "".join(received), None, None, started, exc)
-            except asyncio.CancelledError:
-                # Cut short (a shutdown) while the provider runs it: charge what came back on the way out.
-                cut = self._completion(cell, "".join(received), None, None, started, None)
-                reservation.note_spent(_units(cut.usage), cut.cost_nanos)
+        try:
+            result: ChatResult = await self._model.chat(
+                cell.prompt,
+                model=cell.model,
+                max_output_tokens=self.max_output_tokens,
+                temperature=cell.temperature,
+                on_text=sink,
+            )
+        except ModelError as exc:
+            if not exc.sent:
                 raise
+            return self._completion(cell, "".join(received), None, None, started, exc)
+        except asyncio.CancelledError:
+            # Cut short (a shutdown) while the provider runs it: charge what came back on the way out.
+            cut = self._completion(cell, "".join(received), None, None, started, None)
+            reservation.note_spent(_units(cut.usage), cut.cost_nanos)
+            raise
         error = None
         if not result.text.strip():
             error = ModelUnavailable("The model returned an empty reply. Please try again.")
@@ -199,10 +197,6 @@ class MeteredChat:
         cost = self._prices.chat_cost(cell.model, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         latency = int((time.perf_counter() - started) * 1000)
         return Completion(text, usage, finish_reason, cost, latency, error)
-
-
-def _charge(message: IncomingMessage, model: str) -> Charge:
-    return Charge(message.platform, message.team_id, message.author.id, message.channel_id, "chat", model)
 
 
 def _units(usage: ModelUsage) -> Units:

@@ -35,6 +35,7 @@ class PriceTable:
     def __init__(self, table: Mapping[str, Any], free_models: frozenset[str] = frozenset()) -> None:
         self._table = table
         self._free = free_models
+        self._chat_prices: dict[str, ChatPrice] = {}
 
     @classmethod
     def load(cls, override: Path | None = None, free_models: frozenset[str] = frozenset()) -> PriceTable:
@@ -58,7 +59,13 @@ class PriceTable:
         return model in self._free or "*" in self._free
 
     def chat(self, model: str) -> ChatPrice:
-        """Per-token prices of a chat model."""
+        """Per-token prices of a chat model (parsed once per model: every call is priced twice)."""
+        price = self._chat_prices.get(model)
+        if price is None:
+            price = self._chat_prices[model] = self._chat_price(model)
+        return price
+
+    def _chat_price(self, model: str) -> ChatPrice:
         entry = self._entry("chat", model)
         if entry is None:
             return ChatPrice(0, 0, 0)

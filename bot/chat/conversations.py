@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from bot.billing.metering import Cell, Completion, MeteredChat
+from bot.billing.budget import charge_for
+from bot.billing.metering import Cell, Completion, Keeper, MeteredChat
 from bot.billing.prices import PriceTable
 from bot.chat.locks import KeyedLocks
+from bot.chat.replies import stream_reply
 from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.chat.window import build_prompt, recalled_block
 from bot.clock import Clock
@@ -20,6 +22,7 @@ from bot.providers.llm import PromptImage, PromptMessage
 from bot.responder import Responder
 from bot.settings import Settings
 from storage import NewMessage, PlatformMessage, Store, StoredImage, WindowMessage
+from storage.ledger_records import Settlement
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,7 @@ class Conversations:
         """
         key = message.conversation_key
         # In-process first, so waiting turns do not each hold a database connection for the lock.
-        async with self._locks.hold(key), self._store.turn_lock(key):
+        async with self._locks.hold(key), self._store.turn_lock(key) as lease:
             conversation = await self._store.active_conversation(key, self._clock())
             system = self._settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
             framing = self._framing(system)
@@ -91,18 +94,21 @@ class Conversations:
                 framing + recalled_tokens + sum(m.tokens for m in history),
                 model,
             )
-            completion = await self._chat.stream(cell, message, responder)
-            await self._store.add_message(
-                conversation.id,
-                NewMessage(
+
+            async def keep(completion: Completion, settlement: Settlement) -> bool:
+                """The reply joins the history in the transaction that settles its call."""
+                reply = NewMessage(
                     role="assistant",
                     content=completion.text,
                     tokens=self._tokens.count_message(completion.text),
                     created_at=self._clock(),
                     usage=completion.usage,
                     reply_to=stored.id,
-                ),
-            )
+                )
+                _, held = await self._store.add_reply(conversation.id, reply, settlement, lease)
+                return held
+
+            completion = await self._reply(cell, message, responder, keep)
         self._memory.notify()
         await self.after_reply(completion, responder)
 
@@ -138,7 +144,7 @@ class Conversations:
         inputs = await self._inputs(question, message, model, self._settings.input_token_budget - framing)
         prompt = [*build_prompt(system, []), PromptMessage("user", inputs.text, _prompt_images(inputs.images))]
         cell = Cell(prompt, framing + inputs.tokens, model)
-        completion = await self._chat.stream(cell, message, responder)
+        completion = await self._reply(cell, message, responder)
         await self.after_reply(completion, responder)
         return completion
 
@@ -190,7 +196,7 @@ class Conversations:
             text = text[: room * 3]  # a long transcript is summarized from its beginning
         prompt = [*build_prompt(self._settings.system_prompt, []), PromptMessage("user", f"{instruction}\n\n{text}")]
         cell = Cell(prompt, self._chat.prompt_tokens(prompt), self._settings.chat_model)
-        await self.after_reply(await self._chat.stream(cell, message, responder), responder)
+        await self.after_reply(await self._reply(cell, message, responder), responder)
 
     async def deleted(self, message: PlatformMessage) -> int:
         """A message deleted on its platform leaves history and memory, with the bot's replies to it."""
@@ -213,6 +219,12 @@ class Conversations:
         async with self._locks.hold(message.conversation_key):
             return await self._store.end_conversation(message.conversation_key, self._clock())
 
+    async def _reply(
+        self, cell: Cell, message: IncomingMessage, responder: Responder, keep: Keeper | None = None
+    ) -> Completion:
+        charge = charge_for(message, "chat", cell.model)
+        return await stream_reply(self._chat, cell, charge, responder, keep=keep)
+
     async def after_reply(self, completion: Completion, responder: Responder) -> None:
         """Say so when a reply stopped at the output limit."""
         if completion.finish_reason == "length":
@@ -225,7 +237,10 @@ class Conversations:
         already in each message's count). A text-only model gets the text, where "[image: name]" stays."""
         if self._prices.vision(model) is None:
             return {}
-        stored = await self._store.message_images([m.id for m in history if m.role == "user"])
+        with_images = [m.id for m in history if m.images]
+        if not with_images:
+            return {}  # a text conversation reads no image table
+        stored = await self._store.message_images(with_images)
         return {
             message_id: tuple(PromptImage(data_url(i.media_type, i.data), _detail(i.detail), i.tokens) for i in images)
             for message_id, images in stored.items()

@@ -93,8 +93,8 @@ class Engine:
     async def drain(self, grace_seconds: float, abort: asyncio.Event | None = None) -> int:
         """Stop taking messages; let those in flight finish within the grace period (or until `abort`), then cancel.
 
-        A cancelled turn abandons its reply and releases its reservation (see MeteredChat and
-        Budget.hold); its question stays stored. Returns how many had to be cancelled.
+        A cancelled turn abandons its reply and releases its reservation (see stream_reply and
+        Budget.metered); its question stays stored. Returns how many had to be cancelled.
         """
         self._closing = True
         running = set(self._running)

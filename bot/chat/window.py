@@ -26,8 +26,10 @@ def build_prompt(
     prompt = [PromptMessage("system", system_prompt)] if system_prompt else []
     if recalled:
         prompt.append(PromptMessage("system", recalled))
-    images = images or {}
-    prompt.extend(PromptMessage(m.role, m.content, images.get(m.id, ())) for m in history)
+    if images:
+        prompt += [PromptMessage(m.role, m.content, images.get(m.id, ())) for m in history]
+    else:
+        prompt += [PromptMessage(m.role, m.content) for m in history]
     return prompt
 
 

@@ -11,7 +11,7 @@ from importlib import resources
 
 from PIL import Image
 
-from bot.billing.budget import Budget
+from bot.billing.budget import Budget, charge_for
 from bot.billing.prices import PriceTable
 from bot.errors import BadCommand, ConfigError, ModelUnavailable
 from bot.media.image_limits import UNREADABLE, ImageLimits, damaged
@@ -20,7 +20,7 @@ from bot.messages import Attachment, IncomingMessage
 from bot.providers.openai_media import ImageModel
 from bot.responder import Responder
 from bot.settings import Settings
-from storage.ledger_records import Charge, Units
+from storage.ledger_records import Units
 
 IMAGE_USAGE = "/image <prompt> [size] [quality] [n]   e.g. /image a lighthouse at dusk 1536x1024 high 2"
 _SIZE = re.compile(r"\d{3,4}x\d{3,4}")
@@ -156,12 +156,11 @@ class ImageMaker:
         source: tuple[str, bytes, str] | None = None,
     ) -> None:
         """Reserve the images' price, draw (or edit `source`), settle to the images returned, send them."""
-        charge = Charge(message.platform, message.team_id, message.author.id, message.channel_id, "image", self._model)
+        charge = charge_for(message, "image", self._model)
         each = self._prices.image_cost(self._model, request.quality, request.size, 1)
-        async with self._budget.hold(charge, Units(images=request.n), each * request.n) as reservation:
-            verb = "editing" if source else "drawing"
-            await responder.show_status(f"{verb} {request.n} image{'s' if request.n > 1 else ''}…")
-            await reservation.mark_sent()  # from here a crash charges the worst case (the provider may bill it)
+        verb = "editing" if source else "drawing"
+        await responder.show_status(f"{verb} {request.n} image{'s' if request.n > 1 else ''}…")
+        async with self._budget.metered(charge, Units(images=request.n), each * request.n) as reservation:
             size, quality, n, b64 = request.size, request.quality, request.n, self._spec.b64_param
             if source is None:
                 images = await self._images.generate(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from bot.billing.budget import Budget
+from bot.billing.budget import Budget, charge_for
 from bot.billing.prices import PriceTable
 from bot.chat.tokens import TokenCounter
 from bot.errors import BadAttachment, BadCommand, ConfigError, ModelUnavailable
@@ -22,7 +22,7 @@ from bot.messages import IncomingMessage
 from bot.providers.openai_media import SpeechSynth
 from bot.responder import Responder
 from bot.settings import Settings
-from storage.ledger_records import Charge, Units
+from storage.ledger_records import Units
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +102,11 @@ class Speaker:
         """Reserve the worst case, speak, settle to the measured audio, upload it as an MP3."""
         chars, text_tokens = len(text), self._tokens.count(text)
         worst_seconds = chars / self._spec.slowest_chars_per_second
-        charge = Charge(message.platform, message.team_id, message.author.id, message.channel_id, "audio", self._model)
+        charge = charge_for(message, "audio", self._model)
         worst = self._prices.speech_cost(self._model, chars=chars, text_tokens=text_tokens, seconds=worst_seconds)
         units = Units(input_tokens=text_tokens, audio_ms=math.ceil(worst_seconds * 1000))
-        async with self._budget.hold(charge, units, worst) as reservation:
-            await responder.show_status("speaking…")
+        await responder.show_status("speaking…")
+        async with self._budget.metered(charge, units, worst) as reservation:
             speech = await self._synth.speak(text, model=self._model, voice=voice)
             if not speech:
                 raise ModelUnavailable("The speech model returned no audio. Please try again.")

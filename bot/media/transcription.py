@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.billing.budget import Budget
+from bot.billing.budget import Budget, charge_for
 from bot.billing.prices import PriceTable
 from bot.errors import BadAttachment, BadCommand, ModelError
 from bot.media import audio
@@ -21,7 +21,7 @@ from bot.messages import Attachment, IncomingMessage
 from bot.providers.openai_media import SpeechModel
 from bot.responder import Responder
 from bot.settings import Settings
-from storage.ledger_records import Charge, Units
+from storage.ledger_records import Units
 
 log = logging.getLogger(__name__)
 
@@ -120,11 +120,10 @@ class Transcriber:
         folder: Path,
     ) -> Transcript:
         model = self._settings.transcribe_model
-        charge = Charge(message.platform, message.team_id, message.author.id, message.channel_id, "audio", model)
+        charge = charge_for(message, "audio", model)
         units = Units(audio_ms=math.ceil(seconds * 1000))
-        async with self._budget.hold(charge, units, self._prices.audio_cost(model, seconds)) as reservation:
-            parts, bounds = await self._parts(source, demuxer, data, seconds, folder)
-            await reservation.mark_sent()  # from here a crash charges the worst case (the provider may bill it)
+        parts, bounds = await self._parts(source, demuxer, data, seconds, folder)
+        async with self._budget.metered(charge, units, self._prices.audio_cost(model, seconds)) as reservation:
             texts, error = await self._transcribe_parts(parts, responder, options)
             done = sum(end - start for (start, end), text in zip(bounds, texts, strict=True) if text is not None)
             if any(text is not None for text in texts):

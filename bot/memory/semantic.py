@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from bot.billing.budget import Budget, QuotaExceeded
+from bot.billing.budget import Budget, QuotaExceeded, charge_for
 from bot.billing.prices import PriceTable
 from bot.chat.tokens import TokenCounter
 from bot.clock import Clock
@@ -269,14 +269,14 @@ class Memory:
         # Counted with the chat model's encoding; the embedding model's may take up to twice as many.
         worst = 2 * sum(self._tokens.count(text) for text in clipped) + len(clipped)
         price = self._prices.embedding_cost
-        async with self._budget.hold(charge, Units(input_tokens=worst), price(self._name, worst)) as reservation:
+        async with self._budget.metered(charge, Units(input_tokens=worst), price(self._name, worst)) as reservation:
             result = await self._model.embed(clipped, model=self._name, dimensions=self._settings.embedding_dimensions)
             await reservation.settle(Units(input_tokens=result.tokens), price(self._name, result.tokens))
         return result.vectors
 
     async def embed_question(self, message: IncomingMessage, text: str) -> Vectors:
         """The vector of one text, charged to the person asking."""
-        vector: Vectors = (await self._embed(_charge(message, self._name), [text]))[0]
+        vector: Vectors = (await self._embed(charge_for(message, "embedding", self._name), [text]))[0]
         return vector
 
     async def recall(
@@ -345,7 +345,7 @@ class Memory:
         """The team's channels that hold anything searchable and that the asker may read (just `only`, if given)."""
         await self._recall_size()
         if self._saved_key is None:  # the size the server returns is not known yet: one tiny embedding tells it
-            await self._learned(await self._embed(_charge(message, self._name), [PROBE_TEXT]))
+            await self._learned(await self._embed(charge_for(message, "embedding", self._name), [PROBE_TEXT]))
         assert self.key is not None
         stored = await self._store.memory.channels(message.platform, message.team_id, self.key)
         candidates = [c for c in stored if only is None or c == only]
@@ -374,11 +374,6 @@ class Memory:
         hits = await self._store.memory.hits(list(score_of))
         ranked = [_with_score(h, score_of[h.message_id]) for h in hits]
         return sorted(ranked, key=lambda h: -h.score)
-
-
-def _charge(message: IncomingMessage, model: str) -> Charge:
-    """An embedding for the person asking, charged to them."""
-    return Charge(message.platform, message.team_id, message.author.id, message.channel_id, "embedding", model)
 
 
 def _with_score(found: MemoryHit, score: float) -> MemoryHit:

@@ -11,9 +11,11 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from bot.billing.budget import charge_for
 from bot.billing.metering import Cell, Completion, MeteredChat
 from bot.billing.money import format_usd
 from bot.billing.prices import NoPrice, PriceTable
+from bot.chat.replies import stream_reply
 from bot.clock import Clock
 from bot.errors import BadCommand, ModelError, NotAllowed
 from bot.messages import IncomingMessage
@@ -198,7 +200,7 @@ class PromptExperiments:
         temperature = parse_temperature(params.pop("temperature")) if "temperature" in params else version.temperature
         cell = self._cell(version, params, model, temperature)
         try:
-            completion = await self._chat.stream(cell, message, responder)
+            completion = await stream_reply(self._chat, cell, charge_for(message, "chat", cell.model), responder)
         except ModelError as exc:
             await self._record(message, version, params, cell, None, exc)
             raise
@@ -234,7 +236,8 @@ class PromptExperiments:
                     chosen = model or await self._default_model(message, version)
                     t = temperature if temperature is not None else version.temperature
                     cells.append((version, self._cell(version, params, chosen, t)))
-        outcomes = await self._chat.grid([cell for _, cell in cells], message)
+        models_run = "+".join(dict.fromkeys(cell.model for _, cell in cells))
+        outcomes = await self._chat.grid([cell for _, cell in cells], charge_for(message, "chat", models_run))
         sections = []
         for (version, cell), outcome in zip(cells, outcomes, strict=True):
             if isinstance(outcome, Completion):

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import lru_cache
 from typing import Any
@@ -12,17 +13,28 @@ from typing import Any
 import asyncpg
 
 from storage.base import StoreFailed
-from storage.sql.connection import Lock, Row
+from storage.sql.connection import Lock, Row, Statement
 
 MIGRATION_LOCK = 7_120_341  # pg_advisory_lock key for "teambot migrations"
 
-# What each named lock of storage/sql/connection.py is on PostgreSQL: taken first in its transaction.
+# What each named lock of storage/sql/connection.py is on PostgreSQL, taken first in its transaction.
+# It travels with the BEGIN, in one round trip: a simple query, which takes no parameters, so the
+# statement holds only numbers: an advisory lock's 64-bit key hashed here from the lock's name and keys,
+# or a conversation's integer id. No text from outside ever reaches the SQL.
 LOCKS = {
-    "ledger": "SELECT pg_advisory_xact_lock(hashtext('teambot-ledger:' || $1))",
-    "limits": "SELECT pg_advisory_xact_lock(hashtext('teambot-limits:' || $1))",
-    "prompt": "SELECT pg_advisory_xact_lock(hashtext('teambot-prompt:' || $1 || ':' || $2))",
-    "conversation": "SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE",
+    "ledger": "SELECT pg_advisory_xact_lock({key})",
+    "limits": "SELECT pg_advisory_xact_lock({key})",
+    "prompt": "SELECT pg_advisory_xact_lock({key})",
+    "conversation": "SELECT 1 FROM conversations WHERE id = {id:d} FOR UPDATE",
 }
+
+
+def lock_statement(lock: Lock) -> str:
+    """The statement that takes `lock`, with its key as a literal number."""
+    digest = hashlib.blake2b(repr((lock.name, *lock.keys)).encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    return LOCKS[lock.name].format(key=key, id=int(lock.keys[0]) if lock.name == "conversation" else 0)
+
 
 _LIST = re.compile(r"LIST\((\$\d+) AS (\w+)\)")
 
@@ -108,11 +120,22 @@ class PostgresDatabase(_Statements):
 
     @asynccontextmanager
     async def transaction(self, lock: Lock | None = None) -> AsyncIterator[_Statements]:
-        """A transaction on one connection, taking `lock` first; rolled back on any error."""
-        async with translated(), self._connection() as conn, conn.transaction():
-            if lock is not None:
-                await conn.execute(LOCKS[lock.name], *lock.keys)
-            yield _Statements(conn)
+        """A transaction on one connection, taking `lock` in the same round trip as BEGIN; rolled back on
+        any error (if the connection is lost meanwhile, the pool's reset rolls it back or drops it)."""
+        async with translated(), self._connection() as conn:
+            try:
+                await conn.execute("BEGIN" if lock is None else f"BEGIN; {lock_statement(lock)}")
+                yield _Statements(conn)
+            except BaseException:
+                if conn.is_in_transaction():
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    async def batch(self, statements: Sequence[Statement], lock: Lock | None = None) -> list[list[Row]]:
+        """The statements in one transaction on one connection, taking `lock` first: the rows of each."""
+        async with self.transaction(lock) as tx:
+            return [await tx.fetch(sql, *args) for sql, args in statements]
 
     def serialized(self, lock: Lock) -> AbstractAsyncContextManager[_Statements]:
         """A transaction that takes `lock` first, for one statement that reads before it writes."""

@@ -238,4 +238,26 @@ MIGRATIONS: list[Migration] = [
         );
         """,
     ),
+    Migration(
+        # In-flight leases keyed by a per-user slot, so a claim is one statement that needs no lock
+        # (storage/postgres/ledger.py). The leases of the moment are simply dropped: they lapse in a minute anyway.
+        "turn_cost_in_flight",
+        """
+        DROP TABLE user_in_flight;
+        CREATE TABLE user_in_flight (
+            platform TEXT NOT NULL, team_id TEXT NOT NULL, user_id TEXT NOT NULL, slot INTEGER NOT NULL,
+            id BIGSERIAL UNIQUE, holder TEXT NOT NULL, expires_at TEXT NOT NULL,
+            PRIMARY KEY (platform, team_id, user_id, slot)
+        );
+        """,
+    ),
+    Migration(
+        # See turn_cost_image_counts in storage/sqlite/migrations.py.
+        "turn_cost_image_counts",
+        """
+        ALTER TABLE messages ADD COLUMN images INTEGER NOT NULL DEFAULT 0;
+        UPDATE messages SET images = (SELECT count(*) FROM message_images i WHERE i.message_id = messages.id)
+        WHERE id IN (SELECT message_id FROM message_images);
+        """,
+    ),
 ]

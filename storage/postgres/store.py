@@ -13,9 +13,11 @@ import asyncpg
 
 from storage.base import StoreFailed, StoreUnavailable
 from storage.postgres.database import PostgresDatabase
+from storage.postgres.ledger import PostgresLedger
 from storage.postgres.memory import PostgresMemory
 from storage.postgres.migrations import MIGRATIONS
-from storage.records import ConversationKey
+from storage.records import ConversationKey, TurnLease
+from storage.sql.connection import Statement
 from storage.sql.migrations import apply_migrations
 from storage.sql.store import SQLStore
 
@@ -32,19 +34,31 @@ _KEEP_LEASE = "UPDATE turn_leases SET expires_at = now() + make_interval(secs =>
 _DROP_LEASE = "DELETE FROM turn_leases WHERE key = $1 AND token = $2"
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """What a connection going back to the pool needs beyond asyncpg's own rollback of an open transaction:
+    nothing. Its default reset (unlock advisory locks, close cursors, unlisten, reset settings) is one more
+    round trip on every release, and this store leaves none of those behind: its locks are
+    transaction-scoped, the migrations' session lock is unlocked explicitly, and it opens no cursor,
+    listens to nothing and changes no setting."""
+
+
 class PostgresStore(SQLStore):
     """A Store on PostgreSQL through a connection pool."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         db = PostgresDatabase(pool)
-        super().__init__(db, PostgresMemory(db))
+        super().__init__(db, PostgresMemory(db), PostgresLedger(db))
 
     @classmethod
     async def open(cls, url: str, *, busy_timeout_ms: int = 5_000, max_size: int = 10) -> PostgresStore:
         """Connect the pool (row-lock waits bounded by `busy_timeout_ms`) and migrate."""
         try:
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=max_size, server_settings={"lock_timeout": str(busy_timeout_ms)}
+                url,
+                min_size=1,
+                max_size=max_size,
+                server_settings={"lock_timeout": str(busy_timeout_ms)},
+                reset=_keep_session,
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
@@ -58,7 +72,7 @@ class PostgresStore(SQLStore):
         return cls(pool)
 
     @asynccontextmanager
-    async def turn_lock(self, key: ConversationKey) -> AsyncIterator[None]:
+    async def turn_lock(self, key: ConversationKey) -> AsyncIterator[TurnLease | None]:
         """A lease on the thread (a `turn_leases` row), renewed while the turn runs, released after.
 
         No connection is held while a turn waits for the model, so a process runs as many turns at
@@ -73,11 +87,17 @@ class PostgresStore(SQLStore):
             await asyncio.sleep(wait)
             wait = min(wait * 2, 0.25)
         renewing = asyncio.create_task(self._keep_lease(name, token))
+        lease = TurnLease(name, token)
         try:
-            yield
+            yield lease
         finally:
             renewing.cancel()
-            await asyncio.shield(self._drop_lease(name, token))
+            if not lease.released:  # else it went with the turn's reply (add_reply)
+                await asyncio.shield(self._drop_lease(name, token))
+
+    def lease_release(self, lease: TurnLease) -> list[Statement]:
+        """Drop the turn's lease row in the transaction that stores its reply."""
+        return [(_DROP_LEASE, (lease.name, lease.token))]
 
     async def _take_lease(self, name: str, token: str) -> bool:
         return bool(await self._db.fetchval(_TAKE_LEASE, name, token, TURN_LEASE_SECONDS))

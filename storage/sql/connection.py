@@ -14,10 +14,15 @@ statement names the lock it needs (`Lock`) and each driver decides what that loc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, NamedTuple, Protocol
 
 Row = Any  # a tuple (SQLite) or an asyncpg Record (PostgreSQL): index it, unpack it, tuple() it
+
+
+# One statement of a batch and its parameters.
+Statement = tuple[str, tuple[Any, ...]]
 
 
 class Lock(NamedTuple):
@@ -82,6 +87,13 @@ class Database(Connection, Protocol):
 
         SQLite: the database itself, since a writing statement takes the write lock before it reads
         (one round trip, no transaction). PostgreSQL: a transaction that takes `lock` first.
+        """
+
+    async def batch(self, statements: Sequence[Statement], lock: Lock | None = None) -> list[list[Row]]:
+        """Run statements, with no logic between them, as one transaction holding `lock`: the rows of each.
+
+        SQLite runs them in one trip to its thread (nothing can interleave, no queue to drain);
+        PostgreSQL in a transaction on one connection.
         """
 
     def session(self) -> AbstractAsyncContextManager[Database]:

@@ -20,32 +20,61 @@ from storage.ledger_records import (
     Metric,
     PeriodTotals,
     Recovered,
+    Refusal,
     ReservationRequest,
+    Settlement,
     Units,
     UsageRow,
+    effective,
     fits,
 )
 from storage.sql.connection import Connection, Database, Row, ledger_lock, limits_lock
 
 
-def _total(column: str, scope: str, subject: str, period: str) -> str:
-    """Spend so far in one period: a primary-key read of usage_totals ($2 is the team)."""
+def _total(column: str, scope: str, subject: str, period: str, team: str) -> str:
+    """Spend so far in one period: a primary-key read of usage_totals."""
     return (
-        f"COALESCE((SELECT {column} FROM usage_totals WHERE team_id = $2 AND scope = '{scope}'"
+        f"COALESCE((SELECT {column} FROM usage_totals WHERE team_id = {team} AND scope = '{scope}'"
         f" AND subject = {subject} AND period = {period}), 0)"
     )
 
 
+def _limit(metric: str, subjects: str, default: str, team: str) -> str:
+    """The limit in force for one metric: the first subject's override (the user's before '*'), else the
+    default ($n); -1 when unlimited (an override set to NULL, or no default). `effective` in
+    storage/ledger_records.py is the same rule in Python."""
+    return (
+        f"COALESCE((SELECT COALESCE(value, -1) FROM quota_limits WHERE team_id = {team} AND metric = '{metric}'"
+        f" AND subject IN ({subjects}) ORDER BY subject = '*' LIMIT 1), CAST({default} AS BIGINT), -1)"
+    )
+
+
+def _within_limits(team: str, user: str, day: str, month: str, defaults: str, adding: tuple[str, ...]) -> str:
+    """`FROM (the limits in force) AS l WHERE` every limit holds with `adding` (cost, cost, images, audio)
+    on top of the period totals. `defaults`: the first of four parameters ($n..$n+3), the settings' limits."""
+    first = int(defaults.removeprefix("$"))
+    usd, team_usd, images, audio = (f"${first + i}" for i in range(4))
+    mine = f"{user}, '*'"
+    return f"""FROM (SELECT {_limit("daily_usd", mine, usd, team)} AS user_usd,
+             {_limit("monthly_usd", "''", team_usd, team)} AS team_usd,
+             {_limit("daily_images", mine, images, team)} AS user_images,
+             {_limit("daily_audio", mine, audio, team)} AS user_audio) AS l
+WHERE (l.user_usd < 0 OR {_total("cost_nanos", "user", user, day, team)} + {adding[0]} <= l.user_usd)
+  AND (l.team_usd < 0 OR {_total("cost_nanos", "team", "''", month, team)} + {adding[1]} <= l.team_usd)
+  AND (l.user_images < 0 OR {_total("images", "user", user, day, team)} + {adding[2]} <= l.user_images)
+  AND (l.user_audio < 0 OR {_total("audio_ms", "user", user, day, team)} + {adding[3]} <= l.user_audio)"""
+
+
+# The limits are read inside the reserving statement, so a call costs no separate read of them.
 RESERVE = f"""
 INSERT INTO usage_ledger (platform, team_id, user_id, channel_id, kind, model, state, cost_nanos, input_tokens,
-    cached_tokens, output_tokens, images, audio_ms, user_day, team_month, created_at, expires_at, holder)
-SELECT $1, $2, $3, $4, $5, $6, 'reserved', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17
-WHERE (CAST($18 AS BIGINT) IS NULL OR {_total("cost_nanos", "user", "$3", "$13")} + $7 <= $18)
-  AND (CAST($19 AS BIGINT) IS NULL OR {_total("cost_nanos", "team", "''", "$14")} + $7 <= $19)
-  AND (CAST($20 AS BIGINT) IS NULL OR {_total("images", "user", "$3", "$13")} + $11 <= $20)
-  AND (CAST($21 AS BIGINT) IS NULL OR {_total("audio_ms", "user", "$3", "$13")} + $12 <= $21)
+    cached_tokens, output_tokens, images, audio_ms, user_day, team_month, created_at, expires_at, holder, sent_at)
+SELECT $1, $2, $3, $4, $5, $6, 'reserved', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $22
+{_within_limits("$2", "$3", "$13", "$14", "$18", ("$7", "$7", "$11", "$12"))}
 RETURNING id
 """
+# Whether the period totals, as they are now (a reservation just made included), are within every limit.
+WITHIN_LIMITS = f"SELECT 1 {_within_limits('$1', '$2', '$3', '$4', '$5', ('0', '0', '0', '0'))}"
 _SETTLE = (
     "UPDATE usage_ledger SET state = 'settled', estimated = FALSE, cost_nanos = $1, input_tokens = $2,"
     " cached_tokens = $3, output_tokens = $4, images = $5, audio_ms = $6, settled_at = $7 WHERE id = $8"
@@ -57,8 +86,7 @@ SETTLE_LATE = (
     f"{_SETTLE} AND (state = 'released' OR (state = 'settled' AND estimated))"
     " RETURNING team_id, user_id, user_day, team_month"
 )
-RENEW = "UPDATE usage_ledger SET expires_at = $1 WHERE id = $2 AND state = 'reserved' RETURNING id"
-MARK_SENT = "UPDATE usage_ledger SET sent_at = $1 WHERE id = $2 AND state = 'reserved' AND sent_at IS NULL"
+RENEW = "UPDATE usage_ledger SET expires_at = $1 WHERE id IN (LIST($2 AS bigint)) AND state = 'reserved' RETURNING id"
 _RELEASE = "UPDATE usage_ledger SET state = 'released', cost_nanos = 0, images = 0, audio_ms = 0, settled_at = $1"
 # A reservation whose request was sent before its holder vanished may have been billed: it keeps its
 # worst case, marked estimated. One never sent is released.
@@ -100,16 +128,6 @@ USAGE = (
     " AND (CAST($3 AS TEXT) IS NULL OR team_id = $3) AND (CAST($4 AS TEXT) IS NULL OR user_id = $4)"
     " GROUP BY platform, team_id, user_id, kind, user_day ORDER BY user_day, platform, team_id, user_id, kind"
 )
-# MAX_USER_IN_FLIGHT across processes: a lease per message being handled, claimed only while the
-# user has fewer live ones than the limit ($7), serialized on the team's ledger lock.
-CLAIM_IN_FLIGHT = (
-    "INSERT INTO user_in_flight (platform, team_id, user_id, holder, expires_at) SELECT $1, $2, $3, $4, $5"
-    " WHERE (SELECT count(*) FROM user_in_flight WHERE platform = $1 AND team_id = $2 AND user_id = $3"
-    " AND expires_at > $6) < $7 RETURNING id"
-)
-RENEW_IN_FLIGHT = "UPDATE user_in_flight SET expires_at = $1 WHERE id = $2"
-RELEASE_IN_FLIGHT = "DELETE FROM user_in_flight WHERE id = $1"
-FORGET_IN_FLIGHT = "DELETE FROM user_in_flight WHERE expires_at <= $1 OR holder IN (LIST($2 AS text))"
 LEDGER_ROWS = "SELECT kind, model, cost_nanos, state FROM usage_ledger WHERE team_id = $1 ORDER BY id"
 
 
@@ -124,13 +142,12 @@ class SQLLedger:
         outcome = await self.reserve_or_totals(request)
         return outcome if isinstance(outcome, int) else None
 
-    async def reserve_or_totals(self, request: ReservationRequest) -> int | PeriodTotals:
-        """Insert a reservation unless it would cross a limit: its id, or the totals that refused it.
+    async def reserve_or_totals(self, request: ReservationRequest) -> int | Refusal:
+        """Insert a reservation unless it would cross a limit: its id, or the limits and totals that refused it.
 
         The fast path is the one statement. A refusal is decided again in a transaction holding the
-        ledger lock (and SQLite's write lock): it reads the totals and refuses on those very figures,
-        so the refusal quotes what it was refused on. (Meanwhile on PostgreSQL other calls' settles
-        and releases can only lower the totals, which the reserving statement then sees.)
+        ledger lock (and SQLite's write lock): it reads the limits and totals and refuses on those very
+        figures, so the refusal quotes what it was refused on.
         """
         c = request.charge
         async with self._db.serialized(ledger_lock(c.team_id)) as conn:
@@ -139,17 +156,21 @@ class SQLLedger:
             return reserved
         async with self._db.transaction(ledger_lock(c.team_id)) as tx:
             while True:
-                totals = _totals(await tx.fetch(TOTALS, c.team_id, c.user_id, request.user_day, request.team_month))
-                if not fits(request, totals):
-                    return totals
+                figures = await _figures(tx, request)
+                if not fits(request, figures.limits, figures.totals):
+                    return figures
                 reserved = await _reserve(tx, request)
                 if reserved is not None:
                     return reserved
 
+    async def figures(self, request: ReservationRequest) -> Refusal:
+        """The limits and period totals bearing on a request, read under the team's ledger lock."""
+        async with self._db.transaction(ledger_lock(request.charge.team_id)) as tx:
+            return await _figures(tx, request)
+
     async def settle(self, reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> bool:
         """Record the real cost of a reserved call. False when its hold had been lost (see settle_late)."""
-        row = await self._db.fetchrow(SETTLE, *_settled(reservation_id, units, cost_nanos, now))
-        return row is not None
+        return await self._db.fetchrow(SETTLE, *_settled(reservation_id, units, cost_nanos, now)) is not None
 
     async def settle_late(
         self, reservation_id: int, units: Units, cost_nanos: int, now: datetime
@@ -161,13 +182,9 @@ class SQLLedger:
                 return None
             return _totals(await tx.fetch(TOTALS, row[0], row[1], row[2], row[3]))
 
-    async def renew(self, reservation_id: int, expires_at: datetime) -> bool:
-        """Keep a running call's reservation alive until `expires_at`; False when it was already lost."""
-        return await self._db.fetchrow(RENEW, expires_at.isoformat(), reservation_id) is not None
-
-    async def mark_sent(self, reservation_id: int, now: datetime) -> None:
-        """Record that the reservation's request is being sent to the provider (it may be billed now)."""
-        await self._db.execute(MARK_SENT, now.isoformat(), reservation_id)
+    async def renew(self, reservation_ids: Sequence[int], expires_at: datetime) -> list[int]:
+        """Keep running calls' reservations alive until `expires_at`; the ids of those still held."""
+        return [int(row[0]) for row in await self._db.fetch(RENEW, expires_at.isoformat(), list(reservation_ids))]
 
     async def release(self, reservation_id: int, now: datetime) -> bool:
         """Give a reservation back: the call failed and was not charged."""
@@ -182,28 +199,6 @@ class SQLLedger:
         """Reservations of the given (dead) holders: charged their worst case if sent, else released."""
         estimated = len(await self._db.fetch(ESTIMATE_HELD_BY, now.isoformat(), list(holders)))
         return Recovered(len(await self._db.fetch(RELEASE_HELD_BY, now.isoformat(), list(holders))), estimated)
-
-    async def claim_in_flight(
-        self, platform: str, team_id: str, user_id: str, holder: str, now: datetime, expires_at: datetime, limit: int
-    ) -> int | None:
-        """A lease for one message of this user, unless they already have `limit` live ones: its id, or None."""
-        async with self._db.serialized(ledger_lock(team_id)) as conn:
-            claimed = await conn.fetchval(
-                CLAIM_IN_FLIGHT, platform, team_id, user_id, holder, expires_at.isoformat(), now.isoformat(), limit
-            )
-        return None if claimed is None else int(claimed)
-
-    async def renew_in_flight(self, lease_id: int, expires_at: datetime) -> None:
-        """Keep a message's lease alive while it runs."""
-        await self._db.execute(RENEW_IN_FLIGHT, expires_at.isoformat(), lease_id)
-
-    async def release_in_flight(self, lease_id: int) -> None:
-        """The message is done."""
-        await self._db.execute(RELEASE_IN_FLIGHT, lease_id)
-
-    async def forget_in_flight(self, now: datetime, dead_holders: Sequence[str]) -> int:
-        """Drop leases that expired or whose holder is known dead."""
-        return await self._db.execute(FORGET_IN_FLIGHT, now.isoformat(), list(dead_holders))
 
     async def reservation_holders(self) -> list[str]:
         """The distinct holders of open reservations."""
@@ -268,16 +263,42 @@ class SQLLedger:
 
 
 async def _reserve(conn: Connection, request: ReservationRequest) -> int | None:
-    c, u, limits = request.charge, request.units, request.limits
-    reserved = await conn.fetchval(
-        RESERVE,
+    reserved = await conn.fetchval(RESERVE, *reserve_params(request))
+    return None if reserved is None else int(reserved)
+
+
+def reserve_params(request: ReservationRequest) -> tuple[object, ...]:
+    """RESERVE's parameters."""
+    c, u, limits = request.charge, request.units, request.defaults
+    return (
         c.platform, c.team_id, c.user_id, c.channel_id, c.kind, c.model, request.cost_nanos,
         u.input_tokens, u.cached_tokens, u.output_tokens, u.images, u.audio_ms, request.user_day,
         request.team_month, request.now.isoformat(), request.expires_at.isoformat(), request.holder,
         limits.user_daily_nanos, limits.team_monthly_nanos, limits.user_daily_images,
-        limits.user_daily_audio_ms,
+        limits.user_daily_audio_ms, None if request.sent_at is None else request.sent_at.isoformat(),
     )  # fmt: skip
-    return None if reserved is None else int(reserved)
+
+
+def within_limits_params(request: ReservationRequest) -> tuple[object, ...]:
+    """WITHIN_LIMITS' parameters."""
+    c, limits = request.charge, request.defaults
+    return (
+        c.team_id, c.user_id, request.user_day, request.team_month, limits.user_daily_nanos,
+        limits.team_monthly_nanos, limits.user_daily_images, limits.user_daily_audio_ms,
+    )  # fmt: skip
+
+
+def settle_params(settlement: Settlement) -> tuple[object, ...]:
+    """SETTLE's parameters (for a transaction that also writes what the call produced)."""
+    s = settlement
+    return _settled(s.reservation_id, s.units, s.cost_nanos, s.at)
+
+
+async def _figures(tx: Connection, request: ReservationRequest) -> Refusal:
+    c = request.charge
+    overrides = await tx.fetch(USER_LIMITS, c.team_id, c.user_id, ALL_USERS, TEAM_SUBJECT)
+    limits = effective(request.defaults, [LimitOverride(*row) for row in overrides], c.user_id)
+    return Refusal(limits, _totals(await tx.fetch(TOTALS, c.team_id, c.user_id, request.user_day, request.team_month)))
 
 
 def _settled(reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> tuple[object, ...]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from storage.base import Ledger
+from storage.ledger_records import Settlement
 from storage.memory_records import PENDING
 from storage.records import (
     ChannelSettings,
@@ -20,10 +22,11 @@ from storage.records import (
     StoredImage,
     StoredMessage,
     TeamSeen,
+    TurnLease,
     WindowMessage,
 )
-from storage.sql.connection import Database, Row, conversation_lock
-from storage.sql.ledger import SQLLedger
+from storage.sql.connection import Connection, Database, Row, Statement, conversation_lock
+from storage.sql.ledger import SETTLE, settle_params
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
 from storage.sql.signins import END_SIGNINS, SQLSignIns
@@ -57,10 +60,10 @@ END_CONVERSATION = (
 # tokens_before: the running total of the conversation's tokens, fixed at insert (see `window`).
 ADD_MESSAGE = (
     "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, author_id, author_name,"
-    " platform_message_id, model, prompt_tokens, completion_tokens, created_at, reply_to)"
+    " platform_message_id, model, prompt_tokens, completion_tokens, created_at, reply_to, images)"
     " VALUES ($1, $2, $3, $4, COALESCE((SELECT tokens_before + tokens FROM messages"
     "   WHERE conversation_id = $1 ORDER BY tokens_before DESC, id DESC LIMIT 1), 0),"
-    " $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id"
+    " $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
 )
 ADD_IMAGE = (
     "INSERT INTO message_images (message_id, position, name, media_type, data, width, height, detail, tokens)"
@@ -71,7 +74,7 @@ MESSAGE_IMAGES = (
     " WHERE message_id IN (LIST($1 AS bigint)) ORDER BY message_id, position"
 )
 WINDOW = (
-    "SELECT role, content, tokens, id, tokens_before FROM messages WHERE conversation_id = $1"
+    "SELECT role, content, tokens, id, tokens_before, images FROM messages WHERE conversation_id = $1"
     " AND tokens_before >= ("
     "   SELECT tokens_before + tokens FROM messages WHERE conversation_id = $1"
     "   ORDER BY tokens_before DESC, id DESC LIMIT 1) - $2"
@@ -165,15 +168,15 @@ TEAMS = (
 class SQLStore:
     """A Store on a Database. Safe for many coroutines; several processes may share the database."""
 
-    def __init__(self, db: Database, memory: SQLMemory) -> None:
+    def __init__(self, db: Database, memory: SQLMemory, ledger: Ledger) -> None:
         self._db = db
-        self._ledger = SQLLedger(db)
+        self._ledger = ledger
         self._prompts = SQLPromptLibrary(db)
         self._memory = memory
         self._signins = SQLSignIns(db)
 
     @property
-    def ledger(self) -> SQLLedger:
+    def ledger(self) -> Ledger:
         """The usage ledger, on the same database."""
         return self._ledger
 
@@ -236,26 +239,27 @@ class SQLStore:
     async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
         """Append one complete message (with its usage, for a model reply), serialized on the conversation
         so its running token total stays exact across processes."""
-        usage = message.usage
         async with self._db.serialized(conversation_lock(conversation_id)) as conn:
-            new_id = await conn.fetchval(
-                ADD_MESSAGE,
-                conversation_id, message.role, message.content, message.tokens, message.author_id,
-                message.author_name, message.platform_message_id, usage.model if usage else None,
-                usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
-                message.created_at.isoformat(), message.reply_to,
-            )  # fmt: skip
-            if message.images:
-                await conn.executemany(
-                    ADD_IMAGE,
-                    [(new_id, position, i.name, i.media_type, i.data, i.width, i.height, i.detail, i.tokens)
-                     for position, i in enumerate(message.images)],
-                )  # fmt: skip
-        return StoredMessage(
-            id=new_id, conversation_id=conversation_id, role=message.role, content=message.content,
-            tokens=message.tokens, created_at=message.created_at, author_id=message.author_id,
-            author_name=message.author_name, usage=usage,
-        )  # fmt: skip
+            return await _add_message(conn, conversation_id, message)
+
+    async def add_reply(
+        self, conversation_id: int, message: NewMessage, settlement: Settlement, lease: TurnLease | None = None
+    ) -> tuple[StoredMessage, bool]:
+        """Append a model's reply and settle its call in one transaction (one commit where there were two or
+        three: the turn's `lease` is released in it too); False when the call's hold had been lost."""
+        assert not message.images, "a model's reply carries no images"
+        release = self.lease_release(lease) if lease is not None else []
+        settled, added, *_ = await self._db.batch(
+            [(SETTLE, settle_params(settlement)), (ADD_MESSAGE, _message_params(conversation_id, message)), *release],
+            conversation_lock(conversation_id),
+        )
+        if lease is not None:
+            lease.released = True
+        return _stored(added[0][0], conversation_id, message), bool(settled)
+
+    def lease_release(self, lease: TurnLease) -> list[Statement]:
+        """The statements that release a turn lease (a store without leases has none)."""
+        return []
 
     async def window(self, conversation_id: int, budget_tokens: int) -> list[WindowMessage]:
         """The newest messages that fit `budget_tokens`, oldest first: one indexed range scan."""
@@ -356,4 +360,33 @@ def _message(row: Row) -> StoredMessage:
         id=row[0], conversation_id=row[1], role=row[2], content=row[3], tokens=row[4],
         created_at=datetime.fromisoformat(row[5]), author_id=row[6], author_name=row[7],
         usage=ModelUsage(row[8], row[9], row[10]) if row[8] is not None else None,
+    )  # fmt: skip
+
+
+async def _add_message(conn: Connection, conversation_id: int, message: NewMessage) -> StoredMessage:
+    new_id = await conn.fetchval(ADD_MESSAGE, *_message_params(conversation_id, message))
+    if message.images:
+        await conn.executemany(
+            ADD_IMAGE,
+            [(new_id, position, i.name, i.media_type, i.data, i.width, i.height, i.detail, i.tokens)
+             for position, i in enumerate(message.images)],
+        )  # fmt: skip
+    return _stored(new_id, conversation_id, message)
+
+
+def _message_params(conversation_id: int, message: NewMessage) -> tuple[object, ...]:
+    usage = message.usage
+    return (
+        conversation_id, message.role, message.content, message.tokens, message.author_id,
+        message.author_name, message.platform_message_id, usage.model if usage else None,
+        usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
+        message.created_at.isoformat(), message.reply_to, len(message.images),
+    )  # fmt: skip
+
+
+def _stored(new_id: int, conversation_id: int, message: NewMessage) -> StoredMessage:
+    return StoredMessage(
+        id=new_id, conversation_id=conversation_id, role=message.role, content=message.content,
+        tokens=message.tokens, created_at=message.created_at, author_id=message.author_id,
+        author_name=message.author_name, usage=message.usage,
     )  # fmt: skip

@@ -8,7 +8,7 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from storage.base import StoreFailed, StoreUnavailable
-from storage.sql.connection import Lock, Row
+from storage.sql.connection import Lock, Row, Statement
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,15 @@ def render(sql: str) -> str:
     return _PARAM.sub(r"?\1", sql)
 
 
-def _params(args: tuple[Any, ...]) -> tuple[Any, ...]:
+@lru_cache(maxsize=1024)
+def _takes_lists(sql: str) -> bool:
+    """Whether a statement reads a list parameter (LIST): decided once per statement text."""
+    return _LIST.search(sql) is not None
+
+
+def _params(sql: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
     """List parameters (read by LIST) travel as one JSON array."""
-    if any(isinstance(a, list | tuple) for a in args):
+    if _takes_lists(sql):
         return tuple(json.dumps(list(a)) if isinstance(a, list | tuple) else a for a in args)
     return args
 
@@ -53,7 +59,7 @@ class _Statements:
         """Run one statement without RETURNING (its rows would be left unread); rows changed."""
 
         async def call(db: aiosqlite.Connection) -> int:
-            cursor = await db.execute(render(sql), _params(args))
+            cursor = await db.execute(render(sql), _params(sql, args))
             return cursor.rowcount
 
         return await self._run(call)
@@ -62,7 +68,7 @@ class _Statements:
         """Run one statement once per parameter tuple."""
 
         async def call(db: aiosqlite.Connection) -> None:
-            await db.executemany(render(sql), [_params(a) for a in args])
+            await db.executemany(render(sql), [_params(sql, a) for a in args])
 
         await self._run(call)
 
@@ -70,7 +76,7 @@ class _Statements:
         """Run one statement and fetch its rows in a single trip to the database thread."""
 
         async def call(db: aiosqlite.Connection) -> list[Row]:
-            return list(await db.execute_fetchall(render(sql), _params(args)))
+            return list(await db.execute_fetchall(render(sql), _params(sql, args)))
 
         return await self._run(call)
 
@@ -132,6 +138,10 @@ class SQLiteDatabase(_Statements):
         """Close the connection."""
         await self._db.close()
 
+    async def trace(self, callback: Callable[[str], object] | None) -> None:
+        """Call `callback` with each statement SQLite runs (None: stop), to count what a piece of work costs."""
+        await self._db.set_trace_callback(callback)  # type: ignore[arg-type]  # sqlite3 takes None: stop
+
     async def _run(self, call: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         """One statement is one transaction. A writing statement (INSERT … SELECT … WHERE, UPDATE)
         takes SQLite's write lock before it reads anything, so a check inside it sees the latest
@@ -163,6 +173,28 @@ class SQLiteDatabase(_Statements):
                     await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+
+    async def batch(self, statements: Sequence[Statement], lock: Lock | None = None) -> list[list[Row]]:
+        """BEGIN IMMEDIATE, the statements, COMMIT, in one trip to the connection's thread: queued like a
+        single statement, so it neither drains the statements queued before it nor lets one in."""
+        prepared = [(render(sql), _params(sql, args)) for sql, args in statements]
+
+        def run(conn: sqlite3.Connection) -> list[list[Row]]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = [conn.execute(sql, args).fetchall() for sql, args in prepared]
+            except BaseException:
+                if conn.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return rows
+
+        async def call(db: aiosqlite.Connection) -> list[list[Row]]:
+            # aiosqlite's own primitive (every one of its methods is built on it): run `fn` in its thread.
+            return await db._execute(lambda: run(db._conn))  # type: ignore[no-untyped-call,no-any-return]
+
+        return await self._run(call)
 
     @asynccontextmanager
     async def serialized(self, lock: Lock) -> AsyncIterator[SQLiteDatabase]:

@@ -351,4 +351,16 @@ MIGRATIONS: list[Migration] = [
             ) WITHOUT ROWID
             """,
     ),
+    Migration(
+        "turn_cost_in_flight",
+        # A SQLite deployment is one process: its per-user in-flight counts live in memory (storage/sqlite/ledger.py).
+        "DROP TABLE user_in_flight",
+    ),
+    Migration(
+        "turn_cost_image_counts",
+        # How many images each message carries, so a window of text reads no image table.
+        "ALTER TABLE messages ADD COLUMN images INTEGER NOT NULL DEFAULT 0",
+        "UPDATE messages SET images = (SELECT count(*) FROM message_images i WHERE i.message_id = messages.id)"
+        " WHERE id IN (SELECT message_id FROM message_images)",
+    ),
 ]

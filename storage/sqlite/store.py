@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from storage.base import StoreFailed, StoreUnavailable
-from storage.records import ConversationKey
+from storage.records import ConversationKey, TurnLease
 from storage.sql.migrations import apply_migrations
 from storage.sql.store import SQLStore
 from storage.sqlite.database import BUSY_TIMEOUT_MS, SQLiteDatabase
+from storage.sqlite.ledger import SQLiteLedger
 from storage.sqlite.memory import SQLiteMemory
 from storage.sqlite.migrations import MIGRATIONS
 
@@ -23,7 +24,12 @@ class SQLiteStore(SQLStore):
     """A Store on one SQLite file. Safe for many coroutines; several processes may share the file."""
 
     def __init__(self, db: SQLiteDatabase) -> None:
-        super().__init__(db, SQLiteMemory(db))
+        super().__init__(db, SQLiteMemory(db), SQLiteLedger(db))
+        self._sqlite = db
+
+    async def trace(self, callback: Callable[[str], object] | None) -> None:
+        """Call `callback` with each statement run on the file (None: stop); tests and benchmarks count them."""
+        await self._sqlite.trace(callback)
 
     @classmethod
     async def open(cls, path: Path | str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SQLiteStore:
@@ -42,7 +48,7 @@ class SQLiteStore(SQLStore):
         return cls(db)
 
     @asynccontextmanager
-    async def turn_lock(self, key: ConversationKey) -> AsyncIterator[None]:
+    async def turn_lock(self, key: ConversationKey) -> AsyncIterator[TurnLease | None]:
         """Nothing to do across processes: a SQLite deployment is one bot process (the engine already
         serializes turns within it). Several processes on one database is what PostgreSQL is for."""
-        yield
+        yield None
