@@ -1,7 +1,4 @@
-"""The Discord adapter on discord.py 2.x: mentions open threads, thread follow-ups, DMs, slash commands.
-
-Named discord_adapter so it does not shadow the discord package.
-"""
+"""The Discord adapter on discord.py 2.x: mentions open threads, thread follow-ups, DMs, slash commands."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ from adapters.slack.startup import check_bot_token, open_socket_url, quiet_clien
 from adapters.web.site import add_dashboard
 from bot.chat.engine import Engine
 from bot.errors import ConfigError
-from bot.messages import Attachment, Author, IncomingMessage
+from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
 from bot.settings import Settings
 from storage import PlatformMessage
 
@@ -117,8 +117,9 @@ class SlackAdapter:
             await self._answer(event, body, context)
         elif event.get("thread_ts"):
             # A reply in a thread: answered without a mention only where the bot is already talking.
-            probe = await self._incoming(event, body, context)
-            if await self._engine.knows_thread(probe):
+            team = str(body.get("team_id") or context.get("team_id") or "")
+            key = ConversationKey("slack", team, str(event.get("channel") or ""), str(event["thread_ts"]))
+            if await self._engine.knows_thread(key):
                 await self._answer(event, body, context)
 
     async def _deleted_or_edited(

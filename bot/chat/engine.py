@@ -138,9 +138,9 @@ class Engine:
             and audio_attachment(message) is not None
         )
 
-    async def knows_thread(self, message: IncomingMessage) -> bool:
+    async def knows_thread(self, key: ConversationKey) -> bool:
         """Whether the bot is already in this thread's conversation (so a reply needs no mention)."""
-        return await self.store.has_open_conversation(message.conversation_key)
+        return await self.store.has_open_conversation(key)
 
     async def message_deleted(self, message: PlatformMessage) -> int:
         """A platform says a message was deleted: it leaves history and memory, with the replies to it."""
