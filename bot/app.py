@@ -15,11 +15,16 @@ from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
 from bot.billing.budget import Budget, warn_if_unlimited
 from bot.billing.metering import MeteredChat
 from bot.billing.prices import NoPrice, PriceTable
+from bot.billing.quota_admin import QuotaAdmin
+from bot.chat.channels import Channels
 from bot.chat.conversations import Conversations
 from bot.chat.engine import Engine
 from bot.chat.tokens import TokenCounter
 from bot.clock import Clock, utc_now
-from bot.dashboard.signin import dashboard_served, slack_http_mode
+from bot.commands.catalog import command_registry
+from bot.commands.services import CommandServices
+from bot.dashboard.roles import Roles
+from bot.dashboard.signin import SignIn, dashboard_served, slack_http_mode
 from bot.errors import ConfigError
 from bot.logs import log_file
 from bot.media.images import ImageMaker
@@ -123,8 +128,11 @@ async def open_engine(
             settings=settings, store=store, chat=chat, tokens=tokens, memory=memory, clock=clock, prices=prices
         )
         prompts = PromptExperiments(settings=settings, store=store, chat=chat, prices=prices, clock=clock)
-        yield Engine(
+        roles = Roles()
+        services = CommandServices(
             settings=settings,
+            commands=command_registry(settings.command_prefix),
+            clock=clock,
             conversations=conversations,
             prompts=prompts,
             images=ImageMaker(
@@ -135,11 +143,14 @@ async def open_engine(
             ),
             transcriber=Transcriber(settings, speech or OpenAITranscriber(client, faults), budget, prices),
             speaker=Speaker(settings, voice or OpenAISpeech(client, faults), budget, prices, tokens),
-            budget=budget,
             memory=memory,
-            store=store,
-            clock=clock,
+            budget=budget,
+            quota=QuotaAdmin(budget, settings),
+            channels=Channels(store, clock),
+            signin=SignIn(store.signins, settings, clock, roles),
+            personal_data=store,
         )
+        yield Engine(services=services, store=store, roles=roles)
     finally:
         await store.close()
         await client.close()

@@ -18,14 +18,13 @@ def _require_admin(ctx: CommandContext, what: str) -> None:
 
 async def persona(ctx: CommandContext) -> None:
     """Show or change the channel's system prompt; new conversations in the channel use it."""
-    engine, message = ctx.engine, ctx.message
-    store = engine.store
+    services, message = ctx.services, ctx.message
     words = list(ctx.command.args)
     sub = words[0].lower() if words else "show"
-    current = await store.channel_settings(message.platform, message.team_id, message.channel_id)
+    current = await services.channels.settings(message)
     if sub == "show":
         if current.persona is None:
-            text = f"This channel uses the default system prompt:\n{engine.settings.system_prompt}"
+            text = f"This channel uses the default system prompt:\n{services.settings.system_prompt}"
         else:
             source = f" (from {current.persona_source})" if current.persona_source else ""
             text = f"This channel's persona{source}:\n{current.persona}"
@@ -43,30 +42,27 @@ async def persona(ctx: CommandContext) -> None:
             raise PERSONA.bad_usage(
                 f"After the prompt's name, give only its variables as name=value, not {extra[0]!r}."
             )
-        text, source = await engine.prompts.persona(message.team_id, words[1], values)
+        text, source = await services.prompts.persona(message.team_id, words[1], values)
         new, said = replace(current, persona=text, persona_source=source), f"Persona set from {source}"
     elif sub == "clear":
         new, said = replace(current, persona=None, persona_source=None), "Persona cleared (the default applies)"
     else:
         raise PERSONA.bad_usage(f"/persona takes show, set, use or clear, not {sub!r}.")
-    await store.set_channel_settings(
-        message.platform, message.team_id, message.channel_id, new, message.author.id, engine.budget.now()
-    )
+    await services.channels.change(message, new)
     await ctx.responder.send_text(f"{said}; new conversations in this channel use it (/reset to start one).")
 
 
 async def model(ctx: CommandContext) -> None:
     """Show or change the channel's chat model, from the allow-list."""
-    engine, message = ctx.engine, ctx.message
-    store = engine.store
+    services, message = ctx.services, ctx.message
     words = list(ctx.command.args)
-    current = await store.channel_settings(message.platform, message.team_id, message.channel_id)
+    current = await services.channels.settings(message)
     if not words or words == ["show"]:
-        chosen = current.model or engine.settings.chat_model
-        allowed = ", ".join(engine.settings.allowed_models)
+        chosen = current.model or services.settings.chat_model
+        allowed = ", ".join(services.settings.allowed_models)
         await ctx.responder.send_text(f"This channel uses {chosen}. Allowed: {allowed}.")
         return
-    allowed = ", ".join(engine.settings.allowed_models)
+    allowed = ", ".join(services.settings.allowed_models)
     if words[0].lower() == "set" and len(words) == 1:
         raise MODEL.bad_usage(f"Name the model after /model set. Allowed here: {allowed}.")
     if words[0].lower() != "set":
@@ -74,13 +70,10 @@ async def model(ctx: CommandContext) -> None:
     if len(words) != 2:
         raise MODEL.bad_usage("Give one model name after /model set (model names have no spaces).")
     _require_admin(ctx, "the model")
-    chosen = engine.prompts.check_model(words[1])
+    chosen = services.prompts.check_model(words[1])
     # Choosing the default stores "default", so the channel follows CHAT_MODEL if the operator changes it.
-    chosen_or_default = None if chosen == engine.settings.chat_model else chosen
-    await store.set_channel_settings(
-        message.platform, message.team_id, message.channel_id, replace(current, model=chosen_or_default),
-        message.author.id, engine.budget.now(),
-    )  # fmt: skip
+    chosen_or_default = None if chosen == services.settings.chat_model else chosen
+    await services.channels.change(message, replace(current, model=chosen_or_default))
     await ctx.responder.send_text(f"This channel now uses {chosen}.")
 
 

@@ -29,7 +29,7 @@ INLINE_LIMIT = 3_500
 
 async def prompt(ctx: CommandContext) -> None:
     """Dispatch /prompt's subcommands."""
-    experiments = ctx.engine.prompts
+    experiments = ctx.services.prompts
     message, responder = ctx.message, ctx.responder
     words = list(ctx.command.args)
     sub = words[0].lower() if words else ""

@@ -12,14 +12,14 @@ from bot.messages import Command, IncomingMessage
 from bot.responder import Responder
 
 if TYPE_CHECKING:
-    from bot.chat.engine import Engine
+    from bot.commands.services import CommandServices
 
 
 @dataclass(frozen=True)
 class CommandContext:
-    """Everything a command handler gets: the engine, the message, its command and the responder."""
+    """Everything a command handler gets: the services commands use, the message, its command and the responder."""
 
-    engine: Engine
+    services: CommandServices
     message: IncomingMessage
     command: Command
     responder: Responder
