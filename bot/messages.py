@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
 
-from bot.memory.visibility import Directory, OnlyThisChannel
+from bot.platform import Directory, OnlyThisChannel
 from storage.records import ConversationKey
 
 __all__ = ["Attachment", "Author", "Command", "ConversationKey", "IncomingMessage", "Platform"]
 
-Platform = Literal["discord", "slack", "console"]
+# A platform's name, one of the composition root's list (`PLATFORMS` in bot/app.py): "discord", "slack", "console".
+Platform = str
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class IncomingMessage:
     command: Command | None = None
     attachments: tuple[Attachment, ...] = ()
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    # The adapter's answers about channels and links for this author (see bot/memory/visibility.py).
+    # The adapter's answers about channels and links for this author (see bot/platform.py).
     platform_directory: Directory | None = field(default=None, repr=False, compare=False)
 
     @property

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import PLATFORMS
 from bot.chat.channels import Channels
 from bot.chat.engine import Engine
 from bot.commands.catalog import command_registry
@@ -49,7 +50,10 @@ async def test_persona_is_set_and_shown_with_only_the_channel_settings(
     plain_settings: Settings, sqlite_store: Store
 ) -> None:
     services = CommandServices(
-        settings=plain_settings, commands=command_registry(), channels=Channels(sqlite_store, lambda: NOON)
+        settings=plain_settings,
+        commands=command_registry(),
+        platforms=PLATFORMS,
+        channels=Channels(sqlite_store, lambda: NOON),
     )
 
     said = await run(services, "/persona set You answer in haiku.", admin=True)
@@ -67,7 +71,10 @@ async def test_persona_change_by_a_member_is_refused_and_nothing_is_stored(
     plain_settings: Settings, sqlite_store: Store
 ) -> None:
     services = CommandServices(
-        settings=plain_settings, commands=command_registry(), channels=Channels(sqlite_store, lambda: NOON)
+        settings=plain_settings,
+        commands=command_registry(),
+        platforms=PLATFORMS,
+        channels=Channels(sqlite_store, lambda: NOON),
     )
 
     with pytest.raises(NotAllowed, match="Only admins can change the persona"):
@@ -77,7 +84,7 @@ async def test_persona_change_by_a_member_is_refused_and_nothing_is_stored(
 
 
 async def test_help_needs_only_the_command_table(plain_settings: Settings) -> None:
-    services = CommandServices(settings=plain_settings, commands=command_registry(prefix="tb-"))
+    services = CommandServices(settings=plain_settings, commands=command_registry(prefix="tb-"), platforms=PLATFORMS)
 
     listed = (await run(services, "/help")).texts[0][0]
 
@@ -86,14 +93,14 @@ async def test_help_needs_only_the_command_table(plain_settings: Settings) -> No
 
 
 async def test_a_service_left_out_of_the_context_says_so_when_used(plain_settings: Settings) -> None:
-    services = CommandServices(settings=plain_settings, commands=command_registry())
+    services = CommandServices(settings=plain_settings, commands=command_registry(), platforms=PLATFORMS)
 
     with pytest.raises(LookupError, match=r"built without the service that has \.reset"):
         await run(services, "/reset")
 
 
 def test_the_engine_needs_every_service(plain_settings: Settings, tmp_path: Path) -> None:
-    services = CommandServices(settings=plain_settings, commands=command_registry())
+    services = CommandServices(settings=plain_settings, commands=command_registry(), platforms=PLATFORMS)
 
     with pytest.raises(ValueError, match="missing: clock, conversations, prompts"):
         Engine(services=services, store=None, roles=Roles())  # type: ignore[arg-type]

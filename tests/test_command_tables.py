@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import PLATFORMS
 from bot.commands.catalog import command_registry
 from bot.commands.registry import CommandContext, CommandRegistry, CommandSpec, Subcommand, exactly
 from bot.commands.services import CommandServices
@@ -29,7 +30,7 @@ LAMP = CommandSpec.table(
 
 async def run(line: str, tmp_path: Path, registry: CommandRegistry | None = None) -> RecordingResponder:
     settings = load_settings(env_file=None, openai_api_key="k", database_url=f"sqlite:///{tmp_path}/t.db")
-    services = CommandServices(settings=settings, commands=registry or CommandRegistry([LAMP]))
+    services = CommandServices(settings=settings, commands=registry or CommandRegistry([LAMP]), platforms=PLATFORMS)
     incoming = message(line)
     assert incoming.command is not None
     responder = RecordingResponder()

@@ -17,7 +17,7 @@ from bot.media.transcription import TranscribeOptions
 from bot.media.voice import audio_attachment, transcribe_message
 from bot.messages import IncomingMessage
 from bot.responder import Responder
-from storage import ConversationKey, PlatformMessage, Store, StoreFailed
+from storage import ConversationKey, PlatformMessage, Store, StoredMessage, StoreFailed
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,16 @@ class Engine:
     async def knows_thread(self, key: ConversationKey) -> bool:
         """Whether the bot is already in this thread's conversation (so a reply needs no mention)."""
         return await self.store.has_open_conversation(key)
+
+    async def stored_messages(self, key: ConversationKey) -> list[StoredMessage]:
+        """The open conversation's messages at `key`, oldest first (none when there is none).
+
+        The history of a platform that keeps none of its own (the console).
+        """
+        if not await self.store.has_open_conversation(key):
+            return []
+        conversation = await self.store.active_conversation(key, self._clock())
+        return await self.store.messages(conversation.id)
 
     async def message_deleted(self, message: PlatformMessage) -> int:
         """A platform says a message was deleted: it leaves history and memory, with the replies to it."""

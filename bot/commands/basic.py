@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from bot.commands.registry import BECOMING_ADMIN, CommandContext, CommandSpec
+from bot.commands.registry import CommandContext, CommandSpec
 from bot.media.speech import parse_voice
 from bot.wording import tally
 
@@ -55,15 +55,10 @@ async def forget(ctx: CommandContext) -> None:
     await ctx.responder.send_text(f"Done. Removed or pseudonymized: {tally(counts)}.", private=True)
 
 
-HELP_INTRO = {
-    "console": "Type a message to chat; this channel is the conversation (/reset starts a fresh one). Commands:",
-    "default": "Mention me (or DM me) to chat; the thread is the conversation. Commands:",
-}
-
-
 async def help_(ctx: CommandContext) -> None:
     """List the commands this user may run."""
-    lines = [HELP_INTRO.get(ctx.message.platform, HELP_INTRO["default"])]
+    platforms = ctx.services.platforms
+    lines = [platforms.help_intro(ctx.message.platform)]
     hidden = []
     commands = ctx.services.commands
     for spec in commands:
@@ -72,7 +67,7 @@ async def help_(ctx: CommandContext) -> None:
             continue
         lines.append(f"  {commands.usage(spec)} — {spec.summary}")
     if hidden:
-        how = BECOMING_ADMIN.get(ctx.message.platform, "")
+        how = platforms.becoming_admin(ctx.message.platform)
         lines.append(f"Admins also have {', '.join(hidden)}. {how}".rstrip())
     await ctx.responder.send_text("\n".join(lines), private=True)
 

@@ -19,7 +19,7 @@ async def team_usage_month(ctx: CommandContext, rest: tuple[str, ...]) -> None:
     """The team's month with a chart (admins)."""
     message = ctx.message
     if not message.author.is_admin:
-        raise admins_only(message, "/usage team is for admins only; /usage shows your own.")
+        raise admins_only(ctx, "/usage team is for admins only; /usage shows your own.")
     text, month = await team_usage(ctx.services.budget, message.team_id)
     chart = await asyncio.to_thread(team_month_png, month)
     await ctx.responder.send_text(text, private=True)

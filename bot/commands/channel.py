@@ -13,7 +13,7 @@ CHANGED = "{said}; new conversations in this channel use it (/reset to start one
 
 def _require_admin(ctx: CommandContext, what: str) -> None:
     if not ctx.message.author.is_admin:
-        raise admins_only(ctx.message, f"Only admins can change {what}; /{ctx.command.name} show is open to everyone.")
+        raise admins_only(ctx, f"Only admins can change {what}; /{ctx.command.name} show is open to everyone.")
 
 
 async def _change_persona(ctx: CommandContext, new: ChannelSettings, said: str) -> None:

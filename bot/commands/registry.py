@@ -61,17 +61,9 @@ class Subcommand:
     described: str = ""
 
 
-# How a person becomes an admin on each platform: said whenever an admin-only action is refused.
-BECOMING_ADMIN = {
-    "console": "Start the console with --admin to speak as an admin (make run ARGS=--admin).",
-    "slack": "Admins are the workspace's admins and owners and the users listed in SLACK_ADMIN_USERS.",
-    "discord": "Admins have the Manage Server permission or the role named in DISCORD_ADMIN_ROLE.",
-}
-
-
-def admins_only(message: IncomingMessage, refused: str) -> NotAllowed:
-    """A NotAllowed that says what was refused and how one becomes an admin on this platform."""
-    how = BECOMING_ADMIN.get(message.platform)
+def admins_only(ctx: CommandContext, refused: str) -> NotAllowed:
+    """A NotAllowed that says what was refused and how one becomes an admin on the asker's platform."""
+    how = ctx.services.platforms.becoming_admin(ctx.message.platform)
     return NotAllowed(f"{refused} {how}" if how else refused)
 
 
@@ -180,5 +172,5 @@ class CommandRegistry:
                 f"Unknown command /{ctx.command.name}. Commands: {known}. Try /{self.public_name('help')}."
             )
         if spec.admin_only and not ctx.message.author.is_admin:
-            raise admins_only(ctx.message, f"/{self.public_name(spec.name)} is for admins only.")
+            raise admins_only(ctx, f"/{self.public_name(spec.name)} is for admins only.")
         await spec.run(ctx)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bot.media.speech import Speaker
     from bot.media.transcription import Transcriber
     from bot.memory.semantic import Memory
+    from bot.platform import Platforms
     from bot.prompts.experiments import PromptExperiments
     from bot.settings import Settings
 
@@ -46,10 +47,12 @@ NOT_GIVEN: Any = NotGiven()
 
 @dataclass(frozen=True)
 class CommandServices:
-    """The services commands use. `settings` and `commands` (for /help and usage lines) are always there."""
+    """The services commands use. `settings`, `commands` (for /help and usage lines) and `platforms` (how one
+    becomes an admin where, /help's first line) are always there."""
 
     settings: Settings
     commands: CommandRegistry
+    platforms: Platforms
     clock: Clock = NOT_GIVEN
     conversations: Conversations = NOT_GIVEN
     prompts: PromptExperiments = NOT_GIVEN
