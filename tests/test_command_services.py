@@ -46,16 +46,21 @@ async def run(services: CommandServices, text: str, *, admin: bool = False, chan
     return responder
 
 
-async def test_persona_is_set_and_shown_with_only_the_channel_settings(
-    plain_settings: Settings, sqlite_store: Store
-) -> None:
-    services = CommandServices(
+@pytest.fixture
+def channel_services(plain_settings: Settings, sqlite_store: Store) -> CommandServices:
+    """Only what /persona uses: the channel settings on a real SQLite store."""
+    return CommandServices(
         settings=plain_settings,
         commands=command_registry(),
         platforms=PLATFORMS,
         channels=Channels(sqlite_store, lambda: NOON),
     )
 
+
+async def test_persona_is_set_and_shown_with_only_the_channel_settings(
+    channel_services: CommandServices, sqlite_store: Store
+) -> None:
+    services = channel_services
     said = await run(services, "/persona set You answer in haiku.", admin=True)
     shown = await run(services, "/persona show")
     elsewhere = await run(services, "/persona show", channel="c2")
@@ -68,15 +73,9 @@ async def test_persona_is_set_and_shown_with_only_the_channel_settings(
 
 
 async def test_persona_change_by_a_member_is_refused_and_nothing_is_stored(
-    plain_settings: Settings, sqlite_store: Store
+    channel_services: CommandServices, sqlite_store: Store
 ) -> None:
-    services = CommandServices(
-        settings=plain_settings,
-        commands=command_registry(),
-        platforms=PLATFORMS,
-        channels=Channels(sqlite_store, lambda: NOON),
-    )
-
+    services = channel_services
     with pytest.raises(NotAllowed, match="Only admins can change the persona"):
         await run(services, "/persona set Be rude.")
 
