@@ -251,7 +251,8 @@ async def run(
     require_model_access(settings)
     platforms = [platform.serve for platform in PLATFORMS.configured(settings)]
     if not platforms:
-        log.info("no platform's tokens set (%s): starting the console adapter", ", ".join(PLATFORMS.names()))
+        names = " or ".join(p.name for p in PLATFORMS.others())
+        log.info("no %s tokens set: starting the console adapter", names)
         return await run_console(settings, console or ConsoleIdentity(), files_dir=files_dir)
     if dashboard_served(settings) and not slack_http_mode(settings):
         from adapters.web.site import serve_dashboard  # Slack's HTTP mode serves it beside /slack/events

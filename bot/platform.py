@@ -134,13 +134,17 @@ class Platforms:
         """Every platform's name."""
         return tuple(self._all)
 
+    def others(self) -> list[PlatformAdapter]:
+        """The platforms the settings may turn on: all but the fallback."""
+        return [p for p in self if p is not self.fallback]
+
     def get(self, name: str) -> PlatformAdapter | None:
         """The platform called `name`, if there is one."""
         return self._all.get(name)
 
     def configured(self, settings: Settings) -> list[PlatformAdapter]:
         """The platforms the settings turn on (the fallback is not one of them)."""
-        return [p for p in self if p is not self.fallback and p.configured(settings)]
+        return [p for p in self.others() if p.configured(settings)]
 
     def becoming_admin(self, name: str) -> str:
         """How one becomes an admin on platform `name` ("" for an unknown one)."""

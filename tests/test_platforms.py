@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import asyncio
+import io
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -10,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from adapters.console.adapter import LocalDirectory
+from adapters.console.adapter import ConsoleIdentity, LocalDirectory
+from adapters.console.platform import ConsolePlatform
 from bot.app import PLATFORMS, configured_platforms
 from bot.chat.engine import Engine
 from bot.errors import NotSupported
@@ -81,3 +84,13 @@ async def test_the_console_history_is_its_stored_conversation(engine: Engine, fa
 async def test_a_platform_without_history_says_it_is_not_supported_yet() -> None:
     with pytest.raises(NotSupported, match="not supported yet"):
         [m async for m in OnlyThisChannel("c1").history("c1")]
+
+
+async def test_the_console_serves_through_the_platform_protocol(engine: Engine, tmp_path: Path) -> None:
+    out = io.StringIO()
+    console = ConsolePlatform(ConsoleIdentity(), stdin=io.StringIO("/help\n"), stdout=out, files_dir=tmp_path)
+
+    await console.serve(engine, engine.settings, asyncio.Event())
+
+    assert "Type a message to chat; this channel is the conversation" in out.getvalue()
+    assert await console.team_names(engine.settings) == {"local": "this machine's console"}
