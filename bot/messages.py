@@ -22,7 +22,6 @@ class Author:
     id: str
     display_name: str
     is_admin: bool = False
-    is_bot: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,6 @@ class IncomingMessage:
     message_id: str = ""
     thread_id: str = ""
     is_direct: bool = False
-    mentions_bot: bool = False
     command: Command | None = None
     attachments: tuple[Attachment, ...] = ()
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))

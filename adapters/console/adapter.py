@@ -258,7 +258,6 @@ class ConsoleAdapter:
             text=text,
             message_id=f"console-{self._counter}",
             is_direct=True,
-            mentions_bot=True,
             command=command,
             attachments=attachments,
             platform_directory=self._directory,
