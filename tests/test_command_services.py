@@ -98,6 +98,13 @@ async def test_a_service_left_out_of_the_context_says_so_when_used(plain_setting
         await run(services, "/reset")
 
 
+async def test_a_clock_left_out_says_so_when_read(plain_settings: Settings) -> None:
+    services = CommandServices(settings=plain_settings, commands=command_registry(), platforms=PLATFORMS)
+
+    with pytest.raises(LookupError, match="the clock"):
+        services.clock()
+
+
 def test_the_engine_needs_every_service(plain_settings: Settings, tmp_path: Path) -> None:
     services = CommandServices(settings=plain_settings, commands=command_registry(), platforms=PLATFORMS)
 

@@ -41,6 +41,9 @@ class NotGiven:
     def __getattr__(self, attribute: str) -> Any:
         raise LookupError(f"this command context was built without the service that has .{attribute}")
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise LookupError("this command context was built without the service called here (the clock)")
+
 
 NOT_GIVEN: Any = NotGiven()
 
