@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.platform import Directory, OnlyThisChannel
+from bot.directory import Directory, OnlyThisChannel
 from storage.records import ConversationKey
 
 __all__ = ["Attachment", "Author", "Command", "ConversationKey", "IncomingMessage", "Platform"]
@@ -58,7 +58,7 @@ class IncomingMessage:
     command: Command | None = None
     attachments: tuple[Attachment, ...] = ()
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    # The adapter's answers about channels and links for this author (see bot/platform.py).
+    # The adapter's answers about channels and links for this author (see bot/directory.py).
     platform_directory: Directory | None = field(default=None, repr=False, compare=False)
 
     @property

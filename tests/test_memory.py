@@ -17,8 +17,8 @@ from adapters.slack.directory import SlackChannels, SlackDirectory
 from bot.app import open_engine
 from bot.chat.engine import Engine
 from bot.chat.window import RECALL_HEADER
+from bot.directory import Directory
 from bot.memory.semantic import CLAIM_LEASE, MEMORY_PAYER
-from bot.platform import Directory
 from bot.settings import Settings
 from tests.clock import Clock
 from tests.conftest import message

@@ -16,8 +16,8 @@ from adapters.console.adapter import ConsoleIdentity, LocalDirectory
 from adapters.console.platform import ConsolePlatform
 from bot.app import PLATFORMS, configured_platforms
 from bot.chat.engine import Engine
+from bot.directory import HistoryMessage, OnlyThisChannel
 from bot.errors import NotSupported
-from bot.platform import HistoryMessage, OnlyThisChannel
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder

@@ -20,9 +20,9 @@ from typing import Any, TextIO
 
 from bot.chat.engine import Engine
 from bot.commands import parse_command_line
+from bot.directory import HistoryMessage
 from bot.media.inputs import is_image, is_text
 from bot.messages import Attachment, Author, Command, ConversationKey, IncomingMessage
-from bot.platform import HistoryMessage
 from storage import StoredMessage
 
 TEAM_ID = "local"

@@ -14,13 +14,13 @@ from datetime import datetime
 
 import discord
 
-from bot.platform import HistoryMessage, history_not_supported
+from bot.directory import HistoryMessage, history_not_supported
 
 log = logging.getLogger(__name__)
 
 
 class DiscordDirectory:
-    """The Directory (bot/platform.py) of one Discord user, in one guild or DM."""
+    """The Directory (bot/directory.py) of one Discord user, in one guild or DM."""
 
     def __init__(self, member: discord.User | discord.Member, channel_id: int, thread_id: int | None) -> None:
         self._member = member

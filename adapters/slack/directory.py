@@ -15,7 +15,7 @@ from datetime import datetime
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.ttl_cache import TTLCache
-from bot.platform import HistoryMessage, history_not_supported
+from bot.directory import HistoryMessage, history_not_supported
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class SlackChannels:
 
 
 class SlackDirectory:
-    """The Directory (bot/platform.py) of one Slack user."""
+    """The Directory (bot/directory.py) of one Slack user."""
 
     def __init__(self, channels: SlackChannels, user_id: str, current_channel: str) -> None:
         self._channels = channels

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from bot.media.speech import Speaker
     from bot.media.transcription import Transcriber
     from bot.memory.semantic import Memory
-    from bot.platform import Platforms
     from bot.prompts.experiments import PromptExperiments
     from bot.settings import Settings
 
@@ -33,6 +32,16 @@ class PersonalData(Protocol):
         self, team_id: str, user_id: str, pseudonym: str, *, keep_day: str | None = None
     ) -> dict[str, int]:
         """Delete a user's data in a team; pseudonymize what the team's records must keep."""
+
+
+class PlatformTexts(Protocol):
+    """What commands say per platform (bot/platform.py's Platforms): kept narrow, so commands know no adapter."""
+
+    def becoming_admin(self, name: str) -> str:
+        """How one becomes an admin on platform `name`."""
+
+    def help_intro(self, name: str) -> str:
+        """/help's first line on platform `name`."""
 
 
 class NotGiven:
@@ -55,7 +64,7 @@ class CommandServices:
 
     settings: Settings
     commands: CommandRegistry
-    platforms: Platforms
+    platforms: PlatformTexts
     clock: Clock = NOT_GIVEN
     conversations: Conversations = NOT_GIVEN
     prompts: PromptExperiments = NOT_GIVEN
