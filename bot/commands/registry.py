@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ class CommandContext:
 Handler = Callable[[CommandContext], Awaitable[None]]
 # A subcommand's handler gets the words after its own (`/prompt show p v2` -> ("p", "v2")).
 SubHandler = Callable[[CommandContext, tuple[str, ...]], Awaitable[None]]
-ANY_NUMBER = range(0, 1 << 16)
+ANY_NUMBER = range(0, sys.maxsize)
 
 
 def exactly(n: int) -> range:
