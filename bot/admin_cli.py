@@ -101,15 +101,21 @@ def render(rows: list[UsageRow], fmt: str) -> str:
 
 
 async def quota(
-    settings: Settings, out: TextIO, *, team: str | None, words: list[str], by: str | None, console_team: str
+    settings: Settings,
+    out: TextIO,
+    *,
+    team: str | None,
+    words: list[str],
+    by: str | None,
+    console_team: str | None,
 ) -> int:
     """`show`, `set …` or `reset …` on a team's limits, recorded as changed by the operator.
 
     Without `team`: the database's only team; with several, a list to pick from; with none, the
-    console's (`console_team`) when no platform is set up.
+    console's (`console_team`, given when no platform is set up).
     """
     async with opened(settings) as store:
-        team = team or await _only_team(store, settings, console_team)
+        team = team or await _only_team(store, console_team)
         admin = QuotaAdmin(Budget(store.ledger, settings, utc_now), settings)
         if not words or words == ["show"]:
             text = f"[team {team}]\n" + await admin.show(team)
@@ -119,7 +125,7 @@ async def quota(
     return 0
 
 
-async def _only_team(store: Store, settings: Settings, console_team: str) -> str:
+async def _only_team(store: Store, console_team: str | None) -> str:
     """The team `quota` means without --team: the database's only one; with several, ask which."""
     seen = await store.teams()
     if len(seen) == 1:
@@ -130,7 +136,7 @@ async def _only_team(store: Store, settings: Settings, console_team: str) -> str
             f"This database has {count(len(seen), 'team')}; say which with --team "
             f"(python -m bot teams shows their names):\n{listed}"
         )
-    if settings.discord_token is None and settings.slack_bot_token is None:
+    if console_team is not None:
         return console_team
     raise BadCommand(
         "No team has used the bot yet, so give one with --team: the Slack team id (T…) or the Discord "

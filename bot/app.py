@@ -1,4 +1,7 @@
-"""The composition root: the one place that picks concrete adapters, store and model from settings."""
+"""The composition root: the one place that picks concrete adapters, store and model from settings.
+
+The only module of bot/ that imports adapters/ (a test holds every other to it).
+"""
 
 from __future__ import annotations
 
@@ -11,23 +14,32 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
+from adapters.console.adapter import TEAM_ID as CONSOLE_TEAM
+from adapters.console.adapter import ConsoleIdentity
+from adapters.console.platform import ConsolePlatform
+from adapters.discord.platform import DiscordPlatform
+from adapters.slack.platform import SlackPlatform
 from bot.billing.budget import Budget, warn_if_unlimited
 from bot.billing.metering import MeteredChat
 from bot.billing.prices import NoPrice, PriceTable
+from bot.billing.quota_admin import QuotaAdmin
+from bot.chat.channels import Channels
 from bot.chat.conversations import Conversations
 from bot.chat.engine import Engine
 from bot.chat.tokens import TokenCounter
 from bot.clock import Clock, utc_now
-from bot.dashboard.signin import dashboard_served, slack_http_mode
+from bot.commands.catalog import command_registry
+from bot.commands.services import CommandServices
+from bot.dashboard.roles import Roles
+from bot.dashboard.signin import SignIn, dashboard_served, slack_http_mode
 from bot.errors import ConfigError
-from bot.logs import log_file
 from bot.media.image_limits import ImageLimits
 from bot.media.images import ImageMaker
 from bot.media.speech import Speaker
 from bot.media.transcription import Transcriber
 from bot.memory.embeddings import EmbeddingModel, OpenAIEmbeddings
 from bot.memory.semantic import Memory
+from bot.platform import Platforms
 from bot.prompts.experiments import PromptExperiments
 from bot.providers.errors import FaultLog
 from bot.providers.image_links import link_policy
@@ -44,6 +56,11 @@ from bot.settings import Settings
 from storage import open_store
 
 log = logging.getLogger(__name__)
+
+__all__ = ["CONSOLE_TEAM", "PLATFORMS", "ConsoleIdentity", "open_engine", "run", "run_console"]
+
+# Every platform the bot can serve: a new one is a folder in adapters/ and a line here.
+PLATFORMS = Platforms([DiscordPlatform(), SlackPlatform()], fallback=ConsolePlatform())
 
 MISSING_API_KEY = (
     "teambot needs an OpenAI API key to answer. Set OPENAI_API_KEY in a .env file in this folder "
@@ -134,8 +151,12 @@ async def open_engine(
             image_limits=image_limits,
         )
         prompts = PromptExperiments(settings=settings, store=store, chat=chat, prices=prices, clock=clock)
-        yield Engine(
+        roles = Roles()
+        services = CommandServices(
             settings=settings,
+            commands=command_registry(settings.command_prefix),
+            platforms=PLATFORMS,
+            clock=clock,
             conversations=conversations,
             prompts=prompts,
             images=ImageMaker(
@@ -147,11 +168,14 @@ async def open_engine(
             ),
             transcriber=Transcriber(settings, speech or OpenAITranscriber(client, faults), budget, prices),
             speaker=Speaker(settings, voice or OpenAISpeech(client, faults), budget, prices, tokens),
-            budget=budget,
             memory=memory,
-            store=store,
-            clock=clock,
+            budget=budget,
+            quota=QuotaAdmin(budget, settings),
+            channels=Channels(store, clock),
+            signin=SignIn(store.signins, settings, clock, roles),
+            personal_data=store,
         )
+        yield Engine(services=services, store=store, roles=roles)
     finally:
         if budget is not None:
             await budget.close()
@@ -168,8 +192,9 @@ async def run_console(
     files_dir: Path = Path("console-files"),
 ) -> int:
     """Chat on the terminal (or through a pipe) until EOF."""
+    console = ConsolePlatform(identity, stdin=stdin, stdout=stdout, files_dir=files_dir)
     async with open_engine(settings) as engine:
-        adapter = ConsoleAdapter(engine, identity, stdin=stdin, stdout=stdout, files_dir=files_dir, log_file=log_file())
+        adapter = console.adapter(engine)
         with stop_on_signals() as stop:
             async with engine.background(stop), serving_dashboard(engine, settings):
                 return await adapter.run(stop, settings.shutdown_grace_seconds, abort=stop.now)
@@ -230,8 +255,7 @@ def _stopping(stop: Shutdown, sig: signal.Signals) -> None:
 
 def configured_platforms(settings: Settings) -> list[str]:
     """The platforms whose tokens are set; with none, `run` starts the console."""
-    tokens = {"discord": settings.discord_token, "slack": settings.slack_bot_token}
-    return [name for name, token in tokens.items() if token is not None]
+    return [platform.name for platform in PLATFORMS.configured(settings)]
 
 
 async def run(
@@ -239,17 +263,10 @@ async def run(
 ) -> int:
     """Start every adapter whose tokens are set (one engine for all); with none, the console (as `console`)."""
     require_model_access(settings)
-    platforms = []
-    if settings.discord_token is not None:
-        from adapters.discord.adapter import run_discord
-
-        platforms.append(run_discord)
-    if settings.slack_bot_token is not None:
-        from adapters.slack.adapter import run_slack
-
-        platforms.append(run_slack)
+    platforms = [platform.serve for platform in PLATFORMS.configured(settings)]
     if not platforms:
-        log.info("no Discord or Slack tokens set: starting the console adapter")
+        names = " or ".join(p.name for p in PLATFORMS.others())
+        log.info("no %s tokens set: starting the console adapter", names)
         return await run_console(settings, console or ConsoleIdentity(), files_dir=files_dir)
     if dashboard_served(settings) and not slack_http_mode(settings):
         from adapters.web.site import serve_dashboard  # Slack's HTTP mode serves it beside /slack/events
@@ -291,29 +308,22 @@ async def sync_discord(settings: Settings, out: TextIO) -> int:
     return 0
 
 
-CONSOLE_TEAM_NAME = "this machine's console"
+def slack_manifest(settings: Settings, url: str | None) -> str:
+    """The Slack app manifest for these commands (COMMAND_PREFIX); `url` for HTTP mode."""
+    from adapters.slack.manifest import manifest_yaml
+
+    return manifest_yaml(command_registry(settings.command_prefix), url=url)
 
 
 async def team_names(settings: Settings) -> dict[tuple[str, str], str]:
-    """{(platform, team id): name}, asked of each platform whose token is set; a platform that cannot answer
-    is logged and left out (its teams are listed without names)."""
-    from adapters.console.adapter import TEAM_ID as CONSOLE_TEAM
-
-    names = {("console", CONSOLE_TEAM): CONSOLE_TEAM_NAME}
-    lookups = []
-    if settings.discord_token is not None:
-        from adapters.discord.guilds import guild_names
-
-        lookups.append(("discord", guild_names))
-    if settings.slack_bot_token is not None:
-        from adapters.slack.workspace import workspace_names
-
-        lookups.append(("slack", workspace_names))
-    for platform, lookup in lookups:
+    """{(platform, team id): name}, asked of the console and each platform whose token is set; a platform that
+    cannot answer is logged and left out (its teams are listed without names)."""
+    names: dict[tuple[str, str], str] = {}
+    for platform in (PLATFORMS.fallback, *PLATFORMS.configured(settings)):
         try:
-            found = await lookup(settings)
+            found = await platform.team_names(settings)
         except Exception as exc:  # a wrong token or no network: the list is still useful without names
-            log.warning("could not look up %s team names: %s", platform, type(exc).__name__)
+            log.warning("could not look up %s team names: %s", platform.name, type(exc).__name__)
             continue
-        names.update({(platform, team_id): name for team_id, name in found.items()})
+        names.update({(platform.name, team_id): name for team_id, name in found.items()})
     return names

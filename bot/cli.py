@@ -87,8 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported after parsing, so `--help` and usage errors answer without loading the model client,
     # the tokenizer and the platform libraries (about a second on a small machine).
-    from adapters.console.adapter import TEAM_ID as CONSOLE_TEAM
-    from adapters.console.adapter import ConsoleIdentity
     from bot import admin_cli, app
     from bot.logs import configure_logging
     from bot.settings import load_settings
@@ -114,7 +112,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "quota":
             return asyncio.run(
                 admin_cli.quota(
-                    settings, sys.stdout, team=args.team, words=args.words, by=args.by, console_team=CONSOLE_TEAM
+                    settings,
+                    sys.stdout,
+                    team=args.team,
+                    words=args.words,
+                    by=args.by,
+                    console_team=None if app.configured_platforms(settings) else app.CONSOLE_TEAM,
                 )
             )
         if args.command == "teams":
@@ -124,10 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "discord-invite":
             return asyncio.run(app.discord_invite(settings, sys.stdout))
         if args.command == "slack-manifest":
-            from adapters.slack.manifest import manifest_yaml
-            from bot.commands.catalog import command_registry
-
-            sys.stdout.write(manifest_yaml(command_registry(settings.command_prefix), url=args.url))
+            sys.stdout.write(app.slack_manifest(settings, args.url))
             return 0
         if args.command == "migrate-db":
             return asyncio.run(admin_cli.migrate_db(sys.stdout, source=args.source, target=args.target))
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(admin_cli.prompts_import(settings, sys.stdout, path=args.file))
         if args.command is None:
             return asyncio.run(app.run(settings))
-        identity = ConsoleIdentity(user_id=args.user, channel_id=args.channel, is_admin=args.admin)
+        identity = app.ConsoleIdentity(user_id=args.user, channel_id=args.channel, is_admin=args.admin)
         if args.command == "console":
             return asyncio.run(app.run_console(settings, identity, files_dir=args.files_dir))
         return asyncio.run(app.run(settings, identity, files_dir=args.files_dir))

@@ -138,3 +138,7 @@ class ModelUnreachable(ModelUnavailable):
         super().__init__(message, retryable=retryable)
         self.server = server
         self.admin_detail = f"Tried {server} (OPENAI_BASE_URL): is the model server running there?"
+
+
+class NotSupported(UserFacingError):
+    """Something this platform's adapter cannot do yet (reading its history, for one)."""

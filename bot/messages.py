@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
 
-from bot.memory.visibility import Directory, OnlyThisChannel
+from bot.directory import Directory, OnlyThisChannel
 from storage.records import ConversationKey
 
 __all__ = ["Attachment", "Author", "Command", "ConversationKey", "IncomingMessage", "Platform"]
 
-Platform = Literal["discord", "slack", "console"]
+# A platform's name, one of the composition root's list (`PLATFORMS` in bot/app.py): "discord", "slack", "console".
+Platform = str
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,6 @@ class Author:
     id: str
     display_name: str
     is_admin: bool = False
-    is_bot: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,11 +55,10 @@ class IncomingMessage:
     message_id: str = ""
     thread_id: str = ""
     is_direct: bool = False
-    mentions_bot: bool = False
     command: Command | None = None
     attachments: tuple[Attachment, ...] = ()
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    # The adapter's answers about channels and links for this author (see bot/memory/visibility.py).
+    # The adapter's answers about channels and links for this author (see bot/directory.py).
     platform_directory: Directory | None = field(default=None, repr=False, compare=False)
 
     @property

@@ -78,7 +78,7 @@ def message(
 ) -> IncomingMessage:
     """A message as an adapter would build it; a leading `/` makes it a command."""
     return IncomingMessage(
-        platform=platform,  # type: ignore[arg-type]
+        platform=platform,
         team_id=team,
         channel_id=channel,
         thread_id=thread,

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.console.adapter import LOCAL_DIRECTORY
+from adapters.console.adapter import LocalDirectory
 from adapters.slack.directory import SlackChannels, SlackDirectory
 from bot.app import open_engine
 from bot.chat.engine import Engine
 from bot.chat.window import RECALL_HEADER
+from bot.directory import Directory
 from bot.memory.semantic import CLAIM_LEASE, MEMORY_PAYER
-from bot.memory.visibility import Directory
 from bot.settings import Settings
 from tests.clock import Clock
 from tests.conftest import message
@@ -175,7 +175,12 @@ async def test_search_in_the_console_finds_by_meaning_with_dates(
     await say(memory_engine, SECRET, channel="ops")
     await say(memory_engine, FILLER.format(n=1), channel="garden")
     await embed_all(memory_engine)
-    reply = await say(memory_engine, "/search Zephyr deploy freeze rollback", LOCAL_DIRECTORY, channel="garden")
+    reply = await say(
+        memory_engine,
+        "/search Zephyr deploy freeze rollback",
+        LocalDirectory(memory_engine.stored_messages),
+        channel="garden",
+    )
     [(text, private)] = reply.texts
     assert private
     lines = text.splitlines()
@@ -200,11 +205,15 @@ async def test_search_arguments_are_checked(memory_engine: Engine, clock: Clock)
         assert len(responder.errors) == 1 and expected in responder.errors[0], (command, responder.errors)
         assert "Usage: /search" in responder.errors[0]
     clock.advance(days=10)
-    recent = await say(memory_engine, "/search freeze days:7", LOCAL_DIRECTORY)
+    recent = await say(memory_engine, "/search freeze days:7", LocalDirectory(memory_engine.stored_messages))
     assert recent.texts == [("No good matches for “freeze” in the conversations you can see.", True)]
-    in_ops = await say(memory_engine, "/search Zephyr deploy freeze channel:ops days:30", LOCAL_DIRECTORY)
+    in_ops = await say(
+        memory_engine, "/search Zephyr deploy freeze channel:ops days:30", LocalDirectory(memory_engine.stored_messages)
+    )
     assert SECRET[:40] in in_ops.texts[0][0]
-    elsewhere = await say(memory_engine, "/search freeze channel:here", LOCAL_DIRECTORY, channel="garden")
+    elsewhere = await say(
+        memory_engine, "/search freeze channel:here", LocalDirectory(memory_engine.stored_messages), channel="garden"
+    )
     assert elsewhere.texts == [("Nothing you can see in that channel has been remembered yet.", True)]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from adapters.console.adapter import LOCAL_DIRECTORY
+from adapters.console.adapter import LocalDirectory
 from bot.app import open_engine
 from bot.memory.semantic import CLAIM_LEASE
 from tests.clock import Clock
@@ -53,7 +53,7 @@ async def test_empty_dimensions_sends_none_and_the_key_records_the_models_own_si
         assert engine.memory.key is None  # not known before the first vectors
         await say(engine, SECRET, channel="ops")
         await embed_all(engine)
-        found = await say(engine, "/search Zephyr deploy freeze", LOCAL_DIRECTORY, channel="ops")
+        found = await say(engine, "/search Zephyr deploy freeze", LocalDirectory(engine.stored_messages), channel="ops")
     assert all("dimensions" not in (r.json or {}) for r in minilm.requests_to("/v1/embeddings"))
     assert db_rows(db_url, "SELECT DISTINCT model, length(vector) FROM message_vectors") == [
         ("text-embedding-3-small@384", 384 * 4)
@@ -69,7 +69,7 @@ async def test_search_learns_the_size_first_after_a_restart(
         await say(engine, SECRET, channel="ops")
         await embed_all(engine)
     async with open_engine(settings, clock=clock) as engine:  # a restart: the size is unknown again
-        found = await say(engine, "/search Zephyr deploy freeze", LOCAL_DIRECTORY, channel="ops")
+        found = await say(engine, "/search Zephyr deploy freeze", LocalDirectory(engine.stored_messages), channel="ops")
     assert SECRET[:40] in found.texts[0][0]
 
 
@@ -92,7 +92,9 @@ async def test_a_server_that_ignores_dimensions_is_not_paid_again_at_every_start
                 stop = asyncio.Event()
                 async with engine.background(stop):  # what a start does first: look for other models' vectors
                     pass
-                found = await say(engine, "/search Zephyr deploy freeze", LOCAL_DIRECTORY, channel="ops")
+                found = await say(
+                    engine, "/search Zephyr deploy freeze", LocalDirectory(engine.stored_messages), channel="ops"
+                )
                 assert SECRET[:40] in found.texts[0][0], restart  # at once, not once all is embedded again
                 await embed_all(engine)
         # Nothing embedded again: only the two searches' queries were sent.
@@ -103,7 +105,9 @@ async def test_a_server_that_ignores_dimensions_is_not_paid_again_at_every_start
         async with open_engine(settings, clock=clock) as engine:
             await say(engine, "a new message", channel="ops")
             await embed_all(engine)
-            found = await say(engine, "/search Zephyr deploy freeze", LOCAL_DIRECTORY, channel="ops")
+            found = await say(
+                engine, "/search Zephyr deploy freeze", LocalDirectory(engine.stored_messages), channel="ops"
+            )
             assert SECRET[:40] in found.texts[0][0]
         assert SECRET in server.embedded_texts()[embedded:]
         assert "will be embedded again with text-embedding-3-small@512" in caplog.text
@@ -181,8 +185,12 @@ async def test_search_shows_no_unrelated_messages_as_matches(make_settings: Any,
     async with open_engine(make_settings(search_min_similarity=0.3), clock=clock) as engine:
         await say(engine, SECRET, channel="ops")
         await embed_all(engine)
-        unrelated = await say(engine, "/search purple elephants dancing", LOCAL_DIRECTORY, channel="ops")
-        related = await say(engine, "/search Zephyr deploy freeze", LOCAL_DIRECTORY, channel="ops")
+        unrelated = await say(
+            engine, "/search purple elephants dancing", LocalDirectory(engine.stored_messages), channel="ops"
+        )
+        related = await say(
+            engine, "/search Zephyr deploy freeze", LocalDirectory(engine.stored_messages), channel="ops"
+        )
     assert unrelated.texts == [
         ("No good matches for “purple elephants dancing” in the conversations you can see.", True)
     ]

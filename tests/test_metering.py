@@ -225,7 +225,7 @@ async def test_quota_is_admin_only_and_every_change_is_recorded(make_settings: A
     ]
     assert responder.errors[1].startswith("Unknown team limit 'daily': use monthly.")
     assert responder.errors[2] == "'lots' is not an amount in dollars like 0.50 (or 'none' for unlimited)."
-    assert responder.errors[3].startswith("Usage: /quota")
+    assert responder.errors[3].startswith("/quota takes show, set or reset, not 'frobnicate'.\nUsage: /quota")
     shown = responder.texts[-1][0]
     assert "the team: monthly budget $50.00" in shown and "every user: images per day 10 images" in shown
     assert "root: user bob audio per day 12.5 min → default" in shown

@@ -12,15 +12,18 @@ import mimetypes
 import re
 import shlex
 import threading
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from bot.chat.engine import Engine
 from bot.commands import parse_command_line
+from bot.directory import HistoryMessage
 from bot.media.inputs import is_image, is_text
-from bot.messages import Attachment, Author, Command, IncomingMessage
+from bot.messages import Attachment, Author, Command, ConversationKey, IncomingMessage
+from storage import StoredMessage
 
 TEAM_ID = "local"
 
@@ -131,6 +134,7 @@ class ConsoleAdapter:
         self._responder = ConsoleResponder(stdout, files_dir, live=self._interactive)
         self._log_file = log_file
         self._counter = 0
+        self._directory = LocalDirectory(engine.stored_messages)
         engine.roles.serve("console", self)
 
     async def is_admin(self, team_id: str, user_id: str) -> bool:
@@ -257,15 +261,24 @@ class ConsoleAdapter:
             text=text,
             message_id=f"console-{self._counter}",
             is_direct=True,
-            mentions_bot=True,
             command=command,
             attachments=attachments,
-            platform_directory=LOCAL_DIRECTORY,
+            platform_directory=self._directory,
         )
 
 
+BOT_NAME = "teambot"
+
+
 class LocalDirectory:
-    """The console is whoever owns the database file: every channel is theirs to search; no links."""
+    """The console is whoever owns the database file: every channel is theirs to search; no links.
+
+    Its history is what the database keeps of a console channel's open conversation (the console has
+    no platform history of its own): `stored` reads it (Engine.stored_messages).
+    """
+
+    def __init__(self, stored: Callable[[ConversationKey], Awaitable[list[StoredMessage]]]) -> None:
+        self._stored = stored
 
     async def visible_channels(self, channel_ids: Sequence[str]) -> set[str]:
         """All of them."""
@@ -279,8 +292,22 @@ class LocalDirectory:
         """None: a console message has no address."""
         return None
 
-
-LOCAL_DIRECTORY = LocalDirectory()
+    async def history(
+        self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
+    ) -> AsyncIterator[HistoryMessage]:
+        """The stored messages of the console channel's open conversation, from `since` on."""
+        for stored in await self._stored(ConversationKey("console", TEAM_ID, channel_id, thread_id)):
+            if since is not None and stored.created_at < since:
+                continue
+            bot = stored.role == "assistant"
+            yield HistoryMessage(
+                author_id=stored.author_id or (BOT_NAME if bot else ""),
+                author_name=stored.author_name or (BOT_NAME if bot else stored.author_id),
+                text=stored.content,
+                created_at=stored.created_at,
+                message_id=str(stored.id),
+                thread_id=thread_id,
+            )
 
 
 def file_attachment(path: Path) -> Attachment:

@@ -1,7 +1,4 @@
-"""The Discord adapter on discord.py 2.x: mentions open threads, thread follow-ups, DMs, slash commands.
-
-Named discord_adapter so it does not shadow the discord package.
-"""
+"""The Discord adapter on discord.py 2.x: mentions open threads, thread follow-ups, DMs, slash commands."""
 
 from __future__ import annotations
 
@@ -299,7 +296,6 @@ class DiscordAdapter:
             author=self._author(message.author),
             text=text,
             is_direct=guild is None,
-            mentions_bot=True,
             command=parse_command_line(self._text(message, keep_channels=True)) if text.startswith("/") else None,
             attachments=tuple(self._attachment(a) for a in message.attachments),
             created_at=message.created_at,
@@ -328,7 +324,7 @@ class DiscordAdapter:
         admin = False
         if isinstance(user, discord.Member):
             admin = user.guild_permissions.manage_guild or any(self._is_admin_role(r) for r in user.roles)
-        return Author(id=str(user.id), display_name=user.display_name, is_admin=admin, is_bot=user.bot)
+        return Author(id=str(user.id), display_name=user.display_name, is_admin=admin)
 
     def _is_admin_role(self, role: discord.Role) -> bool:
         """DISCORD_ADMIN_ROLE as a role id (preferred: anyone who may create roles can copy a name), or a name."""
@@ -403,7 +399,6 @@ class DiscordAdapter:
             author=self._author(user),
             text=f"/{name} {text}".strip(),
             is_direct=interaction.guild_id is None,
-            mentions_bot=True,
             command=parse_command_line(f"/{name} {text}"),
             attachments=(self._attachment(file),) if file is not None else (),
             platform_directory=DiscordDirectory(user, channel_id, channel_id if parent else None),

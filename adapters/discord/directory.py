@@ -9,15 +9,18 @@ is visible only to its own participant. Anything Discord will not tell counts as
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 
 import discord
+
+from bot.directory import HistoryMessage, history_not_supported
 
 log = logging.getLogger(__name__)
 
 
 class DiscordDirectory:
-    """The Directory (bot/memory/visibility.py) of one Discord user, in one guild or DM."""
+    """The Directory (bot/directory.py) of one Discord user, in one guild or DM."""
 
     def __init__(self, member: discord.User | discord.Member, channel_id: int, thread_id: int | None) -> None:
         self._member = member
@@ -69,3 +72,10 @@ class DiscordDirectory:
         where = thread_id or channel_id
         base = f"https://discord.com/channels/{guild.id if guild else '@me'}/{where}"
         return f"{base}/{message_id}" if message_id.isdigit() else base
+
+    async def history(
+        self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
+    ) -> AsyncIterator[HistoryMessage]:
+        """Not read from Discord yet: the catch-up feature adds it (GET /channels/{id}/messages)."""
+        raise history_not_supported("Discord")
+        yield  # an async generator, as the protocol has it

@@ -27,11 +27,13 @@ from adapters.slack.directory import SlackChannels, SlackDirectory
 from adapters.slack.events import (
     UNLABELLED_USER,
     attachment_from_file,
+    bot_user_of,
     decode_text,
     is_from_a_person,
     is_stale_edit,
     message_from_command,
     message_from_event,
+    team_of,
 )
 from adapters.slack.files import SlackFiles
 from adapters.slack.manifest import TRANSCRIBE_SHORTCUT
@@ -41,7 +43,7 @@ from adapters.slack.startup import check_bot_token, open_socket_url, quiet_clien
 from adapters.web.site import add_dashboard
 from bot.chat.engine import Engine
 from bot.errors import ConfigError
-from bot.messages import Attachment, Author, IncomingMessage
+from bot.messages import Attachment, Author, ConversationKey, IncomingMessage
 from bot.settings import Settings
 from storage import PlatformMessage
 
@@ -106,7 +108,7 @@ class SlackAdapter:
         await self._answer(event, body, context)
 
     async def _on_message(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
-        bot_user = str(context.get("bot_user_id") or "")
+        bot_user = bot_user_of(context)
         if event.get("subtype") in ("message_deleted", "message_changed"):
             await self._deleted_or_edited(event, body, context)
             return
@@ -117,8 +119,9 @@ class SlackAdapter:
             await self._answer(event, body, context)
         elif event.get("thread_ts"):
             # A reply in a thread: answered without a mention only where the bot is already talking.
-            probe = await self._incoming(event, body, context)
-            if await self._engine.knows_thread(probe):
+            team = team_of(body, context)
+            key = ConversationKey("slack", team, str(event.get("channel") or ""), str(event["thread_ts"]))
+            if await self._engine.knows_thread(key):
                 await self._answer(event, body, context)
 
     async def _deleted_or_edited(
@@ -129,7 +132,7 @@ class SlackAdapter:
         Only storage and memory change: an edit never starts an answer. A thread's first message deleted
         while it has replies arrives as an edit to a "tombstone".
         """
-        team = str(body.get("team_id") or context.get("team_id") or "")
+        team = team_of(body, context)
         channel = str(event.get("channel") or "")
         new = event.get("message") or {}
         if event.get("subtype") == "message_deleted" or new.get("subtype") == "tombstone":
@@ -138,13 +141,13 @@ class SlackAdapter:
             return
         if new.get("bot_id") or not new.get("user"):
             return  # the bot's own edits (streaming) and other apps' messages
-        text = decode_text(str(new.get("text") or ""), str(context.get("bot_user_id") or ""))
+        text = decode_text(str(new.get("text") or ""), bot_user_of(context))
         await self._engine.message_edited(
             PlatformMessage("slack", team, channel, str(new.get("ts") or "")), str(new["user"]), text
         )
 
     async def _answer(self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]) -> None:
-        if not is_from_a_person(event, str(context.get("bot_user_id") or "")):
+        if not is_from_a_person(event, bot_user_of(context)):
             return
         if is_stale_edit(event, self._engine.now().timestamp()):
             return  # an edited old question: answered when it was asked
@@ -157,13 +160,13 @@ class SlackAdapter:
         if not await self._engine.first_delivery("slack", claim):
             return  # the other event of the same mention, or a redelivery
         files, unshared = await self._shared_files(event.get("files") or ())
-        team_id = str(body.get("team_id") or context.get("team_id") or "")
+        team_id = team_of(body, context)
         event = {**event, "files": files, "text": await self._named(team_id, str(event.get("text") or ""), context)}
         message = self._with_directory(await self._incoming(event, body, context))
         responder = SlackResponder(
             self._client, channel=message.channel_id, thread_ts=message.thread_id, user_id=message.author.id,
             team_id=message.team_id, interval=self._edit_interval, native_streaming=self._native_streaming,
-            response_url=response_url, bot_user_id=str(context.get("bot_user_id") or ""),
+            response_url=response_url, bot_user_id=bot_user_of(context),
         )  # fmt: skip
         if unshared and (message.command is not None or not message.text.strip()):
             await responder.send_error(FILE_NOT_SHARED.format(names=", ".join(unshared)))
@@ -195,19 +198,21 @@ class SlackAdapter:
 
     async def _named(self, team_id: str, text: str, context: Mapping[str, Any]) -> str:
         """The text with people written `<@U…>` labelled with their names, so the model reads names."""
-        bot = str(context.get("bot_user_id") or "")
+        bot = bot_user_of(context)
         for user_id in dict.fromkeys(UNLABELLED_USER.findall(text)):
             if user_id != bot:
                 name = (await self._author(team_id, user_id)).display_name
                 text = text.replace(f"<@{user_id}>", f"<@{user_id}|{name}>")
         return text
 
-    async def _incoming(self, event: Mapping[str, Any], body: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
-        team_id = str(body.get("team_id") or context.get("team_id") or "")
+    async def _incoming(
+        self, event: Mapping[str, Any], body: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> IncomingMessage:
+        team_id = team_of(body, context)
         return message_from_event(
             event,
             team_id=team_id,
-            bot_user_id=str(context.get("bot_user_id") or ""),
+            bot_user_id=bot_user_of(context),
             author=await self._author(team_id, str(event["user"]), home_team=event.get("user_team")),
             download=self._download,
             max_bytes=self._settings.max_attachment_mb * 1024 * 1024,

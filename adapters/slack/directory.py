@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.ttl_cache import TTLCache
+from bot.directory import HistoryMessage, history_not_supported
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ class SlackChannels:
 
 
 class SlackDirectory:
-    """The Directory (bot/memory/visibility.py) of one Slack user."""
+    """The Directory (bot/directory.py) of one Slack user."""
 
     def __init__(self, channels: SlackChannels, user_id: str, current_channel: str) -> None:
         self._channels = channels
@@ -99,3 +101,10 @@ class SlackDirectory:
         except Exception:
             log.warning("chat.getPermalink failed for %s", channel_id, exc_info=True)
             return None
+
+    async def history(
+        self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
+    ) -> AsyncIterator[HistoryMessage]:
+        """Not read from Slack yet: the catch-up feature adds it (conversations.history and conversations.replies)."""
+        raise history_not_supported("Slack")
+        yield  # an async generator, as the protocol has it

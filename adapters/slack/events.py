@@ -52,6 +52,16 @@ def command_from_text(raw: str, bot_user_id: str = "") -> Command | None:
     return replace(kept, text=readable.text) if kept is not None and readable is not None else kept
 
 
+def team_of(body: Mapping[str, Any], context: Mapping[str, Any]) -> str:
+    """The team an event belongs to: the body's team_id, else bolt's context's ("" when neither has one)."""
+    return str(body.get("team_id") or context.get("team_id") or "")
+
+
+def bot_user_of(context: Mapping[str, Any]) -> str:
+    """The bot's own user id, from bolt's context ("" before authorization has set it)."""
+    return str(context.get("bot_user_id") or "")
+
+
 def is_from_a_person(event: Mapping[str, Any], bot_user_id: str) -> bool:
     """True for what a person wrote; False for bots (ours included) and Slack's notices and edits."""
     if event.get("bot_id") or event.get("subtype") not in ANSWERED_SUBTYPES:
@@ -92,7 +102,6 @@ def message_from_event(
         author=author,
         text=text,
         is_direct=is_direct,
-        mentions_bot=bool(bot_user_id) and f"<@{bot_user_id}" in str(event.get("text") or ""),
         command=command_from_text(raw, bot_user_id) if text.startswith("/") else None,
         attachments=tuple(
             attachment_from_file(f, download, max_bytes) for f in event.get("files") or () if f.get("url_private")
@@ -119,7 +128,6 @@ def message_from_command(
         text=decode_text(raw, ""),
         message_id=str(body.get("trigger_id") or ""),
         is_direct=str(body.get("channel_name")) == "directmessage",
-        mentions_bot=True,
         command=command_from_text(raw),
         attachments=attachments,
     )

@@ -9,25 +9,15 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.billing.budget import Budget
-from bot.billing.quota_admin import QuotaAdmin
-from bot.chat.conversations import Conversations
-from bot.clock import Clock
-from bot.commands import CommandContext
-from bot.commands.catalog import command_registry
-from bot.commands.media import audio_attachment, transcribe_message
+from bot.commands.registry import CommandContext
+from bot.commands.services import CommandServices
 from bot.dashboard.roles import Roles
-from bot.dashboard.signin import SignIn
 from bot.errors import ModelUnreachable, UserFacingError
-from bot.media.images import ImageMaker
-from bot.media.speech import Speaker
-from bot.media.transcription import TranscribeOptions, Transcriber
-from bot.memory.semantic import Memory
+from bot.media.transcription import TranscribeOptions
+from bot.media.voice import audio_attachment, transcribe_message
 from bot.messages import IncomingMessage
-from bot.prompts.experiments import PromptExperiments
 from bot.responder import Responder
-from bot.settings import Settings
-from storage import ConversationKey, PlatformMessage, Store, StoreFailed
+from storage import ConversationKey, PlatformMessage, Store, StoredMessage, StoreFailed
 
 log = logging.getLogger(__name__)
 
@@ -49,35 +39,26 @@ VOICE_HINT = (
 class Engine:
     """Dispatches a message to a command or a chat turn; turns every failure into a clear reply."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        conversations: Conversations,
-        prompts: PromptExperiments,
-        images: ImageMaker,
-        transcriber: Transcriber,
-        speaker: Speaker,
-        budget: Budget,
-        memory: Memory,
-        store: Store,
-        clock: Clock,
-    ) -> None:
-        self.memory = memory
-        self.settings = settings
+    def __init__(self, *, services: CommandServices, store: Store, roles: Roles) -> None:
+        missing = services.missing()
+        if missing:
+            raise ValueError(f"the engine needs every command service; missing: {', '.join(missing)}")
+        self.services = services
+        self.settings = services.settings
         self.store = store
-        self.prompts = prompts
-        self.images = images
-        self.transcriber = transcriber
-        self.speaker = speaker
-        self._clock = clock
-        self.conversations = conversations
-        self.budget = budget
-        self.quota_admin = QuotaAdmin(budget, settings)
-        self.commands = command_registry(settings.command_prefix)
-        self.roles = Roles()  # each platform adapter adds itself: the dashboard asks it for roles
-        self.signin = SignIn(store.signins, settings, clock, self.roles)
-        self._next_delivery_sweep = clock()
+        self.memory = services.memory
+        self.prompts = services.prompts
+        self.images = services.images
+        self.transcriber = services.transcriber
+        self.speaker = services.speaker
+        self.conversations = services.conversations
+        self.budget = services.budget
+        self.quota_admin = services.quota
+        self.commands = services.commands
+        self.signin = services.signin
+        self.roles = roles  # each platform adapter adds itself: the dashboard asks it for roles
+        self._clock = services.clock
+        self._next_delivery_sweep = self._clock()
         self._running: set[asyncio.Task[Any]] = set()
         self._closing = False
 
@@ -138,9 +119,19 @@ class Engine:
             and audio_attachment(message) is not None
         )
 
-    async def knows_thread(self, message: IncomingMessage) -> bool:
+    async def knows_thread(self, key: ConversationKey) -> bool:
         """Whether the bot is already in this thread's conversation (so a reply needs no mention)."""
-        return await self.store.has_open_conversation(message.conversation_key)
+        return await self.store.has_open_conversation(key)
+
+    async def stored_messages(self, key: ConversationKey) -> list[StoredMessage]:
+        """The open conversation's messages at `key`, oldest first (none when there is none).
+
+        The history of a platform that keeps none of its own (the console).
+        """
+        if not await self.store.has_open_conversation(key):
+            return []
+        conversation = await self.store.active_conversation(key, self._clock())
+        return await self.store.messages(conversation.id)
 
     async def message_deleted(self, message: PlatformMessage) -> int:
         """A platform says a message was deleted: it leaves history and memory, with the replies to it."""
@@ -196,9 +187,9 @@ class Engine:
 
     async def _dispatch(self, message: IncomingMessage, responder: Responder) -> None:
         if message.command is not None:
-            await self.commands.run(CommandContext(self, message, message.command, responder))
+            await self.commands.run(CommandContext(self.services, message, message.command, responder))
         elif self._is_voice_message(message):
-            await transcribe_message(self, message, responder, TranscribeOptions())
+            await transcribe_message(self.transcriber, self.conversations, message, responder, TranscribeOptions())
         elif message.text.strip() or (message.attachments and audio_attachment(message) is None):
             await self.conversations.turn(message, responder)
         else:

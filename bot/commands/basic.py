@@ -1,10 +1,10 @@
-"""The first commands: /ask, /reset, /help."""
+"""The everyday commands: /ask, /reset, /forget, /help."""
 
 from __future__ import annotations
 
 import secrets
 
-from bot.commands.registry import BECOMING_ADMIN, CommandContext, CommandSpec
+from bot.commands.registry import CommandContext, CommandSpec
 from bot.media.speech import parse_voice
 from bot.wording import tally
 
@@ -14,10 +14,10 @@ async def ask(ctx: CommandContext) -> None:
     voice, question = parse_voice(ctx.command.args, ctx.command.text)
     if not question.strip() and not ctx.message.attachments:
         raise ASK.bad_usage("Ask something after /ask.")
-    speaker = ctx.engine.speaker
+    speaker = ctx.services.speaker
     if voice is not None:
         voice = speaker.check(".", voice)  # an unknown voice is refused before the question is paid for
-    completion = await ctx.engine.conversations.ask(question, ctx.message, ctx.responder)
+    completion = await ctx.services.conversations.ask(question, ctx.message, ctx.responder)
     if voice is not None:
         if len(completion.text) > speaker.spec.max_chars:
             await ctx.responder.send_text(
@@ -30,7 +30,7 @@ async def ask(ctx: CommandContext) -> None:
 
 async def reset(ctx: CommandContext) -> None:
     """End this thread's conversation."""
-    ended = await ctx.engine.conversations.reset(ctx.message)
+    ended = await ctx.services.conversations.reset(ctx.message)
     text = "Started a fresh conversation." if ended else "There was no conversation here yet; nothing to reset."
     await ctx.responder.send_text(text)
 
@@ -49,29 +49,24 @@ async def forget(ctx: CommandContext) -> None:
     # A random pseudonym, new each time: a hash of team and user could be reversed by anyone with the
     # user list. Today's spend keeps counting against the user's daily limits (forgetting is no reset).
     pseudonym = f"forgotten-{secrets.token_hex(8)}"
-    today = ctx.engine.budget.periods().day
-    counts = await ctx.engine.store.forget_user(message.team_id, message.author.id, pseudonym, keep_day=today)
+    today = ctx.services.budget.periods().day
+    counts = await ctx.services.personal_data.forget_user(message.team_id, message.author.id, pseudonym, keep_day=today)
     await ctx.responder.send_text(f"Done. Removed or pseudonymized: {tally(counts)}.")
-
-
-HELP_INTRO = {
-    "console": "Type a message to chat; this channel is the conversation (/reset starts a fresh one). Commands:",
-    "default": "Mention me (or DM me) to chat; the thread is the conversation. Commands:",
-}
 
 
 async def help_(ctx: CommandContext) -> None:
     """List the commands this user may run."""
-    lines = [HELP_INTRO.get(ctx.message.platform, HELP_INTRO["default"])]
+    platforms = ctx.services.platforms
+    lines = [platforms.help_intro(ctx.message.platform)]
     hidden = []
-    commands = ctx.engine.commands
+    commands = ctx.services.commands
     for spec in commands:
         if spec.admin_only and not ctx.message.author.is_admin:
             hidden.append(f"/{commands.public_name(spec.name)}")
             continue
         lines.append(f"  {commands.usage(spec)} — {spec.summary}")
     if hidden:
-        how = BECOMING_ADMIN.get(ctx.message.platform, "")
+        how = platforms.becoming_admin(ctx.message.platform)
         lines.append(f"Admins also have {', '.join(hidden)}. {how}".rstrip())
     await ctx.responder.send_text("\n".join(lines))
 

@@ -6,39 +6,64 @@ import asyncio
 
 from bot.billing.quota_admin import QUOTA_USAGE
 from bot.billing.usage_report import personal_usage, team_month_png, team_usage
-from bot.commands.registry import CommandContext, CommandSpec, admins_only
+from bot.commands.registry import CommandContext, CommandSpec, Subcommand, admins_only, exactly
 
 
-async def usage(ctx: CommandContext) -> None:
-    """Your own usage; `/usage team` (admins) the team's month with a chart."""
-    engine, message = ctx.engine, ctx.message
-    if ctx.command.args[:1] == ("team",):
-        if not message.author.is_admin:
-            raise admins_only(message, "/usage team is for admins only; /usage shows your own.")
-        text, month = await team_usage(engine.budget, message.team_id)
-        chart = await asyncio.to_thread(team_month_png, month)
-        await ctx.responder.send_text(text)
-        await ctx.responder.send_file(
-            chart, f"team-spend-{month.month}.png", "image/png", caption=f"Team spend per day in {month.month}"
-        )
-        return
-    if ctx.command.args:
-        raise USAGE.bad_usage(f"/usage takes nothing (your own) or team (admins), not {ctx.command.args[0]!r}.")
-    await ctx.responder.send_text(await personal_usage(engine.budget, message.team_id, message.author.id))
-
-
-async def quota(ctx: CommandContext) -> None:
-    """Show or change the team's limits (admins)."""
-    args = list(ctx.command.args)
-    admin = ctx.engine.quota_admin
-    if not args or args == ["show"]:
-        text = await admin.show(ctx.message.team_id)
-    else:
-        text = await admin.apply(ctx.message.team_id, args, ctx.message.author.id, ctx.engine.budget.now())
+async def own_usage(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """Your own usage and what is left."""
+    text = await personal_usage(ctx.services.budget, ctx.message.team_id, ctx.message.author.id)
     await ctx.responder.send_text(text)
 
 
-USAGE = CommandSpec("usage", "/usage [team]", "your spend and what is left today and this month", usage, private=True)
-QUOTA = CommandSpec("quota", QUOTA_USAGE, "show or set budgets (admins)", quota, admin_only=True, private=True)
+async def team_usage_month(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """The team's month with a chart (admins)."""
+    message = ctx.message
+    if not message.author.is_admin:
+        raise admins_only(ctx, "/usage team is for admins only; /usage shows your own.")
+    text, month = await team_usage(ctx.services.budget, message.team_id)
+    chart = await asyncio.to_thread(team_month_png, month)
+    await ctx.responder.send_text(text)
+    await ctx.responder.send_file(
+        chart, f"team-spend-{month.month}.png", "image/png", caption=f"Team spend per day in {month.month}"
+    )
+
+
+async def show_quota(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """The defaults, the team's own limits and the latest changes."""
+    await ctx.responder.send_text(await ctx.services.quota.show(ctx.message.team_id))
+
+
+async def change_quota(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """`set …` or `reset …`: the words are read by the quota admin, shared with the command line."""
+    services, message = ctx.services, ctx.message
+    words = [ctx.command.args[0].lower(), *rest]
+    text = await services.quota.apply(message.team_id, words, message.author.id, services.clock())
+    await ctx.responder.send_text(text)
+
+
+USAGE = CommandSpec.table(
+    "usage",
+    "your spend and what is left today and this month",
+    {
+        "": Subcommand(own_usage, described="nothing (your own)"),
+        "team": Subcommand(team_usage_month, described="team (admins)"),
+    },
+    default="",
+    usage="/usage [team]",
+    private=True,
+)
+QUOTA = CommandSpec.table(
+    "quota",
+    "show or set budgets (admins)",
+    {
+        "show": Subcommand(show_quota, takes=exactly(0)),
+        "set": Subcommand(change_quota),
+        "reset": Subcommand(change_quota),
+    },
+    default="show",
+    usage=QUOTA_USAGE,
+    admin_only=True,
+    private=True,
+)
 
 BUDGET_COMMANDS = (USAGE, QUOTA)

@@ -4,87 +4,103 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.commands.registry import CommandContext, CommandSpec, admins_only
+from bot.commands.registry import CommandContext, CommandSpec, Subcommand, admins_only, at_least, exactly
 from bot.prompts.assignments import split_assignments
+from storage.records import ChannelSettings
 
-PERSONA_USAGE = "/persona show | set <text> | use <prompt-name>[@vN] [variable=value …] | clear"
-MODEL_USAGE = "/model show | set <name>"
+CHANGED = "{said}; new conversations in this channel use it (/reset to start one)."
 
 
 def _require_admin(ctx: CommandContext, what: str) -> None:
     if not ctx.message.author.is_admin:
-        raise admins_only(ctx.message, f"Only admins can change {what}; /{ctx.command.name} show is open to everyone.")
+        raise admins_only(ctx, f"Only admins can change {what}; /{ctx.command.name} show is open to everyone.")
 
 
-async def persona(ctx: CommandContext) -> None:
-    """Show or change the channel's system prompt; new conversations in the channel use it."""
-    engine, message = ctx.engine, ctx.message
-    store = engine.store
-    words = list(ctx.command.args)
-    sub = words[0].lower() if words else "show"
-    current = await store.channel_settings(message.platform, message.team_id, message.channel_id)
-    if sub == "show":
-        if current.persona is None:
-            text = f"This channel uses the default system prompt:\n{engine.settings.system_prompt}"
-        else:
-            source = f" (from {current.persona_source})" if current.persona_source else ""
-            text = f"This channel's persona{source}:\n{current.persona}"
-        await ctx.responder.send_text(text)
-        return
-    _require_admin(ctx, "the persona")
-    if sub == "set":
-        text = ctx.command.text.split(None, 1)[1].strip() if len(words) > 1 else ""
-        if not text:
-            raise PERSONA.bad_usage("Give the persona's text after /persona set.")
-        new, said = replace(current, persona=text, persona_source=None), "Persona set"
-    elif sub == "use" and len(words) >= 2:
-        extra, values = split_assignments(words[2:])
-        if extra:
-            raise PERSONA.bad_usage(
-                f"After the prompt's name, give only its variables as name=value, not {extra[0]!r}."
-            )
-        text, source = await engine.prompts.persona(message.team_id, words[1], values)
-        new, said = replace(current, persona=text, persona_source=source), f"Persona set from {source}"
-    elif sub == "clear":
-        new, said = replace(current, persona=None, persona_source=None), "Persona cleared (the default applies)"
+async def _change_persona(ctx: CommandContext, new: ChannelSettings, said: str) -> None:
+    await ctx.services.channels.change(ctx.message, new)
+    await ctx.responder.send_text(CHANGED.format(said=said))
+
+
+async def show_persona(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """The channel's system prompt (or the default); new conversations in the channel use it."""
+    current = await ctx.services.channels.settings(ctx.message)
+    if current.persona is None:
+        text = f"This channel uses the default system prompt:\n{ctx.services.settings.system_prompt}"
     else:
-        raise PERSONA.bad_usage(f"/persona takes show, set, use or clear, not {sub!r}.")
-    await store.set_channel_settings(
-        message.platform, message.team_id, message.channel_id, new, message.author.id, engine.budget.now()
-    )
-    await ctx.responder.send_text(f"{said}; new conversations in this channel use it (/reset to start one).")
+        source = f" (from {current.persona_source})" if current.persona_source else ""
+        text = f"This channel's persona{source}:\n{current.persona}"
+    await ctx.responder.send_text(text)
 
 
-async def model(ctx: CommandContext) -> None:
-    """Show or change the channel's chat model, from the allow-list."""
-    engine, message = ctx.engine, ctx.message
-    store = engine.store
-    words = list(ctx.command.args)
-    current = await store.channel_settings(message.platform, message.team_id, message.channel_id)
-    if not words or words == ["show"]:
-        chosen = current.model or engine.settings.chat_model
-        allowed = ", ".join(engine.settings.allowed_models)
-        await ctx.responder.send_text(f"This channel uses {chosen}. Allowed: {allowed}.")
-        return
-    allowed = ", ".join(engine.settings.allowed_models)
-    if words[0].lower() == "set" and len(words) == 1:
-        raise MODEL.bad_usage(f"Name the model after /model set. Allowed here: {allowed}.")
-    if words[0].lower() != "set":
-        raise MODEL.bad_usage(f"/model takes show or set, not {words[0]!r}.")
-    if len(words) != 2:
+async def set_persona(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """The persona's text, as typed."""
+    _require_admin(ctx, "the persona")
+    text = ctx.command.text.split(None, 1)[1].strip() if rest else ""
+    if not text:
+        raise PERSONA.bad_usage("Give the persona's text after /persona set.")
+    current = await ctx.services.channels.settings(ctx.message)
+    await _change_persona(ctx, replace(current, persona=text, persona_source=None), "Persona set")
+
+
+async def use_persona(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """The persona from a saved prompt, its variables filled in."""
+    _require_admin(ctx, "the persona")
+    extra, values = split_assignments(rest[1:])
+    if extra:
+        raise PERSONA.bad_usage(f"After the prompt's name, give only its variables as name=value, not {extra[0]!r}.")
+    text, source = await ctx.services.prompts.persona(ctx.message.team_id, rest[0], values)
+    current = await ctx.services.channels.settings(ctx.message)
+    await _change_persona(ctx, replace(current, persona=text, persona_source=source), f"Persona set from {source}")
+
+
+async def clear_persona(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """Back to the default system prompt."""
+    _require_admin(ctx, "the persona")
+    current = await ctx.services.channels.settings(ctx.message)
+    cleared = replace(current, persona=None, persona_source=None)
+    await _change_persona(ctx, cleared, "Persona cleared (the default applies)")
+
+
+async def show_model(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """The channel's chat model and the allow-list."""
+    current = await ctx.services.channels.settings(ctx.message)
+    settings = ctx.services.settings
+    chosen = current.model or settings.chat_model
+    await ctx.responder.send_text(f"This channel uses {chosen}. Allowed: {', '.join(settings.allowed_models)}.")
+
+
+async def set_model(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """Change the channel's chat model, from the allow-list."""
+    settings = ctx.services.settings
+    if not rest:
+        raise MODEL.bad_usage(f"Name the model after /model set. Allowed here: {', '.join(settings.allowed_models)}.")
+    if len(rest) != 1:
         raise MODEL.bad_usage("Give one model name after /model set (model names have no spaces).")
     _require_admin(ctx, "the model")
-    chosen = engine.prompts.check_model(words[1])
+    chosen = ctx.services.prompts.check_model(rest[0])
     # Choosing the default stores "default", so the channel follows CHAT_MODEL if the operator changes it.
-    chosen_or_default = None if chosen == engine.settings.chat_model else chosen
-    await store.set_channel_settings(
-        message.platform, message.team_id, message.channel_id, replace(current, model=chosen_or_default),
-        message.author.id, engine.budget.now(),
-    )  # fmt: skip
+    chosen_or_default = None if chosen == settings.chat_model else chosen
+    current = await ctx.services.channels.settings(ctx.message)
+    await ctx.services.channels.change(ctx.message, replace(current, model=chosen_or_default))
     await ctx.responder.send_text(f"This channel now uses {chosen}.")
 
 
-PERSONA = CommandSpec("persona", PERSONA_USAGE, "the channel's system prompt (admins change it)", persona)
-MODEL = CommandSpec("model", MODEL_USAGE, "the channel's model (admins change it)", model)
+PERSONA = CommandSpec.table(
+    "persona",
+    "the channel's system prompt (admins change it)",
+    {
+        "show": Subcommand(show_persona),
+        "set": Subcommand(set_persona, "<text>"),
+        "use": Subcommand(use_persona, "<prompt-name>[@vN] [variable=value …]", at_least(1)),
+        "clear": Subcommand(clear_persona),
+    },
+    default="show",
+)
+MODEL = CommandSpec.table(
+    "model",
+    "the channel's model (admins change it)",
+    {"show": Subcommand(show_model, takes=exactly(0)), "set": Subcommand(set_model, "<name>")},
+    default="show",
+)
 
 CHANNEL_COMMANDS = (PERSONA, MODEL)

@@ -16,9 +16,9 @@ async def dashboard(ctx: CommandContext) -> None:
     """Answer the asker privately with a link that signs them in once, as who they are here."""
     if ctx.command.args:
         raise DASHBOARD.bad_usage("/dashboard takes nothing after it.")
-    if not dashboard_served(ctx.engine.settings):
+    if not dashboard_served(ctx.services.settings):
         raise BadCommand(NOT_SERVED)
-    signin = ctx.engine.signin
+    signin = ctx.services.signin
     link = await signin.issue_link(ctx.message)
     role = "an admin" if ctx.message.author.is_admin else "a member"
     await ctx.responder.send_text(

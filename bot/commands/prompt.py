@@ -5,18 +5,11 @@ from __future__ import annotations
 import re
 import shlex
 
-from bot.commands.registry import CommandContext, CommandSpec
+from bot.commands.registry import CommandContext, CommandSpec, Subcommand, at_least, at_most, exactly
 from bot.errors import BadCommand
 from bot.prompts.assignments import split_assignments
 from bot.prompts.experiments import parse_ref, parse_version
 from bot.prompts.template import variables
-
-PROMPT_USAGE = (
-    "/prompt save <name> [system=…] [model=…] [temperature=…] <text with {variables}> | show <name>[@vN] | "
-    "list [filter] | diff <name> vA vB | run <name>[@vN] var=value … [model=…] [temperature=…] | "
-    "compare <name> [versions=v1,v2] [models=a,b] [temperatures=0,0.7] var=value … | rate <run> <1-5> [comment] | "
-    "history <name> | export [name] | delete <name>"
-)
 
 # save's raw text: the name, then leading options, then the template exactly as typed.
 _SAVE = re.compile(
@@ -27,56 +20,78 @@ _SAVE = re.compile(
 INLINE_LIMIT = 3_500
 
 
-async def prompt(ctx: CommandContext) -> None:
-    """Dispatch /prompt's subcommands."""
-    experiments = ctx.engine.prompts
-    message, responder = ctx.message, ctx.responder
-    words = list(ctx.command.args)
-    sub = words[0].lower() if words else ""
-    rest = words[1:]
-    team = message.team_id
-    if sub == "save":
-        match = _SAVE.fullmatch(ctx.command.text)
-        if match is None:
-            raise PROMPT.bad_usage("Name the prompt and give its text.")
-        _, options = split_assignments(shlex.split(match.group("options")))
-        saved = await experiments.save(message, match.group("name"), match.group("text"), options)
-        names = ", ".join(variables(saved.template)) or "none"
-        await responder.send_text(f"Saved {saved.name} v{saved.version} (variables: {names}).")
-    elif sub == "show" and len(rest) in (1, 2):
-        name, version = parse_ref(rest[0])
-        if len(rest) == 2:
-            version = parse_version(rest[1])
-        await responder.send_text(await experiments.describe(team, name, version))
-    elif sub == "list" and len(rest) <= 1:
-        await responder.send_text(await experiments.listing(team, rest[0] if rest else None))
-    elif sub == "diff" and len(rest) == 3:
-        text = await experiments.diff(team, rest[0].lower(), parse_version(rest[1]), parse_version(rest[2]))
-        await responder.send_text(f"```diff\n{text}\n```" if text.startswith("---") else text)
-    elif sub == "run" and rest:
-        positional, values = split_assignments(rest[1:])
-        if positional:
-            raise BadCommand(f"Give variables as name=value; {positional[0]!r} has no '='.")
-        footer = await experiments.run(message, responder, rest[0], values)
-        await responder.send_text(footer)
-    elif sub == "compare" and rest:
-        positional, values = split_assignments(rest[1:])
-        if positional:
-            raise BadCommand(f"Give variables as name=value; {positional[0]!r} has no '='.")
-        await responder.show_status("running the comparison…")
-        report = await experiments.compare(message, rest[0], values)
-        await _send_long(ctx, report, "prompt-compare.txt")
-    elif sub == "rate" and len(rest) >= 2:
-        await responder.send_text(await experiments.rate(message, rest[0], rest[1], " ".join(rest[2:])))
-    elif sub == "history" and len(rest) == 1:
-        await responder.send_text(await experiments.history(team, rest[0].lower()))
-    elif sub == "export" and len(rest) <= 1:
-        data = await experiments.export_json(team, rest[0].lower() if rest else None)
-        await responder.send_file(data, "prompts.json", "application/json", caption="The prompt library")
-    elif sub == "delete" and len(rest) == 1:
-        await responder.send_text(await experiments.delete(message, rest[0].lower()))
-    else:
-        raise BadCommand(f"Usage: {PROMPT_USAGE}")
+async def save(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """Save a new version of a prompt, options and template as typed."""
+    match = _SAVE.fullmatch(ctx.command.text)
+    if match is None:
+        raise PROMPT.bad_usage("Name the prompt and give its text.")
+    _, options = split_assignments(shlex.split(match.group("options")))
+    saved = await ctx.services.prompts.save(ctx.message, match.group("name"), match.group("text"), options)
+    names = ", ".join(variables(saved.template)) or "none"
+    await ctx.responder.send_text(f"Saved {saved.name} v{saved.version} (variables: {names}).")
+
+
+async def show(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """A prompt's text and settings, at its latest or a given version."""
+    name, version = parse_ref(rest[0])
+    if len(rest) == 2:
+        version = parse_version(rest[1])
+    await ctx.responder.send_text(await ctx.services.prompts.describe(ctx.message.team_id, name, version))
+
+
+async def listing(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """The team's prompts, optionally filtered."""
+    await ctx.responder.send_text(await ctx.services.prompts.listing(ctx.message.team_id, rest[0] if rest else None))
+
+
+async def diff(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """What changed between two versions."""
+    name, old, new = rest[0].lower(), parse_version(rest[1]), parse_version(rest[2])
+    text = await ctx.services.prompts.diff(ctx.message.team_id, name, old, new)
+    await ctx.responder.send_text(f"```diff\n{text}\n```" if text.startswith("---") else text)
+
+
+def _values(words: tuple[str, ...]) -> dict[str, str]:
+    positional, values = split_assignments(words)
+    if positional:
+        raise BadCommand(f"Give variables as name=value; {positional[0]!r} has no '='.")
+    return values
+
+
+async def run(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """Run a prompt with its variables filled in."""
+    values = _values(rest[1:])
+    footer = await ctx.services.prompts.run(ctx.message, ctx.responder, rest[0], values)
+    await ctx.responder.send_text(footer)
+
+
+async def compare(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """Run a grid of versions × models × temperatures and report side by side."""
+    values = _values(rest[1:])
+    await ctx.responder.show_status("running the comparison…")
+    report = await ctx.services.prompts.compare(ctx.message, rest[0], values)
+    await _send_long(ctx, report, "prompt-compare.txt")
+
+
+async def rate(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """Rate a run from 1 to 5, with an optional comment."""
+    await ctx.responder.send_text(await ctx.services.prompts.rate(ctx.message, rest[0], rest[1], " ".join(rest[2:])))
+
+
+async def history(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """A prompt's versions, runs and ratings."""
+    await ctx.responder.send_text(await ctx.services.prompts.history(ctx.message.team_id, rest[0].lower()))
+
+
+async def export(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """The library (or one prompt) as a JSON file."""
+    data = await ctx.services.prompts.export_json(ctx.message.team_id, rest[0].lower() if rest else None)
+    await ctx.responder.send_file(data, "prompts.json", "application/json", caption="The prompt library")
+
+
+async def delete(ctx: CommandContext, rest: tuple[str, ...]) -> None:
+    """Delete a prompt (its author or an admin)."""
+    await ctx.responder.send_text(await ctx.services.prompts.delete(ctx.message, rest[0].lower()))
 
 
 async def _send_long(ctx: CommandContext, text: str, filename: str) -> None:
@@ -89,4 +104,21 @@ async def _send_long(ctx: CommandContext, text: str, filename: str) -> None:
     )
 
 
-PROMPT = CommandSpec("prompt", PROMPT_USAGE, "save, run, compare and rate the team's shared prompts", prompt)
+PROMPT = CommandSpec.table(
+    "prompt",
+    "save, run, compare and rate the team's shared prompts",
+    {
+        "save": Subcommand(save, "<name> [system=…] [model=…] [temperature=…] <text with {variables}>"),
+        "show": Subcommand(show, "<name>[@vN]", range(1, 3)),
+        "list": Subcommand(listing, "[filter]", at_most(1)),
+        "diff": Subcommand(diff, "<name> vA vB", exactly(3)),
+        "run": Subcommand(run, "<name>[@vN] var=value … [model=…] [temperature=…]", at_least(1)),
+        "compare": Subcommand(
+            compare, "<name> [versions=v1,v2] [models=a,b] [temperatures=0,0.7] var=value …", at_least(1)
+        ),
+        "rate": Subcommand(rate, "<run> <1-5> [comment]", at_least(2)),
+        "history": Subcommand(history, "<name>", exactly(1)),
+        "export": Subcommand(export, "[name]", at_most(1)),
+        "delete": Subcommand(delete, "<name>", exactly(1)),
+    },
+)

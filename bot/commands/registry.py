@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bot.errors import BadCommand, NotAllowed
@@ -13,32 +14,58 @@ from bot.private_exchange import PrivateExchange
 from bot.responder import Responder
 
 if TYPE_CHECKING:
-    from bot.chat.engine import Engine
+    from bot.commands.services import CommandServices
 
 
 @dataclass(frozen=True)
 class CommandContext:
-    """Everything a command handler gets: the engine, the message, its command and the responder."""
+    """Everything a command handler gets: the services commands use, the message, its command and the responder."""
 
-    engine: Engine
+    services: CommandServices
     message: IncomingMessage
     command: Command
     responder: Responder
 
 
 Handler = Callable[[CommandContext], Awaitable[None]]
-
-# How a person becomes an admin on each platform: said whenever an admin-only action is refused.
-BECOMING_ADMIN = {
-    "console": "Start the console with --admin to speak as an admin (make run ARGS=--admin).",
-    "slack": "Admins are the workspace's admins and owners and the users listed in SLACK_ADMIN_USERS.",
-    "discord": "Admins have the Manage Server permission or the role named in DISCORD_ADMIN_ROLE.",
-}
+# A subcommand's handler gets the words after its own (`/prompt show p v2` -> ("p", "v2")).
+SubHandler = Callable[[CommandContext, tuple[str, ...]], Awaitable[None]]
+ANY_NUMBER = range(0, sys.maxsize)
 
 
-def admins_only(message: IncomingMessage, refused: str) -> NotAllowed:
-    """A NotAllowed that says what was refused and how one becomes an admin on this platform."""
-    how = BECOMING_ADMIN.get(message.platform)
+def exactly(n: int) -> range:
+    """A subcommand that takes `n` words."""
+    return range(n, n + 1)
+
+
+def at_most(n: int) -> range:
+    """A subcommand that takes up to `n` words."""
+    return range(0, n + 1)
+
+
+def at_least(n: int) -> range:
+    """A subcommand that takes `n` words or more."""
+    return range(n, ANY_NUMBER.stop)
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One word of a command that has several (`/prompt save …`): its handler and how it is used.
+
+    `usage` is what follows the word in usage lines; `takes` how many words may follow it (fewer or more
+    is a usage error, said before the handler runs); `described` names it in "takes …" when its word
+    alone would not ("nothing (your own)").
+    """
+
+    handler: SubHandler
+    usage: str = ""
+    takes: range = ANY_NUMBER
+    described: str = ""
+
+
+def admins_only(ctx: CommandContext, refused: str) -> NotAllowed:
+    """A NotAllowed that says what was refused and how one becomes an admin on the asker's platform."""
+    how = ctx.services.platforms.becoming_admin(ctx.message.platform)
     return NotAllowed(f"{refused} {how}" if how else refused)
 
 
@@ -54,13 +81,50 @@ class CommandSpec:
     name: str
     usage: str
     summary: str
-    handler: Handler
+    handler: Handler | None  # None: the first word picks one of `subcommands`
     admin_only: bool = False
     private: bool = False
+    subcommands: Mapping[str, Subcommand] = field(default_factory=dict)
+    default: str | None = None  # the subcommand run when none is named ("" may name one in the table)
+
+    @classmethod
+    def table(
+        cls,
+        name: str,
+        summary: str,
+        subcommands: Mapping[str, Subcommand],
+        *,
+        default: str | None = None,
+        usage: str | None = None,
+        admin_only: bool = False,
+        private: bool = False,
+    ) -> CommandSpec:
+        """A command dispatched by its first word; its usage line is written from the table unless given."""
+        written = " | ".join(f"{word} {sub.usage}".rstrip() for word, sub in subcommands.items() if word)
+        return cls(name, usage or f"/{name} {written}", summary, None, admin_only, private, dict(subcommands), default)
 
     def bad_usage(self, problem: str) -> BadCommand:
         """A BadCommand that says what is wrong and shows the usage line."""
         return BadCommand(f"{problem}\nUsage: {self.usage}")
+
+    async def run(self, ctx: CommandContext) -> None:
+        """Run the handler, or the subcommand the first word names with the words after it."""
+        if self.handler is not None:
+            await self.handler(ctx)
+            return
+        words = ctx.command.args
+        word = words[0].lower() if words else self.default
+        sub = self.subcommands.get(word) if word is not None else None
+        if sub is None or word is None:
+            choices = [s.described or w for w, s in self.subcommands.items()]
+            listed = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+            said = f", not {words[0]!r}" if words else ""
+            raise self.bad_usage(f"/{self.name} takes {listed}{said}.")
+        rest = words[1:]
+        if len(rest) not in sub.takes:
+            takes = sub.usage or "nothing after it"
+            raise self.bad_usage(f"/{self.name} {word} takes {takes}.")
+        await sub.handler(ctx, rest)
 
 
 class CommandRegistry:
@@ -111,7 +175,7 @@ class CommandRegistry:
                 f"Unknown command /{ctx.command.name}. Commands: {known}. Try /{self.public_name('help')}."
             )
         if spec.admin_only and not ctx.message.author.is_admin:
-            raise admins_only(ctx.message, f"/{self.public_name(spec.name)} is for admins only.")
+            raise admins_only(ctx, f"/{self.public_name(spec.name)} is for admins only.")
         if spec.private:  # the one place that makes a command's answers private (see bot/private_exchange.py)
             ctx = replace(ctx, responder=PrivateExchange(ctx.responder, self.public_name(spec.name)))
-        await spec.handler(ctx)
+        await spec.run(ctx)

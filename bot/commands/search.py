@@ -17,9 +17,10 @@ _CHANNEL = re.compile(r"<#(?P<mention>[^>|]+)(?:\|[^>]*)?>|(?P<bare>[A-Za-z0-9_.
 
 async def search(ctx: CommandContext) -> None:
     """Top matches across the conversations of channels the asker can read; answered privately."""
-    engine, message = ctx.engine, ctx.message
-    if not engine.memory.enabled:
-        raise BadCommand(f"Search is off on this bot ({engine.memory.off_reason}).")
+    services, message = ctx.services, ctx.message
+    memory = services.memory
+    if not memory.enabled:
+        raise BadCommand(f"Search is off on this bot ({memory.off_reason}).")
     words, channel, days = [], None, None
     for word in ctx.command.args:
         key, has_value, value = word.partition(":")
@@ -32,13 +33,11 @@ async def search(ctx: CommandContext) -> None:
     query = " ".join(words).strip()
     if not query:
         raise SEARCH.bad_usage("Say what to look for after /search.")
-    if channel is not None and not await engine.memory.searchable_channels(message, only=channel):
+    if channel is not None and not await memory.searchable_channels(message, only=channel):
         await ctx.responder.send_text("Nothing you can see in that channel has been remembered yet.")
         return
-    since = engine.now() - timedelta(days=days) if days is not None else None
-    hits = await engine.memory.search(
-        message, query, channel=channel, since=since, limit=engine.settings.search_results
-    )
+    since = services.clock() - timedelta(days=days) if days is not None else None
+    hits = await memory.search(message, query, channel=channel, since=since, limit=services.settings.search_results)
     if not hits:
         # Only matches at least SEARCH_MIN_SIMILARITY come back: unrelated messages are not shown as results.
         await ctx.responder.send_text(f"No good matches for “{query}” in the conversations you can see.")

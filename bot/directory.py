@@ -1,0 +1,80 @@
+"""What only the platform knows, for the author of one message: who may see which channel, a message's
+link, and a channel's or thread's history.
+
+/search and catch-ups must never show a person a message from a channel they cannot read (a DM, a
+private channel). The adapter answers with the platform's own rules; without an adapter's answer,
+only the channel the question was asked in counts as visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.errors import NotSupported
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    """One message of a channel's or thread's history as the platform keeps it (the bot may never have seen it)."""
+
+    author_id: str
+    author_name: str
+    text: str
+    created_at: datetime
+    message_id: str
+    thread_id: str = ""  # the thread it belongs to ("" in a channel's main timeline)
+    link: str | None = None  # a permalink / jump URL where the platform has one
+
+
+class Directory(Protocol):
+    """The platform's view, for the author of one message."""
+
+    async def visible_channels(self, channel_ids: Sequence[str]) -> set[str]:
+        """Those of `channel_ids` the author may read."""
+
+    async def can_read_thread(self, channel_id: str, thread_id: str) -> bool:
+        """Whether the author may read a thread of a channel they can see (private threads may be closed)."""
+
+    async def link(self, channel_id: str, thread_id: str, message_id: str) -> str | None:
+        """A link to a message (or, without its id, to its thread); None when there is none."""
+
+    def history(
+        self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
+    ) -> AsyncIterator[HistoryMessage]:
+        """A thread's messages (with `thread_id`) or a channel's since `since`, oldest first, read from the
+        platform page by page within its rate limits. Raises NotSupported where the adapter cannot yet;
+        the caller checks first that the author may read the channel (`visible_channels`)."""
+
+
+def history_not_supported(platform: str) -> NotSupported:
+    """The refusal of a platform whose history cannot be read yet."""
+    return NotSupported(f"Reading a channel's history on {platform} is not supported yet.")
+
+
+class OnlyThisChannel:
+    """The safe default: the author can see the channel they are writing in, nothing else."""
+
+    def __init__(self, channel_id: str) -> None:
+        self._channel_id = channel_id
+
+    async def visible_channels(self, channel_ids: Sequence[str]) -> set[str]:
+        """Just the current channel."""
+        return {self._channel_id} & set(channel_ids)
+
+    async def can_read_thread(self, channel_id: str, thread_id: str) -> bool:
+        """Threads of the current channel are visible with it."""
+        return channel_id == self._channel_id
+
+    async def link(self, channel_id: str, thread_id: str, message_id: str) -> str | None:
+        """No links."""
+        return None
+
+    async def history(
+        self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
+    ) -> AsyncIterator[HistoryMessage]:
+        """No platform to read from."""
+        raise history_not_supported("this platform")
+        yield  # an async generator, like the adapters' own
