@@ -27,6 +27,7 @@ from bot.prompts.experiments import PromptExperiments
 from bot.responder import Responder
 from bot.settings import Settings
 from storage import ConversationKey, PlatformMessage, Store, StoreFailed
+from storage.ledger_records import InFlightLease
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +173,8 @@ class Engine:
             # (counted across every process on the database), refuse politely and keep nothing.
             async with self.budget.in_flight(
                 message.platform, message.team_id, message.author.id, self.settings.max_user_in_flight
-            ):
-                await self._dispatch(message, responder)
+            ) as running:
+                await self._dispatch(message, responder, running)
         except StoreFailed as exc:
             log.error("storage failed for %s message %s: %s", message.platform, message.message_id, exc)
             await _tell(responder, STORE_BUSY if exc.busy else STORE_FAILED)
@@ -192,13 +193,13 @@ class Engine:
             if task is not None:
                 self._running.discard(task)
 
-    async def _dispatch(self, message: IncomingMessage, responder: Responder) -> None:
+    async def _dispatch(self, message: IncomingMessage, responder: Responder, running: InFlightLease) -> None:
         if message.command is not None:
             await self.commands.run(CommandContext(self, message, message.command, responder))
         elif self._is_voice_message(message):
             await transcribe_message(self, message, responder, TranscribeOptions())
         elif message.text.strip() or (message.attachments and audio_attachment(message) is None):
-            await self.conversations.turn(message, responder)
+            await self.conversations.turn(message, responder, running)
         else:
             hint = VOICE_HINT if audio_attachment(message) else EMPTY_DIRECT if message.is_direct else EMPTY_MESSAGE
             names = self.commands.public_name
