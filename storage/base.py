@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from storage.ledger_records import (
+    InFlightLease,
     LimitChange,
     LimitOverride,
     Metric,
@@ -261,9 +262,15 @@ class Store(Protocol):
         """Append one complete message, with its usage when it is a model reply."""
 
     async def add_reply(
-        self, conversation_id: int, message: NewMessage, settlement: Settlement, lease: TurnLease | None = None
+        self,
+        conversation_id: int,
+        message: NewMessage,
+        settlement: Settlement,
+        lease: TurnLease | None = None,
+        running: InFlightLease | None = None,
     ) -> tuple[StoredMessage, bool]:
-        """Append a model's reply and settle its call in one transaction (releasing the turn's `lease` in it);
+        """Append a model's reply and settle its call in one transaction (releasing the turn's `lease` and the
+        request's in-flight lease, `running`, in it);
         False when the call's hold had been lost (the reply is stored all the same: record its cost with
         `Ledger.settle_late`)."""
 

@@ -88,6 +88,15 @@ def fits(request: ReservationRequest, limits: Limits, totals: PeriodTotals) -> b
     )
 
 
+@dataclass
+class InFlightLease:
+    """One running request of a person, counted against MAX_USER_IN_FLIGHT. `released` once its release
+    went with the turn's last write (`Store.add_reply`), so the request's end has nothing more to do."""
+
+    id: int
+    released: bool = False
+
+
 @dataclass(frozen=True)
 class Settlement:
     """The real cost of a reserved call, to record (with what the caller keeps of it, in one transaction)."""

@@ -15,7 +15,16 @@ from bot.billing.budget import Budget, QuotaExceeded
 from bot.billing.money import usd_to_nanos
 from bot.settings import load_settings
 from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, Store, StoredImage
-from storage.ledger_records import Charge, Limits, Metric, Recovered, ReservationRequest, Settlement, Units
+from storage.ledger_records import (
+    Charge,
+    InFlightLease,
+    Limits,
+    Metric,
+    Recovered,
+    ReservationRequest,
+    Settlement,
+    Units,
+)
 from storage.memory_records import VectorScope
 from storage.prompt_records import PromptRun
 from tests.stores import fresh_database, opened
@@ -429,3 +438,18 @@ async def test_the_turn_lease_goes_with_the_reply_so_the_thread_is_free_once_the
                 pass
         assert [m.content for m in await second.messages(conversation.id)] == ["hi"]
         assert [(cost, state) for *_, cost, state in await second.ledger.ledger_rows("T1")] == [(40, "settled")]
+
+
+async def test_the_in_flight_lease_goes_with_the_reply_so_the_person_may_ask_again_at_once(store: Store) -> None:
+    ledger, later = store.ledger, NOW + timedelta(seconds=60)
+    conversation = await store.active_conversation(KEY, NOW)
+    lease = await ledger.claim_in_flight("slack", "T1", "ann", "p:1", NOW, later, 1)
+    assert lease is not None and await ledger.claim_in_flight("slack", "T1", "ann", "p:1", NOW, later, 1) is None
+    running = InFlightLease(lease)
+    budget = Budget(ledger, load_settings(env_file=None), lambda: NOW)
+    async with budget.metered(Charge("slack", "T1", "ann", "C1", "chat", "m"), Units(), 100) as bill:
+        settlement = Settlement(bill.id, Units(output_tokens=2), 40, NOW)
+        _, bill.settled = await store.add_reply(conversation.id, NewMessage("assistant", "hi", 2, NOW), settlement,
+                                                running=running)  # fmt: skip
+    assert running.released
+    assert await ledger.claim_in_flight("slack", "T1", "ann", "p:1", NOW, later, 1) is not None

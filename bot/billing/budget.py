@@ -26,6 +26,7 @@ from bot.wording import count
 from storage import Ledger, StoreFailed
 from storage.ledger_records import (
     Charge,
+    InFlightLease,
     Kind,
     LimitOverride,
     Limits,
@@ -274,7 +275,7 @@ class Budget:
         return Reservation(self, outcome, charge)
 
     @asynccontextmanager
-    async def in_flight(self, platform: str, team_id: str, user_id: str, limit: int) -> AsyncIterator[None]:
+    async def in_flight(self, platform: str, team_id: str, user_id: str, limit: int) -> AsyncIterator[InFlightLease]:
         """Count one running request of a person for the block, across every process on the database.
 
         Raises TooManyInFlight when they already have `limit` running. The count is a lease renewed
@@ -286,13 +287,15 @@ class Budget:
             raise TooManyInFlight(
                 f"You already have {count(limit, 'request')} running; please wait for them to finish."
             )
+        running = InFlightLease(lease)
         self._leases.add(lease)
         self._renewing()
         try:
-            yield
+            yield running  # a chat turn releases it with its reply (Store.add_reply)
         finally:
             self._leases.discard(lease)
-            await asyncio.shield(self.ledger.release_in_flight(lease))
+            if not running.released:
+                await asyncio.shield(self.ledger.release_in_flight(lease))
 
     def _renewing(self) -> None:
         """Make sure the renewal loop runs (it ends by itself when nothing is held)."""

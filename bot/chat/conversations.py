@@ -22,7 +22,7 @@ from bot.providers.llm import PromptImage, PromptMessage
 from bot.responder import Responder
 from bot.settings import Settings
 from storage import NewMessage, PlatformMessage, Store, StoredImage, WindowMessage
-from storage.ledger_records import Settlement
+from storage.ledger_records import InFlightLease, Settlement
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,13 @@ class Conversations:
         self._locks = KeyedLocks()
         self._framing_tokens: dict[str, int] = {}
 
-    async def turn(self, message: IncomingMessage, responder: Responder) -> None:
+    async def turn(self, message: IncomingMessage, responder: Responder, running: InFlightLease | None = None) -> None:
         """One chat turn: store the user's message, answer from the history window, store the reply.
 
         The user's message is stored before the model is called, so a failed call never loses it;
         the reply is stored only once complete, with its usage, so history never holds half a reply.
         The conversation keeps the channel persona it started with; the channel's model applies now.
+        The request's in-flight lease (`running`) is released with the reply, in the same transaction.
         """
         key = message.conversation_key
         # In-process first, so waiting turns do not each hold a database connection for the lock.
@@ -105,7 +106,7 @@ class Conversations:
                     usage=completion.usage,
                     reply_to=stored.id,
                 )
-                _, held = await self._store.add_reply(conversation.id, reply, settlement, lease)
+                _, held = await self._store.add_reply(conversation.id, reply, settlement, lease, running)
                 return held
 
             completion = await self._reply(cell, message, responder, keep)

@@ -18,6 +18,7 @@ from bot.media.voice import audio_attachment, transcribe_message
 from bot.messages import IncomingMessage
 from bot.responder import Responder
 from storage import ConversationKey, PlatformMessage, Store, StoredMessage, StoreFailed
+from storage.ledger_records import InFlightLease
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +166,8 @@ class Engine:
             # (counted across every process on the database), refuse politely and keep nothing.
             async with self.budget.in_flight(
                 message.platform, message.team_id, message.author.id, self.settings.max_user_in_flight
-            ):
-                await self._dispatch(message, responder)
+            ) as running:
+                await self._dispatch(message, responder, running)
         except StoreFailed as exc:
             log.error("storage failed for %s message %s: %s", message.platform, message.message_id, exc)
             await _tell(responder, STORE_BUSY if exc.busy else STORE_FAILED)
@@ -185,13 +186,13 @@ class Engine:
             if task is not None:
                 self._running.discard(task)
 
-    async def _dispatch(self, message: IncomingMessage, responder: Responder) -> None:
+    async def _dispatch(self, message: IncomingMessage, responder: Responder, running: InFlightLease) -> None:
         if message.command is not None:
             await self.commands.run(CommandContext(self.services, message, message.command, responder))
         elif self._is_voice_message(message):
             await transcribe_message(self.transcriber, self.conversations, message, responder, TranscribeOptions())
         elif message.text.strip() or (message.attachments and audio_attachment(message) is None):
-            await self.conversations.turn(message, responder)
+            await self.conversations.turn(message, responder, running)
         else:
             hint = VOICE_HINT if audio_attachment(message) else EMPTY_DIRECT if message.is_direct else EMPTY_MESSAGE
             names = self.commands.public_name

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from storage.ledger_records import Refusal, ReservationRequest
+from storage.sql.connection import Statement
 from storage.sql.ledger import RELEASE, RESERVE, WITHIN_LIMITS, SQLLedger, reserve_params, within_limits_params
 
 # MAX_USER_IN_FLIGHT across processes: a person's running messages hold slots 0 … limit-1 ($6), one row
@@ -85,6 +86,10 @@ class PostgresLedger(SQLLedger):
     async def renew_in_flight(self, lease_ids: Sequence[int], expires_at: datetime) -> None:
         """Keep messages' leases alive while they run."""
         await self._db.execute(RENEW_IN_FLIGHT, expires_at.isoformat(), list(lease_ids))
+
+    def in_flight_release(self, lease_id: int) -> list[Statement]:
+        """Drop the lease row in the caller's transaction."""
+        return [(RELEASE_IN_FLIGHT, (lease_id,))]
 
     async def release_in_flight(self, lease_id: int) -> None:
         """The message is done."""

@@ -28,7 +28,7 @@ from storage.ledger_records import (
     effective,
     fits,
 )
-from storage.sql.connection import Connection, Database, Row, ledger_lock, limits_lock
+from storage.sql.connection import Connection, Database, Row, Statement, ledger_lock, limits_lock
 
 
 def _total(column: str, scope: str, subject: str, period: str, team: str) -> str:
@@ -199,6 +199,31 @@ class SQLLedger:
         """Reservations of the given (dead) holders: charged their worst case if sent, else released."""
         estimated = len(await self._db.fetch(ESTIMATE_HELD_BY, now.isoformat(), list(holders)))
         return Recovered(len(await self._db.fetch(RELEASE_HELD_BY, now.isoformat(), list(holders))), estimated)
+
+    # Each database counts a person's requests in flight its own way (storage/sqlite/ledger.py in memory,
+    # storage/postgres/ledger.py in rows shared by every process).
+
+    async def claim_in_flight(
+        self, platform: str, team_id: str, user_id: str, holder: str, now: datetime, expires_at: datetime, limit: int
+    ) -> int | None:
+        """A lease for one message of this user, unless they already have `limit` running: its id, or None."""
+        raise NotImplementedError
+
+    async def renew_in_flight(self, lease_ids: Sequence[int], expires_at: datetime) -> None:
+        """Keep messages' leases alive while they run."""
+        raise NotImplementedError
+
+    async def release_in_flight(self, lease_id: int) -> None:
+        """The message is done."""
+        raise NotImplementedError
+
+    def in_flight_release(self, lease_id: int) -> list[Statement]:
+        """The statements that release a lease inside a caller's transaction (the message is done)."""
+        raise NotImplementedError
+
+    async def forget_in_flight(self, now: datetime, dead_holders: Sequence[str]) -> int:
+        """Drop leases that expired or whose holder is known dead."""
+        raise NotImplementedError
 
     async def reservation_holders(self) -> list[str]:
         """The distinct holders of open reservations."""

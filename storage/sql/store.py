@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from storage.base import Ledger
-from storage.ledger_records import Settlement
+from storage.ledger_records import InFlightLease, Settlement
 from storage.memory_records import PENDING
 from storage.records import (
     ChannelSettings,
@@ -26,7 +26,7 @@ from storage.records import (
     WindowMessage,
 )
 from storage.sql.connection import Connection, Database, Row, Statement, conversation_lock
-from storage.sql.ledger import SETTLE, settle_params
+from storage.sql.ledger import SETTLE, SQLLedger, settle_params
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
 from storage.sql.signins import END_SIGNINS, SQLSignIns
@@ -168,7 +168,7 @@ TEAMS = (
 class SQLStore:
     """A Store on a Database. Safe for many coroutines; several processes may share the database."""
 
-    def __init__(self, db: Database, memory: SQLMemory, ledger: Ledger) -> None:
+    def __init__(self, db: Database, memory: SQLMemory, ledger: SQLLedger) -> None:
         self._db = db
         self._ledger = ledger
         self._prompts = SQLPromptLibrary(db)
@@ -243,18 +243,27 @@ class SQLStore:
             return await _add_message(conn, conversation_id, message)
 
     async def add_reply(
-        self, conversation_id: int, message: NewMessage, settlement: Settlement, lease: TurnLease | None = None
+        self,
+        conversation_id: int,
+        message: NewMessage,
+        settlement: Settlement,
+        lease: TurnLease | None = None,
+        running: InFlightLease | None = None,
     ) -> tuple[StoredMessage, bool]:
-        """Append a model's reply and settle its call in one transaction (one commit where there were two or
-        three: the turn's `lease` is released in it too); False when the call's hold had been lost."""
+        """Append a model's reply and settle its call in one transaction (one commit where there were up to
+        four: the turn's `lease` and the request's in-flight lease, `running`, are released in it too);
+        False when the call's hold had been lost."""
         assert not message.images, "a model's reply carries no images"
         release = self.lease_release(lease) if lease is not None else []
+        if running is not None:
+            release += self._ledger.in_flight_release(running.id)
         settled, added, *_ = await self._db.batch(
             [(SETTLE, settle_params(settlement)), (ADD_MESSAGE, _message_params(conversation_id, message)), *release],
             conversation_lock(conversation_id),
         )
-        if lease is not None:
-            lease.released = True
+        for released in (lease, running):
+            if released is not None:
+                released.released = True
         return _stored(added[0][0], conversation_id, message), bool(settled)
 
     def lease_release(self, lease: TurnLease) -> list[Statement]:

@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Sequence
 from datetime import datetime
 
-from storage.sql.connection import Database
+from storage.sql.connection import Database, Statement
 from storage.sql.ledger import SQLLedger
 
 
@@ -40,8 +40,16 @@ class SQLiteLedger(SQLLedger):
     async def renew_in_flight(self, lease_ids: Sequence[int], expires_at: datetime) -> None:
         """Nothing to renew: the leases live as long as this process."""
 
+    def in_flight_release(self, lease_id: int) -> list[Statement]:
+        """Nothing for the caller's transaction to run: the count drops at once."""
+        self._drop(lease_id)
+        return []
+
     async def release_in_flight(self, lease_id: int) -> None:
         """The message is done."""
+        self._drop(lease_id)
+
+    def _drop(self, lease_id: int) -> None:
         person = self._lease_owner.pop(lease_id, None)
         if person is None:
             return
