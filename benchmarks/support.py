@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from openai.types.chat import ChatCompletionToolParam
 
 from bot.memory.embeddings import Embedded, normalized
 from bot.providers.llm import ChatResult, PromptMessage, TextSink
@@ -34,6 +35,7 @@ class InstantModel:
         max_output_tokens: int,
         temperature: float | None = None,
         on_text: TextSink | None = None,
+        tools: Sequence[ChatCompletionToolParam] = (),
     ) -> ChatResult:
         self.calls += 1
         if self.delay:

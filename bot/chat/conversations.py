@@ -21,6 +21,8 @@ from bot.messages import IncomingMessage
 from bot.providers.llm import PromptImage, PromptMessage
 from bot.responder import Responder
 from bot.settings import Settings
+from bot.tools.loop import Recorder, ToolLoop
+from bot.tools.registry import ToolUse
 from storage import NewMessage, PlatformMessage, Store, StoredImage, WindowMessage
 from storage.ledger_records import Settlement
 
@@ -41,8 +43,10 @@ class Conversations:
         clock: Clock,
         prices: PriceTable,
         image_limits: ImageLimits,
+        tools: ToolLoop | None = None,
     ) -> None:
         self._settings = settings
+        self._tools = tools
         self._image_limits = image_limits
         self._prices = prices
         self._memory = memory
@@ -108,7 +112,13 @@ class Conversations:
                 _, held = await self._store.add_reply(conversation.id, reply, settlement, lease)
                 return held
 
-            completion = await self._reply(cell, message, responder, keep)
+            async def record(found: str) -> None:
+                """What a tool step found joins the history before the answer, so follow-ups see it."""
+                tokens = self._tokens.count_message(found)
+                note = NewMessage("assistant", found, tokens, self._clock(), reply_to=stored.id)
+                await self._store.add_message(conversation.id, note)
+
+            completion = await self._reply(cell, message, responder, keep, record)
         self._memory.notify()
         await self.after_reply(completion, responder)
 
@@ -196,7 +206,7 @@ class Conversations:
             text = text[: room * 3]  # a long transcript is summarized from its beginning
         prompt = [*build_prompt(self._settings.system_prompt, []), PromptMessage("user", f"{instruction}\n\n{text}")]
         cell = Cell(prompt, self._chat.prompt_tokens(prompt), self._settings.chat_model)
-        await self.after_reply(await self._reply(cell, message, responder), responder)
+        await self.after_reply(await self._reply(cell, message, responder, tools=False), responder)
 
     async def deleted(self, message: PlatformMessage) -> int:
         """A message deleted on its platform leaves history and memory, with the bot's replies to it."""
@@ -220,9 +230,18 @@ class Conversations:
             return await self._store.end_conversation(message.conversation_key, self._clock())
 
     async def _reply(
-        self, cell: Cell, message: IncomingMessage, responder: Responder, keep: Keeper | None = None
+        self,
+        cell: Cell,
+        message: IncomingMessage,
+        responder: Responder,
+        keep: Keeper | None = None,
+        record: Recorder | None = None,
+        *,
+        tools: bool = True,
     ) -> Completion:
         charge = charge_for(message, "chat", cell.model)
+        if tools and self._tools is not None and self._tools.enabled:
+            return await self._tools.run(cell, charge, ToolUse(message, responder), keep=keep, record=record)
         return await stream_reply(self._chat, cell, charge, responder, keep=keep)
 
     async def after_reply(self, completion: Completion, responder: Responder) -> None:
