@@ -121,6 +121,7 @@ class Settings(BaseSettings):
         "", description="comma-separated host[:port] fetch_url may read although not public"
     )
     fetch_max_mb: int = Field(5, ge=1, le=100, description="largest page or PDF fetch_url reads")
+    max_document_pages: int = Field(50, ge=1, le=2_000, description="pages of an attached PDF read into the message")
     fetch_timeout_seconds: float = Field(15.0, gt=0, le=120, description="the whole fetch of a page or search")
 
     # Slack (adapters/slack/adapter.py): SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode, for

@@ -3,12 +3,15 @@ loopback servers (a SearXNG fake, a page server) -> SQLite; each step a metered 
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
 from bot.app import open_engine
 from bot.errors import ConfigError
 from bot.net.addresses import AllowedHosts
@@ -21,6 +24,7 @@ from tests.document_factory import make_pdf
 from tests.fakes.openai_server import CallTool, FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.fakes.web import FakeSearXNG, PageServer
+from tests.test_slack import Harness, final_text, mention, slack, until  # noqa: F401 (slack: the harness fixture)
 from tests.test_turn_cost import statements_run
 
 ARTICLE = (
@@ -54,6 +58,12 @@ def tool_settings(make_settings: Any, searx: FakeSearXNG, pages: PageServer) -> 
         return make_settings(**{**values, **overrides})
 
     return make
+
+
+@pytest.fixture
+def slack_overrides(searx: FakeSearXNG, pages: PageServer) -> dict[str, Any]:
+    """The Slack harness with the tools on."""
+    return {"web_search_url": searx.base_url, "fetch_enabled": True, "fetch_allowed_hosts": pages.host}
 
 
 def tool_names(request: dict[str, Any]) -> list[str]:
@@ -164,6 +174,39 @@ async def test_a_five_step_turn_is_five_reservations_each_settled(tool_settings:
     reserved = [s for s in turn if s.lstrip().upper().startswith("INSERT INTO USAGE_LEDGER")]
     assert len(reserved) == 5, "\n".join(turn)
     assert len(turn) <= 40, "\n".join(f"{i}. {s[:140]}" for i, s in enumerate(turn, 1))
+
+
+async def test_on_slack_a_mention_searches_and_the_answer_is_posted_in_its_thread(
+    slack: Harness,  # noqa: F811 (the harness fixture, imported)
+    fake_openai: FakeOpenAI,
+    searx: FakeSearXNG,
+) -> None:
+    fake_openai.enqueue(
+        Reply("", tool_calls=(CallTool("web_search", {"query": "teambot"}),)),
+        Reply("See [Teambot notes](https://example.com/notes)."),
+    )
+    assert await slack.event(mention("<@UBOT> what is teambot?")) == 200
+    await until(lambda: "Teambot notes" in final_text(slack.api))
+    assert searx.queries == ["teambot"]
+    posted = slack.api.called("chat.postMessage")
+    assert all(p["thread_ts"] == "1000.0001" for p in posted)
+    assert len(fake_openai.chat_requests()) == 2
+
+
+async def test_on_the_console_a_question_reads_a_page_and_prints_the_answer(
+    tool_settings: Any, fake_openai: FakeOpenAI, pages: PageServer, tmp_path: Path
+) -> None:
+    fake_openai.enqueue(
+        Reply("", tool_calls=(CallTool("fetch_url", {"url": pages.url("/doc.pdf")}),)),
+        Reply("The figure is 42."),
+    )
+    out = io.StringIO()
+    async with open_engine(tool_settings()) as engine:
+        adapter = ConsoleAdapter(engine, ConsoleIdentity(user_id="ada"), stdin=io.StringIO("what is the figure?\n"),
+                                 stdout=out, files_dir=tmp_path)  # fmt: skip
+        assert await adapter.run() == 0
+    assert out.getvalue().splitlines()[0] == "The figure is 42."
+    assert "Quarterly figures: 42" in fake_openai.chat_requests()[1]["messages"][-1]["content"]
 
 
 def fetcher(allowed: str = "", max_mb: int = 1) -> FetchPage:

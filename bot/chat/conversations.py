@@ -283,6 +283,7 @@ class Conversations:
             model=model,
             detail=self._settings.vision_detail,
             check=check,
+            max_document_pages=self._settings.max_document_pages,
         )
 
     def _check_size(self, text: str, budget: int, image_tokens: int) -> int:

@@ -8,16 +8,14 @@ trafilatura, which keeps a page's main text and drops menus, scripts and boilerp
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-import pypdf
-
 from bot.net.addresses import AllowedHosts
 from bot.net.outbound import FetchFailed, FetchPolicy, FetchTooLarge, fetch
 from bot.settings import Settings
+from bot.tools.documents import UnreadableDocument, pdf_text
 from bot.tools.registry import ToolFailed, ToolResult, ToolUse
 
 log = logging.getLogger(__name__)
@@ -71,7 +69,10 @@ class FetchPage:
 def page_text(body: bytes, content_type: str) -> str:
     """The readable text of a fetched body: HTML's main text, a PDF's text layer, or plain text."""
     if content_type == "application/pdf" or body.startswith(b"%PDF-"):
-        return pdf_text(body)
+        try:
+            return pdf_text(body)
+        except UnreadableDocument as exc:
+            raise ToolFailed(str(exc)) from None
     if content_type in ("text/html", "application/xhtml+xml") or not content_type:
         import trafilatura  # imported at the first page read: it and lxml weigh tens of MB a bot may never use
 
@@ -80,13 +81,3 @@ def page_text(body: bytes, content_type: str) -> str:
     if content_type.startswith("text/") or content_type in TEXT_TYPES:
         return body.decode("utf-8", "replace")
     raise ToolFailed(f"{content_type} is not a page or document this bot reads")
-
-
-def pdf_text(body: bytes, max_pages: int | None = None) -> str:
-    """A PDF's text layer, page by page (a scanned PDF has none: the text is then empty)."""
-    try:
-        reader = pypdf.PdfReader(io.BytesIO(body))
-        pages = reader.pages if max_pages is None else reader.pages[:max_pages]
-        return "\n\n".join(page.extract_text() or "" for page in pages)
-    except pypdf.errors.PdfReadError:
-        raise ToolFailed("the PDF could not be read (damaged or encrypted)") from None
