@@ -13,7 +13,7 @@ import numpy as np
 from openai.types.chat import ChatCompletionToolParam
 
 from bot.memory.embeddings import Embedded, normalized
-from bot.providers.llm import ChatResult, PromptMessage, TextSink
+from bot.providers.llm import ChatResult, Effort, PromptMessage, TextSink
 from storage import ModelUsage
 
 
@@ -36,6 +36,7 @@ class InstantModel:
         temperature: float | None = None,
         on_text: TextSink | None = None,
         tools: Sequence[ChatCompletionToolParam] = (),
+        reasoning_effort: Effort | None = None,
     ) -> ChatResult:
         self.calls += 1
         if self.delay:

@@ -19,7 +19,7 @@ from bot.billing.budget import Budget, Reservation
 from bot.billing.prices import PriceTable
 from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.errors import ModelError, ModelUnavailable
-from bot.providers.llm import ChatModel, ChatResult, PromptMessage, TextSink, ToolCall
+from bot.providers.llm import ChatModel, ChatResult, Effort, PromptMessage, TextSink, ToolCall
 from storage import ModelUsage
 from storage.ledger_records import Charge, Settlement, Units
 
@@ -50,6 +50,7 @@ class Cell:
     model: str
     temperature: float | None = None
     tools: tuple[ChatCompletionToolParam, ...] = ()  # functions offered (their definitions are in prompt_tokens)
+    reasoning_effort: Effort | None = None
 
 
 # Stores a completion with its settlement in one transaction; False when the call's hold had been lost.
@@ -172,6 +173,7 @@ class MeteredChat:
                 temperature=cell.temperature,
                 on_text=sink,
                 tools=cell.tools,
+                reasoning_effort=cell.reasoning_effort,
             )
         except ModelError as exc:
             if not exc.sent:

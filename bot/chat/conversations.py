@@ -18,7 +18,7 @@ from bot.media.inputs import MessageInputs, read_inputs
 from bot.media.vision import Detail, VisionFormula, VisionImage, data_url
 from bot.memory.semantic import Memory
 from bot.messages import IncomingMessage
-from bot.providers.llm import PromptImage, PromptMessage
+from bot.providers.llm import PromptImage, PromptMessage, effort
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.tools.loop import Recorder, ToolLoop
@@ -97,6 +97,7 @@ class Conversations:
                 build_prompt(system, history, recalled, images),
                 framing + recalled_tokens + sum(m.tokens for m in history),
                 model,
+                reasoning_effort=effort(conversation.reasoning_effort),
             )
 
             async def keep(completion: Completion, settlement: Settlement) -> bool:
@@ -153,7 +154,7 @@ class Conversations:
         model = channel.model or self._settings.chat_model
         inputs = await self._inputs(question, message, model, self._settings.input_token_budget - framing)
         prompt = [*build_prompt(system, []), PromptMessage("user", inputs.text, _prompt_images(inputs.images))]
-        cell = Cell(prompt, framing + inputs.tokens, model)
+        cell = Cell(prompt, framing + inputs.tokens, model, reasoning_effort=effort(channel.reasoning_effort))
         completion = await self._reply(cell, message, responder)
         await self.after_reply(completion, responder)
         return completion

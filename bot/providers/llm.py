@@ -26,6 +26,9 @@ __all__ = [
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection (the openai SDK's own default); a refused one is retried
 
 TextSink = Callable[[str], Awaitable[None]]
+# How long a reasoning model thinks (its reasoning tokens count in completion_tokens, within the output budget).
+Effort = Literal["low", "medium", "high"]
+EFFORTS: tuple[Effort, ...] = ("low", "medium", "high")
 
 
 class PromptImage(NamedTuple):
@@ -34,6 +37,11 @@ class PromptImage(NamedTuple):
     url: str
     detail: Literal["low", "high", "auto"] = "auto"
     tokens: int = 0  # the model's count for it (bot/media/vision.py), for the worst case reserved
+
+
+def effort(value: str | None) -> Effort | None:
+    """A stored reasoning effort as the API takes it (None, or anything unknown: the model's default)."""
+    return next((e for e in EFFORTS if e == value), None)
 
 
 class ToolCall(NamedTuple):
@@ -80,6 +88,7 @@ class ChatModel(Protocol):
         temperature: float | None = None,
         on_text: TextSink | None = None,
         tools: Sequence[ChatCompletionToolParam] = (),
+        reasoning_effort: Effort | None = None,
     ) -> ChatResult:
         """Run one chat completion, passing each piece of text to `on_text` as it arrives; `tools` are
         the functions the model may ask for (none: it answers in text)."""
@@ -141,6 +150,7 @@ class OpenAIChat:
         temperature: float | None = None,
         on_text: TextSink | None = None,
         tools: Sequence[ChatCompletionToolParam] = (),
+        reasoning_effort: Effort | None = None,
     ) -> ChatResult:
         """Stream one reply; retry only where no double charge is possible."""
         attempt = 0
@@ -154,7 +164,9 @@ class OpenAIChat:
                     await on_text(text)
 
             try:
-                return await self._stream_once(messages, model, max_output_tokens, temperature, sink, tools)
+                return await self._stream_once(
+                    messages, model, max_output_tokens, temperature, sink, tools, reasoning_effort
+                )
             except ModelError as exc:
                 delay = self._retry_delay(exc, attempt) if not (received or exc.sent) else None
                 if delay is None:
@@ -182,6 +194,7 @@ class OpenAIChat:
         temperature: float | None,
         sink: TextSink,
         tools: Sequence[ChatCompletionToolParam] = (),
+        reasoning_effort: Effort | None = None,
     ) -> ChatResult:
         parts: list[str] = []
         calls: dict[int, list[str]] = {}  # a streamed call's index -> [id, name, argument pieces…]
@@ -195,6 +208,7 @@ class OpenAIChat:
                 max_completion_tokens=max_output_tokens,
                 temperature=openai.omit if temperature is None else temperature,
                 tools=list(tools) if tools else openai.omit,
+                reasoning_effort=reasoning_effort or openai.omit,
                 stream=True,
                 stream_options={"include_usage": True},
             )

@@ -59,6 +59,7 @@ class Reply:
     delay_between_chunks: float = 0.0
     finish_reason: str = "stop"
     tool_calls: tuple[CallTool, ...] = ()
+    reasoning_tokens: int = 0  # a reasoning model's thinking: counted in completion_tokens, as the API does
 
 
 @dataclass(frozen=True)
@@ -589,11 +590,13 @@ class FakeOpenAI(LoopbackServer):
         completion = item.completion_tokens
         if completion is None:
             completion = count_tokens(item.text) + sum(count_tokens(name + args) for _, name, args in calls)
+            completion += item.reasoning_tokens
         usage: dict[str, Any] = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
             "prompt_tokens_details": {"cached_tokens": item.cached_tokens},
+            "completion_tokens_details": {"reasoning_tokens": item.reasoning_tokens},
         }
         if not body.get("stream"):
             return web.json_response({
