@@ -57,6 +57,12 @@ def make_settings(fake_openai: FakeOpenAI, db_url: str) -> Any:
 
 
 @pytest.fixture
+def slack_overrides() -> dict[str, Any]:
+    """More settings for tests/test_slack.py's harness (a module that needs some overrides this fixture)."""
+    return {}
+
+
+@pytest.fixture
 def settings(make_settings: Any) -> Settings:
     return make_settings()  # type: ignore[no-any-return]
 

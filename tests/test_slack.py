@@ -77,12 +77,6 @@ async def until(check: Callable[[], bool], seconds: float = 15) -> None:
 
 
 @pytest.fixture
-def slack_overrides() -> dict[str, Any]:
-    """More settings for the `slack` harness (a module that needs some overrides this fixture)."""
-    return {}
-
-
-@pytest.fixture
 async def slack(make_settings: Any, fake_openai: FakeOpenAI, slack_overrides: dict[str, Any]) -> AsyncIterator[Harness]:
     async with FakeSlack() as api:
         api.users["UBOSS"] = {"is_admin": True, "profile": {"display_name": "Boss"}}
