@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from openai.types.chat import ChatCompletionToolParam
 
 from bot.memory.embeddings import Embedded, normalized
-from bot.providers.llm import ChatResult, PromptMessage, TextSink
+from bot.providers.llm import ChatResult, Effort, PromptMessage, TextSink
 from storage import ModelUsage
 
 
@@ -34,6 +35,8 @@ class InstantModel:
         max_output_tokens: int,
         temperature: float | None = None,
         on_text: TextSink | None = None,
+        tools: Sequence[ChatCompletionToolParam] = (),
+        reasoning_effort: Effort | None = None,
     ) -> ChatResult:
         self.calls += 1
         if self.delay:

@@ -53,6 +53,7 @@ from bot.providers.openai_media import (
     SpeechSynth,
 )
 from bot.settings import Settings
+from bot.tools.loop import tool_loop
 from storage import open_store
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ async def open_engine(
             clock=clock,
             prices=prices,
             image_limits=image_limits,
+            tools=tool_loop(settings, chat, tokens),
         )
         prompts = PromptExperiments(settings=settings, store=store, chat=chat, prices=prices, clock=clock)
         roles = Roles()

@@ -111,6 +111,19 @@ class Settings(BaseSettings):
         "", description="comma-separated host[:port] of a self-hosted image server that is not public"
     )
 
+    # Tools the model may call in a chat turn (bot/tools/, docs/tools.md).
+    tool_max_steps: int = Field(5, ge=1, le=20, description="most model calls one message may take with tools")
+    tool_result_tokens: int = Field(3_000, ge=100, description="most prompt tokens one tool result may take")
+    web_search_url: str | None = Field(None, description="a SearXNG instance's base URL: turns web_search on")
+    web_search_results: int = Field(5, ge=1, le=20, description="search results given to the model")
+    fetch_enabled: bool = Field(True, description="let the model read web pages and PDFs (fetch_url)")
+    fetch_allowed_hosts: str = Field(
+        "", description="comma-separated host[:port] fetch_url may read although not public"
+    )
+    fetch_max_mb: int = Field(5, ge=1, le=100, description="largest page or PDF fetch_url reads")
+    max_document_pages: int = Field(50, ge=1, le=2_000, description="pages of an attached PDF read into the message")
+    fetch_timeout_seconds: float = Field(15.0, gt=0, le=120, description="the whole fetch of a page or search")
+
     # Slack (adapters/slack/adapter.py): SLACK_BOT_TOKEN plus SLACK_APP_TOKEN (Socket Mode, for
     # development) or SLACK_SIGNING_SECRET (HTTP mode on PORT, for production).
     slack_bot_token: SecretStr | None = None
@@ -200,13 +213,13 @@ class Settings(BaseSettings):
             raise ValueError("is blank; copy the Signing Secret from the app's Basic Information page, or unset it")
         return value
 
-    @field_validator("image_url_allowed_hosts")
+    @field_validator("image_url_allowed_hosts", "fetch_allowed_hosts")
     @classmethod
     def _host_list(cls, value: str) -> str:
         AllowedHosts.parse(value)  # a ValueError names the malformed entry
         return value
 
-    @field_validator("openai_base_url")
+    @field_validator("openai_base_url", "web_search_url")
     @classmethod
     def _http_base_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

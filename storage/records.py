@@ -39,6 +39,7 @@ class Conversation:
     created_at: datetime
     system_prompt: str | None = None  # the channel's persona when the conversation started
     model: str | None = None  # the channel's model now (None: the default)
+    reasoning_effort: str | None = None  # the channel's reasoning effort now (None: the model's own)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class ChannelSettings:
     persona: str | None = None
     persona_source: str | None = None
     model: str | None = None
+    reasoning_effort: str | None = None  # low, medium or high, for reasoning models (None: the model's default)
 
 
 @dataclass(frozen=True)

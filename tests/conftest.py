@@ -47,11 +47,19 @@ def make_settings(fake_openai: FakeOpenAI, db_url: str) -> Any:
             "database_url": db_url,
             "openai_max_retries": 0,
             "openai_timeout": 5.0,
+            # Tools change every prompt (definitions, the quoting rule): the tool tests switch them on.
+            "fetch_enabled": False,
         }
         values.update(overrides)
         return load_settings(env_file=None, **values)
 
     return make
+
+
+@pytest.fixture
+def slack_overrides() -> dict[str, Any]:
+    """More settings for tests/test_slack.py's harness (a module that needs some overrides this fixture)."""
+    return {}
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ def bot_env(fake: FakeOpenAI, tmp_path: Path) -> dict[str, str]:
         "OPENAI_BASE_URL": fake.base_url,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
         "OPENAI_MAX_RETRIES": "0",
+        "FETCH_ENABLED": "false",  # as in the shared test settings: tools change every prompt
     }
 
 

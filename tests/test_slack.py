@@ -77,10 +77,12 @@ async def until(check: Callable[[], bool], seconds: float = 15) -> None:
 
 
 @pytest.fixture
-async def slack(make_settings: Any, fake_openai: FakeOpenAI) -> AsyncIterator[Harness]:
+async def slack(make_settings: Any, fake_openai: FakeOpenAI, slack_overrides: dict[str, Any]) -> AsyncIterator[Harness]:
     async with FakeSlack() as api:
         api.users["UBOSS"] = {"is_admin": True, "profile": {"display_name": "Boss"}}
-        settings = make_settings(slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_admin_users="UADMIN")
+        settings = make_settings(
+            slack_bot_token="xoxb-test", slack_signing_secret=SECRET, slack_admin_users="UADMIN", **slack_overrides
+        )
         async with open_engine(settings) as engine:
             adapter = SlackAdapter(engine, settings, client=AsyncWebClient(token="xoxb-test", base_url=api.base_url),
                                    edit_interval=0)  # fmt: skip

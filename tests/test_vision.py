@@ -133,8 +133,10 @@ async def test_oversized_image_and_non_image_files_get_clear_messages(
     assert r.errors and "huge.png" in r.errors[0] and "MAX_ATTACHMENT_MB" in r.errors[0]
     r = await run(engine, "look", attachment("fake.png", b"not an image at all"))
     assert r.errors and "fake.png is not an image" in r.errors[0]
+    r = await run(engine, "look", attachment("setup.exe", b"MZ\x90\x00", "application/x-msdownload"))
+    assert r.errors and "setup.exe is neither an image nor a document" in r.errors[0]
     r = await run(engine, "look", attachment("report.pdf", b"%PDF-1.4 ...", "application/pdf"))
-    assert r.errors and "neither an image nor a text file" in r.errors[0]
+    assert r.errors and "report.pdf could not be read as a PDF" in r.errors[0]
     r = await run(engine, "look", attachment("broken.png", png(40, 40)[:60]))
     assert r.errors and "broken.png could not be read" in r.errors[0]
     assert fake_openai.chat_requests() == []

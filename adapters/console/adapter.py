@@ -23,6 +23,7 @@ from bot.commands import parse_command_line
 from bot.directory import HistoryMessage
 from bot.media.inputs import is_image, is_text
 from bot.messages import Attachment, Author, Command, ConversationKey, IncomingMessage
+from bot.tools.documents import is_document
 from storage import StoredMessage
 
 TEAM_ID = "local"
@@ -321,7 +322,7 @@ def file_attachment(path: Path) -> Attachment:
 
 
 def _attach_paths(text: str) -> tuple[str, tuple[Attachment, ...]]:
-    """Words of `text` that name existing image or text files, as attachments; the text without them."""
+    """Words of `text` that name existing image, text, PDF or .docx files, as attachments; the text without them."""
     kept: list[str] = []
     files: list[Attachment] = []
     for word in text.split(" "):
@@ -329,7 +330,7 @@ def _attach_paths(text: str) -> tuple[str, tuple[Attachment, ...]]:
         path = Path(bare).expanduser() if bare and ("/" in bare or "." in bare) else None
         if path is not None and path.suffix and path.is_file():
             attachment = file_attachment(path)
-            if is_image(attachment) or is_text(attachment):
+            if is_image(attachment) or is_text(attachment) or is_document(attachment):
                 files.append(attachment)
                 continue
         kept.append(word)

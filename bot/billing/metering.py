@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from openai.types.chat import ChatCompletionToolParam
 
 from bot.billing.budget import Budget, Reservation
 from bot.billing.prices import PriceTable
 from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.errors import ModelError, ModelUnavailable
-from bot.providers.llm import ChatModel, ChatResult, PromptMessage, TextSink
+from bot.providers.llm import ChatModel, ChatResult, Effort, PromptMessage, TextSink, ToolCall
 from storage import ModelUsage
 from storage.ledger_records import Charge, Settlement, Units
 
@@ -36,6 +38,7 @@ class Completion:
     cost_nanos: int
     latency_ms: int
     error: ModelError | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Cell:
     prompt_tokens: int
     model: str
     temperature: float | None = None
+    tools: tuple[ChatCompletionToolParam, ...] = ()  # functions offered (their definitions are in prompt_tokens)
+    reasoning_effort: Effort | None = None
 
 
 # Stores a completion with its settlement in one transaction; False when the call's hold had been lost.
@@ -95,7 +100,7 @@ class MeteredChat:
         async with self._budget.metered(charge, worst, self.worst_cost(cell), slot=self._in_flight) as reservation:
             completion = await self._call(cell, on_text, reservation)
             units = _units(completion.usage)
-            if keep is not None and completion.error is None:
+            if keep is not None and completion.error is None and not completion.tool_calls:  # a reply, not a step
                 done = completion
 
                 async def along(settlement: Settlement) -> bool:
@@ -167,6 +172,8 @@ class MeteredChat:
                 max_output_tokens=self.max_output_tokens,
                 temperature=cell.temperature,
                 on_text=sink,
+                tools=cell.tools,
+                reasoning_effort=cell.reasoning_effort,
             )
         except ModelError as exc:
             if not exc.sent:
@@ -178,9 +185,10 @@ class MeteredChat:
             reservation.note_spent(_units(cut.usage), cut.cost_nanos)
             raise
         error = None
-        if not result.text.strip():
+        if not result.text.strip() and not result.tool_calls:
             error = ModelUnavailable("The model returned an empty reply. Please try again.")
-        return self._completion(cell, result.text, result.usage, result.finish_reason, started, error)
+        done = self._completion(cell, result.text, result.usage, result.finish_reason, started, error)
+        return replace(done, tool_calls=result.tool_calls)
 
     def _completion(
         self,

@@ -18,9 +18,11 @@ from bot.media.inputs import MessageInputs, read_inputs
 from bot.media.vision import Detail, VisionFormula, VisionImage, data_url
 from bot.memory.semantic import Memory
 from bot.messages import IncomingMessage
-from bot.providers.llm import PromptImage, PromptMessage
+from bot.providers.llm import PromptImage, PromptMessage, effort
 from bot.responder import Responder
 from bot.settings import Settings
+from bot.tools.loop import Recorder, ToolLoop
+from bot.tools.registry import ToolUse
 from storage import NewMessage, PlatformMessage, Store, StoredImage, WindowMessage
 from storage.ledger_records import InFlightLease, Settlement
 
@@ -41,8 +43,10 @@ class Conversations:
         clock: Clock,
         prices: PriceTable,
         image_limits: ImageLimits,
+        tools: ToolLoop | None = None,
     ) -> None:
         self._settings = settings
+        self._tools = tools
         self._image_limits = image_limits
         self._prices = prices
         self._memory = memory
@@ -94,6 +98,7 @@ class Conversations:
                 build_prompt(system, history, recalled, images),
                 framing + recalled_tokens + sum(m.tokens for m in history),
                 model,
+                reasoning_effort=effort(conversation.reasoning_effort),
             )
 
             async def keep(completion: Completion, settlement: Settlement) -> bool:
@@ -109,7 +114,13 @@ class Conversations:
                 _, held = await self._store.add_reply(conversation.id, reply, settlement, lease, running)
                 return held
 
-            completion = await self._reply(cell, message, responder, keep)
+            async def record(found: str) -> None:
+                """What a tool step found joins the history before the answer, so follow-ups see it."""
+                tokens = self._tokens.count_message(found)
+                note = NewMessage("assistant", found, tokens, self._clock(), reply_to=stored.id)
+                await self._store.add_message(conversation.id, note)
+
+            completion = await self._reply(cell, message, responder, keep, record)
         self._memory.notify()
         await self.after_reply(completion, responder)
 
@@ -144,7 +155,7 @@ class Conversations:
         model = channel.model or self._settings.chat_model
         inputs = await self._inputs(question, message, model, self._settings.input_token_budget - framing)
         prompt = [*build_prompt(system, []), PromptMessage("user", inputs.text, _prompt_images(inputs.images))]
-        cell = Cell(prompt, framing + inputs.tokens, model)
+        cell = Cell(prompt, framing + inputs.tokens, model, reasoning_effort=effort(channel.reasoning_effort))
         completion = await self._reply(cell, message, responder)
         await self.after_reply(completion, responder)
         return completion
@@ -197,7 +208,7 @@ class Conversations:
             text = text[: room * 3]  # a long transcript is summarized from its beginning
         prompt = [*build_prompt(self._settings.system_prompt, []), PromptMessage("user", f"{instruction}\n\n{text}")]
         cell = Cell(prompt, self._chat.prompt_tokens(prompt), self._settings.chat_model)
-        await self.after_reply(await self._reply(cell, message, responder), responder)
+        await self.after_reply(await self._reply(cell, message, responder, tools=False), responder)
 
     async def deleted(self, message: PlatformMessage) -> int:
         """A message deleted on its platform leaves history and memory, with the bot's replies to it."""
@@ -221,9 +232,18 @@ class Conversations:
             return await self._store.end_conversation(message.conversation_key, self._clock())
 
     async def _reply(
-        self, cell: Cell, message: IncomingMessage, responder: Responder, keep: Keeper | None = None
+        self,
+        cell: Cell,
+        message: IncomingMessage,
+        responder: Responder,
+        keep: Keeper | None = None,
+        record: Recorder | None = None,
+        *,
+        tools: bool = True,
     ) -> Completion:
         charge = charge_for(message, "chat", cell.model)
+        if tools and self._tools is not None and self._tools.enabled:
+            return await self._tools.run(cell, charge, ToolUse(message, responder), keep=keep, record=record)
         return await stream_reply(self._chat, cell, charge, responder, keep=keep)
 
     async def after_reply(self, completion: Completion, responder: Responder) -> None:
@@ -265,6 +285,7 @@ class Conversations:
             model=model,
             detail=self._settings.vision_detail,
             check=check,
+            max_document_pages=self._settings.max_document_pages,
         )
 
     def _check_size(self, text: str, budget: int, image_tokens: int) -> int:

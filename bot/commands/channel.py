@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from bot.commands.registry import CommandContext, CommandSpec, Subcommand, admins_only, at_least, exactly
 from bot.prompts.assignments import split_assignments
+from bot.providers.llm import effort
 from storage.records import ChannelSettings
 
 CHANGED = "{said}; new conversations in this channel use it (/reset to start one)."
@@ -66,7 +67,10 @@ async def show_model(ctx: CommandContext, rest: tuple[str, ...]) -> None:
     current = await ctx.services.channels.settings(ctx.message)
     settings = ctx.services.settings
     chosen = current.model or settings.chat_model
-    await ctx.responder.send_text(f"This channel uses {chosen}. Allowed: {', '.join(settings.allowed_models)}.")
+    thinking = f" with reasoning effort {current.reasoning_effort}" if current.reasoning_effort else ""
+    await ctx.responder.send_text(
+        f"This channel uses {chosen}{thinking}. Allowed: {', '.join(settings.allowed_models)}."
+    )
 
 
 async def set_model(ctx: CommandContext, rest: tuple[str, ...]) -> None:
@@ -74,15 +78,21 @@ async def set_model(ctx: CommandContext, rest: tuple[str, ...]) -> None:
     settings = ctx.services.settings
     if not rest:
         raise MODEL.bad_usage(f"Name the model after /model set. Allowed here: {', '.join(settings.allowed_models)}.")
-    if len(rest) != 1:
-        raise MODEL.bad_usage("Give one model name after /model set (model names have no spaces).")
+    extra, values = split_assignments(rest[1:])
+    if extra or set(values) - {"effort"}:
+        raise MODEL.bad_usage("Give one model name after /model set, then optionally effort=low|medium|high.")
+    chosen_effort = values.get("effort")
+    if chosen_effort is not None and effort(chosen_effort) is None:
+        raise MODEL.bad_usage(f"effort is low, medium or high (for reasoning models), not {chosen_effort!r}.")
     _require_admin(ctx, "the model")
     chosen = ctx.services.prompts.check_model(rest[0])
     # Choosing the default stores "default", so the channel follows CHAT_MODEL if the operator changes it.
     chosen_or_default = None if chosen == settings.chat_model else chosen
     current = await ctx.services.channels.settings(ctx.message)
-    await ctx.services.channels.change(ctx.message, replace(current, model=chosen_or_default))
-    await ctx.responder.send_text(f"This channel now uses {chosen}.")
+    new = replace(current, model=chosen_or_default, reasoning_effort=chosen_effort)
+    await ctx.services.channels.change(ctx.message, new)
+    thinking = f" with reasoning effort {chosen_effort}" if chosen_effort else ""
+    await ctx.responder.send_text(f"This channel now uses {chosen}{thinking}.")
 
 
 PERSONA = CommandSpec.table(
@@ -99,7 +109,7 @@ PERSONA = CommandSpec.table(
 MODEL = CommandSpec.table(
     "model",
     "the channel's model (admins change it)",
-    {"show": Subcommand(show_model, takes=exactly(0)), "set": Subcommand(set_model, "<name>")},
+    {"show": Subcommand(show_model, takes=exactly(0)), "set": Subcommand(set_model, "<name> [effort=low|medium|high]")},
     default="show",
 )
 

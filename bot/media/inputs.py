@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -10,6 +11,8 @@ from bot.errors import BadAttachment
 from bot.media.image_limits import ImageLimits
 from bot.media.vision import Detail, VisionFormula, VisionImage, image_tokens, prepare, sniff
 from bot.messages import Attachment
+from bot.tools.documents import UnreadableDocument, document_text, is_document
+from bot.tools.registry import quoted
 
 # Files read as text and joined to the message (anything text/* is too).
 _TEXT = (
@@ -68,6 +71,7 @@ async def read_inputs(
     model: str,
     detail: Detail,
     check: SizeCheck,
+    max_document_pages: int = 50,
 ) -> MessageInputs:
     """Join text files to `text` and prepare images for `model`; a file of any other kind is refused.
 
@@ -82,10 +86,11 @@ async def read_inputs(
         )
     limits.check_count(len(pictures))
     for attachment in attachments:
-        if not (is_image(attachment) or is_text(attachment)):
+        if not (is_image(attachment) or is_text(attachment) or is_document(attachment)):
             raise BadAttachment(
-                f"{attachment.name} is neither an image nor a text file. I can see PNG, JPEG, GIF and WebP "
-                "images and read text files (.txt, .md, .csv, source code); for audio or video use /transcribe."
+                f"{attachment.name} is neither an image nor a document. I can see PNG, JPEG, GIF and WebP "
+                "images and read PDF, Word (.docx) and text files (.txt, .md, .csv, source code); for audio or "
+                "video use /transcribe."
             )
     read: list[tuple[str, bytes]] = []
     tokens = 0
@@ -96,12 +101,26 @@ async def read_inputs(
             tokens += image_tokens(limits.header(attachment.name, data), vision, detail)
             read.append((attachment.name, data))
             parts.append(f"[image: {attachment.name}]")  # which image is which, for "the second picture"
+        elif is_document(attachment):
+            parts.append(await _read_document(attachment, limits.max_bytes, max_document_pages))
         else:
             parts.append(f"--- {attachment.name} ---\n{await _read_text(attachment, limits.max_bytes)}")
     joined = "\n\n".join(parts)
     total = check(joined, tokens) + tokens
     images = [await prepare(name, data, vision, detail, limits) for name, data in read if vision is not None]
     return MessageInputs(joined, tuple(images), total)
+
+
+async def _read_document(attachment: Attachment, max_bytes: int, max_pages: int) -> str:
+    """A PDF's or .docx's text, fenced as quoted material (a document may carry text written to steer the model)."""
+    _check_size(attachment, max_bytes)  # the declared size, before a byte is downloaded or parsed
+    data = await attachment.read()
+    _check_size(attachment, max_bytes, len(data))
+    try:
+        text = await asyncio.to_thread(document_text, attachment.name, data, max_pages)
+    except UnreadableDocument as exc:
+        raise BadAttachment(str(exc)) from None
+    return quoted(f"the attached file {attachment.name}", text)
 
 
 async def _read_text(attachment: Attachment, max_bytes: int) -> str:

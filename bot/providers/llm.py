@@ -11,7 +11,7 @@ from typing import Literal, NamedTuple, Protocol
 
 import httpx2
 import openai
-from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMessageParam, ChatCompletionToolParam
 
 from bot.errors import ContentRefused, ModelError, ModelUnavailable, RateLimited
 from bot.providers.errors import FaultLog, translate_error
@@ -20,10 +20,15 @@ from storage import ModelUsage
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ChatModel", "ChatResult", "OpenAIChat", "PromptMessage", "make_client", "translate_error"]
+__all__ = [
+    "ChatModel", "ChatResult", "OpenAIChat", "PromptMessage", "ToolCall", "make_client", "translate_error",
+]  # fmt: skip
 CONNECT_TIMEOUT = 5.0  # seconds to open a connection (the openai SDK's own default); a refused one is retried
 
 TextSink = Callable[[str], Awaitable[None]]
+# How long a reasoning model thinks (its reasoning tokens count in completion_tokens, within the output budget).
+Effort = Literal["low", "medium", "high"]
+EFFORTS: tuple[Effort, ...] = ("low", "medium", "high")
 
 
 class PromptImage(NamedTuple):
@@ -34,12 +39,31 @@ class PromptImage(NamedTuple):
     tokens: int = 0  # the model's count for it (bot/media/vision.py), for the worst case reserved
 
 
-class PromptMessage(NamedTuple):
-    """One message of a prompt sent to the model (a tuple: prompts can hold hundreds)."""
+def effort(value: str | None) -> Effort | None:
+    """A stored reasoning effort as the API takes it (None, or anything unknown: the model's default)."""
+    return next((e for e in EFFORTS if e == value), None)
 
-    role: Literal["system", "user", "assistant"]
+
+class ToolCall(NamedTuple):
+    """A function the model asked to run: the call's id, the function's name and its JSON arguments (as sent)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+class PromptMessage(NamedTuple):
+    """One message of a prompt sent to the model (a tuple: prompts can hold hundreds).
+
+    An assistant message may carry the `tool_calls` it made; a "tool" message is the result of the call
+    named by `tool_call_id`.
+    """
+
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
     images: tuple[PromptImage, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -49,6 +73,7 @@ class ChatResult:
     text: str
     usage: ModelUsage | None
     finish_reason: str | None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class ChatModel(Protocol):
@@ -62,8 +87,11 @@ class ChatModel(Protocol):
         max_output_tokens: int,
         temperature: float | None = None,
         on_text: TextSink | None = None,
+        tools: Sequence[ChatCompletionToolParam] = (),
+        reasoning_effort: Effort | None = None,
     ) -> ChatResult:
-        """Run one chat completion, passing each piece of text to `on_text` as it arrives."""
+        """Run one chat completion, passing each piece of text to `on_text` as it arrives; `tools` are
+        the functions the model may ask for (none: it answers in text)."""
 
 
 def make_client(settings: Settings) -> openai.AsyncOpenAI:
@@ -121,6 +149,8 @@ class OpenAIChat:
         max_output_tokens: int,
         temperature: float | None = None,
         on_text: TextSink | None = None,
+        tools: Sequence[ChatCompletionToolParam] = (),
+        reasoning_effort: Effort | None = None,
     ) -> ChatResult:
         """Stream one reply; retry only where no double charge is possible."""
         attempt = 0
@@ -134,7 +164,9 @@ class OpenAIChat:
                     await on_text(text)
 
             try:
-                return await self._stream_once(messages, model, max_output_tokens, temperature, sink)
+                return await self._stream_once(
+                    messages, model, max_output_tokens, temperature, sink, tools, reasoning_effort
+                )
             except ModelError as exc:
                 delay = self._retry_delay(exc, attempt) if not (received or exc.sent) else None
                 if delay is None:
@@ -161,8 +193,11 @@ class OpenAIChat:
         max_output_tokens: int,
         temperature: float | None,
         sink: TextSink,
+        tools: Sequence[ChatCompletionToolParam] = (),
+        reasoning_effort: Effort | None = None,
     ) -> ChatResult:
         parts: list[str] = []
+        calls: dict[int, list[str]] = {}  # a streamed call's index -> [id, name, argument pieces…]
         usage: ModelUsage | None = None
         finish_reason: str | None = None
         started = accepted = False
@@ -172,6 +207,8 @@ class OpenAIChat:
                 messages=[_wire(m) for m in messages],
                 max_completion_tokens=max_output_tokens,
                 temperature=openai.omit if temperature is None else temperature,
+                tools=list(tools) if tools else openai.omit,
+                reasoning_effort=reasoning_effort or openai.omit,
                 stream=True,
                 stream_options={"include_usage": True},
             )
@@ -191,6 +228,14 @@ class OpenAIChat:
                         if choice.delta.content:
                             parts.append(choice.delta.content)
                             await sink(choice.delta.content)
+                        for piece in choice.delta.tool_calls or ():
+                            # The first delta of a call names its id and function; later ones add argument text.
+                            call = calls.setdefault(piece.index, ["", ""])
+                            if piece.id:
+                                call[0] = piece.id
+                            if piece.function is not None:
+                                call[1] += piece.function.name or ""
+                                call.append(piece.function.arguments or "")
                         if choice.finish_reason:
                             finish_reason = choice.finish_reason
         except openai.APITimeoutError as exc:
@@ -212,7 +257,8 @@ class OpenAIChat:
             # The stream ended without a finish reason: the server closed it early.
             cut = ModelUnavailable("The model's reply was cut off by the server. Please try again.")
             raise cut.after_sending()
-        return ChatResult(text="".join(parts), usage=usage, finish_reason=finish_reason)
+        made = tuple(ToolCall(c[0], c[1], "".join(c[2:])) for _, c in sorted(calls.items()))
+        return ChatResult(text="".join(parts), usage=usage, finish_reason=finish_reason, tool_calls=made)
 
     def _setting(self, model: str) -> str:
         """The setting an admin changes when the server has no `model`."""
@@ -225,6 +271,17 @@ def _wire(message: PromptMessage) -> ChatCompletionMessageParam:
     # A dict literal per role keeps mypy's TypedDict union checks honest.
     if message.role == "system":
         return {"role": "system", "content": message.content}
+    if message.role == "tool":
+        return {"role": "tool", "content": message.content, "tool_call_id": message.tool_call_id}
+    if message.role == "assistant" and message.tool_calls:
+        return {
+            "role": "assistant",
+            "content": message.content or None,
+            "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in message.tool_calls
+            ],
+        }
     if message.role == "assistant":
         return {"role": "assistant", "content": message.content}
     if message.images:

@@ -260,4 +260,9 @@ MIGRATIONS: list[Migration] = [
         WHERE id IN (SELECT message_id FROM message_images);
         """,
     ),
+    Migration(
+        # See tools_reasoning_effort in storage/sqlite/migrations.py.
+        "tools_reasoning_effort",
+        "ALTER TABLE channel_settings ADD COLUMN reasoning_effort TEXT;",
+    ),
 ]

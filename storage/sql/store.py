@@ -32,8 +32,8 @@ from storage.sql.prompts import SQLPromptLibrary
 from storage.sql.signins import END_SIGNINS, SQLSignIns
 
 OPEN_CONVERSATION = (
-    "SELECT c.id, c.created_at, c.system_prompt, s.model FROM conversations c LEFT JOIN channel_settings s"
-    " ON s.platform = c.platform AND s.team_id = c.team_id AND s.channel_id = c.channel_id"
+    "SELECT c.id, c.created_at, c.system_prompt, s.model, s.reasoning_effort FROM conversations c"
+    " LEFT JOIN channel_settings s ON s.platform = c.platform AND s.team_id = c.team_id AND s.channel_id = c.channel_id"
     " WHERE c.platform = $1 AND c.team_id = $2 AND c.channel_id = $3 AND c.thread_id = $4 AND c.ended_at IS NULL"
 )
 # ON CONFLICT on the partial unique index: two processes starting the same thread agree on one.
@@ -44,14 +44,15 @@ START_CONVERSATION = (
     " ON CONFLICT (platform, team_id, channel_id, thread_id) WHERE ended_at IS NULL DO NOTHING"
 )
 CHANNEL_SETTINGS = (
-    "SELECT persona, persona_source, model FROM channel_settings WHERE platform = $1 AND team_id = $2"
+    "SELECT persona, persona_source, model, reasoning_effort FROM channel_settings WHERE platform = $1 AND team_id = $2"
     " AND channel_id = $3"
 )
 SET_CHANNEL_SETTINGS = (
     "INSERT INTO channel_settings (platform, team_id, channel_id, persona, persona_source, model,"
-    " updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (platform, team_id, channel_id)"
-    " DO UPDATE SET persona = excluded.persona, persona_source = excluded.persona_source,"
-    " model = excluded.model, updated_by = excluded.updated_by, updated_at = excluded.updated_at"
+    " updated_by, updated_at, reasoning_effort) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    " ON CONFLICT (platform, team_id, channel_id) DO UPDATE SET persona = excluded.persona,"
+    " persona_source = excluded.persona_source, model = excluded.model,"
+    " reasoning_effort = excluded.reasoning_effort, updated_by = excluded.updated_by, updated_at = excluded.updated_at"
 )
 END_CONVERSATION = (
     "UPDATE conversations SET ended_at = $1 WHERE platform = $2 AND team_id = $3 AND channel_id = $4"
@@ -215,12 +216,12 @@ class SQLStore:
             await self._db.execute(START_CONVERSATION, *_key_params(key), now.isoformat())
             row = await self._db.fetchrow(OPEN_CONVERSATION, *_key_params(key))
         assert row is not None
-        return Conversation(row[0], key, datetime.fromisoformat(row[1]), row[2], row[3])
+        return Conversation(row[0], key, datetime.fromisoformat(row[1]), row[2], row[3], row[4])
 
     async def channel_settings(self, platform: str, team_id: str, channel_id: str) -> ChannelSettings:
         """The channel's persona and model (all None when never set)."""
         row = await self._db.fetchrow(CHANNEL_SETTINGS, platform, team_id, channel_id)
-        return ChannelSettings(row[0], row[1], row[2]) if row else ChannelSettings()
+        return ChannelSettings(row[0], row[1], row[2], row[3]) if row else ChannelSettings()
 
     async def set_channel_settings(
         self, platform: str, team_id: str, channel_id: str, settings: ChannelSettings, by: str, now: datetime
@@ -229,7 +230,7 @@ class SQLStore:
         await self._db.execute(
             SET_CHANNEL_SETTINGS,
             platform, team_id, channel_id, settings.persona, settings.persona_source, settings.model, by,
-            now.isoformat(),
+            now.isoformat(), settings.reasoning_effort,
         )  # fmt: skip
 
     async def end_conversation(self, key: ConversationKey, now: datetime) -> bool:

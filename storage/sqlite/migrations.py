@@ -363,4 +363,9 @@ MIGRATIONS: list[Migration] = [
         "UPDATE messages SET images = (SELECT count(*) FROM message_images i WHERE i.message_id = messages.id)"
         " WHERE id IN (SELECT message_id FROM message_images)",
     ),
+    Migration(
+        "tools_reasoning_effort",
+        # /model set <model> effort=low|medium|high: the channel's reasoning effort (NULL: the model's default).
+        "ALTER TABLE channel_settings ADD COLUMN reasoning_effort TEXT",
+    ),
 ]

@@ -37,8 +37,19 @@ TINY_PNG = (
 
 
 @dataclass(frozen=True)
+class CallTool:
+    """A function call in a scripted reply: streamed as the API does (id and name first, then the
+    arguments in pieces of `chunk_chars`)."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str = ""  # default: call_<n>
+    chunk_chars: int = 7
+
+
+@dataclass(frozen=True)
 class Reply:
-    """A scripted successful answer."""
+    """A scripted successful answer (with `tool_calls`: a step that calls functions, finish_reason tool_calls)."""
 
     text: str
     prompt_tokens: int | None = None  # None: counted like the API does
@@ -47,6 +58,8 @@ class Reply:
     chunk_chars: int = 8
     delay_between_chunks: float = 0.0
     finish_reason: str = "stop"
+    tool_calls: tuple[CallTool, ...] = ()
+    reasoning_tokens: int = 0  # a reasoning model's thinking: counted in completion_tokens, as the API does
 
 
 @dataclass(frozen=True)
@@ -571,19 +584,27 @@ class FakeOpenAI(LoopbackServer):
         if isinstance(item, DropMidStream):
             return await self._drop(request, item, ident, model)
         assert isinstance(item, Reply)
+        calls = [(c.id or f"call_{next(self._ids)}", c.name, json.dumps(c.arguments)) for c in item.tool_calls]
+        finish_reason = "tool_calls" if calls and item.finish_reason == "stop" else item.finish_reason
         prompt = item.prompt_tokens if item.prompt_tokens is not None else prompt_tokens(body["messages"])
-        completion = item.completion_tokens if item.completion_tokens is not None else count_tokens(item.text)
+        completion = item.completion_tokens
+        if completion is None:
+            completion = count_tokens(item.text) + sum(count_tokens(name + args) for _, name, args in calls)
+            completion += item.reasoning_tokens
         usage: dict[str, Any] = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
             "prompt_tokens_details": {"cached_tokens": item.cached_tokens},
+            "completion_tokens_details": {"reasoning_tokens": item.reasoning_tokens},
         }
         if not body.get("stream"):
             return web.json_response({
                 "id": ident, "object": "chat.completion", "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": item.text},
-                             "finish_reason": item.finish_reason}],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": item.text or None, **({
+                    "tool_calls": [{"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+                                   for i, n, a in calls]} if calls else {})},
+                             "finish_reason": finish_reason}],
                 "usage": usage,
             })  # fmt: skip
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -594,7 +615,14 @@ class FakeOpenAI(LoopbackServer):
             if item.delay_between_chunks:
                 await asyncio.sleep(item.delay_between_chunks)
             await _send(response, chunk({"content": item.text[start : start + item.chunk_chars]}))
-        await _send(response, chunk({}, item.finish_reason))
+        for index, ((call_id, name, args), call) in enumerate(zip(calls, item.tool_calls, strict=True)):
+            # As the API streams a call: index, id, type and name (empty arguments) first, then argument pieces.
+            head = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+            await _send(response, chunk({"tool_calls": [head]}))
+            for start in range(0, len(args), max(1, call.chunk_chars)):
+                piece = {"index": index, "function": {"arguments": args[start : start + call.chunk_chars]}}
+                await _send(response, chunk({"tool_calls": [piece]}))
+        await _send(response, chunk({}, finish_reason))
         if include_usage:
             await _send(response, {"id": ident, "object": "chat.completion.chunk", "created": int(time.time()),
                                    "model": model, "choices": [], "usage": usage})  # fmt: skip
