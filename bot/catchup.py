@@ -37,7 +37,7 @@ SINCE_FORMATS = "30m, 2h, 3d, 1w, yesterday or a date (YYYY-MM-DD)"
 _SPAN = re.compile(r"(?P<n>\d{1,4})(?P<unit>[mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _REF = re.compile(r"(?P<space> ?)\[(?P<n>\d{1,6})\]")
-READ_PROGRESS_EVERY = 200  # messages between "reading history…" updates
+READ_PROGRESS_EVERY = 50  # messages between "reading history…" updates (Slack's slow tier: pages of 15)
 PART_INSTRUCTION = (
     "You help someone catch up on a team chat they missed. Each line is one message: "
     "`[n] date time Name: text`. Write a short summary in the conversation's own language: the topics, "
@@ -162,9 +162,10 @@ class CatchUps:
         read: list[HistoryMessage] = []
         await responder.show_status("reading history…")
         async for item in message.directory.history(message.channel_id, message.thread_id, since=since):
-            if item.text.strip():
-                read.append(item)
-            if len(read) % READ_PROGRESS_EVERY == 0 and read:
+            if not item.text.strip():
+                continue
+            read.append(item)
+            if len(read) % READ_PROGRESS_EVERY == 0:
                 await responder.show_status(f"reading history… {len(read):,} messages so far")
         read.sort(key=lambda m: m.created_at)
         return read

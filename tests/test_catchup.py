@@ -17,7 +17,7 @@ from bot.catchup import combining_rounds, parse_since
 from bot.chat.engine import Engine
 from bot.errors import BadCommand
 from tests.conftest import message
-from tests.fakes.openai_server import FakeOpenAI, Reply
+from tests.fakes.openai_server import FakeOpenAI, Reply, ServerError
 from tests.fakes.responder import RecordingResponder
 
 NOW = datetime(2026, 12, 4, 15, 30, tzinfo=UTC)
@@ -83,6 +83,7 @@ async def test_a_long_history_is_summarized_in_parts_then_combined_with_progress
                         platform_directory=LocalDirectory(engine.stored_messages))  # fmt: skip
         await engine.handle(asked, responder)
     requests = fake_openai.chat_requests()[turns:]
+    assert responder.statuses[:2] == ["reading history…", "reading history… 50 messages so far"]  # of 80
     parts = [s for s in responder.statuses if s.startswith("summarizing part")]
     assert len(parts) == 8 and parts[1] == "summarizing part 2 of 8"
     # 8 parts' notes, 4 to a combining call (what fits 500 input tokens with 100-token notes), then those 2.
@@ -139,3 +140,22 @@ async def test_an_excluded_channel_is_never_read_and_public_answers_in_the_open(
     assert len(fake_openai.chat_requests()) == turns + 1
     assert public.texts and public.texts[-1][1] is False
     assert too_many.errors[0].startswith("Say one time to catch up from")
+
+
+async def test_a_part_that_fails_half_way_charges_the_parts_that_ran_and_releases_the_rest(
+    make_settings: Any, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    settings = make_settings(max_context_tokens=600, max_output_tokens=100)
+    said = "".join(f"Message {n} is about topic {n % 7} and little else at all.\n" for n in range(40))
+    async with open_engine(settings) as engine:
+        await console(engine, said, tmp_path)
+        before = await engine.store.ledger.ledger_rows("local")
+        fake_openai.enqueue(Reply("Notes on the first part."), ServerError(500))
+        responder = await catchup_in(engine, "/catchup", user="bea")
+        after = await engine.store.ledger.ledger_rows("local")
+    assert len(fake_openai.chat_requests()) == 40 + 2 and len(responder.errors) == 1 and responder.texts == []
+    [(kind, _, cost, state)] = after[len(before) :]  # one row for the whole plan
+    first = fake_openai.chat_requests()[40]["messages"]
+    assert (kind, state) == ("chat", "settled")
+    assert 0 < cost <= 600 * 400 + 100 * 1_600  # one call at most (nanos: $0.40/M in, $1.60/M out), not the plan
+    assert first[-1]["content"].startswith("[1] ")

@@ -55,6 +55,7 @@ async def test_slash_catchup_reads_every_page_through_a_429_and_answers_privatel
         "Bea Lin: Thanks!",
     ]  # the join notice is not the conversation; the 3-hour-old message is before `since`; the broadcast once
     assert len(slack.api.called("conversations.history")) >= 3
+    assert slack.api.messages == {}  # the progress line ("reading history…") is gone once the answer is sent
 
 
 async def test_a_mention_in_a_thread_catches_up_on_the_whole_thread(slack: Harness, fake_openai: FakeOpenAI) -> None:
