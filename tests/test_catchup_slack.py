@@ -24,7 +24,7 @@ def a_channel_with_a_thread(harness: Harness) -> dict[str, str]:
     api.add_history("C1", ts["plan"], "UADA", "We ship the launch on Friday.")
     api.add_history("C1", ts["join"], "UBEA", "<@UBEA> has joined the channel", subtype="channel_join")
     api.add_history("C1", ts["ask"], "UBEA", "Who writes the release notes?")
-    api.add_history("C1", ts["reply"], "UADA", "I will, by Thursday.", thread_ts=ts["ask"])
+    api.add_history("C1", ts["reply"], "UADA", "I will, by Thursday &amp; ask <@UBEA>.", thread_ts=ts["ask"])
     api.add_history("C1", ts["later"], "UBEA", "Thanks!", thread_ts=ts["ask"], subtype="thread_broadcast")
     return ts
 
@@ -51,7 +51,7 @@ async def test_slash_catchup_reads_every_page_through_a_429_and_answers_privatel
     assert lines == [
         "Ada: We ship the launch on Friday.",
         "Bea Lin: Who writes the release notes?",
-        "Ada: I will, by Thursday.",
+        "Ada: I will, by Thursday & ask @Bea Lin.",
         "Bea Lin: Thanks!",
     ]  # the join notice is not the conversation; the 3-hour-old message is before `since`; the broadcast once
     assert len(slack.api.called("conversations.history")) >= 3

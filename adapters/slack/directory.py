@@ -22,6 +22,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.ttl_cache import TTLCache
+from adapters.slack.events import UNLABELLED_USER, decode_text
 from bot.directory import HistoryMessage
 from bot.errors import NotAllowed
 
@@ -204,10 +205,13 @@ class SlackDirectory:
             name = await self._channels.name_of(author)
         else:
             name = str(raw.get("username") or (raw.get("bot_profile") or {}).get("name") or author or "a bot")
+        text = str(raw.get("text") or "")
+        for user_id in dict.fromkeys(UNLABELLED_USER.findall(text)):  # people by name, as the adapter gives them
+            text = text.replace(f"<@{user_id}>", f"<@{user_id}|{await self._channels.name_of(user_id)}>")
         return HistoryMessage(
             author_id=author,
             author_name=name,
-            text=str(raw.get("text") or ""),
+            text=decode_text(text, ""),
             created_at=datetime.fromtimestamp(float(ts), UTC),
             message_id=ts,
             thread_id=thread_ts if thread_ts != ts else "",
