@@ -26,7 +26,7 @@ from bot.billing.metering import Cell, MeteredChat
 from bot.chat.tokens import TokenCounter
 from bot.clock import Clock
 from bot.directory import HistoryMessage
-from bot.errors import BadCommand, NotAllowed
+from bot.errors import BadCommand, NotAllowed, NotSupported
 from bot.messages import IncomingMessage
 from bot.providers.llm import PromptMessage
 from bot.responder import Responder
@@ -37,6 +37,8 @@ SINCE_FORMATS = "30m, 2h, 3d, 1w, yesterday or a date (YYYY-MM-DD)"
 _SPAN = re.compile(r"(?P<n>\d{1,4})(?P<unit>[mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _REF = re.compile(r"(?P<space> ?)\[(?P<n>\d{1,6})\]")
+MIN_PART_TOKENS = 200  # the least history one call must read for a catch-up to be worth it
+NOTE_HEADING_TOKENS = 10  # "Notes on part 12:" and the blank line before it
 READ_PROGRESS_EVERY = 50  # messages between "reading history…" updates (Slack's slow tier: pages of 15)
 PART_INSTRUCTION = (
     "You help someone catch up on a team chat they missed. Each line is one message: "
@@ -182,12 +184,18 @@ class CatchUps:
         model = self._settings.chat_model
         budget = self._settings.input_token_budget
         notes_framing = self._framing(PART_INSTRUCTION + NOTES_INSTRUCTION)
-        parts = cut_parts(lines, budget - notes_framing, self._tokens)
+        note = self._chat.max_output_tokens + NOTE_HEADING_TOKENS  # the most one part's notes take
         combine_framing = self._framing(COMBINE_INSTRUCTION)
-        per_call = max(2, (budget - combine_framing) // self._chat.max_output_tokens)
+        per_call = (budget - combine_framing) // note
+        if budget - notes_framing < MIN_PART_TOKENS or per_call < 2:
+            raise NotSupported(
+                "Catch-ups need more room than MAX_CONTEXT_TOKENS leaves after MAX_OUTPUT_TOKENS: at least "
+                f"{MIN_PART_TOKENS} tokens of history and two parts' notes per call; ask an admin to raise it."
+            )
+        parts = cut_parts(lines, budget - notes_framing, self._tokens)
         rounds = combining_rounds(len(parts), per_call)
         worst = [Cell([], notes_framing + p.tokens, model) for p in parts] + [
-            Cell([], combine_framing + size * self._chat.max_output_tokens, model) for r in rounds for size in r
+            Cell([], combine_framing + size * note, model) for r in rounds for size in r
         ]
         async with self._chat.plan(worst, charge_for(message, "chat", model)) as plan:
             notes = []

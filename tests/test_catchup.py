@@ -86,11 +86,11 @@ async def test_a_long_history_is_summarized_in_parts_then_combined_with_progress
     assert responder.statuses[:2] == ["reading history…", "reading history… 50 messages so far"]  # of 80
     parts = [s for s in responder.statuses if s.startswith("summarizing part")]
     assert len(parts) == 8 and parts[1] == "summarizing part 2 of 8"
-    # 8 parts' notes, 4 to a combining call (what fits 500 input tokens with 100-token notes), then those 2.
+    # 8 parts' notes, 3 to a combining call (what fits 500 input tokens with notes of up to 110), then those 3.
     assert [s for s in responder.statuses if s.startswith("combining")] == [
-        "combining 8 parts (round 1 of 2)", "combining 2 parts (round 2 of 2)",
+        "combining 8 parts (round 1 of 2)", "combining 3 parts (round 2 of 2)",
     ]  # fmt: skip
-    assert len(requests) == 8 + 2 + 1
+    assert len(requests) == 8 + 3 + 1
     assert all(r["max_completion_tokens"] == 100 for r in requests)
     assert "Notes on part 2" in requests[-1]["messages"][-1]["content"]
     text, private = responder.texts[-1]
@@ -109,7 +109,7 @@ async def catchup_in(engine: Engine, text: str, *, channel: str = "console", use
 async def test_a_catchup_whose_whole_plan_does_not_fit_the_budget_is_refused_before_any_call(
     make_settings: Any, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
-    # Bea has spent nothing: one part's worst case ($0.00036) fits her limit; the plan's (8 parts and 3
+    # Bea has spent nothing: one part's worst case ($0.00036) fits her limit; the plan's (8 parts and 4
     # combining calls, $0.0026) does not.
     settings = make_settings(max_context_tokens=600, max_output_tokens=100, quota_user_daily_usd=0.002)
     said = "".join(f"Message {n} is about topic {n % 7} and little else at all.\n" for n in range(40))
@@ -120,7 +120,7 @@ async def test_a_catchup_whose_whole_plan_does_not_fit_the_budget_is_refused_bef
     assert len(fake_openai.chat_requests()) == turns
     [refusal] = responder.errors  # the wording of every refused model call
     assert refusal.startswith("You've used $0.00 of your $0.002 daily budget; it resets in ")
-    assert refusal.endswith("This request needs up to $0.0026068.")
+    assert refusal.endswith("This request needs up to $0.0026348.")
     assert responder.texts == []
 
 
@@ -159,3 +159,13 @@ async def test_a_part_that_fails_half_way_charges_the_parts_that_ran_and_release
     assert (kind, state) == ("chat", "settled")
     assert 0 < cost <= 600 * 400 + 100 * 1_600  # one call at most (nanos: $0.40/M in, $1.60/M out), not the plan
     assert first[-1]["content"].startswith("[1] ")
+
+
+async def test_a_context_too_small_for_two_parts_notes_is_refused_before_any_call(
+    make_settings: Any, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    async with open_engine(make_settings(max_context_tokens=400, max_output_tokens=150)) as engine:
+        await console(engine, "hello there\n", tmp_path)
+        responder = await catchup_in(engine, "/catchup")
+    assert len(fake_openai.chat_requests()) == 1
+    assert responder.errors[0].startswith("Catch-ups need more room than MAX_CONTEXT_TOKENS leaves")

@@ -120,7 +120,7 @@ def _history_message(message: discord.Message, thread_id: str) -> HistoryMessage
     return HistoryMessage(
         author_id=str(message.author.id),
         author_name=message.author.display_name,
-        text=message.content,
+        text=message.clean_content,  # mentions as @names, as people read them
         created_at=message.created_at,
         message_id=str(message.id),
         thread_id=thread_id,
