@@ -23,6 +23,7 @@ from bot.billing.budget import Budget, warn_if_unlimited
 from bot.billing.metering import MeteredChat
 from bot.billing.prices import NoPrice, PriceTable
 from bot.billing.quota_admin import QuotaAdmin
+from bot.catchup import CatchUps
 from bot.chat.channels import Channels
 from bot.chat.conversations import Conversations
 from bot.chat.engine import Engine
@@ -176,6 +177,7 @@ async def open_engine(
             channels=Channels(store, clock),
             signin=SignIn(store.signins, settings, clock, roles),
             personal_data=store,
+            catchups=CatchUps(settings=settings, chat=chat, tokens=tokens, clock=clock),
         )
         yield Engine(services=services, store=store, roles=roles)
     finally:

@@ -44,9 +44,10 @@ class Directory(Protocol):
     def history(
         self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
     ) -> AsyncIterator[HistoryMessage]:
-        """A thread's messages (with `thread_id`) or a channel's since `since`, oldest first, read from the
-        platform page by page within its rate limits. Raises NotSupported where the adapter cannot yet;
-        the caller checks first that the author may read the channel (`visible_channels`)."""
+        """A thread's messages (with `thread_id`: all of them) or a channel's since `since` with the replies in
+        its threads since then, in any order (the caller sorts by time), read from the platform page by page
+        within its rate limits (slow, never failing for being slow). Raises NotSupported where the adapter
+        cannot; the caller checks first that the author may read the channel (`visible_channels`)."""
 
 
 def history_not_supported(platform: str) -> NotSupported:

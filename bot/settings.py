@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     search_min_similarity: float = Field(
         0.3, ge=-1, le=1, description="cosine similarity a /search match needs (below it: no good matches)"
     )
+    catchup_excluded_channels: str = Field("", description="comma-separated channel ids /catchup never reads")
 
     command_prefix: str = Field(
         "", pattern=r"^[a-z0-9_-]{0,10}$",
@@ -255,6 +256,11 @@ class Settings(BaseSettings):
     def input_token_budget(self) -> int:
         """Tokens left for system prompt and history once the reply's budget is set aside."""
         return self.max_context_tokens - self.max_output_tokens
+
+    @property
+    def catchup_excluded_channel_ids(self) -> frozenset[str]:
+        """CATCHUP_EXCLUDED_CHANNELS as a set of ids."""
+        return frozenset(c.strip() for c in self.catchup_excluded_channels.split(",") if c.strip())
 
     @property
     def allowed_models(self) -> tuple[str, ...]:

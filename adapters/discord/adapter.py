@@ -385,7 +385,8 @@ class DiscordAdapter:
         if interaction.guild_id is None and not self._settings.discord_dms:
             await interaction.response.send_message(DMS_OFF, ephemeral=True, allowed_mentions=NO_PINGS)
             return
-        private = spec is not None and spec.private
+        command = parse_command_line(f"/{name} {text}")
+        private = spec is not None and command is not None and spec.is_private(command)
         await interaction.response.defer(thinking=True, ephemeral=private)
         user = interaction.user
         channel_id = interaction.channel_id or 0
@@ -399,7 +400,7 @@ class DiscordAdapter:
             author=self._author(user),
             text=f"/{name} {text}".strip(),
             is_direct=interaction.guild_id is None,
-            command=parse_command_line(f"/{name} {text}"),
+            command=command,
             attachments=(self._attachment(file),) if file is not None else (),
             platform_directory=DiscordDirectory(user, channel_id, channel_id if parent else None),
         )

@@ -1,10 +1,10 @@
 """The engine's commands as Discord app commands, with typed options where the set is known.
 
 /image has its size and quality as choices (from the image model's table) and an image to edit,
-/ask a voice switch and a file, /search a channel
-picker and a number of days, /transcribe a required file; every other command takes its words as
-one text option. Whatever the options, the command reaches the engine as the same text a person
-would type (`/image a cat size=1024x1024`), so one parser serves every platform.
+/ask a voice switch and a file, /search a channel picker and a number of days, /catchup a since
+and a public switch, /transcribe a required file; every other command takes its words as one text
+option. Whatever the options, the command reaches the engine as the same text a person would type
+(`/image a cat size=1024x1024`), so one parser serves every platform.
 
 This module keeps annotations evaluated at definition time (no `from __future__ import
 annotations`): discord.py reads the callbacks' annotations, and some are built from settings.
@@ -17,6 +17,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.catchup import SINCE_FORMATS
 from bot.commands import CommandSpec
 from bot.commands.search import MAX_DAYS
 from bot.media.images import ImageModelSpec
@@ -29,7 +30,8 @@ Callback = Callable[..., Coroutine[Any, Any, None]]
 
 def app_command(spec: CommandSpec, image_spec: ImageModelSpec, run: Run, *, name: str = "") -> AppCommand:
     """The app command for one engine command, registered as `name` (its public name, COMMAND_PREFIX included)."""
-    build = {"ask": _ask, "image": _image, "search": _search, "transcribe": _transcribe}.get(spec.name, _text)
+    builders = {"ask": _ask, "image": _image, "search": _search, "transcribe": _transcribe, "catchup": _catchup}
+    build = builders.get(spec.name, _text)
     callback = build(spec.name, image_spec, run)
     callback.__name__ = name or spec.name
     return app_commands.Command(name=name or spec.name, description=spec.summary[:100], callback=callback)
@@ -92,6 +94,18 @@ def _search(name: str, image_spec: ImageModelSpec, run: Run) -> Callback:
             words.append(f"channel:<#{channel.id}>")
         if days is not None:
             words.append(f"days:{days}")
+        await run(interaction, " ".join(words), None)
+
+    return callback
+
+
+def _catchup(name: str, image_spec: ImageModelSpec, run: Run) -> Callback:
+    @app_commands.describe(since=f"from when: {SINCE_FORMATS}; default 24 h",
+                           public="post the summary where everyone here sees it")  # fmt: skip
+    async def callback(interaction: discord.Interaction, since: str = "", public: bool = False) -> None:
+        words = [shlex.quote(since)] if since else []
+        if public:
+            words.append("public")
         await run(interaction, " ".join(words), None)
 
     return callback

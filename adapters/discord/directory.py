@@ -1,9 +1,12 @@
-"""/search's view of Discord for one member: the channels they may read, and message links.
+"""/search's and /catchup's view of Discord for one member: the channels they may read, links, history.
 
 Guild channels are visible when the member's permissions there include View Channel (computed
 from the cached guild, roles and overwrites, as Discord does). A private thread is visible only
 when it is the one being asked in, the member started it, or they may manage threads there. A DM
 is visible only to its own participant. Anything Discord will not tell counts as not visible.
+
+History (GET /channels/{id}/messages after a message id, pages of 100) is read through discord.py,
+which waits out 429s itself; reading it also needs the member's Read Message History there.
 """
 
 from __future__ import annotations
@@ -14,9 +17,13 @@ from datetime import datetime
 
 import discord
 
-from bot.directory import HistoryMessage, history_not_supported
+from bot.directory import HistoryMessage
+from bot.errors import NotAllowed
 
 log = logging.getLogger(__name__)
+
+SPOKEN = (discord.MessageType.default, discord.MessageType.reply)  # not joins, pins, thread notices…
+CANNOT_READ = "You cannot read that channel's history on Discord, so I cannot catch you up on it."
 
 
 class DiscordDirectory:
@@ -76,6 +83,46 @@ class DiscordDirectory:
     async def history(
         self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
     ) -> AsyncIterator[HistoryMessage]:
-        """Not read from Discord yet: the catch-up feature adds it (GET /channels/{id}/messages)."""
-        raise history_not_supported("Discord")
-        yield  # an async generator, as the protocol has it
+        """A thread's messages, or a channel's after `since` and those of its active threads after `since`."""
+        target = await self._readable(thread_id or channel_id)
+        async for message in target.history(limit=None, after=None if thread_id else since, oldest_first=True):
+            if message.type in SPOKEN:
+                yield _history_message(message, thread_id)
+        if thread_id or not isinstance(target, discord.TextChannel):
+            return
+        for thread in target.threads:
+            last = thread.last_message_id
+            if since is not None and last is not None and discord.utils.snowflake_time(last) < since:
+                continue
+            if not await self.can_read_thread(channel_id, str(thread.id)):
+                continue
+            async for message in thread.history(limit=None, after=since, oldest_first=True):
+                if message.type in SPOKEN:
+                    yield _history_message(message, str(thread.id))
+
+    async def _readable(self, channel_id: str) -> discord.abc.Messageable:
+        """The channel or thread, when the member may see it and read its history (NotAllowed otherwise)."""
+        guild = self._guild
+        if guild is None:
+            if not channel_id.isdigit() or int(channel_id) not in self._current:
+                raise NotAllowed(CANNOT_READ)
+            return self._member.dm_channel or await self._member.create_dm()
+        channel = guild.get_channel_or_thread(int(channel_id)) if channel_id.isdigit() else None
+        if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
+            raise NotAllowed(CANNOT_READ)
+        permissions = channel.permissions_for(self._member)  # type: ignore[arg-type]
+        if not (permissions.view_channel and permissions.read_message_history):
+            raise NotAllowed(CANNOT_READ)
+        return channel
+
+
+def _history_message(message: discord.Message, thread_id: str) -> HistoryMessage:
+    return HistoryMessage(
+        author_id=str(message.author.id),
+        author_name=message.author.display_name,
+        text=message.clean_content,  # mentions as @names, as people read them
+        created_at=message.created_at,
+        message_id=str(message.id),
+        thread_id=thread_id,
+        link=message.jump_url,
+    )

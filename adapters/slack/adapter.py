@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.http_server import serve_until
 from adapters.common.ttl_cache import TTLCache
-from adapters.slack.directory import SlackChannels, SlackDirectory
+from adapters.slack.directory import SlackChannels, SlackDirectory, display_name
 from adapters.slack.events import (
     UNLABELLED_USER,
     attachment_from_file,
@@ -295,8 +295,7 @@ class SlackAdapter:
         external = bool(home_team) and str(home_team) != team_id
         try:
             user = (await self._client.users_info(user=user_id))["user"]
-            profile = user.get("profile") or {}
-            name = profile.get("display_name") or profile.get("real_name") or user.get("name") or user_id
+            name = display_name(user, user_id)
             admin = bool(user.get("is_admin") or user.get("is_owner"))
             home = user.get("team_id")
             external = external or bool(user.get("is_stranger")) or (bool(home) and str(home) != team_id)

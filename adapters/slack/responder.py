@@ -274,6 +274,8 @@ class SlackResponder:
 
     async def send_text(self, text: str, *, private: bool = False) -> None:
         """Post (or, privately, post ephemerally) the text, split under Slack's limit."""
+        if private:  # a progress line of a private exchange does not stay in the channel
+            await self._drop_placeholder()
         for chunk in split_message(text, MESSAGE_LIMIT):
             shown = to_mrkdwn(chunk)
             if not private and self._placeholder_ts is not None:

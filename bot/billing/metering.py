@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 
 from openai.types.chat import ChatCompletionToolParam
 
@@ -120,10 +121,9 @@ class MeteredChat:
         The cells take the process's model slots one by one, so the reservation is marked sent from the
         start (a crash while they wait is charged as if they ran).
         """
-        worst = Units(
-            input_tokens=sum(c.prompt_tokens for c in cells), output_tokens=self.max_output_tokens * len(cells)
-        )
-        async with self._budget.metered(charge, worst, sum(self.worst_cost(c) for c in cells)) as reservation:
+        async with self._budget.metered(
+            charge, self._worst(cells), sum(self.worst_cost(c) for c in cells)
+        ) as reservation:
             calls = (self._slotted(cell, reservation) for cell in cells)
             results = await asyncio.gather(*calls, return_exceptions=True)
             done = [r for r in results if isinstance(r, Completion)]
@@ -138,15 +138,30 @@ class MeteredChat:
                     for completion in done:
                         reservation.note_spent(_units(completion.usage), completion.cost_nanos)
                     raise result
-            await reservation.settle(
-                Units(
-                    input_tokens=sum(c.usage.prompt_tokens for c in done),
-                    cached_tokens=sum(c.usage.cached_tokens for c in done),
-                    output_tokens=sum(c.usage.completion_tokens for c in done),
-                ),
-                sum(c.cost_nanos for c in done),
-            )
+            await reservation.settle(_summed(done), sum(c.cost_nanos for c in done))
         return outcomes
+
+    @asynccontextmanager
+    async def plan(self, worst: Sequence[Cell], charge: Charge) -> AsyncIterator[Plan]:
+        """Calls made one after another (each may depend on the last) under ONE reservation of `worst`, the
+        worst case of every call the plan may make (their prompts need only their sizes). Settled to the
+        summed real cost; a failure or cancellation charges the calls that ran. Refused (QuotaExceeded)
+        before any call when the whole plan does not fit.
+        """
+        async with self._budget.metered(charge, self._worst(worst), sum(self.worst_cost(c) for c in worst)) as held:
+            plan = Plan(self, held)
+            try:
+                yield plan
+            except BaseException:
+                for completion in plan.done:
+                    held.note_spent(_units(completion.usage), completion.cost_nanos)
+                raise
+            await held.settle(_summed(plan.done), sum(c.cost_nanos for c in plan.done))
+
+    def _worst(self, cells: Sequence[Cell]) -> Units:
+        return Units(
+            input_tokens=sum(c.prompt_tokens for c in cells), output_tokens=self.max_output_tokens * len(cells)
+        )
 
     async def _slotted(self, cell: Cell, reservation: Reservation) -> Completion:
         async with self._in_flight:
@@ -205,6 +220,31 @@ class MeteredChat:
         cost = self._prices.chat_cost(cell.model, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         latency = int((time.perf_counter() - started) * 1000)
         return Completion(text, usage, finish_reason, cost, latency, error)
+
+
+@dataclass
+class Plan:
+    """The calls of one MeteredChat.plan, run in turn; `done` is what they cost so far."""
+
+    chat: MeteredChat
+    reservation: Reservation
+    done: list[Completion] = field(default_factory=list)
+
+    async def run(self, cell: Cell) -> str:
+        """One call's reply; raises its error (what the provider ran of it is charged with the plan)."""
+        completion = await self.chat._slotted(cell, self.reservation)
+        self.done.append(completion)
+        if completion.error is not None:
+            raise completion.error
+        return completion.text
+
+
+def _summed(done: Sequence[Completion]) -> Units:
+    return Units(
+        input_tokens=sum(c.usage.prompt_tokens for c in done),
+        cached_tokens=sum(c.usage.cached_tokens for c in done),
+        output_tokens=sum(c.usage.completion_tokens for c in done),
+    )
 
 
 def _units(usage: ModelUsage) -> Units:

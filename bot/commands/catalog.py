@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.commands.basic import BASIC_COMMANDS
 from bot.commands.budget import BUDGET_COMMANDS
+from bot.commands.catchup import CATCHUP
 from bot.commands.channel import CHANNEL_COMMANDS
 from bot.commands.dashboard import DASHBOARD_COMMANDS
 from bot.commands.media import MEDIA_COMMANDS
@@ -15,6 +16,15 @@ from bot.commands.search import SEARCH
 def command_registry(prefix: str = "") -> CommandRegistry:
     """All commands, their public names behind `prefix` (COMMAND_PREFIX)."""
     return CommandRegistry(
-        [*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, SEARCH, *CHANNEL_COMMANDS, *DASHBOARD_COMMANDS],
+        [
+            *BASIC_COMMANDS,
+            *BUDGET_COMMANDS,
+            *MEDIA_COMMANDS,
+            PROMPT,
+            SEARCH,
+            CATCHUP,
+            *CHANNEL_COMMANDS,
+            *DASHBOARD_COMMANDS,
+        ],
         prefix=prefix,
     )

@@ -75,7 +75,8 @@ class CommandSpec:
 
     `private`: the whole exchange is for the asker alone (ephemeral or a DM, including the platform's own
     "thinking…" placeholder where it has one), e.g. budgets, search results, /forget: every answer of the
-    handler goes out private (bot/private_exchange.py), whatever the handler passes.
+    handler goes out private (bot/private_exchange.py), whatever the handler passes. `public_word`, when
+    the asker says it among the arguments (`/catchup public`), makes a private command's exchange public.
     """
 
     name: str
@@ -86,6 +87,12 @@ class CommandSpec:
     private: bool = False
     subcommands: Mapping[str, Subcommand] = field(default_factory=dict)
     default: str | None = None  # the subcommand run when none is named ("" may name one in the table)
+    public_word: str = ""
+
+    def is_private(self, command: Command) -> bool:
+        """Whether this run of the command answers the asker alone."""
+        said_public = bool(self.public_word) and self.public_word in (a.lower() for a in command.args)
+        return self.private and not said_public
 
     @classmethod
     def table(
@@ -176,6 +183,8 @@ class CommandRegistry:
             )
         if spec.admin_only and not ctx.message.author.is_admin:
             raise admins_only(ctx, f"/{self.public_name(spec.name)} is for admins only.")
-        if spec.private:  # the one place that makes a command's answers private (see bot/private_exchange.py)
+        if spec.is_private(
+            ctx.command
+        ):  # the one place that makes a command's answers private (see bot/private_exchange.py)
             ctx = replace(ctx, responder=PrivateExchange(ctx.responder, self.public_name(spec.name)))
         await spec.run(ctx)

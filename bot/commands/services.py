@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from bot.billing.budget import Budget
     from bot.billing.quota_admin import QuotaAdmin
+    from bot.catchup import CatchUps
     from bot.chat.channels import Channels
     from bot.chat.conversations import Conversations
     from bot.clock import Clock
@@ -77,6 +78,7 @@ class CommandServices:
     channels: Channels = NOT_GIVEN
     signin: SignIn = NOT_GIVEN
     personal_data: PersonalData = NOT_GIVEN
+    catchups: CatchUps = NOT_GIVEN
 
     def missing(self) -> list[str]:
         """The services left out (the composition root gives every one)."""

@@ -20,7 +20,8 @@ from tests.fakes.loopback import LoopbackServer
 
 BOT_ID = "1000"
 GUILD, CHANNEL, ADMIN_ROLE, BOSS_ROLE = "1", "2", "3", "4"  # the guild, #general, "bot-admins", "managers"
-MANAGE_GUILD, VIEW_CHANNEL = 1 << 5, 1 << 10
+READER_ROLE = "5"  # "readers": may read message history
+MANAGE_GUILD, VIEW_CHANNEL, READ_MESSAGE_HISTORY = 1 << 5, 1 << 10, 1 << 16
 BOT_USER = {"id": BOT_ID, "username": "teambot", "discriminator": "0", "global_name": None, "avatar": None, "bot": True}
 
 
@@ -66,7 +67,7 @@ def _role(role_id: str, name: str, permissions: int, position: int) -> dict[str,
 GUILD_PAYLOAD = {
     "id": GUILD, "name": "Team", "owner_id": "99", "features": [], "emojis": [], "stickers": [],
     "roles": [_role(GUILD, "@everyone", VIEW_CHANNEL, 0), _role(ADMIN_ROLE, "bot-admins", 0, 1),
-              _role(BOSS_ROLE, "managers", MANAGE_GUILD, 2)],
+              _role(BOSS_ROLE, "managers", MANAGE_GUILD, 2), _role(READER_ROLE, "readers", READ_MESSAGE_HISTORY, 3)],
     "channels": [{"id": CHANNEL, "type": 0, "name": "general", "guild_id": GUILD, "position": 0,
                   "permission_overwrites": []}],
     "members": [], "member_count": 3,
@@ -115,6 +116,7 @@ class FakeDiscord(LoopbackServer):
         # Interaction token -> the deferred response's visibility while it is still "thinking…" (loading).
         self.loading: dict[str, bool] = {}
         self.ephemeral: dict[str, bool] = {}  # follow-up message id -> whether only its asker sees it
+        self.history: dict[str, list[dict[str, Any]]] = {}  # channel or thread id -> its messages, oldest first
         self._ids = itertools.count(5000)
         super().__init__(web.Application())
         self.app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
@@ -135,6 +137,27 @@ class FakeDiscord(LoopbackServer):
     def dm_texts(self, user_id: str) -> list[str]:
         """What the bot sent `user_id` by DM."""
         return [text for channel, who in self.dm_channels.items() if who == user_id for text in self.texts_in(channel)]
+
+    def add_history(self, channel_id: str, when: datetime, content: str, author: dict[str, Any],
+                    *, kind: int = 0) -> str:  # fmt: skip
+        """A message in a channel's (or thread's) history, its id the snowflake of `when`; returns the id."""
+        message_id = str(discord.utils.time_snowflake(when) + len(self.calls) + next(self._ids))
+        payload = message_payload(message_id, channel_id, content, author=author, guild_id=GUILD)
+        payload.update(timestamp=when.isoformat(), type=kind)
+        self.history.setdefault(channel_id, []).append(payload)
+        return message_id
+
+    def _messages(self, channel_id: str, query: Any) -> web.Response:
+        """GET /channels/{id}/messages: `limit` (at most 100) after `after` or before `before`, newest first."""
+        limit = int(query.get("limit", 50))
+        if limit > 100:
+            return _json({"message": "Invalid Form Body", "code": 50035}, status=400)
+        found = sorted(self.history.get(channel_id, []), key=lambda m: int(m["id"]))
+        if "after" in query:
+            found = [m for m in found if int(m["id"]) > int(query["after"])][:limit]
+        else:
+            found = [m for m in found if "before" not in query or int(m["id"]) < int(query["before"])][-limit:]
+        return _json(list(reversed(found)))
 
     def called(self, method: str, fragment: str) -> list[DiscordCall]:
         """Calls with this method whose path contains `fragment`."""
@@ -180,6 +203,8 @@ class FakeDiscord(LoopbackServer):
                           "last_message_id": None})  # fmt: skip
         if request.method == "POST" and parts[0] == "channels" and self.dm_channels.get(parts[1]) in self.no_dms:
             return _json({"message": "Cannot send messages to this user", "code": 50007}, status=403)
+        if request.method == "GET" and parts[0] == "channels" and parts[2:] == ["messages"]:
+            return self._messages(parts[1], request.query)
         if parts[0] == "channels" and parts[-1] == "typing":
             return web.Response(status=204)
         if parts[-1] == "callback":  # with_response=true: the callback answers with what it did

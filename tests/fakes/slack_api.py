@@ -42,6 +42,8 @@ class FakeSlack(LoopbackServer):
         self.outside: set[str] = set()  # channels the bot is not in: posting there answers not_in_channel
         self.responses: list[dict[str, Any]] = []  # what was posted to slash commands' response_url
         self.file_info: dict[str, dict[str, Any]] = {}  # id -> files.info's file (absent: file_not_found)
+        self.history: dict[str, list[dict[str, Any]]] = {}  # channel -> its messages and thread replies (add_history)
+        self.history_page = 15  # the most a history page holds (what Slack gives non-Marketplace apps)
         self._ts = itertools.count(1)
         super().__init__(web.Application())
         self.app.router.add_post("/api/{method}", self._api)
@@ -54,6 +56,16 @@ class FakeSlack(LoopbackServer):
     def base_url(self) -> str:
         """What AsyncWebClient(base_url=…) takes."""
         return f"http://127.0.0.1:{self.port}/api/"
+
+    def add_history(self, channel: str, ts: str, user: str, text: str, *, thread_ts: str = "",
+                    **extra: Any) -> None:  # fmt: skip
+        """A message in a channel's history (with `thread_ts`, a reply: its parent's reply_count follows)."""
+        message = {"type": "message", "ts": ts, "user": user, "text": text, **extra}
+        if thread_ts:
+            message["thread_ts"] = thread_ts
+            parent = next(m for m in self.history[channel] if m["ts"] == thread_ts)
+            parent.update(thread_ts=thread_ts, reply_count=parent.get("reply_count", 0) + 1, latest_reply=ts)
+        self.history.setdefault(channel, []).append(message)
 
     def called(self, method: str) -> list[dict[str, Any]]:
         """The arguments of every call to `method`, in order."""
@@ -74,7 +86,7 @@ class FakeSlack(LoopbackServer):
             headers = {"Retry-After": "0"} if status == 429 else {}
             return web.json_response({"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"},
                                      status=status, headers=headers)  # fmt: skip
-        if method.startswith("chat.") and args.get("channel") in self.outside:
+        if method.startswith(("chat.", "conversations.history")) and args.get("channel") in self.outside:
             return web.json_response({"ok": False, "error": "not_in_channel"})
         if method == "files.completeUploadExternal" and args.get("channel_id") in self.outside:
             return web.json_response({"ok": False, "error": "not_in_channel"})
@@ -86,7 +98,8 @@ class FakeSlack(LoopbackServer):
 
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return {"user_id": BOT_USER, "bot_id": "BBOT", "team_id": "T1", "team": "Acme Corp", "user": "teambot"}
+            return {"user_id": BOT_USER, "bot_id": "BBOT", "team_id": "T1", "team": "Acme Corp", "user": "teambot",
+                    "url": "https://acme.slack.example/"}  # fmt: skip
         if method in ("chat.postMessage", "chat.update"):
             ts = str(args.get("ts") or f"900.{next(self._ts):04d}")
             self.messages[ts] = str(args.get("text"))
@@ -97,6 +110,8 @@ class FakeSlack(LoopbackServer):
             return {"channel": args.get("channel"), "ts": ts}
         if method == "users.conversations":
             return self._memberships(args)
+        if method in ("conversations.history", "conversations.replies"):
+            return self._history(method, args)
         if method == "conversations.info":
             channel = self.channels.get(str(args.get("channel")))
             return {"channel": channel} if channel else {"ok": False, "error": "channel_not_found"}
@@ -128,6 +143,25 @@ class FakeSlack(LoopbackServer):
         page = ids[start : start + 2]
         cursor = str(start + 2) if start + 2 < len(ids) else ""
         return {"channels": [{"id": i} for i in page], "response_metadata": {"next_cursor": cursor}}
+
+    def _history(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """A channel's timeline (parents and broadcast replies) newest first, or a thread's messages oldest
+        first (its parent first), from `oldest` on, in pages of at most `history_page` behind a cursor."""
+        messages = self.history.get(str(args.get("channel")), [])
+        oldest = float(args.get("oldest") or 0)
+        if method == "conversations.history":
+            timeline = [
+                m for m in messages if m.get("thread_ts", m["ts"]) == m["ts"] or m.get("subtype") == "thread_broadcast"
+            ]
+            found = sorted((m for m in timeline if float(m["ts"]) >= oldest), key=lambda m: -float(m["ts"]))
+        else:
+            thread = [m for m in messages if m.get("thread_ts") == args.get("ts")]
+            found = [m for m in thread if m["ts"] == args.get("ts") or float(m["ts"]) >= oldest]
+        start = int(args.get("cursor") or 0)
+        size = min(int(args.get("limit") or 100), self.history_page)
+        more = start + size < len(found)
+        return {"messages": found[start : start + size], "has_more": more,
+                "response_metadata": {"next_cursor": str(start + size) if more else ""}}  # fmt: skip
 
     async def _response(self, request: web.Request) -> web.Response:
         """A slash command's response_url: works in any channel, the bot a member or not."""
