@@ -33,6 +33,7 @@ from bot.commands.services import CommandServices
 from bot.dashboard.roles import Roles
 from bot.dashboard.signin import SignIn, dashboard_served, slack_http_mode
 from bot.errors import ConfigError
+from bot.mcp.servers import McpServers
 from bot.media.image_limits import ImageLimits
 from bot.media.images import ImageMaker
 from bot.media.speech import Speaker
@@ -89,7 +90,7 @@ async def open_engine(
     clock: Clock = utc_now,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> AsyncIterator[Engine]:
-    """An engine on the configured store, models and prices, closed on exit.
+    """An engine on the configured store, models, prices and MCP servers, closed on exit.
 
     The models default to OpenAI's through one client; benchmarks pass in-process ones. Tests pass
     a clock and its `sleep` (which paces the renewal of held reservations) to move time by hand.
@@ -117,6 +118,7 @@ async def open_engine(
         model = OpenAIChat.from_settings(settings, client, faults)
     store = await open_store(settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms)
     budget: Budget | None = None
+    mcp_servers = McpServers.from_settings(settings)  # connects on first use; closing ends stdio servers
     try:
         budget = Budget(store.ledger, settings, clock, sleep=sleep)
         warn_if_unlimited(settings)
@@ -174,9 +176,11 @@ async def open_engine(
             channels=Channels(store, clock),
             signin=SignIn(store.signins, settings, clock, roles),
             personal_data=store,
+            mcp_servers=mcp_servers,
         )
         yield Engine(services=services, store=store, roles=roles)
     finally:
+        await mcp_servers.close()
         if budget is not None:
             await budget.close()
         await store.close()
