@@ -33,6 +33,7 @@ from bot.commands.services import CommandServices
 from bot.dashboard.roles import Roles
 from bot.dashboard.signin import SignIn, dashboard_served, slack_http_mode
 from bot.errors import ConfigError
+from bot.mcp.channels import ChannelToolServers
 from bot.mcp.servers import McpServers
 from bot.media.image_limits import ImageLimits
 from bot.media.images import ImageMaker
@@ -176,7 +177,7 @@ async def open_engine(
             channels=Channels(store, clock),
             signin=SignIn(store.signins, settings, clock, roles),
             personal_data=store,
-            mcp_servers=mcp_servers,
+            tool_servers=ChannelToolServers(store.tool_servers, mcp_servers, clock),
         )
         yield Engine(services=services, store=store, roles=roles)
     finally:

@@ -10,11 +10,21 @@ from bot.commands.media import MEDIA_COMMANDS
 from bot.commands.prompt import PROMPT
 from bot.commands.registry import CommandRegistry
 from bot.commands.search import SEARCH
+from bot.commands.tools import TOOLS
 
 
 def command_registry(prefix: str = "") -> CommandRegistry:
     """All commands, their public names behind `prefix` (COMMAND_PREFIX)."""
     return CommandRegistry(
-        [*BASIC_COMMANDS, *BUDGET_COMMANDS, *MEDIA_COMMANDS, PROMPT, SEARCH, *CHANNEL_COMMANDS, *DASHBOARD_COMMANDS],
+        [
+            *BASIC_COMMANDS,
+            *BUDGET_COMMANDS,
+            *MEDIA_COMMANDS,
+            PROMPT,
+            SEARCH,
+            *CHANNEL_COMMANDS,
+            TOOLS,
+            *DASHBOARD_COMMANDS,
+        ],
         prefix=prefix,
     )

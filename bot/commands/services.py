@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.commands.registry import CommandRegistry
     from bot.dashboard.signin import SignIn
-    from bot.mcp.servers import McpServers
+    from bot.mcp.channels import ChannelToolServers
     from bot.media.images import ImageMaker
     from bot.media.speech import Speaker
     from bot.media.transcription import Transcriber
@@ -78,7 +78,7 @@ class CommandServices:
     channels: Channels = NOT_GIVEN
     signin: SignIn = NOT_GIVEN
     personal_data: PersonalData = NOT_GIVEN
-    mcp_servers: McpServers = NOT_GIVEN
+    tool_servers: ChannelToolServers = NOT_GIVEN
 
     def missing(self) -> list[str]:
         """The services left out (the composition root gives every one)."""

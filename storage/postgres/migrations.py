@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
+from storage.sql.tool_servers import CREATE_CHANNEL_TOOL_SERVERS
 
 MIGRATIONS: list[Migration] = [
     Migration(
@@ -259,5 +260,10 @@ MIGRATIONS: list[Migration] = [
         UPDATE messages SET images = (SELECT count(*) FROM message_images i WHERE i.message_id = messages.id)
         WHERE id IN (SELECT message_id FROM message_images);
         """,
+    ),
+    Migration(
+        "team_tools_channels",
+        # See team_tools_channels in storage/sqlite/migrations.py.
+        CREATE_CHANNEL_TOOL_SERVERS,
     ),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
+from storage.sql.tool_servers import CREATE_CHANNEL_TOOL_SERVERS
 
 MIGRATIONS: list[Migration] = [
     Migration(
@@ -362,5 +363,10 @@ MIGRATIONS: list[Migration] = [
         "ALTER TABLE messages ADD COLUMN images INTEGER NOT NULL DEFAULT 0",
         "UPDATE messages SET images = (SELECT count(*) FROM message_images i WHERE i.message_id = messages.id)"
         " WHERE id IN (SELECT message_id FROM message_images)",
+    ),
+    Migration(
+        "team_tools_channels",
+        # Which MCP servers each channel turned on (storage/sql/tool_servers.py: one DDL for both databases).
+        CREATE_CHANNEL_TOOL_SERVERS,
     ),
 ]
