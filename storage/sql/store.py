@@ -30,7 +30,7 @@ from storage.sql.ledger import SETTLE, SQLLedger, settle_params
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
 from storage.sql.signins import END_SIGNINS, SQLSignIns
-from storage.sql.tool_servers import FORGET_ENABLED_BY, SQLToolServers
+from storage.sql.tool_servers import FORGET_CALLS, FORGET_ENABLED_BY, SQLToolServers
 
 OPEN_CONVERSATION = (
     "SELECT c.id, c.created_at, c.system_prompt, s.model FROM conversations c LEFT JOIN channel_settings s"
@@ -127,6 +127,7 @@ PSEUDONYMIZE = (
     " AND prompt_id IN (SELECT id FROM prompts WHERE team_id = $1)",
     "UPDATE quota_changes SET changed_by = $3 WHERE team_id = $1 AND changed_by = $2",
     FORGET_ENABLED_BY,
+    FORGET_CALLS,
 )
 
 
@@ -200,7 +201,7 @@ class SQLStore:
 
     @property
     def tool_servers(self) -> SQLToolServers:
-        """Which MCP servers each channel turned on, on the same database."""
+        """Which MCP servers each channel turned on, and the audit of their calls, on the same database."""
         return self._tool_servers
 
     async def close(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
-from storage.sql.tool_servers import CREATE_CHANNEL_TOOL_SERVERS
+from storage.sql.tool_servers import CREATE_CHANNEL_TOOL_SERVERS, CREATE_TOOL_CALLS
 
 MIGRATIONS: list[Migration] = [
     Migration(
@@ -368,5 +368,10 @@ MIGRATIONS: list[Migration] = [
         "team_tools_channels",
         # Which MCP servers each channel turned on (storage/sql/tool_servers.py: one DDL for both databases).
         CREATE_CHANNEL_TOOL_SERVERS,
+    ),
+    Migration(
+        "team_tools_audit",
+        # Every MCP tool call, for the audit (storage/sql/tool_servers.py: one DDL for both databases).
+        *CREATE_TOOL_CALLS,
     ),
 ]
