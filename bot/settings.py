@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     mcp_result_max_chars: int = Field(
         20_000, ge=100, le=1_000_000, description="longest MCP tool result given to the model (the rest is cut)"
     )
+    tool_approval_seconds: float = Field(
+        120.0, gt=0, le=3600, description="how long the asker has to allow a tool that acts (no answer: denied)"
+    )
 
     @classmethod
     def settings_customise_sources(
