@@ -10,6 +10,13 @@ ALLOW = "allow"
 DENY = "deny"
 
 
+def outcome(answer: bool | None, seconds: float) -> str:
+    """How a question was answered, added to it once it is (its buttons gone)."""
+    if answer is None:
+        return f"no answer in {seconds:g} s: not allowed"
+    return "allowed" if answer else "not allowed"
+
+
 class PendingApprovals:
     """The questions of one adapter that wait for their asker's click, by a random key the buttons carry."""
 

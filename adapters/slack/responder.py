@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from adapters.common.approvals import ALLOW, DENY, PendingApprovals
+from adapters.common.approvals import ALLOW, DENY, PendingApprovals, outcome
 from adapters.common.edited_reply import EditedReply
 from adapters.common.text_split import first_cut, reopen_after, split_message
 from adapters.slack.markdown import to_mrkdwn
@@ -407,8 +407,8 @@ class SlackResponder:
             posted["ts"] = str(result["ts"])
 
         answer = await self._approvals.wait(asker_id, seconds, post)
-        said = {True: "allowed", False: "not allowed", None: f"no answer in {seconds:g} s: not allowed"}[answer]
         if "ts" in posted:
+            said = outcome(answer, seconds)
             await self._client.chat_update(
                 channel=self._channel, ts=posted["ts"], text=f"{question} ({said})", blocks=[]
             )
