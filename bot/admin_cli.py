@@ -1,4 +1,4 @@
-"""`python -m bot usage` and `python -m bot quota`: the same ledger and limits, for operators."""
+"""`python -m bot usage`, `quota`, `tool-calls` and the rest: the bot's records, for operators."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import csv
 import getpass
 import io
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import date
+from dataclasses import asdict
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -62,6 +63,22 @@ async def usage(
     return 0
 
 
+def as_csv(records: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:
+    """Records as CSV with a header line."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+def as_table(records: Sequence[Mapping[str, object]], columns: Sequence[str]) -> list[str]:
+    """Records as the lines of an aligned table, a header first."""
+    table = [list(columns)] + [["" if record[c] is None else str(record[c]) for c in columns] for record in records]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
+
+
 def render(rows: list[UsageRow], fmt: str) -> str:
     """Rows as an aligned table, CSV or JSON (costs in USD with nano-dollar precision)."""
     records = [
@@ -85,14 +102,8 @@ def render(rows: list[UsageRow], fmt: str) -> str:
         return json.dumps({"rows": records, "total_usd": f"{sum(r.cost_nanos for r in rows) / NANOS_PER_USD:.9f}"},
                           indent=2) + "\n"  # fmt: skip
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
-        return buffer.getvalue()
-    table = [list(COLUMNS)] + [[str(record[c]) for c in COLUMNS] for record in records]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
+        return as_csv(records, COLUMNS)
+    lines = as_table(records, COLUMNS)
     lines.append(f"total {format_usd(sum(r.cost_nanos for r in rows))} in {count(sum(r.calls for r in rows), 'call')}")
     estimated = sum(r.estimated_nanos for r in rows)
     if estimated:
@@ -246,4 +257,25 @@ async def migrate_db(out: TextIO, *, source: str, target: str) -> int:
     for table, rows in copied.items():
         out.write(f"{table}: {rows}\n")
     out.write("All counts match.\n")
+    return 0
+
+
+TOOL_CALL_COLUMNS = (
+    "called_at", "platform", "team_id", "channel_id", "user_id", "server", "tool", "arguments", "approved_by",
+    "result_chars", "duration_ms", "error",
+)  # fmt: skip
+
+
+async def tool_calls(settings: Settings, out: TextIO, *, team: str | None, since: date | None, fmt: str) -> int:
+    """Print the audit of MCP tool calls, oldest first."""
+    start = datetime(since.year, since.month, since.day, tzinfo=UTC) if since is not None else None
+    async with opened(settings) as store:
+        calls = await store.tool_servers.tool_calls(team, start)
+    records = [asdict(call) | {"called_at": call.called_at.isoformat(timespec="seconds")} for call in calls]
+    if fmt == "json":
+        out.write(json.dumps({"calls": records}, indent=2, ensure_ascii=False) + "\n")
+    elif fmt == "csv":
+        out.write(as_csv(records, TOOL_CALL_COLUMNS))
+    else:
+        out.write("\n".join([*as_table(records, TOOL_CALL_COLUMNS), count(len(records), "call")]) + "\n")
     return 0

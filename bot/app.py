@@ -34,6 +34,11 @@ from bot.commands.services import CommandServices
 from bot.dashboard.roles import Roles
 from bot.dashboard.signin import SignIn, dashboard_served, slack_http_mode
 from bot.errors import ConfigError
+from bot.mcp.approval import AskerApproval
+from bot.mcp.audit import AuditedCalls
+from bot.mcp.channels import ChannelToolServers
+from bot.mcp.servers import McpServers
+from bot.mcp.source import McpToolSource
 from bot.media.image_limits import ImageLimits
 from bot.media.images import ImageMaker
 from bot.media.speech import Speaker
@@ -91,7 +96,7 @@ async def open_engine(
     clock: Clock = utc_now,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> AsyncIterator[Engine]:
-    """An engine on the configured store, models and prices, closed on exit.
+    """An engine on the configured store, models, prices and MCP servers, closed on exit.
 
     The models default to OpenAI's through one client; benchmarks pass in-process ones. Tests pass
     a clock and its `sleep` (which paces the renewal of held reservations) to move time by hand.
@@ -119,11 +124,16 @@ async def open_engine(
         model = OpenAIChat.from_settings(settings, client, faults)
     store = await open_store(settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms)
     budget: Budget | None = None
+    mcp_servers = McpServers.from_settings(settings)  # connects on first use; closing ends stdio servers
     try:
         budget = Budget(store.ledger, settings, clock, sleep=sleep)
         warn_if_unlimited(settings)
         await budget.recover()
         tokens = TokenCounter.for_model(settings.chat_model, settings.token_encoding)
+        tool_servers = ChannelToolServers(store.tool_servers, mcp_servers, clock)
+        mcp_calls = AuditedCalls(mcp_servers, store.tool_servers, clock)
+        # Each configured server's tools are listed once here; a channel is offered those of the servers on there.
+        mcp_tools = [await McpToolSource.listed(mcp_calls, tool_servers)] if mcp_servers.configs else []
         chat = MeteredChat(
             model,
             prices=prices,
@@ -151,7 +161,9 @@ async def open_engine(
             clock=clock,
             prices=prices,
             image_limits=image_limits,
-            tools=tool_loop(settings, chat, tokens),
+            tools=tool_loop(
+                settings, chat, tokens, mcp_tools, AskerApproval(mcp_calls, settings.tool_approval_seconds)
+            ),
         )
         prompts = PromptExperiments(settings=settings, store=store, chat=chat, prices=prices, clock=clock)
         roles = Roles()
@@ -178,9 +190,11 @@ async def open_engine(
             signin=SignIn(store.signins, settings, clock, roles),
             personal_data=store,
             catchups=CatchUps(settings=settings, chat=chat, tokens=tokens, clock=clock),
+            tool_servers=tool_servers,
         )
         yield Engine(services=services, store=store, roles=roles)
     finally:
+        await mcp_servers.close()
         if budget is not None:
             await budget.close()
         await store.close()

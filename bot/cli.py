@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
         chat.add_argument("--admin", action="store_true", help="speak as an admin (admin-only commands)")
         chat.add_argument("--files-dir", type=Path, default=Path("console-files"), help="where sent files go")
 
+    calls = sub.add_parser("tool-calls", help="the audit of MCP tool calls: who, where, what, approved by, result")
+    calls.add_argument("--team", help="one team (Discord guild / Slack team id / local); default all")
+    calls.add_argument("--since", type=day, help="first day, YYYY-MM-DD (UTC; default: all)")
+    calls.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
     usage = sub.add_parser("usage", help="spend by day, user and kind, from the ledger")
     usage.add_argument("--team", help="one team (Discord guild / Slack team id / local); default all")
     usage.add_argument("--user", help="one user id")
@@ -109,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
                     fmt=args.format,
                 )
             )  # fmt: skip
+        if args.command == "tool-calls":
+            return asyncio.run(
+                admin_cli.tool_calls(settings, sys.stdout, team=args.team, since=args.since, fmt=args.format)
+            )
         if args.command == "quota":
             return asyncio.run(
                 admin_cli.quota(

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.mcp.config import read_servers_file
 from bot.net.addresses import AllowedHosts
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -155,6 +156,18 @@ class Settings(BaseSettings):
     quota_timezone: str = "UTC"
     reservation_ttl_seconds: int = Field(900, ge=60, description="a reservation older than this is released")
 
+    # Team tools from MCP servers (docs/mcp.md): off until an admin turns a server on in a channel.
+    mcp_servers_file: Path | None = Field(
+        None, description='JSON {"mcpServers": {...}}: the MCP servers tools come from'
+    )
+    mcp_call_seconds: float = Field(30.0, gt=0, le=600, description="how long one MCP tool call may take")
+    mcp_result_max_chars: int = Field(
+        20_000, ge=100, le=1_000_000, description="longest MCP tool result given to the model (the rest is cut)"
+    )
+    tool_approval_seconds: float = Field(
+        120.0, gt=0, le=3600, description="how long the asker has to allow a tool that acts (no answer: denied)"
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -197,6 +210,13 @@ class Settings(BaseSettings):
     def _prices_file_exists(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("mcp_servers_file")
+    @classmethod
+    def _mcp_servers_file_valid(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_servers_file(value)  # an McpConfigError (a ValueError) names the server and what is wrong
         return value
 
     @field_validator("public_url")

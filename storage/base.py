@@ -35,6 +35,7 @@ from storage.records import (
     WindowMessage,
 )
 from storage.signins import SignIns
+from storage.tool_servers import ToolServers
 
 
 class StoreUnavailable(Exception):
@@ -230,6 +231,10 @@ class Store(Protocol):
     @property
     def signins(self) -> SignIns:
         """The dashboard's one-time links and sessions."""
+
+    @property
+    def tool_servers(self) -> ToolServers:
+        """Which MCP servers each channel turned on, and the audit of their calls."""
 
     async def close(self) -> None:
         """Release the connection(s)."""

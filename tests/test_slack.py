@@ -37,6 +37,7 @@ class Harness:
     api: FakeSlack
     engine: Engine
     port: int
+    adapter: SlackAdapter
 
     async def post(self, body: bytes, content_type: str, *, stamp: str | None = None, secret: str = SECRET,
                    headers: dict[str, str] | None = None) -> int:  # fmt: skip
@@ -91,7 +92,8 @@ async def slack(make_settings: Any, fake_openai: FakeOpenAI, slack_overrides: di
             site = web.TCPSite(runner, "127.0.0.1", 0)
             await site.start()
             assert site._server is not None
-            yield Harness(api, engine, site._server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+            yield Harness(api, engine, port, adapter)
             await runner.cleanup()
 
 

@@ -77,6 +77,8 @@ class ConsoleResponder:
         self._files_dir = files_dir
         self._live = live
         self._status_shown = False
+        # The typed lines, once the adapter reads them: an approval question takes the next one.
+        self.lines: asyncio.Queue[str | None] | None = None
 
     def write(self, text: str) -> None:
         """Print `text` now, first clearing a status line."""
@@ -112,6 +114,22 @@ class ConsoleResponder:
     async def send_error(self, message: str) -> None:
         """Print the error on stdout, where the person is reading."""
         await self.send_text(f"[error] {message}")
+
+    async def ask_approval(self, question: str, asker_id: str, seconds: float) -> bool | None:
+        """Print the question; the next line typed answers it (y or yes allows; anything else refuses).
+        The terminal is the asker's own, so the line is theirs. None when no line comes within `seconds`."""
+        self.write(question + " ")
+        if self.lines is None:
+            return False
+        try:
+            async with asyncio.timeout(seconds):
+                line = await self.lines.get()
+        except TimeoutError:
+            self.write("\n(no answer: not allowed)\n")
+            return None
+        if line is None:  # end of input
+            return False
+        return line.strip().lower() in {"y", "yes"}
 
 
 class ConsoleAdapter:
@@ -154,6 +172,7 @@ class ConsoleAdapter:
         stop = stop or asyncio.Event()
         abort = abort or asyncio.Event()
         lines = self._start_reader()
+        self._responder.lines = lines
         interactive = self._interactive
         if interactive:
             where = f" The log is in {self._log_file}." if self._log_file else ""

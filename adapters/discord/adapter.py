@@ -15,6 +15,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
+from adapters.common.approvals import ALLOW, DENY, PendingApprovals, outcome
 from adapters.common.edited_reply import EditedReply
 from adapters.common.text_split import split_message
 from adapters.discord.commands import Run, app_command
@@ -27,6 +28,7 @@ from bot.settings import Settings
 from storage import PlatformMessage
 
 log = logging.getLogger(__name__)
+APPROVAL_ID = "tool-approval"  # the first part of an approval button's custom_id
 
 MESSAGE_LIMIT = 2_000  # Discord's hard limit for a message's content
 EDIT_INTERVAL = 1.0  # at most one edit per second per message
@@ -95,12 +97,38 @@ class ChannelResponder:
     """
 
     def __init__(
-        self, channel: discord.abc.Messageable, asker: discord.User | discord.Member, *, interval: float = EDIT_INTERVAL
+        self,
+        channel: discord.abc.Messageable,
+        asker: discord.User | discord.Member,
+        *,
+        interval: float = EDIT_INTERVAL,
+        approvals: PendingApprovals | None = None,
     ) -> None:
         self._channel = channel
         self._asker = asker
         self._interval = interval
         self._told_dm = False
+        self._approvals = approvals
+
+    async def ask_approval(self, question: str, asker_id: str, seconds: float) -> bool | None:
+        """Post the question with Allow / Deny buttons; only the asker's click answers it (DiscordAdapter's
+        on_interaction). The message then says how it was answered, without its buttons."""
+        if self._approvals is None:
+            return False
+        sent: list[discord.Message] = []
+
+        async def post(key: str) -> None:
+            view = discord.ui.View(timeout=None)
+            for choice, label, style in ((ALLOW, "Allow", discord.ButtonStyle.success),
+                                         (DENY, "Deny", discord.ButtonStyle.danger)):  # fmt: skip
+                view.add_item(discord.ui.Button(label=label, style=style, custom_id=f"{APPROVAL_ID}:{choice}:{key}"))
+            sent.append(await self._channel.send(question[:MESSAGE_LIMIT], view=view, allowed_mentions=NO_PINGS))
+
+        answer = await self._approvals.wait(asker_id, seconds, post)
+        if sent:
+            said = outcome(answer, seconds)
+            await sent[0].edit(content=f"{question} ({said})"[:MESSAGE_LIMIT], view=None, allowed_mentions=NO_PINGS)
+        return answer
 
     async def send_text(self, text: str, *, private: bool = False) -> None:
         """Send, split under 2,000 characters; private ones by DM."""
@@ -236,6 +264,7 @@ class DiscordAdapter:
         self.client = client
         self._interval = interval
         self.tree = app_commands.CommandTree(client)
+        self.approvals = PendingApprovals()
         role = (settings.discord_admin_role or "").strip()
         if role and not role.isdigit():
             log.warning(
@@ -303,7 +332,8 @@ class DiscordAdapter:
                 message.author, message.channel.id, int(thread_id) if thread_id else None
             ),
         )
-        await self.engine.handle(incoming, ChannelResponder(where, message.author, interval=self._interval))
+        responder = ChannelResponder(where, message.author, interval=self._interval, approvals=self.approvals)
+        await self.engine.handle(incoming, responder)
 
     def _text(self, message: discord.Message, *, keep_channels: bool = False) -> str:
         """Content with the bot's mention removed and other mentions as names (channels kept as
@@ -348,6 +378,20 @@ class DiscordAdapter:
         )
 
     # --- deletions and edits (raw events: they arrive whether or not the message is cached) ------
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A click on a tool approval's button: it answers the question only when the asker clicked."""
+        data: Any = interaction.data or {}
+        if interaction.type is not discord.InteractionType.component:
+            return
+        prefix, _, rest = str(data.get("custom_id", "")).partition(":")
+        if prefix != APPROVAL_ID:
+            return
+        choice, _, key = rest.partition(":")
+        if self.approvals.answer(key, str(interaction.user.id), choice):
+            await interaction.response.defer()  # the question's message is edited with the answer
+        else:
+            await interaction.response.send_message("Only the person who asked can answer this.", ephemeral=True)
 
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         """A deleted message leaves history and memory (with the bot's replies to it)."""
@@ -490,6 +534,10 @@ class _Client(discord.AutoShardedClient):
     async def on_message(self, message: discord.Message) -> None:
         assert self.adapter is not None
         await self.adapter.on_message(message)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        assert self.adapter is not None
+        await self.adapter.on_interaction(interaction)
 
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         assert self.adapter is not None

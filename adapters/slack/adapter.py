@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
@@ -21,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler, AsyncServerErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.common.approvals import PendingApprovals
 from adapters.common.http_server import serve_until
 from adapters.common.ttl_cache import TTLCache
 from adapters.slack.directory import SlackChannels, SlackDirectory, display_name
@@ -37,7 +39,7 @@ from adapters.slack.events import (
 )
 from adapters.slack.files import SlackFiles
 from adapters.slack.manifest import TRANSCRIBE_SHORTCUT
-from adapters.slack.responder import EDIT_INTERVAL, SlackResponder
+from adapters.slack.responder import APPROVAL_ACTION, EDIT_INTERVAL, SlackResponder
 from adapters.slack.signature import signed_requests_only
 from adapters.slack.startup import check_bot_token, open_socket_url, quiet_client_token_warning, socket_mode_logger
 from adapters.web.site import add_dashboard
@@ -98,6 +100,8 @@ class SlackAdapter:
         for spec in engine.commands:
             self.app.command(f"/{engine.commands.public_name(spec.name)}")(self._on_command)
         self.app.shortcut(TRANSCRIBE_SHORTCUT)(self._on_transcribe_shortcut)
+        self.approvals = PendingApprovals()
+        self.app.action(re.compile(f"^{APPROVAL_ACTION}_"))(self._on_approval)
 
     @property
     def client(self) -> AsyncWebClient:
@@ -166,7 +170,7 @@ class SlackAdapter:
         responder = SlackResponder(
             self._client, channel=message.channel_id, thread_ts=message.thread_id, user_id=message.author.id,
             team_id=message.team_id, interval=self._edit_interval, native_streaming=self._native_streaming,
-            response_url=response_url, bot_user_id=bot_user_of(context),
+            response_url=response_url, bot_user_id=bot_user_of(context), approvals=self.approvals,
         )  # fmt: skip
         if unshared and (message.command is not None or not message.text.strip()):
             await responder.send_error(FILE_NOT_SHARED.format(names=", ".join(unshared)))
@@ -238,7 +242,7 @@ class SlackAdapter:
         )
         responder = SlackResponder(
             self._client, channel=message.channel_id, thread_ts=None, user_id=message.author.id,
-            interval=self._edit_interval, response_url=body.get("response_url"),
+            interval=self._edit_interval, response_url=body.get("response_url"), approvals=self.approvals,
         )  # fmt: skip
         await self._engine.handle(message, responder)
 
@@ -246,6 +250,15 @@ class SlackAdapter:
         """The message, able to tell /search what its author may see."""
         directory = SlackDirectory(self._channels, message.author.id, message.channel_id)
         return replace(message, platform_directory=directory)
+
+    async def _on_approval(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
+        """A click on a tool approval's button: it answers the question only when the asker clicked."""
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        choice, _, key = str(action.get("value", "")).partition(":")
+        user = (body.get("user") or {}).get("id", "")
+        if not self.approvals.answer(key, user, choice):
+            log.info("a tool approval click by %s was not the asker's, or came too late", user)
 
     async def _on_transcribe_shortcut(self, ack: Callable[[], Awaitable[None]], body: dict[str, Any]) -> None:
         """The "Transcribe" message shortcut: transcribe the files of the message it was used on."""

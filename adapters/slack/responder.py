@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.common.approvals import ALLOW, DENY, PendingApprovals, outcome
 from adapters.common.edited_reply import EditedReply
 from adapters.common.text_split import first_cut, reopen_after, split_message
 from adapters.slack.markdown import to_mrkdwn
@@ -258,8 +259,10 @@ class SlackResponder:
         native_streaming: bool = True,
         response_url: str | None = None,
         bot_user_id: str = "",
+        approvals: PendingApprovals | None = None,
     ) -> None:
         self._client = client
+        self._approvals = approvals
         self._bot_user_id = bot_user_id
         self._outside = False  # Slack said the bot is not in the channel
         # A slash command's response_url answers in any channel, whether or not the bot is in it.
@@ -392,7 +395,44 @@ class SlackResponder:
             log.warning("ephemeral refused (%s); answering in the thread", exc.response.get("error"))
             await self.send_text(f":warning: {message}")
 
+    async def ask_approval(self, question: str, asker_id: str, seconds: float) -> bool | None:
+        """Post the question with Allow / Deny buttons in the thread; only the asker's click answers it.
+        The message then says how it was answered, without its buttons."""
+        if self._approvals is None:
+            return False
+        posted: dict[str, str] = {}
+
+        async def post(key: str) -> None:
+            result = await self._client.chat_postMessage(
+                channel=self._channel, thread_ts=self._thread_ts, text=question, blocks=approval_blocks(question, key)
+            )
+            posted["ts"] = str(result["ts"])
+
+        answer = await self._approvals.wait(asker_id, seconds, post)
+        if "ts" in posted:
+            said = outcome(answer, seconds)
+            await self._client.chat_update(
+                channel=self._channel, ts=posted["ts"], text=f"{question} ({said})", blocks=[]
+            )
+        return answer
+
     async def _drop_placeholder(self) -> None:
         if self._placeholder_ts is not None:
             ts, self._placeholder_ts = self._placeholder_ts, None
             await self._client.chat_delete(channel=self._channel, ts=ts)
+
+
+APPROVAL_ACTION = "tool_approval"
+
+
+def approval_blocks(question: str, key: str) -> list[dict[str, Any]]:
+    """The question and its two buttons; each button's value is `<choice>:<key>`."""
+    buttons = [
+        {"type": "button", "action_id": f"{APPROVAL_ACTION}_{choice}", "value": f"{choice}:{key}",
+         "text": {"type": "plain_text", "text": label}, **({"style": style} if style else {})}
+        for choice, label, style in ((ALLOW, "Allow", "primary"), (DENY, "Deny", "danger"))
+    ]  # fmt: skip
+    return [
+        {"type": "section", "text": {"type": "plain_text", "text": question}},
+        {"type": "actions", "elements": buttons},
+    ]

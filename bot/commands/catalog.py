@@ -11,6 +11,7 @@ from bot.commands.media import MEDIA_COMMANDS
 from bot.commands.prompt import PROMPT
 from bot.commands.registry import CommandRegistry
 from bot.commands.search import SEARCH
+from bot.commands.tools import TOOLS
 
 
 def command_registry(prefix: str = "") -> CommandRegistry:
@@ -24,6 +25,7 @@ def command_registry(prefix: str = "") -> CommandRegistry:
             SEARCH,
             CATCHUP,
             *CHANNEL_COMMANDS,
+            TOOLS,
             *DASHBOARD_COMMANDS,
         ],
         prefix=prefix,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.commands.registry import CommandRegistry
     from bot.dashboard.signin import SignIn
+    from bot.mcp.channels import ChannelToolServers
     from bot.media.images import ImageMaker
     from bot.media.speech import Speaker
     from bot.media.transcription import Transcriber
@@ -79,6 +80,7 @@ class CommandServices:
     signin: SignIn = NOT_GIVEN
     personal_data: PersonalData = NOT_GIVEN
     catchups: CatchUps = NOT_GIVEN
+    tool_servers: ChannelToolServers = NOT_GIVEN
 
     def missing(self) -> list[str]:
         """The services left out (the composition root gives every one)."""

@@ -9,6 +9,7 @@ was the step limit that ended the searching, the answer says so.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
@@ -20,7 +21,7 @@ from bot.chat.tokens import TokenCounter
 from bot.providers.llm import PromptMessage
 from bot.settings import Settings
 from bot.tools.builtin import BuiltinTools
-from bot.tools.registry import QUOTE_CLOSE, QUOTING_RULE, Outcome, ToolRegistry, ToolUse
+from bot.tools.registry import QUOTE_CLOSE, QUOTING_RULE, Approval, Outcome, ToolRegistry, ToolSource, ToolUse
 from bot.wording import count
 from storage.ledger_records import Charge
 
@@ -30,11 +31,17 @@ LAST_STEP = "No more tool calls are possible in this turn: answer now from what 
 MIN_RESULT_TOKENS = 50
 
 
-def tool_loop(settings: Settings, chat: MeteredChat, tokens: TokenCounter) -> ToolLoop:
-    """The loop over the built-in tools the settings switch on."""
+def tool_loop(
+    settings: Settings,
+    chat: MeteredChat,
+    tokens: TokenCounter,
+    sources: Sequence[ToolSource] = (),
+    approval: Approval | None = None,
+) -> ToolLoop:
+    """The loop over the built-in tools the settings switch on, and any other sources (the MCP servers')."""
     return ToolLoop(
         chat,
-        ToolRegistry([BuiltinTools(settings)]),
+        ToolRegistry([BuiltinTools(settings), *sources], approval),
         tokens,
         max_steps=settings.tool_max_steps,
         input_budget=settings.input_token_budget,
@@ -61,8 +68,6 @@ class ToolLoop:
         self.max_steps = max_steps
         self._input_budget = input_budget
         self._result_tokens = result_tokens
-        self._specs = registry.specs()
-        self._specs_tokens = tokens.count(registry.specs_text()) if registry.enabled else 0
 
     @property
     def enabled(self) -> bool:
@@ -77,8 +82,14 @@ class ToolLoop:
         `keep` stores the final answer with its settlement; `record` stores each step's calls and results.
         Raises QuotaExceeded (with what was found so far) when a step's worst case does not fit.
         """
+        offered = await self._registry.offered(use)
+        if not offered:  # none is on here (an MCP server off in this channel, no built-in one): a plain reply
+            return await stream_reply(self._chat, cell, charge, use.responder, keep=keep)
+        specs = self._registry.specs(offered)
         prompt = _with_rule(cell.prompt)
-        prompt_tokens = cell.prompt_tokens + self._tokens.count_message(QUOTING_RULE) + self._specs_tokens
+        prompt_tokens = (
+            cell.prompt_tokens + self._tokens.count_message(QUOTING_RULE) + self._tokens.count(json.dumps(specs))
+        )
         found: list[str] = []
         spent = 0
         for step in range(1, self.max_steps + 1):
@@ -86,9 +97,7 @@ class ToolLoop:
             if last and step > 1:
                 prompt.append(PromptMessage("system", LAST_STEP))
                 prompt_tokens += self._tokens.count_message(LAST_STEP)
-            step_cell = replace(
-                cell, prompt=list(prompt), prompt_tokens=prompt_tokens, tools=() if last else self._specs
-            )
+            step_cell = replace(cell, prompt=list(prompt), prompt_tokens=prompt_tokens, tools=() if last else specs)
             try:
                 completion = await stream_reply(self._chat, step_cell, charge, use.responder, keep=keep, lazy=True)
             except QuotaExceeded as exc:

@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from openai.types.chat import ChatCompletionToolParam
 
@@ -71,6 +71,14 @@ class Tool(Protocol):
         """Run one call; ToolFailed with a message for the model when it cannot."""
 
 
+@runtime_checkable
+class ChannelScoped(Protocol):
+    """A tool that is on in some channels only (an MCP server an admin turned on there)."""
+
+    async def available(self, use: ToolUse) -> bool:
+        """Whether the tool is on where `use`'s message was said."""
+
+
 class ToolSource(Protocol):
     """Something that offers tools (the built-in ones; later an MCP server)."""
 
@@ -114,16 +122,17 @@ class ToolRegistry:
         """Whether any tool is offered."""
         return bool(self._by_name)
 
-    def specs(self) -> tuple[ChatCompletionToolParam, ...]:
+    async def offered(self, use: ToolUse) -> tuple[Tool, ...]:
+        """The tools on where `use`'s message was said (a channel sees only the MCP servers turned on there)."""
+        return tuple([t for t in self._by_name.values() if await _available(t, use)])
+
+    @staticmethod
+    def specs(tools: Sequence[Tool]) -> tuple[ChatCompletionToolParam, ...]:
         """The tools as Chat Completions function definitions."""
         return tuple(
             {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
-            for t in self._by_name.values()
+            for t in tools
         )
-
-    def specs_text(self) -> str:
-        """The definitions as text, to count what they add to a prompt."""
-        return json.dumps(self.specs())
 
     async def call(self, call: ToolCall, use: ToolUse) -> Outcome:
         """Run one call the model made; any failure becomes a result that says so (the model answers with it)."""
@@ -136,6 +145,8 @@ class ToolRegistry:
             return Outcome(call, "error: the arguments were not valid JSON")
         if not isinstance(arguments, dict):
             return Outcome(call, "error: the arguments must be a JSON object")
+        if not await _available(tool, use):  # before any approval: nobody is asked about a tool that is off here
+            return Outcome(call, f"error: {tool.name} is not on in this channel")
         if tool.acts and (self.approval is None or not await self.approval.approve(tool, arguments, use)):
             return Outcome(call, f"error: {tool.name} was not approved, so it did not run")
         await use.responder.show_status(tool.status(arguments))
@@ -145,6 +156,10 @@ class ToolRegistry:
             log.info("tool %s failed: %s", tool.name, exc)
             return Outcome(call, f"error: {exc}")
         return Outcome(call, quoted(result.source, result.text), result.found)
+
+
+async def _available(tool: Tool, use: ToolUse) -> bool:
+    return await tool.available(use) if isinstance(tool, ChannelScoped) else True
 
 
 def quoted(source: str, text: str) -> str:

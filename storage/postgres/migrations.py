@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
+from storage.sql.tool_servers import CREATE_CHANNEL_TOOL_SERVERS, CREATE_TOOL_CALLS
 
 MIGRATIONS: list[Migration] = [
     Migration(
@@ -264,5 +265,15 @@ MIGRATIONS: list[Migration] = [
         # See tools_reasoning_effort in storage/sqlite/migrations.py.
         "tools_reasoning_effort",
         "ALTER TABLE channel_settings ADD COLUMN reasoning_effort TEXT;",
+    ),
+    Migration(
+        "team_tools_channels",
+        # See team_tools_channels in storage/sqlite/migrations.py.
+        CREATE_CHANNEL_TOOL_SERVERS,
+    ),
+    Migration(
+        "team_tools_audit",
+        # See team_tools_audit in storage/sqlite/migrations.py.
+        *CREATE_TOOL_CALLS,
     ),
 ]

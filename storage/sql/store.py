@@ -30,6 +30,7 @@ from storage.sql.ledger import SETTLE, SQLLedger, settle_params
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
 from storage.sql.signins import END_SIGNINS, SQLSignIns
+from storage.sql.tool_servers import FORGET_CALLS, FORGET_ENABLED_BY, SQLToolServers
 
 OPEN_CONVERSATION = (
     "SELECT c.id, c.created_at, c.system_prompt, s.model, s.reasoning_effort FROM conversations c"
@@ -126,6 +127,8 @@ PSEUDONYMIZE = (
     "UPDATE prompt_versions SET author_id = $3 WHERE author_id = $2"
     " AND prompt_id IN (SELECT id FROM prompts WHERE team_id = $1)",
     "UPDATE quota_changes SET changed_by = $3 WHERE team_id = $1 AND changed_by = $2",
+    FORGET_ENABLED_BY,
+    FORGET_CALLS,
 )
 
 
@@ -175,6 +178,7 @@ class SQLStore:
         self._prompts = SQLPromptLibrary(db)
         self._memory = memory
         self._signins = SQLSignIns(db)
+        self._tool_servers = SQLToolServers(db)
 
     @property
     def ledger(self) -> Ledger:
@@ -195,6 +199,11 @@ class SQLStore:
     def signins(self) -> SQLSignIns:
         """The dashboard's links and sessions, on the same database (shared by every worker)."""
         return self._signins
+
+    @property
+    def tool_servers(self) -> SQLToolServers:
+        """Which MCP servers each channel turned on, and the audit of their calls, on the same database."""
+        return self._tool_servers
 
     async def close(self) -> None:
         """Close the connection or pool."""

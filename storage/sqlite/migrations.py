@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
+from storage.sql.tool_servers import CREATE_CHANNEL_TOOL_SERVERS, CREATE_TOOL_CALLS
 
 MIGRATIONS: list[Migration] = [
     Migration(
@@ -367,5 +368,15 @@ MIGRATIONS: list[Migration] = [
         "tools_reasoning_effort",
         # /model set <model> effort=low|medium|high: the channel's reasoning effort (NULL: the model's default).
         "ALTER TABLE channel_settings ADD COLUMN reasoning_effort TEXT",
+    ),
+    Migration(
+        "team_tools_channels",
+        # Which MCP servers each channel turned on (storage/sql/tool_servers.py: one DDL for both databases).
+        CREATE_CHANNEL_TOOL_SERVERS,
+    ),
+    Migration(
+        "team_tools_audit",
+        # Every MCP tool call, for the audit (storage/sql/tool_servers.py: one DDL for both databases).
+        *CREATE_TOOL_CALLS,
     ),
 ]
