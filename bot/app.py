@@ -150,7 +150,7 @@ async def open_engine(
             clock=clock,
             prices=prices,
             image_limits=image_limits,
-            tools=tool_loop(settings, chat, tokens),
+            tools=tool_loop(settings, chat, tokens, budget),
         )
         prompts = PromptExperiments(settings=settings, store=store, chat=chat, prices=prices, clock=clock)
         roles = Roles()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
-from bot.billing.budget import QuotaExceeded
+from bot.billing.budget import Budget, QuotaExceeded
 from bot.billing.metering import Cell, Completion, Keeper, MeteredChat
 from bot.billing.money import format_usd
 from bot.chat.replies import stream_reply
@@ -30,11 +30,11 @@ LAST_STEP = "No more tool calls are possible in this turn: answer now from what 
 MIN_RESULT_TOKENS = 50
 
 
-def tool_loop(settings: Settings, chat: MeteredChat, tokens: TokenCounter) -> ToolLoop:
-    """The loop over the built-in tools the settings switch on."""
+def tool_loop(settings: Settings, chat: MeteredChat, tokens: TokenCounter, budget: Budget) -> ToolLoop:
+    """The loop over the built-in tools the settings switch on (searches metered by `budget`)."""
     return ToolLoop(
         chat,
-        ToolRegistry([BuiltinTools(settings)]),
+        ToolRegistry([BuiltinTools(settings, budget)]),
         tokens,
         max_steps=settings.tool_max_steps,
         input_budget=settings.input_token_budget,
