@@ -23,6 +23,7 @@ class Units:
     images: int = 0
     audio_ms: int = 0
     searches: int = 0
+    reasoning_tokens: int = 0  # of output_tokens: priced with them, kept apart so /usage can show them
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ class UsageRow:
     images: int
     audio_ms: int
     searches: int = 0
+    reasoning_tokens: int = 0  # of output_tokens
     estimated_nanos: int = 0  # of cost_nanos: calls cut by a crash, charged their worst case
     platform: str = ""
     team_id: str = ""

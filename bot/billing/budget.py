@@ -461,6 +461,7 @@ def _add(a: Units, b: Units) -> Units:
         a.images + b.images,
         a.audio_ms + b.audio_ms,
         a.searches + b.searches,
+        a.reasoning_tokens + b.reasoning_tokens,
     )
 
 

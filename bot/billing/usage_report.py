@@ -18,7 +18,7 @@ KIND_ORDER = ("chat", "image", "audio", "embedding", "search")
 
 def by_kind(rows: Iterable[UsageRow]) -> str:
     """'chat $0.12 (14 calls), image $0.08 (2 images)' — or 'nothing yet'."""
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    totals: dict[str, list[int]] = defaultdict(lambda: [0] * 8)
     for row in rows:
         t = totals[row.kind]
         t[0] += row.cost_nanos
@@ -27,14 +27,18 @@ def by_kind(rows: Iterable[UsageRow]) -> str:
         t[3] += row.audio_ms
         t[4] += row.estimated_nanos
         t[5] += row.searches
+        t[6] += row.output_tokens
+        t[7] += row.reasoning_tokens
     parts = []
     for kind in sorted(totals, key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99):
-        cost, calls, images, audio_ms, estimated, searches = totals[kind]
+        cost, calls, images, audio_ms, estimated, searches, output, reasoning = totals[kind]
         detail = {
             "image": count(images, "image"),
             "audio": f"{audio_ms / 60_000:.1f} min",
             "search": count(searches, "search", "searches"),
         }.get(kind, count(calls, "call"))
+        if reasoning:  # a reasoning model's thinking, inside its output tokens and priced with them
+            detail += f"; {count(output, 'output token')}, of which {reasoning:,} reasoning"
         if estimated:  # calls cut by a crash after they were sent: charged their worst case
             detail += f", {format_usd(estimated)} of it estimated"
         parts.append(f"{kind} {format_usd(cost)} ({detail})")

@@ -302,4 +302,9 @@ MIGRATIONS: list[Migration] = [
             FOR EACH ROW EXECUTE FUNCTION usage_ledger_totals();
         """,
     ),
+    Migration(
+        # See tools_reasoning_tokens in storage/sqlite/migrations.py.
+        "tools_reasoning_tokens",
+        "ALTER TABLE usage_ledger ADD COLUMN reasoning_tokens BIGINT NOT NULL DEFAULT 0;",
+    ),
 ]

@@ -81,7 +81,8 @@ RETURNING id
 WITHIN_LIMITS = f"SELECT 1 {_within_limits('$1', '$2', '$3', '$4', '$5', ('0', '0', '0', '0', '0'))}"
 _SETTLE = (
     "UPDATE usage_ledger SET state = 'settled', estimated = FALSE, cost_nanos = $1, input_tokens = $2,"
-    " cached_tokens = $3, output_tokens = $4, images = $5, audio_ms = $6, settled_at = $7, searches = $9 WHERE id = $8"
+    " cached_tokens = $3, output_tokens = $4, images = $5, audio_ms = $6, settled_at = $7, searches = $9,"
+    " reasoning_tokens = $10 WHERE id = $8"
 )
 SETTLE = f"{_SETTLE} AND state = 'reserved' RETURNING id"
 # A settle whose hold was lost (released, or charged its worst case as estimated, because its holder
@@ -130,7 +131,7 @@ LIMIT_CHANGES = (
 USAGE = (
     "SELECT user_id, kind, user_day, count(*), sum(cost_nanos), sum(input_tokens), sum(output_tokens),"
     " sum(images), sum(audio_ms), sum(CASE WHEN estimated THEN cost_nanos ELSE 0 END), platform, team_id,"
-    " sum(searches)"
+    " sum(searches), sum(reasoning_tokens)"
     " FROM usage_ledger"
     " WHERE state != 'released' AND user_day >= $1 AND (CAST($2 AS TEXT) IS NULL OR user_day <= $2)"
     " AND (CAST($3 AS TEXT) IS NULL OR team_id = $3) AND (CAST($4 AS TEXT) IS NULL OR user_id = $4)"
@@ -285,7 +286,7 @@ class SQLLedger:
             UsageRow(
                 user_id=r[0], kind=r[1], day=r[2], calls=int(r[3]), cost_nanos=int(r[4]), input_tokens=int(r[5]),
                 output_tokens=int(r[6]), images=int(r[7]), audio_ms=int(r[8]), estimated_nanos=int(r[9]),
-                platform=r[10], team_id=r[11], searches=int(r[12]),
+                platform=r[10], team_id=r[11], searches=int(r[12]), reasoning_tokens=int(r[13]),
             )
             for r in rows
         ]  # fmt: skip
@@ -338,7 +339,7 @@ async def _figures(tx: Connection, request: ReservationRequest) -> Refusal:
 def _settled(reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> tuple[object, ...]:
     return (
         cost_nanos, units.input_tokens, units.cached_tokens, units.output_tokens, units.images,
-        units.audio_ms, now.isoformat(), reservation_id, units.searches,
+        units.audio_ms, now.isoformat(), reservation_id, units.searches, units.reasoning_tokens,
     )  # fmt: skip
 
 

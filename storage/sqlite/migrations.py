@@ -457,4 +457,10 @@ MIGRATIONS: list[Migration] = [
         "DROP TABLE quota_limits",
         "ALTER TABLE quota_limits_new RENAME TO quota_limits",
     ),
+    Migration(
+        "tools_reasoning_tokens",
+        # A reasoning model's thinking, of output_tokens (priced with them at the output price), kept apart
+        # so /usage can say how much of the output was reasoning.
+        "ALTER TABLE usage_ledger ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0",
+    ),
 ]
