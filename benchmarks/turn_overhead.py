@@ -105,10 +105,11 @@ async def raw_turns(folder: Path, turns: int, cpu: list[float] | None = None) ->
         [(ledger_id,)] = await db.execute_fetchall(
             reserve,
             ("console", "local", "u1", "c1", "chat", settings.chat_model, 2_000_000, 1_000, 0, 500, 0, 0,
-             "2026-11-24", "2026-11", now, now, "raw:1", 1_000_000_000_000, 100_000_000_000_000, None, None, now),
+             "2026-11-24", "2026-11", now, now, "raw:1", 1_000_000_000_000, 100_000_000_000_000, None, None, None,
+             now, 0),
         )  # fmt: skip
         await db.execute("BEGIN IMMEDIATE")
-        await db.execute_fetchall(settle, (1_000_000, 900, 0, 100, 0, 0, now, ledger_id))
+        await db.execute_fetchall(settle, (1_000_000, 900, 0, 100, 0, 0, now, ledger_id, 0, 0))
         await db.execute_fetchall(
             add_message,
             (1, "assistant", ANSWER, answer_tokens, "", "", "", settings.chat_model, 900, 100, now, None, 0),

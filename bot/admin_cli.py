@@ -40,7 +40,7 @@ async def opened(settings: Settings) -> AsyncIterator[Store]:
 # estimated_usd: of cost_usd, calls cut by a crash after they were sent, charged their worst case.
 COLUMNS = (
     "day", "platform", "team_id", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens", "images",
-    "audio_minutes", "estimated_usd",
+    "audio_minutes", "searches", "estimated_usd",
 )  # fmt: skip
 
 
@@ -95,6 +95,7 @@ def render(rows: list[UsageRow], fmt: str) -> str:
             "output_tokens": r.output_tokens,
             "images": r.images,
             "audio_minutes": round(r.audio_ms / 60_000, 3),
+            "searches": r.searches,
         }
         for r in rows
     ]

@@ -162,7 +162,7 @@ async def open_engine(
             prices=prices,
             image_limits=image_limits,
             tools=tool_loop(
-                settings, chat, tokens, mcp_tools, AskerApproval(mcp_calls, settings.tool_approval_seconds)
+                settings, chat, tokens, budget, mcp_tools, AskerApproval(mcp_calls, settings.tool_approval_seconds)
             ),
         )
         prompts = PromptExperiments(settings=settings, store=store, chat=chat, prices=prices, clock=clock)

@@ -153,6 +153,7 @@ class Settings(BaseSettings):
     quota_team_monthly_usd: Decimal | None = Field(None, ge=0)
     quota_user_daily_images: int | None = Field(None, ge=0)
     quota_user_daily_audio_minutes: Decimal | None = Field(None, ge=0)
+    quota_user_daily_searches: int | None = Field(None, ge=0)
     quota_timezone: str = "UTC"
     reservation_ttl_seconds: int = Field(900, ge=60, description="a reservation older than this is released")
 

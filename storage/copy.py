@@ -101,7 +101,7 @@ async def _verify(source: aiosqlite.Connection, target: asyncpg.Connection, copi
         actual = await target.fetchval(f"SELECT count(*) FROM {table}")
         if not expected == actual == count:
             raise CopyMismatch(f"{table}: source {expected} rows, copied {count}, target {actual}")
-    query = "SELECT team_id, scope, subject, period, cost_nanos, images, audio_ms FROM usage_totals"
+    query = "SELECT team_id, scope, subject, period, cost_nanos, images, audio_ms, searches FROM usage_totals"
     before = sorted(tuple(r) for r in await source.execute_fetchall(query))
     after = sorted(tuple(r) for r in await target.fetch(query))
     if before != after:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-Kind = Literal["chat", "image", "audio", "embedding"]
-Metric = Literal["daily_usd", "monthly_usd", "daily_images", "daily_audio"]
+Kind = Literal["chat", "image", "audio", "embedding", "search"]
+Metric = Literal["daily_usd", "monthly_usd", "daily_images", "daily_audio", "daily_searches"]
 TEAM_SUBJECT = ""  # quota_limits.subject of the team itself
 ALL_USERS = "*"  # quota_limits.subject of "every user of the team"
 
@@ -22,6 +22,8 @@ class Units:
     output_tokens: int = 0
     images: int = 0
     audio_ms: int = 0
+    searches: int = 0
+    reasoning_tokens: int = 0  # of output_tokens: priced with them, kept apart so /usage can show them
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Limits:
     team_monthly_nanos: int | None = None
     user_daily_images: int | None = None
     user_daily_audio_ms: int | None = None
+    user_daily_searches: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class PeriodTotals:
     user_day_images: int = 0
     user_day_audio_ms: int = 0
     team_month_nanos: int = 0
+    user_day_searches: int = 0
 
 
 def fits(request: ReservationRequest, limits: Limits, totals: PeriodTotals) -> bool:
@@ -84,6 +88,7 @@ def fits(request: ReservationRequest, limits: Limits, totals: PeriodTotals) -> b
             (totals.team_month_nanos, cost, limits.team_monthly_nanos),
             (totals.user_day_images, units.images, limits.user_daily_images),
             (totals.user_day_audio_ms, units.audio_ms, limits.user_daily_audio_ms),
+            (totals.user_day_searches, units.searches, limits.user_daily_searches),
         )
     )
 
@@ -136,6 +141,7 @@ def effective(defaults: Limits, overrides: Sequence[LimitOverride], user_id: str
         team_monthly_nanos=pick("monthly_usd", (TEAM_SUBJECT,), defaults.team_monthly_nanos),
         user_daily_images=pick("daily_images", user, defaults.user_daily_images),
         user_daily_audio_ms=pick("daily_audio", user, defaults.user_daily_audio_ms),
+        user_daily_searches=pick("daily_searches", user, defaults.user_daily_searches),
     )
 
 
@@ -178,6 +184,8 @@ class UsageRow:
     output_tokens: int
     images: int
     audio_ms: int
+    searches: int = 0
+    reasoning_tokens: int = 0  # of output_tokens
     estimated_nanos: int = 0  # of cost_nanos: calls cut by a crash, charged their worst case
     platform: str = ""
     team_id: str = ""

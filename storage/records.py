@@ -48,8 +48,9 @@ class ModelUsage:
 
     model: str
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # a reasoning model's thinking included, as the API counts it
     cached_tokens: int = 0
+    reasoning_tokens: int = 0  # of completion_tokens (completion_tokens_details.reasoning_tokens)
 
 
 @dataclass(frozen=True)

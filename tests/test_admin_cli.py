@@ -56,7 +56,7 @@ async def test_usage_as_json_csv_and_table(spent: None) -> None:
     code, out, _ = await run_cli("usage", "--team", "local")
     assert out.splitlines()[0].split() == [
         "day", "platform", "team_id", "user_id", "kind", "calls", "cost_usd", "input_tokens", "output_tokens",
-        "images", "audio_minutes", "estimated_usd",
+        "images", "audio_minutes", "searches", "estimated_usd",
     ]  # fmt: skip
     assert out.splitlines()[-1] == "total $1.20 in 2 calls"
 
@@ -119,7 +119,7 @@ async def test_teams_lists_each_team_with_its_name_activity_and_spend(
 async def test_a_wrong_cli_quota_line_is_a_usage_error_not_a_traceback(spent: None) -> None:
     code, out, err = await run_cli("quota", "set", "user", "ann", "weekly", "3")
     assert (code, out) == (64, "")
-    assert err.startswith("Unknown user limit 'weekly': use daily, images, audio.")
+    assert err.startswith("Unknown user limit 'weekly': use daily, images, audio, searches.")
     assert "Traceback" not in err
 
 

@@ -47,3 +47,23 @@ async def test_reasoning_tokens_are_settled_at_the_output_price(make_settings: A
     [(output, cost)] = db.execute("SELECT output_tokens, cost_nanos FROM usage_ledger WHERE kind = 'chat'").fetchall()
     assert output >= 600  # the reply's own tokens plus its 600 reasoning tokens
     assert cost == PriceTable.load().chat_cost(settings.chat_model, 100, output)
+
+
+async def test_usage_shows_the_reasoning_tokens_kept_apart_in_the_ledger(
+    make_settings: Any, fake_openai: FakeOpenAI
+) -> None:
+    settings = make_settings()
+    fake_openai.enqueue(Reply("42", prompt_tokens=100, completion_tokens=1_234, reasoning_tokens=800))
+    usage = RecordingResponder()
+    async with open_engine(settings) as engine:
+        await engine.handle(message("the answer?"), RecordingResponder())
+        await engine.handle(message("/usage"), usage)
+    db = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"))
+    [(output, reasoning, cost)] = db.execute(
+        "SELECT output_tokens, reasoning_tokens, cost_nanos FROM usage_ledger WHERE kind = 'chat'"
+    ).fetchall()
+    # The API counts reasoning inside completion_tokens: billed once, at the output price, and kept apart.
+    assert (output, reasoning) == (1_234, 800)
+    assert cost == PriceTable.load().chat_cost(settings.chat_model, 100, 1_234)
+    [(text, _)] = usage.texts
+    assert "chat $" in text and "(1 call; 1,234 output tokens, of which 800 reasoning)" in text

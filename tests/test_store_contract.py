@@ -453,3 +453,13 @@ async def test_the_in_flight_lease_goes_with_the_reply_so_the_person_may_ask_aga
                                                 running=running)  # fmt: skip
     assert running.released
     assert await ledger.claim_in_flight("slack", "T1", "ann", "p:1", NOW, later, 1) is not None
+
+
+async def test_a_settlement_keeps_its_reasoning_tokens_apart_in_the_usage_rows(store: Store) -> None:
+    budget = Budget(store.ledger, load_settings(env_file=None), lambda: NOW)
+    charge = Charge("slack", "T1", "u1", "C1", "chat", "o4-mini")
+    for reasoning in (800, 200):
+        async with budget.metered(charge, Units(input_tokens=100, output_tokens=2_000), 5_000) as held:
+            await held.settle(Units(input_tokens=100, output_tokens=1_000, reasoning_tokens=reasoning), 3_000)
+    [row] = await store.ledger.usage("T1", "2026-11-01")
+    assert (row.calls, row.output_tokens, row.reasoning_tokens, row.cost_nanos) == (2, 2_000, 1_000, 6_000)

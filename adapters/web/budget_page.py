@@ -12,7 +12,7 @@ from bot.dashboard.limits import LimitsInForce, MyLimits, change_limit, limits_i
 from bot.errors import NotAllowed, UserFacingError
 
 _NAMES = {"daily_usd": "daily budget", "monthly_usd": "monthly budget", "daily_images": "images per day",
-          "daily_audio": "audio per day"}  # fmt: skip
+          "daily_audio": "audio per day", "daily_searches": "searches per day"}  # fmt: skip
 
 
 async def budgets(request: web.Request, visit: Visit) -> web.StreamResponse:
@@ -64,6 +64,9 @@ def _in_force(view: LimitsInForce) -> str:
          e(describe("daily_images", every.user_daily_images)), e(describe("daily_images", mine.user_daily_images))],
         ["audio per user per day", e(describe("daily_audio", d.user_daily_audio_ms)),
          e(describe("daily_audio", every.user_daily_audio_ms)), e(describe("daily_audio", mine.user_daily_audio_ms))],
+        ["searches per user per day", e(describe("daily_searches", d.user_daily_searches)),
+         e(describe("daily_searches", every.user_daily_searches)),
+         e(describe("daily_searches", mine.user_daily_searches))],
         ["team per month", e(describe("monthly_usd", d.team_monthly_nanos)),
          e(describe("monthly_usd", view.team_monthly_nanos)), e(describe("monthly_usd", view.team_monthly_nanos))],
     ]  # fmt: skip
@@ -88,6 +91,7 @@ def _form(csrf: str) -> str:
         '<label>user id (for one user)<input name="user" size="14" autocomplete="off"></label>'
         '<label>limit<select name="metric"><option value="daily">USD per day</option>'
         '<option value="images">images per day</option><option value="audio">audio minutes per day</option>'
+        '<option value="searches">web searches per day</option>'
         '<option value="monthly">team USD per month</option></select></label>'
         '<label>amount (none = unlimited)<input name="amount" size="10" placeholder="0.50"></label>'
         '<button type="submit">Apply</button></form>'
@@ -102,6 +106,7 @@ def _mine(view: MyLimits) -> str:
         ["per day", e(describe("daily_usd", mine.user_daily_nanos))],
         ["images per day", e(describe("daily_images", mine.user_daily_images))],
         ["audio per day", e(describe("daily_audio", mine.user_daily_audio_ms))],
+        ["searches per day", e(describe("daily_searches", mine.user_daily_searches))],
     ]
     return (
         "<h2>Your limits</h2>"

@@ -362,6 +362,8 @@ def crossed_limits(limits: Limits, totals: PeriodTotals) -> list[str]:
         over.append(f"images {totals.user_day_images} of {limits.user_daily_images}")
     if limits.user_daily_audio_ms is not None and totals.user_day_audio_ms > limits.user_daily_audio_ms:
         over.append(f"audio {_minutes(totals.user_day_audio_ms)} of {_minutes(limits.user_daily_audio_ms)} min")
+    if limits.user_daily_searches is not None and totals.user_day_searches > limits.user_daily_searches:
+        over.append(f"searches {totals.user_day_searches} of {limits.user_daily_searches}")
     return over
 
 
@@ -379,6 +381,7 @@ def default_limits(settings: Settings) -> Limits:
         user_daily_audio_ms=None
         if settings.quota_user_daily_audio_minutes is None
         else int(settings.quota_user_daily_audio_minutes * 60_000),
+        user_daily_searches=settings.quota_user_daily_searches,
     )
 
 
@@ -425,6 +428,11 @@ def refusal(limits: Limits, totals: PeriodTotals, units: Units, cost: int, perio
                 f"(this needs {_minutes(units.audio_ms)}); {day_reset}.",
             )
         )
+    if limits.user_daily_searches is not None and units.searches:
+        used, limit = totals.user_day_searches, limits.user_daily_searches
+        candidates.append(
+            (limit - used - units.searches, f"You've used {used} of your {limit} daily searches; {day_reset}.")
+        )
     crossed = [message for room, message in candidates if room < 0]
     if crossed:
         return crossed[0]
@@ -452,6 +460,8 @@ def _add(a: Units, b: Units) -> Units:
         a.output_tokens + b.output_tokens,
         a.images + b.images,
         a.audio_ms + b.audio_ms,
+        a.searches + b.searches,
+        a.reasoning_tokens + b.reasoning_tokens,
     )
 
 

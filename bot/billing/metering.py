@@ -244,8 +244,11 @@ def _summed(done: Sequence[Completion]) -> Units:
         input_tokens=sum(c.usage.prompt_tokens for c in done),
         cached_tokens=sum(c.usage.cached_tokens for c in done),
         output_tokens=sum(c.usage.completion_tokens for c in done),
+        reasoning_tokens=sum(c.usage.reasoning_tokens for c in done),
     )
 
 
 def _units(usage: ModelUsage) -> Units:
-    return Units(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
+    return Units(
+        usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens, reasoning_tokens=usage.reasoning_tokens
+    )

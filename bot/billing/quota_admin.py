@@ -14,8 +14,8 @@ from bot.wording import count, sentence
 from storage.ledger_records import ALL_USERS, TEAM_SUBJECT, LimitChange, Metric
 
 QUOTA_USAGE = (
-    "/quota [show] | /quota set user <id> daily|images|audio <amount|none> | "
-    "/quota set users daily|images|audio <amount|none> | /quota set team monthly <usd|none> | "
+    "/quota [show] | /quota set user <id> daily|images|audio|searches <amount|none> | "
+    "/quota set users daily|images|audio|searches <amount|none> | /quota set team monthly <usd|none> | "
     "/quota reset user <id>|users|team"
 )
 
@@ -24,6 +24,7 @@ _METRICS: dict[tuple[str, str], Metric] = {
     ("user", "daily"): "daily_usd",
     ("user", "images"): "daily_images",
     ("user", "audio"): "daily_audio",
+    ("user", "searches"): "daily_searches",
     ("team", "monthly"): "monthly_usd",
 }
 _UNLIMITED = ("none", "unlimited", "off")
@@ -34,7 +35,10 @@ MAX_LIMITS: dict[Metric, tuple[Decimal, str]] = {
     "monthly_usd": (Decimal(1_000_000), "$1,000,000"),
     "daily_images": (Decimal(1_000_000), "1,000,000 images"),
     "daily_audio": (Decimal(1_000_000), "1,000,000 minutes"),
+    "daily_searches": (Decimal(1_000_000), "1,000,000 searches"),
 }
+# The limits counted in whole units: each unit's singular and plural.
+_COUNTED: dict[str, tuple[str, str]] = {"daily_images": ("image", "images"), "daily_searches": ("search", "searches")}
 
 
 @dataclass(frozen=True)
@@ -57,30 +61,30 @@ def parse_set(args: list[str]) -> QuotaChange:
         raise BadCommand(f"Not a quota change: {' '.join(args) or '(nothing)'}.\nUsage: {QUOTA_USAGE}")
     metric = _METRICS.get((scope, word.lower()))
     if metric is None:
-        allowed = "daily, images, audio" if scope == "user" else "monthly"
+        allowed = "daily, images, audio, searches" if scope == "user" else "monthly"
         raise BadCommand(f"Unknown {scope} limit {word!r}: use {allowed}.\nUsage: {QUOTA_USAGE}")
     return QuotaChange(subject, metric, parse_amount(metric, amount))
 
 
 def parse_amount(metric: Metric, text: str) -> int | None:
-    """The stored value of an amount: nano-dollars, a count of images, or milliseconds of audio; at most
+    """The stored value of an amount: nano-dollars, a count of images or searches, or milliseconds of audio; at most
     MAX_LIMITS, checked before converting (`1e999999999` must not become a billion-digit integer)."""
     if text.lower() in _UNLIMITED:
         return None
-    kind = {"daily_images": "a whole number of images", "daily_audio": "a number of minutes"}.get(
-        metric, "an amount in dollars like 0.50"
-    )
+    kind = {"daily_audio": "a number of minutes"}.get(metric, "an amount in dollars like 0.50")
+    if metric in _COUNTED:
+        kind = f"a whole number of {_COUNTED[metric][1]}"
     try:
         amount = Decimal(text.removeprefix("$") if metric.endswith("_usd") else text)
     except InvalidOperation:
         amount = Decimal("NaN")
     whole = amount.is_finite() and amount == amount.to_integral_value()
-    if not amount.is_finite() or amount < 0 or (metric == "daily_images" and not whole):
+    if not amount.is_finite() or amount < 0 or (metric in _COUNTED and not whole):
         raise BadCommand(f"{text[:40]!r} is not {kind} (or 'none' for unlimited).")
     ceiling, shown = MAX_LIMITS[metric]
     if amount > ceiling:
         raise BadCommand(f"{text[:40]} is more than the largest limit, {shown}; use 'none' for no limit.")
-    if metric == "daily_images":
+    if metric in _COUNTED:
         return int(amount)
     if metric == "daily_audio":
         return usd_to_nanos(amount) * 60 // 1_000_000  # minutes -> ms, exact for decimals
@@ -93,8 +97,8 @@ def describe(metric: str, value: int | None) -> str:
         return "unlimited"
     if metric in ("daily_usd", "monthly_usd"):
         return format_usd(value)
-    if metric == "daily_images":
-        return count(value, "image")
+    if metric in _COUNTED:
+        return count(value, *_COUNTED[metric])
     return f"{value / 60_000:g} min"
 
 
@@ -159,6 +163,7 @@ _METRIC_NAMES = {
     "monthly_usd": "monthly budget",
     "daily_images": "images per day",
     "daily_audio": "audio per day",
+    "daily_searches": "searches per day",
 }
 
 
@@ -170,8 +175,9 @@ def resolve_defaults_text(s: Settings) -> str:
 
     audio = "unlimited" if s.quota_user_daily_audio_minutes is None else f"{s.quota_user_daily_audio_minutes:g} min"
     images = "unlimited" if s.quota_user_daily_images is None else str(s.quota_user_daily_images)
+    searches = "unlimited" if s.quota_user_daily_searches is None else str(s.quota_user_daily_searches)
     return (
-        f"per user per day {usd(s.quota_user_daily_usd)}, images {images}, audio {audio}; "
+        f"per user per day {usd(s.quota_user_daily_usd)}, images {images}, audio {audio}, searches {searches}; "
         f"team per month {usd(s.quota_team_monthly_usd)}."
     )
 

@@ -13,12 +13,12 @@ from bot.billing.money import format_usd
 from bot.wording import count
 from storage.ledger_records import TEAM_SUBJECT, Limits, PeriodTotals, UsageRow
 
-KIND_ORDER = ("chat", "image", "audio", "embedding")
+KIND_ORDER = ("chat", "image", "audio", "embedding", "search")
 
 
 def by_kind(rows: Iterable[UsageRow]) -> str:
     """'chat $0.12 (14 calls), image $0.08 (2 images)' — or 'nothing yet'."""
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    totals: dict[str, list[int]] = defaultdict(lambda: [0] * 8)
     for row in rows:
         t = totals[row.kind]
         t[0] += row.cost_nanos
@@ -26,12 +26,19 @@ def by_kind(rows: Iterable[UsageRow]) -> str:
         t[2] += row.images
         t[3] += row.audio_ms
         t[4] += row.estimated_nanos
+        t[5] += row.searches
+        t[6] += row.output_tokens
+        t[7] += row.reasoning_tokens
     parts = []
     for kind in sorted(totals, key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99):
-        cost, calls, images, audio_ms, estimated = totals[kind]
-        detail = {"image": count(images, "image"), "audio": f"{audio_ms / 60_000:.1f} min"}.get(
-            kind, count(calls, "call")
-        )
+        cost, calls, images, audio_ms, estimated, searches, output, reasoning = totals[kind]
+        detail = {
+            "image": count(images, "image"),
+            "audio": f"{audio_ms / 60_000:.1f} min",
+            "search": count(searches, "search", "searches"),
+        }.get(kind, count(calls, "call"))
+        if reasoning:  # a reasoning model's thinking, inside its output tokens and priced with them
+            detail += f"; {count(output, 'output token')}, of which {reasoning:,} reasoning"
         if estimated:  # calls cut by a crash after they were sent: charged their worst case
             detail += f", {format_usd(estimated)} of it estimated"
         parts.append(f"{kind} {format_usd(cost)} ({detail})")
@@ -85,6 +92,9 @@ async def personal_usage(budget: Budget, team_id: str, user_id: str) -> str:
     if limits.user_daily_audio_ms is not None:
         remaining_min = max(0, limits.user_daily_audio_ms - totals.user_day_audio_ms) / 60_000
         left.append(f"{remaining_min:.1f} of {limits.user_daily_audio_ms / 60_000:g} audio minutes")
+    if limits.user_daily_searches is not None:
+        remaining_searches = max(0, limits.user_daily_searches - totals.user_day_searches)
+        left.append(f"{remaining_searches} of {count(limits.user_daily_searches, 'search', 'searches')}")
     if left:
         lines.append(f"Left today: {'; '.join(left)} (resets {periods.day_resets_at:%H:%M %Z}).")
     team = team_budget_left(limits, totals)
@@ -143,7 +153,7 @@ def _kind_rank(kind: str) -> int:
 
 
 # Colour-blind-safe (Okabe-Ito) colours per kind of spend.
-KIND_COLOURS = {"chat": "#0072B2", "image": "#E69F00", "audio": "#009E73", "embedding": "#CC79A7"}
+KIND_COLOURS = {"chat": "#0072B2", "image": "#E69F00", "audio": "#009E73", "embedding": "#CC79A7", "search": "#56B4E9"}
 
 
 def team_month_png(month: TeamMonth, team_name: str = "") -> bytes:

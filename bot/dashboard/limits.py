@@ -15,7 +15,7 @@ from storage.signins import WebSession
 
 # The form's choices, in /quota's own words.
 SCOPES = ("user", "users", "team")
-USER_METRICS = ("daily", "images", "audio")
+USER_METRICS = ("daily", "images", "audio", "searches")
 TEAM_METRICS = ("monthly",)
 
 

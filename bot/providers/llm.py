@@ -218,11 +218,13 @@ class OpenAIChat:
                     started = True
                     if chunk.usage is not None:
                         details = chunk.usage.prompt_tokens_details
+                        output = chunk.usage.completion_tokens_details
                         usage = ModelUsage(
                             model=model,  # the name we price by; chunk.model may carry a date suffix
                             prompt_tokens=chunk.usage.prompt_tokens,
                             completion_tokens=chunk.usage.completion_tokens,
                             cached_tokens=(details.cached_tokens or 0) if details else 0,
+                            reasoning_tokens=(output.reasoning_tokens or 0) if output else 0,
                         )
                     for choice in chunk.choices:
                         if choice.delta.content:

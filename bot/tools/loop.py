@@ -13,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
-from bot.billing.budget import QuotaExceeded
+from bot.billing.budget import Budget, QuotaExceeded
 from bot.billing.metering import Cell, Completion, Keeper, MeteredChat
 from bot.billing.money import format_usd
 from bot.chat.replies import stream_reply
@@ -35,13 +35,15 @@ def tool_loop(
     settings: Settings,
     chat: MeteredChat,
     tokens: TokenCounter,
+    budget: Budget,
     sources: Sequence[ToolSource] = (),
     approval: Approval | None = None,
 ) -> ToolLoop:
-    """The loop over the built-in tools the settings switch on, and any other sources (the MCP servers')."""
+    """The loop over the built-in tools the settings switch on (searches metered by `budget`), and any other
+    sources (the MCP servers')."""
     return ToolLoop(
         chat,
-        ToolRegistry([BuiltinTools(settings), *sources], approval),
+        ToolRegistry([BuiltinTools(settings, budget), *sources], approval),
         tokens,
         max_steps=settings.tool_max_steps,
         input_budget=settings.input_token_budget,

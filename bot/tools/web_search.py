@@ -2,6 +2,10 @@
 
 The instance is the admin's own, often on a private address: its host is allowed for this fetch alone
 (the outbound rules otherwise apply: one deadline, a size cap, no redirect to elsewhere unchecked).
+
+Each search goes through the one metered path (`Budget.metered`): one search unit reserved before it is
+sent (refused when QUOTA_USER_DAILY_SEARCHES is reached, and the model is told so), settled once it
+answered. SearXNG costs nothing per call, so the cost is $0; the unit is what the limit counts.
 """
 
 from __future__ import annotations
@@ -11,13 +15,17 @@ import logging
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from bot.billing.budget import Budget, QuotaExceeded, charge_for
 from bot.net.addresses import AllowedHosts
 from bot.net.outbound import DEFAULT_PORTS, FetchFailed, FetchPolicy, fetch
 from bot.tools.registry import ToolFailed, ToolResult, ToolUse
+from storage.ledger_records import Units
 
 log = logging.getLogger(__name__)
 
 SEARCH_MAX_BYTES = 2 * 2**20  # a results page is a few tens of kB
+ENGINE = "searxng"  # the ledger's model column for a search
+ONE_SEARCH = Units(searches=1)
 
 
 class WebSearch:
@@ -30,7 +38,8 @@ class WebSearch:
     )
     acts = False
 
-    def __init__(self, base_url: str, results: int, deadline: float) -> None:
+    def __init__(self, base_url: str, results: int, deadline: float, budget: Budget) -> None:
+        self._budget = budget
         self.parameters: dict[str, Any] = {
             "type": "object",
             "properties": {"query": {"type": "string", "description": "what to search for, as words"}},
@@ -54,8 +63,12 @@ class WebSearch:
             raise ToolFailed("the query was empty")
         url = f"{self._base}/search?{urlencode({'q': query, 'format': 'json'})}"
         try:
-            fetched = await fetch(url, self._policy)
+            async with self._budget.metered(charge_for(use.message, "search", ENGINE), ONE_SEARCH, 0) as reservation:
+                fetched = await fetch(url, self._policy)
+                await reservation.settle(ONE_SEARCH, 0)  # the instance answered: the search counts
             results = json.loads(fetched.body)["results"]
+        except QuotaExceeded as exc:
+            raise ToolFailed(f"the search was refused, none was sent: {exc.message}") from None
         except FetchFailed as exc:
             log.warning("web search failed: %s", exc)
             raise ToolFailed("the search service did not answer; try again later") from None

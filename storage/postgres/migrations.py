@@ -276,4 +276,46 @@ MIGRATIONS: list[Migration] = [
         # See team_tools_audit in storage/sqlite/migrations.py.
         *CREATE_TOOL_CALLS,
     ),
+    Migration(
+        # See tools_search_quota in storage/sqlite/migrations.py.
+        "tools_search_quota",
+        """
+        ALTER TABLE usage_ledger DROP CONSTRAINT usage_ledger_kind_check,
+            ADD CONSTRAINT usage_ledger_kind_check CHECK (kind IN ('chat', 'image', 'audio', 'embedding', 'search')),
+            ADD COLUMN searches BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE usage_totals ADD COLUMN searches BIGINT NOT NULL DEFAULT 0;
+        ALTER TABLE quota_limits DROP CONSTRAINT quota_limits_metric_check,
+            ADD CONSTRAINT quota_limits_metric_check
+            CHECK (metric IN ('daily_usd', 'monthly_usd', 'daily_images', 'daily_audio', 'daily_searches'));
+        CREATE OR REPLACE FUNCTION usage_ledger_totals() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            d_cost BIGINT := NEW.cost_nanos; d_images BIGINT := NEW.images; d_audio BIGINT := NEW.audio_ms;
+            d_searches BIGINT := NEW.searches;
+        BEGIN
+            IF TG_OP = 'UPDATE' THEN
+                d_cost := NEW.cost_nanos - OLD.cost_nanos;
+                d_images := NEW.images - OLD.images;
+                d_audio := NEW.audio_ms - OLD.audio_ms;
+                d_searches := NEW.searches - OLD.searches;
+            END IF;
+            INSERT INTO usage_totals AS t (team_id, scope, subject, period, cost_nanos, images, audio_ms, searches)
+            VALUES (NEW.team_id, 'user', NEW.user_id, NEW.user_day, d_cost, d_images, d_audio, d_searches),
+                   (NEW.team_id, 'team', '', NEW.team_month, d_cost, d_images, d_audio, d_searches)
+            ON CONFLICT (team_id, scope, subject, period) DO UPDATE SET
+                cost_nanos = t.cost_nanos + excluded.cost_nanos,
+                images = t.images + excluded.images,
+                audio_ms = t.audio_ms + excluded.audio_ms,
+                searches = t.searches + excluded.searches;
+            RETURN NEW;
+        END $$;
+        DROP TRIGGER usage_ledger_update ON usage_ledger;
+        CREATE TRIGGER usage_ledger_update AFTER UPDATE OF cost_nanos, images, audio_ms, searches ON usage_ledger
+            FOR EACH ROW EXECUTE FUNCTION usage_ledger_totals();
+        """,
+    ),
+    Migration(
+        # See tools_reasoning_tokens in storage/sqlite/migrations.py.
+        "tools_reasoning_tokens",
+        "ALTER TABLE usage_ledger ADD COLUMN reasoning_tokens BIGINT NOT NULL DEFAULT 0;",
+    ),
 ]

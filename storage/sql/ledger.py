@@ -50,34 +50,39 @@ def _limit(metric: str, subjects: str, default: str, team: str) -> str:
 
 
 def _within_limits(team: str, user: str, day: str, month: str, defaults: str, adding: tuple[str, ...]) -> str:
-    """`FROM (the limits in force) AS l WHERE` every limit holds with `adding` (cost, cost, images, audio)
-    on top of the period totals. `defaults`: the first of four parameters ($n..$n+3), the settings' limits."""
+    """`FROM (the limits in force) AS l WHERE` every limit holds with `adding` (cost, cost, images, audio,
+    searches) on top of the period totals. `defaults`: the first of five parameters ($n..$n+4), the settings'
+    limits."""
     first = int(defaults.removeprefix("$"))
-    usd, team_usd, images, audio = (f"${first + i}" for i in range(4))
+    usd, team_usd, images, audio, searches = (f"${first + i}" for i in range(5))
     mine = f"{user}, '*'"
     return f"""FROM (SELECT {_limit("daily_usd", mine, usd, team)} AS user_usd,
              {_limit("monthly_usd", "''", team_usd, team)} AS team_usd,
              {_limit("daily_images", mine, images, team)} AS user_images,
-             {_limit("daily_audio", mine, audio, team)} AS user_audio) AS l
+             {_limit("daily_audio", mine, audio, team)} AS user_audio,
+             {_limit("daily_searches", mine, searches, team)} AS user_searches) AS l
 WHERE (l.user_usd < 0 OR {_total("cost_nanos", "user", user, day, team)} + {adding[0]} <= l.user_usd)
   AND (l.team_usd < 0 OR {_total("cost_nanos", "team", "''", month, team)} + {adding[1]} <= l.team_usd)
   AND (l.user_images < 0 OR {_total("images", "user", user, day, team)} + {adding[2]} <= l.user_images)
-  AND (l.user_audio < 0 OR {_total("audio_ms", "user", user, day, team)} + {adding[3]} <= l.user_audio)"""
+  AND (l.user_audio < 0 OR {_total("audio_ms", "user", user, day, team)} + {adding[3]} <= l.user_audio)
+  AND (l.user_searches < 0 OR {_total("searches", "user", user, day, team)} + {adding[4]} <= l.user_searches)"""
 
 
 # The limits are read inside the reserving statement, so a call costs no separate read of them.
 RESERVE = f"""
 INSERT INTO usage_ledger (platform, team_id, user_id, channel_id, kind, model, state, cost_nanos, input_tokens,
-    cached_tokens, output_tokens, images, audio_ms, user_day, team_month, created_at, expires_at, holder, sent_at)
-SELECT $1, $2, $3, $4, $5, $6, 'reserved', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $22
-{_within_limits("$2", "$3", "$13", "$14", "$18", ("$7", "$7", "$11", "$12"))}
+    cached_tokens, output_tokens, images, audio_ms, user_day, team_month, created_at, expires_at, holder, sent_at,
+    searches)
+SELECT $1, $2, $3, $4, $5, $6, 'reserved', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $23, $24
+{_within_limits("$2", "$3", "$13", "$14", "$18", ("$7", "$7", "$11", "$12", "$24"))}
 RETURNING id
 """
 # Whether the period totals, as they are now (a reservation just made included), are within every limit.
-WITHIN_LIMITS = f"SELECT 1 {_within_limits('$1', '$2', '$3', '$4', '$5', ('0', '0', '0', '0'))}"
+WITHIN_LIMITS = f"SELECT 1 {_within_limits('$1', '$2', '$3', '$4', '$5', ('0', '0', '0', '0', '0'))}"
 _SETTLE = (
     "UPDATE usage_ledger SET state = 'settled', estimated = FALSE, cost_nanos = $1, input_tokens = $2,"
-    " cached_tokens = $3, output_tokens = $4, images = $5, audio_ms = $6, settled_at = $7 WHERE id = $8"
+    " cached_tokens = $3, output_tokens = $4, images = $5, audio_ms = $6, settled_at = $7, searches = $9,"
+    " reasoning_tokens = $10 WHERE id = $8"
 )
 SETTLE = f"{_SETTLE} AND state = 'reserved' RETURNING id"
 # A settle whose hold was lost (released, or charged its worst case as estimated, because its holder
@@ -87,7 +92,10 @@ SETTLE_LATE = (
     " RETURNING team_id, user_id, user_day, team_month"
 )
 RENEW = "UPDATE usage_ledger SET expires_at = $1 WHERE id IN (LIST($2 AS bigint)) AND state = 'reserved' RETURNING id"
-_RELEASE = "UPDATE usage_ledger SET state = 'released', cost_nanos = 0, images = 0, audio_ms = 0, settled_at = $1"
+_RELEASE = (
+    "UPDATE usage_ledger SET state = 'released', cost_nanos = 0, images = 0, audio_ms = 0, searches = 0,"
+    " settled_at = $1"
+)
 # A reservation whose request was sent before its holder vanished may have been billed: it keeps its
 # worst case, marked estimated. One never sent is released.
 _ESTIMATE = "UPDATE usage_ledger SET state = 'settled', estimated = TRUE, settled_at = $1"
@@ -100,7 +108,7 @@ ESTIMATE_HELD_BY = f"{_ESTIMATE} WHERE {_HELD_BY} AND sent_at IS NOT NULL RETURN
 RELEASE_HELD_BY = f"{_RELEASE} WHERE {_HELD_BY} AND sent_at IS NULL RETURNING id"
 HOLDERS = "SELECT DISTINCT holder FROM usage_ledger WHERE state = 'reserved'"
 TOTALS = (
-    "SELECT scope, cost_nanos, images, audio_ms FROM usage_totals WHERE team_id = $1 AND ("
+    "SELECT scope, cost_nanos, images, audio_ms, searches FROM usage_totals WHERE team_id = $1 AND ("
     " (scope = 'user' AND subject = $2 AND period = $3) OR (scope = 'team' AND subject = '' AND period = $4))"
 )
 _LIMITS = "SELECT subject, metric, value FROM quota_limits WHERE team_id = $1"
@@ -122,7 +130,8 @@ LIMIT_CHANGES = (
 )
 USAGE = (
     "SELECT user_id, kind, user_day, count(*), sum(cost_nanos), sum(input_tokens), sum(output_tokens),"
-    " sum(images), sum(audio_ms), sum(CASE WHEN estimated THEN cost_nanos ELSE 0 END), platform, team_id"
+    " sum(images), sum(audio_ms), sum(CASE WHEN estimated THEN cost_nanos ELSE 0 END), platform, team_id,"
+    " sum(searches), sum(reasoning_tokens)"
     " FROM usage_ledger"
     " WHERE state != 'released' AND user_day >= $1 AND (CAST($2 AS TEXT) IS NULL OR user_day <= $2)"
     " AND (CAST($3 AS TEXT) IS NULL OR team_id = $3) AND (CAST($4 AS TEXT) IS NULL OR user_id = $4)"
@@ -277,7 +286,7 @@ class SQLLedger:
             UsageRow(
                 user_id=r[0], kind=r[1], day=r[2], calls=int(r[3]), cost_nanos=int(r[4]), input_tokens=int(r[5]),
                 output_tokens=int(r[6]), images=int(r[7]), audio_ms=int(r[8]), estimated_nanos=int(r[9]),
-                platform=r[10], team_id=r[11],
+                platform=r[10], team_id=r[11], searches=int(r[12]), reasoning_tokens=int(r[13]),
             )
             for r in rows
         ]  # fmt: skip
@@ -300,7 +309,8 @@ def reserve_params(request: ReservationRequest) -> tuple[object, ...]:
         u.input_tokens, u.cached_tokens, u.output_tokens, u.images, u.audio_ms, request.user_day,
         request.team_month, request.now.isoformat(), request.expires_at.isoformat(), request.holder,
         limits.user_daily_nanos, limits.team_monthly_nanos, limits.user_daily_images,
-        limits.user_daily_audio_ms, None if request.sent_at is None else request.sent_at.isoformat(),
+        limits.user_daily_audio_ms, limits.user_daily_searches,
+        None if request.sent_at is None else request.sent_at.isoformat(), u.searches,
     )  # fmt: skip
 
 
@@ -309,7 +319,7 @@ def within_limits_params(request: ReservationRequest) -> tuple[object, ...]:
     c, limits = request.charge, request.defaults
     return (
         c.team_id, c.user_id, request.user_day, request.team_month, limits.user_daily_nanos,
-        limits.team_monthly_nanos, limits.user_daily_images, limits.user_daily_audio_ms,
+        limits.team_monthly_nanos, limits.user_daily_images, limits.user_daily_audio_ms, limits.user_daily_searches,
     )  # fmt: skip
 
 
@@ -329,14 +339,14 @@ async def _figures(tx: Connection, request: ReservationRequest) -> Refusal:
 def _settled(reservation_id: int, units: Units, cost_nanos: int, now: datetime) -> tuple[object, ...]:
     return (
         cost_nanos, units.input_tokens, units.cached_tokens, units.output_tokens, units.images,
-        units.audio_ms, now.isoformat(), reservation_id,
+        units.audio_ms, now.isoformat(), reservation_id, units.searches, units.reasoning_tokens,
     )  # fmt: skip
 
 
 def _totals(rows: list[Row]) -> PeriodTotals:
-    user = next((r for r in rows if r[0] == "user"), ("user", 0, 0, 0))
-    team = next((r for r in rows if r[0] == "team"), ("team", 0, 0, 0))
-    return PeriodTotals(int(user[1]), int(user[2]), int(user[3]), int(team[1]))
+    user = next((r for r in rows if r[0] == "user"), ("user", 0, 0, 0, 0))
+    team = next((r for r in rows if r[0] == "team"), ("team", 0, 0, 0, 0))
+    return PeriodTotals(int(user[1]), int(user[2]), int(user[3]), int(team[1]), int(user[4]))
 
 
 async def _audit(

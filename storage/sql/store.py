@@ -118,8 +118,9 @@ FORGET_LEDGER_TOTALS = (
     " AND (CAST($4 AS TEXT) IS NULL OR period != $4)"
 )
 FORGET_LEDGER_TODAY = (
-    "INSERT INTO usage_totals (team_id, scope, subject, period, cost_nanos, images, audio_ms)"
-    " SELECT team_id, 'user', user_id, user_day, sum(cost_nanos), sum(images), sum(audio_ms) FROM usage_ledger"
+    "INSERT INTO usage_totals (team_id, scope, subject, period, cost_nanos, images, audio_ms, searches)"
+    " SELECT team_id, 'user', user_id, user_day, sum(cost_nanos), sum(images), sum(audio_ms), sum(searches)"
+    " FROM usage_ledger"
     " WHERE team_id = $1 AND user_id = $2 AND user_day = $3 GROUP BY team_id, user_id, user_day"
 )
 PSEUDONYMIZE = (

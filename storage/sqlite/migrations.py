@@ -11,6 +11,13 @@ from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
 from storage.sql.tool_servers import CREATE_CHANNEL_TOOL_SERVERS, CREATE_TOOL_CALLS
 
+# usage_ledger's columns before tools_search_quota, copied when that migration rebuilds the table.
+_LEDGER_COLUMNS = (
+    "id, platform, team_id, user_id, channel_id, kind, model, state, cost_nanos, input_tokens, cached_tokens,"
+    " output_tokens, images, audio_ms, user_day, team_month, created_at, settled_at, expires_at, holder, sent_at,"
+    " estimated"
+)
+
 MIGRATIONS: list[Migration] = [
     Migration(
         "m001_conversations",
@@ -378,5 +385,93 @@ MIGRATIONS: list[Migration] = [
         "team_tools_audit",
         # Every MCP tool call, for the audit (storage/sql/tool_servers.py: one DDL for both databases).
         *CREATE_TOOL_CALLS,
+    ),
+    Migration(
+        "tools_search_quota",
+        # Web searches as a ledger unit (kind 'search', one `searches` per call) with a daily limit per user
+        # (metric 'daily_searches'). SQLite cannot alter a CHECK, so the two tables that name the allowed kinds
+        # and metrics are rebuilt (dropping usage_ledger drops its triggers: they are made again, counting
+        # searches too; usage_totals keeps its rows, their searches starting at 0).
+        """
+            CREATE TABLE usage_ledger_new (
+                id INTEGER PRIMARY KEY,
+                platform TEXT NOT NULL,
+                team_id TEXT NOT NULL,
+                user_id TEXT NOT NULL,
+                channel_id TEXT NOT NULL DEFAULT '',
+                kind TEXT NOT NULL CHECK (kind IN ('chat', 'image', 'audio', 'embedding', 'search')),
+                model TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('reserved', 'settled', 'released')),
+                cost_nanos INTEGER NOT NULL CHECK (cost_nanos >= 0),
+                input_tokens INTEGER NOT NULL DEFAULT 0,
+                cached_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                images INTEGER NOT NULL DEFAULT 0,
+                audio_ms INTEGER NOT NULL DEFAULT 0,
+                user_day TEXT NOT NULL,
+                team_month TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                settled_at TEXT,
+                expires_at TEXT NOT NULL,
+                holder TEXT NOT NULL DEFAULT '',
+                sent_at TEXT,
+                estimated INTEGER NOT NULL DEFAULT 0,
+                searches INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+        f"INSERT INTO usage_ledger_new ({_LEDGER_COLUMNS}) SELECT {_LEDGER_COLUMNS} FROM usage_ledger",
+        "DROP TABLE usage_ledger",
+        "ALTER TABLE usage_ledger_new RENAME TO usage_ledger",
+        "CREATE INDEX usage_ledger_reserved ON usage_ledger (expires_at) WHERE state = 'reserved'",
+        "CREATE INDEX usage_ledger_team_time ON usage_ledger (team_id, created_at)",
+        "ALTER TABLE usage_totals ADD COLUMN searches INTEGER NOT NULL DEFAULT 0",
+        """
+            CREATE TRIGGER usage_ledger_insert AFTER INSERT ON usage_ledger BEGIN
+                INSERT INTO usage_totals (team_id, scope, subject, period, cost_nanos, images, audio_ms, searches)
+                VALUES (NEW.team_id, 'user', NEW.user_id, NEW.user_day, NEW.cost_nanos, NEW.images, NEW.audio_ms,
+                        NEW.searches),
+                       (NEW.team_id, 'team', '', NEW.team_month, NEW.cost_nanos, NEW.images, NEW.audio_ms,
+                        NEW.searches)
+                ON CONFLICT (team_id, scope, subject, period) DO UPDATE SET
+                    cost_nanos = cost_nanos + excluded.cost_nanos,
+                    images = images + excluded.images,
+                    audio_ms = audio_ms + excluded.audio_ms,
+                    searches = searches + excluded.searches;
+            END
+            """,
+        """
+            CREATE TRIGGER usage_ledger_update AFTER UPDATE OF cost_nanos, images, audio_ms, searches ON usage_ledger
+            BEGIN
+                UPDATE usage_totals SET
+                    cost_nanos = cost_nanos + NEW.cost_nanos - OLD.cost_nanos,
+                    images = images + NEW.images - OLD.images,
+                    audio_ms = audio_ms + NEW.audio_ms - OLD.audio_ms,
+                    searches = searches + NEW.searches - OLD.searches
+                WHERE team_id = NEW.team_id AND (
+                    (scope = 'user' AND subject = NEW.user_id AND period = NEW.user_day)
+                    OR (scope = 'team' AND subject = '' AND period = NEW.team_month));
+            END
+            """,
+        """
+            CREATE TABLE quota_limits_new (
+                team_id TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                metric TEXT NOT NULL CHECK (
+                    metric IN ('daily_usd', 'monthly_usd', 'daily_images', 'daily_audio', 'daily_searches')
+                ),
+                value INTEGER CHECK (value >= 0),
+                PRIMARY KEY (team_id, subject, metric)
+            ) WITHOUT ROWID
+            """,
+        "INSERT INTO quota_limits_new (team_id, subject, metric, value) SELECT team_id, subject, metric, value"
+        " FROM quota_limits",
+        "DROP TABLE quota_limits",
+        "ALTER TABLE quota_limits_new RENAME TO quota_limits",
+    ),
+    Migration(
+        "tools_reasoning_tokens",
+        # A reasoning model's thinking, of output_tokens (priced with them at the output price), kept apart
+        # so /usage can say how much of the output was reasoning.
+        "ALTER TABLE usage_ledger ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0",
     ),
 ]
