@@ -15,6 +15,10 @@ from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings, load_settings
 from storage import Store
 from tests.fakes.openai_server import FakeOpenAI
+
+# The Slack and Discord harness fixtures, for every test module that drives those adapters.
+from tests.harness.discord import discord_bot  # noqa: F401
+from tests.harness.slack import slack  # noqa: F401
 from tests.stores import fresh_database, opened
 
 
@@ -58,7 +62,7 @@ def make_settings(fake_openai: FakeOpenAI, db_url: str) -> Any:
 
 @pytest.fixture
 def slack_overrides() -> dict[str, Any]:
-    """More settings for tests/test_slack.py's harness (a module that needs some overrides this fixture)."""
+    """More settings for the Slack harness (tests/harness/slack.py) (a module that needs some overrides this fixture)."""
     return {}
 
 

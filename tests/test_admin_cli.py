@@ -15,6 +15,7 @@ from bot.cli import main
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
+from tests.harness.admin_cli import run_cli
 
 
 @pytest.fixture
@@ -27,17 +28,6 @@ async def spent(make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest
         await engine.handle(message("x", user="ann"), RecordingResponder())
         await engine.handle(message("y", user="bob", channel="c2"), RecordingResponder())
     monkeypatch.setenv("DATABASE_URL", db_url)
-
-
-async def run_cli(*argv: str) -> tuple[int, str, str]:
-    import asyncio
-    import contextlib
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        # main() runs its own event loop: give it a thread of its own, as a separate process would.
-        code = await asyncio.to_thread(main, list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 async def test_usage_as_json_csv_and_table(spent: None) -> None:

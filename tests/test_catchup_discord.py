@@ -8,7 +8,7 @@ import discord
 
 from tests.fakes.discord_api import BOT_ID, CHANNEL, GUILD, READER_ROLE, user
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.test_discord import Harness, bots_thread, discord_bot, interaction
+from tests.harness.discord import Harness, bots_thread, discord_bot, interaction
 
 __all__ = ["discord_bot"]  # the harness fixture, shared with the Discord adapter's own tests
 

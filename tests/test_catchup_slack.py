@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.test_slack import Harness, mention, slack, until
+from tests.harness.slack import Harness, mention, slack, until
 
 __all__ = ["slack"]  # the harness fixture, shared with the Slack adapter's own tests
 

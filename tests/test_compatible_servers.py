@@ -28,7 +28,7 @@ from tests.fakes.openai_server import (
     Stall,
 )
 from tests.fakes.responder import RecordingResponder
-from tests.test_media import ledger
+from tests.harness.media import ledger
 
 APOLOGY = "Sorry, I can't do that right now: the bot's model settings need an admin's attention."
 UNKNOWN = [LITELLM_UNKNOWN_MODEL, OLLAMA_UNKNOWN_MODEL, VLLM_UNKNOWN_MODEL]

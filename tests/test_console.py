@@ -2,45 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
 from bot.chat.engine import Engine
 from tests.fakes.openai_server import FakeOpenAI, Reply
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-async def run_bot(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None, cwd: Path | None = None
-) -> tuple[int, str, str]:
-    """Run `python -m bot ...` as a real process; returns (exit code, stdout, stderr)."""
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DATABASE_", "CHAT_"))}
-    child_env["PYTHONPATH"] = str(REPO)
-    child_env.update(env or {})
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env=child_env, cwd=cwd,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-def bot_env(fake: FakeOpenAI, tmp_path: Path) -> dict[str, str]:
-    return {
-        "OPENAI_API_KEY": "test-key-not-secret",
-        "OPENAI_BASE_URL": fake.base_url,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
-        "OPENAI_MAX_RETRIES": "0",
-        "FETCH_ENABLED": "false",  # as in the shared test settings: tools change every prompt
-    }
+from tests.harness.console import bot_env, run_bot
 
 
 async def test_console_chat_turn_end_to_end(engine: Engine, fake_openai: FakeOpenAI, tmp_path: Path) -> None:

@@ -9,19 +9,11 @@ from bot.app import open_engine
 from bot.chat.engine import Engine
 from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.settings import Settings
-from storage import ConversationKey, open_store
+from storage import open_store
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
-
-
-async def history(settings: Settings, key: ConversationKey) -> list[tuple[str, str]]:
-    store = await open_store(settings.database_url)
-    try:
-        conv = await store.active_conversation(key, message("x").created_at)
-        return [(m.role, m.content) for m in await store.messages(conv.id)]
-    finally:
-        await store.close()
+from tests.harness.conversations import history
 
 
 def sent_messages(request: dict[str, Any]) -> list[tuple[str, str]]:

@@ -15,8 +15,8 @@ from adapters.slack.adapter import SlackAdapter
 from bot.app import open_engine
 from tests.dashboard import csrf_of, link_for, served, sign_in
 from tests.fakes.slack_api import FakeSlack
-from tests.test_slack import Harness
-from tests.test_slack import slack as slack_fixture
+from tests.harness.slack import Harness
+from tests.harness.slack import slack as slack_fixture
 
 slack = slack_fixture
 

@@ -24,7 +24,7 @@ from tests.conftest import message
 from tests.dashboard import START, free_port
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
-from tests.test_dashboard_pages import saved_library
+from tests.harness.dashboard_pages import saved_library
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

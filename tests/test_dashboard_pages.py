@@ -14,7 +14,8 @@ from tests.conftest import message
 from tests.dashboard import START, csrf_of, served, sign_in
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
-from tests.test_admin_cli import run_cli
+from tests.harness.admin_cli import run_cli
+from tests.harness.dashboard_pages import saved_library
 
 
 async def test_spend_figures_equal_the_usage_cli_for_the_same_team_and_period(
@@ -125,23 +126,6 @@ async def test_members_see_their_own_limits_and_spend_only_as_usage_shows_them(
         assert left in await (await client.get("/dashboard/budgets")).text()
         spend = await (await client.get("/dashboard")).text()
         assert "Team budget left" in spend and "Team budget used" not in spend
-
-
-async def saved_library(engine: Any, fake_openai: FakeOpenAI, clock: Clock) -> list[int]:
-    """Two versions of `summary`, one run rated with a comment, and a comparison of both versions a minute later."""
-    responder = RecordingResponder()
-    for text in (
-        "/prompt save summary Summarize {text} for a {tone} reader.",
-        '/prompt save summary system="You are terse." Summarize {text} in a {tone} tone.',
-    ):
-        await engine.handle(message(text, user="ann"), responder)
-    fake_openai.enqueue(Reply("First <b>run</b>."), Reply("Left column."), Reply("Right column."))
-    await engine.handle(message("/prompt run summary@v1 text=notes tone=dry", user="ann"), responder)
-    await engine.handle(message("/prompt rate 1 4 clear & short", user="bob"), responder)
-    clock.advance(minutes=1)
-    await engine.handle(message("/prompt compare summary versions=v1,v2 text=notes tone=dry", user="ann"), responder)
-    assert not responder.errors, responder.errors
-    return [2, 3]
 
 
 async def test_the_prompt_pages_show_versions_runs_ratings_a_diff_and_a_comparison(

@@ -15,7 +15,7 @@ from bot.app import open_engine
 from tests.dashboard import free_port
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
-from tests.test_console import REPO, bot_env
+from tests.harness.console import REPO, bot_env
 
 
 async def test_slack_http_mode_serves_the_dashboard_on_the_same_port(make_settings: Any) -> None:

@@ -10,8 +10,8 @@ import discord
 
 from adapters.discord.adapter import ChannelResponder
 from tests.fakes.discord_api import BOT_ID, CHANNEL, GUILD, user
-from tests.test_discord import Harness, discord_bot
-from tests.test_slack import until
+from tests.harness.discord import Harness, discord_bot
+from tests.harness.slack import until
 
 __all__ = ["discord_bot"]  # the fixture, shared with test_discord.py
 QUESTION = 'Allow team.create_ticket("title": "printer")? [y/N]'

@@ -27,9 +27,9 @@ from tests.fakes.discord_api import (
     user,
 )
 from tests.fakes.openai_server import FakeOpenAI
-from tests.test_discord import Harness, bots_thread, discord_bot
-from tests.test_slack import until
-from tests.test_slack_socket_mode import closed_port
+from tests.harness.discord import Harness, bots_thread, discord_bot
+from tests.harness.slack import until
+from tests.harness.slack_socket_mode import closed_port
 
 __all__ = ["discord_bot"]  # the fixture, shared with test_discord.py
 

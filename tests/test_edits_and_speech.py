@@ -16,8 +16,8 @@ from bot.settings import Settings
 from tests.conftest import message
 from tests.fakes.openai_server import TINY_PNG, FakeOpenAI, InvalidImage, SpeechInputTooLong, SpeechReply
 from tests.fakes.responder import RecordingResponder
-from tests.test_media import ledger
-from tests.test_vision import attachment, png
+from tests.harness.media import ledger
+from tests.harness.vision import attachment, png
 
 PRICES = PriceTable.load()
 

@@ -20,20 +20,9 @@ from bot.settings import load_settings
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply, count_tokens, prompt_tokens
 from tests.fakes.responder import RecordingResponder
-from tests.test_console import REPO, bot_env, run_bot
-from tests.test_conversations import history
-
-
-async def console_streaming(env: dict[str, str], cwd: Path, lines: bytes) -> tuple[asyncio.subprocess.Process, bytes]:
-    """A real `python -m bot console` process, fed `lines`, once its first reply has begun to stream."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "console", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO), **env}, cwd=cwd,
-    )  # fmt: skip
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(lines)
-    await proc.stdin.drain()
-    return proc, await asyncio.wait_for(proc.stdout.readexactly(5), timeout=30)
+from tests.harness.console import REPO, bot_env, run_bot
+from tests.harness.conversations import history
+from tests.harness.faults import console_streaming
 
 
 def integrity(db_url: str) -> str:

@@ -19,8 +19,8 @@ from tests.audio_factory import make_audio
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.responder import RecordingResponder
-from tests.test_conversations import history
-from tests.test_media import bytes_attachment
+from tests.harness.conversations import history
+from tests.harness.media import bytes_attachment
 
 WEIRD = [
     "Robert'); DROP TABLE messages;--",

@@ -18,8 +18,8 @@ from bot.chat.engine import Engine
 from bot.messages import Attachment
 from bot.settings import Settings
 from tests.fakes.openai_server import FakeOpenAI, image_parts
-from tests.test_media import ledger
-from tests.test_vision import attachment, png, run, sent_image
+from tests.harness.media import ledger
+from tests.harness.vision import attachment, png, run, sent_image
 
 
 @functools.cache

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.logs import REDACTED, RedactSecrets
 from tests.fakes.openai_server import FakeOpenAI, InvalidKey, ServerError
-from tests.test_console import bot_env, run_bot
+from tests.harness.console import bot_env, run_bot
 
 
 def test_a_secret_in_a_message_or_traceback_is_redacted() -> None:

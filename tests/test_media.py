@@ -17,9 +17,8 @@ from bot.app import open_engine
 from bot.billing.prices import PriceTable
 from bot.chat.engine import Engine
 from bot.media.audio import plan_cuts
-from bot.messages import Attachment, Author, IncomingMessage
+from bot.messages import Author, IncomingMessage
 from bot.settings import Settings
-from storage import open_store
 from tests.audio_factory import make_audio
 from tests.conftest import message
 from tests.fakes.openai_server import (
@@ -31,7 +30,7 @@ from tests.fakes.openai_server import (
     Reply,
     TranscriptionReply,
 )
-from tests.fakes.responder import RecordingResponder
+from tests.harness.media import bytes_attachment, ledger, run
 
 PRICES = PriceTable.load()
 
@@ -41,29 +40,8 @@ def charged_seconds(cost_nanos: int) -> float:
     return cost_nanos / PRICES.audio_cost("gpt-4o-mini-transcribe", 1.0)
 
 
-async def ledger(settings: Settings) -> list[tuple[str, str, int, str]]:
-    store = await open_store(settings.database_url)
-    try:
-        return await store.ledger.ledger_rows("local")
-    finally:
-        await store.close()
-
-
 def with_file(text: str, path: Path, **who: Any) -> IncomingMessage:
     return message(text, attachments=(file_attachment(path),), **who)
-
-
-def bytes_attachment(name: str, data: bytes, content_type: str = "audio/mpeg") -> Attachment:
-    async def read() -> bytes:
-        return data
-
-    return Attachment(name=name, content_type=content_type, size=len(data), read=read)
-
-
-async def run(engine: Engine, msg: IncomingMessage) -> RecordingResponder:
-    responder = RecordingResponder()
-    await engine.handle(msg, responder)
-    return responder
 
 
 # --- /image ------------------------------------------------------------------------------------

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,7 +15,6 @@ from adapters.slack.directory import SlackChannels, SlackDirectory
 from bot.app import open_engine
 from bot.chat.engine import Engine
 from bot.chat.window import RECALL_HEADER
-from bot.directory import Directory
 from bot.memory.semantic import CLAIM_LEASE, MEMORY_PAYER
 from bot.settings import Settings
 from tests.clock import Clock
@@ -34,9 +31,8 @@ from tests.fakes.openai_server import (
 )
 from tests.fakes.responder import RecordingResponder
 from tests.fakes.slack_api import FakeSlack
+from tests.harness.memory import SECRET, START, db_rows, embed_all, say
 
-START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-SECRET = "The deploy freeze for the Zephyr launch starts Thursday at noon; Priya owns the rollback plan."
 FILLER = "Note {n}: gardening chat about tomatoes, cucumbers, compost, mulch, watering and sunny balconies."
 
 
@@ -51,25 +47,6 @@ async def memory_engine(make_settings: Any, clock: Clock) -> AsyncIterator[Engin
     settings: Settings = make_settings(max_context_tokens=700, max_output_tokens=100, memory_recall_tokens=150)
     async with open_engine(settings, clock=clock) as engine:
         yield engine
-
-
-def db_rows(db_url: str, sql: str) -> list[Any]:
-    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
-        return conn.execute(sql).fetchall()
-
-
-async def say(engine: Engine, text: str, directory: Directory | None = None, **where: Any) -> RecordingResponder:
-    """Send `text` as an adapter would; `directory` is what the platform says the author may see."""
-    responder = RecordingResponder()
-    sent = replace(message(text, **where), platform_directory=directory, created_at=engine.now())
-    await engine.handle(sent, responder)
-    assert not responder.errors, responder.errors
-    return responder
-
-
-async def embed_all(engine: Engine) -> None:
-    while await engine.memory.embed_pending():
-        pass
 
 
 async def test_the_background_embeds_in_batches_metered_to_the_team(

@@ -26,8 +26,8 @@ from tests.fakes.openai_server import (
     Recorded,
 )
 from tests.fakes.responder import RecordingResponder
+from tests.harness.memory import SECRET, START, db_rows, embed_all, say
 from tests.stores import fresh_database
-from tests.test_memory import SECRET, START, db_rows, embed_all, say
 
 PENDING, EMBEDDED = 0, 1
 STATES = "SELECT embed_state, count(*) FROM messages GROUP BY embed_state"

@@ -20,7 +20,7 @@ from tests.fakes.openai_server import (
     Stall,
 )
 from tests.fakes.responder import RecordingResponder
-from tests.test_conversations import history
+from tests.harness.conversations import history
 
 FAULTS = [
     (RateLimit(retry_after=7), "The model is rate limited right now; try again in 7 s."),

@@ -260,8 +260,8 @@ async def test_under_200_concurrent_calls_every_refusal_names_the_limit_that_ref
 async def test_killed_with_a_stream_open_the_call_is_charged_its_worst_case_shown_as_estimated(
     fake_openai: FakeOpenAI, tmp_path: Path, url: str
 ) -> None:
-    from tests.test_console import bot_env, run_bot
-    from tests.test_faults import console_streaming
+    from tests.harness.console import bot_env, run_bot
+    from tests.harness.faults import console_streaming
 
     env = {
         **bot_env(fake_openai, tmp_path),

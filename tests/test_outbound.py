@@ -20,7 +20,7 @@ from tests.conftest import message
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openai_server import TINY_PNG, FakeOpenAI
 from tests.fakes.responder import RecordingResponder
-from tests.test_media import ledger
+from tests.harness.media import ledger
 
 NOT_FETCHED = "The image was drawn but could not be fetched: the image link could not be downloaded. Please try again."
 

@@ -17,11 +17,11 @@ from bot.chat.engine import Engine
 from bot.private_exchange import UNREACHABLE
 from tests.fakes.discord_api import ADMIN_ROLE, BOT_ID
 from tests.fakes.openai_server import FakeOpenAI
-from tests.test_discord import Harness, discord_harness, interaction
-from tests.test_security_discord import dm_from
-from tests.test_slack import Harness as SlackHarness
-from tests.test_slack import mention, until
-from tests.test_slack import slack as slack_fixture
+from tests.harness.discord import Harness, discord_harness, interaction
+from tests.harness.security_discord import dm_from
+from tests.harness.slack import Harness as SlackHarness
+from tests.harness.slack import mention, until
+from tests.harness.slack import slack as slack_fixture
 
 slack = slack_fixture  # slack-bolt and slack-sdk against the fake Web API (shared with test_slack)
 

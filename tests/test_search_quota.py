@@ -20,9 +20,9 @@ from tests.conftest import message
 from tests.fakes.openai_server import CallTool, FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.fakes.web import FakeSearXNG
+from tests.harness.admin_cli import run_cli
+from tests.harness.store_contract import NOW
 from tests.stores import fresh_database, opened
-from tests.test_admin_cli import run_cli
-from tests.test_store_contract import NOW
 
 RESULTS = [{"title": "Teambot notes", "url": "https://example.com/notes", "content": "Version 2 adds tools."}]
 

@@ -14,7 +14,7 @@ from bot.media import audio
 from tests.audio_factory import make_audio
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI
-from tests.test_media import bytes_attachment, ledger, run
+from tests.harness.media import bytes_attachment, ledger, run
 
 
 def playlists(secret: Path) -> dict[str, bytes]:

@@ -24,8 +24,9 @@ from tests.fakes.discord_api import (
     user,
 )
 from tests.fakes.openai_server import FakeOpenAI, ImageReply, Reply
-from tests.test_discord import Harness, bots_thread, interaction
-from tests.test_discord import discord_bot as discord_fixture
+from tests.harness.discord import Harness, bots_thread, interaction
+from tests.harness.discord import discord_bot as discord_fixture
+from tests.harness.security_discord import dm_from
 
 discord_bot = discord_fixture  # discord.py's real client against the fake REST API (shared with test_discord)
 
@@ -95,17 +96,6 @@ async def test_the_admin_role_is_matched_by_id_so_a_copied_name_is_not_admin(
                     assert await _admin(harness, ("77",))  # a name is spoofable: the reason an id is preferred
             finally:
                 await client.close()
-
-
-def dm_from(harness: Harness, user_id: str, content: str) -> discord.Message:
-    """A message in the DM between `user_id` and the bot, as the gateway delivers it (no guild)."""
-    state = harness.client._connection
-    assert harness.client.user is not None
-    person = user(user_id, f"user{user_id}")
-    data: Any = {"id": f"9{user_id}", "type": 1, "recipients": [person], "last_message_id": None}
-    channel = discord.DMChannel(me=harness.client.user, state=state, data=data)
-    payload = message_payload(str(next(harness.ids)), str(channel.id), content, author=person)
-    return state.create_message(channel=channel, data=payload)  # type: ignore[arg-type]
 
 
 async def test_a_prompt_saved_in_a_dm_is_that_persons_alone(discord_bot: Harness, fake_openai: FakeOpenAI) -> None:

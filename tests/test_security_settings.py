@@ -19,7 +19,7 @@ from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.responder import RecordingResponder
 from tests.fakes.slack_api import FakeSlack
-from tests.test_console import bot_env, run_bot
+from tests.harness.console import bot_env, run_bot
 
 
 @pytest.mark.parametrize("blank", ["", " ", "\t \n"])

@@ -20,8 +20,8 @@ from bot.errors import BadAttachment
 from storage import ConversationKey
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openai_server import FakeOpenAI, ImageReply, Reply
-from tests.test_slack import Harness, final_text, mention, until
-from tests.test_slack import slack as slack_fixture
+from tests.harness.slack import Harness, final_text, mention, until
+from tests.harness.slack import slack as slack_fixture
 
 slack = slack_fixture  # the Slack app over signed HTTP, with its fake Web API (a fixture shared with test_slack)
 

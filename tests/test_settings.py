@@ -104,7 +104,7 @@ async def test_settings_that_would_fail_every_user_are_refused_at_start(
 
 
 async def test_a_bad_image_size_stops_the_bot_at_start_naming_the_variable(tmp_path: Path) -> None:
-    from tests.test_console import run_bot
+    from tests.harness.console import run_bot
 
     env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "IMAGE_SIZE": "5x5"}
     code, out, err = await run_bot("console", stdin="hello\n", env=env, cwd=tmp_path)

@@ -8,7 +8,7 @@ import json
 import urllib.parse
 
 from adapters.slack.responder import SlackResponder
-from tests.test_slack import Harness, slack, until
+from tests.harness.slack import Harness, slack, until
 
 __all__ = ["slack"]  # the fixture, shared with test_slack.py
 

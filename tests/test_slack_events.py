@@ -20,7 +20,7 @@ from bot.app import open_engine
 from tests.audio_factory import make_audio
 from tests.fakes.openai_server import FakeOpenAI, TranscriptionReply
 from tests.fakes.slack_api import FakeSlack
-from tests.test_slack import Harness, mention, slack, until
+from tests.harness.slack import Harness, mention, slack, until
 
 __all__ = ["slack"]  # the fixture, shared with test_slack.py
 

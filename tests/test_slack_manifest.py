@@ -13,8 +13,7 @@ import yaml
 from adapters.slack.manifest import manifest, manifest_yaml
 from bot.chat.engine import Engine
 from bot.commands.catalog import command_registry
-
-MANIFEST = Path(__file__).resolve().parents[1] / "slack" / "manifest.yaml"
+from tests.harness.slack_manifest import MANIFEST
 
 
 def test_the_shipped_manifest_is_what_the_command_registry_generates() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +18,8 @@ from bot.chat.engine import Engine
 from bot.errors import ConfigError
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_socket import APP_TOKEN, BOT_TOKEN, FakeSlackSocket
-from tests.test_slack import until
+from tests.harness.slack import until
+from tests.harness.slack_socket_mode import closed_port
 
 
 def event_body(event: dict[str, Any], event_id: str) -> dict[str, Any]:
@@ -104,12 +104,6 @@ async def test_the_app_token_is_checked_before_a_bot_token_in_it_reaches_slack(
         with pytest.raises(ConfigError):
             await run_slack(engine, settings, asyncio.Event())
     assert "apps.connections.open" not in [c.method for c in socket_slack.calls]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_while_slack_is_unreachable_the_start_retries_quietly_and_stops_at_once(

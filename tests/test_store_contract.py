@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,9 @@ from storage.ledger_records import (
 )
 from storage.memory_records import VectorScope
 from storage.prompt_records import PromptRun
+from tests.harness.store_contract import NOW
 from tests.stores import fresh_database, opened
 
-NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 KEY = ConversationKey("slack", "T1", "C1", "171.1")
 
 
@@ -233,13 +233,13 @@ async def test_migrate_db_copies_everything_and_the_bot_carries_on(
     from bot.app import open_engine
     from tests.conftest import message
     from tests.fakes.responder import RecordingResponder
-    from tests.test_admin_cli import run_cli
+    from tests.harness.admin_cli import run_cli
 
     async with open_engine(make_settings(quota_user_daily_usd="5")) as engine:
         for line in ("hello", "/prompt save p Hi {x}", "/prompt run p x=1", "/prompt rate 1 5",
                      "/persona set Be brief.", "/quota set user bob daily 1"):  # fmt: skip
             await engine.handle(message(line, admin=True), RecordingResponder())
-        from tests.test_vision import attachment, png
+        from tests.harness.vision import attachment, png
 
         picture = attachment("kite.png", png(16, 16))
         await engine.handle(message("look", channel="pics", attachments=(picture,)), RecordingResponder())

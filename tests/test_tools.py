@@ -24,8 +24,8 @@ from tests.document_factory import make_pdf
 from tests.fakes.openai_server import CallTool, FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.fakes.web import FakeSearXNG, PageServer
-from tests.test_slack import Harness, final_text, mention, slack, until  # noqa: F401 (slack: the harness fixture)
-from tests.test_turn_cost import statements_run, write_transactions
+from tests.harness.slack import Harness, final_text, mention, slack, until  # noqa: F401 (slack: the harness fixture)
+from tests.harness.turn_cost import statements_run, write_transactions
 
 ARTICLE = (
     b"<html><head><title>Teambot</title><script>steal()</script></head><body><nav>Home | About | Login</nav>"

@@ -19,8 +19,8 @@ import aiohttp
 from bot.billing.money import usd_to_nanos
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.slack_api import FakeSlack
+from tests.harness.console import REPO
 from tests.stores import fresh_database, opened
-from tests.test_console import REPO
 
 SECRET = "two-process-secret"
 REQUESTS = 500

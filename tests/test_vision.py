@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,7 @@ from bot.app import open_engine
 from bot.billing.prices import PriceTable
 from bot.chat.engine import Engine
 from bot.media.vision import VisionFormula
-from bot.messages import Attachment
 from bot.settings import Settings
-from tests.conftest import message
 from tests.fakes.openai_server import (
     IMAGE_PART_TOKENS,
     FakeOpenAI,
@@ -25,40 +22,15 @@ from tests.fakes.openai_server import (
     image_parts,
     prompt_tokens,
 )
-from tests.fakes.responder import RecordingResponder
+from tests.harness.vision import attachment, png, run, sent_image
 
 PRICES = PriceTable.load()
-
-
-def png(width: int, height: int, color: tuple[int, int, int] = (200, 30, 30), fmt: str = "PNG") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(out, fmt)
-    return out.getvalue()
-
-
-def attachment(name: str, data: bytes, content_type: str = "image/png", size: int | None = None) -> Attachment:
-    async def read() -> bytes:
-        return data
-
-    return Attachment(name=name, content_type=content_type, size=len(data) if size is None else size, read=read)
-
-
-async def run(engine: Engine, text: str, *files: Attachment, **who: Any) -> RecordingResponder:
-    responder = RecordingResponder()
-    await engine.handle(message(text, attachments=files, **who), responder)
-    return responder
 
 
 def pixel(image: Image.Image) -> tuple[int, int, int]:
     value = image.convert("RGB").getpixel((0, 0))
     assert isinstance(value, tuple)
     return (value[0], value[1], value[2])
-
-
-def sent_image(part: dict[str, Any]) -> Image.Image:
-    url = part["image_url"]["url"]
-    assert url.startswith("data:image/")
-    return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
 
 
 async def test_attached_image_is_sent_as_a_data_url_beside_the_text(engine: Engine, fake_openai: FakeOpenAI) -> None:
