@@ -178,6 +178,7 @@ async def open_engine(
             signin=SignIn(store.signins, settings, clock, roles),
             personal_data=store,
             catchups=CatchUps(settings=settings, chat=chat, tokens=tokens, clock=clock),
+            digests=store.digests,
         )
         yield Engine(services=services, store=store, roles=roles)
     finally:

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
+from storage.digests import Digests
 from storage.ledger_records import (
     InFlightLease,
     LimitChange,
@@ -230,6 +231,10 @@ class Store(Protocol):
     @property
     def signins(self) -> SignIns:
         """The dashboard's one-time links and sessions."""
+
+    @property
+    def digests(self) -> Digests:
+        """The channels' digest schedules."""
 
     async def close(self) -> None:
         """Release the connection(s)."""

@@ -26,6 +26,7 @@ from storage.records import (
     WindowMessage,
 )
 from storage.sql.connection import Connection, Database, Row, Statement, conversation_lock
+from storage.sql.digests import SQLDigests
 from storage.sql.ledger import SETTLE, SQLLedger, settle_params
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
@@ -175,6 +176,7 @@ class SQLStore:
         self._prompts = SQLPromptLibrary(db)
         self._memory = memory
         self._signins = SQLSignIns(db)
+        self._digests = SQLDigests(db)
 
     @property
     def ledger(self) -> Ledger:
@@ -195,6 +197,11 @@ class SQLStore:
     def signins(self) -> SQLSignIns:
         """The dashboard's links and sessions, on the same database (shared by every worker)."""
         return self._signins
+
+    @property
+    def digests(self) -> SQLDigests:
+        """The channels' digest schedules, on the same database (claimed once across processes)."""
+        return self._digests
 
     async def close(self) -> None:
         """Close the connection or pool."""
