@@ -14,15 +14,19 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from bot.catchup import CatchUps
 from bot.clock import Clock
+from bot.directory import ChannelAccess
 from bot.errors import BadCommand
+from bot.settings import Settings
 from storage.digests import DigestKey, Digests, DigestSchedule
+from storage.ledger_records import Charge
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,10 @@ WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturd
 SCHEDULE_FORMATS = "daily HH:MM or weekly <mon..sun> HH:MM"
 _HHMM = re.compile(r"(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)")
 TICK_SECONDS = 60
+# The ledger's user for a digest: nobody asked for it, the channel's admins scheduled it for everyone in
+# it, so the team pays (like memory's background embedding), under a name no platform user id can take.
+DIGEST_PAYER = "(digest)"
+DIGEST_HEADING = "Digest of this channel"
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,9 @@ class DigestRun:
 class DigestPoster(Protocol):
     """Posts a channel's catch-up into it (the platform's own send, without an incoming message)."""
 
+    def can_post(self, platform: str) -> bool:
+        """Whether this process can post on `platform` (a run is claimed only where it can be posted)."""
+
     async def post(self, run: DigestRun) -> None:
         """Read the channel since `run.since`, summarize it and post the summary into the channel."""
 
@@ -120,6 +131,8 @@ class DigestRunner:
     async def _run(self, due: list[tuple[DigestSchedule, datetime]]) -> list[DigestRun]:
         posted = []
         for schedule, at in due:
+            if not self._poster.can_post(schedule.key.platform):
+                continue  # left for a process connected to that platform
             claimed = await self._digests.claim(schedule.key, at)
             if claimed is None:
                 continue  # not due, or another process has it
@@ -133,6 +146,27 @@ class DigestRunner:
                 continue
             posted.append(run)
         return posted
+
+
+class CatchUpPoster:
+    """Posts a run's catch-up through the platform's ChannelAccess, charged to the team as DIGEST_PAYER."""
+
+    def __init__(self, catchups: CatchUps, access: Mapping[str, ChannelAccess], settings: Settings) -> None:
+        self._catchups = catchups
+        self._access = access  # filled by the adapters as they start (Engine.channel_access)
+        self._model = settings.chat_model
+        self._tz = ZoneInfo(settings.quota_timezone)
+
+    def can_post(self, platform: str) -> bool:
+        return platform in self._access
+
+    async def post(self, run: DigestRun) -> None:
+        key = run.schedule.key
+        access = self._access[key.platform]
+        charge = Charge(key.platform, key.team_id, DIGEST_PAYER, key.channel_id, "chat", self._model)
+        text = await self._catchups.channel_digest(access.team_directory(key.team_id), charge, run.since)
+        heading = f"{DIGEST_HEADING} since {run.since.astimezone(self._tz):%Y-%m-%d %H:%M}:\n{text}"
+        await access.post_to_channel(key.team_id, key.channel_id, heading)
 
 
 def _where(key: DigestKey) -> str:

@@ -4,22 +4,28 @@ several processes on one database, and hands it to the poster with the history's
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from adapters.console.adapter import TEAM_ID as CONSOLE_TEAM
+from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
 from bot.app import PLATFORMS
+from bot.chat.engine import Engine
 from bot.commands.catalog import command_registry
 from bot.commands.registry import CommandContext
 from bot.commands.services import CommandServices
-from bot.digests import DigestRun, DigestRunner, latest_run, run_every_minute
+from bot.digests import DIGEST_PAYER, DigestRun, DigestRunner, latest_run, run_every_minute
 from bot.errors import BadCommand, NotAllowed
 from bot.settings import Settings, load_settings
 from storage import Store, open_store
 from storage.digests import DigestKey, DigestSchedule
 from tests.conftest import message
+from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.stores import fresh_database, opened
 
@@ -43,14 +49,30 @@ class Recorded:
         self.runs: list[DigestRun] = []
         self._fail_on = fail_on
 
+    def can_post(self, platform: str) -> bool:
+        return platform == "console"
+
     async def post(self, run: DigestRun) -> None:
         if run.schedule.key.channel_id == self._fail_on:
             raise RuntimeError("the platform refused")
         self.runs.append(run)
 
 
+class Terminal(io.StringIO):
+    """The console's output; `posted` is set when a digest is printed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posted = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        if "Digest of this channel" in text:
+            self.posted.set()
+        return super().write(text)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def berlin_settings(tmp_path: Path) -> Settings:
     return load_settings(
         env_file=None,
         openai_api_key="test-key-not-secret",
@@ -60,8 +82,8 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def sqlite_store(settings: Settings) -> AsyncIterator[Store]:
-    store = await open_store(settings.database_url)
+async def sqlite_store(berlin_settings: Settings) -> AsyncIterator[Store]:
+    store = await open_store(berlin_settings.database_url)
     try:
         yield store
     finally:
@@ -82,9 +104,9 @@ def services(settings: Settings, store: Store, clock: Clock) -> CommandServices:
     )
 
 
-async def test_digest_is_set_shown_replaced_and_turned_off(settings: Settings, sqlite_store: Store) -> None:
+async def test_digest_is_set_shown_replaced_and_turned_off(berlin_settings: Settings, sqlite_store: Store) -> None:
     clock = Clock(FRIDAY_9 - timedelta(hours=1))
-    cs = services(settings, sqlite_store, clock)
+    cs = services(berlin_settings, sqlite_store, clock)
 
     assert "no digest" in await run(cs, "/digest")
     said = await run(cs, "/digest daily 9:00")
@@ -118,16 +140,16 @@ async def test_digest_is_set_shown_replaced_and_turned_off(settings: Settings, s
     ],
 )
 async def test_a_wrong_schedule_is_refused_and_nothing_is_stored(
-    settings: Settings, sqlite_store: Store, text: str
+    berlin_settings: Settings, sqlite_store: Store, text: str
 ) -> None:
-    cs = services(settings, sqlite_store, Clock(FRIDAY_9))
+    cs = services(berlin_settings, sqlite_store, Clock(FRIDAY_9))
     with pytest.raises(BadCommand, match=r"schedule|Usage"):
         await run(cs, text)
     assert await sqlite_store.digests.schedules() == []
 
 
-async def test_only_admins_set_or_stop_digests(settings: Settings, sqlite_store: Store) -> None:
-    cs = services(settings, sqlite_store, Clock(FRIDAY_9))
+async def test_only_admins_set_or_stop_digests(berlin_settings: Settings, sqlite_store: Store) -> None:
+    cs = services(berlin_settings, sqlite_store, Clock(FRIDAY_9))
     with pytest.raises(NotAllowed, match="Only admins can change"):
         await run(cs, "/digest daily 09:00", admin=False)
     assert await sqlite_store.digests.schedules() == []
@@ -158,7 +180,7 @@ def test_latest_run_is_the_last_scheduled_time_in_the_zone_also_across_a_dst_cha
     assert after == datetime(2026, 3, 29, 7, tzinfo=UTC) and before == datetime(2026, 3, 28, 8, tzinfo=UTC)
 
 
-async def test_a_due_run_is_posted_once_since_the_run_before(settings: Settings, sqlite_store: Store) -> None:
+async def test_a_due_run_is_posted_once_since_the_run_before(berlin_settings: Settings, sqlite_store: Store) -> None:
     clock = Clock(FRIDAY_9 - timedelta(minutes=1))
     poster = Recorded()
     runner = DigestRunner(sqlite_store.digests, clock, "Europe/Berlin", poster)
@@ -177,7 +199,9 @@ async def test_a_due_run_is_posted_once_since_the_run_before(settings: Settings,
     assert len(poster.runs) == 2
 
 
-async def test_one_channels_failed_post_does_not_stop_the_others(settings: Settings, sqlite_store: Store) -> None:
+async def test_one_channels_failed_post_does_not_stop_the_others(
+    berlin_settings: Settings, sqlite_store: Store
+) -> None:
     poster = Recorded(fail_on="c1")
     runner = DigestRunner(sqlite_store.digests, Clock(FRIDAY_9), "Europe/Berlin", poster)
     for channel in ("c1", "c2"):
@@ -187,7 +211,7 @@ async def test_one_channels_failed_post_does_not_stop_the_others(settings: Setti
     assert await runner.run_due() == []  # claimed before posting: a failed post is not posted twice
 
 
-async def test_run_now_posts_every_digest_or_one_channels(settings: Settings, sqlite_store: Store) -> None:
+async def test_run_now_posts_every_digest_or_one_channels(berlin_settings: Settings, sqlite_store: Store) -> None:
     clock = Clock(FRIDAY_9 + timedelta(hours=3))
     poster = Recorded()
     runner = DigestRunner(sqlite_store.digests, clock, "Europe/Berlin", poster)
@@ -225,3 +249,29 @@ async def test_the_scheduler_runs_each_round_and_stops_when_told() -> None:
 
     await asyncio.wait_for(run_every_minute(run_due, stop, seconds=0), 5)
     assert rounds == [0, 1, 2]
+
+
+async def test_the_bots_scheduler_posts_a_console_channels_digest_charged_to_the_team(
+    engine: Engine, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    out = Terminal()
+    adapter = ConsoleAdapter(engine, ConsoleIdentity(user_id="ada"), stdin=io.StringIO("We launch on Friday.\n"),
+                             stdout=out, files_dir=tmp_path)  # fmt: skip
+    fake_openai.enqueue(Reply("Noted."), Reply("Ada set the launch for Friday [1]."))
+    assert await adapter.run() == 0
+    now = engine.now()
+    tz = ZoneInfo(engine.settings.quota_timezone)
+    due = f"{(now - timedelta(minutes=1)).astimezone(tz):%H:%M}"
+    key = DigestKey("console", CONSOLE_TEAM, "console")
+    await engine.store.digests.set(DigestSchedule(key, "daily", None, due, "ada", now - timedelta(days=2)))
+
+    stop = asyncio.Event()
+    async with engine.background(stop):  # the scheduler's first round runs at once
+        await asyncio.wait_for(out.posted.wait(), 30)
+    posted = out.getvalue().splitlines()[-2:]
+    assert posted[0].startswith("[#console] Digest of this channel since ")
+    assert posted[1] == "Ada set the launch for Friday."
+    spent = await engine.store.ledger.usage(CONSOLE_TEAM, "2000-01-01", user_id=DIGEST_PAYER)
+    assert [(row.user_id, row.kind, row.calls) for row in spent] == [(DIGEST_PAYER, "chat", 1)]
+    stored = await engine.store.digests.get(key)
+    assert stored is not None and stored.last_run is not None

@@ -137,6 +137,15 @@ class ConsoleAdapter:
         self._counter = 0
         self._directory = LocalDirectory(engine.stored_messages)
         engine.roles.serve("console", self)
+        engine.channel_access["console"] = self
+
+    def team_directory(self, team_id: str) -> LocalDirectory:
+        """The console's channels (its one team's), for a scheduled digest."""
+        return self._directory
+
+    async def post_to_channel(self, team_id: str, channel_id: str, text: str) -> None:
+        """A digest of a console channel: printed on this terminal (the console's one reader), named."""
+        self._responder.write(f"[#{channel_id}] {text}\n")
 
     async def is_admin(self, team_id: str, user_id: str) -> bool:
         """The dashboard's check: the console's person is an admin while the console runs with --admin."""
