@@ -55,6 +55,7 @@ from bot.providers.openai_media import (
 )
 from bot.settings import Settings
 from bot.tools.loop import tool_loop
+from bot.wording import count
 from storage import open_store
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,25 @@ async def run_console(
         with stop_on_signals() as stop:
             async with engine.background(stop), serving_dashboard(engine, settings):
                 return await adapter.run(stop, settings.shutdown_grace_seconds, abort=stop.now)
+
+
+async def run_digests(settings: Settings, out: TextIO, *, due: bool, channel: str | None = None) -> int:
+    """`python -m bot digests run`: post the due digests (`due`, what the bot's scheduler does each minute,
+    e.g. from cron) or every one now (of `channel`). This process has no platform connection: it posts the
+    console's digests (printed on `out`); Slack's and Discord's are left to the running bot."""
+    from adapters.console.adapter import ConsoleChannels
+    from bot.digests import CatchUpPoster, DigestRunner
+
+    async with open_engine(settings) as engine:
+        access = {"console": ConsoleChannels(engine, out.write)}
+        poster = CatchUpPoster(engine.services.catchups, access, settings)
+        runner = DigestRunner(engine.store.digests, engine.now, settings.quota_timezone, poster)
+        runs = await (runner.run_due() if due else runner.run_now(channel))
+        skipped = [s for s in await engine.store.digests.schedules() if s.key.platform not in access]
+    out.write(f"Posted {count(len(runs), 'digest')}.\n")
+    if skipped:
+        out.write(f"{count(len(skipped), 'digest')} on Slack or Discord left to the running bot, which posts them.\n")
+    return 0
 
 
 class Shutdown(asyncio.Event):

@@ -8,13 +8,14 @@ import io
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from adapters.console.adapter import TEAM_ID as CONSOLE_TEAM
 from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
-from bot.app import PLATFORMS
+from bot.app import PLATFORMS, open_engine
 from bot.chat.engine import Engine
 from bot.commands.catalog import command_registry
 from bot.commands.registry import CommandContext
@@ -28,6 +29,7 @@ from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.stores import fresh_database, opened
+from tests.test_admin_cli import run_cli
 
 # Friday 2026-12-04, 08:00 UTC = 09:00 in Europe/Berlin (the QUOTA_TIMEZONE below).
 FRIDAY_9 = datetime(2026, 12, 4, 8, tzinfo=UTC)
@@ -275,3 +277,29 @@ async def test_the_bots_scheduler_posts_a_console_channels_digest_charged_to_the
     assert [(row.user_id, row.kind, row.calls) for row in spent] == [(DIGEST_PAYER, "chat", 1)]
     stored = await engine.store.digests.get(key)
     assert stored is not None and stored.last_run is not None
+
+
+async def test_an_operator_lists_and_posts_digests_from_the_cli(
+    make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    fake_openai.enqueue(Reply("Noted."), Reply("Ada set the launch for Friday [1]."))
+    async with open_engine(make_settings()) as engine:
+        await engine.handle(message("We launch on Friday.", user="ada"), RecordingResponder())
+        now = engine.now()
+        due = f"{(now - timedelta(minutes=1)).astimezone(ZoneInfo(engine.settings.quota_timezone)):%H:%M}"
+        for key in (KEY, DigestKey("slack", "T1", "C9")):
+            await engine.store.digests.set(DigestSchedule(key, "daily", None, due, "ada", now - timedelta(days=2)))
+    for name, value in (("DATABASE_URL", db_url), ("OPENAI_API_KEY", "test-key-not-secret"),
+                        ("OPENAI_BASE_URL", fake_openai.base_url), ("FETCH_ENABLED", "false")):  # fmt: skip
+        monkeypatch.setenv(name, value)
+
+    code, listed, _ = await run_cli("digests")
+    assert code == 0 and f"console local c1: daily at {due}" in listed and "slack T1 C9" in listed
+    code, out, err = await run_cli("digests", "run", "--due")
+    assert code == 0, err
+    assert "[#c1] Digest of this channel since " in out and "Ada set the launch for Friday." in out
+    assert "Posted 1 digest." in out and "1 digest on Slack or Discord left to the running bot" in out
+    code, out, _ = await run_cli("digests", "run", "--due")
+    assert "Posted 0 digests." in out  # claimed once
+    code, _, err = await run_cli("digests", "run", "--due", "--channel", "c1")
+    assert code != 0 and "--channel goes with --now" in err
