@@ -28,6 +28,7 @@ from storage.digests import DigestKey, DigestSchedule
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
+from tests.fakes.slack_api import FakeSlack
 from tests.stores import fresh_database, opened
 from tests.test_admin_cli import run_cli
 
@@ -287,19 +288,44 @@ async def test_an_operator_lists_and_posts_digests_from_the_cli(
         await engine.handle(message("We launch on Friday.", user="ada"), RecordingResponder())
         now = engine.now()
         due = f"{(now - timedelta(minutes=1)).astimezone(ZoneInfo(engine.settings.quota_timezone)):%H:%M}"
-        for key in (KEY, DigestKey("slack", "T1", "C9")):
+        for key in (KEY, DigestKey("discord", "1", "2")):
             await engine.store.digests.set(DigestSchedule(key, "daily", None, due, "ada", now - timedelta(days=2)))
     for name, value in (("DATABASE_URL", db_url), ("OPENAI_API_KEY", "test-key-not-secret"),
                         ("OPENAI_BASE_URL", fake_openai.base_url), ("FETCH_ENABLED", "false")):  # fmt: skip
         monkeypatch.setenv(name, value)
 
     code, listed, _ = await run_cli("digests")
-    assert code == 0 and f"console local c1: daily at {due}" in listed and "slack T1 C9" in listed
+    assert code == 0 and f"console local c1: daily at {due}" in listed and "discord 1 2" in listed
     code, out, err = await run_cli("digests", "run", "--due")
     assert code == 0, err
     assert "[#c1] Digest of this channel since " in out and "Ada set the launch for Friday." in out
-    assert "Posted 1 digest." in out and "1 digest on Slack or Discord left to the running bot" in out
+    assert "Posted 1 digest." in out and "1 digest on discord left to the running bot" in out
     code, out, _ = await run_cli("digests", "run", "--due")
     assert "Posted 0 digests." in out  # claimed once
     code, _, err = await run_cli("digests", "run", "--due", "--channel", "c1")
     assert code != 0 and "--channel goes with --now" in err
+
+
+async def test_the_cli_posts_slack_digests_through_the_web_api(
+    make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    fake_openai.enqueue(Reply("Ada ships on Friday [1]."))
+    async with open_engine(make_settings()) as engine:
+        now = engine.now()
+        await engine.store.digests.set(
+            DigestSchedule(DigestKey("slack", "T1", "C1"), "daily", None, "09:00", "UBOSS", now - timedelta(days=2))
+        )
+    async with FakeSlack() as slack:
+        slack.add_history("C1", f"{now.timestamp() - 60:.6f}", "UADA", "We ship the launch on Friday.")
+        for name, value in (("DATABASE_URL", db_url), ("OPENAI_API_KEY", "test-key-not-secret"),
+                            ("OPENAI_BASE_URL", fake_openai.base_url), ("FETCH_ENABLED", "false"),
+                            ("SLACK_BOT_TOKEN", "xoxb-test"), ("SLACK_SIGNING_SECRET", "not-a-real-secret"),
+                            ("SLACK_API_URL", slack.base_url)):  # fmt: skip
+            monkeypatch.setenv(name, value)
+        code, out, err = await run_cli("digests", "run", "--now", "--channel", "C1")
+        assert code == 0, err
+        [posted] = slack.called("chat.postMessage")
+    assert out == "Posted 1 digest.\n"
+    assert posted["channel"] == "C1" and posted["text"].startswith("Digest of this channel since ")
+    assert "Ada ships on Friday <https://acme.slack.example/archives/C1/p" in posted["text"]
+    assert "We ship the launch on Friday." in fake_openai.chat_requests()[0]["messages"][-1]["content"]

@@ -232,3 +232,8 @@ class SlackChannelAccess:
 
     async def post_to_channel(self, team_id: str, channel_id: str, text: str) -> None:
         await self._channels.client.chat_postMessage(channel=channel_id, text=to_mrkdwn(text))
+
+    @classmethod
+    def from_settings(cls, token: str, api_url: str) -> SlackChannelAccess:
+        """Over the Web API alone, with no event connection (`python -m bot digests run`)."""
+        return cls(SlackChannels(AsyncWebClient(token=token, base_url=api_url)))
