@@ -162,6 +162,13 @@ async def test_only_admins_set_or_stop_digests(berlin_settings: Settings, sqlite
     assert "daily at 09:00" in await run(cs, "/digest", admin=False)  # anyone may see it
 
 
+async def test_forget_keeps_the_channels_digest_but_not_who_set_it(sqlite_store: Store) -> None:
+    await sqlite_store.digests.set(schedule())
+    await sqlite_store.forget_user("local", "u1", "forgotten-7f3a")
+    stored = await sqlite_store.digests.get(KEY)
+    assert stored is not None and stored.set_by == "forgotten-7f3a"
+
+
 def schedule(
     period: str = "daily", weekday: int | None = None, at: str = "09:00", channel: str = "c1"
 ) -> DigestSchedule:

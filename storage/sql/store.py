@@ -127,6 +127,7 @@ PSEUDONYMIZE = (
     "UPDATE prompt_versions SET author_id = $3 WHERE author_id = $2"
     " AND prompt_id IN (SELECT id FROM prompts WHERE team_id = $1)",
     "UPDATE quota_changes SET changed_by = $3 WHERE team_id = $1 AND changed_by = $2",
+    "UPDATE channel_digests SET set_by = $3 WHERE team_id = $1 AND set_by = $2",  # the digest stays the channel's
 )
 
 
