@@ -280,3 +280,23 @@ async def tool_calls(settings: Settings, out: TextIO, *, team: str | None, since
     else:
         out.write("\n".join([*as_table(records, TOOL_CALL_COLUMNS), count(len(records), "call")]) + "\n")
     return 0
+
+
+async def digests(settings: Settings, out: TextIO) -> int:
+    """List every channel's digest schedule: where, when, who set it, its last run."""
+    from zoneinfo import ZoneInfo
+
+    from bot.digests import describe
+
+    tz = ZoneInfo(settings.quota_timezone)
+    async with opened(settings) as store:
+        schedules = await store.digests.schedules()
+    if not schedules:
+        out.write("No channel has a digest (an admin sets one with /digest daily 09:00).\n")
+    for s in schedules:
+        last = f"{s.last_run.astimezone(tz):%Y-%m-%d %H:%M}" if s.last_run else "not yet"
+        out.write(
+            f"{s.key.platform} {s.key.team_id} {s.key.channel_id}: {describe(s)} ({settings.quota_timezone}),"
+            f" set by {s.set_by}, last run {last}\n"
+        )
+    return 0

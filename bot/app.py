@@ -60,6 +60,7 @@ from bot.providers.openai_media import (
 )
 from bot.settings import Settings
 from bot.tools.loop import tool_loop
+from bot.wording import count
 from storage import open_store
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ async def open_engine(
             personal_data=store,
             catchups=CatchUps(settings=settings, chat=chat, tokens=tokens, clock=clock),
             tool_servers=tool_servers,
+            digests=store.digests,
         )
         yield Engine(services=services, store=store, roles=roles)
     finally:
@@ -216,6 +218,32 @@ async def run_console(
         with stop_on_signals() as stop:
             async with engine.background(stop), serving_dashboard(engine, settings):
                 return await adapter.run(stop, settings.shutdown_grace_seconds, abort=stop.now)
+
+
+async def run_digests(settings: Settings, out: TextIO, *, due: bool, channel: str | None = None) -> int:
+    """`python -m bot digests run`: post the due digests (`due`, what the bot's scheduler does each minute,
+    e.g. from cron) or every one now (of `channel`). This process has no platform connection: it posts the
+    console's digests (printed on `out`) and Slack's through the Web API (SLACK_BOT_TOKEN); Discord's,
+    which need the bot's member and permissions from the gateway, are left to the running bot."""
+    from adapters.console.adapter import ConsoleChannels
+    from adapters.slack.directory import SlackChannelAccess
+    from bot.digests import CatchUpPoster, DigestRunner
+    from bot.directory import ChannelAccess
+
+    async with open_engine(settings) as engine:
+        access: dict[str, ChannelAccess] = {"console": ConsoleChannels(engine, out.write)}
+        if settings.slack_bot_token is not None:
+            token = settings.slack_bot_token.get_secret_value()
+            access["slack"] = SlackChannelAccess.from_settings(token, settings.slack_api_url)
+        poster = CatchUpPoster(engine.services.catchups, access, settings)
+        runner = DigestRunner(engine.store.digests, engine.now, settings.quota_timezone, poster)
+        runs = await (runner.run_due() if due else runner.run_now(channel))
+        skipped = [s for s in await engine.store.digests.schedules() if s.key.platform not in access]
+    out.write(f"Posted {count(len(runs), 'digest')}.\n")
+    if skipped:
+        where = " or ".join(sorted({s.key.platform for s in skipped}))
+        out.write(f"{count(len(skipped), 'digest')} on {where} left to the running bot, which posts them.\n")
+    return 0
 
 
 class Shutdown(asyncio.Event):

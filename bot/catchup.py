@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -25,13 +25,15 @@ from bot.billing.budget import charge_for
 from bot.billing.metering import Cell, MeteredChat
 from bot.chat.tokens import TokenCounter
 from bot.clock import Clock
-from bot.directory import HistoryMessage
+from bot.directory import Directory, HistoryMessage
 from bot.errors import BadCommand, NotAllowed, NotSupported
 from bot.messages import IncomingMessage
 from bot.providers.llm import PromptMessage
 from bot.responder import Responder
 from bot.settings import Settings
+from storage.ledger_records import Charge
 
+Status = Callable[[str], Awaitable[None]]  # shows how a catch-up goes ("reading history… 50 messages so far")
 DEFAULT_SINCE = timedelta(hours=24)
 SINCE_FORMATS = "30m, 2h, 3d, 1w, yesterday or a date (YYYY-MM-DD)"
 _SPAN = re.compile(r"(?P<n>\d{1,4})(?P<unit>[mhdw])")
@@ -139,12 +141,25 @@ class CatchUps:
         """
         channel, thread = message.channel_id, message.thread_id
         await self.check_readable(message, channel, thread)
-        history = await self._read(message, responder, since=None if thread else since)
+        charge = charge_for(message, "chat", self._settings.chat_model)
+        return await self._catch_up(message.directory, channel, thread, since, charge, responder.show_status)
+
+    async def channel_digest(self, directory: Directory, charge: Charge, since: datetime) -> str:
+        """A channel's catch-up since `since`, posted on a schedule (bot/digests.py): no asker, so it is
+        read with the platform's own directory and charged as `charge` (the team's digest payer)."""
+        if charge.channel_id in self._settings.catchup_excluded_channel_ids:
+            raise NotAllowed("This channel is not open to catch-ups (an admin listed it in CATCHUP_EXCLUDED_CHANNELS).")
+        return await self._catch_up(directory, charge.channel_id, "", since, charge, _unseen)
+
+    async def _catch_up(
+        self, directory: Directory, channel: str, thread: str, since: datetime, charge: Charge, status: Status
+    ) -> str:
+        history = await self._read(directory, channel, thread, status, since=None if thread else since)
         if not history:
             where = "this thread" if thread else f"this channel since {since.astimezone(self._tz):%Y-%m-%d %H:%M}"
             return f"Nothing to catch up on: no messages in {where}."
         lines = [self._line(n, m) for n, m in enumerate(history, start=1)]
-        text = await self._summarize(message, lines, responder)
+        text = await self._summarize(charge, lines, status)
         links = {n: m.link for n, m in enumerate(history, start=1)}
         return _linked(text, links)
 
@@ -159,16 +174,16 @@ class CatchUps:
             raise NotAllowed("You cannot read that conversation, so I cannot catch you up on it.")
 
     async def _read(
-        self, message: IncomingMessage, responder: Responder, *, since: datetime | None
+        self, directory: Directory, channel: str, thread: str, status: Status, *, since: datetime | None
     ) -> list[HistoryMessage]:
         read: list[HistoryMessage] = []
-        await responder.show_status("reading history…")
-        async for item in message.directory.history(message.channel_id, message.thread_id, since=since):
+        await status("reading history…")
+        async for item in directory.history(channel, thread, since=since):
             if not item.text.strip():
                 continue
             read.append(item)
             if len(read) % READ_PROGRESS_EVERY == 0:
-                await responder.show_status(f"reading history… {len(read):,} messages so far")
+                await status(f"reading history… {len(read):,} messages so far")
         read.sort(key=lambda m: m.created_at)
         return read
 
@@ -180,7 +195,7 @@ class CatchUps:
     def _framing(self, instruction: str) -> int:
         return self._chat.prompt_tokens([PromptMessage("system", instruction), PromptMessage("user", "")])
 
-    async def _summarize(self, message: IncomingMessage, lines: list[str], responder: Responder) -> str:
+    async def _summarize(self, charge: Charge, lines: list[str], status: Status) -> str:
         model = self._settings.chat_model
         budget = self._settings.input_token_budget
         notes_framing = self._framing(PART_INSTRUCTION + NOTES_INSTRUCTION)
@@ -197,18 +212,18 @@ class CatchUps:
         worst = [Cell([], notes_framing + p.tokens, model) for p in parts] + [
             Cell([], combine_framing + size * note, model) for r in rounds for size in r
         ]
-        async with self._chat.plan(worst, charge_for(message, "chat", model)) as plan:
+        async with self._chat.plan(worst, charge) as plan:
             notes = []
             for i, part in enumerate(parts, start=1):
                 if len(parts) > 1:
-                    await responder.show_status(f"summarizing part {i} of {len(parts)}")
+                    await status(f"summarizing part {i} of {len(parts)}")
                     instruction = f"{PART_INSTRUCTION}\n{NOTES_INSTRUCTION.format(part=i, parts=len(parts))}"
                 else:
-                    await responder.show_status("summarizing…")
+                    await status("summarizing…")
                     instruction = PART_INSTRUCTION
                 notes.append(await plan.run(self._cell(instruction, "\n".join(part.lines))))
             for r, sizes in enumerate(rounds, start=1):
-                await responder.show_status(
+                await status(
                     f"combining {len(notes)} parts" + (f" (round {r} of {len(rounds)})" if len(rounds) > 1 else "")
                 )
                 combined, start = [], 0
@@ -223,6 +238,10 @@ class CatchUps:
     def _cell(self, instruction: str, body: str) -> Cell:
         prompt = [PromptMessage("system", instruction), PromptMessage("user", body)]
         return Cell(prompt, self._chat.prompt_tokens(prompt), self._settings.chat_model)
+
+
+async def _unseen(text: str) -> None:
+    """A scheduled digest's progress: nobody waits on it."""
 
 
 def _linked(text: str, links: dict[int, str | None]) -> str:

@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from bot.errors import ConfigError, UserFacingError
+from bot.errors import BadCommand, ConfigError, UserFacingError
 
 EXIT_CONFIG = 2
 EXIT_USAGE = 64  # EX_USAGE: a wrong `quota` command line
@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     ending.add_argument("--end", action="store_true", help="end the sessions of --team / --user")
     ending.add_argument("--end-all", action="store_true", help="end every session (everyone signs in again)")
 
+    digests = sub.add_parser("digests", help="list the channels' digests, or post them (run --due, run --now)")
+    digests_sub = digests.add_subparsers(dest="action")
+    posting = digests_sub.add_parser("run", help="post the digests now due (--due, for cron) or all now (--now)")
+    when = posting.add_mutually_exclusive_group(required=True)
+    when.add_argument("--due", action="store_true", help="the runs whose time has come (what the bot does each minute)")
+    when.add_argument("--now", action="store_true", help="every digest now, since its last run")
+    posting.add_argument("--channel", help="with --now: only this channel's digest")
+
     prompts = sub.add_parser("prompts", help="export or import the team prompt library (JSON)")
     prompts_sub = prompts.add_subparsers(dest="action", required=True)
     export = prompts_sub.add_parser("export", help="print the library as JSON")
@@ -146,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
                     settings, sys.stdout, team=args.team, user=args.user, end=args.end, end_all=args.end_all
                 )
             )
+        if args.command == "digests":
+            if args.action == "run":
+                if args.channel and not args.now:
+                    raise BadCommand("--channel goes with --now (the due runs are every channel's).")
+                return asyncio.run(app.run_digests(settings, sys.stdout, due=args.due, channel=args.channel))
+            return asyncio.run(admin_cli.digests(settings, sys.stdout))
         if args.command == "prompts":
             if args.action == "export":
                 return asyncio.run(admin_cli.prompts_export(settings, sys.stdout, team=args.team))

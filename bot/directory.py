@@ -50,6 +50,18 @@ class Directory(Protocol):
         cannot; the caller checks first that the author may read the channel (`visible_channels`)."""
 
 
+class ChannelAccess(Protocol):
+    """What a scheduled digest needs of a connected platform, with no incoming message to answer: the bot's
+    own view of a team's channels, and posting a message into one (bot/digests.py). Each adapter serving
+    a platform registers itself on the engine (Engine.channel_access)."""
+
+    def team_directory(self, team_id: str) -> Directory:
+        """The team's channels as the bot itself reads them."""
+
+    async def post_to_channel(self, team_id: str, channel_id: str, text: str) -> None:
+        """Post `text` into the channel as the bot (mentioning nobody)."""
+
+
 def history_not_supported(platform: str) -> NotSupported:
     """The refusal of a platform whose history cannot be read yet."""
     return NotSupported(f"Reading a channel's history on {platform} is not supported yet.")

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
+from storage.digests import Digests
 from storage.ledger_records import (
     InFlightLease,
     LimitChange,
@@ -235,6 +236,10 @@ class Store(Protocol):
     @property
     def tool_servers(self) -> ToolServers:
         """Which MCP servers each channel turned on, and the audit of their calls."""
+
+    @property
+    def digests(self) -> Digests:
+        """The channels' digest schedules."""
 
     async def close(self) -> None:
         """Release the connection(s)."""

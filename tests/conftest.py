@@ -62,7 +62,7 @@ def make_settings(fake_openai: FakeOpenAI, db_url: str) -> Any:
 
 @pytest.fixture
 def slack_overrides() -> dict[str, Any]:
-    """More settings for the Slack harness (tests/harness/slack.py) (a module that needs some overrides this fixture)."""
+    """More settings for the Slack harness (tests/harness/slack.py); a module that needs some overrides this."""
     return {}
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import discord
 
-from tests.fakes.discord_api import BOT_ID, CHANNEL, GUILD, READER_ROLE, user
+from storage.digests import DigestKey, DigestSchedule
+from tests.fakes.discord_api import BOT_ID, BOT_USER, CHANNEL, GUILD, READER_ROLE, user
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.harness.discord import Harness, bots_thread, discord_bot, interaction
+from tests.harness.slack import until
 
 __all__ = ["discord_bot"]  # the harness fixture, shared with the Discord adapter's own tests
 
@@ -78,3 +82,30 @@ def test_the_slash_command_has_an_optional_since_and_a_public_switch(discord_bot
     assert isinstance(command, discord.app_commands.Command)
     options = {o["name"]: (o["type"], o["required"]) for o in command.to_dict(tree)["options"]}
     assert options == {"since": (3, False), "public": (5, False)}
+
+
+async def test_the_bots_scheduler_posts_a_discord_channels_digest_pinging_nobody(
+    discord_bot: Harness, fake_openai: FakeOpenAI
+) -> None:
+    ids = a_busy_channel(discord_bot)
+    fake_openai.enqueue(Reply("Ada ships on Friday [151]."))
+    engine = discord_bot.engine
+    now = engine.now()
+    due = f"{(now - timedelta(minutes=1)).astimezone(ZoneInfo(engine.settings.quota_timezone)):%H:%M}"
+    key = DigestKey("discord", str(GUILD), str(CHANNEL))
+    guild = discord_bot.client.get_guild(int(GUILD))
+    assert guild is not None  # the bot's own member, as GUILD_CREATE sends it, with the history its invite asks
+    member = {"user": BOT_USER, "roles": [READER_ROLE], "joined_at": None, "deaf": False, "mute": False, "flags": 0}
+    guild._add_member(discord.Member(data=member, guild=guild, state=discord_bot.client._connection))  # type: ignore[arg-type]
+    await engine.store.digests.set(DigestSchedule(key, "daily", None, due, "21", now - timedelta(days=2)))
+
+    stop = asyncio.Event()
+    async with engine.background(stop):  # the scheduler's first round runs at once
+        await until(lambda: bool(discord_bot.api.called("POST", f"/channels/{CHANNEL}/messages")))
+    [posted] = discord_bot.api.called("POST", f"/channels/{CHANNEL}/messages")
+    assert posted.json is not None and posted.json["allowed_mentions"] == {"parse": []}
+    jump = f"https://discord.com/channels/{GUILD}/{CHANNEL}"
+    assert posted.json["content"].startswith("Digest of this channel since ")
+    assert posted.json["content"].endswith(f"Ada ships on Friday [151]({jump}/{ids['plan']}).")
+    content = fake_openai.chat_requests()[0]["messages"][-1]["content"]
+    assert "Last week's lunch." not in content  # the first run covers one day

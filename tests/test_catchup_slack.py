@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
+from storage.digests import DigestKey, DigestSchedule
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.harness.slack import Harness, mention, slack, until
 
@@ -77,3 +81,25 @@ async def test_a_channel_the_bot_is_not_in_is_refused_with_what_to_do(slack: Har
     await until(lambda: bool(slack.api.responses))
     assert "not a member of this channel, so I can't read its history" in slack.api.responses[-1]["text"]
     assert fake_openai.chat_requests() == []
+
+
+async def test_the_bots_scheduler_posts_a_slack_channels_digest_with_chat_post_message(
+    slack: Harness, fake_openai: FakeOpenAI
+) -> None:
+    a_channel_with_a_thread(slack)
+    fake_openai.enqueue(Reply("Ada ships on Friday [1]."))
+    engine = slack.engine
+    now = engine.now()
+    due = f"{(now - timedelta(minutes=1)).astimezone(ZoneInfo(engine.settings.quota_timezone)):%H:%M}"
+    key = DigestKey("slack", "T1", "C1")
+    await engine.store.digests.set(DigestSchedule(key, "daily", None, due, "UBOSS", now - timedelta(days=2)))
+
+    stop = asyncio.Event()
+    async with engine.background(stop):  # the scheduler's first round runs at once
+        await until(lambda: bool(slack.api.messages))
+    [posted] = slack.api.called("chat.postMessage")
+    assert posted["channel"] == "C1" and "thread_ts" not in posted
+    assert posted["text"].startswith("Digest of this channel since ")
+    assert "Ada ships on Friday <https://acme.slack.example/archives/C1/p" in posted["text"]
+    content = fake_openai.chat_requests()[0]["messages"][-1]["content"]
+    assert "Yesterday's lunch order." in content  # the first run covers one day

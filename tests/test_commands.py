@@ -24,8 +24,8 @@ async def test_unknown_command_lists_the_known_ones(engine) -> None:  # type: ig
     responder = RecordingResponder()
     await engine.handle(message("/fly me"), responder)
     assert responder.errors == [
-        "Unknown command /fly. Commands: /ask, /catchup, /dashboard, /forget, /help, /image, /model, /persona, /prompt,"
-        " /quota, /reset, /search, /speak, /tools, /transcribe, /usage. Try /help."
+        "Unknown command /fly. Commands: /ask, /catchup, /dashboard, /digest, /forget, /help, /image, /model,"
+        " /persona, /prompt, /quota, /reset, /search, /speak, /tools, /transcribe, /usage. Try /help."
     ]
 
 

@@ -77,8 +77,8 @@ async def test_errors_reach_the_console_user_and_exit_is_still_clean(fake_openai
     assert code == 0
     assert out.splitlines() == [
         "[error] The bot's OpenAI API key was refused; ask an admin to check OPENAI_API_KEY.",
-        "[error] Unknown command /nope. Commands: /ask, /catchup, /dashboard, /forget, /help, /image, /model, /persona,"
-        " /prompt, /quota, /reset, /search, /speak, /tools, /transcribe, /usage."
+        "[error] Unknown command /nope. Commands: /ask, /catchup, /dashboard, /digest, /forget, /help, /image,"
+        " /model, /persona, /prompt, /quota, /reset, /search, /speak, /tools, /transcribe, /usage."
         " Try /help.",
     ]
     assert "Traceback" not in err and "test-key-not-secret" not in err

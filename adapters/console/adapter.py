@@ -155,6 +155,7 @@ class ConsoleAdapter:
         self._counter = 0
         self._directory = LocalDirectory(engine.stored_messages)
         engine.roles.serve("console", self)
+        engine.channel_access["console"] = ConsoleChannels(engine, self._responder.write)
 
     async def is_admin(self, team_id: str, user_id: str) -> bool:
         """The dashboard's check: the console's person is an admin while the console runs with --admin."""
@@ -328,6 +329,21 @@ class LocalDirectory:
                 message_id=str(stored.id),
                 thread_id=thread_id,
             )
+
+
+class ConsoleChannels:
+    """The console's ChannelAccess: its channels' stored messages, and a digest printed (with its channel's
+    name) on the terminal, the console's one reader; `python -m bot digests run` prints to its stdout."""
+
+    def __init__(self, engine: Engine, write: Callable[[str], object]) -> None:
+        self._directory = LocalDirectory(engine.stored_messages)
+        self._write = write
+
+    def team_directory(self, team_id: str) -> LocalDirectory:
+        return self._directory
+
+    async def post_to_channel(self, team_id: str, channel_id: str, text: str) -> None:
+        self._write(f"[#{channel_id}] {text}\n")
 
 
 def file_attachment(path: Path) -> Attachment:

@@ -19,7 +19,7 @@ from adapters.common.approvals import ALLOW, DENY, PendingApprovals, outcome
 from adapters.common.edited_reply import EditedReply
 from adapters.common.text_split import split_message
 from adapters.discord.commands import Run, app_command
-from adapters.discord.directory import DiscordDirectory
+from adapters.discord.directory import DiscordChannelAccess, DiscordDirectory
 from bot.chat.engine import Engine
 from bot.commands import parse_command_line
 from bot.errors import BadAttachment, CannotReplyPrivately, ConfigError
@@ -275,6 +275,7 @@ class DiscordAdapter:
             public = engine.commands.public_name(spec.name)
             self.tree.add_command(app_command(spec, engine.images.spec, self._runner(spec.name), name=public))
         engine.roles.serve("discord", self)
+        engine.channel_access["discord"] = DiscordChannelAccess(client, MESSAGE_LIMIT)
 
     async def is_admin(self, team_id: str, user_id: str) -> bool:
         """The dashboard's check: the member's roles now, fetched from Discord (this bot does not ask for the

@@ -17,6 +17,7 @@ from datetime import datetime
 
 import discord
 
+from adapters.common.text_split import split_chunks
 from bot.directory import HistoryMessage
 from bot.errors import NotAllowed
 
@@ -126,3 +127,27 @@ def _history_message(message: discord.Message, thread_id: str) -> HistoryMessage
         thread_id=thread_id,
         link=message.jump_url,
     )
+
+
+class DiscordChannelAccess:
+    """Discord's ChannelAccess (bot/directory.py), for scheduled digests: the channel's history as the bot
+    itself may read it (its own member's permissions), and channel.send as the bot, pinging nobody, in
+    messages of at most `limit` characters."""
+
+    def __init__(self, client: discord.Client, limit: int) -> None:
+        self._client = client
+        self._limit = limit
+
+    def team_directory(self, team_id: str) -> DiscordDirectory:
+        guild = self._client.get_guild(int(team_id)) if team_id.isdigit() else None
+        if guild is None or guild.me is None:
+            raise NotAllowed(f"The bot is not in the Discord server {team_id} (any more).")
+        return DiscordDirectory(guild.me, 0, None)
+
+    async def post_to_channel(self, team_id: str, channel_id: str, text: str) -> None:
+        guild = self._client.get_guild(int(team_id)) if team_id.isdigit() else None
+        channel = guild.get_channel(int(channel_id)) if guild is not None and channel_id.isdigit() else None
+        if not isinstance(channel, discord.TextChannel | discord.VoiceChannel):
+            raise NotAllowed(f"The bot cannot post in Discord channel {channel_id} (deleted, or not a text channel).")
+        for chunk in split_chunks(text, self._limit):
+            await channel.send(chunk.text, allowed_mentions=discord.AllowedMentions.none())

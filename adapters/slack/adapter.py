@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.common.approvals import PendingApprovals
 from adapters.common.http_server import serve_until
 from adapters.common.ttl_cache import TTLCache
-from adapters.slack.directory import SlackChannels, SlackDirectory, display_name
+from adapters.slack.directory import SlackChannelAccess, SlackChannels, SlackDirectory, display_name
 from adapters.slack.events import (
     UNLABELLED_USER,
     attachment_from_file,
@@ -85,6 +85,7 @@ class SlackAdapter:
         self._people: TTLCache[tuple[str, str], Author] = TTLCache(ADMIN_CACHE_SECONDS)
         self._channels = SlackChannels(self._client)
         engine.roles.serve("slack", self)
+        engine.channel_access["slack"] = SlackChannelAccess(self._channels)
         self._files = SlackFiles(self._token, self._client.base_url)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self._signing_secret = secret

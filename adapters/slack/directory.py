@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.common.ttl_cache import TTLCache
 from adapters.slack.events import UNLABELLED_USER, decode_text
+from adapters.slack.markdown import to_mrkdwn
 from bot.directory import HistoryMessage
 from bot.errors import NotAllowed
 
@@ -217,3 +218,22 @@ class SlackDirectory:
             thread_id=thread_ts if thread_ts != ts else "",
             link=await self._channels.permalink(channel_id, ts, thread_ts),
         )
+
+
+class SlackChannelAccess:
+    """Slack's ChannelAccess (bot/directory.py), for scheduled digests: the channel's history as the bot reads
+    it (it must be in the channel), and chat.postMessage as the bot."""
+
+    def __init__(self, channels: SlackChannels) -> None:
+        self._channels = channels
+
+    def team_directory(self, team_id: str) -> SlackDirectory:
+        return SlackDirectory(self._channels, "", "")  # history reads only: no person's view to check
+
+    async def post_to_channel(self, team_id: str, channel_id: str, text: str) -> None:
+        await self._channels.client.chat_postMessage(channel=channel_id, text=to_mrkdwn(text))
+
+    @classmethod
+    def from_settings(cls, token: str, api_url: str) -> SlackChannelAccess:
+        """Over the Web API alone, with no event connection (`python -m bot digests run`)."""
+        return cls(SlackChannels(AsyncWebClient(token=token, base_url=api_url)))

@@ -12,6 +12,8 @@ from typing import Any
 from bot.commands.registry import CommandContext
 from bot.commands.services import CommandServices
 from bot.dashboard.roles import Roles
+from bot.digests import CatchUpPoster, DigestRunner, run_every_minute
+from bot.directory import ChannelAccess
 from bot.errors import ModelUnreachable, UserFacingError
 from bot.media.transcription import TranscribeOptions
 from bot.media.voice import audio_attachment, transcribe_message
@@ -58,6 +60,7 @@ class Engine:
         self.commands = services.commands
         self.signin = services.signin
         self.roles = roles  # each platform adapter adds itself: the dashboard asks it for roles
+        self.channel_access: dict[str, ChannelAccess] = {}  # each adapter adds itself: digests post through it
         self._clock = services.clock
         self._next_delivery_sweep = self._clock()
         self._running: set[asyncio.Task[Any]] = set()
@@ -101,16 +104,23 @@ class Engine:
 
     @asynccontextmanager
     async def background(self, stop: asyncio.Event) -> AsyncIterator[None]:
-        """Run the background work (embedding messages for memory) for the block; stopped with `stop`."""
-        task = asyncio.create_task(self.memory.run(stop), name="memory")
+        """Run the background work (embedding messages for memory, posting due digests) for the block;
+        stopped with `stop`."""
+        poster = CatchUpPoster(self.services.catchups, self.channel_access, self.settings)
+        digests = DigestRunner(self.services.digests, self._clock, self.settings.quota_timezone, poster)
+        tasks = {
+            "background embedding": asyncio.create_task(self.memory.run(stop), name="memory"),
+            "the digest scheduler": asyncio.create_task(run_every_minute(digests.run_due, stop), name="digests"),
+        }
         try:
             yield
         finally:
             stop.set()
-            try:
-                await asyncio.wait_for(task, timeout=10)
-            except TimeoutError:
-                log.warning("background embedding did not stop within 10 s; abandoned")
+            for what, task in tasks.items():
+                try:
+                    await asyncio.wait_for(task, timeout=10)
+                except TimeoutError:
+                    log.warning("%s did not stop within 10 s; abandoned", what)
 
     def _is_voice_message(self, message: IncomingMessage) -> bool:
         """Audio sent to the bot with no text: transcribed when TRANSCRIBE_VOICE_MESSAGES is on."""

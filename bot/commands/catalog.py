@@ -7,6 +7,7 @@ from bot.commands.budget import BUDGET_COMMANDS
 from bot.commands.catchup import CATCHUP
 from bot.commands.channel import CHANNEL_COMMANDS
 from bot.commands.dashboard import DASHBOARD_COMMANDS
+from bot.commands.digest import DIGEST
 from bot.commands.media import MEDIA_COMMANDS
 from bot.commands.prompt import PROMPT
 from bot.commands.registry import CommandRegistry
@@ -24,6 +25,7 @@ def command_registry(prefix: str = "") -> CommandRegistry:
             PROMPT,
             SEARCH,
             CATCHUP,
+            DIGEST,
             *CHANNEL_COMMANDS,
             TOOLS,
             *DASHBOARD_COMMANDS,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from bot.memory.semantic import Memory
     from bot.prompts.experiments import PromptExperiments
     from bot.settings import Settings
+    from storage.digests import Digests
 
 
 class PersonalData(Protocol):
@@ -81,6 +82,7 @@ class CommandServices:
     personal_data: PersonalData = NOT_GIVEN
     catchups: CatchUps = NOT_GIVEN
     tool_servers: ChannelToolServers = NOT_GIVEN
+    digests: Digests = NOT_GIVEN
 
     def missing(self) -> list[str]:
         """The services left out (the composition root gives every one)."""

@@ -318,4 +318,16 @@ MIGRATIONS: list[Migration] = [
         "tools_reasoning_tokens",
         "ALTER TABLE usage_ledger ADD COLUMN reasoning_tokens BIGINT NOT NULL DEFAULT 0;",
     ),
+    Migration(
+        # See digests_channel_schedules in storage/sqlite/migrations.py.
+        "digests_channel_schedules",
+        """
+        CREATE TABLE channel_digests (
+            platform TEXT NOT NULL, team_id TEXT NOT NULL, channel_id TEXT NOT NULL,
+            period TEXT NOT NULL, weekday INTEGER, at_time TEXT NOT NULL,
+            set_by TEXT NOT NULL, set_at TEXT NOT NULL, last_run TEXT, previous_run TEXT,
+            PRIMARY KEY (platform, team_id, channel_id)
+        );
+        """,
+    ),
 ]

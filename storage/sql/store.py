@@ -26,6 +26,7 @@ from storage.records import (
     WindowMessage,
 )
 from storage.sql.connection import Connection, Database, Row, Statement, conversation_lock
+from storage.sql.digests import SQLDigests
 from storage.sql.ledger import SETTLE, SQLLedger, settle_params
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
@@ -130,6 +131,7 @@ PSEUDONYMIZE = (
     "UPDATE quota_changes SET changed_by = $3 WHERE team_id = $1 AND changed_by = $2",
     FORGET_ENABLED_BY,
     FORGET_CALLS,
+    "UPDATE channel_digests SET set_by = $3 WHERE team_id = $1 AND set_by = $2",  # the digest stays the channel's
 )
 
 
@@ -180,6 +182,7 @@ class SQLStore:
         self._memory = memory
         self._signins = SQLSignIns(db)
         self._tool_servers = SQLToolServers(db)
+        self._digests = SQLDigests(db)
 
     @property
     def ledger(self) -> Ledger:
@@ -205,6 +208,11 @@ class SQLStore:
     def tool_servers(self) -> SQLToolServers:
         """Which MCP servers each channel turned on, and the audit of their calls, on the same database."""
         return self._tool_servers
+
+    @property
+    def digests(self) -> SQLDigests:
+        """The channels' digest schedules, on the same database (claimed once across processes)."""
+        return self._digests
 
     async def close(self) -> None:
         """Close the connection or pool."""

@@ -474,4 +474,17 @@ MIGRATIONS: list[Migration] = [
         # so /usage can say how much of the output was reasoning.
         "ALTER TABLE usage_ledger ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0",
     ),
+    Migration(
+        "digests_channel_schedules",
+        # /digest: a channel's catch-up posted on a schedule (storage/sql/digests.py). Times are fixed-width
+        # UTC text; last_run is the scheduled time of the last run claimed, previous_run the one before.
+        """
+            CREATE TABLE channel_digests (
+                platform TEXT NOT NULL, team_id TEXT NOT NULL, channel_id TEXT NOT NULL,
+                period TEXT NOT NULL, weekday INTEGER, at_time TEXT NOT NULL,
+                set_by TEXT NOT NULL, set_at TEXT NOT NULL, last_run TEXT, previous_run TEXT,
+                PRIMARY KEY (platform, team_id, channel_id)
+            ) WITHOUT ROWID
+            """,
+    ),
 ]

@@ -1,0 +1,189 @@
+"""Digests: a channel's catch-up posted into it on a schedule (`/digest daily 09:00`, `weekly mon 09:00`).
+
+A schedule's runs fall at its time in QUOTA_TIMEZONE. `run_due` (called each minute by the scheduler in
+the bot, and by `python -m bot digests run --due`, e.g. from cron) claims each run whose time has come,
+one conditional UPDATE per run in the database (storage/sql/digests.py), so when several processes share
+a database exactly one of them posts it. A run covers the channel since the run before it (the first:
+one period). Claims come before posting: a post that fails is logged and not retried, rather than posted
+twice by two processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot.catchup import CatchUps
+from bot.clock import Clock
+from bot.directory import ChannelAccess
+from bot.errors import BadCommand
+from bot.settings import Settings
+from storage.digests import DigestKey, Digests, DigestSchedule
+from storage.ledger_records import Charge
+
+log = logging.getLogger(__name__)
+
+DAILY, WEEKLY = "daily", "weekly"
+PERIODS = {DAILY: timedelta(days=1), WEEKLY: timedelta(weeks=1)}
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+SCHEDULE_FORMATS = "daily HH:MM or weekly <mon..sun> HH:MM"
+_HHMM = re.compile(r"(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)")
+TICK_SECONDS = 60
+# The ledger's user for a digest: nobody asked for it, the channel's admins scheduled it for everyone in
+# it, so the team pays (like memory's background embedding), under a name no platform user id can take.
+DIGEST_PAYER = "(digest)"
+DIGEST_HEADING = "Digest of this channel"
+
+
+@dataclass(frozen=True)
+class When:
+    """A schedule as said: its period, weekday (weekly only, 0 = Monday) and time of day."""
+
+    period: str
+    weekday: int | None
+    at: str
+
+
+def parse_schedule(words: tuple[str, ...]) -> When:
+    """`daily HH:MM` or `weekly <mon..sun> HH:MM` (a weekday's first three letters or more)."""
+    said = " ".join(words)
+    if not words or words[0].lower() not in PERIODS:
+        raise BadCommand(f"{said!r} is not a schedule: say {SCHEDULE_FORMATS}.")
+    period, rest = words[0].lower(), words[1:]
+    weekday = None
+    if period == WEEKLY:
+        day = rest[0].lower() if len(rest) == 2 else ""
+        found = [i for i, name in enumerate(WEEKDAY_NAMES) if day in (name, name[:3])]
+        if not found:
+            raise BadCommand(f"{said!r} is not a schedule: say {SCHEDULE_FORMATS}, e.g. weekly mon 09:00.")
+        weekday, rest = found[0], rest[1:]
+    clock = _HHMM.fullmatch(rest[0]) if len(rest) == 1 else None
+    if clock is None:
+        raise BadCommand(f"{said!r} is not a schedule: say {SCHEDULE_FORMATS}, with a 24-hour time such as 09:00.")
+    return When(period, weekday, f"{int(clock['h']):02d}:{clock['m']}")
+
+
+def describe(schedule: DigestSchedule) -> str:
+    """`daily at 09:00` or `weekly on mon at 09:00`."""
+    if schedule.weekday is None:
+        return f"{schedule.period} at {schedule.at}"
+    return f"{schedule.period} on {WEEKDAY_NAMES[schedule.weekday][:3]} at {schedule.at}"
+
+
+def latest_run(schedule: DigestSchedule, now: datetime, tz: ZoneInfo) -> datetime:
+    """The schedule's most recent time at or before `now` (its time of day in `tz`, on its weekday)."""
+    local = now.astimezone(tz)
+    hour, minute = (int(n) for n in schedule.at.split(":"))
+    day = local.date()
+    if schedule.weekday is not None:
+        day -= timedelta(days=(day.weekday() - schedule.weekday) % 7)
+    run = datetime.combine(day, time(hour, minute), tz)
+    if run > local:
+        run -= PERIODS[schedule.period]  # aware arithmetic in one zone keeps the wall time across DST
+    return run
+
+
+@dataclass(frozen=True)
+class DigestRun:
+    """A run to post: the channel's schedule and the start of the history it covers."""
+
+    schedule: DigestSchedule
+    since: datetime
+
+
+class DigestPoster(Protocol):
+    """Posts a channel's catch-up into it (the platform's own send, without an incoming message)."""
+
+    def can_post(self, platform: str) -> bool:
+        """Whether this process can post on `platform` (a run is claimed only where it can be posted)."""
+
+    async def post(self, run: DigestRun) -> None:
+        """Read the channel since `run.since`, summarize it and post the summary into the channel."""
+
+
+class DigestRunner:
+    """Claims the due runs of every schedule and has them posted."""
+
+    def __init__(self, digests: Digests, clock: Clock, timezone: str, poster: DigestPoster) -> None:
+        self._digests = digests
+        self._clock = clock
+        self._tz = ZoneInfo(timezone)
+        self._poster = poster
+
+    async def run_due(self) -> list[DigestRun]:
+        """Post every run whose time has come and that no process has claimed yet; the runs posted."""
+        now = self._clock()
+        return await self._run([(s, latest_run(s, now, self._tz)) for s in await self._digests.schedules()])
+
+    async def run_now(self, channel_id: str | None = None) -> list[DigestRun]:
+        """Post every digest (or the channel's) now, covering the channel since its last run."""
+        now = self._clock()
+        chosen = [s for s in await self._digests.schedules() if channel_id in (None, s.key.channel_id)]
+        return await self._run([(s, now) for s in chosen])
+
+    async def _run(self, due: list[tuple[DigestSchedule, datetime]]) -> list[DigestRun]:
+        posted = []
+        for schedule, at in due:
+            if not self._poster.can_post(schedule.key.platform):
+                continue  # left for a process connected to that platform
+            claimed = await self._digests.claim(schedule.key, at)
+            if claimed is None:
+                continue  # not due, or another process has it
+            run = DigestRun(schedule, claimed.previous or at - PERIODS[schedule.period])
+            try:
+                await self._poster.post(run)
+            except Exception:  # one channel's failure must not stop the others' digests
+                log.exception(
+                    "the digest of %s channel %s could not be posted", schedule.key.platform, _where(schedule.key)
+                )
+                continue
+            posted.append(run)
+        return posted
+
+
+class CatchUpPoster:
+    """Posts a run's catch-up through the platform's ChannelAccess, charged to the team as DIGEST_PAYER."""
+
+    def __init__(self, catchups: CatchUps, access: Mapping[str, ChannelAccess], settings: Settings) -> None:
+        self._catchups = catchups
+        self._access = access  # filled by the adapters as they start (Engine.channel_access)
+        self._model = settings.chat_model
+        self._tz = ZoneInfo(settings.quota_timezone)
+
+    def can_post(self, platform: str) -> bool:
+        return platform in self._access
+
+    async def post(self, run: DigestRun) -> None:
+        key = run.schedule.key
+        access = self._access[key.platform]
+        charge = Charge(key.platform, key.team_id, DIGEST_PAYER, key.channel_id, "chat", self._model)
+        text = await self._catchups.channel_digest(access.team_directory(key.team_id), charge, run.since)
+        heading = f"{DIGEST_HEADING} since {run.since.astimezone(self._tz):%Y-%m-%d %H:%M}:\n{text}"
+        await access.post_to_channel(key.team_id, key.channel_id, heading)
+
+
+def _where(key: DigestKey) -> str:
+    return f"{key.team_id}/{key.channel_id}"
+
+
+async def run_every_minute(
+    run_due: Callable[[], Awaitable[object]],
+    stop: asyncio.Event,
+    *,
+    seconds: float = TICK_SECONDS,
+) -> None:
+    """The scheduler: `run_due` each `seconds` until `stop` is set (a failed round is logged, the next runs)."""
+    while not stop.is_set():
+        try:
+            await run_due()
+        except Exception:
+            log.exception("the digest round failed; the next one runs in %s seconds", seconds)
+        with contextlib.suppress(TimeoutError):  # the minute passed: the next round
+            await asyncio.wait_for(stop.wait(), seconds)

@@ -1,0 +1,63 @@
+"""Channel digests: a channel's catch-up posted on a schedule, behind the `Digests` protocol.
+
+The implementation, shared by every process on the database, is storage/sql/digests.py: a due run is
+claimed by one conditional UPDATE, so of several processes exactly one posts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class DigestKey:
+    """The channel a digest is for."""
+
+    platform: str
+    team_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class DigestSchedule:
+    """When a channel's digest is posted: `period` is "daily" or "weekly"; `weekday` 0 (Monday) to 6 for a
+    weekly one (None for daily); `at` is "HH:MM" in QUOTA_TIMEZONE. `last_run` is the scheduled time of the
+    last run claimed (None: never run; the first covers one period)."""
+
+    key: DigestKey
+    period: str
+    weekday: int | None
+    at: str
+    set_by: str
+    set_at: datetime
+    last_run: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    """A run this process claimed (and must post): `previous` is the run before it, None when first."""
+
+    previous: datetime | None
+
+
+class Digests(Protocol):
+    """The channels' digest schedules and their runs."""
+
+    async def set(self, schedule: DigestSchedule) -> None:
+        """Store (or replace) a channel's schedule; a replaced one keeps its last run."""
+
+    async def get(self, key: DigestKey) -> DigestSchedule | None:
+        """A channel's schedule, if it has one."""
+
+    async def remove(self, key: DigestKey) -> bool:
+        """Turn a channel's digest off; whether it had one."""
+
+    async def schedules(self) -> list[DigestSchedule]:
+        """Every schedule, by platform, team and channel."""
+
+    async def claim(self, key: DigestKey, due: datetime) -> ClaimedRun | None:
+        """Claim the run due at `due`; None when it is not due (already run at or after `due`, set after it,
+        or the digest is gone). One statement, so of several processes claiming the same run exactly one
+        gets it."""

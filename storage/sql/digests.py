@@ -1,0 +1,81 @@
+"""Channel digest schedules for both databases (storage/digests.py).
+
+A run is claimed by one conditional UPDATE … RETURNING: it moves `last_run` to the due time only while
+the stored one is before it, so when several processes claim the same run, one statement updates the row
+and the others find it already moved. `previous_run` keeps the run before, for the catch-up's start.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from storage.digests import ClaimedRun, DigestKey, DigestSchedule
+from storage.sql.connection import Database, Row
+
+_KEY = "platform = $1 AND team_id = $2 AND channel_id = $3"
+_COLUMNS = "platform, team_id, channel_id, period, weekday, at_time, set_by, set_at, last_run"
+SET = (
+    f"INSERT INTO channel_digests ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)"
+    " ON CONFLICT (platform, team_id, channel_id) DO UPDATE SET period = excluded.period,"
+    " weekday = excluded.weekday, at_time = excluded.at_time, set_by = excluded.set_by, set_at = excluded.set_at"
+)
+GET = f"SELECT {_COLUMNS} FROM channel_digests WHERE {_KEY}"
+REMOVE = f"DELETE FROM channel_digests WHERE {_KEY} RETURNING 1"
+SCHEDULES = f"SELECT {_COLUMNS} FROM channel_digests ORDER BY platform, team_id, channel_id"
+# Not due when already run at or after the due time, or set after it (a new schedule waits for its next time).
+CLAIM = (
+    f"UPDATE channel_digests SET previous_run = last_run, last_run = $4 WHERE {_KEY}"
+    " AND (last_run IS NULL OR last_run < $4) AND set_at < $4 RETURNING previous_run"
+)
+
+
+def _at(moment: datetime) -> str:
+    """A fixed-width UTC timestamp, so stored times compare as text in both databases."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _when(value: object) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
+
+
+def _schedule(row: Row) -> DigestSchedule:
+    set_at = _when(row[7])
+    assert set_at is not None  # NOT NULL
+    return DigestSchedule(
+        DigestKey(str(row[0]), str(row[1]), str(row[2])),
+        str(row[3]),
+        None if row[4] is None else int(row[4]),
+        str(row[5]),
+        str(row[6]),
+        set_at,
+        _when(row[8]),
+    )
+
+
+def _key(key: DigestKey) -> tuple[str, str, str]:
+    return key.platform, key.team_id, key.channel_id
+
+
+class SQLDigests:
+    """The Digests protocol on the bot's database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def set(self, schedule: DigestSchedule) -> None:
+        s = schedule
+        await self._db.execute(SET, *_key(s.key), s.period, s.weekday, s.at, s.set_by, _at(s.set_at))
+
+    async def get(self, key: DigestKey) -> DigestSchedule | None:
+        row = await self._db.fetchrow(GET, *_key(key))
+        return None if row is None else _schedule(row)
+
+    async def remove(self, key: DigestKey) -> bool:
+        return bool(await self._db.fetch(REMOVE, *_key(key)))
+
+    async def schedules(self) -> list[DigestSchedule]:
+        return [_schedule(row) for row in await self._db.fetch(SCHEDULES)]
+
+    async def claim(self, key: DigestKey, due: datetime) -> ClaimedRun | None:
+        row = await self._db.fetchrow(CLAIM, *_key(key), _at(due))
+        return None if row is None else ClaimedRun(_when(row[0]))
