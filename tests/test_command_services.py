@@ -12,14 +12,13 @@ from bot.app import PLATFORMS
 from bot.chat.channels import Channels
 from bot.chat.engine import Engine
 from bot.commands.catalog import command_registry
-from bot.commands.registry import CommandContext
 from bot.commands.services import CommandServices
 from bot.dashboard.roles import Roles
 from bot.errors import NotAllowed
 from bot.settings import Settings, load_settings
 from storage import Store, open_store
-from tests.conftest import message
 from tests.fakes.responder import RecordingResponder
+from tests.harness.commands import run_command
 
 NOON = datetime(2026, 12, 4, 12, tzinfo=UTC)
 
@@ -39,11 +38,7 @@ async def sqlite_store(plain_settings: Settings) -> AsyncIterator[Store]:
 
 
 async def run(services: CommandServices, text: str, *, admin: bool = False, channel: str = "c1") -> RecordingResponder:
-    incoming = message(text, admin=admin, channel=channel)
-    assert incoming.command is not None
-    responder = RecordingResponder()
-    await services.commands.run(CommandContext(services, incoming, incoming.command, responder))
-    return responder
+    return await run_command(services, text, admin=admin, channel=channel)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
 from bot.app import PLATFORMS, open_engine
 from bot.chat.engine import Engine
 from bot.commands.catalog import command_registry
-from bot.commands.registry import CommandContext
 from bot.commands.services import CommandServices
 from bot.digests import DIGEST_PAYER, DigestRun, DigestRunner, latest_run, run_every_minute
 from bot.errors import BadCommand, NotAllowed
@@ -30,6 +29,7 @@ from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.fakes.slack_api import FakeSlack
 from tests.harness.admin_cli import run_cli
+from tests.harness.commands import run_command
 from tests.stores import fresh_database, opened
 
 # Friday 2026-12-04, 08:00 UTC = 09:00 in Europe/Berlin (the QUOTA_TIMEZONE below).
@@ -94,10 +94,7 @@ async def sqlite_store(berlin_settings: Settings) -> AsyncIterator[Store]:
 
 
 async def run(services: CommandServices, text: str, *, admin: bool = True, channel: str = "c1") -> str:
-    incoming = message(text, admin=admin, channel=channel)
-    assert incoming.command is not None
-    responder = RecordingResponder()
-    await services.commands.run(CommandContext(services, incoming, incoming.command, responder))
+    responder = await run_command(services, text, admin=admin, channel=channel)
     return "\n".join(text for text, _ in responder.texts)
 
 
