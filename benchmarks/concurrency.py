@@ -63,7 +63,7 @@ def _figures(prefix: str, measured: dict[str, float]) -> dict[str, Any]:
 
 
 async def run() -> dict[str, Any]:
-    from tests.stores import fresh_database, postgres_reachable
+    from tests.harness.stores import fresh_database, postgres_reachable
 
     result: dict[str, Any] = {
         "conversations": CONVERSATIONS,

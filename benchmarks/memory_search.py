@@ -196,7 +196,7 @@ async def measure(folder: Path, n: int, postgres_url: str | None) -> dict[str, A
 
 
 async def run() -> dict[str, Any]:
-    from tests.stores import fresh_database, postgres_reachable
+    from tests.harness.stores import fresh_database, postgres_reachable
 
     sizes = [int(s) for s in os.environ.get("BENCH_MEMORY_SIZES", "10000,1000000").split(",") if s.strip()]
     has_postgres = await postgres_reachable() is None

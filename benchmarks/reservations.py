@@ -100,7 +100,7 @@ async def run() -> dict[str, Any]:
 
 async def _on_postgres(folder: Path) -> float | None:
     """Seconds for the same run on a fresh PostgreSQL database, or None when no server answers."""
-    from tests.stores import fresh_database, postgres_reachable
+    from tests.harness.stores import fresh_database, postgres_reachable
 
     if await postgres_reachable() is not None:
         return None

@@ -1,6 +1,6 @@
 """Engine overhead per chat turn, next to a raw aiosqlite loop running the same statements.
 
-Both sides run, per turn, the statements of a steady turn with a budget set (tests/test_turn_cost.py
+Both sides run, per turn, the statements of a steady turn with a budget set (tests/bot/chat/test_turn_cost.py
 counts them): find the open conversation, insert the user's message, select the window, reserve in
 the ledger (the limits read inside that statement), then settle and insert the reply in one
 transaction. The raw loop takes the store's own SQL texts, so both run the very same statements. The

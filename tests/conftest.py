@@ -19,7 +19,7 @@ from tests.fakes.openai_server import FakeOpenAI
 # The Slack and Discord harness fixtures, for every test module that drives those adapters.
 from tests.harness.discord import discord_bot  # noqa: F401
 from tests.harness.slack import slack  # noqa: F401
-from tests.stores import fresh_database, opened
+from tests.harness.stores import fresh_database, opened
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """The Slack app manifest, generated from the command registry (`python -m bot slack-manifest`).
 
-slack/manifest.yaml is this output for the default settings; tests/test_slack_manifest.py keeps
+slack/manifest.yaml is this output for the default settings; tests/adapters/slack/test_manifest.py keeps
 them equal, so the manifest can never list a command the code lacks, or miss one.
 """
 

@@ -1,5 +1,5 @@
 """SQLite schema as data: the ordered, append-only list of named migrations that storage/sql/migrations.py
-applies. The same names, in the same order, as storage/postgres/migrations.py (tests/test_storage_sqlite.py
+applies. The same names, in the same order, as storage/postgres/migrations.py (tests/storage/test_sqlite.py
 checks): only the column types and storage options differ.
 
 Never edit or reorder a migration that has shipped; append a new one to both lists.
