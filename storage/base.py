@@ -21,7 +21,7 @@ from storage.ledger_records import (
     Units,
     UsageRow,
 )
-from storage.memory_records import MemoryHit, PendingText, VectorPage, VectorScope
+from storage.memory_records import MemoryHit, MessageVector, PendingText, VectorPage, VectorScope
 from storage.prompt_records import PromptRecord, PromptRun, PromptSummary, PromptVersion, VersionStats
 from storage.records import (
     ChannelSettings,
@@ -188,8 +188,8 @@ class MemoryStore(Protocol):
     async def claim_pending(self, limit: int, now: datetime, lease_until: datetime) -> list[PendingText]:
         """Up to `limit` messages waiting for a vector, claimed until `lease_until` (others skip them)."""
 
-    async def save_vectors(self, model: str, vectors: Sequence[tuple[int, bytes]]) -> None:
-        """Store (message id, unit-length float32 bytes) pairs and mark those messages embedded."""
+    async def save_vectors(self, model: str, vectors: Sequence[MessageVector]) -> None:
+        """Store vectors and mark their messages embedded; a message edited since its text was read keeps waiting."""
 
     async def skip(self, message_ids: Sequence[int]) -> None:
         """Mark messages never to be embedded."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 # messages.embed_state: waiting for the background embedder, embedded, or never to be embedded.
 PENDING, EMBEDDED, SKIPPED = 0, 1, 2
@@ -19,6 +20,14 @@ class PendingText:
     platform: str
     team_id: str
     channel_id: str
+
+
+class MessageVector(NamedTuple):
+    """A message's vector and the text it was made from: kept only while the message still says that."""
+
+    message_id: int
+    content: str
+    vector: bytes  # unit-length float32 bytes
 
 
 @dataclass(frozen=True)

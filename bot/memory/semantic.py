@@ -41,7 +41,7 @@ from bot.messages import IncomingMessage
 from bot.settings import Settings
 from storage import Store, StoreFailed
 from storage.ledger_records import Charge, Units
-from storage.memory_records import MemoryHit, PendingText, VectorScope
+from storage.memory_records import MemoryHit, MessageVector, PendingText, VectorScope
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,10 @@ class Memory:
             return
         await self._store.memory.save_vectors(
             await self._learned(vectors),
-            [(item.message_id, to_bytes(vector)) for item, vector in zip(items, vectors, strict=True)],
+            [
+                MessageVector(item.message_id, item.content, to_bytes(vector))
+                for item, vector in zip(items, vectors, strict=True)
+            ],
         )
 
     async def _setup_works(self, charge: Charge) -> bool | None:
@@ -294,7 +297,7 @@ class Memory:
             )
             # The question's vector is the message's own: the background need not embed it again.
             key = await self._learned(query[np.newaxis, :])
-            await self._store.memory.save_vectors(key, [(message_id, to_bytes(query))])
+            await self._store.memory.save_vectors(key, [MessageVector(message_id, message.text, to_bytes(query))])
             scope = VectorScope(
                 message.platform,
                 message.team_id,

@@ -11,7 +11,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from storage.memory_records import EMBEDDED, PENDING, SKIPPED, MemoryHit, PendingText, VectorPage, VectorScope
+from storage.memory_records import (
+    EMBEDDED,
+    PENDING,
+    SKIPPED,
+    MemoryHit,
+    MessageVector,
+    PendingText,
+    VectorPage,
+    VectorScope,
+)
 from storage.sql.connection import Database, Row
 
 # Read by the claim: the text to embed and the team that pays for it.
@@ -24,16 +33,21 @@ HIT_COLUMNS = (
     "m.id, m.conversation_id, m.role, m.content, m.tokens, m.author_name, m.created_at, c.channel_id, c.thread_id,"
     " m.platform_message_id"
 )
-# Insert (or replace) one message's vector, copying its team and channel; a deleted message adds nothing.
+# Insert (or replace) one message's vector, copying its team and channel; a deleted message adds nothing, and
+# neither does one edited since its text was read: the edit left it waiting, to be embedded with its new text.
 SAVE_VECTOR = (
     "INSERT INTO message_vectors (message_id, conversation_id, platform, team_id, channel_id, created_at, model,"
     " vector) SELECT m.id, m.conversation_id, c.platform, c.team_id, c.channel_id, m.created_at, $2, $3"
-    " FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = $1"
+    " FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE m.id = $1 AND m.content = $4"
     " ON CONFLICT (message_id) DO UPDATE SET model = excluded.model, vector = excluded.vector"
 )
-# Set messages' embed_state (and drop their claim).
-_MARK = "UPDATE messages SET embed_state = {}, embed_claimed_until = NULL WHERE id IN (LIST($1 AS bigint))"
-MARK_EMBEDDED, MARK_SKIPPED = _MARK.format(EMBEDDED), _MARK.format(SKIPPED)
+# Mark a message embedded (dropping its claim) if it still says what was embedded.
+MARK_EMBEDDED = (
+    f"UPDATE messages SET embed_state = {EMBEDDED}, embed_claimed_until = NULL WHERE id = $1 AND content = $2"
+)
+MARK_SKIPPED = (
+    f"UPDATE messages SET embed_state = {SKIPPED}, embed_claimed_until = NULL WHERE id IN (LIST($1 AS bigint))"
+)
 # Embedded messages whose vector is of another model: back to waiting (their old vector stays till then).
 # `<` or `>` rather than `<>`, so both sides read the model index: instant when there are none.
 REQUEUE = (
@@ -95,13 +109,13 @@ class SQLMemory:
         """The rows of `sql` (message_id, vector) as one page."""
         raise NotImplementedError  # each database's own: see the module's docstring
 
-    async def save_vectors(self, model: str, vectors: Sequence[tuple[int, bytes]]) -> None:
-        """Store vectors (unit-length float32 bytes) and mark their messages embedded."""
+    async def save_vectors(self, model: str, vectors: Sequence[MessageVector]) -> None:
+        """Store vectors and mark their messages embedded, except messages edited since their text was read."""
         if not vectors:
             return
         async with self._db.transaction() as tx:
-            await tx.executemany(SAVE_VECTOR, [(mid, model, blob) for mid, blob in vectors])
-            await tx.execute(MARK_EMBEDDED, [mid for mid, _ in vectors])
+            await tx.executemany(SAVE_VECTOR, [(v.message_id, model, v.vector, v.content) for v in vectors])
+            await tx.executemany(MARK_EMBEDDED, [(v.message_id, v.content) for v in vectors])
 
     async def skip(self, message_ids: Sequence[int]) -> None:
         """Never embed these messages (the model refused them)."""

@@ -12,13 +12,14 @@ import numpy as np
 from bot.app import open_engine
 from bot.chat.engine import Engine
 from storage import ConversationKey, NewMessage, PlatformMessage, Store
-from storage.memory_records import VectorScope
+from storage.memory_records import MessageVector, VectorScope
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, ServerError
 from tests.fakes.responder import RecordingResponder
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 KEY = ConversationKey("slack", "T1", "C1", "171.1")
+ONES = np.ones(2, dtype="<f4").tobytes()  # a vector; its values do not matter here
 
 
 def said(text: str, author: str, ts: str) -> NewMessage:
@@ -46,8 +47,7 @@ async def test_forget_removes_the_askers_messages_and_the_replies_to_them_only(s
     bobs_answer = await store.add_message(conv.id, reply("the answer to bob", bob.id))
     alice = await store.add_message(conv.id, said("alice: another", "alice", "1.3"))
     await store.add_message(conv.id, reply("the answer to alice", alice.id))
-    ids = [m.id for m in await store.messages(conv.id)]
-    await store.memory.save_vectors("m", [(i, np.ones(2, dtype="<f4").tobytes()) for i in ids])
+    await store.memory.save_vectors("m", [MessageVector(m.id, m.content, ONES) for m in await store.messages(conv.id)])
     counts = await store.forget_user("T1", "alice", "forgotten-x")
     assert (counts["messages"], counts["replies"]) == (2, 1)
     assert await contents(store, conv.id) == ["bob: my question", "the answer to bob"]
@@ -60,8 +60,7 @@ async def test_a_platform_deletion_removes_the_message_its_replies_and_vectors(s
     secret = await store.add_message(conv.id, said("my prod password is hunter2", "ann", "1.1"))
     await store.add_message(conv.id, reply("noted: hunter2", secret.id))
     kept = await store.add_message(conv.id, said("something else", "ann", "1.2"))
-    ids = [m.id for m in await store.messages(conv.id)]
-    await store.memory.save_vectors("m", [(i, np.ones(2, dtype="<f4").tobytes()) for i in ids])
+    await store.memory.save_vectors("m", [MessageVector(m.id, m.content, ONES) for m in await store.messages(conv.id)])
     other_channel = PlatformMessage("slack", "T1", "C2", "1.1")
     assert await store.delete_platform_message(other_channel) == 0  # the same ts in another channel is not it
     assert await store.delete_platform_message(PlatformMessage("slack", "T1", "C1", "1.1")) == 2
@@ -74,7 +73,7 @@ async def test_an_edit_replaces_the_text_reembeds_it_and_keeps_the_window_exact(
     conv = await store.active_conversation(KEY, NOW)
     edited = await store.add_message(conv.id, said("my prod password is hunter2", "ann", "1.1"))
     after = await store.add_message(conv.id, reply("ok", edited.id))
-    await store.memory.save_vectors("m", [(edited.id, np.ones(2, dtype="<f4").tobytes())])
+    await store.memory.save_vectors("m", [MessageVector(edited.id, "my prod password is hunter2", ONES)])
     message_ref = PlatformMessage("slack", "T1", "C1", "1.1")
     assert await store.edit_platform_message(message_ref, "bob", "not bob's to edit", 3) == 0
     assert await store.edit_platform_message(message_ref, "ann", "my password is [redacted]", 40) == 1
@@ -147,3 +146,17 @@ async def test_replies_stored_before_links_existed_are_linked_to_the_question_ri
         assert await contents(store, conv.id) == ["bob asks", "to bob"]
     finally:
         await store.close()
+
+
+async def test_an_edit_while_the_old_text_is_being_embedded_keeps_no_vector_of_the_old_text(store: Store) -> None:
+    conv = await store.active_conversation(KEY, NOW)
+    edited = await store.add_message(conv.id, said("my prod password is hunter2", "ann", "1.1"))
+    [claimed] = await store.memory.claim_pending(10, NOW, NOW)  # the embedder holds the old text…
+    assert claimed.content == "my prod password is hunter2"
+    assert await store.edit_platform_message(PlatformMessage("slack", "T1", "C1", "1.1"), "ann", "[redacted]", 3) == 1
+    # …and saves its vector after the edit
+    await store.memory.save_vectors("m", [MessageVector(claimed.message_id, claimed.content, ONES)])
+    assert await vectors(store) == []  # the old text cannot be found by its meaning
+    assert [(p.message_id, p.content) for p in await store.memory.claim_pending(10, NOW, NOW)] == [
+        (edited.id, "[redacted]")
+    ]  # the new text still waits to be embedded

@@ -25,7 +25,7 @@ from storage.ledger_records import (
     Settlement,
     Units,
 )
-from storage.memory_records import VectorScope
+from storage.memory_records import MessageVector, VectorScope
 from storage.prompt_records import PromptRun
 from tests.harness.store_contract import NOW
 from tests.harness.stores import fresh_database, opened
@@ -278,7 +278,7 @@ async def test_memory_queue_claims_once_and_retries_after_the_lease(store: Store
         "slack", "T1", "C1",
     )  # fmt: skip
     assert await store.memory.claim_pending(10, NOW, lease) == []
-    await store.memory.save_vectors("m@2", [(ids[0], vector(1, 0))])
+    await store.memory.save_vectors("m@2", [MessageVector(ids[0], "m0", vector(1, 0))])
     await store.memory.skip([ids[1]])
     later = lease + timedelta(seconds=1)
     assert [p.message_id for p in await store.memory.claim_pending(10, later, later + timedelta(minutes=5))] == ids[2:]
@@ -295,7 +295,8 @@ async def test_memory_scans_pages_within_a_scope(store: Store) -> None:
     later = NOW + timedelta(days=3)
     ids = [(await store.add_message(conv.id, user(f"m{i}", 5))).id for i in range(3)]
     ids.append((await store.add_message(other.id, NewMessage("user", "x", 5, later, author_id="u2"))).id)
-    await store.memory.save_vectors("m@2", [(i, vector(1, n)) for n, i in enumerate(ids)])
+    texts = ["m0", "m1", "m2", "x"]
+    await store.memory.save_vectors("m@2", [MessageVector(i, texts[n], vector(1, n)) for n, i in enumerate(ids)])
     team = VectorScope("slack", "T1", "m@2")
 
     async def scan(scope: VectorScope, page: int = 10) -> list[int]:
@@ -319,7 +320,7 @@ async def test_memory_scans_pages_within_a_scope(store: Store) -> None:
     assert (hits[ids[3]].content, hits[ids[3]].channel_id, hits[ids[3]].thread_id) == ("x", "C2", "172.1")
     assert hits[ids[3]].created_at == later
     # A message keeps one vector, of the latest model; after a model change the rest wait to be redone.
-    await store.memory.save_vectors("other@2", [(ids[0], vector(0, 1))])
+    await store.memory.save_vectors("other@2", [MessageVector(ids[0], "m0", vector(0, 1))])
     assert await scan(VectorScope("slack", "T1", "other@2")) == ids[:1]
     assert await scan(team) == ids[1:]
     assert await store.memory.requeue_other_models("other@2") == 3

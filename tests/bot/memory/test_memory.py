@@ -17,6 +17,7 @@ from bot.chat.engine import Engine
 from bot.chat.window import RECALL_HEADER
 from bot.memory.semantic import CLAIM_LEASE, MEMORY_PAYER
 from bot.settings import Settings
+from storage.memory_records import MessageVector
 from tests.conftest import message
 from tests.fakes.openai_server import (
     EmbeddingReply,
@@ -284,8 +285,9 @@ async def test_the_background_task_embeds_soon_after_a_turn_and_redoes_other_mod
     memory_engine: Engine, db_url: str
 ) -> None:
     await say(memory_engine, "from before the model changed")
-    ids = [row[0] for row in db_rows(db_url, "SELECT id FROM messages")]
-    await memory_engine.store.memory.save_vectors("old-model@2", [(i, b"\0" * 8) for i in ids])
+    stored = db_rows(db_url, "SELECT id, content FROM messages")
+    old = [MessageVector(i, text, b"\0" * 8) for i, text in stored]
+    await memory_engine.store.memory.save_vectors("old-model@2", old)
     stop = asyncio.Event()
     models = "SELECT model, count(*) FROM message_vectors GROUP BY model"
     async with memory_engine.background(stop):
