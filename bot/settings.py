@@ -327,7 +327,27 @@ class Settings(BaseSettings):
         return [s.get_secret_value() for s in (*values, *keys) if s is not None and s.get_secret_value()]
 
 
-class _BlankMeansModelsOwn(PydanticBaseSettingsSource):
+class _OneField(PydanticBaseSettingsSource):
+    """A settings source that answers for one field itself, reading the environment and the .env files."""
+
+    NAME = ""
+
+    def __init__(self, settings_cls: type[BaseSettings], dotenv: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._dotenv = dotenv
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: `__call__` answers for the one field."""
+        return None, field_name, False
+
+    def _dotenv_files(self) -> list[Mapping[str, str | None]]:
+        """The values of each .env file there is, in order (a later file wins)."""
+        env_file = getattr(self._dotenv, "env_file", None)
+        files = [env_file] if isinstance(env_file, str | os.PathLike) else list(env_file or [])
+        return [dotenv_values(path) for path in files if Path(path).is_file()]
+
+
+class _BlankMeansModelsOwn(_OneField):
     """`EMBEDDING_DIMENSIONS=` (empty) means "the model's own size": no `dimensions` is sent.
 
     Every other empty variable means "not set" (the default applies); this one's default is 512, which
@@ -336,47 +356,26 @@ class _BlankMeansModelsOwn(PydanticBaseSettingsSource):
 
     NAME = "embedding_dimensions"
 
-    def __init__(self, settings_cls: type[BaseSettings], dotenv: PydanticBaseSettingsSource) -> None:
-        super().__init__(settings_cls)
-        self._dotenv = dotenv
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        """Unused: `__call__` answers for the one field."""
-        return None, field_name, False
-
     def __call__(self) -> dict[str, Any]:
         env = {key.lower(): value for key, value in os.environ.items()}
         if self.NAME in env:  # the environment wins over .env, as for every setting
             return {self.NAME: None} if not env[self.NAME].strip() else {}
-        env_file = getattr(self._dotenv, "env_file", None)
-        files = [env_file] if isinstance(env_file, str | os.PathLike) else list(env_file or [])
-        for path in reversed(files):  # a later file wins
-            values = {key.lower(): value for key, value in dotenv_values(path).items()} if Path(path).is_file() else {}
+        for found in reversed(self._dotenv_files()):  # a later file wins
+            values = {key.lower(): value for key, value in found.items()}
             if self.NAME in values:
                 return {self.NAME: None} if not (values[self.NAME] or "").strip() else {}
         return {}
 
 
-class _ProviderKeys(PydanticBaseSettingsSource):
+class _ProviderKeys(_OneField):
     """PROVIDER_<NAME>_API_KEY variables (from the environment and .env, the environment winning), one per
     provider PROVIDERS names: a setting whose names are not known in advance. An empty one means not set."""
 
     NAME = "provider_api_keys"
 
-    def __init__(self, settings_cls: type[BaseSettings], dotenv: PydanticBaseSettingsSource) -> None:
-        super().__init__(settings_cls)
-        self._dotenv = dotenv
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        """Unused: `__call__` answers for the one field."""
-        return None, field_name, False
-
     def __call__(self) -> dict[str, Any]:
-        env_file = getattr(self._dotenv, "env_file", None)
-        files = [env_file] if isinstance(env_file, str | os.PathLike) else list(env_file or [])
         found: dict[str, str] = {}
-        sources: list[Mapping[str, str | None]] = [dotenv_values(p) for p in files if Path(p).is_file()]
-        for values in [*sources, os.environ]:  # later ones win
+        for values in [*self._dotenv_files(), os.environ]:  # later ones win
             for key, value in values.items():
                 if KEY_VARIABLE.match(key):
                     found[key.upper()] = value or ""

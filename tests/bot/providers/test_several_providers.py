@@ -213,3 +213,18 @@ async def test_media_models_may_not_name_another_provider(make_settings: Any, fa
     with pytest.raises(ConfigError, match="IMAGE_MODEL: 'ollama/flux' names provider 'ollama'"):
         async with open_engine(settings):
             pass
+
+
+def test_a_provider_key_is_read_from_dotenv_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "PROVIDERS=ollama=http://localhost:11434/v1,groq=https://api.groq.com/openai/v1\n"
+        "PROVIDER_OLLAMA_API_KEY=from-dotenv-1\nPROVIDER_GROQ_API_KEY=from-dotenv-2\n",
+        "utf-8",
+    )
+    monkeypatch.setenv("PROVIDER_GROQ_API_KEY", "from-environment")
+    settings = load_settings(env_file=env_file)
+    keys = {name: key.get_secret_value() for name, key in settings.provider_api_keys.items()}
+    assert keys == {"PROVIDER_OLLAMA_API_KEY": "from-dotenv-1", "PROVIDER_GROQ_API_KEY": "from-environment"}
