@@ -76,13 +76,13 @@ class StoredThreadContexts(AsyncAssistantThreadContextStore):
 class PaneAssistant(AsyncAssistant):
     """bolt's Assistant, except that edits and deletions in a DM thread go on to the app's listeners."""
 
-    async def async_process(  # type: ignore[override]
+    async def async_process(
         self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[BoltResponse]]
     ) -> BoltResponse | None:
         event = req.body.get("event") or {}
         if event.get("type") == "message" and event.get("subtype") in PASSED_ON_SUBTYPES:
             return await next()
-        return await super().async_process(req=req, resp=resp, next=next)  # type: ignore[no-any-return]
+        return await super().async_process(req=req, resp=resp, next=next)
 
 
 class PaneResponder:
@@ -201,7 +201,8 @@ class AssistantPane:
                 # The catch-up is the /catchup command about the viewed channel, asked from the pane: the
                 # message keeps its author's directory (whose current channel is the DM, so the viewed one
                 # must pass the same visibility check as any other) and its answer goes to the pane.
-                await self._engine.handle(replace(message, channel_id=channel, thread_id="", command=catchup), responder)
+                about = replace(message, channel_id=channel, thread_id="", command=catchup)
+                await self._engine.handle(about, responder)
         finally:
             await responder.clear_status()
 

@@ -63,4 +63,5 @@ class SQLAssistantThreads:
 
     async def claim_title(self, thread: PaneThread, now: datetime) -> bool:
         t = thread
-        return await self._db.fetchrow(CLAIM_TITLE, t.channel_id, t.thread_ts, t.team_id, t.user_id, _at(now)) is not None
+        claimed = await self._db.fetchrow(CLAIM_TITLE, t.channel_id, t.thread_ts, t.team_id, t.user_id, _at(now))
+        return claimed is not None

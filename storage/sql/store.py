@@ -25,8 +25,8 @@ from storage.records import (
     TurnLease,
     WindowMessage,
 )
-from storage.sql.connection import Connection, Database, Row, Statement, conversation_lock
 from storage.sql.assistant_threads import FORGET_ASSISTANT_THREADS, SQLAssistantThreads
+from storage.sql.connection import Connection, Database, Row, Statement, conversation_lock
 from storage.sql.digests import SQLDigests
 from storage.sql.ledger import SETTLE, SQLLedger, settle_params
 from storage.sql.memory import SQLMemory

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import pytest
 
 from adapters.slack.assistant import CATCH_ME_UP, NEEDS_A_CHANNEL
+from storage import ConversationKey
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.harness.slack import Harness, slack, until
 from tests.harness.slack_assistant import PANE, THREAD, context_changed, pane_message, thread_started
@@ -157,3 +159,26 @@ async def test_a_bot_message_or_a_retried_delivery_is_answered_once(slack: Harne
     await until(lambda: len(fake_openai.chat_requests()) >= 2 and slack.api.pane("status")[-1:] == [""])
     asked = sorted(r["messages"][-1]["content"] for r in fake_openai.chat_requests())  # handled concurrently
     assert asked == ["Hello?", "Still there?"]
+
+
+async def test_an_edit_in_a_pane_thread_still_reaches_the_stored_conversation(
+    slack: Harness, fake_openai: FakeOpenAI
+) -> None:
+    await slack.event(thread_started("C1"), event_id="Ev1")
+    asked = recent(2)
+    await slack.event(pane_message("What is the capitol of France?", asked), event_id="Ev2")
+    await until(lambda: slack.api.pane("status")[-1:] == [""] and bool(fake_openai.chat_requests()))
+    edit = {"type": "message", "subtype": "message_changed", "channel": PANE, "channel_type": "im",
+            "ts": recent(1), "message": {"type": "message", "user": "U1", "text": "What is the capital of France?",
+                                         "ts": asked, "thread_ts": THREAD},
+            "previous_message": {"type": "message", "user": "U1", "text": "What is the capitol of France?",
+                                 "ts": asked, "thread_ts": THREAD}}  # fmt: skip
+    await slack.event(edit, event_id="Ev3")
+    key = ConversationKey("slack", "T1", PANE, THREAD)
+    stored: list[str] = []
+    for _ in range(1500):  # bounds the wait for the work after the ack; not a timing assertion
+        stored = [m.content for m in await slack.engine.stored_messages(key) if m.role == "user"]
+        if stored == ["What is the capital of France?"]:
+            break
+        await asyncio.sleep(0.01)
+    assert stored == ["What is the capital of France?"]  # bolt's Assistant alone would have dropped the edit
