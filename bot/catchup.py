@@ -59,6 +59,15 @@ COMBINE_INSTRUCTION = (
 )
 
 
+EXCLUDED = "This channel is not open to catch-ups (an admin listed it in CATCHUP_EXCLUDED_CHANNELS)"
+
+
+def refuse_excluded(settings: Settings, channel_id: str, consequence: str = "") -> None:
+    """Refuse a channel listed in CATCHUP_EXCLUDED_CHANNELS: never read for a catch-up or a digest, for anyone."""
+    if channel_id in settings.catchup_excluded_channel_ids:
+        raise NotAllowed(f"{EXCLUDED}{consequence}.")
+
+
 def parse_since(word: str | None, now: datetime, tz: ZoneInfo) -> datetime:
     """The start of a catch-up: `30m`, `2h`, `3d`, `1w`, `yesterday` (its midnight), `YYYY-MM-DD` (its
     midnight), all in `tz`; 24 hours ago without a word."""
@@ -147,8 +156,7 @@ class CatchUps:
     async def channel_digest(self, directory: Directory, charge: Charge, since: datetime) -> str:
         """A channel's catch-up since `since`, posted on a schedule (bot/digests.py): no asker, so it is
         read with the platform's own directory and charged as `charge` (the team's digest payer)."""
-        if charge.channel_id in self._settings.catchup_excluded_channel_ids:
-            raise NotAllowed("This channel is not open to catch-ups (an admin listed it in CATCHUP_EXCLUDED_CHANNELS).")
+        refuse_excluded(self._settings, charge.channel_id)
         return await self._catch_up(directory, charge.channel_id, "", since, charge, _unseen)
 
     async def _catch_up(
@@ -165,8 +173,7 @@ class CatchUps:
 
     async def check_readable(self, message: IncomingMessage, channel: str, thread: str) -> None:
         """Refuse an excluded channel, or one (or a thread) the asker may not read."""
-        if channel in self._settings.catchup_excluded_channel_ids:
-            raise NotAllowed("This channel is not open to catch-ups (an admin listed it in CATCHUP_EXCLUDED_CHANNELS).")
+        refuse_excluded(self._settings, channel)
         directory = message.directory
         if channel not in await directory.visible_channels([channel]) or (
             thread and not await directory.can_read_thread(channel, thread)

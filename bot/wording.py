@@ -15,6 +15,7 @@ _SINGULAR = {
     "ratings": "rating",
     "prompt runs": "prompt run",
     "dashboard sign-ins": "dashboard sign-in",
+    "assistant threads": "assistant thread",
     "records pseudonymized": "record pseudonymized",
     "prompts": "prompt",
     "versions": "version",

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 
+from storage.assistant_threads import AssistantThreads
 from storage.digests import Digests
 from storage.ledger_records import (
     InFlightLease,
@@ -240,6 +241,10 @@ class Store(Protocol):
     @property
     def digests(self) -> Digests:
         """The channels' digest schedules."""
+
+    @property
+    def assistant_threads(self) -> AssistantThreads:
+        """The channel viewed beside each Slack assistant thread."""
 
     async def close(self) -> None:
         """Release the connection(s)."""

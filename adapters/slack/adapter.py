@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.common.approvals import PendingApprovals
 from adapters.common.http_server import serve_until
 from adapters.common.ttl_cache import TTLCache
+from adapters.slack.assistant import AssistantPane
 from adapters.slack.directory import SlackChannelAccess, SlackChannels, SlackDirectory, display_name
 from adapters.slack.events import (
     UNLABELLED_USER,
@@ -96,6 +97,9 @@ class SlackAdapter:
             request_verification_enabled=secret is not None,
             process_before_response=False,
         )
+        # The AI-app assistant pane (adapters/slack/assistant.py): bolt's Assistant middleware takes its events
+        # before the listeners below, in Socket Mode and HTTP mode alike (both serve this app).
+        self.app.assistant(AssistantPane(self, engine).middleware())
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
         for spec in engine.commands:
@@ -103,6 +107,11 @@ class SlackAdapter:
         self.app.shortcut(TRANSCRIBE_SHORTCUT)(self._on_transcribe_shortcut)
         self.approvals = PendingApprovals()
         self.app.action(re.compile(f"^{APPROVAL_ACTION}_"))(self._on_approval)
+
+    @property
+    def channels(self) -> SlackChannels:
+        """The process's caches of channels and memberships (and the patient history reader)."""
+        return self._channels
 
     @property
     def client(self) -> AsyncWebClient:
@@ -164,19 +173,32 @@ class SlackAdapter:
     ) -> None:  # fmt: skip
         if not await self._engine.first_delivery("slack", claim):
             return  # the other event of the same mention, or a redelivery
-        files, unshared = await self._shared_files(event.get("files") or ())
-        team_id = team_of(body, context)
-        event = {**event, "files": files, "text": await self._named(team_id, str(event.get("text") or ""), context)}
-        message = self._with_directory(await self._incoming(event, body, context))
-        responder = SlackResponder(
-            self._client, channel=message.channel_id, thread_ts=message.thread_id, user_id=message.author.id,
-            team_id=message.team_id, interval=self._edit_interval, native_streaming=self._native_streaming,
-            response_url=response_url, bot_user_id=bot_user_of(context), approvals=self.approvals,
-        )  # fmt: skip
+        message, unshared = await self.prepared(event, body, context)
+        responder = self.responder(message, context, response_url=response_url)
         if unshared and (message.command is not None or not message.text.strip()):
             await responder.send_error(FILE_NOT_SHARED.format(names=", ".join(unshared)))
             return
         await self._engine.handle(message, responder)
+
+    async def prepared(
+        self, event: dict[str, Any], body: dict[str, Any], context: dict[str, Any]
+    ) -> tuple[IncomingMessage, list[str]]:
+        """The event as the engine's message (people named, shared files' URLs fetched, the author's
+        directory), and the names of the files Slack would not give."""
+        files, unshared = await self._shared_files(event.get("files") or ())
+        team_id = team_of(body, context)
+        event = {**event, "files": files, "text": await self._named(team_id, str(event.get("text") or ""), context)}
+        return self._with_directory(await self._incoming(event, body, context)), unshared
+
+    def responder(
+        self, message: IncomingMessage, context: Mapping[str, Any], *, response_url: str | None = None
+    ) -> SlackResponder:
+        """The responder that answers `message` in its thread."""
+        return SlackResponder(
+            self._client, channel=message.channel_id, thread_ts=message.thread_id, user_id=message.author.id,
+            team_id=message.team_id, interval=self._edit_interval, native_streaming=self._native_streaming,
+            response_url=response_url, bot_user_id=bot_user_of(context), approvals=self.approvals,
+        )  # fmt: skip
 
     async def _shared_files(self, files: Any) -> tuple[list[dict[str, Any]], list[str]]:
         """The event's files with their download URLs; those Slack will not give, by name.

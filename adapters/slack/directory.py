@@ -59,7 +59,7 @@ class SlackChannels:
             token=client.token, base_url=client.base_url, timeout=client.timeout, retry_handlers=patient
         )
         self._members: TTLCache[str, frozenset[str]] = TTLCache(MEMBERSHIP_SECONDS)
-        self._public: TTLCache[str, bool] = TTLCache(PUBLIC_SECONDS)
+        self._info_cache: TTLCache[str, dict[str, Any]] = TTLCache(PUBLIC_SECONDS)
         self._names: TTLCache[str, str] = TTLCache(NAME_SECONDS)
         self._workspace_url: str | None = None
 
@@ -111,18 +111,27 @@ class SlackChannels:
 
     async def is_public(self, channel_id: str) -> bool:
         """Whether anyone in the workspace may read the channel."""
-        cached = self._public.get(channel_id)
+        info = await self._info(channel_id)
+        return bool(info.get("is_channel")) and not any(
+            info.get(flag) for flag in ("is_private", "is_im", "is_mpim", "is_group")
+        )
+
+    async def channel_name(self, channel_id: str) -> str:
+        """The channel's name as people see it (`#general`), or its id when Slack will not say."""
+        name = (await self._info(channel_id)).get("name")
+        return f"#{name}" if name else channel_id
+
+    async def _info(self, channel_id: str) -> dict[str, Any]:
+        """conversations.info's channel (empty when it failed: treated as private, named by id)."""
+        cached = self._info_cache.get(channel_id)
         if cached is not None:
             return cached
         try:
-            info = (await self.client.conversations_info(channel=channel_id))["channel"]
+            info = dict((await self.client.conversations_info(channel=channel_id))["channel"])
         except Exception:
             log.warning("conversations.info failed for %s; treated as private", channel_id, exc_info=True)
-            return False
-        public = bool(info.get("is_channel")) and not any(
-            info.get(flag) for flag in ("is_private", "is_im", "is_mpim", "is_group")
-        )
-        return self._public.put(channel_id, public)
+            return {}
+        return self._info_cache.put(channel_id, info)
 
 
 class SlackDirectory:

@@ -16,13 +16,20 @@ TRANSCRIBE_SHORTCUT = "transcribe"  # the message shortcut's callback_id
 EVENTS_PATH = "/slack/events"
 # What the adapter calls, by scope: chat.* (chat:write), users.info (users:read), url_private and
 # files.info/files.list (files:read), files_upload_v2 (files:write), /search's membership checks
-# (channels:read, groups:read, im:read, mpim:read), mentions and messages (the *:history and app_mentions:read).
+# (channels:read, groups:read, im:read, mpim:read), mentions and messages (the *:history and app_mentions:read),
+# the assistant pane's status, title and suggested prompts (assistant:write).
 BOT_SCOPES = (
     "app_mentions:read", "channels:history", "groups:history", "im:history", "mpim:history", "chat:write",
     "commands", "files:read", "files:write", "users:read", "channels:read", "groups:read", "im:read", "mpim:read",
+    "assistant:write",
 )  # fmt: skip
 HINT_CHARS = 100  # Slack shows the hint on one line as people type
-BOT_EVENTS = ("app_mention", "message.channels", "message.groups", "message.im", "message.mpim")
+BOT_EVENTS = (
+    "app_mention", "message.channels", "message.groups", "message.im", "message.mpim",
+    "assistant_thread_started", "assistant_thread_context_changed",
+)  # fmt: skip
+# The AI-app assistant pane (adapters/slack/assistant.py); its suggested prompts are set per thread.
+ASSISTANT_DESCRIPTION = "Ask me anything, or to catch you up on the channel you are viewing."
 
 HEADER = """\
 # Create the Slack app from this manifest (api.slack.com/apps → Create New App → From a manifest).
@@ -63,6 +70,7 @@ def manifest(commands: CommandRegistry, *, url: str | None = None, name: str = "
                 }
             ],
             "slash_commands": slash,
+            "assistant_view": {"assistant_description": ASSISTANT_DESCRIPTION},
         },
         "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
         "settings": settings,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+from bot.catchup import refuse_excluded
 from bot.commands.registry import CommandContext, CommandSpec, Subcommand, admins_only, exactly
 from bot.digests import DAILY, PERIODS, WEEKLY, describe, latest_run, parse_schedule
 from bot.errors import BadCommand
@@ -38,8 +39,11 @@ async def show_digest(ctx: CommandContext, _: tuple[str, ...]) -> None:
 
 async def set_digest(ctx: CommandContext, words: tuple[str, ...]) -> None:
     when = parse_schedule((ctx.command.args[0], *words))
+    key = _admin_key(ctx)
+    # Every run would be refused: say so now rather than fail each time.
+    refuse_excluded(ctx.services.settings, key.channel_id, ", so it can have no digest")
     now = ctx.services.clock()
-    schedule = DigestSchedule(_admin_key(ctx), when.period, when.weekday, when.at, ctx.message.author.id, now)
+    schedule = DigestSchedule(key, when.period, when.weekday, when.at, ctx.message.author.id, now)
     await ctx.services.digests.set(schedule)
     first = latest_run(schedule, now, _tz(ctx)) + PERIODS[when.period]
     await ctx.responder.send_text(

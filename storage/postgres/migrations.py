@@ -5,6 +5,7 @@ several bot processes starting together migrate exactly once.
 
 from __future__ import annotations
 
+from storage.sql.assistant_threads import CREATE_ASSISTANT_THREADS
 from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
 from storage.sql.tool_servers import CREATE_CHANNEL_TOOL_SERVERS, CREATE_TOOL_CALLS
@@ -329,5 +330,10 @@ MIGRATIONS: list[Migration] = [
             PRIMARY KEY (platform, team_id, channel_id)
         );
         """,
+    ),
+    Migration(
+        # See catchup_assistant_threads in storage/sqlite/migrations.py.
+        "catchup_assistant_threads",
+        CREATE_ASSISTANT_THREADS,
     ),
 ]

@@ -25,6 +25,7 @@ from storage.records import (
     TurnLease,
     WindowMessage,
 )
+from storage.sql.assistant_threads import FORGET_ASSISTANT_THREADS, SQLAssistantThreads
 from storage.sql.connection import Connection, Database, Row, Statement, conversation_lock
 from storage.sql.digests import SQLDigests
 from storage.sql.ledger import SETTLE, SQLLedger, settle_params
@@ -183,6 +184,7 @@ class SQLStore:
         self._signins = SQLSignIns(db)
         self._tool_servers = SQLToolServers(db)
         self._digests = SQLDigests(db)
+        self._assistant_threads = SQLAssistantThreads(db)
 
     @property
     def ledger(self) -> Ledger:
@@ -213,6 +215,11 @@ class SQLStore:
     def digests(self) -> SQLDigests:
         """The channels' digest schedules, on the same database (claimed once across processes)."""
         return self._digests
+
+    @property
+    def assistant_threads(self) -> SQLAssistantThreads:
+        """The channel viewed beside each Slack assistant thread, on the same database (shared by every worker)."""
+        return self._assistant_threads
 
     async def close(self) -> None:
         """Close the connection or pool."""
@@ -364,6 +371,8 @@ class SQLStore:
             counts["prompt runs"] = len(await tx.fetch(FORGET_RUNS, team_id, user_id))
             # Their open dashboard sessions end and unused links stop working: the rows with their id and name go.
             counts["dashboard sign-ins"] = sum([len(await tx.fetch(sql, team_id, user_id)) for sql in END_SIGNINS])
+            # Which channel they viewed beside the assistant pane is theirs: it goes.
+            counts["assistant threads"] = len(await tx.fetch(FORGET_ASSISTANT_THREADS, team_id, user_id))
             pseudonymized = 0
             pseudonymized += await tx.execute(FORGET_LEDGER_ROWS, team_id, user_id, pseudonym)
             pseudonymized += await tx.execute(FORGET_LEDGER_TOTALS, team_id, user_id, pseudonym, keep_day)

@@ -7,6 +7,7 @@ Never edit or reorder a migration that has shipped; append a new one to both lis
 
 from __future__ import annotations
 
+from storage.sql.assistant_threads import CREATE_ASSISTANT_THREADS
 from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
 from storage.sql.tool_servers import CREATE_CHANNEL_TOOL_SERVERS, CREATE_TOOL_CALLS
@@ -486,5 +487,11 @@ MIGRATIONS: list[Migration] = [
                 PRIMARY KEY (platform, team_id, channel_id)
             ) WITHOUT ROWID
             """,
+    ),
+    Migration(
+        "catchup_assistant_threads",
+        # Slack's assistant pane: the channel a person views beside each assistant thread, and whether the
+        # thread has its title (storage/sql/assistant_threads.py: one DDL for both databases).
+        CREATE_ASSISTANT_THREADS,
     ),
 ]

@@ -174,6 +174,19 @@ def schedule(
     )
 
 
+async def test_a_digest_for_an_excluded_channel_is_refused_and_nothing_is_stored(
+    berlin_settings: Settings, sqlite_store: Store
+) -> None:
+    settings = berlin_settings.model_copy(update={"catchup_excluded_channels": "c9, c1"})
+    cs = services(settings, sqlite_store, Clock(FRIDAY_9))
+    for text in ("/digest daily 09:00", "/digest weekly mon 09:00"):
+        with pytest.raises(NotAllowed, match=r"not open to catch-ups .*CATCHUP_EXCLUDED_CHANNELS.*no digest"):
+            await run(cs, text)
+    assert await sqlite_store.digests.schedules() == []
+    assert "no digest" in await run(cs, "/digest")
+    assert "daily at 09:00" in await run(cs, "/digest daily 09:00", channel="c2")  # another channel may have one
+
+
 def test_latest_run_is_the_last_scheduled_time_in_the_zone_also_across_a_dst_change() -> None:
     from zoneinfo import ZoneInfo
 

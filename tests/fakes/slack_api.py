@@ -67,6 +67,16 @@ class FakeSlack(LoopbackServer):
             parent.update(thread_ts=thread_ts, reply_count=parent.get("reply_count", 0) + 1, latest_reply=ts)
         self.history.setdefault(channel, []).append(message)
 
+    def pane(self, what: str) -> list[Any]:
+        """What the assistant pane was given, in order: `status` (assistant.threads.setStatus), `title`
+        (setTitle) or `prompts` (setSuggestedPrompts: the prompts' messages)."""
+        method = {"status": "assistant.threads.setStatus", "title": "assistant.threads.setTitle",
+                  "prompts": "assistant.threads.setSuggestedPrompts"}[what]  # fmt: skip
+        calls = self.called(method)
+        if what == "prompts":
+            return [[p["message"] for p in c["prompts"]] for c in calls]
+        return [c[what] for c in calls]
+
     def called(self, method: str) -> list[dict[str, Any]]:
         """The arguments of every call to `method`, in order."""
         return [c.args for c in self.calls if c.method == method]
@@ -92,6 +102,8 @@ class FakeSlack(LoopbackServer):
             return web.json_response({"ok": False, "error": "not_in_channel"})
         if method == "files.info" and str(args.get("file")) not in self.file_info:
             return web.json_response({"ok": False, "error": "file_not_found"})
+        if method.startswith("assistant.threads.") and not (args.get("channel_id") and args.get("thread_ts")):
+            return web.json_response({"ok": False, "error": "invalid_arguments"})  # the pane's thread is required
         if method.endswith("Stream") and self.refuse_streaming:
             return web.json_response({"ok": False, "error": "method_not_supported_for_channel_type"})
         return web.json_response({"ok": True, **self._answer(method, args)})

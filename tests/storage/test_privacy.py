@@ -140,7 +140,7 @@ async def test_replies_stored_before_links_existed_are_linked_to_the_question_ri
     try:
         assert await store.forget_user("T1", "alice", "forgotten-x") == {
             "messages": 2, "replies": 1, "ratings": 0, "prompt runs": 0, "dashboard sign-ins": 0,
-            "records pseudonymized": 0,
+            "assistant threads": 0, "records pseudonymized": 0,
         }  # fmt: skip
         conv = await store.active_conversation(KEY, NOW)
         assert await contents(store, conv.id) == ["bob asks", "to bob"]

@@ -43,6 +43,14 @@ def test_the_manifest_asks_for_the_events_and_scopes_the_adapter_uses() -> None:
     assert {"chat:write", "users:read", "files:read", "files:write", "commands", "app_mentions:read"} <= scopes
 
 
+def test_the_manifest_turns_on_the_assistant_pane() -> None:
+    shipped = yaml.safe_load(MANIFEST.read_text())
+    assert shipped["features"]["assistant_view"]["assistant_description"]
+    assert "assistant:write" in shipped["oauth_config"]["scopes"]["bot"]  # setStatus, setTitle, setSuggestedPrompts
+    events = set(shipped["settings"]["event_subscriptions"]["bot_events"])
+    assert {"assistant_thread_started", "assistant_thread_context_changed", "message.im"} <= events
+
+
 def test_the_cli_prints_the_manifest_with_the_prefix_and_http_urls(tmp_path: Path) -> None:
     env: dict[str, Any] = {"COMMAND_PREFIX": "tb-", "PATH": "/usr/bin:/bin"}
     url = "https://bot.example.org/slack/events"

@@ -290,7 +290,7 @@ async def test_forget_removes_my_messages_runs_and_ratings_and_pseudonymizes_the
     # 4: two ledger rows, the prompt and its version; today's spend total stays with ann (it keeps counting).
     assert done == (
         "Done. Removed or pseudonymized: 1 message, 1 reply, 0 ratings, 1 prompt run, 0 dashboard sign-ins, "
-        "4 records pseudonymized."
+        "0 assistant threads, 4 records pseudonymized."
     )
     store = await open_store(settings.database_url)
     try:
