@@ -82,7 +82,7 @@ class DiscardingResponder:
     ) -> None:
         pass
 
-    async def show_status(self, text: str) -> None:
+    async def show_status(self, text: str, *, private: bool = False) -> None:
         pass
 
     async def send_error(self, message: str) -> None:

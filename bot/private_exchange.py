@@ -66,9 +66,9 @@ class PrivateExchange:
         except CannotReplyPrivately as exc:
             raise PrivateUnreachable(self._unreachable) from exc
 
-    async def show_status(self, text: str) -> None:
-        """Status lines carry no answer."""
-        await self._inner.show_status(text)
+    async def show_status(self, text: str, *, private: bool = True) -> None:
+        """Progress of a private exchange is for the asker alone: others must not even see it is running."""
+        await self._inner.show_status(text, private=True)
 
     async def send_error(self, message: str) -> None:
         """Errors go out the platform's usual way (private where it has private replies)."""

@@ -36,8 +36,9 @@ class Responder(Protocol):
     ) -> None:
         """Upload a file (an image, a transcript) with an optional caption; `private` as for send_text."""
 
-    async def show_status(self, text: str) -> None:
-        """Show transient progress ("thinking…", "transcribing part 2 of 5")."""
+    async def show_status(self, text: str, *, private: bool = False) -> None:
+        """Show transient progress ("thinking…", "transcribing part 2 of 5"); for a `private` exchange, where
+        only the asker sees it (or not at all where the platform cannot)."""
 
     async def send_error(self, message: str) -> None:
         """Tell the author something went wrong, in words they can act on (private where possible)."""

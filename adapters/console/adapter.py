@@ -104,8 +104,9 @@ class ConsoleResponder:
         path = await asyncio.to_thread(_write_unique, self._files_dir, filename, data)
         await self.send_text(f"{caption}\n[file] {path}" if caption else f"[file] {path}")
 
-    async def show_status(self, text: str) -> None:
-        """On a terminal, show the status on the current line until the next output; a pipe gets none."""
+    async def show_status(self, text: str, *, private: bool = False) -> None:
+        """On a terminal, show the status on the current line until the next output; a pipe gets none (the
+        terminal is the asker's own, so private or not it shows the same)."""
         if not self._live:
             return
         self.write(f"… {text}")

@@ -154,8 +154,9 @@ class ChannelResponder:
         await self._send(where, private, content=caption[:MESSAGE_LIMIT] or None, file=file)
         await self._tell_sent_by_dm(where)
 
-    async def show_status(self, text: str) -> None:
-        """The typing indicator (it lasts about ten seconds or until the bot sends)."""
+    async def show_status(self, text: str, *, private: bool = False) -> None:
+        """The typing indicator (it lasts about ten seconds or until the bot sends); it shows no content, and
+        a private exchange here answers a mention everyone saw."""
         await self._channel.typing()
 
     async def send_error(self, message: str) -> None:
@@ -237,8 +238,8 @@ class InteractionResponder:
             allowed_mentions=NO_PINGS,
         )
 
-    async def show_status(self, text: str) -> None:
-        """The deferred "thinking…" already shows."""
+    async def show_status(self, text: str, *, private: bool = False) -> None:
+        """The deferred "thinking…" already shows (ephemeral when the command is private)."""
 
     async def send_error(self, message: str) -> None:
         """Ephemeral."""

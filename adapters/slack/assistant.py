@@ -111,7 +111,7 @@ class PaneResponder:
         """Upload into the thread (the asker's DM)."""
         await self._inner.send_file(data, filename, content_type, caption=caption)
 
-    async def show_status(self, text: str) -> None:
+    async def show_status(self, text: str, *, private: bool = False) -> None:
         """The thread's status line; "reading history…" names the channel being read."""
         if self._reading is not None and text.startswith("reading history"):
             text = text.replace("history", await self._reading(), 1)

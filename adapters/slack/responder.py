@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 3_500
 # chat.update is Tier 3 (~50/min per workspace; in practice about one per second per message).
 EDIT_INTERVAL = 1.0
+# A private exchange's progress is an ephemeral line, which Slack cannot edit or delete: one at first, then
+# at most one more this often, so a slow read (history at one call a minute) still shows it is moving.
+PRIVATE_STATUS_INTERVAL = 30.0
 
 
 def slack_reply(
@@ -272,6 +275,7 @@ class SlackResponder:
         self._user_id = user_id
         self._interval = interval
         self._placeholder_ts: str | None = None
+        self._private_status_at: float | None = None  # when the last private progress line was posted
         self._team_id = team_id
         self._native = native_streaming
 
@@ -366,10 +370,14 @@ class SlackResponder:
             self._outside = True
             raise CannotPost(invite_hint(self._bot_user_id)) from None
 
-    async def show_status(self, text: str) -> None:
+    async def show_status(self, text: str, *, private: bool = False) -> None:
         """A placeholder message ("_thinking…_") that the streamed reply then edits into the answer;
-        none where the bot is not in the channel (the answer comes whole through response_url)."""
+        none where the bot is not in the channel (the answer comes whole through response_url). A private
+        exchange's progress is ephemeral: a public placeholder would show the channel that someone asked."""
         if self._outside:
+            return
+        if private:
+            await self._show_private_status(text)
             return
         try:
             if self._placeholder_ts is None:
@@ -385,6 +393,18 @@ class SlackResponder:
             if not is_outside(exc):
                 raise
             self._outside = True
+
+    async def _show_private_status(self, text: str) -> None:
+        now = time.monotonic()
+        if self._private_status_at is not None and now - self._private_status_at < PRIVATE_STATUS_INTERVAL:
+            return
+        self._private_status_at = now
+        try:
+            await self._client.chat_postEphemeral(
+                channel=self._channel, user=self._user_id, thread_ts=self._thread_ts, text=f"_{neutralise(text)}_"
+            )
+        except SlackApiError as exc:  # progress is a courtesy: the answer still comes through response_url
+            log.info("a private progress line was refused: %s", exc.response.get("error"))
 
     async def send_error(self, message: str) -> None:
         """Tell the author only (ephemeral); fall back to the thread if ephemerals are refused."""

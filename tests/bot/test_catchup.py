@@ -84,6 +84,7 @@ async def test_a_long_history_is_summarized_in_parts_then_combined_with_progress
         await engine.handle(asked, responder)
     requests = fake_openai.chat_requests()[turns:]
     assert responder.statuses[:2] == ["reading history…", "reading history… 50 messages so far"]  # of 80
+    assert all(responder.private_statuses)  # a private catch-up's progress is for the asker alone
     parts = [s for s in responder.statuses if s.startswith("summarizing part")]
     assert len(parts) == 8 and parts[1] == "summarizing part 2 of 8"
     # 8 parts' notes, 3 to a combining call (what fits 500 input tokens with notes of up to 110), then those 3.

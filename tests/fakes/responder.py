@@ -41,6 +41,7 @@ class RecordingResponder:
     streams: list[RecordedStream] = field(default_factory=list)
     files: list[SentFile] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)
+    private_statuses: list[bool] = field(default_factory=list)  # beside each status: was it asked privately
     errors: list[str] = field(default_factory=list)
 
     async def send_text(self, text: str, *, private: bool = False) -> None:
@@ -56,8 +57,9 @@ class RecordingResponder:
     ) -> None:
         self.files.append(SentFile(data, filename, content_type, caption, private))
 
-    async def show_status(self, text: str) -> None:
+    async def show_status(self, text: str, *, private: bool = False) -> None:
         self.statuses.append(text)
+        self.private_statuses.append(private)
 
     async def send_error(self, message: str) -> None:
         self.errors.append(message)

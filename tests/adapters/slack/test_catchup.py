@@ -59,7 +59,10 @@ async def test_slash_catchup_reads_every_page_through_a_429_and_answers_privatel
         "Bea Lin: Thanks!",
     ]  # the join notice is not the conversation; the 3-hour-old message is before `since`; the broadcast once
     assert len(slack.api.called("conversations.history")) >= 3
-    assert slack.api.messages == {}  # the progress line ("reading history…") is gone once the answer is sent
+    # Nobody else in the channel sees that a catch-up ran: its progress went to the asker alone.
+    assert slack.api.called("chat.postMessage") == [] and slack.api.messages == {}
+    progress = slack.api.called("chat.postEphemeral")
+    assert progress and progress[0]["text"].startswith("_reading history") and progress[0]["user"] == "U1"
 
 
 async def test_a_mention_in_a_thread_catches_up_on_the_whole_thread(slack: Harness, fake_openai: FakeOpenAI) -> None:
