@@ -1,7 +1,7 @@
 """Exact, offline token counting with the model's own encoding (tiktoken's encoder, bpe-openai's vocabularies).
 
-An encoding is built on its first count, once per process (~0.4 s, ~50 MB): importing the bot or opening the engine
-does not load it.
+An encoding is built on its first count, once per process (~0.4 s, ~50 MB); tiktoken is imported then too, so
+importing the bot or opening the engine loads neither.
 """
 
 from __future__ import annotations
@@ -9,11 +9,13 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-
-import tiktoken
+from typing import TYPE_CHECKING
 
 from bot.chat.encodings import ENCODINGS, MODEL_ENCODINGS
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    import tiktoken
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ _building = threading.Lock()  # so that threads counting at once still build an 
 
 @functools.cache
 def _built(name: str) -> tiktoken.Encoding:
+    import tiktoken
+
     spec = ENCODINGS[name]
     encoding = tiktoken.Encoding(
         name, pat_str=spec.pattern, mergeable_ranks=spec.ranks(), special_tokens=spec.special_tokens
