@@ -2,8 +2,9 @@
 
 A fresh interpreter imports the bot, opens the engine with the default settings (console, SQLite, memory on, the
 tool loop on) against the fake OpenAI server, answers one message and embeds it in the background, and says which
-of these modules it holds at each step. bpe-openai (~135 MB with an encoder), numpy (~11 MB), Pillow and asyncpg
-never belong there; the tokenizer (tiktoken) comes with the first count, not before.
+of these modules it holds at each step. bpe-openai (~135 MB with an encoder), numpy (~11 MB), Pillow, asyncpg
+and, with no MCP server configured, the MCP SDK (~27 MB) never belong there; the tokenizer (tiktoken) comes with
+the first count, not before.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 from tests.fakes.openai_server import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[2]
-WATCHED = ("bpe_openai", "numpy", "PIL", "asyncpg", "tiktoken", "pypdf", "matplotlib")
-NEVER_FOR_TEXT = {"bpe_openai", "numpy", "PIL", "asyncpg"}
+WATCHED = ("bpe_openai", "numpy", "PIL", "asyncpg", "mcp", "tiktoken", "pypdf", "matplotlib")
+NEVER_FOR_TEXT = {"bpe_openai", "numpy", "PIL", "asyncpg", "mcp"}
 
 _CHILD = """
 import asyncio, json, sys
