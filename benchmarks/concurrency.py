@@ -7,6 +7,8 @@ Two cases, on SQLite and (when a server answers) PostgreSQL:
 
 Goal <= 1.3x (SQLite) and <= 2x (PostgreSQL): the engine adds no serialization of its own across
 conversations. CPU per turn is the process's CPU time over the burst, divided by the turns.
+`raw_` is the floor under the SQLite steady case: the same statements run straight on aiosqlite
+(benchmarks/raw_driver.py) around the same 200 ms wait, with none of our code.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.raw_driver import RawTurns
 from benchmarks.support import DiscardingResponder, InstantModel, clock
 from bot.app import open_engine
 from bot.messages import Author, IncomingMessage
@@ -53,6 +56,29 @@ async def measure(database_url: str, *, steady: bool) -> dict[str, float]:
     return {"one": one, "many": many, "cpu_ms_per_turn": cpu / CONVERSATIONS * 1000}
 
 
+async def measure_raw(folder: Path) -> dict[str, float]:
+    """The steady burst's statements with none of our code: one turn alone, then CONVERSATIONS at once."""
+    raw = await RawTurns.open(folder / "raw.sqlite3", load_settings(env_file=None).chat_model, 40, 150)
+    question, answer = "a question of some forty tokens " * 8, "an answer of some hundred and fifty tokens " * 20
+
+    async def turn(i: int) -> None:
+        ledger_id = await raw.before_call(i + 10, f"c{i}", f"u{i}", question, 30_000)
+        await asyncio.sleep(MODEL_SECONDS)
+        await raw.after_call(i + 10, ledger_id, answer)
+
+    for i in range(-2, CONVERSATIONS):
+        await raw.add_conversation(i + 10, f"c{i}")
+    await turn(-1)  # warm-up
+    start = clock()
+    await turn(-2)
+    one = clock() - start
+    cpu, start = time.process_time(), clock()
+    await asyncio.gather(*(turn(i) for i in range(CONVERSATIONS)))
+    many, cpu = clock() - start, time.process_time() - cpu
+    await raw.close()
+    return {"one": one, "many": many, "cpu_ms_per_turn": cpu / CONVERSATIONS * 1000}
+
+
 def _figures(prefix: str, measured: dict[str, float]) -> dict[str, Any]:
     return {
         f"{prefix}one_request_s": round(measured["one"], 3),
@@ -73,6 +99,7 @@ async def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         result |= _figures("", await measure(f"sqlite:///{Path(tmp) / 'c.sqlite3'}", steady=False))
         result |= _figures("steady_", await measure(f"sqlite:///{Path(tmp) / 's.sqlite3'}", steady=True))
+        result |= _figures("raw_", await measure_raw(Path(tmp)))
         if await postgres_reachable() is None:
             async with fresh_database("postgres", Path(tmp)) as url:
                 result |= _figures("postgres_", await measure(url, steady=False))

@@ -12,7 +12,7 @@ from typing import Any
 from openai.types.chat import ChatCompletionToolParam
 
 from bot.memory.embeddings import Embedded, unit_vectors
-from bot.providers.llm import ChatResult, Effort, PromptMessage, TextSink
+from bot.providers.llm import ChatResult, Effort, Finish, PromptMessage, TextSink
 from storage import ModelUsage
 
 
@@ -42,7 +42,7 @@ class InstantModel:
             await asyncio.sleep(self.delay)
         if on_text is not None:
             await on_text(self.reply)
-        return ChatResult(self.reply, ModelUsage(model, 100, 12), "stop")
+        return ChatResult(self.reply, ModelUsage(model, 100, 12), Finish.DONE)
 
 
 class InstantEmbeddings:

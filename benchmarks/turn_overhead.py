@@ -1,10 +1,8 @@
 """Engine overhead per chat turn, next to a raw aiosqlite loop running the same statements.
 
 Both sides run, per turn, the statements of a steady turn with a budget set (tests/bot/chat/test_turn_cost.py
-counts them): find the open conversation, insert the user's message, select the window, reserve in
-the ledger (the limits read inside that statement), then settle and insert the reply in one
-transaction. The raw loop takes the store's own SQL texts, so both run the very same statements. The
-engine adds token counting, locking, prompt building, pricing and the responder.
+counts them; benchmarks/raw_driver.py runs them raw). The engine adds token counting, locking, prompt
+building, pricing and the responder.
 The model answers at once (InstantModel), so the ratio is our overhead, not the network's. Besides
 wall-clock percentiles, the CPU time of each side's loop per turn is measured (steadier on a shared
 machine than wall time).
@@ -18,21 +16,15 @@ from __future__ import annotations
 
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
+from benchmarks.raw_driver import RawTurns
 from benchmarks.support import DiscardingResponder, InstantEmbeddings, InstantModel, clock, summarize
 from bot.app import open_engine
 from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.messages import Author, IncomingMessage
 from bot.settings import load_settings
-from storage.sql.ledger import RESERVE, SETTLE
-from storage.sql.store import ADD_MESSAGE, OPEN_CONVERSATION, WINDOW
-from storage.sqlite import SQLiteStore
-from storage.sqlite.database import render
 
 TURNS = 1_000
 WARMUP = 50
@@ -69,57 +61,30 @@ async def engine_turns(
 
 
 async def raw_turns(folder: Path, turns: int, cpu: list[float] | None = None) -> list[float]:
-    """The same statements, hand-written, each in one trip to aiosqlite's thread (its fastest form).
-
-    The schema is the store's own (opened once through SQLiteStore so the migrations create it),
-    so both sides pay for the same indexes and ledger triggers; what differs is only our code.
-    """
-    path = folder / "raw.sqlite3"
-    await (await SQLiteStore.open(path)).close()
-    db = await aiosqlite.connect(path, isolation_level=None)
-    await db.execute("PRAGMA synchronous = NORMAL")
-    await db.execute(
-        "INSERT INTO conversations (id, platform, team_id, channel_id, created_at)"
-        " VALUES (1, 'console', 'local', 'c1', '')"
-    )
+    """The same statements, hand-written, each in one trip to aiosqlite's thread (its fastest form)."""
     # Same token counts and budget as the engine uses, counted once here (the engine counts per turn).
     settings = load_settings(env_file=None, **BUDGET)
     counter = TokenCounter.for_model(settings.chat_model)
-    question_tokens = counter.count_message(f"{WARMUP}: {QUESTION}")
-    answer_tokens = counter.count_message(ANSWER)
     budget = settings.input_token_budget - counter.count_message(settings.system_prompt) - TOKENS_PER_REPLY
-    open_conversation, add_message, window = render(OPEN_CONVERSATION), render(ADD_MESSAGE), render(WINDOW)
-    reserve, settle = render(RESERVE), render(SETTLE)
+    raw = await RawTurns.open(
+        folder / "raw.sqlite3",
+        settings.chat_model,
+        counter.count_message(f"{WARMUP}: {QUESTION}"),
+        counter.count_message(ANSWER),
+    )
+    await raw.add_conversation(1, "c1")
     times: list[float] = []
     for i in range(turns + WARMUP):
-        now = datetime.now(UTC).isoformat()
         if i == WARMUP:
             started_cpu = time.process_time()
         start = clock()
-        await db.execute_fetchall(open_conversation, ("console", "local", "c1", ""))
-        await db.execute_fetchall(
-            add_message,
-            (1, "user", f"{i}: {QUESTION}", question_tokens, "u1", "u1", "", None, None, None, now, None, 0),
-        )
-        await db.execute_fetchall(window, (1, budget))
-        [(ledger_id,)] = await db.execute_fetchall(
-            reserve,
-            ("console", "local", "u1", "c1", "chat", settings.chat_model, 2_000_000, 1_000, 0, 500, 0, 0,
-             "2026-11-24", "2026-11", now, now, "raw:1", 1_000_000_000_000, 100_000_000_000_000, None, None, None,
-             now, 0),
-        )  # fmt: skip
-        await db.execute("BEGIN IMMEDIATE")
-        await db.execute_fetchall(settle, (1_000_000, 900, 0, 100, 0, 0, now, ledger_id, 0, 0))
-        await db.execute_fetchall(
-            add_message,
-            (1, "assistant", ANSWER, answer_tokens, "", "", "", settings.chat_model, 900, 100, now, None, 0),
-        )
-        await db.execute("COMMIT")
+        ledger_id = await raw.before_call(1, "c1", "u1", f"{i}: {QUESTION}", budget)
+        await raw.after_call(1, ledger_id, ANSWER)
         if i >= WARMUP:
             times.append(clock() - start)
     if cpu is not None:
         cpu.append((time.process_time() - started_cpu) / turns)
-    await db.close()
+    await raw.close()
     return times
 
 

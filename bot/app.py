@@ -49,7 +49,8 @@ from bot.platform import Platforms
 from bot.prompts.experiments import PromptExperiments
 from bot.providers.errors import FaultLog
 from bot.providers.image_links import link_policy
-from bot.providers.llm import ChatModel, OpenAIChat, make_client
+from bot.providers.llm import ChatModel
+from bot.providers.openai_chat import OpenAIChat, make_client
 from bot.providers.openai_media import (
     ImageModel,
     OpenAIImages,
@@ -58,6 +59,8 @@ from bot.providers.openai_media import (
     SpeechModel,
     SpeechSynth,
 )
+from bot.providers.registry import Providers
+from bot.providers.routed_chat import RoutedChat
 from bot.settings import Settings
 from bot.tools.loop import tool_loop
 from bot.wording import count
@@ -117,12 +120,20 @@ async def open_engine(
             prices.embedding_cost(settings.embedding_model, 0)
         except NoPrice as exc:
             raise ConfigError(f"EMBEDDING_MODEL: {exc.message} Or set MEMORY_ENABLED=false.") from None
+    providers = Providers.from_settings(settings)
+    providers.refuse_elsewhere(
+        {"IMAGE_MODEL": settings.image_model, "SPEECH_MODEL": settings.speech_model,
+         "TRANSCRIBE_MODEL": settings.transcribe_model, "EMBEDDING_MODEL": settings.embedding_model}
+    )  # fmt: skip
     if model is None:
         require_model_access(settings)
-    client = make_client(settings)
+    # One client per provider; the default provider's also draws, speaks, transcribes and embeds.
+    clients = {p.name: make_client(settings, p) for p in providers.all()}
+    client = clients[providers.default.name]
     faults = FaultLog()  # one per process: a fault an admin must fix is logged once per period
     if model is None:
-        model = OpenAIChat.from_settings(settings, client, faults)
+        chats = {p.name: OpenAIChat.from_settings(settings, clients[p.name], faults, p) for p in providers.all()}
+        model = RoutedChat(providers, chats)
     store = await open_store(settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms)
     budget: Budget | None = None
     mcp_servers = McpServers.from_settings(settings)  # connects on first use; closing ends stdio servers
@@ -130,7 +141,7 @@ async def open_engine(
         budget = Budget(store.ledger, settings, clock, sleep=sleep)
         warn_if_unlimited(settings)
         await budget.recover()
-        tokens = TokenCounter.for_model(settings.chat_model, settings.token_encoding)
+        tokens = TokenCounter.for_model(providers.route(settings.chat_model).model, settings.token_encoding)
         tool_servers = ChannelToolServers(store.tool_servers, mcp_servers, clock)
         mcp_calls = AuditedCalls(mcp_servers, store.tool_servers, clock)
         # Each configured server's tools are listed once here; a channel is offered those of the servers on there.
@@ -193,6 +204,7 @@ async def open_engine(
             catchups=CatchUps(settings=settings, chat=chat, tokens=tokens, clock=clock),
             tool_servers=tool_servers,
             digests=store.digests,
+            providers=providers,
         )
         yield Engine(services=services, store=store, roles=roles)
     finally:
@@ -200,7 +212,8 @@ async def open_engine(
         if budget is not None:
             await budget.close()
         await store.close()
-        await client.close()
+        for each in clients.values():
+            await each.close()
 
 
 async def run_console(

@@ -134,10 +134,10 @@ class ModelNotFound(ModelUnavailable):
 class ModelUnreachable(ModelUnavailable):
     """No connection to the model's server (refused, unknown host); `server` is the address tried."""
 
-    def __init__(self, message: str, *, server: str, retryable: bool = False) -> None:
+    def __init__(self, message: str, *, server: str, retryable: bool = False, setting: str = "OPENAI_BASE_URL") -> None:
         super().__init__(message, retryable=retryable)
         self.server = server
-        self.admin_detail = f"Tried {server} (OPENAI_BASE_URL): is the model server running there?"
+        self.admin_detail = f"Tried {server} ({setting}): is the model server running there?"
 
 
 class NotSupported(UserFacingError):

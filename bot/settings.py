@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bot.errors import ConfigError
 from bot.mcp.config import read_servers_file
 from bot.net.addresses import AllowedHosts
+from bot.providers.registry import KEY_VARIABLE, check_keys, parse_providers
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are teambot, a helpful assistant in a team's chat. Answer clearly and concisely; use Markdown where it helps."
@@ -37,6 +39,12 @@ class Settings(BaseSettings):
     openai_timeout: float = Field(60.0, gt=0, description="seconds to wait for the model before giving up")
     openai_max_retries: int = Field(2, ge=0, le=10, description="retries of a call that cannot have been charged")
     openai_max_retry_wait: float = Field(20.0, ge=0, description="longest Retry-After we wait for, in seconds")
+    # More model servers (bot/providers/registry.py): a model named `ollama/llama3.1:8b` runs on provider ollama.
+    providers: str = Field("", description="comma-separated name=base_url of more providers (models: name/model)")
+    # From PROVIDER_<NAME>_API_KEY variables (see `_ProviderKeys`), by variable name.
+    provider_api_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, json_schema_extra={"env_pattern": "PROVIDER_<NAME>_API_KEY"}
+    )
 
     database_url: str = "sqlite:///teambot.sqlite3"
     database_busy_timeout_ms: int = Field(5_000, ge=0, description="how long a write waits for another writer")
@@ -180,7 +188,8 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """As usual, with one exception to "empty means not set": see `_BlankMeansModelsOwn`."""
         blank = _BlankMeansModelsOwn(settings_cls, dotenv_settings)
-        return init_settings, blank, env_settings, dotenv_settings, file_secret_settings
+        keys = _ProviderKeys(settings_cls, dotenv_settings)
+        return init_settings, blank, keys, env_settings, dotenv_settings, file_secret_settings
 
     @field_validator("log_level", "library_log_level", mode="before")
     @classmethod
@@ -241,6 +250,12 @@ class Settings(BaseSettings):
         AllowedHosts.parse(value)  # a ValueError names the malformed entry
         return value
 
+    @field_validator("providers")
+    @classmethod
+    def _providers_valid(cls, value: str) -> str:
+        parse_providers(value)  # a ValueError names the bad entry
+        return value
+
     @field_validator("openai_base_url", "web_search_url")
     @classmethod
     def _http_base_url(cls, value: str | None) -> str | None:
@@ -255,6 +270,11 @@ class Settings(BaseSettings):
                 f"MAX_OUTPUT_TOKENS ({self.max_output_tokens}) must be smaller than "
                 f"MAX_CONTEXT_TOKENS ({self.max_context_tokens})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _provider_keys_have_providers(self) -> Settings:
+        check_keys(parse_providers(self.providers), self.provider_api_keys)
         return self
 
     @model_validator(mode="after")
@@ -303,17 +323,14 @@ class Settings(BaseSettings):
             self.slack_app_token,
             self.slack_signing_secret,
         )
-        return [s.get_secret_value() for s in values if s is not None and s.get_secret_value()]
+        keys = tuple(self.provider_api_keys.values())
+        return [s.get_secret_value() for s in (*values, *keys) if s is not None and s.get_secret_value()]
 
 
-class _BlankMeansModelsOwn(PydanticBaseSettingsSource):
-    """`EMBEDDING_DIMENSIONS=` (empty) means "the model's own size": no `dimensions` is sent.
+class _OneField(PydanticBaseSettingsSource):
+    """A settings source that answers for one field itself, reading the environment and the .env files."""
 
-    Every other empty variable means "not set" (the default applies); this one's default is 512, which
-    servers without Matryoshka embeddings refuse, so empty has to reach the settings as None.
-    """
-
-    NAME = "embedding_dimensions"
+    NAME = ""
 
     def __init__(self, settings_cls: type[BaseSettings], dotenv: PydanticBaseSettingsSource) -> None:
         super().__init__(settings_cls)
@@ -323,17 +340,47 @@ class _BlankMeansModelsOwn(PydanticBaseSettingsSource):
         """Unused: `__call__` answers for the one field."""
         return None, field_name, False
 
+    def _dotenv_files(self) -> list[Mapping[str, str | None]]:
+        """The values of each .env file there is, in order (a later file wins)."""
+        env_file = getattr(self._dotenv, "env_file", None)
+        files = [env_file] if isinstance(env_file, str | os.PathLike) else list(env_file or [])
+        return [dotenv_values(path) for path in files if Path(path).is_file()]
+
+
+class _BlankMeansModelsOwn(_OneField):
+    """`EMBEDDING_DIMENSIONS=` (empty) means "the model's own size": no `dimensions` is sent.
+
+    Every other empty variable means "not set" (the default applies); this one's default is 512, which
+    servers without Matryoshka embeddings refuse, so empty has to reach the settings as None.
+    """
+
+    NAME = "embedding_dimensions"
+
     def __call__(self) -> dict[str, Any]:
         env = {key.lower(): value for key, value in os.environ.items()}
         if self.NAME in env:  # the environment wins over .env, as for every setting
             return {self.NAME: None} if not env[self.NAME].strip() else {}
-        env_file = getattr(self._dotenv, "env_file", None)
-        files = [env_file] if isinstance(env_file, str | os.PathLike) else list(env_file or [])
-        for path in reversed(files):  # a later file wins
-            values = {key.lower(): value for key, value in dotenv_values(path).items()} if Path(path).is_file() else {}
+        for found in reversed(self._dotenv_files()):  # a later file wins
+            values = {key.lower(): value for key, value in found.items()}
             if self.NAME in values:
                 return {self.NAME: None} if not (values[self.NAME] or "").strip() else {}
         return {}
+
+
+class _ProviderKeys(_OneField):
+    """PROVIDER_<NAME>_API_KEY variables (from the environment and .env, the environment winning), one per
+    provider PROVIDERS names: a setting whose names are not known in advance. An empty one means not set."""
+
+    NAME = "provider_api_keys"
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, str] = {}
+        for values in [*self._dotenv_files(), os.environ]:  # later ones win
+            for key, value in values.items():
+                if KEY_VARIABLE.match(key):
+                    found[key.upper()] = value or ""
+        keys = {key: value for key, value in found.items() if value.strip()}
+        return {self.NAME: keys} if keys else {}
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from bot.app import open_engine
 from bot.chat.engine import Engine
 from bot.commands import parse_command_line
 from bot.messages import Attachment, Author, IncomingMessage
+from bot.providers.registry import KEY_VARIABLE
 from bot.settings import Settings, load_settings
 from storage import Store
 from tests.fakes.openai_server import FakeOpenAI
@@ -27,6 +29,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[No
     """No setting leaks in from the machine's environment or a developer's .env."""
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
+    for name in [n for n in os.environ if KEY_VARIABLE.match(n)]:  # PROVIDER_<NAME>_API_KEY
+        monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     yield
 

@@ -11,13 +11,32 @@ REPO = Path(__file__).resolve().parents[1]
 _SETTING_LINE = re.compile(r"^(?:# )?([A-Z][A-Z0-9_]+)=", re.MULTILINE)
 
 
+def class_settings() -> set[str]:
+    """The Settings fields' variables; a field read from many variables names their pattern (`env_pattern`),
+    e.g. PROVIDER_<NAME>_API_KEY."""
+    names = set()
+    for name, field in Settings.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        names.add(str(extra.get("env_pattern", name.upper())))
+    return names
+
+
+def as_pattern(name: str) -> str:
+    """A variable as the pattern it is one of (PROVIDER_GROQ_API_KEY: PROVIDER_<NAME>_API_KEY), else itself."""
+    for pattern in class_settings() - {n.upper() for n in Settings.model_fields}:
+        head, _, tail = pattern.partition("<NAME>")
+        if name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail):
+            return pattern
+    return name
+
+
 def readme_settings() -> set[str]:
     """The variables in the first cell of each row of docs/settings.md's table."""
     section = (REPO / "docs" / "settings.md").read_text("utf-8")
     names: set[str] = set()
     for line in section.splitlines():
         if line.startswith("| `"):
-            names.update(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))
+            names.update(re.findall(r"`([A-Z][A-Z0-9_<>]+)`", line.split("|")[1]))
     return names
 
 
@@ -26,11 +45,11 @@ def example_lines() -> list[str]:
 
 
 def example_settings() -> list[str]:
-    return [m.group(1) for line in example_lines() if (m := _SETTING_LINE.match(line))]
+    return [as_pattern(m.group(1)) for line in example_lines() if (m := _SETTING_LINE.match(line))]
 
 
 def test_readme_settings_class_and_env_example_name_the_same_settings() -> None:
-    in_class = {name.upper() for name in Settings.model_fields}
+    in_class = class_settings()
     in_example = example_settings()
     assert sorted(set(in_example)) == sorted(in_class), "the Settings class and .env.example differ"
     assert sorted(readme_settings()) == sorted(in_class), "the Settings class and docs/settings.md's table differ"

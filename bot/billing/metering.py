@@ -20,7 +20,7 @@ from bot.billing.budget import Budget, Reservation
 from bot.billing.prices import PriceTable
 from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.errors import ModelError, ModelUnavailable
-from bot.providers.llm import ChatModel, ChatResult, Effort, PromptMessage, TextSink, ToolCall
+from bot.providers.llm import ChatModel, ChatResult, Effort, Finish, PromptMessage, TextSink, ToolCall
 from storage import ModelUsage
 from storage.ledger_records import Charge, Settlement, Units
 
@@ -35,7 +35,7 @@ class Completion:
 
     text: str
     usage: ModelUsage
-    finish_reason: str | None
+    finish_reason: Finish | None
     cost_nanos: int
     latency_ms: int
     error: ModelError | None = None
@@ -210,7 +210,7 @@ class MeteredChat:
         cell: Cell,
         text: str,
         usage: ModelUsage | None,
-        finish_reason: str | None,
+        finish_reason: Finish | None,
         started: float,
         error: ModelError | None,
     ) -> Completion:

@@ -55,8 +55,10 @@ class PriceTable:
         return prices
 
     def is_free(self, model: str) -> bool:
-        """True when the operator declared `model` free (self-hosted) and it has no price of its own."""
-        return model in self._free or "*" in self._free
+        """True when the operator declared `model` free (self-hosted) and it has no price of its own: by its
+        name, by its provider's (`ollama/*`: every model named `ollama/…`), or all (`*`)."""
+        prefix, sep, _ = model.partition("/")
+        return model in self._free or "*" in self._free or (bool(sep) and f"{prefix}/*" in self._free)
 
     def chat(self, model: str) -> ChatPrice:
         """Per-token prices of a chat model (parsed once per model: every call is priced twice)."""

@@ -18,7 +18,7 @@ from bot.media.inputs import MessageInputs, read_inputs
 from bot.media.vision import Detail, VisionFormula, VisionImage, data_url
 from bot.memory.semantic import Memory
 from bot.messages import IncomingMessage
-from bot.providers.llm import PromptImage, PromptMessage, effort
+from bot.providers.llm import Finish, PromptImage, PromptMessage, effort
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.tools.loop import Recorder, ToolLoop
@@ -248,7 +248,7 @@ class Conversations:
 
     async def after_reply(self, completion: Completion, responder: Responder) -> None:
         """Say so when a reply stopped at the output limit."""
-        if completion.finish_reason == "length":
+        if completion.finish_reason is Finish.OUTPUT_LIMIT:
             await responder.send_text(
                 f"(The reply stopped at the {self._chat.max_output_tokens:,}-token limit; say “continue” for more.)"
             )

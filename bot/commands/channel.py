@@ -65,19 +65,22 @@ async def clear_persona(ctx: CommandContext, rest: tuple[str, ...]) -> None:
 async def show_model(ctx: CommandContext, rest: tuple[str, ...]) -> None:
     """The channel's chat model and the allow-list."""
     current = await ctx.services.channels.settings(ctx.message)
-    settings = ctx.services.settings
-    chosen = current.model or settings.chat_model
+    chosen = current.model or ctx.services.settings.chat_model
     thinking = f" with reasoning effort {current.reasoning_effort}" if current.reasoning_effort else ""
-    await ctx.responder.send_text(
-        f"This channel uses {chosen}{thinking}. Allowed: {', '.join(settings.allowed_models)}."
-    )
+    shown = ctx.services.providers.shown
+    await ctx.responder.send_text(f"This channel uses {shown(chosen)}{thinking}. Allowed: {_allowed(ctx)}.")
+
+
+def _allowed(ctx: CommandContext) -> str:
+    """The allow-list, each model with its provider when PROVIDERS adds any."""
+    return ", ".join(ctx.services.providers.shown(m) for m in ctx.services.settings.allowed_models)
 
 
 async def set_model(ctx: CommandContext, rest: tuple[str, ...]) -> None:
     """Change the channel's chat model, from the allow-list."""
     settings = ctx.services.settings
     if not rest:
-        raise MODEL.bad_usage(f"Name the model after /model set. Allowed here: {', '.join(settings.allowed_models)}.")
+        raise MODEL.bad_usage(f"Name the model after /model set. Allowed here: {_allowed(ctx)}.")
     extra, values = split_assignments(rest[1:])
     if extra or set(values) - {"effort"}:
         raise MODEL.bad_usage("Give one model name after /model set, then optionally effort=low|medium|high.")
@@ -92,7 +95,7 @@ async def set_model(ctx: CommandContext, rest: tuple[str, ...]) -> None:
     new = replace(current, model=chosen_or_default, reasoning_effort=chosen_effort)
     await ctx.services.channels.change(ctx.message, new)
     thinking = f" with reasoning effort {chosen_effort}" if chosen_effort else ""
-    await ctx.responder.send_text(f"This channel now uses {chosen}{thinking}.")
+    await ctx.responder.send_text(f"This channel now uses {ctx.services.providers.shown(chosen)}{thinking}.")
 
 
 PERSONA = CommandSpec.table(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bot.media.transcription import Transcriber
     from bot.memory.semantic import Memory
     from bot.prompts.experiments import PromptExperiments
+    from bot.providers.registry import Providers
     from bot.settings import Settings
     from storage.digests import Digests
 
@@ -83,6 +84,7 @@ class CommandServices:
     catchups: CatchUps = NOT_GIVEN
     tool_servers: ChannelToolServers = NOT_GIVEN
     digests: Digests = NOT_GIVEN
+    providers: Providers = NOT_GIVEN
 
     def missing(self) -> list[str]:
         """The services left out (the composition root gives every one)."""

@@ -33,6 +33,7 @@ from bot.errors import (
     ModelUnreachable,
     RateLimited,
 )
+from bot.providers.registry import Provider
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +65,15 @@ _CONTEXT = re.compile(
 )
 
 
-def translate_error(exc: BaseException, model: str, setting: str = "CHAT_MODEL") -> ModelError:
+def translate_error(
+    exc: BaseException, model: str, setting: str = "CHAT_MODEL", provider: Provider | None = None
+) -> ModelError:
     """Turn an openai exception into a ModelError with a message for the user.
 
-    `setting` is the setting that names `model` (CHAT_MODEL, EMBEDDING_MODEL…), for the admin's part.
+    `setting` is the setting that names `model` (CHAT_MODEL, EMBEDDING_MODEL…), for the admin's part;
+    `provider` the one that ran it (None: the default), whose settings an admin is told of (never its key).
     """
+    other = provider if provider is not None and not provider.is_default else None
     if isinstance(exc, openai.APITimeoutError):
         if _never_sent(exc):
             return ModelUnavailable(
@@ -81,28 +86,36 @@ def translate_error(exc: BaseException, model: str, setting: str = "CHAT_MODEL")
                 "Could not reach the model's server. Please try again in a moment.",
                 server=_server(exc),
                 retryable=_never_sent(exc),
+                setting=other.url_setting if other else "OPENAI_BASE_URL",
             )
         return ModelUnavailable("Could not reach the model's server. Please try again in a moment.")
     message, code, kind = _api_message(exc), _code(exc), _type(exc)
     if code == "insufficient_quota":
-        return ModelAuthError("The OpenAI account behind this bot is out of credit; ask an admin to top it up.")
+        account = f"The account of provider {other.name!r}" if other else "The OpenAI account"
+        return ModelAuthError(f"{account} behind this bot is out of credit; ask an admin to top it up.")
     if exc.status_code in (400, 429) and (kind == "budget_exceeded" or _BUDGET.search(message)):
-        return _gateway_budget(message)
+        return _gateway_budget(message, other.url_setting if other else "OPENAI_BASE_URL")
     if isinstance(exc, openai.RateLimitError):
         retry_after = _retry_after(exc.response)
         when = f"in {retry_after:.0f} s" if retry_after is not None else "in a minute"
         return RateLimited(f"The model is rate limited right now; try again {when}.", retry_after)
     if isinstance(exc, openai.AuthenticationError):
+        if other:
+            return ModelAuthError(
+                f"The bot's API key for provider {other.name!r} was refused; ask an admin to check {other.key_setting}."
+            )
         return ModelAuthError("The bot's OpenAI API key was refused; ask an admin to check OPENAI_API_KEY.")
     if isinstance(exc, openai.PermissionDeniedError):
-        return ModelAuthError(f"The bot's API key may not use model {model!r}; ask an admin to check its access.")
+        key = f"key for provider {other.name!r} ({other.key_setting})" if other else "key"
+        return ModelAuthError(f"The bot's API {key} may not use model {model!r}; ask an admin to check its access.")
     if exc.status_code in (400, 404) and (code == "model_not_found" or _NO_SUCH_MODEL.search(message)):
-        return _no_such_model(model, setting)
+        return _no_such_model(model, setting, other)
     if isinstance(exc, openai.NotFoundError):
-        error = _no_such_model(model, setting)
+        error = _no_such_model(model, setting, other)
         error.admin_detail = (
             f"The model server answered 404 for model {model!r} ({setting}): either it has no such model, "
-            "or OPENAI_BASE_URL does not point at its OpenAI-compatible API (it usually ends in /v1)."
+            f"or {other.url_setting if other else 'OPENAI_BASE_URL'} does not point at its OpenAI-compatible API "
+            "(it usually ends in /v1)."
         )
         return error
     if isinstance(exc, openai.BadRequestError):
@@ -161,25 +174,32 @@ class FaultLog:
             raise error from exc
 
 
-def _no_such_model(model: str, setting: str) -> ModelNotFound:
+def _no_such_model(model: str, setting: str, provider: Provider | None = None) -> ModelNotFound:
     error = ModelNotFound(
         "Sorry, I can't do that right now: the bot's model settings need an admin's attention.",
         model=model,
         setting=setting,
     )
-    error.admin_detail = (
-        f"The model server has no model {model!r} (named by {setting}). "
-        f"Set {setting} to a model it serves (its /v1/models lists them)."
-    )
+    if provider is None:
+        error.admin_detail = (
+            f"The model server has no model {model!r} (named by {setting}). "
+            f"Set {setting} to a model it serves (its /v1/models lists them)."
+        )
+    else:
+        error.admin_detail = (
+            f"The model server of provider {provider.name!r} has no model {model.partition('/')[2]!r} "
+            f"({model!r}, named by {setting}). Set {setting} to a model it serves (its /v1/models lists them), "
+            f"or check {provider.url_setting}."
+        )
     return error
 
 
-def _gateway_budget(message: str) -> GatewayBudgetSpent:
+def _gateway_budget(message: str, url_setting: str) -> GatewayBudgetSpent:
     error = GatewayBudgetSpent(
         "The model gateway in front of this bot has spent the budget it allows the bot; answers resume "
         "when that budget resets or an admin raises it."
     )
-    error.admin_detail = f"The gateway at OPENAI_BASE_URL refuses with its budget spent: {message[:300]}"
+    error.admin_detail = f"The gateway at {url_setting} refuses with its budget spent: {message[:300]}"
     return error
 
 

@@ -50,6 +50,8 @@ async def test_the_concurrency_benchmark_runs_steady_turns_with_budgets_set(
     monkeypatch.setattr(concurrency, "MODEL_SECONDS", 0.01)
     figures = await concurrency.measure(f"sqlite:///{tmp_path / 'steady.sqlite3'}", steady=True)
     assert figures["many"] > 0 and figures["cpu_ms_per_turn"] > 0
+    floor = await concurrency.measure_raw(tmp_path)  # the same statements with none of our code
+    assert floor["many"] >= concurrency.MODEL_SECONDS and floor["cpu_ms_per_turn"] > 0
 
 
 async def test_an_empty_test_postgres_url_means_no_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:

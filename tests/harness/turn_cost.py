@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from bot.chat.engine import Engine
+from bot.messages import IncomingMessage
+from bot.responder import Responder
+from storage.sqlite import SQLiteStore
+
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
@@ -32,3 +37,16 @@ def write_transactions(statements: list[str]) -> int:
             else:
                 count += 1
     return count
+
+
+async def traced_turn(engine: Engine, message: IncomingMessage, responder: Responder) -> list[str]:
+    """The statements SQLite ran for one message, one each."""
+    store = engine.store
+    assert isinstance(store, SQLiteStore)
+    traced: list[str] = []
+    await store.trace(traced.append)
+    try:
+        await engine.handle(message, responder)
+    finally:
+        await store.trace(None)
+    return statements_run(traced)

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app import open_engine
-from storage.sqlite import SQLiteStore
 from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.responder import RecordingResponder
-from tests.harness.turn_cost import statements_run, write_transactions
+from tests.harness.turn_cost import traced_turn, write_transactions
 
 
 async def test_a_steady_chat_turn_with_a_budget_set_takes_at_most_8_statements_and_3_write_transactions(
@@ -21,14 +20,8 @@ async def test_a_steady_chat_turn_with_a_budget_set_takes_at_most_8_statements_a
     async with open_engine(settings) as engine:
         for i in range(3):
             await engine.handle(message(f"question {i}, to fill the history"), replies)
-        store = engine.store
-        assert isinstance(store, SQLiteStore)
-        traced: list[str] = []
-        await store.trace(traced.append)
-        await engine.handle(message("the fourth question"), replies)
-        await store.trace(None)
+        turn = await traced_turn(engine, message("the fourth question"), replies)
     assert replies.errors == [] and len(replies.replies) == 4
-    turn = statements_run(traced)
     listing = "\n".join(f"{i}. {sql[:140]}" for i, sql in enumerate(turn, 1))
     assert len(turn) <= 8, listing
     assert write_transactions(turn) <= 3, listing

@@ -12,7 +12,8 @@ import pytest
 from bot.app import open_engine
 from bot.errors import GatewayBudgetSpent, ModelUnavailable
 from bot.providers.errors import FaultLog
-from bot.providers.llm import OpenAIChat, PromptMessage, make_client
+from bot.providers.llm import PromptMessage
+from bot.providers.openai_chat import OpenAIChat, make_client
 from tests.conftest import message
 from tests.fakes.openai_server import (
     LITELLM_BUDGET_EXCEEDED,

@@ -25,7 +25,7 @@ from tests.fakes.responder import RecordingResponder
 from tests.fakes.web import FakeSearXNG, PageServer
 from tests.harness.documents import make_pdf
 from tests.harness.slack import Harness, final_text, mention, slack, until  # noqa: F401 (slack: the harness fixture)
-from tests.harness.turn_cost import statements_run, write_transactions
+from tests.harness.turn_cost import traced_turn, write_transactions
 
 ARTICLE = (
     b"<html><head><title>Teambot</title><script>steal()</script></head><body><nav>Home | About | Login</nav>"
@@ -164,15 +164,9 @@ async def test_a_five_step_turn_is_five_model_reservations_and_one_per_search_ea
     async with open_engine(tool_settings(quota_user_daily_usd="1", quota_team_monthly_usd="100")) as engine:
         await engine.handle(message("warm up"), replies)
         fake_openai.enqueue(search, search, search, search, Reply("Done."))
-        store = engine.store
-        assert isinstance(store, SQLiteStore)
-        traced: list[str] = []
-        await store.trace(traced.append)
-        await engine.handle(message("search five times"), replies)
-        await store.trace(None)
+        turn = await traced_turn(engine, message("search five times"), replies)
     assert replies.errors == [] and replies.replies[-1] == "Done."
     assert len(fake_openai.chat_requests()) == 6
-    turn = statements_run(traced)
     reserved = [s for s in turn if s.lstrip().upper().startswith("INSERT INTO USAGE_LEDGER")]
     listing = "\n".join(f"{i}. {s[:140]}" for i, s in enumerate(turn, 1))
     assert len(reserved) == 9, listing  # 5 model calls and 4 searches (a search counts against its daily limit)
