@@ -90,7 +90,7 @@ async def run() -> dict[str, Any]:
         "stored_conversations": CONVERSATIONS,
         "idle_rss_mb": round(idle_kb / 1024, 1),
         "bare_python_rss_mb": round(bare_kb / 1024, 1),
-        "idle_rss_goal": "<= 150 MB",
+        "idle_rss_goal": "<= 110 MB",
         "cold_start_help_s": round(bot_start, 3),
         "bare_python_start_s": round(bare_start, 3),
         "cold_start_ratio": round(bot_start / bare_start, 1),

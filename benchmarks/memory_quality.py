@@ -33,7 +33,7 @@ from benchmarks.retrieval_set import FACTS, UNANSWERED, conversations
 from benchmarks.support import InstantModel
 from bot.app import open_engine
 from bot.chat.engine import Engine
-from bot.memory.embeddings import Embedded, normalized
+from bot.memory.embeddings import Embedded, unit_vectors
 from bot.messages import Author, IncomingMessage
 from bot.settings import load_settings
 from storage.memory_records import VectorScope
@@ -58,7 +58,7 @@ class MiniLM:
 
     async def embed(self, texts: Sequence[str], *, model: str, dimensions: int | None) -> Embedded:
         rows = await asyncio.to_thread(self._model.encode, list(texts))
-        return Embedded(normalized(np.asarray(rows, dtype=np.float32)), sum(len(t.split()) for t in texts))
+        return Embedded(unit_vectors(row.tolist() for row in rows), sum(len(t.split()) for t in texts))
 
 
 class BagOfWords:
@@ -68,7 +68,7 @@ class BagOfWords:
         from tests.fakes.openai_server import word_vector
 
         rows = [word_vector(text, dimensions or 512) for text in texts]
-        return Embedded(normalized(np.asarray(rows, dtype=np.float32)), sum(len(t.split()) for t in texts))
+        return Embedded(unit_vectors(rows), sum(len(t.split()) for t in texts))
 
 
 def asked(text: str, channel: str, thread: str = "") -> IncomingMessage:

@@ -17,18 +17,20 @@ import os
 import sqlite3
 import tempfile
 import tracemalloc
+from array import array
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from benchmarks.support import clock
 from bot.billing.budget import Budget
 from bot.billing.prices import PriceTable
 from bot.chat.tokens import TokenCounter
-from bot.memory.embeddings import Embedded, Vectors, normalized
+from bot.memory.embeddings import Embedded
 from bot.memory.semantic import Memory
 from bot.settings import load_settings
 from storage import Store, open_store
@@ -40,6 +42,7 @@ PER_CONVERSATION = 50
 QUERIES = 3
 TOP = 5
 CHUNK = 50_000
+Vectors = npt.NDArray[np.float32]
 KEY = f"text-embedding-3-small@{DIMS}"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -57,7 +60,8 @@ def vectors(n: int, seed: int = 7) -> Vectors:
     out = np.empty((n, DIMS), dtype=np.float32)
     for start in range(0, n, CHUNK):
         stop = min(n, start + CHUNK)
-        out[start:stop] = normalized(rng.standard_normal((stop - start, DIMS), dtype=np.float32))
+        chunk = rng.standard_normal((stop - start, DIMS), dtype=np.float32)
+        out[start:stop] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
     return out
 
 
@@ -131,15 +135,16 @@ async def time_ours(url: str, queries: Vectors) -> tuple[list[float], list[list[
     try:
         memory = memory_on(store)
         scope = VectorScope("console", "team", KEY, channels=[f"c{i}" for i in range(CHANNELS)])
-        await memory.nearest(scope, queries[0], TOP)  # warm-up, as for the baseline
+        asked = [array("f", query.tolist()) for query in queries]  # as Memory makes them
+        await memory.nearest(scope, asked[0], TOP)  # warm-up, as for the baseline
         seconds, found = [], []
-        for query in queries:
+        for query in asked:
             start = clock()
             hits = await memory.nearest(scope, query, TOP)
             seconds.append(clock() - start)
             found.append([h.message_id for h in hits])
         tracemalloc.start()
-        await memory.nearest(scope, queries[0], TOP)
+        await memory.nearest(scope, asked[0], TOP)
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
         return seconds, found, peak

@@ -9,10 +9,9 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from openai.types.chat import ChatCompletionToolParam
 
-from bot.memory.embeddings import Embedded, normalized
+from bot.memory.embeddings import Embedded, unit_vectors
 from bot.providers.llm import ChatResult, Effort, Finish, PromptMessage, TextSink
 from storage import ModelUsage
 
@@ -50,8 +49,10 @@ class InstantEmbeddings:
     """An EmbeddingModel that answers at once with deterministic pseudo-random unit vectors."""
 
     async def embed(self, texts: Sequence[str], *, model: str, dimensions: int | None) -> Embedded:
+        import numpy as np  # here, so that a benchmark's child process loads numpy only if the bot does
+
         rows = [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(dimensions or 512) for t in texts]
-        return Embedded(normalized(np.asarray(rows, dtype=np.float32)), 10 * len(texts))
+        return Embedded(unit_vectors(row.tolist() for row in rows), 10 * len(texts))
 
 
 class DiscardingStream:

@@ -4,6 +4,9 @@ Each connection lives in a task of its own: the SDK's transports are anyio conte
 left in one task, and a connection outlives the turn that opened it. A call that times out, or whose server
 died, closes that connection; the next use starts the server (or session) again. Closing the manager ends
 every stdio server's process (the SDK closes its stdin, then terminates it).
+
+The SDK (~27 MB with the web stack it brings: starlette, uvicorn, httpx…) is imported at the first connection, so
+a bot without MCP servers never loads it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mcp import Client, MCPError, StdioServerParameters
-from mcp.types import CONNECTION_CLOSED, CallToolResult, EmbeddedResource, TextContent, TextResourceContents
-
 from bot.mcp.config import McpServerConfig, read_servers_file
 
 if TYPE_CHECKING:
+    from mcp import Client, StdioServerParameters
+    from mcp.types import CallToolResult
+
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,8 @@ class _Connection:
         return await asyncio.wait_for(asyncio.shield(self._ready), seconds)
 
     async def _hold(self) -> None:
+        from mcp import Client
+
         try:
             async with Client(_target(self.config)) as client:
                 self._ready.set_result(client)
@@ -86,6 +91,8 @@ class _Connection:
 
 
 def _target(config: McpServerConfig) -> str | StdioServerParameters:
+    from mcp import StdioServerParameters
+
     if config.url is not None:
         return config.url
     assert config.command is not None
@@ -160,6 +167,9 @@ class McpServers:
         return text
 
     async def _request(self, server: str, what: str, send: Any) -> Any:
+        from mcp import MCPError
+        from mcp.types import CONNECTION_CLOSED
+
         client = await self._client(server)
         connection = self._connections.get(server)
         try:
@@ -204,6 +214,8 @@ class McpServers:
 
 
 def _text_of(result: CallToolResult) -> str:
+    from mcp.types import EmbeddedResource, TextContent, TextResourceContents
+
     parts: list[str] = []
     for block in result.content:
         if isinstance(block, TextContent):

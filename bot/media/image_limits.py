@@ -3,6 +3,8 @@ carry, how many pixels each may have (read from the header, before anything is d
 decoded at once in this process.
 
 A decompression bomb is a small file of huge dimensions: a 250 KB 8000x8000 PNG decodes to about 800 MB.
+
+Pillow is imported when an image is first opened, not with the bot: a text-only bot never loads it.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import asyncio
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
-
-from PIL import Image, UnidentifiedImageError
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.errors import BadAttachment
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 T = TypeVar("T")
 
@@ -25,8 +28,12 @@ T = TypeVar("T")
 # a small host's peak under about 0.5 GB however many people send images, and still use both of its cores.
 DECODES_AT_ONCE = 2
 
-# What Pillow raises on a file it cannot read as an image (a damaged or truncated one, or not an image).
-UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+def unreadable() -> tuple[type[Exception], ...]:
+    """What Pillow raises on a file it cannot read as an image (a damaged or truncated one, or not an image)."""
+    from PIL import Image, UnidentifiedImageError
+
+    return (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
 def damaged(name: str) -> BadAttachment:
@@ -73,11 +80,13 @@ class ImageLimits:
 
     def open(self, name: str, data: bytes) -> Image.Image:
         """The image with only its header read; refused when it has more pixels than MAX_IMAGE_PIXELS."""
+        from PIL import Image
+
         try:
             image = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError:  # past Pillow's own limit, far past ours
             raise self._too_many_pixels(name, "") from None
-        except UNREADABLE:
+        except unreadable():
             raise damaged(name) from None
         if image.width * image.height > self.max_pixels:
             image.close()

@@ -9,12 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from PIL import Image
-
 from bot.billing.budget import Budget, charge_for
 from bot.billing.prices import PriceTable
 from bot.errors import BadCommand, ConfigError, ModelUnavailable
-from bot.media.image_limits import UNREADABLE, ImageLimits, damaged
+from bot.media.image_limits import ImageLimits, damaged, unreadable
 from bot.media.inputs import read_image
 from bot.messages import Attachment, IncomingMessage
 from bot.providers.openai_media import ImageModel
@@ -191,6 +189,8 @@ class ImageMaker:
 def _editable(name: str, data: bytes, limits: ImageLimits) -> tuple[str, bytes, str]:
     """PNG, JPEG and WebP go as they are (decoded once to prove they are whole); a GIF as its first frame
     in PNG (the edit endpoint takes no GIF). Over MAX_IMAGE_PIXELS: refused from the header."""
+    from PIL import Image  # loaded by limits.open in any case
+
     stem = name.rsplit(".", 1)[0] or "image"
     with limits.open(name, data) as image:
         try:
@@ -202,5 +202,5 @@ def _editable(name: str, data: bytes, limits: ImageLimits) -> tuple[str, bytes, 
             out = io.BytesIO()
             image.convert("RGBA").save(out, "PNG")
             return f"{stem}.png", out.getvalue(), "image/png"
-        except UNREADABLE:
+        except unreadable():
             raise damaged(name) from None

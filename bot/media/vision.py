@@ -11,12 +11,13 @@ import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from PIL import Image
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.errors import BadAttachment
-from bot.media.image_limits import UNREADABLE, ImageHeader, ImageLimits, damaged
+from bot.media.image_limits import ImageHeader, ImageLimits, damaged, unreadable
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 Detail = Literal["low", "high", "auto"]
 
@@ -118,11 +119,13 @@ def _prepare(name: str, data: bytes, formula: VisionFormula, detail: Detail, lim
             raise BadAttachment(f"{name} is a {image.format} image; send PNG, JPEG, GIF or WebP.")
         try:
             return _scaled(name, data, image, formula, detail)
-        except UNREADABLE:
+        except unreadable():
             raise damaged(name) from None
 
 
 def _scaled(name: str, data: bytes, image: Image.Image, formula: VisionFormula, detail: Detail) -> VisionImage:
+    from PIL import Image  # already loaded: `image` is one
+
     width, height = formula.scaled_size(image.width, image.height, detail)
     fmt = str(image.format)
     if (width, height) == image.size and not getattr(image, "is_animated", False):

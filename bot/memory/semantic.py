@@ -5,7 +5,8 @@ MEMORY_QUERY_TIMEOUT) and goes on without recall if that fails. Every embedding 
 like any model call: a turn's and a search's to the person asking, the background's to the team
 (as the pseudo-user MEMORY_PAYER).
 
-Vectors are read in pages and scored with numpy, so memory use stays flat however many are stored;
+Vectors are read in pages and scored with numpy (imported on the first scoring: a bot that chats and embeds
+without recalling or searching never loads it), so memory use stays flat however many are stored;
 time grows with the vectors in scope (one conversation for recall, the team's visible channels
 for search). benchmarks/memory_search.py measures where that stops being fast enough.
 """
@@ -18,8 +19,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-
-import numpy as np
 
 from bot.billing.budget import Budget, QuotaExceeded, charge_for
 from bot.billing.prices import PriceTable
@@ -36,7 +35,7 @@ from bot.errors import (
     RateLimited,
     UserFacingError,
 )
-from bot.memory.embeddings import EmbeddingModel, Vectors, similarities, to_bytes
+from bot.memory.embeddings import EmbeddingModel, Vector, similarities, to_bytes
 from bot.messages import IncomingMessage
 from bot.settings import Settings
 from storage import Store, StoreFailed
@@ -145,12 +144,13 @@ class Memory:
                 " it (set EMBEDDING_DIMENSIONS= for the model's own size)", self._name, size, dims,
             )  # fmt: skip
 
-    async def _learned(self, vectors: Vectors) -> str:
+    async def _learned(self, vectors: Sequence[Vector]) -> str:
         """The key of these vectors (see `_key_for`), remembered in the database when it is new."""
-        key = self._key_for(vectors)
+        dims = len(vectors[0])
+        key = self._key_for(dims)
         if key != self._saved_key:
             await self._store.memory.remember_embedding_size(
-                self._name, self._settings.embedding_dimensions, vectors.shape[1], self._clock()
+                self._name, self._settings.embedding_dimensions, dims, self._clock()
             )
             self._saved_key = key
         return key
@@ -253,20 +253,20 @@ class Memory:
             self.off_reason, exc.admin_detail or exc.message, fix,
         )  # fmt: skip
 
-    def _key_for(self, vectors: Vectors) -> str:
+    def _key_for(self, dims: int) -> str:
         """The key of vectors of this size, learned from the first ones and checked on every later batch."""
-        key = f"{self._name}@{vectors.shape[1]}"
+        key = f"{self._name}@{dims}"
         if key != self.key:
             if self.key is not None:
                 log.warning(
                     "the server returned %d-dimension vectors for %s although EMBEDDING_DIMENSIONS=%s;"
                     " they are stored as %s (set EMBEDDING_DIMENSIONS= for the model's own size)",
-                    vectors.shape[1], self._name, self._settings.embedding_dimensions, key,
+                    dims, self._name, self._settings.embedding_dimensions, key,
                 )  # fmt: skip
             self.key = key
         return key
 
-    async def _embed(self, charge: Charge, texts: Sequence[str]) -> Vectors:
+    async def _embed(self, charge: Charge, texts: Sequence[str]) -> list[Vector]:
         """Embed `texts` under a reservation of their worst-case price, settled to the billed tokens."""
         clipped = [self._tokens.clip(text, MAX_TOKENS_EMBEDDED) for text in texts]
         # Counted with the chat model's encoding; the embedding model's may take up to twice as many.
@@ -277,10 +277,9 @@ class Memory:
             await reservation.settle(Units(input_tokens=result.tokens), price(self._name, result.tokens))
         return result.vectors
 
-    async def embed_question(self, message: IncomingMessage, text: str) -> Vectors:
+    async def embed_question(self, message: IncomingMessage, text: str) -> Vector:
         """The vector of one text, charged to the person asking."""
-        vector: Vectors = (await self._embed(charge_for(message, "embedding", self._name), [text]))[0]
-        return vector
+        return (await self._embed(charge_for(message, "embedding", self._name), [text]))[0]
 
     async def recall(
         self, message: IncomingMessage, message_id: int, conversation_id: int, before_id: int, budget_tokens: int
@@ -296,7 +295,7 @@ class Memory:
                 self.embed_question(message, message.text), self._settings.memory_query_timeout
             )
             # The question's vector is the message's own: the background need not embed it again.
-            key = await self._learned(query[np.newaxis, :])
+            key = await self._learned([query])
             await self._store.memory.save_vectors(key, [MessageVector(message_id, message.text, to_bytes(query))])
             scope = VectorScope(
                 message.platform,
@@ -337,7 +336,7 @@ class Memory:
         if not channels:
             return []
         vector = await self.embed_question(message, query)
-        key = await self._learned(vector[np.newaxis, :])
+        key = await self._learned([vector])
         scope = VectorScope(message.platform, message.team_id, key, channels=channels, since=since)
         floor = self._settings.search_min_similarity
         found = [hit for hit in await self.nearest(scope, vector, limit * 3) if hit.score >= floor]
@@ -354,8 +353,10 @@ class Memory:
         candidates = [c for c in stored if only is None or c == only]
         return sorted(await message.directory.visible_channels(candidates)) if candidates else []
 
-    async def nearest(self, scope: VectorScope, query: Vectors, limit: int) -> list[MemoryHit]:
+    async def nearest(self, scope: VectorScope, query: Vector, limit: int) -> list[MemoryHit]:
         """The `limit` stored messages in `scope` most similar to `query`, most similar first."""
+        import numpy as np  # here, on the first scoring (see the module's docstring)
+
         best_ids = np.empty(0, dtype=np.int64)
         best_scores = np.empty(0, dtype=np.float32)
         after = 0

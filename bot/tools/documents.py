@@ -10,8 +10,6 @@ import io
 import zipfile
 from pathlib import PurePath
 
-import pypdf
-
 from bot.messages import Attachment
 
 PDF_TYPES = ("application/pdf",)
@@ -48,6 +46,8 @@ def document_text(name: str, data: bytes, max_pages: int) -> str:
 
 def pdf_text(data: bytes, max_pages: int | None = None, name: str = "the PDF") -> str:
     """A PDF's text layer, page by page; pages past `max_pages` are left out with a note."""
+    import pypdf  # imported at the first PDF: it loads Pillow, heavy for a bot that never reads one
+
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted:

@@ -240,7 +240,8 @@ def _encoding() -> Any:
 
 
 def count_tokens(text: str) -> int:
-    """o200k_base tokens of `text`."""
+    """o200k_base tokens of `text`, by bpe-openai's own encoder: an independent reference for the bot's counts
+    (tiktoken's encoder; tests/bot/chat/test_tokens.py holds the two to the same ids)."""
     return len(_encoding().encode_ordinary(text))
 
 
@@ -338,15 +339,19 @@ class FakeOpenAI(LoopbackServer):
         embedding_dims: int = 1536,
         refuse_dimensions: Recorded | None = None,
         ignore_dimensions: bool = False,
+        ignore_encoding_format: bool = False,
         image_links: bool = False,
     ) -> None:
         """`embedding_dims`: the model's own vector size. `refuse_dimensions`: answer any embedding request
         that sets `dimensions` with this error (servers without Matryoshka models). `ignore_dimensions`: answer
-        it with the model's own size (servers that drop the parameter: LiteLLM's drop_params). `image_links`: answer
+        it with the model's own size (servers that drop the parameter: LiteLLM's drop_params).
+        `ignore_encoding_format`: answer embeddings as lists of numbers even when base64 is asked for (servers that
+        know only the default). `image_links`: answer
         image requests with `url`s to `/files/…` on this server, as LiteLLM's mocks do, never `b64_json`."""
         self.embedding_dims = embedding_dims
         self.refuse_dimensions = refuse_dimensions
         self.ignore_dimensions = ignore_dimensions
+        self.ignore_encoding_format = ignore_encoding_format
         self.image_links = image_links
         self.link_to: str | None = None  # with image_links: every link points here instead (where links may lead)
         self.refused_words: set[str] = set()  # an embedding input containing one is refused (content policy)
@@ -524,7 +529,7 @@ class FakeOpenAI(LoopbackServer):
         data = []
         for index, text in enumerate(texts):
             vector = word_vector(text, dims)
-            if body.get("encoding_format") == "base64":
+            if body.get("encoding_format") == "base64" and not self.ignore_encoding_format:
                 encoded: Any = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
             else:
                 encoded = vector

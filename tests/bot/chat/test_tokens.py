@@ -1,4 +1,63 @@
+import bpe_openai
+import pytest
+from bpe_openai import compat
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.chat.encodings import ENCODINGS, MODEL_ENCODINGS
 from bot.chat.tokens import TOKENS_PER_MESSAGE, TokenCounter, encoding_name_for
+from bot.errors import ConfigError
+
+# What people send: prose, code, other scripts, emoji (with modifiers and joiners), runs of whitespace, numbers,
+# contractions in both cases, and text that looks like special tokens (counted as the plain text it is).
+SAMPLES = [
+    "hello world",
+    "Hello, world! I'M sure they'll say it's DON'T, we've, you'd.",
+    "The quick brown fox jumps over the lazy dog. " * 40,
+    "def mean(xs: list[float]) -> float:\n    return sum(xs) / len(xs)  # 0.5\n\n\tif x != y:\n\t\tpass\n",
+    '{"key": [1, 2, 3], "url": "https://example.com/a/b?c=d&e=f"}',
+    "日本語のテキストと中文文本，还有한국어 텍스트。",
+    "Здравствуйте, мир! مرحبا بالعالم שלום עולם नमस्ते दुनिया",
+    "emoji 🎉👍🏽 family 👨‍👩‍👧‍👦 flags 🇫🇷🇯🇵 and ☕️",
+    "   leading and trailing   ",
+    "a\n\n\n\nb\r\n\r\nc\t\t\td          e",
+    " ",
+    "",
+    "<|endoftext|>",
+    "before <|endoftext|> after <|endofprompt|> <|fim_prefix|><|fim_middle|><|fim_suffix|>",
+    "1234567890 3.14159 1,000,000 2026-12-04T21:45:00Z",
+    "ﬁne café naïve e\u0301 Å\u030a",  # ligature, precomposed and combining accents
+    "ab\ud83dcd",  # a lone surrogate, as a JSON payload may carry one
+]
+COUNTED = ["o200k_base", "cl100k_base"]
+
+
+@pytest.mark.parametrize("name", COUNTED)
+def test_counts_are_the_same_token_ids_as_bpe_openai(name: str) -> None:
+    counter = TokenCounter(name)
+    reference = bpe_openai.get_encoding(name)
+    for text in SAMPLES:
+        expected = reference.encode_ordinary(text)
+        assert counter.count(text) == len(expected), (name, text)
+        assert counter.count_message(text) == len(expected) + TOKENS_PER_MESSAGE
+
+
+@pytest.mark.parametrize("name", COUNTED)
+def test_clipping_keeps_the_same_text_as_bpe_openai(name: str) -> None:
+    counter = TokenCounter(name)
+    reference = bpe_openai.get_encoding(name)
+    text = SAMPLES[7] + SAMPLES[5] + SAMPLES[3]
+    tokens = reference.encode_ordinary(text)
+    for keep in range(len(tokens)):
+        assert counter.clip(text, keep) == str(reference.decode(tokens[:keep]))
+    assert counter.clip(text, len(tokens)) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_counts_as_bpe_openai_counts_it(text: str) -> None:
+    for name in COUNTED:
+        assert TokenCounter(name).count(text) == len(bpe_openai.get_encoding(name).encode_ordinary(text))
 
 
 def test_token_count_is_exact_for_a_known_string() -> None:
@@ -19,3 +78,27 @@ def test_current_models_use_o200k_and_the_operator_can_override() -> None:
     assert encoding_name_for("gpt-5-mini") == "o200k_base"
     assert encoding_name_for("gpt-4") == "cl100k_base"
     assert encoding_name_for("llama3.1:8b", override="cl100k_base") == "cl100k_base"
+
+
+def test_every_model_bpe_openai_knows_gets_the_encoding_it_gave() -> None:
+    for model in compat.MODEL_REGISTRY:
+        assert encoding_name_for(model) == bpe_openai.encoding_name_for_model(model), model
+        assert encoding_name_for(model.upper()) == bpe_openai.encoding_name_for_model(model), model
+    assert set(MODEL_ENCODINGS) == set(compat.MODEL_REGISTRY)
+
+
+def test_special_tokens_and_patterns_are_bpe_openais() -> None:
+    from bpe_openai import registry
+
+    for name, spec in ENCODINGS.items():
+        reference = registry.ENCODING_CONSTRUCTORS[name]()
+        assert (spec.pattern, spec.special_tokens) == (reference["pat_str"], reference["special_tokens"])
+
+
+def test_an_encoding_without_a_vocabulary_here_is_refused_with_the_known_ones() -> None:
+    for name in ("r50k_base", "no_such_encoding"):
+        with pytest.raises(ConfigError, match="TOKEN_ENCODING: unknown encoding") as refused:
+            TokenCounter(name)
+        assert "o200k_base" in str(refused.value)
+    with pytest.raises(ConfigError):
+        TokenCounter.for_model("davinci")  # a legacy model: its encoding (r50k) is not shipped

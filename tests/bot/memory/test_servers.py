@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from tests.fakes.openai_server import (
     VLLM_DIMENSIONS_UNSUPPORTED,
     FakeOpenAI,
     Recorded,
+    word_vector,
 )
 from tests.fakes.responder import RecordingResponder
 from tests.harness.clock import Clock
@@ -213,3 +215,23 @@ async def test_a_gateways_spent_budget_postpones_embedding_and_is_logged_once(
     assert db_rows(db_url, STATES) == [(EMBEDDED, 2)]
     budget_lines = [r for r in caplog.records if "budget spent" in r.getMessage()]
     assert len(budget_lines) == 1 and budget_lines[0].levelno == logging.ERROR
+
+
+@pytest.mark.parametrize("ignores_it", [False, True], ids=["base64", "numbers"])
+async def test_vectors_are_asked_for_in_base64_and_stored_alike_from_a_server_that_sends_numbers(
+    make_settings: Any, clock: Clock, db_url: str, ignores_it: bool
+) -> None:
+    async with FakeOpenAI(embedding_dims=64, ignore_encoding_format=ignores_it) as fake:
+        settings = make_settings(openai_base_url=fake.base_url, embedding_dimensions=None)
+        async with open_engine(settings, clock=clock) as engine:
+            await say(engine, SECRET, channel="ops")
+            await embed_all(engine)
+            found = await say(
+                engine, "/search Zephyr deploy freeze", LocalDirectory(engine.stored_messages), channel="ops"
+            )
+    assert {(r.json or {}).get("encoding_format") for r in fake.requests_to("/v1/embeddings")} == {"base64"}
+    stored = db_rows(db_url, "SELECT m.content, v.vector FROM message_vectors v JOIN messages m ON m.id = v.message_id")
+    vector = dict(stored)[SECRET]
+    # The fake's vector is unit length already: stored as it was sent, little-endian float32.
+    assert vector == struct.pack("<64f", *word_vector(SECRET, 64))
+    assert SECRET[:40] in found.texts[0][0]
