@@ -29,9 +29,9 @@ import numpy.typing as npt
 from benchmarks.support import clock
 from bot.billing.budget import Budget
 from bot.billing.prices import PriceTable
-from bot.chat.tokens import TokenCounter
 from bot.memory.embeddings import Embedded
 from bot.memory.semantic import Memory
+from bot.providers.tokens import TokenCounter
 from bot.settings import load_settings
 from storage import Store, open_store
 from storage.memory_records import VectorScope

@@ -22,8 +22,8 @@ from typing import Any
 from benchmarks.raw_driver import RawTurns
 from benchmarks.support import DiscardingResponder, InstantEmbeddings, InstantModel, clock, summarize
 from bot.app import open_engine
-from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.messages import Author, IncomingMessage
+from bot.providers.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.settings import load_settings
 
 TURNS = 1_000

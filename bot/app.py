@@ -27,7 +27,6 @@ from bot.catchup import CatchUps
 from bot.chat.channels import Channels
 from bot.chat.conversations import Conversations
 from bot.chat.engine import Engine
-from bot.chat.tokens import TokenCounter
 from bot.clock import Clock, utc_now
 from bot.commands.catalog import command_registry
 from bot.commands.services import CommandServices
@@ -61,6 +60,7 @@ from bot.providers.openai_media import (
 )
 from bot.providers.registry import Providers
 from bot.providers.routed_chat import RoutedChat
+from bot.providers.tokens import TokenCounter
 from bot.settings import Settings
 from bot.tools.loop import tool_loop
 from bot.wording import count

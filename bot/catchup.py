@@ -23,12 +23,12 @@ from zoneinfo import ZoneInfo
 
 from bot.billing.budget import charge_for
 from bot.billing.metering import Cell, MeteredChat
-from bot.chat.tokens import TokenCounter
 from bot.clock import Clock
 from bot.directory import Directory, HistoryMessage
 from bot.errors import BadCommand, NotAllowed, NotSupported
 from bot.messages import IncomingMessage
 from bot.providers.llm import PromptMessage
+from bot.providers.tokens import TokenCounter
 from bot.responder import Responder
 from bot.settings import Settings
 from storage.ledger_records import Charge

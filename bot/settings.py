@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     database_busy_timeout_ms: int = Field(5_000, ge=0, description="how long a write waits for another writer")
     chat_model: str = "gpt-4.1-mini"
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
-    token_encoding: str | None = None  # for models bot/chat/encodings.py does not know, e.g. "o200k_base"
+    token_encoding: str | None = None  # for models bot/providers/encodings.py does not know, e.g. "o200k_base"
     max_context_tokens: int = Field(16_000, ge=256)
     max_output_tokens: int = Field(1_000, ge=16)
     max_turns_in_flight: int = Field(256, ge=1, description="model calls running at once in one process")

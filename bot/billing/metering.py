@@ -18,9 +18,9 @@ from openai.types.chat import ChatCompletionToolParam
 
 from bot.billing.budget import Budget, Reservation
 from bot.billing.prices import PriceTable
-from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.errors import ModelError, ModelUnavailable
 from bot.providers.llm import ChatModel, ChatResult, Effort, Finish, PromptMessage, TextSink, ToolCall
+from bot.providers.tokens import TOKENS_PER_REPLY, TokenCounter
 from storage import ModelUsage
 from storage.ledger_records import Charge, Settlement, Units
 

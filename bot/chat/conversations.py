@@ -9,7 +9,6 @@ from bot.billing.metering import Cell, Completion, Keeper, MeteredChat
 from bot.billing.prices import PriceTable
 from bot.chat.locks import KeyedLocks
 from bot.chat.replies import stream_reply
-from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.chat.window import build_prompt, recalled_block
 from bot.clock import Clock
 from bot.errors import MessageTooLong
@@ -19,6 +18,7 @@ from bot.media.vision import Detail, VisionFormula, VisionImage, data_url
 from bot.memory.semantic import Memory
 from bot.messages import IncomingMessage
 from bot.providers.llm import Finish, PromptImage, PromptMessage, effort
+from bot.providers.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.tools.loop import Recorder, ToolLoop

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from bot.billing.budget import Budget, charge_for
 from bot.billing.prices import PriceTable
-from bot.chat.tokens import TokenCounter
 from bot.errors import BadAttachment, BadCommand, ConfigError, ModelUnavailable
 from bot.media import audio
 from bot.messages import IncomingMessage
 from bot.providers.openai_media import SpeechSynth
+from bot.providers.tokens import TokenCounter
 from bot.responder import Responder
 from bot.settings import Settings
 from storage.ledger_records import Units

@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 
 from bot.billing.budget import Budget, QuotaExceeded, charge_for
 from bot.billing.prices import PriceTable
-from bot.chat.tokens import TokenCounter
 from bot.clock import Clock
 from bot.errors import (
     GatewayBudgetSpent,
@@ -37,6 +36,7 @@ from bot.errors import (
 )
 from bot.memory.embeddings import EmbeddingModel, Vector, similarities, to_bytes
 from bot.messages import IncomingMessage
+from bot.providers.tokens import TokenCounter
 from bot.settings import Settings
 from storage import Store, StoreFailed
 from storage.ledger_records import Charge, Units

@@ -17,8 +17,8 @@ from bot.billing.budget import Budget, QuotaExceeded
 from bot.billing.metering import Cell, Completion, Keeper, MeteredChat
 from bot.billing.money import format_usd
 from bot.chat.replies import stream_reply
-from bot.chat.tokens import TokenCounter
 from bot.providers.llm import PromptMessage
+from bot.providers.tokens import TokenCounter
 from bot.settings import Settings
 from bot.tools.builtin import BuiltinTools
 from bot.tools.registry import QUOTE_CLOSE, QUOTING_RULE, Approval, Outcome, ToolRegistry, ToolSource, ToolUse

@@ -241,7 +241,7 @@ def _encoding() -> Any:
 
 def count_tokens(text: str) -> int:
     """o200k_base tokens of `text`, by bpe-openai's own encoder: an independent reference for the bot's counts
-    (tiktoken's encoder; tests/bot/chat/test_tokens.py holds the two to the same ids)."""
+    (tiktoken's encoder; tests/bot/providers/test_tokens.py holds the two to the same ids)."""
     return len(_encoding().encode_ordinary(text))
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.app import open_engine
 from bot.chat.engine import Engine
-from bot.chat.tokens import TOKENS_PER_REPLY, TokenCounter
+from bot.providers.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.settings import Settings
 from storage import open_store
 from tests.conftest import message

@@ -11,8 +11,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from bot.chat.encodings import ENCODINGS, MODEL_ENCODINGS
 from bot.errors import ConfigError
+from bot.providers.encodings import ENCODINGS, MODEL_ENCODINGS
 
 if TYPE_CHECKING:
     import tiktoken

@@ -4,9 +4,9 @@ from bpe_openai import compat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.chat.encodings import ENCODINGS, MODEL_ENCODINGS
-from bot.chat.tokens import TOKENS_PER_MESSAGE, TokenCounter, encoding_name_for
 from bot.errors import ConfigError
+from bot.providers.encodings import ENCODINGS, MODEL_ENCODINGS
+from bot.providers.tokens import TOKENS_PER_MESSAGE, TokenCounter, encoding_name_for
 
 # What people send: prose, code, other scripts, emoji (with modifiers and joiners), runs of whitespace, numbers,
 # contractions in both cases, and text that looks like special tokens (counted as the plain text it is).

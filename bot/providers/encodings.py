@@ -4,7 +4,7 @@ and which model uses which.
 The vocabularies are the `.tiktoken.gz` files the bpe-openai package ships (tiktoken itself downloads them at run
 time, which fails on air-gapped hosts). They are found without importing bpe-openai: its import alone loads every
 vocabulary it has into Python dictionaries (~60 MB). Patterns and special tokens are tiktoken's
-(`tiktoken_ext/openai_public.py`), the same as bpe-openai's; tests/bot/chat/test_tokens.py checks the ids.
+(`tiktoken_ext/openai_public.py`), the same as bpe-openai's; tests/bot/providers/test_tokens.py checks the ids.
 """
 
 from __future__ import annotations
