@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks.raw_driver import RawTurns
 from benchmarks.support import DiscardingResponder, InstantModel, clock
-from bot.app import open_engine
+from bot.app import freeze_start_up, open_engine
 from bot.messages import Author, IncomingMessage
 from bot.settings import load_settings
 
@@ -41,6 +41,7 @@ async def measure(database_url: str, *, steady: bool) -> dict[str, float]:
     model = InstantModel(delay=0)
     responder = DiscardingResponder()
     async with open_engine(settings, model=model) as engine:
+        freeze_start_up()  # as `python -m bot` does once the engine is open
         await engine.handle(ask(-1), responder)  # warm-up
         if steady:
             for turn in range(HISTORY_TURNS):

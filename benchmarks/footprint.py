@@ -25,13 +25,14 @@ STARTS = 5
 _IDLE_CHILD = """
 import asyncio, sys
 from benchmarks.support import DiscardingResponder, InstantModel
-from bot.app import open_engine
+from bot.app import freeze_start_up, open_engine
 from bot.messages import Author, IncomingMessage
 from bot.settings import load_settings
 
 async def main():
     settings = load_settings(env_file=None, database_url="sqlite:///" + sys.argv[1])
     async with open_engine(settings, model=InstantModel()) as engine:
+        freeze_start_up()  # as `python -m bot` does once the engine is open
         message = IncomingMessage("console", "local", "c42", Author("u", "u"), "hello")
         await engine.handle(message, DiscardingResponder())
         print(rss_kb())

@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks.raw_driver import RawTurns
 from benchmarks.support import DiscardingResponder, InstantEmbeddings, InstantModel, clock, summarize
-from bot.app import open_engine
+from bot.app import freeze_start_up, open_engine
 from bot.messages import Author, IncomingMessage
 from bot.providers.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.settings import load_settings
@@ -46,6 +46,7 @@ async def engine_turns(
     author = Author("u1", "u1")
     times: list[float] = []
     async with open_engine(settings, model=InstantModel(ANSWER), embeddings=InstantEmbeddings()) as engine:
+        freeze_start_up()  # as `python -m bot` does once the engine is open
         for i in range(turns + WARMUP):
             message = IncomingMessage("console", "local", "c1", author, f"{i}: {QUESTION}")
             if i == WARMUP:
@@ -89,6 +90,7 @@ async def raw_turns(folder: Path, turns: int, cpu: list[float] | None = None) ->
 
 
 async def run() -> dict[str, Any]:
+    freeze_start_up()  # the raw loop gets the frozen imports too, so both sides scan the same heap
     raw_cpu: list[float] = []
     engine_cpu: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
