@@ -317,8 +317,10 @@ class LocalDirectory:
     async def history(
         self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
     ) -> AsyncIterator[HistoryMessage]:
-        """The stored messages of the console channel's open conversation, from `since` on."""
-        for stored in await self._stored(ConversationKey("console", TEAM_ID, channel_id, thread_id)):
+        """The stored messages of the console channel's open conversation, from `since` on; a channel's newest
+        first (the Directory's rule), a thread's in order."""
+        stored_messages = await self._stored(ConversationKey("console", TEAM_ID, channel_id, thread_id))
+        for stored in stored_messages if thread_id else reversed(stored_messages):
             if since is not None and stored.created_at < since:
                 continue
             bot = stored.role == "assistant"

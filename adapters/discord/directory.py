@@ -12,7 +12,7 @@ which waits out 429s itself; reading it also needs the member's Read Message His
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import datetime
 
 import discord
@@ -84,11 +84,11 @@ class DiscordDirectory:
     async def history(
         self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
     ) -> AsyncIterator[HistoryMessage]:
-        """A thread's messages, or a channel's after `since` and those of its active threads after `since`."""
+        """A thread's messages, or a channel's after `since` (newest first: pages before the newest, stopping at
+        the first older than `since`), then those of its active threads after `since`, each newest first."""
         target = await self._readable(thread_id or channel_id)
-        async for message in target.history(limit=None, after=None if thread_id else since, oldest_first=True):
-            if message.type in SPOKEN:
-                yield _history_message(message, thread_id)
+        async for item in _newest_first(target, None if thread_id else since, thread_id):
+            yield item
         if thread_id or not isinstance(target, discord.TextChannel):
             return
         for thread in target.threads:
@@ -97,9 +97,8 @@ class DiscordDirectory:
                 continue
             if not await self.can_read_thread(channel_id, str(thread.id)):
                 continue
-            async for message in thread.history(limit=None, after=since, oldest_first=True):
-                if message.type in SPOKEN:
-                    yield _history_message(message, str(thread.id))
+            async for item in _newest_first(thread, since, str(thread.id)):
+                yield item
 
     async def _readable(self, channel_id: str) -> discord.abc.Messageable:
         """The channel or thread, when the member may see it and read its history (NotAllowed otherwise)."""
@@ -115,6 +114,18 @@ class DiscordDirectory:
         if not (permissions.view_channel and permissions.read_message_history):
             raise NotAllowed(CANNOT_READ)
         return channel
+
+
+async def _newest_first(
+    where: discord.abc.Messageable, since: datetime | None, thread_id: str
+) -> AsyncGenerator[HistoryMessage]:
+    """Spoken messages after `since`, newest first: pages of 100 `before` the last one, the cheap way to keep the
+    newest when a catch-up stops at its cap (discord.py's `after` with newest first would page to the start)."""
+    async for message in where.history(limit=None, oldest_first=False):
+        if since is not None and message.created_at <= since:
+            return
+        if message.type in SPOKEN:
+            yield _history_message(message, thread_id)
 
 
 def _history_message(message: discord.Message, thread_id: str) -> HistoryMessage:
