@@ -8,7 +8,7 @@ only the channel the question was asked in counts as visible.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -88,7 +88,7 @@ class OnlyThisChannel:
 
     async def history(
         self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
-    ) -> AsyncIterator[HistoryMessage]:
+    ) -> AsyncGenerator[HistoryMessage]:
         """No platform to read from."""
         raise history_not_supported("this platform")
         yield  # an async generator, like the adapters' own

@@ -13,7 +13,7 @@ reading it also needs the member's Read Message History there.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 
 import discord
@@ -84,7 +84,7 @@ class DiscordDirectory:
 
     async def history(
         self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
-    ) -> AsyncIterator[HistoryMessage]:
+    ) -> AsyncGenerator[HistoryMessage]:
         """A thread's messages, or a channel's after `since` (newest first: pages before the newest, stopping at
         the first older than `since`), then those of its active threads after `since`, then of its public
         archived threads archived after `since` (an archived thread had no activity after its archiving),

@@ -236,13 +236,18 @@ async def test_one_channels_failed_post_does_not_stop_the_others(
     assert [r.schedule.key.channel_id for r in poster.runs] == ["c2"]
 
 
+async def failing_digest(store: Store, *, times: int) -> tuple[Clock, Recorded, DigestRunner]:
+    """c1's daily 09:00 digest, due half a minute ago, whose first `times` posts fail."""
+    clock = Clock(FRIDAY_9 + timedelta(seconds=30))
+    poster = Recorded(fail_on="c1", times=times)
+    await store.digests.set(schedule())
+    return clock, poster, DigestRunner(store.digests, clock, "Europe/Berlin", poster)
+
+
 async def test_a_digest_whose_post_failed_is_posted_at_the_next_pass_exactly_once(
     sqlite_store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock(FRIDAY_9 + timedelta(seconds=30))
-    poster = Recorded(fail_on="c1", times=1)
-    runner = DigestRunner(sqlite_store.digests, clock, "Europe/Berlin", poster)
-    await sqlite_store.digests.set(schedule())
+    clock, poster, runner = await failing_digest(sqlite_store, times=1)
     with caplog.at_level("INFO", logger="bot.digests"):
         assert await runner.run_due() == []
     [failed] = caplog.records
@@ -263,10 +268,7 @@ async def test_a_digest_whose_post_failed_is_posted_at_the_next_pass_exactly_onc
 async def test_a_digest_that_fails_three_times_is_skipped_to_the_next_slot_with_a_warning(
     sqlite_store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock(FRIDAY_9 + timedelta(seconds=30))
-    poster = Recorded(fail_on="c1", times=3)
-    runner = DigestRunner(sqlite_store.digests, clock, "Europe/Berlin", poster)
-    await sqlite_store.digests.set(schedule())
+    clock, poster, runner = await failing_digest(sqlite_store, times=3)
     with caplog.at_level("INFO", logger="bot.digests"):
         for _ in range(5):
             assert await runner.run_due() == []
@@ -421,6 +423,7 @@ async def test_a_slack_digest_whose_post_failed_is_listed_with_its_attempts_then
 ) -> None:
     from adapters.slack.directory import SlackChannelAccess
     from bot.digests import CatchUpPoster
+    from bot.directory import ChannelAccess
 
     clock = Clock(FRIDAY_9 + timedelta(seconds=30))
     settings = make_settings(quota_timezone="Europe/Berlin")
@@ -431,7 +434,7 @@ async def test_a_slack_digest_whose_post_failed_is_listed_with_its_attempts_then
         await engine.store.digests.set(DigestSchedule(key, "daily", None, "09:00", "UBOSS", set_at))
         slack.add_history("C1", f"{(FRIDAY_9 - timedelta(hours=1)).timestamp():.6f}", "UADA", "We ship on Friday.")
         slack.failures["chat.postMessage"] = [500]
-        access = {"slack": SlackChannelAccess.from_settings("xoxb-test", slack.base_url)}
+        access: dict[str, ChannelAccess] = {"slack": SlackChannelAccess.from_settings("xoxb-test", slack.base_url)}
         poster = CatchUpPoster(engine.services.catchups, access, settings)
         runner = DigestRunner(engine.store.digests, clock, "Europe/Berlin", poster)
         assert await runner.run_due() == []
