@@ -283,10 +283,10 @@ async def tool_calls(settings: Settings, out: TextIO, *, team: str | None, since
 
 
 async def digests(settings: Settings, out: TextIO) -> int:
-    """List every channel's digest schedule: where, when, who set it, its last run."""
+    """List every channel's digest schedule: where, when, who set it, its last run (and its failed posts)."""
     from zoneinfo import ZoneInfo
 
-    from bot.digests import describe
+    from bot.digests import describe, describe_failures
 
     tz = ZoneInfo(settings.quota_timezone)
     async with opened(settings) as store:
@@ -297,6 +297,6 @@ async def digests(settings: Settings, out: TextIO) -> int:
         last = f"{s.last_run.astimezone(tz):%Y-%m-%d %H:%M}" if s.last_run else "not yet"
         out.write(
             f"{s.key.platform} {s.key.team_id} {s.key.channel_id}: {describe(s)} ({settings.quota_timezone}),"
-            f" set by {s.set_by}, last run {last}\n"
+            f" set by {s.set_by}, last run {last}{describe_failures(s, tz)}\n"
         )
     return 0

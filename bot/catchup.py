@@ -7,6 +7,9 @@ in one call; several are each summarized into notes, then the notes are combined
 the notes do not fit one call). The model cites messages by their numbers, which become links
 afterwards: the links are the platform's own, never written by the model, and cost no tokens.
 
+A channel's history is read newest first and at most CATCHUP_MAX_MESSAGES messages of it are kept (the
+answer says when there were more), so the plan below is bounded before it is priced.
+
 The whole plan's worst case (every part and every combining call, each with its full output budget) is
 reserved once, before the first call: a catch-up either fits the budget and runs to the end, or is refused
 before anything is spent (a refusal half-way would waste the parts already paid for).
@@ -14,6 +17,7 @@ before anything is spent (a refusal half-way would waste the parts already paid 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -162,14 +166,20 @@ class CatchUps:
     async def _catch_up(
         self, directory: Directory, channel: str, thread: str, since: datetime, charge: Charge, status: Status
     ) -> str:
-        history = await self._read(directory, channel, thread, status, since=None if thread else since)
+        cap = None if thread else self._settings.catchup_max_messages  # a thread is read whole
+        history, more = await self._read(directory, channel, thread, status, since=None if thread else since, cap=cap)
+        when = f"{since.astimezone(self._tz):%Y-%m-%d %H:%M}"
         if not history:
-            where = "this thread" if thread else f"this channel since {since.astimezone(self._tz):%Y-%m-%d %H:%M}"
+            where = "this thread" if thread else f"this channel since {when}"
             return f"Nothing to catch up on: no messages in {where}."
         lines = [self._line(n, m) for n, m in enumerate(history, start=1)]
-        text = await self._summarize(charge, lines, status)
-        links = {n: m.link for n, m in enumerate(history, start=1)}
-        return _linked(text, links)
+        text = _linked(await self._summarize(charge, lines, status), {n: m.link for n, m in enumerate(history, 1)})
+        if more:
+            return (
+                f"This covers the latest {len(history):,} messages of more than {len(history):,} since {when}"
+                f" (the most a catch-up reads, CATCHUP_MAX_MESSAGES).\n{text}"
+            )
+        return text
 
     async def check_readable(self, message: IncomingMessage, channel: str, thread: str) -> None:
         """Refuse an excluded channel, or one (or a thread) the asker may not read."""
@@ -181,18 +191,32 @@ class CatchUps:
             raise NotAllowed("You cannot read that conversation, so I cannot catch you up on it.")
 
     async def _read(
-        self, directory: Directory, channel: str, thread: str, status: Status, *, since: datetime | None
-    ) -> list[HistoryMessage]:
+        self,
+        directory: Directory,
+        channel: str,
+        thread: str,
+        status: Status,
+        *,
+        since: datetime | None,
+        cap: int | None,
+    ) -> tuple[list[HistoryMessage], bool]:
+        """The history in time order, and whether there was more than `cap` (the directory yields a channel's
+        newest first, so what is kept is the newest; reading stops at the first message past the cap)."""
         read: list[HistoryMessage] = []
+        more = False
         await status("reading history…")
-        async for item in directory.history(channel, thread, since=since):
-            if not item.text.strip():
-                continue
-            read.append(item)
-            if len(read) % READ_PROGRESS_EVERY == 0:
-                await status(f"reading history… {len(read):,} messages so far")
+        async with contextlib.aclosing(directory.history(channel, thread, since=since)) as history:
+            async for item in history:
+                if not item.text.strip():
+                    continue
+                if cap is not None and len(read) == cap:
+                    more = True
+                    break
+                read.append(item)
+                if len(read) % READ_PROGRESS_EVERY == 0:
+                    await status(f"reading history… {len(read):,} messages so far")
         read.sort(key=lambda m: m.created_at)
-        return read
+        return read, more
 
     def _line(self, n: int, item: HistoryMessage) -> str:
         when = item.created_at.astimezone(self._tz)

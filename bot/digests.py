@@ -4,8 +4,11 @@ A schedule's runs fall at its time in QUOTA_TIMEZONE. `run_due` (called each min
 the bot, and by `python -m bot digests run --due`, e.g. from cron) claims each run whose time has come,
 one conditional UPDATE per run in the database (storage/sql/digests.py), so when several processes share
 a database exactly one of them posts it. A run covers the channel since the run before it (the first:
-one period). Claims come before posting: a post that fails is logged and not retried, rather than posted
-twice by two processes.
+one period). Claims come before posting, so a run is never posted twice by two processes. A post that
+fails (the platform, the model, the budget) is logged and retried at the next passes, each retry claimed
+the same way, up to ATTEMPTS in all; then the run is skipped with a warning (the next run covers from the
+skipped one's time on). A process that dies while posting loses that run the same way, rather than risk a
+second post of it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from bot.clock import Clock
 from bot.directory import ChannelAccess
 from bot.errors import BadCommand
 from bot.settings import Settings
-from storage.digests import DigestKey, Digests, DigestSchedule
+from storage.digests import ClaimedRun, DigestKey, Digests, DigestSchedule
 from storage.ledger_records import Charge
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,10 @@ WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturd
 SCHEDULE_FORMATS = "daily HH:MM or weekly <mon..sun> HH:MM"
 _HHMM = re.compile(r"(?P<h>[01]?\d|2[0-3]):(?P<m>[0-5]\d)")
 TICK_SECONDS = 60
+ATTEMPTS = 3  # posts tried per run: the first and two retries, at the next scheduler passes
+# A retry waits this long after the failure: the next pass (a minute on), not another process's pass that
+# same minute.
+RETRY_AFTER = timedelta(seconds=TICK_SECONDS / 2)
 # The ledger's user for a digest: nobody asked for it, the channel's admins scheduled it for everyone in
 # it, so the team pays (like memory's background embedding), under a name no platform user id can take.
 DIGEST_PAYER = "(digest)"
@@ -75,6 +82,16 @@ def describe(schedule: DigestSchedule) -> str:
     if schedule.weekday is None:
         return f"{schedule.period} at {schedule.at}"
     return f"{schedule.period} on {WEEKDAY_NAMES[schedule.weekday][:3]} at {schedule.at}"
+
+
+def describe_failures(schedule: DigestSchedule, tz: ZoneInfo) -> str:
+    """`` when the last run's post did not fail; else its failed attempts and what happens next."""
+    if not schedule.failures:
+        return ""
+    said = f" (post failed {schedule.failures} of {ATTEMPTS} attempts"
+    if schedule.retry_at is not None:
+        return f"{said}; retried from {schedule.retry_at.astimezone(tz):%H:%M:%S})"
+    return f"{said}; skipped)" if schedule.failures >= ATTEMPTS else f"{said}; then retried)"
 
 
 def latest_run(schedule: DigestSchedule, now: datetime, tz: ZoneInfo) -> datetime:
@@ -118,34 +135,53 @@ class DigestRunner:
         self._poster = poster
 
     async def run_due(self) -> list[DigestRun]:
-        """Post every run whose time has come and that no process has claimed yet; the runs posted."""
+        """Post every run whose time has come and that no process has claimed yet, and retry those whose post
+        failed; the runs posted."""
         now = self._clock()
-        return await self._run([(s, latest_run(s, now, self._tz)) for s in await self._digests.schedules()])
+        return await self._run([(s, latest_run(s, now, self._tz)) for s in await self._digests.schedules()], now)
 
     async def run_now(self, channel_id: str | None = None) -> list[DigestRun]:
         """Post every digest (or the channel's) now, covering the channel since its last run."""
         now = self._clock()
         chosen = [s for s in await self._digests.schedules() if channel_id in (None, s.key.channel_id)]
-        return await self._run([(s, now) for s in chosen])
+        return await self._run([(s, now) for s in chosen], None)
 
-    async def _run(self, due: list[tuple[DigestSchedule, datetime]]) -> list[DigestRun]:
+    async def _run(self, due: list[tuple[DigestSchedule, datetime]], retry_until: datetime | None) -> list[DigestRun]:
+        """Claim and post each schedule's run due at its time, else (with `retry_until`) a failed run's retry."""
         posted = []
         for schedule, at in due:
             if not self._poster.can_post(schedule.key.platform):
                 continue  # left for a process connected to that platform
             claimed = await self._digests.claim(schedule.key, at)
+            if claimed is None and retry_until is not None:
+                claimed = await self._digests.claim_retry(schedule.key, retry_until)
             if claimed is None:
                 continue  # not due, or another process has it
-            run = DigestRun(schedule, claimed.previous or at - PERIODS[schedule.period])
+            run = DigestRun(schedule, claimed.previous or claimed.due - PERIODS[schedule.period])
             try:
                 await self._poster.post(run)
             except Exception:  # one channel's failure must not stop the others' digests
-                log.exception(
-                    "the digest of %s channel %s could not be posted", schedule.key.platform, _where(schedule.key)
-                )
+                await self._failed(schedule.key, claimed)
                 continue
             posted.append(run)
         return posted
+
+    async def _failed(self, key: DigestKey, claimed: ClaimedRun) -> None:
+        """Log a failed post (with its stack trace, never the text) and have it retried, or give it up."""
+        due = f"{claimed.due.astimezone(self._tz):%Y-%m-%d %H:%M}"
+        where = f"{key.platform} channel {_where(key)}"
+        if claimed.attempt < ATTEMPTS:
+            log.warning(
+                "the digest of %s due %s could not be posted (attempt %d of %d); retried at the next pass",
+                where, due, claimed.attempt, ATTEMPTS, exc_info=True,
+            )  # fmt: skip
+            await self._digests.record_failure(key, claimed.due, self._clock() + RETRY_AFTER)
+            return
+        log.warning(
+            "the digest of %s due %s could not be posted (attempt %d of %d); skipped: the next run covers from %s on",
+            where, due, claimed.attempt, ATTEMPTS, due, exc_info=True,
+        )  # fmt: skip
+        await self._digests.record_failure(key, claimed.due, None)
 
 
 class CatchUpPoster:

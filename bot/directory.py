@@ -8,7 +8,7 @@ only the channel the question was asked in counts as visible.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -43,11 +43,12 @@ class Directory(Protocol):
 
     def history(
         self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
-    ) -> AsyncIterator[HistoryMessage]:
+    ) -> AsyncGenerator[HistoryMessage]:
         """A thread's messages (with `thread_id`: all of them) or a channel's since `since` with the replies in
-        its threads since then, in any order (the caller sorts by time), read from the platform page by page
-        within its rate limits (slow, never failing for being slow). Raises NotSupported where the adapter
-        cannot; the caller checks first that the author may read the channel (`visible_channels`)."""
+        its threads since then, read from the platform page by page within its rate limits (slow, never failing
+        for being slow). A channel's come newest first as far as the platform pages that way (the caller sorts
+        by time, and may stop reading at a cap: what it kept should be the newest). Raises NotSupported where
+        the adapter cannot; the caller checks first that the author may read the channel (`visible_channels`)."""
 
 
 class ChannelAccess(Protocol):
@@ -87,7 +88,7 @@ class OnlyThisChannel:
 
     async def history(
         self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
-    ) -> AsyncIterator[HistoryMessage]:
+    ) -> AsyncGenerator[HistoryMessage]:
         """No platform to read from."""
         raise history_not_supported("this platform")
         yield  # an async generator, like the adapters' own

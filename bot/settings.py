@@ -97,6 +97,9 @@ class Settings(BaseSettings):
         0.3, ge=-1, le=1, description="cosine similarity a /search match needs (below it: no good matches)"
     )
     catchup_excluded_channels: str = Field("", description="comma-separated channel ids /catchup never reads")
+    catchup_max_messages: int = Field(
+        2_000, ge=1, description="most messages a channel's catch-up (or digest) reads: the newest ones"
+    )
 
     command_prefix: str = Field(
         "", pattern=r"^[a-z0-9_-]{0,10}$",

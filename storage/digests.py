@@ -1,7 +1,8 @@
 """Channel digests: a channel's catch-up posted on a schedule, behind the `Digests` protocol.
 
-The implementation, shared by every process on the database, is storage/sql/digests.py: a due run is
-claimed by one conditional UPDATE, so of several processes exactly one posts it.
+The implementation, shared by every process on the database, is storage/sql/digests.py: a due run, and each
+retry of a run whose post failed, is claimed by one conditional UPDATE, so of several processes exactly one
+posts it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class DigestKey:
 class DigestSchedule:
     """When a channel's digest is posted: `period` is "daily" or "weekly"; `weekday` 0 (Monday) to 6 for a
     weekly one (None for daily); `at` is "HH:MM" in QUOTA_TIMEZONE. `last_run` is the scheduled time of the
-    last run claimed (None: never run; the first covers one period)."""
+    last run claimed (None: never run; the first covers one period); `failures` the failed attempts to post
+    it, and `retry_at` when the next attempt may start (None: none waiting)."""
 
     key: DigestKey
     period: str
@@ -33,13 +35,18 @@ class DigestSchedule:
     set_by: str
     set_at: datetime
     last_run: datetime | None = None
+    failures: int = 0
+    retry_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class ClaimedRun:
-    """A run this process claimed (and must post): `previous` is the run before it, None when first."""
+    """A run this process claimed (and must post): `due` is its scheduled time, `previous` the run before it
+    (None when first), `attempt` 1 for its first attempt, 2 for the first retry…"""
 
+    due: datetime
     previous: datetime | None
+    attempt: int = 1
 
 
 class Digests(Protocol):
@@ -60,4 +67,11 @@ class Digests(Protocol):
     async def claim(self, key: DigestKey, due: datetime) -> ClaimedRun | None:
         """Claim the run due at `due`; None when it is not due (already run at or after `due`, set after it,
         or the digest is gone). One statement, so of several processes claiming the same run exactly one
-        gets it."""
+        gets it. A failed run still waiting for a retry is dropped (the new one covers from its time on)."""
+
+    async def claim_retry(self, key: DigestKey, now: datetime) -> ClaimedRun | None:
+        """Claim another attempt at the last run, when its post failed and its retry time is at or before
+        `now`; None otherwise. One statement, like `claim`."""
+
+    async def record_failure(self, key: DigestKey, due: datetime, retry_at: datetime | None) -> None:
+        """Count a failed attempt at the run due at `due`, to be retried from `retry_at` (None: given up)."""

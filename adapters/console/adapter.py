@@ -12,7 +12,7 @@ import mimetypes
 import re
 import shlex
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -316,9 +316,11 @@ class LocalDirectory:
 
     async def history(
         self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
-    ) -> AsyncIterator[HistoryMessage]:
-        """The stored messages of the console channel's open conversation, from `since` on."""
-        for stored in await self._stored(ConversationKey("console", TEAM_ID, channel_id, thread_id)):
+    ) -> AsyncGenerator[HistoryMessage]:
+        """The stored messages of the console channel's open conversation, from `since` on; a channel's newest
+        first (the Directory's rule), a thread's in order."""
+        stored_messages = await self._stored(ConversationKey("console", TEAM_ID, channel_id, thread_id))
+        for stored in stored_messages if thread_id else reversed(stored_messages):
             if since is not None and stored.created_at < since:
                 continue
             bot = stored.role == "assistant"

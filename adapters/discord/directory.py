@@ -5,14 +5,15 @@ from the cached guild, roles and overwrites, as Discord does). A private thread 
 when it is the one being asked in, the member started it, or they may manage threads there. A DM
 is visible only to its own participant. Anything Discord will not tell counts as not visible.
 
-History (GET /channels/{id}/messages after a message id, pages of 100) is read through discord.py,
-which waits out 429s itself; reading it also needs the member's Read Message History there.
+History (GET /channels/{id}/messages, newest first, pages of 100; a channel's public archived threads from
+GET /channels/{id}/threads/archived/public) is read through discord.py, which waits out 429s itself;
+reading it also needs the member's Read Message History there.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 
 import discord
@@ -83,23 +84,28 @@ class DiscordDirectory:
 
     async def history(
         self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
-    ) -> AsyncIterator[HistoryMessage]:
-        """A thread's messages, or a channel's after `since` and those of its active threads after `since`."""
+    ) -> AsyncGenerator[HistoryMessage]:
+        """A thread's messages, or a channel's after `since` (newest first: pages before the newest, stopping at
+        the first older than `since`), then those of its active threads after `since`, then of its public
+        archived threads archived after `since` (an archived thread had no activity after its archiving),
+        each thread newest first."""
         target = await self._readable(thread_id or channel_id)
-        async for message in target.history(limit=None, after=None if thread_id else since, oldest_first=True):
-            if message.type in SPOKEN:
-                yield _history_message(message, thread_id)
+        async for item in _newest_first(target, None if thread_id else since, thread_id):
+            yield item
         if thread_id or not isinstance(target, discord.TextChannel):
             return
         for thread in target.threads:
-            last = thread.last_message_id
-            if since is not None and last is not None and discord.utils.snowflake_time(last) < since:
-                continue
             if not await self.can_read_thread(channel_id, str(thread.id)):
                 continue
-            async for message in thread.history(limit=None, after=since, oldest_first=True):
-                if message.type in SPOKEN:
-                    yield _history_message(message, str(thread.id))
+            async for item in _thread_since(thread, since):
+                yield item
+        # GET /channels/{id}/threads/archived/public: the most recently archived first, so the first archived
+        # before `since` ends the read. Private archived threads are not read.
+        async for thread in target.archived_threads(limit=None):
+            if since is not None and thread.archive_timestamp < since:
+                return
+            async for item in _thread_since(thread, since):
+                yield item
 
     async def _readable(self, channel_id: str) -> discord.abc.Messageable:
         """The channel or thread, when the member may see it and read its history (NotAllowed otherwise)."""
@@ -115,6 +121,27 @@ class DiscordDirectory:
         if not (permissions.view_channel and permissions.read_message_history):
             raise NotAllowed(CANNOT_READ)
         return channel
+
+
+async def _thread_since(thread: discord.Thread, since: datetime | None) -> AsyncGenerator[HistoryMessage]:
+    """A thread's messages after `since`, newest first; none read when its last message is older."""
+    last = thread.last_message_id
+    if since is not None and last is not None and discord.utils.snowflake_time(last) < since:
+        return
+    async for item in _newest_first(thread, since, str(thread.id)):
+        yield item
+
+
+async def _newest_first(
+    where: discord.abc.Messageable, since: datetime | None, thread_id: str
+) -> AsyncGenerator[HistoryMessage]:
+    """Spoken messages after `since`, newest first: pages of 100 `before` the last one, the cheap way to keep the
+    newest when a catch-up stops at its cap (discord.py's `after` with newest first would page to the start)."""
+    async for message in where.history(limit=None, oldest_first=False):
+        if since is not None and message.created_at <= since:
+            return
+        if message.type in SPOKEN:
+            yield _history_message(message, thread_id)
 
 
 def _history_message(message: discord.Message, thread_id: str) -> HistoryMessage:

@@ -6,8 +6,10 @@ when the thread starts and again whenever they switch) is kept in the bot's data
 (storage/assistant_threads.py), so it survives restarts and every worker sees it. A question there shows a
 status while it is answered, the first one titles the thread, and it is either a catch-up of the viewed
 channel (the suggested prompt, or `/catchup [since]` typed there) run as the /catchup command (the same
-visibility rule, exclusions, metering and answer), or a chat turn whose conversation is the thread. The
-pane is the asker's own DM, so even a private answer is posted in the thread.
+visibility rule, exclusions, metering and answer), or a chat turn whose conversation is the thread. With
+no channel viewed, `/catchup` catches up on the pane thread itself (as /catchup does in any thread), and
+the suggested prompt asks for a channel. The pane is the asker's own DM, so even a private answer is
+posted in the thread.
 """
 
 from __future__ import annotations
@@ -195,8 +197,12 @@ class AssistantPane:
         try:
             if catchup is None:
                 await self._engine.handle(message, responder)
+            elif not channel and message.command is not None:
+                # `/catchup` typed with no channel viewed: in a thread, /catchup is the whole thread, and
+                # this is one (the pane's), so it is answered as that; its reading needs im:history.
+                await self._engine.handle(message, responder)
             elif not channel:
-                await responder.send_text(NEEDS_A_CHANNEL)
+                await responder.send_text(NEEDS_A_CHANNEL)  # "Catch me up on this channel": it names one
             else:
                 # The catch-up is the /catchup command about the viewed channel, asked from the pane: the
                 # message keeps its author's directory (whose current channel is the DM, so the viewed one

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -168,7 +168,7 @@ class SlackDirectory:
 
     async def history(
         self, channel_id: str, thread_id: str = "", *, since: datetime | None = None
-    ) -> AsyncIterator[HistoryMessage]:
+    ) -> AsyncGenerator[HistoryMessage]:
         """A thread's messages (conversations.replies), or a channel's since `since` (conversations.history)
         with the replies in its threads since then; newest page first, as Slack pages them."""
         oldest = f"{since.timestamp():.6f}" if since is not None else None

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from bot.catchup import refuse_excluded
 from bot.commands.registry import CommandContext, CommandSpec, Subcommand, admins_only, exactly
-from bot.digests import DAILY, PERIODS, WEEKLY, describe, latest_run, parse_schedule
+from bot.digests import DAILY, PERIODS, WEEKLY, describe, describe_failures, latest_run, parse_schedule
 from bot.errors import BadCommand
 from storage.digests import DigestKey, DigestSchedule
 
@@ -33,7 +33,7 @@ async def show_digest(ctx: CommandContext, _: tuple[str, ...]) -> None:
     last = schedule.last_run.astimezone(_tz(ctx)).strftime("%Y-%m-%d %H:%M") if schedule.last_run else "not yet"
     await ctx.responder.send_text(
         f"This channel's digest is posted {describe(schedule)} ({ctx.services.settings.quota_timezone}),"
-        f" set by {schedule.set_by}; last posted: {last}."
+        f" set by {schedule.set_by}; last run: {last}{describe_failures(schedule, _tz(ctx))}."
     )
 
 

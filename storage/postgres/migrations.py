@@ -336,4 +336,12 @@ MIGRATIONS: list[Migration] = [
         "catchup_assistant_threads",
         CREATE_ASSISTANT_THREADS,
     ),
+    Migration(
+        # See digests_retries in storage/sqlite/migrations.py.
+        "digests_retries",
+        """
+        ALTER TABLE channel_digests ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE channel_digests ADD COLUMN retry_at TEXT;
+        """,
+    ),
 ]

@@ -3,6 +3,7 @@
 A run is claimed by one conditional UPDATE … RETURNING: it moves `last_run` to the due time only while
 the stored one is before it, so when several processes claim the same run, one statement updates the row
 and the others find it already moved. `previous_run` keeps the run before, for the catch-up's start.
+A failed post sets `retry_at`; a retry is claimed the same way, by clearing `retry_at` while it is due.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from storage.digests import ClaimedRun, DigestKey, DigestSchedule
 from storage.sql.connection import Database, Row
 
 _KEY = "platform = $1 AND team_id = $2 AND channel_id = $3"
-_COLUMNS = "platform, team_id, channel_id, period, weekday, at_time, set_by, set_at, last_run"
+_SET_COLUMNS = "platform, team_id, channel_id, period, weekday, at_time, set_by, set_at, last_run"
+_COLUMNS = f"{_SET_COLUMNS}, failures, retry_at"
 SET = (
-    f"INSERT INTO channel_digests ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)"
+    f"INSERT INTO channel_digests ({_SET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)"
     " ON CONFLICT (platform, team_id, channel_id) DO UPDATE SET period = excluded.period,"
     " weekday = excluded.weekday, at_time = excluded.at_time, set_by = excluded.set_by, set_at = excluded.set_at"
 )
@@ -24,9 +26,14 @@ REMOVE = f"DELETE FROM channel_digests WHERE {_KEY} RETURNING 1"
 SCHEDULES = f"SELECT {_COLUMNS} FROM channel_digests ORDER BY platform, team_id, channel_id"
 # Not due when already run at or after the due time, or set after it (a new schedule waits for its next time).
 CLAIM = (
-    f"UPDATE channel_digests SET previous_run = last_run, last_run = $4 WHERE {_KEY}"
-    " AND (last_run IS NULL OR last_run < $4) AND set_at < $4 RETURNING previous_run"
+    f"UPDATE channel_digests SET previous_run = last_run, last_run = $4, failures = 0, retry_at = NULL WHERE {_KEY}"
+    " AND (last_run IS NULL OR last_run < $4) AND set_at < $4 RETURNING last_run, previous_run, failures"
 )
+CLAIM_RETRY = (
+    f"UPDATE channel_digests SET retry_at = NULL WHERE {_KEY} AND retry_at IS NOT NULL AND retry_at <= $4"
+    " RETURNING last_run, previous_run, failures"
+)
+RECORD_FAILURE = f"UPDATE channel_digests SET failures = failures + 1, retry_at = $5 WHERE {_KEY} AND last_run = $4"
 
 
 def _at(moment: datetime) -> str:
@@ -49,6 +56,8 @@ def _schedule(row: Row) -> DigestSchedule:
         str(row[6]),
         set_at,
         _when(row[8]),
+        int(row[9]),
+        _when(row[10]),
     )
 
 
@@ -77,5 +86,18 @@ class SQLDigests:
         return [_schedule(row) for row in await self._db.fetch(SCHEDULES)]
 
     async def claim(self, key: DigestKey, due: datetime) -> ClaimedRun | None:
-        row = await self._db.fetchrow(CLAIM, *_key(key), _at(due))
-        return None if row is None else ClaimedRun(_when(row[0]))
+        return _claimed(await self._db.fetchrow(CLAIM, *_key(key), _at(due)))
+
+    async def claim_retry(self, key: DigestKey, now: datetime) -> ClaimedRun | None:
+        return _claimed(await self._db.fetchrow(CLAIM_RETRY, *_key(key), _at(now)))
+
+    async def record_failure(self, key: DigestKey, due: datetime, retry_at: datetime | None) -> None:
+        await self._db.execute(RECORD_FAILURE, *_key(key), _at(due), None if retry_at is None else _at(retry_at))
+
+
+def _claimed(row: Row | None) -> ClaimedRun | None:
+    if row is None:
+        return None
+    due = _when(row[0])
+    assert due is not None  # just set
+    return ClaimedRun(due, _when(row[1]), int(row[2]) + 1)

@@ -494,4 +494,12 @@ MIGRATIONS: list[Migration] = [
         # thread has its title (storage/sql/assistant_threads.py: one DDL for both databases).
         CREATE_ASSISTANT_THREADS,
     ),
+    Migration(
+        "digests_retries",
+        # A digest whose post failed is retried at the next scheduler passes (bot/digests.py): failures counts
+        # the failed attempts at last_run's slot, retry_at (fixed-width UTC text) is when the next may start
+        # (NULL: none waiting; the run was posted, is being posted, or was given up).
+        "ALTER TABLE channel_digests ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE channel_digests ADD COLUMN retry_at TEXT",
+    ),
 ]

@@ -170,3 +170,37 @@ async def test_a_context_too_small_for_two_parts_notes_is_refused_before_any_cal
         responder = await catchup_in(engine, "/catchup")
     assert len(fake_openai.chat_requests()) == 1
     assert responder.errors[0].startswith("Catch-ups need more room than MAX_CONTEXT_TOKENS leaves")
+
+
+async def test_a_channel_longer_than_the_cap_is_caught_up_on_its_newest_messages_and_says_so(
+    make_settings: Any, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    # Bea's budget refuses the whole history's plan (the test above); capped at 10 messages, one call fits.
+    settings = make_settings(
+        max_context_tokens=600, max_output_tokens=100, quota_user_daily_usd=0.002, catchup_max_messages=10
+    )
+    said = "".join(f"Message {n} is about topic {n % 7} and little else at all.\n" for n in range(40))
+    async with open_engine(settings) as engine:
+        await console(engine, said, tmp_path)
+        turns = len(fake_openai.chat_requests())
+        responder = await catchup_in(engine, "/catchup", user="bea")
+    assert responder.errors == []
+    [request] = fake_openai.chat_requests()[turns:]  # the plan: one part, no call beyond it
+    lines = request["messages"][-1]["content"].splitlines()
+    # The newest 10 in order (Ada's budget ran out early, so her later messages have no replies).
+    assert [line.split(" ", 3)[3] for line in lines] == [
+        f"ada: Message {n} is about topic {n % 7} and little else at all." for n in range(30, 40)
+    ]
+    text, _ = responder.texts[-1]
+    assert text.startswith("This covers the latest 10 messages of more than 10 since ")
+    assert "(the most a catch-up reads, CATCHUP_MAX_MESSAGES).\necho: " in text
+
+
+async def test_a_channel_within_the_cap_says_nothing_of_it(
+    make_settings: Any, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    async with open_engine(make_settings(catchup_max_messages=4)) as engine:
+        await console(engine, "one\ntwo\n", tmp_path)  # and the bot's two replies: exactly the cap
+        responder = await catchup_in(engine, "/catchup")
+    assert len(fake_openai.chat_requests()[-1]["messages"][-1]["content"].splitlines()) == 4
+    assert not responder.texts[-1][0].startswith("This covers")

@@ -48,15 +48,19 @@ class Clock:
 class Recorded:
     """A poster that keeps what it was asked to post (the platforms' own posting is tested with their fakes)."""
 
-    def __init__(self, fail_on: str = "") -> None:
+    def __init__(self, fail_on: str = "", *, times: int = 1_000) -> None:
         self.runs: list[DigestRun] = []
+        self.attempts = 0
         self._fail_on = fail_on
+        self._times = times  # posts to `fail_on` that fail before one succeeds
 
     def can_post(self, platform: str) -> bool:
         return platform == "console"
 
     async def post(self, run: DigestRun) -> None:
-        if run.schedule.key.channel_id == self._fail_on:
+        self.attempts += 1
+        if run.schedule.key.channel_id == self._fail_on and self._times > 0:
+            self._times -= 1
             raise RuntimeError("the platform refused")
         self.runs.append(run)
 
@@ -111,7 +115,7 @@ async def test_digest_is_set_shown_replaced_and_turned_off(berlin_settings: Sett
     assert "no digest" in await run(cs, "/digest")
     said = await run(cs, "/digest daily 9:00")
     assert "daily at 09:00 (Europe/Berlin)" in said and "first on 2026-12-04 09:00" in said
-    assert "daily at 09:00" in await run(cs, "/digest") and "last posted: not yet" in await run(cs, "/digest")
+    assert "daily at 09:00" in await run(cs, "/digest") and "last run: not yet" in await run(cs, "/digest")
     said = await run(cs, "/digest weekly Monday 17:30")
     assert "weekly on mon at 17:30" in said and "first on 2026-12-07 17:30" in said
     stored = await sqlite_store.digests.get(KEY)
@@ -228,7 +232,73 @@ async def test_one_channels_failed_post_does_not_stop_the_others(
         await sqlite_store.digests.set(schedule(channel=channel))
     posted = await runner.run_due()
     assert [r.schedule.key.channel_id for r in posted] == ["c2"]
-    assert await runner.run_due() == []  # claimed before posting: a failed post is not posted twice
+    assert await runner.run_due() == []  # c1 is retried (and fails again); c2 is not posted twice
+    assert [r.schedule.key.channel_id for r in poster.runs] == ["c2"]
+
+
+async def failing_digest(store: Store, *, times: int) -> tuple[Clock, Recorded, DigestRunner]:
+    """c1's daily 09:00 digest, due half a minute ago, whose first `times` posts fail."""
+    clock = Clock(FRIDAY_9 + timedelta(seconds=30))
+    poster = Recorded(fail_on="c1", times=times)
+    await store.digests.set(schedule())
+    return clock, poster, DigestRunner(store.digests, clock, "Europe/Berlin", poster)
+
+
+async def test_a_digest_whose_post_failed_is_posted_at_the_next_pass_exactly_once(
+    sqlite_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, poster, runner = await failing_digest(sqlite_store, times=1)
+    with caplog.at_level("INFO", logger="bot.digests"):
+        assert await runner.run_due() == []
+    [failed] = caplog.records
+    assert failed.levelname == "WARNING" and "attempt 1 of 3); retried at the next pass" in failed.getMessage()
+    stored = await sqlite_store.digests.get(KEY)
+    assert stored is not None and (stored.last_run, stored.failures) == (FRIDAY_9, 1)
+
+    clock.now += timedelta(minutes=1)
+    [retried] = await runner.run_due()
+    assert retried.since == FRIDAY_9 - timedelta(days=1)  # the same run: covers from the run before it
+    clock.now += timedelta(minutes=1)
+    assert await runner.run_due() == []
+    assert len(poster.runs) == 1 and poster.attempts == 2
+    stored = await sqlite_store.digests.get(KEY)
+    assert stored is not None and (stored.failures, stored.retry_at) == (1, None)
+
+
+async def test_a_digest_that_fails_three_times_is_skipped_to_the_next_slot_with_a_warning(
+    sqlite_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, poster, runner = await failing_digest(sqlite_store, times=3)
+    with caplog.at_level("INFO", logger="bot.digests"):
+        for _ in range(5):
+            assert await runner.run_due() == []
+            clock.now += timedelta(minutes=1)
+    assert poster.attempts == 3  # then no more tries for that slot
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 3 and all("the digest of console channel local/c1 due 2026-12-04 09:00" in w
+                                      for w in warnings)  # fmt: skip
+    assert warnings[-1].endswith("(attempt 3 of 3); skipped: the next run covers from 2026-12-04 09:00 on")
+    assert all("refused" not in r.getMessage() for r in caplog.records)  # the error is in the trace only
+    stored = await sqlite_store.digests.get(KEY)
+    assert stored is not None and (stored.failures, stored.retry_at) == (3, None)
+
+    clock.now = FRIDAY_9 + timedelta(days=1, seconds=30)
+    [next_slot] = await runner.run_due()
+    assert next_slot.since == FRIDAY_9 and len(poster.runs) == 1
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_several_processes_retry_a_failed_digest_exactly_once(kind: str, tmp_path: Path) -> None:
+    async with fresh_database(kind, tmp_path) as url, opened(url) as one, opened(url) as two:
+        await one.digests.set(schedule())
+        poster = Recorded(fail_on="c1", times=1)
+        clock = Clock(FRIDAY_9 + timedelta(seconds=30))
+        runners = [DigestRunner(s.digests, clock, "Europe/Berlin", poster) for s in (one, two, one, two)]
+        await asyncio.gather(*(r.run_due() for r in runners))
+        assert (poster.attempts, poster.runs) == (1, [])
+        clock.now += timedelta(minutes=1)
+        await asyncio.gather(*(r.run_due() for r in runners))
+        assert poster.attempts == 2 and [r.since for r in poster.runs] == [FRIDAY_9 - timedelta(days=1)]
 
 
 async def test_run_now_posts_every_digest_or_one_channels(berlin_settings: Settings, sqlite_store: Store) -> None:
@@ -346,3 +416,41 @@ async def test_the_cli_posts_slack_digests_through_the_web_api(
     assert posted["channel"] == "C1" and posted["text"].startswith("Digest of this channel since ")
     assert "Ada ships on Friday <https://acme.slack.example/archives/C1/p" in posted["text"]
     assert "We ship the launch on Friday." in fake_openai.chat_requests()[0]["messages"][-1]["content"]
+
+
+async def test_a_slack_digest_whose_post_failed_is_listed_with_its_attempts_then_posted_once(
+    make_settings: Any, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, db_url: str
+) -> None:
+    from adapters.slack.directory import SlackChannelAccess
+    from bot.digests import CatchUpPoster
+    from bot.directory import ChannelAccess
+
+    clock = Clock(FRIDAY_9 + timedelta(seconds=30))
+    settings = make_settings(quota_timezone="Europe/Berlin")
+    fake_openai.enqueue(Reply("Ada ships on Friday [1]."), Reply("Ada ships on Friday [1]."))
+    async with FakeSlack() as slack, open_engine(settings, clock=clock) as engine:
+        key = DigestKey("slack", "T1", "C1")
+        set_at = FRIDAY_9 - timedelta(days=2)
+        await engine.store.digests.set(DigestSchedule(key, "daily", None, "09:00", "UBOSS", set_at))
+        slack.add_history("C1", f"{(FRIDAY_9 - timedelta(hours=1)).timestamp():.6f}", "UADA", "We ship on Friday.")
+        slack.failures["chat.postMessage"] = [500]
+        access: dict[str, ChannelAccess] = {"slack": SlackChannelAccess.from_settings("xoxb-test", slack.base_url)}
+        poster = CatchUpPoster(engine.services.catchups, access, settings)
+        runner = DigestRunner(engine.store.digests, clock, "Europe/Berlin", poster)
+        assert await runner.run_due() == []
+
+        for name, value in (("DATABASE_URL", db_url), ("OPENAI_API_KEY", "test-key-not-secret"),
+                            ("QUOTA_TIMEZONE", "Europe/Berlin")):  # fmt: skip
+            monkeypatch.setenv(name, value)
+        code, listed, _ = await run_cli("digests")
+        assert code == 0
+        assert listed.endswith("last run 2026-12-04 09:00 (post failed 1 of 3 attempts; retried from 09:01:00)\n")
+
+        clock.now += timedelta(minutes=1)
+        assert [r.schedule.key for r in await runner.run_due()] == [key]
+        clock.now += timedelta(minutes=1)
+        assert await runner.run_due() == []
+        calls = slack.called("chat.postMessage")
+    assert len(calls) == 2 and calls[0] == calls[1]  # the failed post, then the same digest once
+    assert calls[1]["text"].startswith("Digest of this channel since 2026-12-03 09:00:\nAda ships on Friday <https:")
+    assert len(fake_openai.chat_requests()) == 2  # each attempt summarizes again (the channel may have moved on)

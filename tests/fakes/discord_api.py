@@ -10,7 +10,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import discord
@@ -117,6 +117,7 @@ class FakeDiscord(LoopbackServer):
         self.loading: dict[str, bool] = {}
         self.ephemeral: dict[str, bool] = {}  # follow-up message id -> whether only its asker sees it
         self.history: dict[str, list[dict[str, Any]]] = {}  # channel or thread id -> its messages, oldest first
+        self.archived: dict[str, list[dict[str, Any]]] = {}  # channel id -> its archived public threads
         self._ids = itertools.count(5000)
         super().__init__(web.Application())
         self.app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
@@ -146,6 +147,31 @@ class FakeDiscord(LoopbackServer):
         payload.update(timestamp=when.isoformat(), type=kind)
         self.history.setdefault(channel_id, []).append(payload)
         return message_id
+
+    def add_archived_thread(self, channel_id: str, archived_at: datetime, name: str = "old thread") -> str:
+        """A public thread of the channel, archived at `archived_at` (its messages: add_history with its id)."""
+        thread_id = str(discord.utils.time_snowflake(archived_at - timedelta(days=1)) + next(self._ids))
+        self.archived.setdefault(channel_id, []).append({
+            "id": thread_id, "type": 11, "guild_id": GUILD, "parent_id": channel_id, "owner_id": "21", "name": name,
+            "thread_metadata": {"archived": True, "auto_archive_duration": 1440, "locked": False,
+                                "archive_timestamp": archived_at.isoformat()},
+            "message_count": 1, "member_count": 1, "rate_limit_per_user": 0, "total_message_sent": 1,
+        })  # fmt: skip
+        return thread_id
+
+    def _archived_threads(self, channel_id: str, query: Any) -> web.Response:
+        """GET /channels/{id}/threads/archived/public: `limit` threads archived `before` an ISO time, the most
+        recently archived first, as `threads`, `members` (the bot's memberships: none) and `has_more`."""
+        limit = int(query.get("limit", 50))
+        before = datetime.fromisoformat(query["before"]) if "before" in query else None
+        threads = sorted(self.archived.get(channel_id, []), key=lambda t: t["thread_metadata"]["archive_timestamp"],
+                         reverse=True)  # fmt: skip
+        found = [
+            t
+            for t in threads
+            if before is None or datetime.fromisoformat(t["thread_metadata"]["archive_timestamp"]) < before
+        ]
+        return _json({"threads": found[:limit], "members": [], "has_more": len(found) > limit})
 
     def _messages(self, channel_id: str, query: Any) -> web.Response:
         """GET /channels/{id}/messages: `limit` (at most 100) after `after` or before `before`, newest first."""
@@ -203,6 +229,8 @@ class FakeDiscord(LoopbackServer):
                           "last_message_id": None})  # fmt: skip
         if request.method == "POST" and parts[0] == "channels" and self.dm_channels.get(parts[1]) in self.no_dms:
             return _json({"message": "Cannot send messages to this user", "code": 50007}, status=403)
+        if request.method == "GET" and parts[0] == "channels" and parts[2:] == ["threads", "archived", "public"]:
+            return self._archived_threads(parts[1], request.query)
         if request.method == "GET" and parts[0] == "channels" and parts[2:] == ["messages"]:
             return self._messages(parts[1], request.query)
         if parts[0] == "channels" and parts[-1] == "typing":

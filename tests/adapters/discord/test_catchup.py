@@ -109,3 +109,30 @@ async def test_the_bots_scheduler_posts_a_discord_channels_digest_pinging_nobody
     assert posted.json["content"].endswith(f"Ada ships on Friday [151]({jump}/{ids['plan']}).")
     content = fake_openai.chat_requests()[0]["messages"][-1]["content"]
     assert "Last week's lunch." not in content  # the first run covers one day
+
+
+async def test_a_channel_catchup_reads_public_archived_threads_active_since_and_skips_older_ones(
+    discord_bot: Harness, fake_openai: FakeOpenAI
+) -> None:
+    now = datetime.now(UTC)
+    api = discord_bot.api
+    api.add_history(CHANNEL, now - timedelta(hours=3), "Who picks the venue?", ADA)
+    recent = api.add_archived_thread(CHANNEL, now - timedelta(hours=1), "venue")
+    api.add_history(recent, now - timedelta(hours=2), "The harbour hall is booked.", BEA)
+    api.add_history(recent, now - timedelta(days=2), "Any ideas for a venue?", BEA)  # before `since`
+    old = api.add_archived_thread(CHANNEL, now - timedelta(days=3), "lunch")
+    api.add_history(old, now - timedelta(days=4), "Pizza on Friday.", BEA)
+    fake_openai.enqueue(Reply("Bea booked the harbour hall [2]."))
+    asked = interaction(discord_bot, "catchup", roles=(READER_ROLE,))
+    await discord_bot.adapter.on_command(asked, "catchup", "1d", None)
+    content = fake_openai.chat_requests()[0]["messages"][-1]["content"].splitlines()
+    assert [line.split(" ", 3)[3] for line in content] == [
+        "Ada: Who picks the venue?",
+        "Bea: The harbour hall is booked.",
+    ]
+    assert len(api.called("GET", f"/channels/{CHANNEL}/threads/archived/public")) == 1
+    assert len(api.called("GET", f"/channels/{recent}/messages")) == 1
+    assert api.called("GET", f"/channels/{old}/messages") == []  # archived before `since`: not read
+    [followup] = api.called("POST", "/webhooks/")
+    assert followup.json is not None
+    assert f"[2](https://discord.com/channels/{GUILD}/{recent}/" in followup.json["content"]  # the thread's reply

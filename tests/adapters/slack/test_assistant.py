@@ -123,6 +123,25 @@ async def test_catch_me_up_without_a_channel_open_says_so(slack: Harness, fake_o
     assert slack.api.called("conversations.history") == [] and fake_openai.chat_requests() == []
 
 
+async def test_a_catchup_typed_with_no_channel_open_catches_up_on_the_pane_thread_itself(
+    slack: Harness, fake_openai: FakeOpenAI
+) -> None:
+    slack.api.users["U1"] = {"profile": {"display_name": "Ada"}}
+    slack.api.add_history(PANE, THREAD, "U1", "Which vendor did we pick for the logo?")
+    slack.api.add_history(PANE, recent(600), "UBOT", "Acme Design, approved on Monday.", thread_ts=THREAD)
+    fake_openai.enqueue(Reply("Acme Design was picked for the logo [2]."))
+    await slack.event(thread_started(None), event_id="Ev1")
+    await slack.event(pane_message("/catchup", recent(1)), event_id="Ev2")
+    await until(lambda: bool(pane_posts(slack)))
+    [read] = slack.api.called("conversations.replies")
+    assert (read["channel"], read["ts"]) == (PANE, THREAD) and slack.api.called("conversations.history") == []
+    content = fake_openai.chat_requests()[0]["messages"][-1]["content"]
+    assert "Ada: Which vendor did we pick for the logo?" in content and "Acme Design, approved" in content
+    [answer] = pane_posts(slack)
+    assert answer["thread_ts"] == THREAD and answer["text"].startswith("Acme Design was picked for the logo")
+    assert answer["text"] != NEEDS_A_CHANNEL
+
+
 async def test_context_survives_a_restart_of_the_adapter(slack: Harness, fake_openai: FakeOpenAI) -> None:
     two_channels(slack)
     await slack.event(thread_started("C2"), event_id="Ev1")

@@ -7,6 +7,8 @@ import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from storage.digests import DigestKey, DigestSchedule
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.harness.slack import Harness, mention, slack, until
@@ -106,3 +108,22 @@ async def test_the_bots_scheduler_posts_a_slack_channels_digest_with_chat_post_m
     assert "Ada ships on Friday <https://acme.slack.example/archives/C1/p" in posted["text"]
     content = fake_openai.chat_requests()[0]["messages"][-1]["content"]
     assert "Yesterday's lunch order." in content  # the first run covers one day
+
+
+@pytest.mark.parametrize("slack_overrides", [{"catchup_max_messages": 12}])  # 12 kept, the 13th says there are more
+async def test_a_channel_longer_than_the_cap_reads_only_the_pages_of_its_newest_messages(
+    slack: Harness, fake_openai: FakeOpenAI
+) -> None:
+    slack.api.users["UADA"] = {"profile": {"display_name": "Ada"}}
+    for n in range(30):
+        slack.api.add_history("C1", recent(3000 - n * 60), "UADA", f"Update {n}.")
+    slack.api.history_page = 5
+    fake_openai.enqueue(Reply("Ada sent updates [1]."))
+    assert await slack.command("catchup", "2h") == 200
+    await until(lambda: bool(slack.api.responses))
+    assert len(slack.api.called("conversations.history")) == 3  # 13 messages in pages of 5, newest first; not 6
+    [request] = fake_openai.chat_requests()
+    lines = [line.split(" ", 3)[3] for line in request["messages"][-1]["content"].splitlines()]
+    assert lines == [f"Ada: Update {n}." for n in range(18, 30)]
+    answer = slack.api.responses[-1]["text"]
+    assert answer.startswith("This covers the latest 12 messages of more than 12 since ")
