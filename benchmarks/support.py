@@ -7,12 +7,10 @@ import statistics
 import time
 import zlib
 from collections.abc import Sequence
-from typing import Any
-
-from openai.types.chat import ChatCompletionToolParam
+from typing import Any, Unpack
 
 from bot.memory.embeddings import Embedded, unit_vectors
-from bot.providers.llm import ChatResult, Effort, Finish, PromptMessage, TextSink
+from bot.providers.llm import ChatOptions, ChatResult, Finish, PromptMessage
 from storage import ModelUsage
 
 
@@ -27,19 +25,12 @@ class InstantModel:
         self.calls = 0
 
     async def chat(
-        self,
-        messages: Sequence[PromptMessage],
-        *,
-        model: str,
-        max_output_tokens: int,
-        temperature: float | None = None,
-        on_text: TextSink | None = None,
-        tools: Sequence[ChatCompletionToolParam] = (),
-        reasoning_effort: Effort | None = None,
+        self, messages: Sequence[PromptMessage], *, model: str, **options: Unpack[ChatOptions]
     ) -> ChatResult:
         self.calls += 1
         if self.delay:
             await asyncio.sleep(self.delay)
+        on_text = options.get("on_text")
         if on_text is not None:
             await on_text(self.reply)
         return ChatResult(self.reply, ModelUsage(model, 100, 12), Finish.DONE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol, Required, TypedDict
 
 from openai.types.chat import ChatCompletionToolParam
 
@@ -69,6 +69,16 @@ class ChatResult:
     usage: ModelUsage | None
     finish_reason: Finish | None
     tool_calls: tuple[ToolCall, ...] = ()
+
+
+class ChatOptions(TypedDict, total=False):
+    """`ChatModel.chat`'s keyword options besides the model, for a model that passes them on or ignores them."""
+
+    max_output_tokens: Required[int]
+    temperature: float | None
+    on_text: TextSink | None
+    tools: Sequence[ChatCompletionToolParam]
+    reasoning_effort: Effort | None
 
 
 class ChatModel(Protocol):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Unpack
 
-from openai.types.chat import ChatCompletionToolParam
-
-from bot.providers.llm import ChatModel, ChatResult, Effort, PromptMessage, TextSink
+from bot.providers.llm import ChatModel, ChatOptions, ChatResult, PromptMessage
 from bot.providers.registry import Providers
 
 
@@ -19,24 +18,8 @@ class RoutedChat:
         self._chats = chats  # by provider name
 
     async def chat(
-        self,
-        messages: Sequence[PromptMessage],
-        *,
-        model: str,
-        max_output_tokens: int,
-        temperature: float | None = None,
-        on_text: TextSink | None = None,
-        tools: Sequence[ChatCompletionToolParam] = (),
-        reasoning_effort: Effort | None = None,
+        self, messages: Sequence[PromptMessage], *, model: str, **options: Unpack[ChatOptions]
     ) -> ChatResult:
         """One reply from the provider `model` names (its usage under the full name, as it is priced)."""
         provider, name = self._providers.route(model)
-        return await self._chats[provider.name].chat(
-            messages,
-            model=name,
-            max_output_tokens=max_output_tokens,
-            temperature=temperature,
-            on_text=on_text,
-            tools=tools,
-            reasoning_effort=reasoning_effort,
-        )
+        return await self._chats[provider.name].chat(messages, model=name, **options)
