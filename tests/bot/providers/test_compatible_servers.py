@@ -110,6 +110,16 @@ async def test_a_self_hosted_context_error_without_a_code_is_told_as_context_too
 # --- connections that never reached the server ---------------------------------------------------
 
 
+async def say_hi(chat: OpenAIChat, server: FakeOpenAI, client: Any) -> str:
+    """One chat call's text; the server and the client are stopped whatever happens."""
+    try:
+        result = await chat.chat([PromptMessage("user", "hi")], model="gpt-4.1-mini", max_output_tokens=50)
+    finally:
+        await server.stop()
+        await client.close()
+    return result.text
+
+
 async def test_a_refused_connection_is_retried_and_the_answer_arrives(make_settings: Any) -> None:
     port = RefusingPort()
     server = FakeOpenAI()
@@ -122,12 +132,7 @@ async def test_a_refused_connection_is_retried_and_the_answer_arrives(make_setti
 
     client = make_client(make_settings(openai_base_url=port.base_url))
     chat = OpenAIChat(client, max_retries=2, sleep=server_comes_back)
-    try:
-        result = await chat.chat([PromptMessage("user", "hi")], model="gpt-4.1-mini", max_output_tokens=50)
-    finally:
-        await server.stop()
-        await client.close()
-    assert result.text == "echo: hi"
+    assert await say_hi(chat, server, client) == "echo: hi"
     assert len(sleeps) == 1 and len(server.chat_requests()) == 1
 
 
@@ -141,12 +146,7 @@ async def test_a_connect_timeout_on_a_full_backlog_is_retried(make_settings: Any
 
         client = make_client(make_settings(openai_base_url=backlog.base_url, openai_timeout=0.5))
         chat = OpenAIChat(client, max_retries=1, sleep=backlog_drains)
-        try:
-            result = await chat.chat([PromptMessage("user", "hi")], model="gpt-4.1-mini", max_output_tokens=50)
-        finally:
-            await server.stop()
-            await client.close()
-    assert result.text == "echo: hi"
+        assert await say_hi(chat, server, client) == "echo: hi"
 
 
 async def test_without_retries_a_refused_connection_says_the_server_is_unreachable(make_settings: Any) -> None:
