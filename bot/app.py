@@ -260,7 +260,7 @@ async def run_digests(
         poster = CatchUpPoster(engine.services.catchups, access, settings)
         runner = DigestRunner(engine.store.digests, engine.now, settings.quota_timezone, poster)
         waiting = await runner.waiting(due=due, channel_id=channel)
-        for platform in (PLATFORMS.fallback, *PLATFORMS.configured(settings)):
+        for platform in PLATFORMS.operated(settings):
             if not waiting[platform.name]:
                 continue
             try:
@@ -400,7 +400,7 @@ async def team_names(settings: Settings) -> dict[tuple[str, str], str]:
     """{(platform, team id): name}, asked of the console and each platform whose token is set; a platform that
     cannot answer is logged and left out (its teams are listed without names)."""
     names: dict[tuple[str, str], str] = {}
-    for platform in (PLATFORMS.fallback, *PLATFORMS.configured(settings)):
+    for platform in PLATFORMS.operated(settings):
         try:
             found = await platform.team_names(settings)
         except Exception as exc:  # a wrong token or no network: the list is still useful without names

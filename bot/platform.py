@@ -84,6 +84,10 @@ class Platforms:
         """The platforms the settings turn on (the fallback is not one of them)."""
         return [p for p in self.others() if p.configured(settings)]
 
+    def operated(self, settings: Settings) -> list[PlatformAdapter]:
+        """What an operator's command reaches (teams' names, digests): the fallback and the configured ones."""
+        return [self.fallback, *self.configured(settings)]
+
     def becoming_admin(self, name: str) -> str:
         """How one becomes an admin on platform `name` ("" for an unknown one)."""
         platform = self.get(name)

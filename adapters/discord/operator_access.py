@@ -52,7 +52,10 @@ async def gateway_access(settings: Settings) -> AsyncIterator[DiscordChannelAcce
     except discord.PrivilegedIntentsRequired:
         await _close(client, connection)
         raise ConfigError(INTENTS_HINT) from None
-    except (discord.GatewayNotFound, discord.ConnectionClosed, aiohttp.ClientError, OSError) as exc:
+    except discord.ConnectionClosed as exc:
+        await _close(client, connection)
+        raise PlatformUnreachable(f"Discord closed the gateway connection (code {exc.code}).") from None
+    except (discord.GatewayNotFound, aiohttp.ClientError, OSError) as exc:
         await _close(client, connection)
         raise PlatformUnreachable(f"Discord's gateway could not be reached ({type(exc).__name__}).") from None
     except BaseException:

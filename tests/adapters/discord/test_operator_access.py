@@ -106,7 +106,7 @@ async def test_a_refused_token_is_said_without_the_token_and_nothing_is_posted(
     await a_digest_due_a_minute_ago(make_settings)
     for name in ("bot", "adapters", "discord"):  # the command sets up the root logger's handlers anew
         monkeypatch.setattr(logging.getLogger(name), "handlers", [caplog.handler])
-    async with discord_for_the_cli(monkeypatch, fake_openai, db_url, LOG_LEVEL="DEBUG") as fakes:
+    async with discord_for_the_cli(monkeypatch, fake_openai, db_url) as fakes:
         fakes.api.failures[("GET", "/users/@me")] = [401]
         code, out, err = await run_cli("digests", "run", "--now")
     assert code == 1 and out == "Posted 0 digests.\n"
