@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -33,7 +33,7 @@ from bot.commands.catalog import command_registry
 from bot.commands.services import CommandServices
 from bot.dashboard.roles import Roles
 from bot.dashboard.signin import SignIn, dashboard_served, slack_http_mode
-from bot.errors import ConfigError
+from bot.errors import ConfigError, PlatformUnreachable
 from bot.mcp.approval import AskerApproval
 from bot.mcp.audit import AuditedCalls
 from bot.mcp.channels import ChannelToolServers
@@ -243,30 +243,41 @@ async def run_console(
                 return await adapter.run(stop, settings.shutdown_grace_seconds, abort=stop.now)
 
 
-async def run_digests(settings: Settings, out: TextIO, *, due: bool, channel: str | None = None) -> int:
+async def run_digests(
+    settings: Settings, out: TextIO, *, due: bool, channel: str | None = None, err: TextIO | None = None
+) -> int:
     """`python -m bot digests run`: post the due digests (`due`, what the bot's scheduler does each minute,
-    e.g. from cron) or every one now (of `channel`). This process has no platform connection: it posts the
-    console's digests (printed on `out`) and Slack's through the Web API (SLACK_BOT_TOKEN); Discord's,
-    which need the bot's member and permissions from the gateway, are left to the running bot."""
-    from adapters.console.adapter import ConsoleChannels
-    from adapters.slack.directory import SlackChannelAccess
+    e.g. from cron) or every one now (of `channel`), on the console (printed on `out`) and each configured
+    platform through its operator access (Slack's Web API, a brief Discord gateway connection), opened only
+    where a run waits. A platform that cannot be reached is said on `err` (exit 1) and its runs left unclaimed;
+    those of a platform whose token this process lacks are left to the running bot."""
     from bot.digests import CatchUpPoster, DigestRunner
     from bot.directory import ChannelAccess
 
-    async with open_engine(settings) as engine:
-        access: dict[str, ChannelAccess] = {"console": ConsoleChannels(engine, out.write)}
-        if settings.slack_bot_token is not None:
-            token = settings.slack_bot_token.get_secret_value()
-            access["slack"] = SlackChannelAccess.from_settings(token, settings.slack_api_url)
+    failed: dict[str, str] = {}
+    async with open_engine(settings) as engine, AsyncExitStack() as opened:
+        access: dict[str, ChannelAccess] = {}
         poster = CatchUpPoster(engine.services.catchups, access, settings)
         runner = DigestRunner(engine.store.digests, engine.now, settings.quota_timezone, poster)
+        waiting = await runner.waiting(due=due, channel_id=channel)
+        for platform in PLATFORMS.operated(settings):
+            if not waiting[platform.name]:
+                continue
+            try:
+                found = await opened.enter_async_context(platform.operator_access(engine, settings, out))
+            except (ConfigError, PlatformUnreachable) as exc:
+                log.warning("digests on %s not posted: %s", platform.name, exc)
+                failed[platform.name] = str(exc)
+                continue
+            if found is not None:
+                access[platform.name] = found
         runs = await (runner.run_due() if due else runner.run_now(channel))
-        skipped = [s for s in await engine.store.digests.schedules() if s.key.platform not in access]
     out.write(f"Posted {count(len(runs), 'digest')}.\n")
-    if skipped:
-        where = " or ".join(sorted({s.key.platform for s in skipped}))
-        out.write(f"{count(len(skipped), 'digest')} on {where} left to the running bot, which posts them.\n")
-    return 0
+    for name in sorted(set(waiting) - set(access) - set(failed)):
+        out.write(f"{count(waiting[name], 'digest')} on {name} left to the running bot (no {name} token here).\n")
+    for name, why in failed.items():
+        (err or sys.stderr).write(f"{count(waiting[name], 'digest')} on {name} not posted: {why}\n")
+    return 1 if failed else 0
 
 
 class Shutdown(asyncio.Event):
@@ -389,7 +400,7 @@ async def team_names(settings: Settings) -> dict[tuple[str, str], str]:
     """{(platform, team id): name}, asked of the console and each platform whose token is set; a platform that
     cannot answer is logged and left out (its teams are listed without names)."""
     names: dict[tuple[str, str], str] = {}
-    for platform in (PLATFORMS.fallback, *PLATFORMS.configured(settings)):
+    for platform in PLATFORMS.operated(settings):
         try:
             found = await platform.team_names(settings)
         except Exception as exc:  # a wrong token or no network: the list is still useful without names

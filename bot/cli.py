@@ -8,10 +8,11 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from bot.errors import BadCommand, ConfigError, UserFacingError
+from bot.errors import BadCommand, ConfigError, PlatformUnreachable, UserFacingError
 
 EXIT_CONFIG = 2
 EXIT_USAGE = 64  # EX_USAGE: a wrong `quota` command line
+EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: a platform could not be reached (discord-invite, discord-sync)
 
 
 CONSOLE_LOG = Path("teambot.log")
@@ -158,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.action == "run":
                 if args.channel and not args.now:
                     raise BadCommand("--channel goes with --now (the due runs are every channel's).")
-                return asyncio.run(app.run_digests(settings, sys.stdout, due=args.due, channel=args.channel))
+                return asyncio.run(
+                    app.run_digests(settings, sys.stdout, due=args.due, channel=args.channel, err=sys.stderr)
+                )
             return asyncio.run(admin_cli.digests(settings, sys.stdout))
         if args.command == "prompts":
             if args.action == "export":
@@ -173,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StoreUnavailable) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    except PlatformUnreachable as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except UserFacingError as exc:
         print(exc.message, file=sys.stderr)
         return EXIT_USAGE

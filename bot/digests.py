@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -137,14 +138,28 @@ class DigestRunner:
     async def run_due(self) -> list[DigestRun]:
         """Post every run whose time has come and that no process has claimed yet, and retry those whose post
         failed; the runs posted."""
-        now = self._clock()
-        return await self._run([(s, latest_run(s, now, self._tz)) for s in await self._digests.schedules()], now)
+        return await self._run(*await self._candidates(due=True))
 
     async def run_now(self, channel_id: str | None = None) -> list[DigestRun]:
         """Post every digest (or the channel's) now, covering the channel since its last run."""
+        return await self._run(*await self._candidates(due=False, channel_id=channel_id))
+
+    async def waiting(self, *, due: bool, channel_id: str | None = None) -> Counter[str]:
+        """{platform: runs} that `run_due` (`due`) or `run_now` would find to claim, read from the listed
+        schedules without claiming: a command connects only where some wait (storage's claims still decide)."""
+        candidates, retry_until = await self._candidates(due=due, channel_id=channel_id)
+        return Counter(s.key.platform for s, at in candidates if _may_claim(s, at, retry_until))
+
+    async def _candidates(
+        self, *, due: bool, channel_id: str | None = None
+    ) -> tuple[list[tuple[DigestSchedule, datetime]], datetime | None]:
+        """Each schedule with the time of the run to claim (its latest, or now), and until when failed runs'
+        retries are due (None: none retried)."""
         now = self._clock()
-        chosen = [s for s in await self._digests.schedules() if channel_id in (None, s.key.channel_id)]
-        return await self._run([(s, now) for s in chosen], None)
+        schedules = await self._digests.schedules()
+        if due:
+            return [(s, latest_run(s, now, self._tz)) for s in schedules], now
+        return [(s, now) for s in schedules if channel_id in (None, s.key.channel_id)], None
 
     async def _run(self, due: list[tuple[DigestSchedule, datetime]], retry_until: datetime | None) -> list[DigestRun]:
         """Claim and post each schedule's run due at its time, else (with `retry_until`) a failed run's retry."""
@@ -182,6 +197,14 @@ class DigestRunner:
             where, due, claimed.attempt, ATTEMPTS, due, exc_info=True,
         )  # fmt: skip
         await self._digests.record_failure(key, claimed.due, None)
+
+
+def _may_claim(schedule: DigestSchedule, at: datetime, retry_until: datetime | None) -> bool:
+    """Whether `Digests.claim` (at `at`) or `claim_retry` (until `retry_until`) would take this schedule's run,
+    as its listing says (storage/sql/digests.py: CLAIM, CLAIM_RETRY); another process may claim it first."""
+    if (schedule.last_run is None or schedule.last_run < at) and schedule.set_at < at:
+        return True
+    return retry_until is not None and schedule.retry_at is not None and schedule.retry_at <= retry_until
 
 
 class CatchUpPoster:

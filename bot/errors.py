@@ -15,6 +15,10 @@ class ConfigError(TeambotError):
     """A setting is missing or invalid; the message names the variable and what is wrong."""
 
 
+class PlatformUnreachable(TeambotError):
+    """An operator's command could not connect to a platform; the message names it and what failed."""
+
+
 class UserFacingError(TeambotError):
     """An error whose message is written for the person who sent the message."""
 

@@ -2,7 +2,8 @@
 
 A platform is one folder in adapters/ and one line in the composition root's list (bot/app.py). It
 provides a `PlatformAdapter` (its name, whether the settings turn it on, serving the engine, how a
-person becomes an admin there, /help's first line, its teams' names) and, with each message, a
+person becomes an admin there, /help's first line, its teams' names, posting as the bot from an operator's
+command) and, with each message, a
 `Responder` (bot/responder.py: answers, private ones where the platform has them) and a `Directory`
 (bot/directory.py: who may see which channel, links, the history of a channel or thread).
 """
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Protocol
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 if TYPE_CHECKING:
     from bot.chat.engine import Engine
+    from bot.directory import ChannelAccess
     from bot.settings import Settings
 
 DEFAULT_HELP_INTRO = "Mention me (or DM me) to chat; the thread is the conversation. Commands:"
@@ -43,6 +46,13 @@ class PlatformAdapter(Protocol):
 
     async def team_names(self, settings: Settings) -> dict[str, str]:
         """{team id: name}, asked of the platform (may raise when it cannot answer)."""
+
+    def operator_access(
+        self, engine: Engine, settings: Settings, out: TextIO
+    ) -> AbstractAsyncContextManager[ChannelAccess | None]:
+        """The bot's own view and posting there for an operator's command (`python -m bot digests run`), with
+        no event connection: for the block, None when the settings give it none. Entering may connect (and
+        raise ConfigError or PlatformUnreachable, naming the platform); `out` is the command's output."""
 
 
 class Platforms:
@@ -73,6 +83,10 @@ class Platforms:
     def configured(self, settings: Settings) -> list[PlatformAdapter]:
         """The platforms the settings turn on (the fallback is not one of them)."""
         return [p for p in self.others() if p.configured(settings)]
+
+    def operated(self, settings: Settings) -> list[PlatformAdapter]:
+        """What an operator's command reaches (teams' names, digests): the fallback and the configured ones."""
+        return [self.fallback, *self.configured(settings)]
 
     def becoming_admin(self, name: str) -> str:
         """How one becomes an admin on platform `name` ("" for an unknown one)."""

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     discord_shard_ids: str = Field("", description="comma-separated shards this process runs (with the count)")
     discord_guild_ids: str = Field("", description="comma-separated guild ids to sync commands to at once")
     discord_dms: bool = Field(True, description="answer direct messages (each person's DMs are their own team)")
+    discord_connect_timeout: float = Field(
+        30.0, gt=0, description="seconds an operator's command waits for the gateway to be ready (digests run)"
+    )
     max_attachment_mb: int = Field(25, ge=1, description="largest attachment the bot downloads")
     # Below Pillow's own hard limit (about 179 Mpx); the default keeps a 50-megapixel phone photo (8160x6120).
     max_image_pixels: int = Field(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from contextlib import AbstractAsyncContextManager, nullcontext
 from pathlib import Path
 from typing import TextIO
 
-from adapters.console.adapter import TEAM_ID, ConsoleAdapter, ConsoleIdentity
+from adapters.console.adapter import TEAM_ID, ConsoleAdapter, ConsoleChannels, ConsoleIdentity
 from bot.chat.engine import Engine
 from bot.logs import log_file
 from bot.settings import Settings
@@ -57,3 +58,9 @@ class ConsolePlatform:
     async def team_names(self, settings: Settings) -> dict[str, str]:
         """The console's one team."""
         return {TEAM_ID: TEAM_NAME}
+
+    def operator_access(
+        self, engine: Engine, settings: Settings, out: TextIO
+    ) -> AbstractAsyncContextManager[ConsoleChannels]:
+        """The console's stored channels; a digest is printed on the command's output."""
+        return nullcontext(ConsoleChannels(engine, out.write))

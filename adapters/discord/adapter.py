@@ -22,7 +22,7 @@ from adapters.discord.commands import Run, app_command
 from adapters.discord.directory import DiscordChannelAccess, DiscordDirectory
 from bot.chat.engine import Engine
 from bot.commands import parse_command_line
-from bot.errors import BadAttachment, CannotReplyPrivately, ConfigError
+from bot.errors import BadAttachment, CannotReplyPrivately, ConfigError, PlatformUnreachable
 from bot.messages import Attachment, Author, IncomingMessage
 from bot.settings import Settings
 from storage import PlatformMessage
@@ -609,6 +609,21 @@ async def login_until_stopped(client: discord.Client, token: str, stop: asyncio.
     return False
 
 
+async def log_in(client: discord.Client, settings: Settings) -> None:
+    """One login for an operator's command (GET /users/@me, GET /oauth2/applications/@me): a refused token is a
+    ConfigError saying what to do, Discord unreachable a PlatformUnreachable; neither carries the token."""
+    if settings.discord_token is None:
+        raise ConfigError("DISCORD_TOKEN is not set")
+    try:
+        await client.login(settings.discord_token.get_secret_value())
+    except discord.LoginFailure:
+        raise ConfigError(TOKEN_REFUSED) from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise PlatformUnreachable(f"Discord could not be reached to log in ({type(exc).__name__}).") from None
+    except discord.HTTPException as exc:
+        raise PlatformUnreachable(f"Discord refused the login with HTTP {exc.status}.") from None
+
+
 async def invite_url_for(settings: Settings) -> str:
     """`python -m bot discord-invite`: log in over HTTP only to learn the application id."""
     if settings.discord_token is None:
@@ -616,11 +631,9 @@ async def invite_url_for(settings: Settings) -> str:
     quiet_voice_warnings()
     client = discord.Client(intents=intents())
     try:
-        await client.login(settings.discord_token.get_secret_value())
+        await log_in(client, settings)
         assert client.application_id is not None  # login() reads it from /oauth2/applications/@me
         return invite_url(client.application_id)
-    except discord.LoginFailure:
-        raise ConfigError(TOKEN_REFUSED) from None
     finally:
         await client.close()
 
@@ -632,11 +645,9 @@ async def discord_sync(engine: Engine, settings: Settings) -> list[str]:
     quiet_voice_warnings()
     client = discord.Client(intents=intents(), allowed_mentions=NO_PINGS)
     try:
-        await client.login(settings.discord_token.get_secret_value())
+        await log_in(client, settings)
         adapter = DiscordAdapter(engine, settings, client)
         await sync_commands(adapter, guild_ids(settings), force=True)
         return sorted(command.name for command in adapter.tree.get_commands())
-    except discord.LoginFailure:
-        raise ConfigError(TOKEN_REFUSED) from None
     finally:
         await client.close()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import TYPE_CHECKING, TextIO
 
 from bot.platform import DEFAULT_HELP_INTRO
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from adapters.discord.directory import DiscordChannelAccess
     from bot.chat.engine import Engine
 
 
@@ -34,3 +36,13 @@ class DiscordPlatform:
         from adapters.discord.guilds import guild_names
 
         return await guild_names(settings)
+
+    def operator_access(
+        self, engine: Engine, settings: Settings, out: TextIO
+    ) -> AbstractAsyncContextManager[DiscordChannelAccess | None]:
+        """A brief gateway connection (the bot's member and permissions come only from the gateway)."""
+        if settings.discord_token is None:
+            return nullcontext(None)
+        from adapters.discord.operator_access import gateway_access
+
+        return gateway_access(settings)

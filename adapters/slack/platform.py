@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import TYPE_CHECKING, TextIO
 
 from bot.platform import DEFAULT_HELP_INTRO
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from adapters.slack.directory import SlackChannelAccess
     from bot.chat.engine import Engine
 
 
@@ -34,3 +36,14 @@ class SlackPlatform:
         from adapters.slack.workspace import workspace_names
 
         return await workspace_names(settings)
+
+    def operator_access(
+        self, engine: Engine, settings: Settings, out: TextIO
+    ) -> AbstractAsyncContextManager[SlackChannelAccess | None]:
+        """The Web API with SLACK_BOT_TOKEN alone (no Socket Mode or HTTP events needed)."""
+        if settings.slack_bot_token is None:
+            return nullcontext(None)
+        from adapters.slack.directory import SlackChannelAccess
+
+        token = settings.slack_bot_token.get_secret_value()
+        return nullcontext(SlackChannelAccess.from_settings(token, settings.slack_api_url))

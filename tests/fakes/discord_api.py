@@ -1,7 +1,9 @@
 """A Discord REST API on 127.0.0.1 that records calls; discord.py's real HTTP client talks to it.
 
-Gateway events are not simulated over a websocket: tests build real discord.py objects from raw
-payload dicts through the client's own ConnectionState, as the gateway would.
+Most tests build real discord.py objects from raw gateway payload dicts through the client's own
+ConnectionState, as the gateway would. Where a command connects to the gateway itself (an operator's
+`python -m bot digests run`), `gateway_url` names a FakeGateway (tests/fakes/discord_gateway.py): a
+websocket that sends READY and GUILD_CREATE, answered by `GET /gateway/bot`.
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ class FakeDiscord(LoopbackServer):
         self.ephemeral: dict[str, bool] = {}  # follow-up message id -> whether only its asker sees it
         self.history: dict[str, list[dict[str, Any]]] = {}  # channel or thread id -> its messages, oldest first
         self.archived: dict[str, list[dict[str, Any]]] = {}  # channel id -> its archived public threads
+        self.gateway_url: str | None = None  # GET /gateway/bot's url (a FakeGateway); None: 404
         self._ids = itertools.count(5000)
         super().__init__(web.Application())
         self.app.router.add_route("*", "/api/v10/{tail:.*}", self._api)
@@ -209,6 +212,9 @@ class FakeDiscord(LoopbackServer):
         parts = path.strip("/").split("/")
         if path == "/users/@me":
             return _json(BOT_USER)
+        if path == "/gateway/bot" and self.gateway_url is not None:  # one shard, where to connect
+            return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": {
+                "total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1}})  # fmt: skip
         if path == "/users/@me/guilds":
             return _json([{"id": GUILD, "name": GUILD_PAYLOAD["name"], "icon": None, "owner": False,
                            "permissions": "0", "features": []}])  # fmt: skip
