@@ -145,10 +145,12 @@ class DigestRunner:
         return await self._run(*await self._candidates(due=False, channel_id=channel_id))
 
     async def waiting(self, *, due: bool, channel_id: str | None = None) -> Counter[str]:
-        """{platform: runs} that `run_due` (`due`) or `run_now` would find to claim, read from the listed
-        schedules without claiming: a command connects only where some wait (storage's claims still decide)."""
+        """{platform: runs} that `run_due` (`due`) or `run_now` would find to claim, asked of storage by the claims'
+        own conditions without claiming: a command connects only where some wait (the claims still decide)."""
         candidates, retry_until = await self._candidates(due=due, channel_id=channel_id)
-        return Counter(s.key.platform for s, at in candidates if _may_claim(s, at, retry_until))
+        return Counter(
+            [s.key.platform for s, at in candidates if await self._digests.claimable(s.key, at, retry_until)]
+        )
 
     async def _candidates(
         self, *, due: bool, channel_id: str | None = None
@@ -197,14 +199,6 @@ class DigestRunner:
             where, due, claimed.attempt, ATTEMPTS, due, exc_info=True,
         )  # fmt: skip
         await self._digests.record_failure(key, claimed.due, None)
-
-
-def _may_claim(schedule: DigestSchedule, at: datetime, retry_until: datetime | None) -> bool:
-    """Whether `Digests.claim` (at `at`) or `claim_retry` (until `retry_until`) would take this schedule's run,
-    as its listing says (storage/sql/digests.py: CLAIM, CLAIM_RETRY); another process may claim it first."""
-    if (schedule.last_run is None or schedule.last_run < at) and schedule.set_at < at:
-        return True
-    return retry_until is not None and schedule.retry_at is not None and schedule.retry_at <= retry_until
 
 
 class CatchUpPoster:

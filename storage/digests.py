@@ -73,5 +73,9 @@ class Digests(Protocol):
         """Claim another attempt at the last run, when its post failed and its retry time is at or before
         `now`; None otherwise. One statement, like `claim`."""
 
+    async def claimable(self, key: DigestKey, due: datetime, retry_until: datetime | None) -> bool:
+        """Whether `claim(key, due)` or (with `retry_until`) `claim_retry(key, retry_until)` would take a run now,
+        by the same conditions, claiming nothing (another process may still claim it first)."""
+
     async def record_failure(self, key: DigestKey, due: datetime, retry_at: datetime | None) -> None:
         """Count a failed attempt at the run due at `due`, to be retried from `retry_at` (None: given up)."""

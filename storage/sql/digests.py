@@ -24,15 +24,20 @@ SET = (
 GET = f"SELECT {_COLUMNS} FROM channel_digests WHERE {_KEY}"
 REMOVE = f"DELETE FROM channel_digests WHERE {_KEY} RETURNING 1"
 SCHEDULES = f"SELECT {_COLUMNS} FROM channel_digests ORDER BY platform, team_id, channel_id"
-# Not due when already run at or after the due time, or set after it (a new schedule waits for its next time).
+# A run at $4 is due unless already run at or after it, or set after it (a new schedule waits for its next time);
+# a failed run's retry is due once its retry time is at or before $4 (or $5 for CLAIMABLE).
+_RUN_DUE = "(last_run IS NULL OR last_run < $4) AND set_at < $4"
+_RETRY_DUE = "retry_at IS NOT NULL AND retry_at <= {}"
 CLAIM = (
     f"UPDATE channel_digests SET previous_run = last_run, last_run = $4, failures = 0, retry_at = NULL WHERE {_KEY}"
-    " AND (last_run IS NULL OR last_run < $4) AND set_at < $4 RETURNING last_run, previous_run, failures"
+    f" AND {_RUN_DUE} RETURNING last_run, previous_run, failures"
 )
 CLAIM_RETRY = (
-    f"UPDATE channel_digests SET retry_at = NULL WHERE {_KEY} AND retry_at IS NOT NULL AND retry_at <= $4"
+    f"UPDATE channel_digests SET retry_at = NULL WHERE {_KEY} AND {_RETRY_DUE.format('$4')}"
     " RETURNING last_run, previous_run, failures"
 )
+# What CLAIM (at $4) or CLAIM_RETRY (at $5; '' for none: no stored time is before it) would take now, claiming nothing.
+CLAIMABLE = f"SELECT 1 FROM channel_digests WHERE {_KEY} AND (({_RUN_DUE}) OR ({_RETRY_DUE.format('$5')}))"
 RECORD_FAILURE = f"UPDATE channel_digests SET failures = failures + 1, retry_at = $5 WHERE {_KEY} AND last_run = $4"
 
 
@@ -90,6 +95,10 @@ class SQLDigests:
 
     async def claim_retry(self, key: DigestKey, now: datetime) -> ClaimedRun | None:
         return _claimed(await self._db.fetchrow(CLAIM_RETRY, *_key(key), _at(now)))
+
+    async def claimable(self, key: DigestKey, due: datetime, retry_until: datetime | None) -> bool:
+        retries = "" if retry_until is None else _at(retry_until)
+        return await self._db.fetchrow(CLAIMABLE, *_key(key), _at(due), retries) is not None
 
     async def record_failure(self, key: DigestKey, due: datetime, retry_at: datetime | None) -> None:
         await self._db.execute(RECORD_FAILURE, *_key(key), _at(due), None if retry_at is None else _at(retry_at))

@@ -454,3 +454,15 @@ async def test_a_slack_digest_whose_post_failed_is_listed_with_its_attempts_then
     assert len(calls) == 2 and calls[0] == calls[1]  # the failed post, then the same digest once
     assert calls[1]["text"].startswith("Digest of this channel since 2026-12-03 09:00:\nAda ships on Friday <https:")
     assert len(fake_openai.chat_requests()) == 2  # each attempt summarizes again (the channel may have moved on)
+
+
+async def test_what_waits_is_what_the_next_pass_claims_retries_included(store: Store) -> None:
+    clock, poster, runner = await failing_digest(store, times=1)
+    assert await runner.waiting(due=True) == {"console": 1}
+    assert await runner.run_due() == []  # claimed, and its post failed
+    assert await runner.waiting(due=True) == {}  # its retry is not due yet
+    clock.now += timedelta(minutes=1)
+    assert await runner.waiting(due=True) == {"console": 1}  # now it is
+    assert len(await runner.run_due()) == 1
+    assert await runner.waiting(due=True) == {}
+    assert await runner.waiting(due=False) == {"console": 1}  # --now posts every digest whatever its time
