@@ -8,7 +8,8 @@ Two cases, on SQLite and (when a server answers) PostgreSQL:
 Goal <= 1.3x (SQLite) and <= 2x (PostgreSQL): the engine adds no serialization of its own across
 conversations. CPU per turn is the process's CPU time over the burst, divided by the turns.
 `raw_` is the floor under the SQLite steady case: the same statements run straight on aiosqlite
-(benchmarks/raw_driver.py) around the same 200 ms wait, with none of our code.
+(benchmarks/raw_driver.py) around the same 200 ms wait, with none of our code, one statement per trip to its
+thread; `raw_grouped_` the same statements grouped in two trips a turn, as the engine groups them.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ async def measure(database_url: str, *, steady: bool) -> dict[str, float]:
     return {"one": one, "many": many, "cpu_ms_per_turn": cpu / CONVERSATIONS * 1000}
 
 
-async def measure_raw(folder: Path) -> dict[str, float]:
+async def measure_raw(folder: Path, *, grouped: bool = False) -> dict[str, float]:
     """The steady burst's statements with none of our code: one turn alone, then CONVERSATIONS at once."""
-    raw = await RawTurns.open(folder / "raw.sqlite3", load_settings(env_file=None).chat_model, 40, 150)
+    name = "raw-grouped" if grouped else "raw"
+    model = load_settings(env_file=None).chat_model
+    raw = await RawTurns.open(folder / f"{name}.sqlite3", model, 40, 150, grouped=grouped)
     question, answer = "a question of some forty tokens " * 8, "an answer of some hundred and fifty tokens " * 20
 
     async def turn(i: int) -> None:
@@ -101,6 +104,7 @@ async def run() -> dict[str, Any]:
         result |= _figures("", await measure(f"sqlite:///{Path(tmp) / 'c.sqlite3'}", steady=False))
         result |= _figures("steady_", await measure(f"sqlite:///{Path(tmp) / 's.sqlite3'}", steady=True))
         result |= _figures("raw_", await measure_raw(Path(tmp)))
+        result |= _figures("raw_grouped_", await measure_raw(Path(tmp), grouped=True))
         if await postgres_reachable() is None:
             async with fresh_database("postgres", Path(tmp)) as url:
                 result |= _figures("postgres_", await measure(url, steady=False))

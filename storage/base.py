@@ -38,6 +38,7 @@ from storage.records import (
 )
 from storage.signins import SignIns
 from storage.tool_servers import ToolServers
+from storage.turn_records import OpenedTurn, TurnOpening
 
 
 class StoreUnavailable(Exception):
@@ -272,6 +273,13 @@ class Store(Protocol):
 
     async def end_conversation(self, key: ConversationKey, now: datetime) -> bool:
         """Close the open conversation at `key` (the next message starts a fresh one); False if none."""
+
+    async def open_turn(self, opening: TurnOpening) -> OpenedTurn:
+        """A chat turn's work before its model call, in one trip: the open conversation at `opening.key`
+        (started if none), the question stored (`opening.question` decides it from the conversation; if it
+        raises, nothing is stored), its window read, and the call reserved if `opening.reservation` asks
+        (the ledger's one limit-checked write; `reserved` None when it was not made: `reserve_or_totals`
+        then decides). Each write commits on its own: the question stays whatever follows."""
 
     async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
         """Append one complete message, with its usage when it is a model reply."""

@@ -224,7 +224,13 @@ class Budget:
 
     @asynccontextmanager
     async def metered(
-        self, charge: Charge, units: Units, cost_nanos: int, *, slot: asyncio.Semaphore | None = None
+        self,
+        charge: Charge,
+        units: Units,
+        cost_nanos: int,
+        *,
+        slot: asyncio.Semaphore | None = None,
+        reserved: int | None = None,
     ) -> AsyncIterator[Reservation]:
         """The one path of every model call: reserve its worst case, marked sent; settle, charge or release on exit.
 
@@ -233,12 +239,21 @@ class Budget:
         (no second write), and a crash from then on charges the worst case, marked estimated (the
         provider may have billed it). Leaving the block unsettled (a failure, a cancellation) charges
         what was noted spent, else gives the reservation back. Renewed while the block runs.
+
+        `reserved`: the id of this call's reservation, already written as `request` makes it (with a chat
+        turn's other writes, see `Store.open_turn`), its caller holding the slot since before: it is held
+        from here as if reserved here.
         """
         async with slot if slot is not None else nullcontext():
-            reservation = await self._reserve(charge, units, cost_nanos)
+            if reserved is None:
+                reservation = await self._reserve(charge, units, cost_nanos)
+            else:
+                reservation = Reservation(self, reserved, charge)
             self._held[reservation.id] = reservation
             self._renewing()
             try:
+                if reserved is not None:
+                    await self._sweep_if_due(self.now())
                 yield reservation
             finally:
                 self._held.pop(reservation.id, None)  # the renewal loop drops a lost one itself
@@ -252,27 +267,35 @@ class Budget:
     async def _reserve(self, charge: Charge, units: Units, cost_nanos: int) -> Reservation:
         """One limit-checked write of the worst case, already marked sent; QuotaExceeded with the figures if refused."""
         now = self.now()
+        await self._sweep_if_due(now)
+        outcome = await self.ledger.reserve_or_totals(self.request(charge, units, cost_nanos, now))
+        if isinstance(outcome, Refusal):
+            periods = self.periods(now)
+            raise QuotaExceeded(refusal(outcome.limits, outcome.totals, units, cost_nanos, periods, now))
+        return Reservation(self, outcome, charge)
+
+    def request(self, charge: Charge, units: Units, cost_nanos: int, now: datetime | None = None) -> ReservationRequest:
+        """The reservation of a call's worst case as `metered` writes it, marked sent (pure: it may be computed
+        and written with other statements, see `Store.open_turn`)."""
+        now = now or self.now()
+        periods = self.periods(now)
+        return ReservationRequest(
+            charge=charge,
+            units=units,
+            cost_nanos=cost_nanos,
+            user_day=periods.day,
+            team_month=periods.month,
+            defaults=self._defaults,
+            now=now,
+            expires_at=now + self._ttl,
+            holder=self.holder,
+            sent_at=now,
+        )
+
+    async def _sweep_if_due(self, now: datetime) -> None:
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_INTERVAL
             await self.sweep(now)
-        periods = self.periods(now)
-        outcome = await self.ledger.reserve_or_totals(
-            ReservationRequest(
-                charge=charge,
-                units=units,
-                cost_nanos=cost_nanos,
-                user_day=periods.day,
-                team_month=periods.month,
-                defaults=self._defaults,
-                now=now,
-                expires_at=now + self._ttl,
-                holder=self.holder,
-                sent_at=now,
-            )
-        )
-        if isinstance(outcome, Refusal):
-            raise QuotaExceeded(refusal(outcome.limits, outcome.totals, units, cost_nanos, periods, now))
-        return Reservation(self, outcome, charge)
 
     @asynccontextmanager
     async def in_flight(self, platform: str, team_id: str, user_id: str, limit: int) -> AsyncIterator[InFlightLease]:

@@ -22,7 +22,7 @@ from bot.errors import ModelError, ModelUnavailable
 from bot.providers.llm import ChatModel, ChatResult, Effort, Finish, PromptMessage, TextSink, ToolCall
 from bot.providers.tokens import TOKENS_PER_REPLY, TokenCounter
 from storage import ModelUsage
-from storage.ledger_records import Charge, Settlement, Units
+from storage.ledger_records import Charge, ReservationRequest, Settlement, Units
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,32 @@ class Cell:
 Keeper = Callable[[Completion, Settlement], Awaitable[bool]]
 
 
+@dataclass
+class Early:
+    """A call whose model slot was taken before its caller's writes, so that its reservation can be written
+    with them (a chat turn's, see `Store.open_turn`): `request` makes that reservation, `reserved` is its id
+    once written. The first `MeteredChat.stream` given it holds the reservation from then on, if it is
+    for that very call's worst case (else it is given back and the call reserves its own), and lets the
+    slot go when it ends; a reservation never taken up is given back."""
+
+    chat: MeteredChat
+    reserved: int | None = None
+    worst: tuple[Units, int] | None = None  # what `request` reserved: the call's worst units and cost
+    adopted: bool = False
+    _slot: asyncio.Semaphore | None = None
+
+    def request(self, charge: Charge, model: str, prompt_tokens: int) -> ReservationRequest:
+        """The reservation of a call of `model` on a prompt of `prompt_tokens` (pure, see `Budget.request`)."""
+        self.worst = self.chat._worst_of(Cell([], prompt_tokens, model))
+        return self.chat._budget.request(charge, *self.worst)
+
+    def free_slot(self) -> None:
+        """Let the model slot go (once)."""
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
+
+
 class MeteredChat:
     """The one way the engine calls a chat model."""
 
@@ -88,17 +114,64 @@ class MeteredChat:
         """The most this call can cost: the whole prompt plus the whole output budget."""
         return self._prices.chat_cost(cell.model, cell.prompt_tokens, self.max_output_tokens)
 
+    @asynccontextmanager
+    async def early(self) -> AsyncIterator[Early]:
+        """Take one of the process's model slots for a call whose reservation its caller writes (see `Early`);
+        a reservation written but never taken up by `stream` (the turn failed first) is given back."""
+        await self._in_flight.acquire()
+        early = Early(self, _slot=self._in_flight)
+        try:
+            yield early
+        finally:
+            early.free_slot()
+            if early.reserved is not None and not early.adopted:
+                await asyncio.shield(self._budget.ledger.release(early.reserved, self._budget.now()))
+
+    def _worst_of(self, cell: Cell) -> tuple[Units, int]:
+        return Units(input_tokens=cell.prompt_tokens, output_tokens=self.max_output_tokens), self.worst_cost(cell)
+
     async def stream(
-        self, cell: Cell, charge: Charge, on_text: TextSink | None = None, *, keep: Keeper | None = None
+        self,
+        cell: Cell,
+        charge: Charge,
+        on_text: TextSink | None = None,
+        *,
+        keep: Keeper | None = None,
+        early: Early | None = None,
     ) -> Completion:
         """One metered call, its text streamed to `on_text` as it comes; raises the error of a failed call
         (after charging what the provider ran of it). Showing the reply is the caller's.
 
         `keep` stores a successful completion together with its settlement, in one transaction (a chat
-        turn's reply in history); it returns False when the call's hold had been lost.
+        turn's reply in history); it returns False when the call's hold had been lost. `early`: the slot is
+        the caller's, and the reservation too when written (`Early.reserved`, made by `Early.request` for
+        this very cell's model and prompt size).
         """
-        worst = Units(input_tokens=cell.prompt_tokens, output_tokens=self.max_output_tokens)
-        async with self._budget.metered(charge, worst, self.worst_cost(cell), slot=self._in_flight) as reservation:
+        worst, cost = self._worst_of(cell)
+        if early is None:
+            return await self._stream(cell, charge, on_text, keep, worst, cost, slot=self._in_flight)
+        reserved, early.adopted = early.reserved, True
+        if reserved is not None and early.worst != (worst, cost):  # reserved for another call: never below this one
+            await self._budget.ledger.release(reserved, self._budget.now())
+            reserved = None
+        try:
+            return await self._stream(cell, charge, on_text, keep, worst, cost, reserved=reserved)
+        finally:
+            early.free_slot()
+
+    async def _stream(
+        self,
+        cell: Cell,
+        charge: Charge,
+        on_text: TextSink | None,
+        keep: Keeper | None,
+        worst: Units,
+        cost: int,
+        *,
+        slot: asyncio.Semaphore | None = None,
+        reserved: int | None = None,
+    ) -> Completion:
+        async with self._budget.metered(charge, worst, cost, slot=slot, reserved=reserved) as reservation:
             completion = await self._call(cell, on_text, reservation)
             units = _units(completion.usage)
             if keep is not None and completion.error is None and not completion.tool_calls:  # a reply, not a step

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.billing.budget import charge_for
-from bot.billing.metering import Cell, Completion, Keeper, MeteredChat
+from bot.billing.metering import Cell, Completion, Early, Keeper, MeteredChat
 from bot.billing.prices import PriceTable
 from bot.chat.locks import KeyedLocks
 from bot.chat.replies import stream_reply
@@ -21,10 +21,11 @@ from bot.providers.llm import Finish, PromptImage, PromptMessage, effort
 from bot.providers.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.responder import Responder
 from bot.settings import Settings
-from bot.tools.loop import Recorder, ToolLoop
+from bot.tools.loop import Offer, Recorder, ToolLoop
 from bot.tools.registry import ToolUse
-from storage import NewMessage, PlatformMessage, Store, StoredImage, WindowMessage
-from storage.ledger_records import InFlightLease, Settlement
+from storage import Conversation, NewMessage, PlatformMessage, Store, StoredImage, WindowMessage
+from storage.ledger_records import InFlightLease, ReservationRequest, Settlement
+from storage.turn_records import Question, TurnOpening
 
 log = logging.getLogger(__name__)
 
@@ -64,65 +65,108 @@ class Conversations:
         the reply is stored only once complete, with its usage, so history never holds half a reply.
         The conversation keeps the channel persona it started with; the channel's model applies now.
         The request's in-flight lease (`running`) is released with the reply, in the same transaction.
+        What comes before the call (conversation, question, window, reservation) is one trip to the
+        store (`Store.open_turn`); the reply and its settlement one more.
         """
         key = message.conversation_key
+        use = ToolUse(message, responder)
         # In-process first, so waiting turns do not each hold a database connection for the lock.
         async with self._locks.hold(key), self._store.turn_lock(key) as lease:
-            conversation = await self._store.active_conversation(key, self._clock())
-            system = self._settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
-            framing = self._framing(system)
-            budget = self._settings.input_token_budget - framing
-            model = conversation.model or self._settings.chat_model
-            inputs = await self._inputs(message.text, message, model, budget)
-            tokens = inputs.tokens
-            stored = await self._store.add_message(
-                conversation.id,
-                NewMessage(
-                    role="user",
-                    content=inputs.text,
-                    tokens=tokens,
-                    created_at=message.created_at,
-                    author_id=message.author.id,
-                    author_name=message.author.display_name,
-                    platform_message_id=message.message_id,
-                    images=tuple(_stored(i) for i in inputs.images),
-                ),
-            )
-            history = await self._store.window(conversation.id, budget)
-            history, recalled, recalled_tokens = await self._recall(
-                message, stored.id, conversation.id, history, budget
-            )
-            # The prompt's size comes from the counts stored with each message: O(window), no re-tokenizing.
-            images = await self._window_images(history, model)
-            cell = Cell(
-                build_prompt(system, history, recalled, images),
-                framing + recalled_tokens + sum(m.tokens for m in history),
-                model,
-                reasoning_effort=effort(conversation.reasoning_effort),
-            )
+            offer = await self._tools.offer(use) if self._tools is not None and self._tools_on() else None
+            known, inputs = None, None
+            if message.attachments:  # reading them needs the conversation's model: read it first
+                known = await self._store.active_conversation(key, self._clock())
+                inputs = await self._inputs(message.text, message, self._model(known), self._room(known))
+            tokens = self._tokens.count_message(message.text) if inputs is None else inputs.tokens
 
-            async def keep(completion: Completion, settlement: Settlement) -> bool:
-                """The reply joins the history in the transaction that settles its call."""
-                reply = NewMessage(
-                    role="assistant",
-                    content=completion.text,
-                    tokens=self._tokens.count_message(completion.text),
-                    created_at=self._clock(),
-                    usage=completion.usage,
-                    reply_to=stored.id,
+            # The model slot is taken before the first write, so the call's reservation can go with it.
+            async with self._chat.early() as early:
+
+                def question(conversation: Conversation) -> Question:
+                    """The question as stored (too long: refused before anything is written) and its window."""
+                    asked = inputs or MessageInputs(
+                        message.text, tokens=self._fitting(tokens, self._room(conversation), 0)
+                    )
+                    stored = NewMessage(
+                        role="user",
+                        content=asked.text,
+                        tokens=asked.tokens,
+                        created_at=message.created_at,
+                        author_id=message.author.id,
+                        author_name=message.author.display_name,
+                        platform_message_id=message.message_id,
+                        images=tuple(_stored(i) for i in asked.images),
+                    )
+                    vision = self._prices.vision(self._model(conversation)) is not None
+                    return Question(stored, self._room(conversation), images=vision)
+
+                def reservation(conversation: Conversation, window: list[WindowMessage]) -> ReservationRequest | None:
+                    """The call's reservation, written with the question, unless recall may still change the prompt."""
+                    if self._may_recall(window):
+                        return None
+                    model = self._model(conversation)
+                    size = self._framing(self._system(conversation)) + sum(m.tokens for m in window)
+                    return early.request(
+                        charge_for(message, "chat", model), model, size + (offer.tokens if offer else 0)
+                    )
+
+                opened = await self._store.open_turn(TurnOpening(key, self._clock(), question, reservation, known))
+                early.reserved = opened.reserved
+                conversation, stored, history = opened.conversation, opened.question, opened.window
+                system = self._system(conversation)
+                framing = self._framing(system)
+                budget = self._room(conversation)
+                model = self._model(conversation)
+                history, recalled, recalled_tokens = await self._recall(
+                    message, stored.id, conversation.id, history, budget
                 )
-                _, held = await self._store.add_reply(conversation.id, reply, settlement, lease, running)
-                return held
+                # The prompt's size comes from the counts stored with each message: O(window), no re-tokenizing.
+                cell = Cell(
+                    build_prompt(system, history, recalled, _window_images(opened.images)),
+                    framing + recalled_tokens + sum(m.tokens for m in history),
+                    model,
+                    reasoning_effort=effort(conversation.reasoning_effort),
+                )
 
-            async def record(found: str) -> None:
-                """What a tool step found joins the history before the answer, so follow-ups see it."""
-                tokens = self._tokens.count_message(found)
-                note = NewMessage("assistant", found, tokens, self._clock(), reply_to=stored.id)
-                await self._store.add_message(conversation.id, note)
+                async def keep(completion: Completion, settlement: Settlement) -> bool:
+                    """The reply joins the history in the transaction that settles its call."""
+                    reply = NewMessage(
+                        role="assistant",
+                        content=completion.text,
+                        tokens=self._tokens.count_message(completion.text),
+                        created_at=self._clock(),
+                        usage=completion.usage,
+                        reply_to=stored.id,
+                    )
+                    _, held = await self._store.add_reply(conversation.id, reply, settlement, lease, running)
+                    return held
 
-            completion = await self._reply(cell, message, responder, keep, record)
+                async def record(found: str) -> None:
+                    """What a tool step found joins the history before the answer, so follow-ups see it."""
+                    tokens = self._tokens.count_message(found)
+                    note = NewMessage("assistant", found, tokens, self._clock(), reply_to=stored.id)
+                    await self._store.add_message(conversation.id, note)
+
+                completion = await self._reply(cell, message, responder, keep, record, early=early, offer=offer)
         self._memory.notify()
         await self.after_reply(completion, responder)
+
+    def _tools_on(self) -> bool:
+        return self._tools is not None and self._tools.enabled
+
+    def _system(self, conversation: Conversation) -> str:
+        return self._settings.system_prompt if conversation.system_prompt is None else conversation.system_prompt
+
+    def _model(self, conversation: Conversation) -> str:
+        return conversation.model or self._settings.chat_model
+
+    def _room(self, conversation: Conversation) -> int:
+        """The prompt's tokens left for the history window, the question included."""
+        return self._settings.input_token_budget - self._framing(self._system(conversation))
+
+    def _may_recall(self, history: list[WindowMessage]) -> bool:
+        """Whether recall may bring older messages into this window (the window left some out)."""
+        return self._memory.enabled and bool(history) and history[0].tokens_before != 0
 
     async def _recall(
         self, message: IncomingMessage, message_id: int, conversation_id: int, history: list[WindowMessage], budget: int
@@ -132,7 +176,7 @@ class Conversations:
         Returns the (possibly shorter) window, the recalled block and its tokens; the window plus
         the block stay within `budget`.
         """
-        if not self._memory.enabled or not history or history[0].tokens_before == 0:
+        if not self._may_recall(history):
             return history, None, 0
         room = min(self._settings.memory_recall_tokens, budget // 4)
         shorter = await self._store.window(conversation_id, budget - room)
@@ -240,11 +284,14 @@ class Conversations:
         record: Recorder | None = None,
         *,
         tools: bool = True,
+        early: Early | None = None,
+        offer: Offer | None = None,
     ) -> Completion:
         charge = charge_for(message, "chat", cell.model)
-        if tools and self._tools is not None and self._tools.enabled:
-            return await self._tools.run(cell, charge, ToolUse(message, responder), keep=keep, record=record)
-        return await stream_reply(self._chat, cell, charge, responder, keep=keep)
+        if tools and self._tools is not None and self._tools_on():
+            use = ToolUse(message, responder)
+            return await self._tools.run(cell, charge, use, keep=keep, record=record, offer=offer, early=early)
+        return await stream_reply(self._chat, cell, charge, responder, keep=keep, early=early)
 
     async def after_reply(self, completion: Completion, responder: Responder) -> None:
         """Say so when a reply stopped at the output limit."""
@@ -252,20 +299,6 @@ class Conversations:
             await responder.send_text(
                 f"(The reply stopped at the {self._chat.max_output_tokens:,}-token limit; say “continue” for more.)"
             )
-
-    async def _window_images(self, history: list[WindowMessage], model: str) -> dict[int, tuple[PromptImage, ...]]:
-        """The stored images of the window's messages, for a model that sees images (their tokens are
-        already in each message's count). A text-only model gets the text, where "[image: name]" stays."""
-        if self._prices.vision(model) is None:
-            return {}
-        with_images = [m.id for m in history if m.images]
-        if not with_images:
-            return {}  # a text conversation reads no image table
-        stored = await self._store.message_images(with_images)
-        return {
-            message_id: tuple(PromptImage(data_url(i.media_type, i.data), _detail(i.detail), i.tokens) for i in images)
-            for message_id, images in stored.items()
-        }
 
     async def _inputs(self, text: str, message: IncomingMessage, model: str, budget: int) -> MessageInputs:
         """The message's text with its text files joined, and its images scaled for `model` (checked, not
@@ -290,7 +323,11 @@ class Conversations:
 
     def _check_size(self, text: str, budget: int, image_tokens: int) -> int:
         """The text's tokens, or MessageTooLong when the message (text and images) cannot fit."""
-        tokens = self._tokens.count_message(text)
+        return self._fitting(self._tokens.count_message(text), budget, image_tokens)
+
+    @staticmethod
+    def _fitting(tokens: int, budget: int, image_tokens: int) -> int:
+        """`tokens`, or MessageTooLong when a message of `tokens` text tokens and its images cannot fit."""
         if tokens + image_tokens <= budget:
             return tokens
         if image_tokens:
@@ -314,6 +351,15 @@ class Conversations:
 
 def _prompt_images(images: tuple[VisionImage, ...]) -> tuple[PromptImage, ...]:
     return tuple(PromptImage(data_url(i.media_type, i.data), i.detail, i.tokens) for i in images)
+
+
+def _window_images(stored: dict[int, list[StoredImage]]) -> dict[int, tuple[PromptImage, ...]]:
+    """The window's stored images as the prompt shows them (read only for a model that sees images; their
+    tokens are already in each message's count). A text-only model gets the text, where "[image: name]" stays."""
+    return {
+        message_id: tuple(PromptImage(data_url(i.media_type, i.data), _detail(i.detail), i.tokens) for i in images)
+        for message_id, images in stored.items()
+    }
 
 
 def _stored(image: VisionImage) -> StoredImage:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.billing.metering import Cell, Completion, Keeper, MeteredChat
+from bot.billing.metering import Cell, Completion, Early, Keeper, MeteredChat
 from bot.responder import ReplyStream, Responder
 from storage.ledger_records import Charge
 
@@ -15,13 +15,15 @@ async def stream_reply(
     *,
     keep: Keeper | None = None,
     lazy: bool = False,
+    early: Early | None = None,
 ) -> Completion:
     """Run one metered chat call, streaming its text to the responder; a failed call's reply is abandoned.
     `keep` stores the completion with its settlement (see MeteredChat.stream) before the reply is finished.
 
     A platform that fails to show the reply does not cut the model's stream short: the provider
     bills what it generates, so the call runs on and is settled at its usage; the platform's error is
-    raised afterwards. `lazy` starts the reply at its first text: a step of the tool loop that only
+    raised afterwards. `early`: the call's slot (and reservation) taken by the caller (see MeteredChat.stream).
+    `lazy` starts the reply at its first text: a step of the tool loop that only
     calls tools shows nothing.
     """
     await responder.show_status("thinking…")
@@ -39,7 +41,7 @@ async def stream_reply(
             platform_failure.append(exc)
 
     try:
-        completion = await chat.stream(cell, charge, show, keep=keep)
+        completion = await chat.stream(cell, charge, show, keep=keep, early=early)
     except BaseException:  # a model error, a cancellation, or the reply that could not be stored
         for reply in replies:
             await reply.abandon()

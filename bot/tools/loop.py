@@ -11,17 +11,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+
+from openai.types.chat import ChatCompletionToolParam
 
 from bot.billing.budget import Budget, QuotaExceeded
-from bot.billing.metering import Cell, Completion, Keeper, MeteredChat
+from bot.billing.metering import Cell, Completion, Early, Keeper, MeteredChat
 from bot.billing.money import format_usd
 from bot.chat.replies import stream_reply
 from bot.providers.llm import PromptMessage
 from bot.providers.tokens import TokenCounter
 from bot.settings import Settings
 from bot.tools.builtin import BuiltinTools
-from bot.tools.registry import QUOTE_CLOSE, QUOTING_RULE, Approval, Outcome, ToolRegistry, ToolSource, ToolUse
+from bot.tools.registry import (
+    QUOTE_CLOSE,
+    QUOTING_RULE,
+    Approval,
+    Outcome,
+    Tool,
+    ToolRegistry,
+    ToolSource,
+    ToolUse,
+)
 from bot.wording import count
 from storage.ledger_records import Charge
 
@@ -29,6 +40,16 @@ from storage.ledger_records import Charge
 Recorder = Callable[[str], Awaitable[None]]
 LAST_STEP = "No more tool calls are possible in this turn: answer now from what was found above."
 MIN_RESULT_TOKENS = 50
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The tools a turn offers where its message was said, and the tokens they add to its first step's prompt
+    (the quoting rule and their definitions): known before the turn's writes, so its reservation can go with them."""
+
+    tools: tuple[Tool, ...] = ()
+    specs: tuple[ChatCompletionToolParam, ...] = ()
+    tokens: int = 0
 
 
 def tool_loop(
@@ -76,22 +97,38 @@ class ToolLoop:
         """Whether a turn offers tools at all (some tool is on, and a step is left to answer after one)."""
         return self._registry.enabled and self.max_steps > 1
 
+    async def offer(self, use: ToolUse) -> Offer:
+        """The tools on where `use`'s message was said, and what they add to the first step's prompt."""
+        offered = tuple(await self._registry.offered(use))
+        if not offered:
+            return Offer()
+        specs = self._registry.specs(offered)
+        return Offer(offered, specs, self._tokens.count_message(QUOTING_RULE) + self._tokens.count(json.dumps(specs)))
+
     async def run(
-        self, cell: Cell, charge: Charge, use: ToolUse, *, keep: Keeper | None = None, record: Recorder | None = None
+        self,
+        cell: Cell,
+        charge: Charge,
+        use: ToolUse,
+        *,
+        keep: Keeper | None = None,
+        record: Recorder | None = None,
+        offer: Offer | None = None,
+        early: Early | None = None,
     ) -> Completion:
         """Run the turn: model steps and tool calls until the model answers in text or the last step.
 
         `keep` stores the final answer with its settlement; `record` stores each step's calls and results.
         Raises QuotaExceeded (with what was found so far) when a step's worst case does not fit.
+        `offer`: the tools offered, when the caller asked first (`offer`); `early`: the first step's slot and
+        reservation, taken by the caller (see MeteredChat.stream).
         """
-        offered = await self._registry.offered(use)
-        if not offered:  # none is on here (an MCP server off in this channel, no built-in one): a plain reply
-            return await stream_reply(self._chat, cell, charge, use.responder, keep=keep)
-        specs = self._registry.specs(offered)
+        offer = offer or await self.offer(use)
+        if not offer.tools:  # none is on here (an MCP server off in this channel, no built-in one): a plain reply
+            return await stream_reply(self._chat, cell, charge, use.responder, keep=keep, early=early)
+        specs = offer.specs
         prompt = _with_rule(cell.prompt)
-        prompt_tokens = (
-            cell.prompt_tokens + self._tokens.count_message(QUOTING_RULE) + self._tokens.count(json.dumps(specs))
-        )
+        prompt_tokens = cell.prompt_tokens + offer.tokens
         found: list[str] = []
         spent = 0
         for step in range(1, self.max_steps + 1):
@@ -101,7 +138,15 @@ class ToolLoop:
                 prompt_tokens += self._tokens.count_message(LAST_STEP)
             step_cell = replace(cell, prompt=list(prompt), prompt_tokens=prompt_tokens, tools=() if last else specs)
             try:
-                completion = await stream_reply(self._chat, step_cell, charge, use.responder, keep=keep, lazy=True)
+                completion = await stream_reply(
+                    self._chat,
+                    step_cell,
+                    charge,
+                    use.responder,
+                    keep=keep,
+                    lazy=True,
+                    early=early if step == 1 else None,
+                )
             except QuotaExceeded as exc:
                 if step == 1:
                     raise

@@ -8,12 +8,14 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
 from storage.base import StoreFailed
-from storage.sql.connection import Lock, Row, Statement
+from storage.sql.connection import Lock, Row, Script, Serialize, Statement
+
+T = TypeVar("T")
 
 MIGRATION_LOCK = 7_120_341  # pg_advisory_lock key for "teambot migrations"
 
@@ -43,6 +45,19 @@ _LIST = re.compile(r"LIST\((\$\d+) AS (\w+)\)")
 def render(sql: str) -> str:
     """A statement written for both databases, in PostgreSQL's spelling (see storage/sql/connection.py)."""
     return _LIST.sub(r"SELECT unnest(\1::\2[])", sql)
+
+
+@asynccontextmanager
+async def _transaction(conn: asyncpg.Connection, lock: Lock | None) -> AsyncIterator[None]:
+    """BEGIN (taking `lock` in the same round trip) … COMMIT on `conn`, rolled back on any error."""
+    try:
+        await conn.execute("BEGIN" if lock is None else f"BEGIN; {lock_statement(lock)}")
+        yield
+    except BaseException:
+        if conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
 
 
 @asynccontextmanager
@@ -122,20 +137,39 @@ class PostgresDatabase(_Statements):
     async def transaction(self, lock: Lock | None = None) -> AsyncIterator[_Statements]:
         """A transaction on one connection, taking `lock` in the same round trip as BEGIN; rolled back on
         any error (if the connection is lost meanwhile, the pool's reset rolls it back or drops it)."""
-        async with translated(), self._connection() as conn:
-            try:
-                await conn.execute("BEGIN" if lock is None else f"BEGIN; {lock_statement(lock)}")
-                yield _Statements(conn)
-            except BaseException:
-                if conn.is_in_transaction():
-                    await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+        async with translated(), self._connection() as conn, _transaction(conn, lock):
+            yield _Statements(conn)
 
     async def batch(self, statements: Sequence[Statement], lock: Lock | None = None) -> list[list[Row]]:
         """The statements in one transaction on one connection, taking `lock` first: the rows of each."""
         async with self.transaction(lock) as tx:
             return [await tx.fetch(sql, *args) for sql, args in statements]
+
+    async def run(self, script: Script[T]) -> T:
+        """The script on one connection (one acquire from the pool); a Serialize step's statements in a
+        transaction that takes its lock first. A failing step rolls its transaction back, closes the script
+        and raises."""
+        async with translated(), self._connection() as conn:
+            try:
+                step = next(script)
+                while True:
+                    if isinstance(step, Serialize):
+                        rows: list[Row] = []
+                        if step.lock is not None:
+                            await conn.execute(f"BEGIN; {lock_statement(step.lock)}")
+                        elif conn.is_in_transaction():
+                            await conn.execute("COMMIT")
+                    else:
+                        rows = list(await conn.fetch(render(step[0]), *step[1]))
+                    step = script.send(rows)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            except BaseException:
+                if conn.is_in_transaction():
+                    await conn.execute("ROLLBACK")
+                raise
+            finally:
+                script.close()
 
     def serialized(self, lock: Lock) -> AbstractAsyncContextManager[_Statements]:
         """A transaction that takes `lock` first, for one statement that reads before it writes."""

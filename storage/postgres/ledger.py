@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from storage.ledger_records import Refusal, ReservationRequest
-from storage.sql.connection import Statement
+from storage.sql.connection import Script, Statement
 from storage.sql.ledger import RELEASE, RESERVE, WITHIN_LIMITS, SQLLedger, reserve_params, within_limits_params
 
 # MAX_USER_IN_FLIGHT across processes: a person's running messages hold slots 0 … limit-1 ($6), one row
@@ -67,6 +67,18 @@ class PostgresLedger(SQLLedger):
             await self._db.fetchrow(RELEASE, request.now.isoformat(), reserved)
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # let the crowd thin out
         return await self.figures(request)  # the crowd never thinned out: refused, on the figures now
+
+    def reserve_script(self, request: ReservationRequest) -> Script[int | None]:
+        """One lock-free attempt of `reserve_or_totals`, as steps of a caller's script: reserve, then check the
+        committed totals; given back at once when they are past a limit. Its id, or None (not reserved: then
+        `reserve_or_totals` tries again, or refuses on the figures)."""
+        rows = yield (RESERVE, reserve_params(request))
+        if not rows:
+            return None
+        if (yield (WITHIN_LIMITS, within_limits_params(request))):
+            return int(rows[0][0])
+        yield (RELEASE, (request.now.isoformat(), rows[0][0]))
+        return None
 
     async def claim_in_flight(
         self, platform: str, team_id: str, user_id: str, holder: str, now: datetime, expires_at: datetime, limit: int

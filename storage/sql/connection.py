@@ -14,15 +14,16 @@ statement names the lock it needs (`Lock`) and each driver decides what that loc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 Row = Any  # a tuple (SQLite) or an asyncpg Record (PostgreSQL): index it, unpack it, tuple() it
 
 
 # One statement of a batch and its parameters.
 Statement = tuple[str, tuple[Any, ...]]
+T = TypeVar("T")
 
 
 class Lock(NamedTuple):
@@ -55,6 +56,21 @@ def prompt_lock(team_id: str, name: str) -> Lock:
 def conversation_lock(conversation_id: int) -> Lock:
     """Messages of one conversation, one at a time (each adds to the running token total)."""
     return Lock("conversation", (conversation_id,))
+
+
+class Serialize(NamedTuple):
+    """A step of a Script: the statements that follow, up to `Serialize(None)`, run as `Database.serialized`
+    holding `lock` (on SQLite each on its own, since a writing statement takes the write lock before it reads;
+    on PostgreSQL in a transaction that takes `lock` first). Its rows: none."""
+
+    lock: Lock | None
+
+
+# Statements with Python between them, written once for both databases: a generator that yields each
+# statement (or a Serialize step) and is sent its rows back, and returns its result. `Database.run` runs
+# it in one trip (SQLite) or on one connection (PostgreSQL). Each statement is its own transaction, as
+# when run one by one; what needs one transaction for several statements goes through `batch`.
+Script = Generator[Statement | Serialize, list[Row], T]
 
 
 class Connection(Protocol):
@@ -95,6 +111,10 @@ class Database(Connection, Protocol):
         SQLite runs them in one trip to its thread (nothing can interleave, no queue to drain);
         PostgreSQL in a transaction on one connection.
         """
+
+    async def run(self, script: Script[T]) -> T:
+        """Run a script: its statements, and the Python between them, with nothing of another coroutine in
+        between. SQLite runs it in one trip to its thread (the Python too); PostgreSQL on one connection."""
 
     def session(self) -> AbstractAsyncContextManager[Database]:
         """One connection for a sequence of transactions (the migrations), holding the migration lock."""

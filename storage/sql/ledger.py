@@ -28,7 +28,16 @@ from storage.ledger_records import (
     effective,
     fits,
 )
-from storage.sql.connection import Connection, Database, Row, Statement, ledger_lock, limits_lock
+from storage.sql.connection import (
+    Connection,
+    Database,
+    Row,
+    Script,
+    Serialize,
+    Statement,
+    ledger_lock,
+    limits_lock,
+)
 
 
 def _total(column: str, scope: str, subject: str, period: str, team: str) -> str:
@@ -171,6 +180,14 @@ class SQLLedger:
                 reserved = await _reserve(tx, request)
                 if reserved is not None:
                     return reserved
+
+    def reserve_script(self, request: ReservationRequest) -> Script[int | None]:
+        """The fast path of `reserve_or_totals` as steps of a caller's script (see Database.run): the
+        reservation's id, or None when it was not made (then `reserve_or_totals` decides, and says why)."""
+        yield Serialize(ledger_lock(request.charge.team_id))
+        rows = yield (RESERVE, reserve_params(request))
+        yield Serialize(None)
+        return int(rows[0][0]) if rows else None
 
     async def figures(self, request: ReservationRequest) -> Refusal:
         """The limits and period totals bearing on a request, read under the team's ledger lock."""

@@ -26,13 +26,14 @@ from storage.records import (
     WindowMessage,
 )
 from storage.sql.assistant_threads import FORGET_ASSISTANT_THREADS, SQLAssistantThreads
-from storage.sql.connection import Connection, Database, Row, Statement, conversation_lock
+from storage.sql.connection import Database, Row, Script, Serialize, Statement, conversation_lock
 from storage.sql.digests import SQLDigests
 from storage.sql.ledger import SETTLE, SQLLedger, settle_params
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
 from storage.sql.signins import END_SIGNINS, SQLSignIns
 from storage.sql.tool_servers import FORGET_CALLS, FORGET_ENABLED_BY, SQLToolServers
+from storage.turn_records import OpenedTurn, TurnOpening
 
 OPEN_CONVERSATION = (
     "SELECT c.id, c.created_at, c.system_prompt, s.model, s.reasoning_effort FROM conversations c"
@@ -236,12 +237,32 @@ class SQLStore:
 
     async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
         """The open conversation at `key`, started now (with the channel's persona) if there is none."""
-        row = await self._db.fetchrow(OPEN_CONVERSATION, *_key_params(key))
-        if row is None:
-            await self._db.execute(START_CONVERSATION, *_key_params(key), now.isoformat())
-            row = await self._db.fetchrow(OPEN_CONVERSATION, *_key_params(key))
-        assert row is not None
-        return Conversation(row[0], key, datetime.fromisoformat(row[1]), row[2], row[3], row[4])
+        return await self._db.run(_active_conversation(key, now))
+
+    async def open_turn(self, opening: TurnOpening) -> OpenedTurn:
+        """A chat turn's work before its model call, in one trip (SQLite) or on one connection (PostgreSQL):
+        the open conversation (started if none), the question stored, its window read, the call reserved.
+
+        Each write is its own transaction, as when run one by one: the question stays stored whatever
+        follows (a user's message is never lost), and the reservation is the ledger's one limit-checked
+        write (`Ledger.reserve_or_totals`' fast path; None when it was not made).
+        """
+        return await self._db.run(self._open_turn(opening))
+
+    def _open_turn(self, opening: TurnOpening) -> Script[OpenedTurn]:
+        conversation = opening.conversation
+        if conversation is None:
+            conversation = yield from _active_conversation(opening.key, opening.now)
+        question = opening.question(conversation)
+        stored = yield from _add_message(conversation.id, question.message)
+        window = yield from _window(conversation.id, question.window_tokens)
+        images: dict[int, list[StoredImage]] = {}
+        with_images = [m.id for m in window if m.images] if question.images else []
+        if with_images:
+            images = _images((yield (MESSAGE_IMAGES, (with_images,))))
+        request = opening.reservation(conversation, window)
+        reserved = None if request is None else (yield from self._ledger.reserve_script(request))
+        return OpenedTurn(conversation, stored, window, reserved, images)
 
     async def channel_settings(self, platform: str, team_id: str, channel_id: str) -> ChannelSettings:
         """The channel's persona and model (all None when never set)."""
@@ -265,8 +286,7 @@ class SQLStore:
     async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
         """Append one complete message (with its usage, for a model reply), serialized on the conversation
         so its running token total stays exact across processes."""
-        async with self._db.serialized(conversation_lock(conversation_id)) as conn:
-            return await _add_message(conn, conversation_id, message)
+        return await self._db.run(_add_message(conversation_id, message))
 
     async def add_reply(
         self,
@@ -298,22 +318,13 @@ class SQLStore:
 
     async def window(self, conversation_id: int, budget_tokens: int) -> list[WindowMessage]:
         """The newest messages that fit `budget_tokens`, oldest first: one indexed range scan."""
-        if budget_tokens <= 0:
-            return []
-        rows = await self._db.fetch(WINDOW, conversation_id, budget_tokens)
-        return list(map(WindowMessage._make, rows))
+        return await self._db.run(_window(conversation_id, budget_tokens))
 
     async def message_images(self, message_ids: Sequence[int]) -> dict[int, list[StoredImage]]:
         """The images stored with these messages (a window's), by message id, in the order they were sent."""
         if not message_ids:
             return {}
-        images: dict[int, list[StoredImage]] = {}
-        for row in await self._db.fetch(MESSAGE_IMAGES, list(message_ids)):
-            message_id, name, media_type, data, width, height, detail, tokens = tuple(row)
-            images.setdefault(message_id, []).append(
-                StoredImage(name, media_type, bytes(data), width, height, detail, tokens)
-            )
-        return images
+        return _images(await self._db.fetch(MESSAGE_IMAGES, list(message_ids)))
 
     async def messages(self, conversation_id: int) -> list[StoredMessage]:
         """The whole conversation, oldest first."""
@@ -400,15 +411,40 @@ def _message(row: Row) -> StoredMessage:
     )  # fmt: skip
 
 
-async def _add_message(conn: Connection, conversation_id: int, message: NewMessage) -> StoredMessage:
-    new_id = await conn.fetchval(ADD_MESSAGE, *_message_params(conversation_id, message))
-    if message.images:
-        await conn.executemany(
-            ADD_IMAGE,
-            [(new_id, position, i.name, i.media_type, i.data, i.width, i.height, i.detail, i.tokens)
-             for position, i in enumerate(message.images)],
-        )  # fmt: skip
+def _active_conversation(key: ConversationKey, now: datetime) -> Script[Conversation]:
+    rows = yield (OPEN_CONVERSATION, _key_params(key))
+    if not rows:
+        yield (START_CONVERSATION, (*_key_params(key), now.isoformat()))
+        rows = yield (OPEN_CONVERSATION, _key_params(key))
+    row = rows[0]
+    return Conversation(row[0], key, datetime.fromisoformat(row[1]), row[2], row[3], row[4])
+
+
+def _add_message(conversation_id: int, message: NewMessage) -> Script[StoredMessage]:
+    """Serialized on the conversation, so its running token total stays exact across processes."""
+    yield Serialize(conversation_lock(conversation_id))
+    [[new_id]] = yield (ADD_MESSAGE, _message_params(conversation_id, message))
+    for position, i in enumerate(message.images):
+        yield (ADD_IMAGE, (new_id, position, i.name, i.media_type, i.data, i.width, i.height, i.detail, i.tokens))
+    yield Serialize(None)
     return _stored(new_id, conversation_id, message)
+
+
+def _window(conversation_id: int, budget_tokens: int) -> Script[list[WindowMessage]]:
+    if budget_tokens <= 0:
+        return []
+    rows = yield (WINDOW, (conversation_id, budget_tokens))
+    return list(map(WindowMessage._make, rows))
+
+
+def _images(rows: list[Row]) -> dict[int, list[StoredImage]]:
+    images: dict[int, list[StoredImage]] = {}
+    for row in rows:
+        message_id, name, media_type, data, width, height, detail, tokens = tuple(row)
+        images.setdefault(message_id, []).append(
+            StoredImage(name, media_type, bytes(data), width, height, detail, tokens)
+        )
+    return images
 
 
 def _message_params(conversation_id: int, message: NewMessage) -> tuple[object, ...]:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from storage.base import StoreFailed, StoreUnavailable
-from storage.sql.connection import Lock, Row, Statement
+from storage.sql.connection import Lock, Row, Script, Serialize, Statement
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,30 @@ class SQLiteDatabase(_Statements):
 
         async def call(db: aiosqlite.Connection) -> list[list[Row]]:
             # aiosqlite's own primitive (every one of its methods is built on it): run `fn` in its thread.
+            return await db._execute(lambda: run(db._conn))  # type: ignore[no-untyped-call,no-any-return]
+
+        return await self._run(call)
+
+    async def run(self, script: Script[T]) -> T:
+        """The script in one trip to the connection's thread, its Python there too: queued like a single
+        statement, each statement its own transaction (a writing one takes the write lock before it reads,
+        so a Serialize step has nothing to do). A failing step closes the script and raises."""
+
+        def run(conn: sqlite3.Connection) -> T:
+            try:
+                step = next(script)
+                while True:
+                    rows: list[Row] = []
+                    if not isinstance(step, Serialize):
+                        sql, args = step
+                        rows = conn.execute(render(sql), _params(sql, args)).fetchall()
+                    step = script.send(rows)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            finally:
+                script.close()
+
+        async def call(db: aiosqlite.Connection) -> T:
             return await db._execute(lambda: run(db._conn))  # type: ignore[no-untyped-call,no-any-return]
 
         return await self._run(call)

@@ -52,6 +52,8 @@ async def test_the_concurrency_benchmark_runs_steady_turns_with_budgets_set(
     assert figures["many"] > 0 and figures["cpu_ms_per_turn"] > 0
     floor = await concurrency.measure_raw(tmp_path)  # the same statements with none of our code
     assert floor["many"] >= concurrency.MODEL_SECONDS and floor["cpu_ms_per_turn"] > 0
+    grouped = await concurrency.measure_raw(tmp_path, grouped=True)  # the same, two trips a turn
+    assert grouped["many"] >= concurrency.MODEL_SECONDS and grouped["cpu_ms_per_turn"] > 0
 
 
 async def test_an_empty_test_postgres_url_means_no_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -381,8 +381,9 @@ async def test_a_slack_api_that_keeps_failing_does_not_hang_the_engine(slack: Ha
     assert await engine.drain(10) == 0  # the turn ended (errors logged), nothing stuck
     key = message("x", platform="slack", team="T1", channel="C1", thread="1000.0001").conversation_key
     assert (await history(engine.settings, key))[0] == ("user", "hello there")  # the question is kept
-    # Nothing charged: the status line, shown before the call is metered, failed before anything was reserved.
-    assert await engine.store.ledger.ledger_rows("T1") == []
+    # Nothing charged: the status line failed before the call was sent, so the reservation written with the
+    # question was given back (its one row released at no cost), and nothing is held.
+    assert await engine.store.ledger.ledger_rows("T1") == [("chat", "gpt-4.1-mini", 0, "released")]
 
 
 async def test_an_image_on_a_mention_is_seen_and_one_on_image_is_edited(

@@ -6,11 +6,19 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from bot.app import open_engine
+from bot.billing.budget import Budget
+from bot.billing.metering import Cell, MeteredChat
 from bot.billing.money import usd_to_nanos
 from bot.billing.prices import PriceTable
+from bot.providers.llm import PromptMessage
+from bot.providers.openai_chat import OpenAIChat, make_client
+from bot.providers.tokens import TokenCounter
 from bot.settings import Settings
 from storage import open_store
+from storage.ledger_records import Charge
 from tests.conftest import message
 from tests.fakes.openai_server import (
     DropMidStream,
@@ -256,3 +264,41 @@ async def test_a_platform_failing_mid_reply_still_settles_what_the_model_billed(
     assert responder.errors == ["Sorry, something went wrong on my side. It has been logged; please try again."]
     [(_, _, cost, state)] = await ledger(settings)
     assert state == "settled" and cost >= usd_to_nanos("1.60")  # the million output tokens were paid for
+
+
+async def test_a_reservation_written_with_a_turn_is_given_back_if_the_call_never_starts_and_never_undercuts_it(
+    make_settings: Any, fake_openai: FakeOpenAI
+) -> None:
+    settings = make_settings(quota_user_daily_usd="1")
+    store = await open_store(settings.database_url)
+    try:
+        budget = Budget(store.ledger, settings, lambda: datetime.now(UTC))
+        chat = MeteredChat(
+            OpenAIChat(make_client(settings), max_retries=0),
+            prices=PriceTable.load(),
+            budget=budget,
+            tokens=TokenCounter.for_model(settings.chat_model),
+            max_output_tokens=100,
+            max_in_flight=1,
+        )
+        charge = Charge("console", "local", "u1", "c1", "chat", settings.chat_model)
+
+        # The turn failed after its opening wrote the reservation, before its call: given back, and the slot too.
+        with pytest.raises(RuntimeError):
+            async with chat.early() as early:
+                early.reserved = await store.ledger.reserve(early.request(charge, settings.chat_model, 50))
+                raise RuntimeError("the turn failed before its call")
+        assert [(cost, state) for *_, cost, state in await store.ledger.ledger_rows("local")] == [(0, "released")]
+
+        # Reserved for a smaller prompt than the call sends: given back, and the call reserves its own worst case.
+        fake_openai.enqueue(Reply("ok", prompt_tokens=80, completion_tokens=5))
+        async with chat.early() as early:
+            early.reserved = await store.ledger.reserve(early.request(charge, settings.chat_model, 10))
+            cell = Cell([PromptMessage("user", "hello")], 80, settings.chat_model)
+            await chat.stream(cell, charge, early=early)
+        rows = [(cost, state) for *_, cost, state in await store.ledger.ledger_rows("local")]
+        assert rows[1:] == [(0, "released"), (PriceTable.load().chat_cost(settings.chat_model, 80, 5), "settled")]
+        async with chat.early():  # the one slot is free again
+            pass
+    finally:
+        await store.close()
