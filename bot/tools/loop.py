@@ -91,6 +91,7 @@ class ToolLoop:
         self.max_steps = max_steps
         self._input_budget = input_budget
         self._result_tokens = result_tokens
+        self._counted: dict[str, int] = {}
 
     @property
     def enabled(self) -> bool:
@@ -103,7 +104,18 @@ class ToolLoop:
         if not offered:
             return Offer()
         specs = self._registry.specs(offered)
-        return Offer(offered, specs, self._tokens.count_message(QUOTING_RULE) + self._tokens.count(json.dumps(specs)))
+        return Offer(offered, specs, self._offer_tokens(json.dumps(specs)))
+
+    def _offer_tokens(self, definitions: str) -> int:
+        """What the quoting rule and these tool definitions add to a prompt: counted once per set of definitions
+        (a channel offers the same few sets turn after turn)."""
+        tokens = self._counted.get(definitions)
+        if tokens is None:
+            tokens = self._tokens.count_message(QUOTING_RULE) + self._tokens.count(definitions)
+            if len(self._counted) >= 64:
+                self._counted.clear()
+            self._counted[definitions] = tokens
+        return tokens
 
     async def run(
         self,

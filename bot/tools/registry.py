@@ -109,6 +109,7 @@ class ToolRegistry:
     sources: Sequence[ToolSource] = ()
     approval: Approval | None = None
     _by_name: dict[str, Tool] = field(default_factory=dict, init=False)
+    _scoped: dict[str, ChannelScoped] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         for source in self.sources:
@@ -116,6 +117,9 @@ class ToolRegistry:
                 if tool.name in self._by_name:
                     raise ValueError(f"two tools are named {tool.name!r}")
                 self._by_name[tool.name] = tool
+                # Decided once: a check against a runtime Protocol inspects its attributes every time.
+                if isinstance(tool, ChannelScoped):
+                    self._scoped[tool.name] = tool
 
     @property
     def enabled(self) -> bool:
@@ -124,7 +128,7 @@ class ToolRegistry:
 
     async def offered(self, use: ToolUse) -> tuple[Tool, ...]:
         """The tools on where `use`'s message was said (a channel sees only the MCP servers turned on there)."""
-        return tuple([t for t in self._by_name.values() if await _available(t, use)])
+        return tuple([t for t in self._by_name.values() if await self._available(t, use)])
 
     @staticmethod
     def specs(tools: Sequence[Tool]) -> tuple[ChatCompletionToolParam, ...]:
@@ -133,6 +137,10 @@ class ToolRegistry:
             {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
             for t in tools
         )
+
+    async def _available(self, tool: Tool, use: ToolUse) -> bool:
+        scoped = self._scoped.get(tool.name)
+        return True if scoped is None else await scoped.available(use)
 
     async def call(self, call: ToolCall, use: ToolUse) -> Outcome:
         """Run one call the model made; any failure becomes a result that says so (the model answers with it)."""
@@ -145,7 +153,7 @@ class ToolRegistry:
             return Outcome(call, "error: the arguments were not valid JSON")
         if not isinstance(arguments, dict):
             return Outcome(call, "error: the arguments must be a JSON object")
-        if not await _available(tool, use):  # before any approval: nobody is asked about a tool that is off here
+        if not await self._available(tool, use):  # before any approval: nobody is asked about a tool that is off here
             return Outcome(call, f"error: {tool.name} is not on in this channel")
         if tool.acts and (self.approval is None or not await self.approval.approve(tool, arguments, use)):
             return Outcome(call, f"error: {tool.name} was not approved, so it did not run")
@@ -156,10 +164,6 @@ class ToolRegistry:
             log.info("tool %s failed: %s", tool.name, exc)
             return Outcome(call, f"error: {exc}")
         return Outcome(call, quoted(result.source, result.text), result.found)
-
-
-async def _available(tool: Tool, use: ToolUse) -> bool:
-    return await tool.available(use) if isinstance(tool, ChannelScoped) else True
 
 
 def quoted(source: str, text: str) -> str:
