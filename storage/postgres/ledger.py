@@ -62,9 +62,8 @@ class PostgresLedger(SQLLedger):
                 if isinstance(outcome, Refusal):
                     return outcome
                 reserved = outcome
-            if await self._db.fetchval(WITHIN_LIMITS, *within_limits_params(request)):
+            if await self._db.run(_checked(int(reserved), request)) is not None:
                 return int(reserved)
-            await self._db.fetchrow(RELEASE, request.now.isoformat(), reserved)
             await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # let the crowd thin out
         return await self.figures(request)  # the crowd never thinned out: refused, on the figures now
 
@@ -73,12 +72,7 @@ class PostgresLedger(SQLLedger):
         committed totals; given back at once when they are past a limit. Its id, or None (not reserved: then
         `reserve_or_totals` tries again, or refuses on the figures)."""
         rows = yield (RESERVE, reserve_params(request))
-        if not rows:
-            return None
-        if (yield (WITHIN_LIMITS, within_limits_params(request))):
-            return int(rows[0][0])
-        yield (RELEASE, (request.now.isoformat(), rows[0][0]))
-        return None
+        return (yield from _checked(int(rows[0][0]), request)) if rows else None
 
     async def claim_in_flight(
         self, platform: str, team_id: str, user_id: str, holder: str, now: datetime, expires_at: datetime, limit: int
@@ -110,3 +104,12 @@ class PostgresLedger(SQLLedger):
     async def forget_in_flight(self, now: datetime, dead_holders: Sequence[str]) -> int:
         """Drop leases that expired or whose holder is known dead."""
         return await self._db.execute(FORGET_IN_FLIGHT, now.isoformat(), list(dead_holders))
+
+
+def _checked(reserved: int, request: ReservationRequest) -> Script[int | None]:
+    """A committed reservation checked against the totals now: kept (its id) while they are within every
+    limit, else given back at once (None)."""
+    if (yield (WITHIN_LIMITS, within_limits_params(request))):
+        return reserved
+    yield (RELEASE, (request.now.isoformat(), reserved))
+    return None
