@@ -8,7 +8,9 @@ one period). Claims come before posting, so a run is never posted twice by two p
 fails (the platform, the model, the budget) is logged and retried at the next passes, each retry claimed
 the same way, up to ATTEMPTS in all; then the run is skipped with a warning (the next run covers from the
 skipped one's time on). A process that dies while posting loses that run the same way, rather than risk a
-second post of it.
+second post of it. A digest made (and charged) but not posted is kept with its run, so a retry posts that
+same text without reading the channel or calling the model again; a failure before the digest was made
+(history, the model, the budget) has its retry make it.
 """
 
 from __future__ import annotations
@@ -117,13 +119,17 @@ class DigestRun:
 
 
 class DigestPoster(Protocol):
-    """Posts a channel's catch-up into it (the platform's own send, without an incoming message)."""
+    """Makes a channel's catch-up and posts it into the channel (the platform's own send, without an incoming
+    message)."""
 
     def can_post(self, platform: str) -> bool:
         """Whether this process can post on `platform` (a run is claimed only where it can be posted)."""
 
-    async def post(self, run: DigestRun) -> None:
-        """Read the channel since `run.since`, summarize it and post the summary into the channel."""
+    async def summarize(self, run: DigestRun) -> str:
+        """The digest to post: the channel read since `run.since` and summarized (charged), headed."""
+
+    async def post(self, run: DigestRun, text: str) -> None:
+        """Post `text`, the run's digest, into its channel."""
 
 
 class DigestRunner:
@@ -175,16 +181,22 @@ class DigestRunner:
             if claimed is None:
                 continue  # not due, or another process has it
             run = DigestRun(schedule, claimed.previous or claimed.due - PERIODS[schedule.period])
+            text = claimed.text  # made by an earlier attempt: posted as it is, not summarized (and charged) again
             try:
-                await self._poster.post(run)
+                if text is None:
+                    text = await self._poster.summarize(run)
+                await self._poster.post(run, text)
             except Exception:  # one channel's failure must not stop the others' digests
-                await self._failed(schedule.key, claimed)
+                await self._failed(schedule.key, claimed, text)
                 continue
+            if claimed.text is not None:
+                await self._digests.record_posted(schedule.key, claimed.due)
             posted.append(run)
         return posted
 
-    async def _failed(self, key: DigestKey, claimed: ClaimedRun) -> None:
-        """Log a failed post (with its stack trace, never the text) and have it retried, or give it up."""
+    async def _failed(self, key: DigestKey, claimed: ClaimedRun, text: str | None) -> None:
+        """Log a failed post (with its stack trace, never the text) and have it retried, keeping `text` (the digest
+        made, None if none) for the retry, or give it up."""
         due = f"{claimed.due.astimezone(self._tz):%Y-%m-%d %H:%M}"
         where = f"{key.platform} channel {_where(key)}"
         if claimed.attempt < ATTEMPTS:
@@ -192,13 +204,13 @@ class DigestRunner:
                 "the digest of %s due %s could not be posted (attempt %d of %d); retried at the next pass",
                 where, due, claimed.attempt, ATTEMPTS, exc_info=True,
             )  # fmt: skip
-            await self._digests.record_failure(key, claimed.due, self._clock() + RETRY_AFTER)
+            await self._digests.record_failure(key, claimed.due, self._clock() + RETRY_AFTER, text)
             return
         log.warning(
             "the digest of %s due %s could not be posted (attempt %d of %d); skipped: the next run covers from %s on",
             where, due, claimed.attempt, ATTEMPTS, due, exc_info=True,
         )  # fmt: skip
-        await self._digests.record_failure(key, claimed.due, None)
+        await self._digests.record_failure(key, claimed.due, None, text)  # storage keeps no text for a run given up
 
 
 class CatchUpPoster:
@@ -213,13 +225,16 @@ class CatchUpPoster:
     def can_post(self, platform: str) -> bool:
         return platform in self._access
 
-    async def post(self, run: DigestRun) -> None:
+    async def summarize(self, run: DigestRun) -> str:
         key = run.schedule.key
-        access = self._access[key.platform]
         charge = Charge(key.platform, key.team_id, DIGEST_PAYER, key.channel_id, "chat", self._model)
-        text = await self._catchups.channel_digest(access.team_directory(key.team_id), charge, run.since)
-        heading = f"{DIGEST_HEADING} since {run.since.astimezone(self._tz):%Y-%m-%d %H:%M}:\n{text}"
-        await access.post_to_channel(key.team_id, key.channel_id, heading)
+        directory = self._access[key.platform].team_directory(key.team_id)
+        text = await self._catchups.channel_digest(directory, charge, run.since)
+        return f"{DIGEST_HEADING} since {run.since.astimezone(self._tz):%Y-%m-%d %H:%M}:\n{text}"
+
+    async def post(self, run: DigestRun, text: str) -> None:
+        key = run.schedule.key
+        await self._access[key.platform].post_to_channel(key.team_id, key.channel_id, text)
 
 
 def _where(key: DigestKey) -> str:

@@ -310,16 +310,19 @@ class Store(Protocol):
         """The whole conversation, oldest first."""
 
     async def delete_platform_message(self, message: PlatformMessage) -> int:
-        """A message deleted on its platform leaves history and memory, with the replies to it."""
+        """A message deleted on its platform leaves history and memory, with the replies to it (and its channel's
+        digest text waiting for a retry)."""
 
     async def edit_platform_message(self, message: PlatformMessage, author_id: str, text: str, tokens: int) -> int:
-        """A message edited by its author: the stored text is replaced and embedded again."""
+        """A message edited by its author: the stored text is replaced and embedded again (its channel's digest text
+        waiting for a retry goes)."""
 
     async def forget_user(
         self, team_id: str, user_id: str, pseudonym: str, *, keep_day: str | None = None
     ) -> dict[str, int]:
-        """Delete a user's messages, replies to them, prompt runs, ratings and dashboard sign-ins; pseudonymize the rest
-        (the user's spend of `keep_day` keeps counting against their daily limits)."""
+        """Delete a user's messages, replies to them, prompt runs, ratings and dashboard sign-ins (and the team's digest
+        texts waiting for a retry); pseudonymize the rest (the user's spend of `keep_day` keeps counting against their
+        daily limits)."""
 
     async def claim_delivery(self, platform: str, delivery_id: str, now: datetime) -> bool:
         """True the first time a platform event id is seen, False for every redelivery."""

@@ -321,6 +321,10 @@ class Conversations:
             max_document_pages=self._settings.max_document_pages,
         )
 
+    def warm_tokens(self) -> None:
+        """Read the chat model's token vocabulary now (blocking: run it in a thread) rather than on the first count."""
+        self._tokens.warm()
+
     def _check_size(self, text: str, budget: int, image_tokens: int) -> int:
         """The text's tokens, or MessageTooLong when the message (text and images) cannot fit."""
         return self._fitting(self._tokens.count_message(text), budget, image_tokens)

@@ -104,11 +104,15 @@ class Engine:
 
     @asynccontextmanager
     async def background(self, stop: asyncio.Event) -> AsyncIterator[None]:
-        """Run the background work (embedding messages for memory, posting due digests) for the block;
-        stopped with `stop`."""
+        """Run the background work (reading the token vocabulary once, embedding messages for memory, posting due
+        digests) for the block; stopped with `stop`."""
         poster = CatchUpPoster(self.services.catchups, self.channel_access, self.settings)
         digests = DigestRunner(self.services.digests, self._clock, self.settings.quota_timezone, poster)
         tasks = {
+            # ~0.5 s of reading at start rather than on the first message, which then answers without waiting.
+            "reading the token vocabulary": asyncio.create_task(
+                asyncio.to_thread(self.conversations.warm_tokens), name="tokens"
+            ),
             "background embedding": asyncio.create_task(self.memory.run(stop), name="memory"),
             "the digest scheduler": asyncio.create_task(run_every_minute(digests.run_due, stop), name="digests"),
         }

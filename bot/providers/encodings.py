@@ -1,10 +1,11 @@
-"""The OpenAI encodings we count with, as data: where each vocabulary lives, its split pattern and special tokens,
-and which model uses which.
+"""The OpenAI encodings we count with, as data: where each vocabulary lives, its split pattern, and which model
+uses which.
 
-The vocabularies are the `.tiktoken.gz` files the bpe-openai package ships (tiktoken itself downloads them at run
-time, which fails on air-gapped hosts). They are found without importing bpe-openai: its import alone loads every
-vocabulary it has into Python dictionaries (~60 MB). Patterns and special tokens are tiktoken's
-(`tiktoken_ext/openai_public.py`), the same as bpe-openai's; tests/bot/providers/test_tokens.py checks the ids.
+The vocabularies are the `.tiktoken.gz` files the bpe-openai package ships (tiktoken downloads them at run time,
+which fails on air-gapped hosts). They are found without importing bpe-openai: its import alone loads every
+vocabulary it has into Python dictionaries (~60 MB). Patterns are tiktoken's (`tiktoken_ext/openai_public.py`),
+the same as bpe-openai's; tests/bot/providers/test_tokens.py checks both and the token ids. Special tokens are
+not here: user text is counted as ordinary text, so a pasted "<|endoftext|>" is the characters it is.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ VOCABULARY_PACKAGE = "bpe_openai"
 
 @dataclass(frozen=True)
 class EncodingSpec:
-    """What tiktoken needs to build one encoding, except its ranks (read from the vocabulary file)."""
+    """One encoding: its name (which names its vocabulary file) and the pattern that splits text before merging."""
 
     name: str
     pattern: str
-    special_tokens: dict[str, int]
 
     def ranks(self) -> dict[bytes, int]:
         """The encoding's mergeable tokens and their ranks, read from bpe-openai's copy of the vocabulary."""
@@ -68,23 +68,9 @@ _VOYAGE3_PATTERN = (
 ENCODINGS: dict[str, EncodingSpec] = {
     spec.name: spec
     for spec in (
-        EncodingSpec(
-            "cl100k_base",
-            _CL100K_PATTERN,
-            {
-                "<|endoftext|>": 100_257,
-                "<|fim_prefix|>": 100_258,
-                "<|fim_middle|>": 100_259,
-                "<|fim_suffix|>": 100_260,
-                "<|endofprompt|>": 100_276,
-            },
-        ),
-        EncodingSpec("o200k_base", _O200K_PATTERN, {"<|endoftext|>": 199_999, "<|endofprompt|>": 200_018}),
-        EncodingSpec(
-            "voyage3_base",
-            _VOYAGE3_PATTERN,
-            {"<|endoftext|>": 160_255, "<|fim_prefix|>": 160_256, "<|fim_middle|>": 160_257, "<|fim_suffix|>": 160_258},
-        ),
+        EncodingSpec("cl100k_base", _CL100K_PATTERN),
+        EncodingSpec("o200k_base", _O200K_PATTERN),
+        EncodingSpec("voyage3_base", _VOYAGE3_PATTERN),
     )
 }
 

@@ -1,21 +1,19 @@
-"""Exact, offline token counting with the model's own encoding (tiktoken's encoder, bpe-openai's vocabularies).
+"""Exact, offline token counting with the model's own encoding (bpe-openai's vocabularies, bot/providers/bpe.py).
 
-An encoding is built on its first count, once per process (~0.4 s, ~50 MB); tiktoken is imported then too, so
-importing the bot or opening the engine loads neither.
+An encoding is read on its first count, once per process (~0.4 s, ~25 MB): importing the bot or opening the
+engine loads none. `warm` reads the chat model's in a thread, so the first message does not wait for it.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import threading
-from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError
+from bot.providers.bpe import BytePairEncoding
 from bot.providers.encodings import ENCODINGS, MODEL_ENCODINGS
-
-if TYPE_CHECKING:
-    import tiktoken
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +43,12 @@ _building = threading.Lock()  # so that threads counting at once still build an 
 
 
 @functools.cache
-def _built(name: str) -> tiktoken.Encoding:
-    import tiktoken
-
+def _built(name: str) -> BytePairEncoding:
     spec = ENCODINGS[name]
-    encoding = tiktoken.Encoding(
-        name, pat_str=spec.pattern, mergeable_ranks=spec.ranks(), special_tokens=spec.special_tokens
-    )
-    # tiktoken keeps the ranks in Python only to pickle the Encoding (core.py's __getstate__); its Rust core holds
-    # its own copy. Letting ours go returns ~23 MB (of the o200k encoding's ~71 MB).
-    encoding._mergeable_ranks = {}
-    return encoding
+    return BytePairEncoding(spec.ranks(), spec.pattern)
 
 
-def _encoding(name: str) -> tiktoken.Encoding:
+def _encoding(name: str) -> BytePairEncoding:
     with _building:
         return _built(name)
 
@@ -77,18 +67,18 @@ class TokenCounter:
         """The counter for a model's encoding."""
         return cls(encoding_name_for(model, override))
 
-    def _tokens(self, text: str) -> list[int]:
-        # encode_ordinary: special-token lookalikes are ordinary text (users may paste them).
-        return _encoding(self.encoding_name).encode_ordinary(text)
+    def warm(self) -> None:
+        """Read the encoding now (blocking; run it in a thread) rather than on the first count."""
+        _encoding(self.encoding_name)
 
     def count(self, text: str) -> int:
         """Tokens in `text`, treating special-token lookalikes as ordinary text (users may paste them)."""
-        return len(self._tokens(text))
+        return sum(1 for _ in _encoding(self.encoding_name).tokens(text))
 
     def clip(self, text: str, max_tokens: int) -> str:
-        """`text` cut to its first `max_tokens` tokens (whole when it fits)."""
-        tokens = self._tokens(text)
-        return text if len(tokens) <= max_tokens else _encoding(self.encoding_name).decode(tokens[:max_tokens])
+        """`text` cut to its first `max_tokens` tokens (whole when it fits); a character cut in two becomes U+FFFD."""
+        tokens = list(itertools.islice(_encoding(self.encoding_name).tokens(text), max_tokens + 1))
+        return text if len(tokens) <= max_tokens else b"".join(tokens[:max_tokens]).decode(errors="replace")
 
     def count_message(self, text: str) -> int:
         """Tokens a chat message with this content costs in a prompt, framing included."""

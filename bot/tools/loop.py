@@ -40,6 +40,7 @@ from storage.ledger_records import Charge
 Recorder = Callable[[str], Awaitable[None]]
 LAST_STEP = "No more tool calls are possible in this turn: answer now from what was found above."
 MIN_RESULT_TOKENS = 50
+OFFERS_REMEMBERED = 64  # sets of tool definitions whose token count is kept (channels differ by their MCP servers)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class ToolLoop:
         self.max_steps = max_steps
         self._input_budget = input_budget
         self._result_tokens = result_tokens
-        self._counted: dict[str, int] = {}
+        self._offer_tokens: dict[str, int] = {}
 
     @property
     def enabled(self) -> bool:
@@ -104,18 +105,7 @@ class ToolLoop:
         if not offered:
             return Offer()
         specs = self._registry.specs(offered)
-        return Offer(offered, specs, self._offer_tokens(json.dumps(specs)))
-
-    def _offer_tokens(self, definitions: str) -> int:
-        """What the quoting rule and these tool definitions add to a prompt: counted once per set of definitions
-        (a channel offers the same few sets turn after turn)."""
-        tokens = self._counted.get(definitions)
-        if tokens is None:
-            tokens = self._tokens.count_message(QUOTING_RULE) + self._tokens.count(definitions)
-            if len(self._counted) >= 64:
-                self._counted.clear()
-            self._counted[definitions] = tokens
-        return tokens
+        return Offer(offered, specs, self._offer_cost(json.dumps(specs)))
 
     async def run(
         self,
@@ -185,6 +175,16 @@ class ToolLoop:
             if record is not None:
                 await record(record_text(outcomes, texts))
         raise AssertionError("the last step offers no tools, so it ends the loop")  # pragma: no cover
+
+    def _offer_cost(self, definitions: str) -> int:
+        """Tokens that offering tools adds to a prompt: the quoting rule and the tools' definitions. Counted once
+        for each set of definitions (a channel offers the same few, turn after turn)."""
+        tokens = self._offer_tokens.get(definitions)
+        if tokens is None:
+            tokens = self._tokens.count_message(QUOTING_RULE) + self._tokens.count(definitions)
+            if len(self._offer_tokens) < OFFERS_REMEMBERED:
+                self._offer_tokens[definitions] = tokens
+        return tokens
 
     def _fit(self, outcomes: Sequence[Outcome], prompt_tokens: int) -> list[str]:
         """Each result cut to its share of the context left (and RESULT_TOKENS), its quote marks kept."""

@@ -344,4 +344,9 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE channel_digests ADD COLUMN retry_at TEXT;
         """,
     ),
+    Migration(
+        # See digests_unposted_text in storage/sqlite/migrations.py.
+        "digests_unposted_text",
+        "ALTER TABLE channel_digests ADD COLUMN unposted_text TEXT;",
+    ),
 ]

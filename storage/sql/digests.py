@@ -3,7 +3,9 @@
 A run is claimed by one conditional UPDATE … RETURNING: it moves `last_run` to the due time only while
 the stored one is before it, so when several processes claim the same run, one statement updates the row
 and the others find it already moved. `previous_run` keeps the run before, for the catch-up's start.
-A failed post sets `retry_at`; a retry is claimed the same way, by clearing `retry_at` while it is due.
+A failed post sets `retry_at`; a retry is claimed the same way, by clearing `retry_at` while it is due. A digest
+made but not posted waits in `unposted_text` for the retry, and goes when it is posted, given up, or the next
+run is claimed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from storage.sql.connection import Database, Row
 
 _KEY = "platform = $1 AND team_id = $2 AND channel_id = $3"
 _SET_COLUMNS = "platform, team_id, channel_id, period, weekday, at_time, set_by, set_at, last_run"
-_COLUMNS = f"{_SET_COLUMNS}, failures, retry_at"
+_COLUMNS = f"{_SET_COLUMNS}, failures, retry_at, unposted_text IS NOT NULL"
 SET = (
     f"INSERT INTO channel_digests ({_SET_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)"
     " ON CONFLICT (platform, team_id, channel_id) DO UPDATE SET period = excluded.period,"
@@ -28,17 +30,29 @@ SCHEDULES = f"SELECT {_COLUMNS} FROM channel_digests ORDER BY platform, team_id,
 # a failed run's retry is due once its retry time is at or before $4 (or $5 for CLAIMABLE).
 _RUN_DUE = "(last_run IS NULL OR last_run < $4) AND set_at < $4"
 _RETRY_DUE = "retry_at IS NOT NULL AND retry_at <= {}"
+_CLAIMED = "last_run, previous_run, failures, unposted_text"
 CLAIM = (
-    f"UPDATE channel_digests SET previous_run = last_run, last_run = $4, failures = 0, retry_at = NULL WHERE {_KEY}"
-    f" AND {_RUN_DUE} RETURNING last_run, previous_run, failures"
+    "UPDATE channel_digests SET previous_run = last_run, last_run = $4, failures = 0, retry_at = NULL,"
+    f" unposted_text = NULL WHERE {_KEY} AND {_RUN_DUE} RETURNING {_CLAIMED}"
 )
 CLAIM_RETRY = (
-    f"UPDATE channel_digests SET retry_at = NULL WHERE {_KEY} AND {_RETRY_DUE.format('$4')}"
-    " RETURNING last_run, previous_run, failures"
+    f"UPDATE channel_digests SET retry_at = NULL WHERE {_KEY} AND {_RETRY_DUE.format('$4')} RETURNING {_CLAIMED}"
 )
 # What CLAIM (at $4) or CLAIM_RETRY (at $5; '' for none: no stored time is before it) would take now, claiming nothing.
 CLAIMABLE = f"SELECT 1 FROM channel_digests WHERE {_KEY} AND (({_RUN_DUE}) OR ({_RETRY_DUE.format('$5')}))"
-RECORD_FAILURE = f"UPDATE channel_digests SET failures = failures + 1, retry_at = $5 WHERE {_KEY} AND last_run = $4"
+# The text is kept only while a retry waits ($5): a run given up keeps nothing.
+RECORD_FAILURE = (
+    "UPDATE channel_digests SET failures = failures + 1, retry_at = $5,"
+    f" unposted_text = CASE WHEN CAST($5 AS TEXT) IS NULL THEN NULL ELSE $6 END WHERE {_KEY} AND last_run = $4"
+)
+RECORD_POSTED = f"UPDATE channel_digests SET unposted_text = NULL WHERE {_KEY} AND last_run = $4"
+# A digest's text summarizes its channel: /forget in a team ($1) drops the team's, and a message deleted or edited
+# on a platform ($1; $2 team and $3 channel, '' = any) drops its channel's, so their retries summarize again.
+FORGET_UNPOSTED = "UPDATE channel_digests SET unposted_text = NULL WHERE team_id = $1 AND unposted_text IS NOT NULL"
+DROP_UNPOSTED = (
+    "UPDATE channel_digests SET unposted_text = NULL WHERE platform = $1 AND ($2 = '' OR team_id = $2)"
+    " AND ($3 = '' OR channel_id = $3) AND unposted_text IS NOT NULL"
+)
 
 
 def _at(moment: datetime) -> str:
@@ -63,6 +77,7 @@ def _schedule(row: Row) -> DigestSchedule:
         _when(row[8]),
         int(row[9]),
         _when(row[10]),
+        bool(row[11]),
     )
 
 
@@ -100,8 +115,14 @@ class SQLDigests:
         retries = "" if retry_until is None else _at(retry_until)
         return await self._db.fetchrow(CLAIMABLE, *_key(key), _at(due), retries) is not None
 
-    async def record_failure(self, key: DigestKey, due: datetime, retry_at: datetime | None) -> None:
-        await self._db.execute(RECORD_FAILURE, *_key(key), _at(due), None if retry_at is None else _at(retry_at))
+    async def record_failure(
+        self, key: DigestKey, due: datetime, retry_at: datetime | None, text: str | None = None
+    ) -> None:
+        retry = None if retry_at is None else _at(retry_at)
+        await self._db.execute(RECORD_FAILURE, *_key(key), _at(due), retry, text)
+
+    async def record_posted(self, key: DigestKey, due: datetime) -> None:
+        await self._db.execute(RECORD_POSTED, *_key(key), _at(due))
 
 
 def _claimed(row: Row | None) -> ClaimedRun | None:
@@ -109,4 +130,4 @@ def _claimed(row: Row | None) -> ClaimedRun | None:
         return None
     due = _when(row[0])
     assert due is not None  # just set
-    return ClaimedRun(due, _when(row[1]), int(row[2]) + 1)
+    return ClaimedRun(due, _when(row[1]), int(row[2]) + 1, None if row[3] is None else str(row[3]))

@@ -27,7 +27,7 @@ from storage.records import (
 )
 from storage.sql.assistant_threads import FORGET_ASSISTANT_THREADS, SQLAssistantThreads
 from storage.sql.connection import Database, Row, Script, Serialize, Statement, conversation_lock
-from storage.sql.digests import SQLDigests
+from storage.sql.digests import DROP_UNPOSTED, FORGET_UNPOSTED, SQLDigests
 from storage.sql.ledger import SETTLE, SQLLedger, settle_params
 from storage.sql.memory import SQLMemory
 from storage.sql.prompts import SQLPromptLibrary
@@ -345,6 +345,7 @@ class SQLStore:
         async with self._db.transaction() as tx:
             replies = await tx.fetch(DELETE_PLATFORM_REPLIES, *_platform_params(message))
             messages = await tx.fetch(DELETE_PLATFORM_MESSAGE, *_platform_params(message))
+            await tx.execute(DROP_UNPOSTED, *_platform_params(message)[:3])  # a digest waiting may quote it
         return len(replies) + len(messages)
 
     async def edit_platform_message(self, message: PlatformMessage, author_id: str, text: str, tokens: int) -> int:
@@ -352,6 +353,7 @@ class SQLStore:
         (the old vector is dropped at once). Returns how many stored messages changed."""
         if not message.message_id:
             return 0
+        await self._db.execute(DROP_UNPOSTED, *_platform_params(message)[:3])  # a digest waiting may quote the old text
         edited = await self._db.fetch(EDITED_MESSAGES, *_platform_params(message), author_id)
         for message_id, conversation_id, old_tokens, tokens_before in edited:
             async with self._db.transaction(conversation_lock(conversation_id)) as tx:
@@ -384,6 +386,8 @@ class SQLStore:
             counts["dashboard sign-ins"] = sum([len(await tx.fetch(sql, team_id, user_id)) for sql in END_SIGNINS])
             # Which channel they viewed beside the assistant pane is theirs: it goes.
             counts["assistant threads"] = len(await tx.fetch(FORGET_ASSISTANT_THREADS, team_id, user_id))
+            # A digest waiting to be posted summarizes its channel, maybe them: its retry summarizes again.
+            await tx.execute(FORGET_UNPOSTED, team_id)
             pseudonymized = 0
             pseudonymized += await tx.execute(FORGET_LEDGER_ROWS, team_id, user_id, pseudonym)
             pseudonymized += await tx.execute(FORGET_LEDGER_TOTALS, team_id, user_id, pseudonym, keep_day)

@@ -502,4 +502,11 @@ MIGRATIONS: list[Migration] = [
         "ALTER TABLE channel_digests ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE channel_digests ADD COLUMN retry_at TEXT",
     ),
+    Migration(
+        "digests_unposted_text",
+        # A digest made but whose post failed keeps its text while its retry waits (bot/digests.py), so the retry
+        # posts it without reading the channel or calling the model again. NULL once posted, given up, or
+        # dropped by /forget in the team or a deletion or edit in the channel (the retry then summarizes again).
+        "ALTER TABLE channel_digests ADD COLUMN unposted_text TEXT",
+    ),
 ]

@@ -46,23 +46,35 @@ class Clock:
 
 
 class Recorded:
-    """A poster that keeps what it was asked to post (the platforms' own posting is tested with their fakes)."""
+    """A poster that keeps what it was asked to post (the platforms' own posting is tested with their fakes).
+    Its digests are numbered as made, so a retry shows whether it posts an earlier one or makes another."""
 
-    def __init__(self, fail_on: str = "", *, times: int = 1_000) -> None:
+    def __init__(self, fail_on: str = "", *, times: int = 1_000, summaries_failing: int = 0) -> None:
         self.runs: list[DigestRun] = []
-        self.attempts = 0
+        self.posted: list[str] = []
+        self.attempts = 0  # posts tried
+        self.summaries = 0  # digests made (each one charged, in the bot)
         self._fail_on = fail_on
         self._times = times  # posts to `fail_on` that fail before one succeeds
+        self._summaries_failing = summaries_failing  # digests of `fail_on` that fail to be made before one is
 
     def can_post(self, platform: str) -> bool:
         return platform == "console"
 
-    async def post(self, run: DigestRun) -> None:
+    async def summarize(self, run: DigestRun) -> str:
+        if run.schedule.key.channel_id == self._fail_on and self._summaries_failing > 0:
+            self._summaries_failing -= 1
+            raise RuntimeError("the model is down")
+        self.summaries += 1
+        return f"digest {self.summaries} of {run.schedule.key.channel_id}"
+
+    async def post(self, run: DigestRun, text: str) -> None:
         self.attempts += 1
         if run.schedule.key.channel_id == self._fail_on and self._times > 0:
             self._times -= 1
             raise RuntimeError("the platform refused")
         self.runs.append(run)
+        self.posted.append(text)
 
 
 class Terminal(io.StringIO):
@@ -299,6 +311,84 @@ async def test_several_processes_retry_a_failed_digest_exactly_once(kind: str, t
         clock.now += timedelta(minutes=1)
         await asyncio.gather(*(r.run_due() for r in runners))
         assert poster.attempts == 2 and [r.since for r in poster.runs] == [FRIDAY_9 - timedelta(days=1)]
+        assert (poster.summaries, poster.posted) == (1, ["digest 1 of c1"])  # the retry posts the digest made
+
+
+async def kept(store: Store) -> bool:
+    stored = await store.digests.get(KEY)
+    assert stored is not None
+    return stored.text_kept
+
+
+async def test_a_retry_posts_the_digest_made_before_and_the_kept_text_goes_once_posted(store: Store) -> None:
+    clock, poster, runner = await failing_digest(store, times=1)
+    assert await runner.run_due() == []
+    assert (poster.summaries, poster.attempts) == (1, 1) and await kept(store)
+    clock.now += timedelta(minutes=1)
+    [retried] = await runner.run_due()
+    assert retried.since == FRIDAY_9 - timedelta(days=1)
+    assert (poster.summaries, poster.posted) == (1, ["digest 1 of c1"])  # not read nor summarized again
+    assert not await kept(store)
+
+
+async def test_a_digest_given_up_after_its_last_failed_post_keeps_no_text(store: Store) -> None:
+    clock, poster, runner = await failing_digest(store, times=3)
+    for attempt in (1, 2):
+        assert await runner.run_due() == []
+        assert poster.attempts == attempt and await kept(store)  # waits for the next attempt
+        clock.now += timedelta(minutes=1)
+    assert await runner.run_due() == []
+    stored = await store.digests.get(KEY)
+    assert stored is not None and (stored.failures, stored.retry_at, stored.text_kept) == (3, None, False)
+    assert (poster.summaries, poster.attempts, poster.posted) == (1, 3, [])
+
+
+async def test_a_failure_before_the_digest_was_made_has_the_retry_make_it_then_keep_it(store: Store) -> None:
+    clock, _, _ = await failing_digest(store, times=0)
+    poster = Recorded(fail_on="c1", times=1, summaries_failing=1)
+    runner = DigestRunner(store.digests, clock, "Europe/Berlin", poster)
+    assert await runner.run_due() == []  # the model failed: nothing made, nothing kept
+    assert (poster.summaries, poster.attempts) == (0, 0) and not await kept(store)
+    clock.now += timedelta(minutes=1)
+    assert await runner.run_due() == []  # made at the retry, then its post failed: kept
+    assert (poster.summaries, poster.attempts) == (1, 1) and await kept(store)
+    clock.now += timedelta(minutes=1)
+    assert len(await runner.run_due()) == 1
+    assert (poster.summaries, poster.posted) == (1, ["digest 1 of c1"]) and not await kept(store)
+
+
+async def test_a_retry_left_unfinished_keeps_its_text_only_until_the_next_run_is_claimed(store: Store) -> None:
+    clock, _, runner = await failing_digest(store, times=1)
+    assert await runner.run_due() == []
+    claimed = await store.digests.claim_retry(KEY, clock.now + timedelta(minutes=1))  # a process that then died
+    assert claimed is not None and (claimed.attempt, claimed.text) == (2, "digest 1 of c1")
+    assert await store.digests.claim(KEY, FRIDAY_9 + timedelta(days=1)) is not None
+    assert not await kept(store)
+
+
+@pytest.mark.parametrize("gone", ["forget", "deleted", "edited"])
+async def test_forget_or_a_deletion_or_edit_in_the_channel_drops_the_kept_text_and_the_retry_summarizes_again(
+    store: Store, gone: str
+) -> None:
+    from storage import PlatformMessage
+
+    clock, poster, runner = await failing_digest(store, times=1)
+    assert await runner.run_due() == [] and await kept(store)
+    elsewhere = PlatformMessage("console", "local", "c2", "1.1")
+    assert await store.delete_platform_message(elsewhere) == 0
+    assert await store.edit_platform_message(elsewhere, "u2", "edited", 1) == 0
+    assert await kept(store)  # another channel's message: the digest of c1 does not quote it
+    here = PlatformMessage("console", "local", "c1", "1.1")
+    if gone == "forget":
+        await store.forget_user("local", "u2", "forgotten-1")
+    elif gone == "deleted":
+        await store.delete_platform_message(here)
+    else:
+        await store.edit_platform_message(here, "u2", "edited", 1)
+    assert not await kept(store)
+    clock.now += timedelta(minutes=1)
+    assert len(await runner.run_due()) == 1
+    assert (poster.summaries, poster.posted) == (2, ["digest 2 of c1"])
 
 
 async def test_run_now_posts_every_digest_or_one_channels(berlin_settings: Settings, sqlite_store: Store) -> None:
@@ -427,7 +517,7 @@ async def test_a_slack_digest_whose_post_failed_is_listed_with_its_attempts_then
 
     clock = Clock(FRIDAY_9 + timedelta(seconds=30))
     settings = make_settings(quota_timezone="Europe/Berlin")
-    fake_openai.enqueue(Reply("Ada ships on Friday [1]."), Reply("Ada ships on Friday [1]."))
+    fake_openai.enqueue(Reply("Ada ships on Friday [1]."))
     async with FakeSlack() as slack, open_engine(settings, clock=clock) as engine:
         key = DigestKey("slack", "T1", "C1")
         set_at = FRIDAY_9 - timedelta(days=2)
@@ -453,7 +543,7 @@ async def test_a_slack_digest_whose_post_failed_is_listed_with_its_attempts_then
         calls = slack.called("chat.postMessage")
     assert len(calls) == 2 and calls[0] == calls[1]  # the failed post, then the same digest once
     assert calls[1]["text"].startswith("Digest of this channel since 2026-12-03 09:00:\nAda ships on Friday <https:")
-    assert len(fake_openai.chat_requests()) == 2  # each attempt summarizes again (the channel may have moved on)
+    assert len(fake_openai.chat_requests()) == 1  # the retry posts the digest made at the first attempt
 
 
 async def test_what_waits_is_what_the_next_pass_claims_retries_included(store: Store) -> None:
@@ -466,3 +556,38 @@ async def test_what_waits_is_what_the_next_pass_claims_retries_included(store: S
     assert len(await runner.run_due()) == 1
     assert await runner.waiting(due=True) == {}
     assert await runner.waiting(due=False) == {"console": 1}  # --now posts every digest whatever its time
+
+
+async def test_a_slack_digest_whose_post_failed_is_posted_again_as_made_without_summarizing_or_charging_again(
+    make_settings: Any, fake_openai: FakeOpenAI
+) -> None:
+    from adapters.slack.directory import SlackChannelAccess
+    from bot.digests import CatchUpPoster
+    from bot.directory import ChannelAccess
+
+    clock = Clock(FRIDAY_9 + timedelta(seconds=30))
+    settings = make_settings(quota_timezone="Europe/Berlin")
+    # A second summary would differ: the retry must post the first one, as it was made.
+    fake_openai.enqueue(Reply("Ada ships on Friday [1]."), Reply("Someone said something."))
+    async with FakeSlack() as slack, open_engine(settings, clock=clock) as engine:
+        key = DigestKey("slack", "T1", "C1")
+        await engine.store.digests.set(
+            DigestSchedule(key, "daily", None, "09:00", "UBOSS", FRIDAY_9 - timedelta(days=2))
+        )
+        slack.add_history("C1", f"{(FRIDAY_9 - timedelta(hours=1)).timestamp():.6f}", "UADA", "We ship on Friday.")
+        slack.failures["chat.postMessage"] = [500]
+        access: dict[str, ChannelAccess] = {"slack": SlackChannelAccess.from_settings("xoxb-test", slack.base_url)}
+        runner = DigestRunner(
+            engine.store.digests, clock, "Europe/Berlin", CatchUpPoster(engine.services.catchups, access, settings)
+        )
+        assert await runner.run_due() == []
+        clock.now += timedelta(minutes=1)
+        assert [r.schedule.key for r in await runner.run_due()] == [key]
+        spent = await engine.store.ledger.usage("T1", "2000-01-01", user_id=DIGEST_PAYER)
+        stored = await engine.store.digests.get(key)
+        calls = slack.called("chat.postMessage")
+    assert len(fake_openai.chat_requests()) == 1  # summarized once
+    assert [(row.user_id, row.kind, row.calls) for row in spent] == [(DIGEST_PAYER, "chat", 1)]  # charged once
+    assert len(calls) == 2 and calls[1] == calls[0]  # the failed post, then the same text
+    assert "Ada ships on Friday <https:" in calls[1]["text"]
+    assert stored is not None and (stored.failures, stored.retry_at, stored.text_kept) == (1, None, False)

@@ -3,8 +3,8 @@
 A fresh interpreter imports the bot, opens the engine with the default settings (console, SQLite, memory on, the
 tool loop on) against the fake OpenAI server, answers one message and embeds it in the background, and says which
 of these modules it holds at each step. bpe-openai (~135 MB with an encoder), numpy (~11 MB), Pillow, asyncpg
-and, with no MCP server configured, the MCP SDK (~27 MB) never belong there; the tokenizer (tiktoken) comes with
-the first count, not before.
+and, with no MCP server configured, the MCP SDK (~27 MB) never belong there; nor tiktoken (the vocabulary is read
+by bot/providers/bpe.py on the first count).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.fakes.openai_server import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[2]
 WATCHED = ("bpe_openai", "numpy", "PIL", "asyncpg", "mcp", "tiktoken", "pypdf", "matplotlib")
-NEVER_FOR_TEXT = {"bpe_openai", "numpy", "PIL", "asyncpg", "mcp"}
+NEVER_FOR_TEXT = {"bpe_openai", "numpy", "PIL", "asyncpg", "mcp", "tiktoken"}
 
 _CHILD = """
 import asyncio, json, sys
@@ -75,6 +75,4 @@ async def test_a_text_turn_with_memory_loads_no_tokenizer_of_bpe_openai_nor_nump
     assert seen["key"] == "text-embedding-3-small@512"
     steps = seen["steps"]
     assert {step: NEVER_FOR_TEXT & set(loaded) for step, loaded in steps.items()} == {step: set() for step in steps}
-    # The tokenizer is built by the first count, not by importing the bot or opening the engine.
-    assert steps["import"] == steps["open"] == []
-    assert steps["turn"] == ["tiktoken"]
+    assert steps["import"] == steps["open"] == steps["turn"] == steps["embedded"] == []
