@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import ConfigError
+from bot.providers.bpe import BytePairEncoding
 from bot.providers.encodings import ENCODINGS, MODEL_ENCODINGS
 from bot.providers.tokens import TOKENS_PER_MESSAGE, TokenCounter, encoding_name_for
 
@@ -46,6 +47,30 @@ def test_counts_are_the_same_token_ids_as_bpe_openai(name: str) -> None:
         expected = reference.encode_ordinary(text)
         assert counter.count(text) == len(expected), (name, text)
         assert counter.count_message(text) == len(expected) + TOKENS_PER_MESSAGE
+
+
+@pytest.fixture(scope="module", params=COUNTED)
+def encoding(request: pytest.FixtureRequest) -> tuple[str, BytePairEncoding, dict[bytes, int]]:
+    ranks = ENCODINGS[request.param].ranks()
+    return request.param, BytePairEncoding(ranks, ENCODINGS[request.param].pattern), ranks
+
+
+# Runs of one repeated character: adjacent pairs tie on rank, and only the leftmost-first rule gives the ids.
+TIES = ["aaa", "aaaaaaa", "=" * 33, "!!!!!", "1111111", "   x", "ababababa", "zzzz yyyyy " * 5]
+
+
+def test_the_tokens_are_bpe_openais_ids_one_by_one(encoding: tuple[str, BytePairEncoding, dict[bytes, int]]) -> None:
+    name, bpe, ranks = encoding
+    reference = bpe_openai.get_encoding(name)
+    for text in SAMPLES + TIES:
+        assert [ranks[t] for t in bpe.tokens(text)] == reference.encode_ordinary(text), (name, text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=120) | st.text(alphabet="ab =!1 \n", max_size=60))
+def test_any_text_gives_bpe_openais_ids(encoding: tuple[str, BytePairEncoding, dict[bytes, int]], text: str) -> None:
+    name, bpe, ranks = encoding
+    assert [ranks[t] for t in bpe.tokens(text)] == bpe_openai.get_encoding(name).encode_ordinary(text)
 
 
 @pytest.mark.parametrize("name", COUNTED)
