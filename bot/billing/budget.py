@@ -14,7 +14,7 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from bot.billing.money import format_usd, usd_to_nanos
@@ -74,9 +74,10 @@ class Periods:
     month: str
     day_resets_at: datetime
     month_resets_at: datetime
+    day_starts_at: datetime
 
     @classmethod
-    def at(cls, now: datetime, tz: ZoneInfo) -> Periods:
+    def at(cls, now: datetime, tz: tzinfo) -> Periods:
         """The periods containing `now`."""
         local = now.astimezone(tz)
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -86,7 +87,11 @@ class Periods:
             next_month = first.replace(year=first.year + 1, month=1)
         else:
             next_month = first.replace(month=first.month + 1)
-        return cls(local.date().isoformat(), f"{local.year:04d}-{local.month:02d}", next_day, next_month)
+        return cls(local.date().isoformat(), f"{local.year:04d}-{local.month:02d}", next_day, next_month, midnight)
+
+    def hold(self, now: datetime) -> bool:
+        """Whether `now` falls in these periods (the same quota day, hence the same month)."""
+        return self.day_starts_at <= now < self.day_resets_at
 
 
 # A write that settles a call together with what its caller keeps of it; False when the hold had been lost.
@@ -168,6 +173,7 @@ class Budget:
         self.now = clock
         self._settings = settings
         self._tz = ZoneInfo(settings.quota_timezone)
+        self._periods = Periods.at(datetime.min.replace(tzinfo=UTC), UTC)  # none holds: worked out on first use
         self._ttl = timedelta(seconds=settings.reservation_ttl_seconds)
         self._sleep = sleep
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
@@ -183,8 +189,11 @@ class Budget:
         return self._ttl.total_seconds() / 3
 
     def periods(self, now: datetime | None = None) -> Periods:
-        """The quota periods at `now` (default: the clock's now)."""
-        return Periods.at(now or self.now(), self._tz)
+        """The quota periods at `now` (default: the clock's now); worked out again only when the day changes."""
+        now = now or self.now()
+        if not self._periods.hold(now):
+            self._periods = Periods.at(now, self._tz)
+        return self._periods
 
     async def recover(self) -> Recovered:
         """On start-up: recover reservations that expired, and those of dead processes on this host.

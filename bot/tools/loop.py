@@ -40,7 +40,7 @@ from storage.ledger_records import Charge
 Recorder = Callable[[str], Awaitable[None]]
 LAST_STEP = "No more tool calls are possible in this turn: answer now from what was found above."
 MIN_RESULT_TOKENS = 50
-OFFERS_REMEMBERED = 64  # sets of tool definitions whose token count is kept (channels differ by their MCP servers)
+OFFERS_REMEMBERED = 64  # sets of tools whose offer is kept (channels differ by their MCP servers)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class ToolLoop:
         self.max_steps = max_steps
         self._input_budget = input_budget
         self._result_tokens = result_tokens
-        self._offer_tokens: dict[str, int] = {}
+        self._offers: dict[tuple[str, ...], Offer] = {}  # by the offered tools' names (the registry's are fixed)
 
     @property
     def enabled(self) -> bool:
@@ -104,8 +104,13 @@ class ToolLoop:
         offered = tuple(await self._registry.offered(use))
         if not offered:
             return Offer()
-        specs = self._registry.specs(offered)
-        return Offer(offered, specs, self._offer_cost(json.dumps(specs)))
+        names = tuple(t.name for t in offered)
+        offer = self._offers.get(names)
+        if offer is None:
+            offer = self._priced(offered)
+            if len(self._offers) < OFFERS_REMEMBERED:
+                self._offers[names] = offer
+        return offer
 
     async def run(
         self,
@@ -176,15 +181,12 @@ class ToolLoop:
                 await record(record_text(outcomes, texts))
         raise AssertionError("the last step offers no tools, so it ends the loop")  # pragma: no cover
 
-    def _offer_cost(self, definitions: str) -> int:
-        """Tokens that offering tools adds to a prompt: the quoting rule and the tools' definitions. Counted once
-        for each set of definitions (a channel offers the same few, turn after turn)."""
-        tokens = self._offer_tokens.get(definitions)
-        if tokens is None:
-            tokens = self._tokens.count_message(QUOTING_RULE) + self._tokens.count(definitions)
-            if len(self._offer_tokens) < OFFERS_REMEMBERED:
-                self._offer_tokens[definitions] = tokens
-        return tokens
+    def _priced(self, offered: tuple[Tool, ...]) -> Offer:
+        """`offered` with their definitions and what offering them adds to a prompt: the quoting rule and the
+        definitions. Worked out once for each set of tools (a channel offers the same few, turn after turn)."""
+        specs = self._registry.specs(offered)
+        tokens = self._tokens.count_message(QUOTING_RULE) + self._tokens.count(json.dumps(specs))
+        return Offer(offered, specs, tokens)
 
     def _fit(self, outcomes: Sequence[Outcome], prompt_tokens: int) -> list[str]:
         """Each result cut to its share of the context left (and RESULT_TOKENS), its quote marks kept."""

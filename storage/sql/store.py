@@ -40,12 +40,14 @@ OPEN_CONVERSATION = (
     " LEFT JOIN channel_settings s ON s.platform = c.platform AND s.team_id = c.team_id AND s.channel_id = c.channel_id"
     " WHERE c.platform = $1 AND c.team_id = $2 AND c.channel_id = $3 AND c.thread_id = $4 AND c.ended_at IS NULL"
 )
-# ON CONFLICT on the partial unique index: two processes starting the same thread agree on one.
+# ON CONFLICT on the partial unique index: two processes starting the same thread agree on one. The new row comes
+# back as OPEN_CONVERSATION reads it (no row: another process started it first).
+_CHANNEL = "FROM channel_settings WHERE platform = $1 AND team_id = $2 AND channel_id = $3"
 START_CONVERSATION = (
     "INSERT INTO conversations (platform, team_id, channel_id, thread_id, created_at, system_prompt)"
-    " VALUES ($1, $2, $3, $4, $5, (SELECT persona FROM channel_settings"
-    "   WHERE platform = $1 AND team_id = $2 AND channel_id = $3))"
+    f" VALUES ($1, $2, $3, $4, $5, (SELECT persona {_CHANNEL}))"
     " ON CONFLICT (platform, team_id, channel_id, thread_id) WHERE ended_at IS NULL DO NOTHING"
+    f" RETURNING id, created_at, system_prompt, (SELECT model {_CHANNEL}), (SELECT reasoning_effort {_CHANNEL})"
 )
 CHANNEL_SETTINGS = (
     "SELECT persona, persona_source, model, reasoning_effort FROM channel_settings WHERE platform = $1 AND team_id = $2"
@@ -418,7 +420,8 @@ def _message(row: Row) -> StoredMessage:
 def _active_conversation(key: ConversationKey, now: datetime) -> Script[Conversation]:
     rows = yield (OPEN_CONVERSATION, _key_params(key))
     if not rows:
-        yield (START_CONVERSATION, (*_key_params(key), now.isoformat()))
+        rows = yield (START_CONVERSATION, (*_key_params(key), now.isoformat()))
+    if not rows:  # started meanwhile by another process
         rows = yield (OPEN_CONVERSATION, _key_params(key))
     row = rows[0]
     return Conversation(row[0], key, datetime.fromisoformat(row[1]), row[2], row[3], row[4])

@@ -152,8 +152,9 @@ class SQLiteDatabase(_Statements):
         self._in_flight += 1
         self._idle.clear()
         try:
-            async with _translated():
-                return await call(self._db)
+            return await call(self._db)
+        except sqlite3.OperationalError as exc:  # as `_translated`, without a context manager on every statement
+            raise _failed(exc) from exc
         finally:
             self._in_flight -= 1
             if not self._in_flight:
@@ -237,7 +238,11 @@ async def _translated() -> AsyncIterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        text = str(exc)
-        busy = "locked" in text or "busy" in text
-        log.error("SQLite operation failed: %s", text)
-        raise StoreFailed(f"SQLite: {text}", busy=busy) from exc
+        raise _failed(exc) from exc
+
+
+def _failed(exc: sqlite3.OperationalError) -> StoreFailed:
+    """The StoreFailed an operational failure becomes (busy when another writer held the file), logged."""
+    text = str(exc)
+    log.error("SQLite operation failed: %s", text)
+    return StoreFailed(f"SQLite: {text}", busy="locked" in text or "busy" in text)

@@ -91,11 +91,24 @@ async def test_concurrent_appends_keep_running_totals_exact(url: str) -> None:
 
 async def test_persona_is_copied_into_new_conversations(store: Store) -> None:
     await store.set_channel_settings(
-        "slack", "T1", "C1", ChannelSettings("Be a pirate.", None, "gpt-4o-mini"), "u", NOW
+        "slack", "T1", "C1", ChannelSettings("Be a pirate.", None, "gpt-4o-mini", "low"), "u", NOW
     )
     conv = await store.active_conversation(KEY, NOW)
-    assert (conv.system_prompt, conv.model) == ("Be a pirate.", "gpt-4o-mini")
-    assert await store.channel_settings("slack", "T1", "C1") == ChannelSettings("Be a pirate.", None, "gpt-4o-mini")
+    assert (conv.system_prompt, conv.model, conv.reasoning_effort) == ("Be a pirate.", "gpt-4o-mini", "low")
+    assert await store.active_conversation(KEY, NOW) == conv  # as started, so read back
+    assert await store.channel_settings("slack", "T1", "C1") == ChannelSettings(
+        "Be a pirate.", None, "gpt-4o-mini", "low"
+    )
+
+
+async def test_two_processes_starting_the_same_threads_at_once_agree_on_one_conversation_each(url: str) -> None:
+    keys = [ConversationKey("slack", "T1", "C1", f"{i}.0") for i in range(20)]
+    async with opened(url) as a, opened(url) as b:
+        started = await asyncio.gather(*(s.active_conversation(k, NOW) for k in keys for s in (a, b)))
+        for i, key in enumerate(keys):
+            mine, theirs = started[2 * i], started[2 * i + 1]
+            assert mine == theirs and mine.key == key
+        assert len({c.id for c in started}) == len(keys)
 
 
 async def test_deliveries_are_claimed_once_across_connections(url: str) -> None:

@@ -249,6 +249,23 @@ def test_periods_and_durations_read_naturally() -> None:
     assert until(now + timedelta(seconds=5), now) == "1 min"
 
 
+def test_a_budget_s_periods_follow_its_clock_across_local_midnights_and_back(store: SQLiteStore) -> None:
+    """Worked out once a quota day: the day and month still change at QUOTA_TIMEZONE's midnight, also when the
+    clock is set back (a test's clock, or an operator's)."""
+    clock = Clock(datetime(2026, 12, 31, 14, 59, 59, tzinfo=UTC))  # 23:59:59 in Tokyo (UTC+9)
+    budget = Budget(store.ledger, quota_settings(quota_timezone="Asia/Tokyo"), clock)
+    assert (budget.periods().day, budget.periods().month) == ("2026-12-31", "2026-12")
+    clock.advance(seconds=1)  # Tokyo's midnight: a new day and a new month
+    assert (budget.periods().day, budget.periods().month) == ("2027-01-01", "2027-01")
+    assert budget.periods().day_resets_at == datetime(2027, 1, 1, 15, tzinfo=UTC)
+    clock.advance(hours=8, minutes=59, seconds=59)  # 08:59:59 UTC, still Jan 1 in Tokyo
+    assert budget.periods().day == "2027-01-01"
+    clock.now = datetime(2026, 12, 31, 14, 0, tzinfo=UTC)  # set back an hour before Tokyo's midnight
+    assert (budget.periods().day, budget.periods().month) == ("2026-12-31", "2026-12")
+    assert budget.periods(datetime(2027, 2, 1, tzinfo=UTC)).day == "2027-02-01"  # an explicit time wins
+    assert budget.periods().day == "2026-12-31"
+
+
 def test_a_missing_price_is_an_error_unless_the_model_is_declared_free(tmp_path: Path) -> None:
     from bot.billing.prices import NoPrice, PriceTable
     from bot.errors import ConfigError
