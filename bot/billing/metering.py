@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from openai.types.chat import ChatCompletionToolParam
 
@@ -275,8 +275,9 @@ class MeteredChat:
         error = None
         if not result.text.strip() and not result.tool_calls:
             error = ModelUnavailable("The model returned an empty reply. Please try again.")
-        done = self._completion(cell, result.text, result.usage, result.finish_reason, started, error)
-        return replace(done, tool_calls=result.tool_calls)
+        return self._completion(
+            cell, result.text, result.usage, result.finish_reason, started, error, tool_calls=result.tool_calls
+        )
 
     def _completion(
         self,
@@ -286,13 +287,15 @@ class MeteredChat:
         finish_reason: Finish | None,
         started: float,
         error: ModelError | None,
+        *,
+        tool_calls: tuple[ToolCall, ...] = (),
     ) -> Completion:
         # Some OpenAI-compatible servers do not report streamed usage, and a failed call has none:
         # then the prompt's exact size and the output received, counted with the model's tokenizer.
         usage = usage or ModelUsage(cell.model, cell.prompt_tokens, self._tokens.count(text))
         cost = self._prices.chat_cost(cell.model, usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens)
         latency = int((time.perf_counter() - started) * 1000)
-        return Completion(text, usage, finish_reason, cost, latency, error)
+        return Completion(text, usage, finish_reason, cost, latency, error, tool_calls)
 
 
 @dataclass
