@@ -376,3 +376,29 @@ async def test_in_flight_claims_racing_from_two_processes_never_pass_the_limit(p
         later = now + timedelta(seconds=61)
         taken = await second.ledger.claim_in_flight("slack", "T1", "ann", "p9:1", later, later, 3)
         assert taken is not None and taken not in [*leases, again]
+
+
+async def test_a_turn_cancelled_while_its_opening_waits_for_the_database_gives_its_reservation_back(
+    make_settings: Any, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    """The opening's statements run on in the database's thread after the turn is cancelled: the reservation
+    they write, marked sent, was left held and charged its worst case at expiry for a call never made."""
+    path = tmp_path / "cancelled.sqlite3"
+    settings = make_settings(database_url=f"sqlite:///{path}", quota_user_daily_usd="1")
+    async with open_engine(settings) as engine:
+        other = sqlite3.connect(path, isolation_level=None)  # another process holding the file's write lock
+        other.execute("BEGIN IMMEDIATE")
+        turn = asyncio.create_task(engine.handle(message("hello?"), RecordingResponder()))
+        await asyncio.sleep(0.3)  # the opening now waits for the lock (busy timeout: 5 s)
+        turn.cancel()
+        await asyncio.sleep(0.05)
+        other.execute("ROLLBACK")
+        other.close()
+        with pytest.raises(asyncio.CancelledError):
+            await turn
+        rows = await engine.store.ledger.ledger_rows("local")
+        conversation = await engine.store.active_conversation(message("hello?").conversation_key, engine.budget.now())
+        stored = [m.content for m in await engine.store.messages(conversation.id)]
+    assert fake_openai.chat_requests() == []
+    assert [(cost, state) for *_, cost, state in rows] == [(0, "released")]
+    assert stored == ["hello?"]  # the question stays: a user's message is never lost
