@@ -11,8 +11,6 @@ import pytest
 
 from bot.app import open_engine
 from bot.chat.engine import Engine
-from bot.commands import parse_command_line
-from bot.messages import Attachment, Author, IncomingMessage
 from bot.providers.registry import KEY_VARIABLE
 from bot.settings import Settings, load_settings
 from storage import Store
@@ -79,30 +77,6 @@ def settings(make_settings: Any) -> Settings:
 async def engine(settings: Settings) -> AsyncIterator[Engine]:
     async with open_engine(settings) as engine:
         yield engine
-
-
-def message(
-    text: str,
-    *,
-    user: str = "u1",
-    channel: str = "c1",
-    thread: str = "",
-    admin: bool = False,
-    platform: str = "console",
-    team: str = "local",
-    attachments: tuple[Attachment, ...] = (),
-) -> IncomingMessage:
-    """A message as an adapter would build it; a leading `/` makes it a command."""
-    return IncomingMessage(
-        platform=platform,
-        team_id=team,
-        channel_id=channel,
-        thread_id=thread,
-        author=Author(id=user, display_name=user, is_admin=admin),
-        text=text,
-        command=parse_command_line(text),
-        attachments=attachments,
-    )
 
 
 # The database-contract fixtures: a test taking `url` or `store` runs on SQLite and on PostgreSQL.

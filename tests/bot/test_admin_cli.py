@@ -12,10 +12,10 @@ import pytest
 
 from bot.app import open_engine
 from bot.cli import main
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.harness.admin_cli import run_cli
+from tests.harness.messages import message
 
 
 @pytest.fixture

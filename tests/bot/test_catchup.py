@@ -16,9 +16,9 @@ from bot.app import open_engine
 from bot.catchup import combining_rounds, parse_since
 from bot.chat.engine import Engine
 from bot.errors import BadCommand
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply, ServerError
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 NOW = datetime(2026, 12, 4, 15, 30, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")

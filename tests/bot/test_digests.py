@@ -24,12 +24,12 @@ from bot.errors import BadCommand, NotAllowed
 from bot.settings import Settings, load_settings
 from storage import Store, open_store
 from storage.digests import DigestKey, DigestSchedule
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.fakes.slack_api import FakeSlack
 from tests.harness.admin_cli import run_cli
 from tests.harness.commands import run_command
+from tests.harness.messages import message
 from tests.harness.stores import fresh_database, opened
 
 # Friday 2026-12-04, 08:00 UTC = 09:00 in Europe/Berlin (the QUOTA_TIMEZONE below).

@@ -17,12 +17,12 @@ from bot.app import open_engine
 from bot.billing.prices import PriceTable
 from bot.chat.engine import STORE_BUSY, STORE_FAILED
 from bot.settings import load_settings
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply, count_tokens, prompt_tokens
 from tests.fakes.responder import RecordingResponder
 from tests.harness.console import REPO, bot_env, run_bot
 from tests.harness.conversations import history
 from tests.harness.faults import console_streaming
+from tests.harness.messages import message
 
 
 def integrity(db_url: str) -> str:

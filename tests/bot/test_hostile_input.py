@@ -15,12 +15,12 @@ from bot.billing.prices import PriceTable
 from bot.chat.engine import Engine
 from bot.commands import parse_command_line
 from bot.settings import Settings
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.responder import RecordingResponder
 from tests.harness.audio import make_audio
 from tests.harness.conversations import history
 from tests.harness.media import bytes_attachment
+from tests.harness.messages import message
 
 WEIRD = [
     "Robert'); DROP TABLE messages;--",

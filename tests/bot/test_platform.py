@@ -18,9 +18,9 @@ from bot.app import PLATFORMS, configured_platforms
 from bot.chat.engine import Engine
 from bot.directory import HistoryMessage, OnlyThisChannel
 from bot.errors import NotSupported
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 BOT = Path(__file__).resolve().parents[2] / "bot"
 COMPOSITION_ROOT = BOT / "app.py"

@@ -15,11 +15,11 @@ from adapters.slack.adapter import run_slack
 from bot.chat.engine import Engine
 from bot.errors import ConfigError
 from bot.settings import load_settings
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.responder import RecordingResponder
 from tests.fakes.slack_api import FakeSlack
 from tests.harness.console import bot_env, run_bot
+from tests.harness.messages import message
 
 
 @pytest.mark.parametrize("blank", ["", " ", "\t \n"])

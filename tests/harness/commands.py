@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bot.commands.registry import CommandContext
 from bot.commands.services import CommandServices
-from tests.conftest import message
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 
 async def run_command(services: CommandServices, text: str, *, admin: bool, channel: str = "c1") -> RecordingResponder:

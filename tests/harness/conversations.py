@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.settings import Settings
 from storage import ConversationKey, open_store
-from tests.conftest import message
+from tests.harness.messages import message
 
 
 async def history(settings: Settings, key: ConversationKey) -> list[tuple[str, str]]:

@@ -15,10 +15,10 @@ from adapters.web.site import add_dashboard
 from bot.app import open_engine
 from bot.chat.engine import Engine
 from bot.settings import Settings
-from tests.conftest import message
 from tests.fakes.responder import RecordingResponder
 from tests.fakes.roles import PlatformRoles
 from tests.harness.clock import Clock
+from tests.harness.messages import message
 
 START = datetime(2026, 12, 14, 12, tzinfo=UTC)
 

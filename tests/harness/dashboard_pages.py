@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.harness.clock import Clock
+from tests.harness.messages import message
 
 
 async def saved_library(engine: Any, fake_openai: FakeOpenAI, clock: Clock) -> list[int]:

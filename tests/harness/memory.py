@@ -9,8 +9,8 @@ from typing import Any
 
 from bot.chat.engine import Engine
 from bot.directory import Directory
-from tests.conftest import message
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ from PIL import Image
 
 from bot.chat.engine import Engine
 from bot.messages import Attachment
-from tests.conftest import message
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 
 def png(width: int, height: int, color: tuple[int, int, int] = (200, 30, 30), fmt: str = "PNG") -> bytes:

@@ -13,9 +13,9 @@ from bot.app import open_engine
 from bot.chat.engine import Engine
 from storage import ConversationKey, NewMessage, PlatformMessage, Store
 from storage.memory_records import MessageVector, VectorScope
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, ServerError
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 KEY = ConversationKey("slack", "T1", "C1", "171.1")

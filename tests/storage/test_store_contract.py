@@ -205,8 +205,8 @@ async def test_prompt_library_versions_runs_ratings_export_import(url: str, tmp_
 
 async def test_the_engine_runs_a_metered_conversation_on_either_store(url: str, make_settings: Any) -> None:
     from bot.app import open_engine
-    from tests.conftest import message
     from tests.fakes.responder import RecordingResponder
+    from tests.harness.messages import message
 
     settings = make_settings(database_url=url, quota_user_daily_usd="1")
     responder = RecordingResponder()
@@ -222,9 +222,9 @@ async def test_two_processes_answering_one_thread_never_interleave_turns(
     tmp_path: Path, make_settings: Any, fake_openai: Any
 ) -> None:
     from bot.app import open_engine
-    from tests.conftest import message
     from tests.fakes.openai_server import Reply
     from tests.fakes.responder import RecordingResponder
+    from tests.harness.messages import message
 
     async with fresh_database("postgres", tmp_path) as url:
         settings = make_settings(database_url=url)
@@ -244,9 +244,9 @@ async def test_migrate_db_copies_everything_and_the_bot_carries_on(
     tmp_path: Path, make_settings: Any, fake_openai: Any, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bot.app import open_engine
-    from tests.conftest import message
     from tests.fakes.responder import RecordingResponder
     from tests.harness.admin_cli import run_cli
+    from tests.harness.messages import message
 
     async with open_engine(make_settings(quota_user_daily_usd="5")) as engine:
         for line in ("hello", "/prompt save p Hi {x}", "/prompt run p x=1", "/prompt rate 1 5",

@@ -370,8 +370,8 @@ async def test_slack_rate_limits_and_server_errors_are_retried(slack: Harness, f
 
 
 async def test_a_slack_api_that_keeps_failing_does_not_hang_the_engine(slack: Harness, fake_openai: FakeOpenAI) -> None:
-    from tests.conftest import message
     from tests.harness.conversations import history
+    from tests.harness.messages import message
 
     slack.api.broken = {"chat.postMessage", "chat.update", "chat.delete", "chat.postEphemeral", "chat.startStream",
                         "chat.appendStream", "chat.stopStream"}  # Slack cannot take any answer, for good  # fmt: skip

@@ -19,12 +19,12 @@ from aiohttp import web
 from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
 from adapters.web.site import add_dashboard
 from bot.app import open_engine
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.harness.clock import Clock
 from tests.harness.dashboard import START, free_port
 from tests.harness.dashboard_pages import saved_library
+from tests.harness.messages import message
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from bot.billing.money import format_usd, usd_to_nanos
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.harness.admin_cli import run_cli
 from tests.harness.clock import Clock
 from tests.harness.dashboard import START, csrf_of, served, sign_in
 from tests.harness.dashboard_pages import saved_library
+from tests.harness.messages import message
 
 
 async def test_spend_figures_equal_the_usage_cli_for_the_same_team_and_period(

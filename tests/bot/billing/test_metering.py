@@ -19,7 +19,6 @@ from bot.providers.tokens import TokenCounter
 from bot.settings import Settings
 from storage import open_store
 from storage.ledger_records import Charge
-from tests.conftest import message
 from tests.fakes.openai_server import (
     DropMidStream,
     FakeOpenAI,
@@ -32,6 +31,7 @@ from tests.fakes.openai_server import (
     prompt_tokens,
 )
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 
 async def ledger(settings: Settings, team: str = "local") -> list[tuple[str, str, int, str]]:

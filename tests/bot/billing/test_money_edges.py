@@ -26,10 +26,10 @@ from bot.billing.money import format_usd, usd_to_nanos
 from bot.billing.prices import PriceTable
 from bot.settings import load_settings
 from storage.ledger_records import Charge, Recovered, Units
-from tests.conftest import message
 from tests.fakes.openai_server import DropMidStream, FakeOpenAI, Reply, Scripted, Stall, count_tokens, prompt_tokens
 from tests.fakes.responder import RecordingResponder
 from tests.harness.clock import Clock
+from tests.harness.messages import message
 from tests.harness.stores import fresh_database, opened
 
 

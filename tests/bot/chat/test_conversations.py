@@ -10,10 +10,10 @@ from bot.chat.engine import Engine
 from bot.providers.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.settings import Settings
 from storage import open_store
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.harness.conversations import history
+from tests.harness.messages import message
 
 
 def sent_messages(request: dict[str, Any]) -> list[tuple[str, str]]:

@@ -8,9 +8,9 @@ from typing import Any
 
 from bot.app import open_engine
 from bot.billing.prices import PriceTable
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 
 async def test_an_admin_sets_the_channel_s_effort_it_is_shown_and_sent_with_every_call(

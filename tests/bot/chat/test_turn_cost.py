@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app import open_engine
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 from tests.harness.turn_cost import traced_turn, write_transactions
 
 

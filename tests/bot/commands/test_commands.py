@@ -1,7 +1,7 @@
 from bot.commands import parse_command_line
 from bot.messages import Command
-from tests.conftest import message
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 
 def test_parser_splits_quoted_arguments_and_lowercases_the_name() -> None:

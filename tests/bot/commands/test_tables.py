@@ -12,8 +12,8 @@ from bot.commands.registry import CommandContext, CommandRegistry, CommandSpec, 
 from bot.commands.services import CommandServices
 from bot.errors import BadCommand
 from bot.settings import load_settings
-from tests.conftest import message
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 
 async def echo(ctx: CommandContext, rest: tuple[str, ...]) -> None:

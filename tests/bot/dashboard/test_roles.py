@@ -14,11 +14,11 @@ from adapters.discord.adapter import DiscordAdapter, intents
 from adapters.slack.adapter import SlackAdapter
 from adapters.web.site import add_dashboard
 from bot.app import open_engine
-from tests.conftest import message
 from tests.fakes.discord_api import ADMIN_ROLE, GUILD, FakeDiscord, logged_in_client
 from tests.fakes.slack_api import FakeSlack
 from tests.harness.clock import Clock
 from tests.harness.dashboard import START, csrf_of, platform_roles, served, sign_in, use_link
+from tests.harness.messages import message
 
 CHANGE = {"scope": "team", "metric": "monthly", "amount": "25"}
 

@@ -8,10 +8,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.chat.engine import Engine
-from tests.conftest import message
 from tests.fakes.responder import RecordingResponder
 from tests.harness.clock import Clock
 from tests.harness.dashboard import START, csrf_of, link_for, served, sign_in, use_link
+from tests.harness.messages import message
 
 
 async def test_a_link_signs_in_once_with_a_safe_cookie_and_leaves_the_address_bar(make_settings: Any) -> None:

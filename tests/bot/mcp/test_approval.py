@@ -20,9 +20,9 @@ from bot.mcp.servers import McpServers
 from bot.tools.registry import ToolResult
 from bot.tools.registry import ToolUse as Use
 from storage import Store
-from tests.conftest import message
 from tests.fakes.mcp_servers import stdio_server
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 

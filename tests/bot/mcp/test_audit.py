@@ -19,8 +19,8 @@ from bot.cli import main
 from bot.mcp.audit import AuditedCalls
 from bot.mcp.servers import McpCallFailed, McpLimits, McpServers
 from storage import Store, open_store
-from tests.conftest import message
 from tests.fakes.mcp_servers import stdio_server
+from tests.harness.messages import message
 
 DAY1 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 DAY2 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)

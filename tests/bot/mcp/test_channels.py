@@ -11,9 +11,9 @@ from typing import Any
 from bot.app import open_engine
 from bot.chat.engine import Engine
 from bot.settings import Settings
-from tests.conftest import message
 from tests.fakes.mcp_servers import SCRIPT
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 
 async def say(engine: Engine, line: str, **who: Any) -> RecordingResponder:

@@ -15,9 +15,9 @@ from bot.mcp.channels import ChannelToolServers
 from bot.mcp.config import McpServerConfig
 from bot.mcp.servers import McpServers
 from storage import Store
-from tests.conftest import message
 from tests.fakes.mcp_servers import stdio_server
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 registry = pytest.importorskip("bot.tools.registry", reason="the tool loop (bot/tools) is not merged yet")
 source_module = pytest.importorskip("bot.mcp.source")

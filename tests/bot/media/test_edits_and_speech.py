@@ -13,10 +13,10 @@ from bot.app import open_engine
 from bot.billing.prices import PriceTable
 from bot.chat.engine import Engine
 from bot.settings import Settings
-from tests.conftest import message
 from tests.fakes.openai_server import TINY_PNG, FakeOpenAI, InvalidImage, SpeechInputTooLong, SpeechReply
 from tests.fakes.responder import RecordingResponder
 from tests.harness.media import ledger
+from tests.harness.messages import message
 from tests.harness.vision import attachment, png
 
 PRICES = PriceTable.load()

@@ -19,7 +19,6 @@ from bot.chat.engine import Engine
 from bot.media.audio import plan_cuts
 from bot.messages import Author, IncomingMessage
 from bot.settings import Settings
-from tests.conftest import message
 from tests.fakes.openai_server import (
     TINY_PNG,
     ContentPolicy,
@@ -31,6 +30,7 @@ from tests.fakes.openai_server import (
 )
 from tests.harness.audio import make_audio
 from tests.harness.media import bytes_attachment, ledger, run
+from tests.harness.messages import message
 
 PRICES = PriceTable.load()
 

@@ -11,10 +11,10 @@ import pytest
 from bot.app import open_engine
 from bot.errors import BadAttachment
 from bot.media import audio
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI
 from tests.harness.audio import make_audio
 from tests.harness.media import bytes_attachment, ledger, run
+from tests.harness.messages import message
 
 
 def playlists(secret: Path) -> dict[str, bytes]:

@@ -18,7 +18,6 @@ from bot.chat.window import RECALL_HEADER
 from bot.memory.semantic import CLAIM_LEASE, MEMORY_PAYER
 from bot.settings import Settings
 from storage.memory_records import MessageVector
-from tests.conftest import message
 from tests.fakes.openai_server import (
     EmbeddingReply,
     FakeOpenAI,
@@ -33,6 +32,7 @@ from tests.fakes.responder import RecordingResponder
 from tests.fakes.slack_api import FakeSlack
 from tests.harness.clock import Clock
 from tests.harness.memory import SECRET, START, db_rows, embed_all, say
+from tests.harness.messages import message
 
 FILLER = "Note {n}: gardening chat about tomatoes, cucumbers, compost, mulch, watering and sunny balconies."
 

@@ -15,7 +15,6 @@ import pytest
 from adapters.console.adapter import LocalDirectory
 from bot.app import open_engine
 from bot.memory.semantic import CLAIM_LEASE
-from tests.conftest import message
 from tests.fakes.openai_server import (
     LITELLM_BAD_KEY,
     LITELLM_BUDGET_EXCEEDED,
@@ -29,6 +28,7 @@ from tests.fakes.openai_server import (
 from tests.fakes.responder import RecordingResponder
 from tests.harness.clock import Clock
 from tests.harness.memory import SECRET, START, db_rows, embed_all, say
+from tests.harness.messages import message
 from tests.harness.stores import fresh_database
 
 PENDING, EMBEDDED = 0, 1

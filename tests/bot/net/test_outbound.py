@@ -16,11 +16,11 @@ from bot.app import open_engine
 from bot.net.addresses import AllowedHosts, is_public
 from bot.net.outbound import FetchFailed, FetchPolicy, fetch
 from bot.settings import load_settings
-from tests.conftest import message
 from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openai_server import TINY_PNG, FakeOpenAI
 from tests.fakes.responder import RecordingResponder
 from tests.harness.media import ledger
+from tests.harness.messages import message
 
 NOT_FETCHED = "The image was drawn but could not be fetched: the image link could not be downloaded. Please try again."
 

@@ -17,9 +17,9 @@ from bot.prompts.assignments import join_assignments, split_assignments
 from bot.prompts.template import fill, variables
 from bot.settings import Settings
 from storage import open_store
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply, ServerError
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 
 
 async def say(engine: Engine, line: str, **who: Any) -> RecordingResponder:

@@ -14,7 +14,6 @@ from bot.errors import GatewayBudgetSpent, ModelUnavailable
 from bot.providers.errors import FaultLog
 from bot.providers.llm import PromptMessage
 from bot.providers.openai_chat import OpenAIChat, make_client
-from tests.conftest import message
 from tests.fakes.openai_server import (
     LITELLM_BUDGET_EXCEEDED,
     LITELLM_UNKNOWN_MODEL,
@@ -30,6 +29,7 @@ from tests.fakes.openai_server import (
 )
 from tests.fakes.responder import RecordingResponder
 from tests.harness.media import ledger
+from tests.harness.messages import message
 
 APOLOGY = "Sorry, I can't do that right now: the bot's model settings need an admin's attention."
 UNKNOWN = [LITELLM_UNKNOWN_MODEL, OLLAMA_UNKNOWN_MODEL, VLLM_UNKNOWN_MODEL]

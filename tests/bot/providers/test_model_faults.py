@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from bot.app import open_engine
-from tests.conftest import message
 from tests.fakes.openai_server import (
     ContentPolicy,
     ContextLengthExceeded,
@@ -21,6 +20,7 @@ from tests.fakes.openai_server import (
 )
 from tests.fakes.responder import RecordingResponder
 from tests.harness.conversations import history
+from tests.harness.messages import message
 
 FAULTS = [
     (RateLimit(retry_after=7), "The model is rate limited right now; try again in 7 s."),

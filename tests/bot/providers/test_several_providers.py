@@ -16,10 +16,10 @@ import pytest
 from bot.app import open_engine
 from bot.errors import ConfigError
 from bot.settings import load_settings
-from tests.conftest import message
 from tests.fakes.openai_server import OLLAMA_UNKNOWN_MODEL, FakeOpenAI, InvalidKey, RefusingPort, Reply
 from tests.harness.console import bot_env, run_bot
 from tests.harness.media import ledger, run
+from tests.harness.messages import message
 
 OPENAI_KEY = "test-key-not-secret"
 OLLAMA_KEY = "ollama-key-d41d8cd98f"

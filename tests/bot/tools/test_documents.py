@@ -10,10 +10,10 @@ from adapters.console.adapter import ConsoleAdapter, ConsoleIdentity
 from bot.chat.engine import Engine
 from bot.messages import Attachment
 from bot.tools.registry import QUOTE_OPEN
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.harness.documents import make_docx, make_pdf
+from tests.harness.messages import message
 
 
 def attached(name: str, data: bytes, content_type: str = "application/octet-stream", size: int | None = None) -> Any:

@@ -16,11 +16,11 @@ from storage.ledger_records import Charge, Units
 from storage.postgres.migrations import MIGRATIONS as POSTGRES_MIGRATIONS
 from storage.sql.migrations import apply_migrations
 from storage.sqlite.migrations import MIGRATIONS as SQLITE_MIGRATIONS
-from tests.conftest import message
 from tests.fakes.openai_server import CallTool, FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.fakes.web import FakeSearXNG
 from tests.harness.admin_cli import run_cli
+from tests.harness.messages import message
 from tests.harness.store_contract import NOW
 from tests.harness.stores import fresh_database, opened
 

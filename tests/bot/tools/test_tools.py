@@ -19,11 +19,11 @@ from bot.net.outbound import FetchPolicy
 from bot.tools.fetch_page import FetchPage
 from bot.tools.registry import QUOTE_OPEN, ToolFailed, ToolUse
 from storage.sqlite import SQLiteStore
-from tests.conftest import message
 from tests.fakes.openai_server import CallTool, FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.fakes.web import FakeSearXNG, PageServer
 from tests.harness.documents import make_pdf
+from tests.harness.messages import message
 from tests.harness.slack import Harness, final_text, mention, slack, until  # noqa: F401 (slack: the harness fixture)
 from tests.harness.turn_cost import traced_turn, write_transactions
 
