@@ -1,0 +1,51 @@
+"""A chat turn's writes in fewer round trips on PostgreSQL: the statements of storage/sql/store.py joined into one
+by a data-modifying WITH (which SQLite lacks; its one trip to its thread runs them together already).
+
+Each joined statement runs after the conversation's lock was taken by the statement before it, in the same
+transaction: under READ COMMITTED a statement's snapshot is taken when it starts, so it sees every message
+committed before the lock was granted and the running token total (tokens_before) stays exact. The parts of
+one statement share that snapshot and cannot see each other's rows, so only parts on different rows are
+joined: the reply and its settlement and releases touch four tables; the question's window reads the
+messages as they were, plus the question from what its insert returned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from storage.sql.connection import Statement
+from storage.sql.store import ADD_MESSAGE
+
+# The question stored and its window read (WINDOW's rule, once the question is in): the question's id on
+# every row, then the window's rows (none: one row of NULLs), oldest first. $14: the window's tokens.
+ASK = f"""
+WITH asked AS ({ADD_MESSAGE}, role, content, tokens, tokens_before, images, tokens_before + tokens AS total),
+fits AS (
+    SELECT role, content, tokens, id, tokens_before, images FROM messages
+    WHERE conversation_id = $1 AND tokens_before >= (SELECT total FROM asked) - $14
+    UNION ALL SELECT role, content, tokens, id, tokens_before, images FROM asked WHERE tokens_before >= total - $14
+)
+SELECT a.id, w.role, w.content, w.tokens, w.id, w.tokens_before, w.images FROM asked a LEFT JOIN fits w ON true
+ORDER BY w.tokens_before, w.id
+"""
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def joined(statements: Sequence[Statement], returning: int) -> Statement:
+    """`statements` as one: each a part of a WITH, its placeholders renumbered after the parts before it. Its one
+    row: the first column of the first row each of the first `returning` parts returned (they need a RETURNING
+    clause), NULL where one returned none. Every part runs to its end whether read or not."""
+    parts: list[str] = []
+    args: list[object] = []
+    for i, (sql, params) in enumerate(statements):
+        parts.append(f"p{i} AS ({_renumbered(sql.strip(), len(args))})")
+        args.extend(params)
+    read = ", ".join(f"(SELECT * FROM p{i} LIMIT 1)" for i in range(returning))
+    return f"WITH {', '.join(parts)} SELECT {read}", tuple(args)
+
+
+def _renumbered(sql: str, offset: int) -> str:
+    """`sql` with each placeholder `$n` as `$(n + offset)`."""
+    return _PLACEHOLDER.sub(lambda m: f"${int(m[1]) + offset}", sql)
