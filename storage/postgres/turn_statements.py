@@ -40,12 +40,12 @@ def joined(statements: Sequence[Statement], returning: int) -> Statement:
     parts: list[str] = []
     args: list[object] = []
     for i, (sql, params) in enumerate(statements):
-        parts.append(f"p{i} AS ({_renumbered(sql.strip(), len(args))})")
+        parts.append(f"p{i} AS ({renumbered(sql.strip(), len(args))})")
         args.extend(params)
     read = ", ".join(f"(SELECT * FROM p{i} LIMIT 1)" for i in range(returning))
     return f"WITH {', '.join(parts)} SELECT {read}", tuple(args)
 
 
-def _renumbered(sql: str, offset: int) -> str:
+def renumbered(sql: str, offset: int) -> str:
     """`sql` with each placeholder `$n` as `$(n + offset)`."""
     return _PLACEHOLDER.sub(lambda m: f"${int(m[1]) + offset}", sql)
