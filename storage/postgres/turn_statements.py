@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from storage.sql.connection import Statement
 from storage.sql.store import ADD_MESSAGE
 
 # The question stored and its window read (WINDOW's rule, once the question is in): the question's id on
 # every row, then the window's rows (none: one row of NULLs), oldest first. $14: the window's tokens.
+# ADD_MESSAGE ends with RETURNING id: the question's columns that the window reads follow it.
 ASK = f"""
 WITH asked AS ({ADD_MESSAGE}, role, content, tokens, tokens_before, images, tokens_before + tokens AS total),
 fits AS (
@@ -35,15 +37,22 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 def joined(statements: Sequence[Statement], returning: int) -> Statement:
     """`statements` as one: each a part of a WITH, its placeholders renumbered after the parts before it. Its one
-    row: the first column of the first row each of the first `returning` parts returned (they need a RETURNING
-    clause), NULL where one returned none. Every part runs to its end whether read or not."""
+    row: what each of the first `returning` parts returned first (a RETURNING of one column), NULL where one
+    returned nothing. Every part runs to its end whether read or not."""
+    shapes = tuple((sql, len(params)) for sql, params in statements)
+    return _joined(shapes, returning), tuple(arg for _, params in statements for arg in params)
+
+
+@lru_cache(maxsize=64)
+def _joined(shapes: tuple[tuple[str, int], ...], returning: int) -> str:
+    """The joined text, once per shape (each statement's text and how many parameters it takes)."""
     parts: list[str] = []
-    args: list[object] = []
-    for i, (sql, params) in enumerate(statements):
-        parts.append(f"p{i} AS ({renumbered(sql.strip(), len(args))})")
-        args.extend(params)
+    offset = 0
+    for i, (sql, count) in enumerate(shapes):
+        parts.append(f"p{i} AS ({renumbered(sql.strip(), offset)})")
+        offset += count
     read = ", ".join(f"(SELECT * FROM p{i} LIMIT 1)" for i in range(returning))
-    return f"WITH {', '.join(parts)} SELECT {read}", tuple(args)
+    return f"WITH {', '.join(parts)} SELECT {read}"
 
 
 def renumbered(sql: str, offset: int) -> str:

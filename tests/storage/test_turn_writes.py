@@ -1,6 +1,6 @@
 """A chat turn's writes, on SQLite and PostgreSQL alike: the question with its window, and the reply with its settlement
 and releases, whatever way each database runs them (PostgreSQL joins each into one statement under the conversation's
-lock, storage/postgres/turn_statements.py)."""
+lock, storage/postgres/turn_statements.py); and PostgreSQL's turn lease, which reads the open conversation."""
 
 from __future__ import annotations
 
