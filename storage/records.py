@@ -134,11 +134,9 @@ class TurnLease:
     """A held turn lock of a store whose turns are leased across processes (PostgreSQL).
 
     `released` once its release went with the turn's last write (`Store.add_reply`), so leaving the
-    lock has nothing more to do. `conversation`: the thread's open conversation, read in the statement that
-    took the lease (None: none was open then), for the turn to open without reading it again.
+    lock has nothing more to do.
     """
 
     name: str
     token: str
     released: bool = False
-    conversation: Conversation | None = None

@@ -74,10 +74,9 @@ class Conversations:
         # In-process first, so waiting turns do not each hold a database connection for the lock.
         async with self._locks.hold(key), self._store.turn_lock(key) as lease:
             offer = await self._tools.offer(use) if self._tools is not None and self._tools_on() else None
-            # Read with the lease where the store has one (PostgreSQL): the turn opens on it, not reading it again.
-            known, inputs = None if lease is None else lease.conversation, None
+            known, inputs = None, None
             if message.attachments:  # reading them needs the conversation's model: read it first
-                known = known or await self._store.active_conversation(key, self._clock())
+                known = await self._store.active_conversation(key, self._clock())
                 inputs = await self._inputs(message.text, message, self._model(known), self._room(known))
             tokens = self._tokens.count_message(message.text) if inputs is None else inputs.tokens
 

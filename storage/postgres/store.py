@@ -16,19 +16,11 @@ from storage.postgres.database import PostgresDatabase
 from storage.postgres.ledger import PostgresLedger
 from storage.postgres.memory import PostgresMemory
 from storage.postgres.migrations import MIGRATIONS
-from storage.postgres.turn_statements import ASK, joined, renumbered
-from storage.records import Conversation, ConversationKey, NewMessage, StoredMessage, TurnLease, WindowMessage
+from storage.postgres.turn_statements import ASK, joined
+from storage.records import ConversationKey, NewMessage, StoredMessage, TurnLease, WindowMessage
 from storage.sql.connection import Script, Serialize, Statement, conversation_lock
 from storage.sql.migrations import apply_migrations
-from storage.sql.store import (
-    OPEN_CONVERSATION,
-    SQLStore,
-    add_images,
-    conversation_from,
-    key_params,
-    message_params,
-    stored_message,
-)
+from storage.sql.store import SQLStore, add_images, message_params, stored_message
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +30,6 @@ _TAKE_LEASE = (
     "INSERT INTO turn_leases (key, token, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))"
     " ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at"
     " WHERE turn_leases.expires_at < now() RETURNING true"
-)
-# The lease taken and the thread's open conversation read in one statement, so the turn opens without reading
-# it again (Store.open_turn): whether the lease was taken, then OPEN_CONVERSATION's row (NULLs: none open).
-_TAKE_LEASE_READING = (
-    f"WITH taken AS ({_TAKE_LEASE}) SELECT (SELECT * FROM taken), o.* FROM (SELECT 1) AS one"
-    f" LEFT JOIN ({renumbered(OPEN_CONVERSATION, 3)}) AS o ON true"
 )
 _KEEP_LEASE = "UPDATE turn_leases SET expires_at = now() + make_interval(secs => $3) WHERE key = $1 AND token = $2"
 _DROP_LEASE = "DELETE FROM turn_leases WHERE key = $1 AND token = $2"
@@ -98,11 +84,11 @@ class PostgresStore(SQLStore):
         name = f"{key.platform}:{key.team_id}:{key.channel_id}:{key.thread_id}"
         token = secrets.token_hex(8)
         wait = 0.01
-        while not (taken := await self._take_lease(key, name, token))[0]:
+        while not await self._take_lease(name, token):
             await asyncio.sleep(wait)
             wait = min(wait * 2, 0.25)
         renewing = asyncio.create_task(self._keep_lease(name, token))
-        lease = TurnLease(name, token, conversation=taken[1])
+        lease = TurnLease(name, token)
         try:
             yield lease
         finally:
@@ -137,10 +123,8 @@ class PostgresStore(SQLStore):
         """Drop the turn's lease row in the transaction that stores its reply."""
         return [(_DROP_LEASE, (lease.name, lease.token))]
 
-    async def _take_lease(self, key: ConversationKey, name: str, token: str) -> tuple[bool, Conversation | None]:
-        """Whether the lease was taken; the thread's open conversation as it was read with it."""
-        [row] = await self._db.fetch(_TAKE_LEASE_READING, name, token, TURN_LEASE_SECONDS, *key_params(key))
-        return bool(row[0]), None if row[1] is None else conversation_from(key, tuple(row)[1:])
+    async def _take_lease(self, name: str, token: str) -> bool:
+        return bool(await self._db.fetchval(_TAKE_LEASE, name, token, TURN_LEASE_SECONDS))
 
     async def _keep_lease(self, name: str, token: str) -> None:
         while True:

@@ -49,12 +49,12 @@ def _joined(shapes: tuple[tuple[str, int], ...], returning: int) -> str:
     parts: list[str] = []
     offset = 0
     for i, (sql, count) in enumerate(shapes):
-        parts.append(f"p{i} AS ({renumbered(sql.strip(), offset)})")
+        parts.append(f"p{i} AS ({_renumbered(sql.strip(), offset)})")
         offset += count
     read = ", ".join(f"(SELECT * FROM p{i} LIMIT 1)" for i in range(returning))
     return f"WITH {', '.join(parts)} SELECT {read}"
 
 
-def renumbered(sql: str, offset: int) -> str:
+def _renumbered(sql: str, offset: int) -> str:
     """`sql` with each placeholder `$n` as `$(n + offset)`."""
     return _PLACEHOLDER.sub(lambda m: f"${int(m[1]) + offset}", sql)

@@ -233,7 +233,7 @@ class SQLStore:
 
     async def has_open_conversation(self, key: ConversationKey) -> bool:
         """Whether a conversation is open at `key`."""
-        return await self._db.fetchrow(OPEN_CONVERSATION, *key_params(key)) is not None
+        return await self._db.fetchrow(OPEN_CONVERSATION, *_key_params(key)) is not None
 
     async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
         """The open conversation at `key`, started now (with the channel's persona) if there is none."""
@@ -287,7 +287,7 @@ class SQLStore:
 
     async def end_conversation(self, key: ConversationKey, now: datetime) -> bool:
         """Close the open conversation at `key`; False if there was none."""
-        return await self._db.fetchrow(END_CONVERSATION, now.isoformat(), *key_params(key)) is not None
+        return await self._db.fetchrow(END_CONVERSATION, now.isoformat(), *_key_params(key)) is not None
 
     async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
         """Append one complete message (with its usage, for a model reply), serialized on the conversation
@@ -415,8 +415,7 @@ def _platform_params(message: PlatformMessage) -> tuple[str, str, str, str]:
     return (message.platform, message.team_id, message.channel_id, message.message_id)
 
 
-def key_params(key: ConversationKey) -> tuple[str, str, str, str]:
-    """A conversation key as OPEN_CONVERSATION's parameters."""
+def _key_params(key: ConversationKey) -> tuple[str, str, str, str]:
     return (key.platform, key.team_id, key.channel_id, key.thread_id)
 
 
@@ -429,15 +428,11 @@ def _message(row: Row) -> StoredMessage:
 
 
 def _active_conversation(key: ConversationKey, now: datetime) -> Script[Conversation]:
-    rows = yield (OPEN_CONVERSATION, key_params(key))
+    rows = yield (OPEN_CONVERSATION, _key_params(key))
     if not rows:
-        yield (START_CONVERSATION, (*key_params(key), now.isoformat()))
-        rows = yield (OPEN_CONVERSATION, key_params(key))
-    return conversation_from(key, rows[0])
-
-
-def conversation_from(key: ConversationKey, row: Row) -> Conversation:
-    """The conversation at `key` from OPEN_CONVERSATION's row."""
+        yield (START_CONVERSATION, (*_key_params(key), now.isoformat()))
+        rows = yield (OPEN_CONVERSATION, _key_params(key))
+    row = rows[0]
     return Conversation(row[0], key, datetime.fromisoformat(row[1]), row[2], row[3], row[4])
 
 

@@ -5,19 +5,17 @@ lock, storage/postgres/turn_statements.py); and PostgreSQL's turn lease, which r
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.billing.budget import Budget
 from bot.settings import load_settings
-from storage import ChannelSettings, Conversation, ConversationKey, NewMessage, Store
+from storage import ConversationKey, NewMessage, Store
 from storage.ledger_records import Charge, InFlightLease, Recovered, Settlement, Units
 from storage.turn_records import Question, TurnOpening
 from tests.harness.store_contract import NOW
-from tests.harness.stores import fresh_database, opened
+from tests.harness.stores import opened
 
 KEY = ConversationKey("slack", "T1", "C1", "171.1")
 CHARGE = Charge("slack", "T1", "u1", "C1", "chat", "m")
@@ -132,30 +130,3 @@ async def test_questions_and_replies_stored_at_once_from_two_processes_keep_the_
         assert running == 2 * sum(i + 100 + i for i in range(1, 21))
         totals = await second.ledger.totals("T1", "u1", "2026-11-24", "2026-11")
         assert totals.user_day_nanos == 2 * sum(10 + i for i in range(1, 21))
-
-
-async def test_a_postgresql_turn_lease_reads_the_conversation_open_when_it_is_taken_even_after_waiting(
-    tmp_path: Path,
-) -> None:
-    async with fresh_database("postgres", tmp_path) as url, opened(url) as first, opened(url) as second:
-        async with first.turn_lock(KEY) as lease:
-            assert lease is not None and lease.conversation is None  # none open yet
-            waiting = asyncio.create_task(_lease_conversation(second))
-            await asyncio.sleep(0.05)  # the other process waits for the thread meanwhile
-            conversation = await first.active_conversation(KEY, NOW)
-            assert not waiting.done()
-        assert await waiting == conversation  # read when its lease was taken, after this one's turn
-        async with second.turn_lock(KEY) as again:
-            assert again is not None and again.conversation == conversation
-        await first.set_channel_settings("slack", "T1", "C1", ChannelSettings(model="gpt-4.1"), "admin", NOW)
-        async with second.turn_lock(KEY) as again:  # the channel's model now, as OPEN_CONVERSATION reads it
-            assert again is not None and again.conversation == replace(conversation, model="gpt-4.1")
-        assert await first.end_conversation(KEY, NOW)
-        async with second.turn_lock(KEY) as again:
-            assert again is not None and again.conversation is None
-
-
-async def _lease_conversation(store: Store) -> Conversation | None:
-    async with store.turn_lock(KEY) as lease:
-        assert lease is not None
-        return lease.conversation
