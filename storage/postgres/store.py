@@ -16,10 +16,11 @@ from storage.postgres.database import PostgresDatabase
 from storage.postgres.ledger import PostgresLedger
 from storage.postgres.memory import PostgresMemory
 from storage.postgres.migrations import MIGRATIONS
-from storage.records import ConversationKey, TurnLease
-from storage.sql.connection import Statement
+from storage.postgres.turn_statements import ASK, joined
+from storage.records import ConversationKey, NewMessage, StoredMessage, TurnLease, WindowMessage
+from storage.sql.connection import Script, Serialize, Statement, conversation_lock
 from storage.sql.migrations import apply_migrations
-from storage.sql.store import SQLStore
+from storage.sql.store import SQLStore, add_images, message_params, stored_message
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,29 @@ class PostgresStore(SQLStore):
             renewing.cancel()
             if not lease.released:  # else it went with the turn's reply (add_reply)
                 await asyncio.shield(self._drop_lease(name, token))
+
+    def _ask(
+        self, conversation_id: int, message: NewMessage, window_tokens: int
+    ) -> Script[tuple[StoredMessage, list[WindowMessage]]]:
+        """The question stored and its window read by one statement (ASK), holding the conversation's lock:
+        three round trips (BEGIN with the lock, ASK, COMMIT) where the insert and the window read took four."""
+        if window_tokens <= 0:
+            return (yield from super()._ask(conversation_id, message, window_tokens))
+        yield Serialize(conversation_lock(conversation_id))
+        rows = yield (ASK, (*message_params(conversation_id, message), window_tokens))
+        asked = int(rows[0][0])
+        yield from add_images(asked, message)
+        yield Serialize(None)
+        window = [WindowMessage._make(row[1:]) for row in rows if row[1] is not None]
+        return stored_message(asked, conversation_id, message), window
+
+    async def _close_turn(self, conversation_id: int, statements: list[Statement]) -> tuple[bool, int]:
+        """The reply's statements joined into one, after the BEGIN that takes the conversation's lock: three
+        round trips (BEGIN with the lock, the statement, COMMIT) where one per statement took up to six."""
+        sql, args = joined(statements, returning=2)
+        async with self._db.transaction(conversation_lock(conversation_id)) as tx:
+            [(settled, reply_id)] = await tx.fetch(sql, *args)
+        return settled is not None, int(reply_id)
 
     def lease_release(self, lease: TurnLease) -> list[Statement]:
         """Drop the turn's lease row in the transaction that stores its reply."""

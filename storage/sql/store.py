@@ -256,8 +256,7 @@ class SQLStore:
         if conversation is None:
             conversation = yield from _active_conversation(opening.key, opening.now)
         question = opening.question(conversation)
-        stored = yield from _add_message(conversation.id, question.message)
-        window = yield from _window(conversation.id, question.window_tokens)
+        stored, window = yield from self._ask(conversation.id, question.message, question.window_tokens)
         images: dict[int, list[StoredImage]] = {}
         with_images = [m.id for m in window if m.images] if question.images else []
         if with_images:
@@ -265,6 +264,13 @@ class SQLStore:
         request = opening.reservation(conversation, window)
         reserved = None if request is None else (yield from self._ledger.reserve_script(request))
         return OpenedTurn(conversation, stored, window, reserved, images)
+
+    def _ask(
+        self, conversation_id: int, message: NewMessage, window_tokens: int
+    ) -> Script[tuple[StoredMessage, list[WindowMessage]]]:
+        """A turn's question stored, then the window of `window_tokens` it ends."""
+        stored = yield from _add_message(conversation_id, message)
+        return stored, (yield from _window(conversation_id, window_tokens))
 
     async def channel_settings(self, platform: str, team_id: str, channel_id: str) -> ChannelSettings:
         """The channel's persona and model (all None when never set)."""
@@ -305,14 +311,20 @@ class SQLStore:
         release = self.lease_release(lease) if lease is not None else []
         if running is not None:
             release += self._ledger.in_flight_release(running.id)
-        settled, added, *_ = await self._db.batch(
-            [(SETTLE, settle_params(settlement)), (ADD_MESSAGE, _message_params(conversation_id, message)), *release],
-            conversation_lock(conversation_id),
+        settled, reply_id = await self._close_turn(
+            conversation_id,
+            [(SETTLE, settle_params(settlement)), (ADD_MESSAGE, message_params(conversation_id, message)), *release],
         )
         for released in (lease, running):
             if released is not None:
                 released.released = True
-        return _stored(added[0][0], conversation_id, message), bool(settled)
+        return stored_message(reply_id, conversation_id, message), settled
+
+    async def _close_turn(self, conversation_id: int, statements: list[Statement]) -> tuple[bool, int]:
+        """add_reply's statements (SETTLE, ADD_MESSAGE, then the releases) as one transaction holding the
+        conversation's lock: whether SETTLE found its hold, and the reply's id."""
+        settled, added, *_ = await self._db.batch(statements, conversation_lock(conversation_id))
+        return bool(settled), int(added[0][0])
 
     def lease_release(self, lease: TurnLease) -> list[Statement]:
         """The statements that release a turn lease (a store without leases has none)."""
@@ -430,11 +442,16 @@ def _active_conversation(key: ConversationKey, now: datetime) -> Script[Conversa
 def _add_message(conversation_id: int, message: NewMessage) -> Script[StoredMessage]:
     """Serialized on the conversation, so its running token total stays exact across processes."""
     yield Serialize(conversation_lock(conversation_id))
-    [[new_id]] = yield (ADD_MESSAGE, _message_params(conversation_id, message))
-    for position, i in enumerate(message.images):
-        yield (ADD_IMAGE, (new_id, position, i.name, i.media_type, i.data, i.width, i.height, i.detail, i.tokens))
+    [[new_id]] = yield (ADD_MESSAGE, message_params(conversation_id, message))
+    yield from add_images(new_id, message)
     yield Serialize(None)
-    return _stored(new_id, conversation_id, message)
+    return stored_message(new_id, conversation_id, message)
+
+
+def add_images(message_id: int, message: NewMessage) -> Script[None]:
+    """The message's images, stored with it (in its transaction)."""
+    for position, i in enumerate(message.images):
+        yield (ADD_IMAGE, (message_id, position, i.name, i.media_type, i.data, i.width, i.height, i.detail, i.tokens))
 
 
 def _window(conversation_id: int, budget_tokens: int) -> Script[list[WindowMessage]]:
@@ -454,7 +471,8 @@ def _images(rows: list[Row]) -> dict[int, list[StoredImage]]:
     return images
 
 
-def _message_params(conversation_id: int, message: NewMessage) -> tuple[object, ...]:
+def message_params(conversation_id: int, message: NewMessage) -> tuple[object, ...]:
+    """ADD_MESSAGE's parameters."""
     usage = message.usage
     return (
         conversation_id, message.role, message.content, message.tokens, message.author_id,
@@ -464,7 +482,8 @@ def _message_params(conversation_id: int, message: NewMessage) -> tuple[object, 
     )  # fmt: skip
 
 
-def _stored(new_id: int, conversation_id: int, message: NewMessage) -> StoredMessage:
+def stored_message(new_id: int, conversation_id: int, message: NewMessage) -> StoredMessage:
+    """The message as stored under `new_id`."""
     return StoredMessage(
         id=new_id, conversation_id=conversation_id, role=message.role, content=message.content,
         tokens=message.tokens, created_at=message.created_at, author_id=message.author_id,

@@ -1,0 +1,48 @@
+"""What a chat turn costs PostgreSQL, counted (not timed): its round trips (socket writes to the server, each a send
+from our process) and its commits that wrote. Counts are deterministic, so the budget of a turn cannot regress
+unnoticed (tests/bot/chat/test_turn_cost.py holds SQLite's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.app import open_engine
+from tests.conftest import message
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.responder import RecordingResponder
+from tests.harness.pg_wire import Wire, wire_to
+from tests.harness.stores import fresh_database
+from tests.harness.turn_cost import write_transactions
+
+
+def _listing(wire: Wire) -> str:
+    return "\n".join(f"{i}. {' '.join(sql.split())[:140]}" for i, sql in enumerate(wire.statements, 1))
+
+
+async def test_a_steady_chat_turn_on_postgresql_with_a_budget_set_takes_at_most_11_round_trips_and_5_commits(
+    make_settings: Any, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    async with fresh_database("postgres", tmp_path) as url:
+        # The wire is read as sent: no TLS on the loopback.
+        settings = make_settings(
+            database_url=f"{url}?sslmode=disable", quota_user_daily_usd="1", quota_team_monthly_usd="100"
+        )
+        replies = RecordingResponder()
+        with wire_to(urlsplit(url).port or 5432) as wire:
+            async with open_engine(settings) as engine:
+                for i in range(3):  # its statements are prepared on the connection by now, as in a running bot
+                    await engine.handle(message(f"question {i}, to fill the history"), replies)
+                async with wire.counting():
+                    await engine.handle(message("the fourth question"), replies)
+                steady = (wire.writes, write_transactions(wire.statements), _listing(wire))
+                async with wire.counting():
+                    await engine.handle(message("a first question", thread="another"), replies)
+                first = (wire.writes, write_transactions(wire.statements), _listing(wire))
+    assert replies.errors == [] and len(replies.replies) == 5
+    writes, commits, listing = steady
+    assert writes <= 11 and commits <= 5, f"{writes} writes, {commits} commits:\n{listing}"
+    # A conversation's first turn starts it too: two statements more (START_CONVERSATION, its read back).
+    writes, commits, listing = first
+    assert writes <= 13 and commits <= 6, f"{writes} writes, {commits} commits:\n{listing}"
