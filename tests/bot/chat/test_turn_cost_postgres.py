@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.app import open_engine
-from tests.conftest import message
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.responder import RecordingResponder
+from tests.harness.messages import message
 from tests.harness.pg_wire import Wire, wire_to
 from tests.harness.stores import fresh_database
 from tests.harness.turn_cost import write_transactions
@@ -43,6 +43,6 @@ async def test_a_steady_chat_turn_on_postgresql_with_a_budget_set_takes_at_most_
     assert replies.errors == [] and len(replies.replies) == 5
     writes, commits, listing = steady
     assert writes <= 11 and commits <= 5, f"{writes} writes, {commits} commits:\n{listing}"
-    # A conversation's first turn starts it too: two statements more (START_CONVERSATION, its read back).
+    # A conversation's first turn starts it too: one statement more (START_CONVERSATION, which returns the row).
     writes, commits, listing = first
-    assert writes <= 13 and commits <= 6, f"{writes} writes, {commits} commits:\n{listing}"
+    assert writes <= 12 and commits <= 6, f"{writes} writes, {commits} commits:\n{listing}"
