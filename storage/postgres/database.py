@@ -60,15 +60,23 @@ async def _transaction(conn: asyncpg.Connection, lock: Lock | None) -> AsyncIter
     await conn.execute("COMMIT")
 
 
+_BUSY = (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError)
+# What `translated` turns into StoreFailed: lock timeouts and lost connections; constraint errors stay bugs.
+_OPERATIONAL = (*_BUSY, asyncpg.InterfaceError, asyncpg.DiskFullError, OSError)
+
+
+def _failed(exc: BaseException) -> StoreFailed:
+    """The StoreFailed an operational failure (one of _OPERATIONAL) becomes."""
+    return StoreFailed(f"PostgreSQL: {exc}", busy=isinstance(exc, _BUSY))
+
+
 @asynccontextmanager
 async def translated() -> AsyncIterator[None]:
     """Lock timeouts and lost connections become StoreFailed; constraint errors stay bugs."""
     try:
         yield
-    except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError) as exc:
-        raise StoreFailed(f"PostgreSQL: {exc}", busy=True) from exc
-    except (asyncpg.InterfaceError, asyncpg.DiskFullError, OSError) as exc:
-        raise StoreFailed(f"PostgreSQL: {exc}", busy=False) from exc
+    except _OPERATIONAL as exc:
+        raise _failed(exc) from exc
 
 
 def _changed(status: str) -> int:
@@ -85,28 +93,38 @@ class _Statements:
 
     async def execute(self, sql: str, *args: Any) -> int:
         """Run one statement; rows changed."""
-        async with translated():
+        try:  # as `translated`, without a context manager around every statement
             return _changed(await self._target.execute(render(sql), *args))
+        except _OPERATIONAL as exc:
+            raise _failed(exc) from exc
 
     async def executemany(self, sql: str, args: list[tuple[Any, ...]]) -> None:
         """Run one statement once per parameter tuple."""
-        async with translated():
+        try:
             await self._target.executemany(render(sql), args)
+        except _OPERATIONAL as exc:
+            raise _failed(exc) from exc
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         """All rows."""
-        async with translated():
+        try:
             return list(await self._target.fetch(render(sql), *args))
+        except _OPERATIONAL as exc:
+            raise _failed(exc) from exc
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         """The first row, or None."""
-        async with translated():
+        try:
             return await self._target.fetchrow(render(sql), *args)
+        except _OPERATIONAL as exc:
+            raise _failed(exc) from exc
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         """The first column of the first row, or None."""
-        async with translated():
+        try:
             return await self._target.fetchval(render(sql), *args)
+        except _OPERATIONAL as exc:
+            raise _failed(exc) from exc
 
 
 class PostgresDatabase(_Statements):
