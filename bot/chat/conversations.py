@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from bot.billing.budget import charge_for
@@ -27,7 +25,7 @@ from bot.tools.loop import Offer, Recorder, ToolLoop
 from bot.tools.registry import ToolUse
 from storage import Conversation, NewMessage, PlatformMessage, Store, StoredImage, WindowMessage
 from storage.ledger_records import InFlightLease, ReservationRequest, Settlement
-from storage.turn_records import OpenedTurn, Question, TurnOpening
+from storage.turn_records import Question, TurnOpening
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +111,8 @@ class Conversations:
                         charge_for(message, "chat", model), model, size + (offer.tokens if offer else 0)
                     )
 
-                opened = await self._open(TurnOpening(key, self._clock(), question, reservation, known), early)
+                opened = await self._store.open_turn(TurnOpening(key, self._clock(), question, reservation, known))
+                early.reserved = opened.reserved
                 conversation, stored, history = opened.conversation, opened.question, opened.window
                 system = self._system(conversation)
                 framing = self._framing(system)
@@ -152,26 +151,6 @@ class Conversations:
                 completion = await self._reply(cell, message, responder, keep, record, early=early, offer=offer)
         self._memory.notify()
         await self.after_reply(completion, responder)
-
-    async def _open(self, opening: TurnOpening, early: Early) -> OpenedTurn:
-        """The turn's opening trip; its reservation is `early`'s, to give back if the call never takes it up.
-
-        A turn cancelled meanwhile waits for the trip to end: its statements run on (in SQLite's thread, or a
-        PostgreSQL script between two statements), and the reservation they write, marked sent, would
-        otherwise stay held and be charged its worst case at expiry for a call never made.
-        """
-        trip = asyncio.ensure_future(self._store.open_turn(opening))
-        try:
-            opened = await asyncio.shield(trip)
-        except asyncio.CancelledError:
-            while not trip.done():  # it ends within the store's busy timeout
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait([trip])
-            if not trip.cancelled() and trip.exception() is None:
-                early.reserved = trip.result().reserved  # given back as `early` ends
-            raise
-        early.reserved = opened.reserved
-        return opened
 
     def _tools_on(self) -> bool:
         return self._tools is not None and self._tools.enabled

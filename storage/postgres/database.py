@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from storage.base import StoreFailed
-from storage.sql.connection import Lock, Row, Script, Serialize, Statement
+from storage.sql.connection import Abandoned, Lock, Row, Script, Serialize, Statement
 
 T = TypeVar("T")
 
@@ -163,10 +164,21 @@ class PostgresDatabase(_Statements):
         async with self.transaction(lock) as tx:
             return [await tx.fetch(sql, *args) for sql, args in statements]
 
-    async def run(self, script: Script[T]) -> T:
+    async def run(self, script: Script[T], abandoned: Abandoned[T] | None = None) -> T:
         """The script on one connection (one acquire from the pool); a Serialize step's statements in a
         transaction that takes its lock first. A failing step rolls its transaction back, closes the script
-        and raises."""
+        and raises. With `abandoned`, a cancelled caller leaves the script to finish, and `abandoned` gets its
+        result (a statement cut short could have been committed all the same)."""
+        if abandoned is None:
+            return await self._script(script)
+        running = asyncio.ensure_future(self._script(script))
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            await asyncio.shield(_give_back(running, abandoned))
+            raise
+
+    async def _script(self, script: Script[T]) -> T:
         async with translated(), self._connection() as conn:
             try:
                 step = next(script)
@@ -203,3 +215,10 @@ class PostgresDatabase(_Statements):
                 yield PostgresDatabase(conn)
             finally:
                 await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+
+async def _give_back(running: asyncio.Future[T], abandoned: Abandoned[T]) -> None:
+    """Hand a cancelled caller's script result, once it has ended, to `abandoned` (a failed script took nothing)."""
+    await asyncio.wait([running])
+    if not running.cancelled() and running.exception() is None:
+        await abandoned(running.result())

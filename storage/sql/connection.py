@@ -14,7 +14,7 @@ statement names the lock it needs (`Lock`) and each driver decides what that loc
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -71,6 +71,8 @@ class Serialize(NamedTuple):
 # it in one trip (SQLite) or on one connection (PostgreSQL). Each statement is its own transaction, as
 # when run one by one; what needs one transaction for several statements goes through `batch`.
 Script = Generator[Statement | Serialize, list[Row], T]
+# What a cancelled caller's script took, given back once the script has ended (see Database.run).
+Abandoned = Callable[[T], Awaitable[None]]
 
 
 class Connection(Protocol):
@@ -112,9 +114,14 @@ class Database(Connection, Protocol):
         PostgreSQL in a transaction on one connection.
         """
 
-    async def run(self, script: Script[T]) -> T:
+    async def run(self, script: Script[T], abandoned: Abandoned[T] | None = None) -> T:
         """Run a script: its statements, and the Python between them, with nothing of another coroutine in
-        between. SQLite runs it in one trip to its thread (the Python too); PostgreSQL on one connection."""
+        between. SQLite runs it in one trip to its thread (the Python too); PostgreSQL on one connection.
+
+        `abandoned`: a caller cancelled while the script runs does not stop it (SQLite's thread runs it to its
+        end anyway; on PostgreSQL it is then finished as if nothing happened). It is given the script's result
+        once the script has ended, to give back what it took, and the cancellation goes on.
+        """
 
     def session(self) -> AbstractAsyncContextManager[Database]:
         """One connection for a sequence of transactions (the migrations), holding the migration lock."""

@@ -249,7 +249,14 @@ class SQLStore:
         follows (a user's message is never lost), and the reservation is the ledger's one limit-checked
         write (`Ledger.reserve_or_totals`' fast path; None when it was not made).
         """
-        return await self._db.run(self._open_turn(opening))
+
+        async def give_back(opened: OpenedTurn) -> None:
+            """The caller was cancelled while the trip ran on: the reservation it wrote, marked sent, would stay
+            held and be charged its worst case at expiry for a call never made."""
+            if opened.reserved is not None:
+                await self._ledger.release(opened.reserved, opening.now)
+
+        return await self._db.run(self._open_turn(opening), abandoned=give_back)
 
     def _open_turn(self, opening: TurnOpening) -> Script[OpenedTurn]:
         conversation = opening.conversation

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from storage.base import StoreFailed, StoreUnavailable
-from storage.sql.connection import Lock, Row, Script, Serialize, Statement
+from storage.sql.connection import Abandoned, Lock, Row, Script, Serialize, Statement
 
 log = logging.getLogger(__name__)
 
@@ -197,10 +197,12 @@ class SQLiteDatabase(_Statements):
 
         return await self._run(call)
 
-    async def run(self, script: Script[T]) -> T:
+    async def run(self, script: Script[T], abandoned: Abandoned[T] | None = None) -> T:
         """The script in one trip to the connection's thread, its Python there too: queued like a single
         statement, each statement its own transaction (a writing one takes the write lock before it reads,
-        so a Serialize step has nothing to do). A failing step closes the script and raises."""
+        so a Serialize step has nothing to do). A failing step closes the script and raises. A cancelled
+        caller leaves it running in the thread: `abandoned` gets its result once it has ended."""
+        ended: list[T] = []
 
         def run(conn: sqlite3.Connection) -> T:
             try:
@@ -212,6 +214,7 @@ class SQLiteDatabase(_Statements):
                         rows = conn.execute(render(sql), _params(sql, args)).fetchall()
                     step = script.send(rows)
             except StopIteration as done:
+                ended.append(done.value)
                 return done.value  # type: ignore[no-any-return]
             finally:
                 script.close()
@@ -219,7 +222,19 @@ class SQLiteDatabase(_Statements):
         async def call(db: aiosqlite.Connection) -> T:
             return await db._execute(lambda: run(db._conn))  # type: ignore[no-untyped-call,no-any-return]
 
-        return await self._run(call)
+        try:
+            return await self._run(call)
+        except asyncio.CancelledError:
+            if abandoned is not None:
+                await asyncio.shield(self._give_back(ended, abandoned))
+            raise
+
+    async def _give_back(self, ended: list[T], abandoned: Abandoned[T]) -> None:
+        """Once a cancelled caller's script has ended (the thread runs in order: a trip queued after it returns
+        after it), hand its result to `abandoned`."""
+        await self._db._execute(lambda: None)  # type: ignore[no-untyped-call]
+        if ended:
+            await abandoned(ended[0])
 
     @asynccontextmanager
     async def serialized(self, lock: Lock) -> AsyncIterator[SQLiteDatabase]:

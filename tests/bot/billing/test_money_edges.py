@@ -402,3 +402,35 @@ async def test_a_turn_cancelled_while_its_opening_waits_for_the_database_gives_i
     assert fake_openai.chat_requests() == []
     assert [(cost, state) for *_, cost, state in rows] == [(0, "released")]
     assert stored == ["hello?"]  # the question stays: a user's message is never lost
+
+
+async def test_on_postgresql_a_turn_cancelled_while_its_opening_waits_for_a_lock_gives_its_reservation_back(
+    make_settings: Any, fake_openai: FakeOpenAI, postgres_url: str
+) -> None:
+    """The opening is finished once its caller is cancelled (a statement cut short might have committed all the
+    same), and the reservation it wrote is given back."""
+    import asyncpg
+
+    settings = make_settings(database_url=postgres_url, quota_user_daily_usd="1")
+    fake_openai.enqueue(Reply("the first answer"))
+    async with open_engine(settings) as engine:
+        await engine.handle(message("first"), RecordingResponder())
+        conversation = await engine.store.active_conversation(message("x").conversation_key, engine.budget.now())
+        other = await asyncpg.connect(postgres_url)  # another process holding the conversation's row lock
+        locking = other.transaction()
+        await locking.start()
+        await other.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", conversation.id)
+        turn = asyncio.create_task(engine.handle(message("second?"), RecordingResponder()))
+        await asyncio.sleep(0.3)  # the opening now waits for the lock
+        turn.cancel()
+        await asyncio.sleep(0.05)
+        await locking.rollback()
+        await other.close()
+        with pytest.raises(asyncio.CancelledError):
+            await turn
+        rows = await engine.store.ledger.ledger_rows("local")
+        stored = [m.content for m in await engine.store.messages(conversation.id)]
+    assert len(fake_openai.chat_requests()) == 1
+    assert sorted(state for *_, state in rows) == ["released", "settled"]
+    assert [cost for *_, cost, state in rows if state == "released"] == [0]
+    assert stored == ["first", "the first answer", "second?"]
