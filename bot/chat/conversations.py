@@ -66,8 +66,7 @@ class Conversations:
         The conversation keeps the channel persona it started with; the channel's model applies now.
         The request's in-flight lease (`running`) is released with the reply, in the same transaction.
         What comes before the call (conversation, question, window, reservation) is one trip to the
-        store (`Store.open_turn`; the conversation comes with the turn's lease where the store has one);
-        the reply and its settlement one more.
+        store (`Store.open_turn`); the reply and its settlement one more.
         """
         key = message.conversation_key
         use = ToolUse(message, responder)
