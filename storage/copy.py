@@ -101,7 +101,12 @@ async def _verify(source: aiosqlite.Connection, target: asyncpg.Connection, copi
         actual = await target.fetchval(f"SELECT count(*) FROM {table}")
         if not expected == actual == count:
             raise CopyMismatch(f"{table}: source {expected} rows, copied {count}, target {actual}")
-    query = "SELECT team_id, scope, subject, period, cost_nanos, images, audio_ms, searches FROM usage_totals"
+    # Summed per period: PostgreSQL spreads a team's total over several rows (ledger_team_totals_spread).
+    query = (
+        "SELECT team_id, scope, subject, period, CAST(sum(cost_nanos) AS BIGINT), CAST(sum(images) AS BIGINT),"
+        " CAST(sum(audio_ms) AS BIGINT), CAST(sum(searches) AS BIGINT) FROM usage_totals"
+        " GROUP BY team_id, scope, subject, period"
+    )
     before = sorted(tuple(r) for r in await source.execute_fetchall(query))
     after = sorted(tuple(r) for r in await target.fetch(query))
     if before != after:

@@ -349,4 +349,39 @@ MIGRATIONS: list[Migration] = [
         "digests_unposted_text",
         "ALTER TABLE channel_digests ADD COLUMN unposted_text TEXT;",
     ),
+    Migration(
+        # A team's month total was one row that
+        # every reservation and settlement of the team updated (the ledger's trigger), so concurrent calls queued
+        # on its row lock, each holding it until its commit. The team's total is now spread over 16 rows (the
+        # ledger row's id modulo 16; a row's settlement lands on its reservation's row), summed when read. A
+        # user's total stays one row (shard 0): one user's calls rarely run at once. Existing totals keep shard 0.
+        "ledger_team_totals_spread",
+        """
+        ALTER TABLE usage_totals ADD COLUMN shard SMALLINT NOT NULL DEFAULT 0;
+        ALTER TABLE usage_totals DROP CONSTRAINT usage_totals_pkey,
+            ADD PRIMARY KEY (team_id, scope, subject, period, shard);
+        CREATE OR REPLACE FUNCTION usage_ledger_totals() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            d_cost BIGINT := NEW.cost_nanos; d_images BIGINT := NEW.images; d_audio BIGINT := NEW.audio_ms;
+            d_searches BIGINT := NEW.searches;
+        BEGIN
+            IF TG_OP = 'UPDATE' THEN
+                d_cost := NEW.cost_nanos - OLD.cost_nanos;
+                d_images := NEW.images - OLD.images;
+                d_audio := NEW.audio_ms - OLD.audio_ms;
+                d_searches := NEW.searches - OLD.searches;
+            END IF;
+            INSERT INTO usage_totals AS t
+                (team_id, scope, subject, period, shard, cost_nanos, images, audio_ms, searches)
+            VALUES (NEW.team_id, 'user', NEW.user_id, NEW.user_day, 0, d_cost, d_images, d_audio, d_searches),
+                   (NEW.team_id, 'team', '', NEW.team_month, NEW.id % 16, d_cost, d_images, d_audio, d_searches)
+            ON CONFLICT (team_id, scope, subject, period, shard) DO UPDATE SET
+                cost_nanos = t.cost_nanos + excluded.cost_nanos,
+                images = t.images + excluded.images,
+                audio_ms = t.audio_ms + excluded.audio_ms,
+                searches = t.searches + excluded.searches;
+            RETURN NEW;
+        END $$;
+        """,
+    ),
 ]

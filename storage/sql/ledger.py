@@ -41,10 +41,11 @@ from storage.sql.connection import (
 
 
 def _total(column: str, scope: str, subject: str, period: str, team: str) -> str:
-    """Spend so far in one period: a primary-key read of usage_totals."""
+    """Spend so far in one period: the sum of its usage_totals rows (PostgreSQL spreads a team's over several,
+    see its migration ledger_team_totals_spread), read by primary-key prefix."""
     return (
-        f"COALESCE((SELECT {column} FROM usage_totals WHERE team_id = {team} AND scope = '{scope}'"
-        f" AND subject = {subject} AND period = {period}), 0)"
+        f"COALESCE((SELECT CAST(sum({column}) AS BIGINT) FROM usage_totals WHERE team_id = {team}"
+        f" AND scope = '{scope}' AND subject = {subject} AND period = {period}), 0)"
     )
 
 
@@ -117,8 +118,10 @@ ESTIMATE_HELD_BY = f"{_ESTIMATE} WHERE {_HELD_BY} AND sent_at IS NOT NULL RETURN
 RELEASE_HELD_BY = f"{_RELEASE} WHERE {_HELD_BY} AND sent_at IS NULL RETURNING id"
 HOLDERS = "SELECT DISTINCT holder FROM usage_ledger WHERE state = 'reserved'"
 TOTALS = (
-    "SELECT scope, cost_nanos, images, audio_ms, searches FROM usage_totals WHERE team_id = $1 AND ("
+    "SELECT scope, CAST(sum(cost_nanos) AS BIGINT), CAST(sum(images) AS BIGINT), CAST(sum(audio_ms) AS BIGINT),"
+    " CAST(sum(searches) AS BIGINT) FROM usage_totals WHERE team_id = $1 AND ("
     " (scope = 'user' AND subject = $2 AND period = $3) OR (scope = 'team' AND subject = '' AND period = $4))"
+    " GROUP BY scope"
 )
 _LIMITS = "SELECT subject, metric, value FROM quota_limits WHERE team_id = $1"
 ALL_LIMITS = f"{_LIMITS} ORDER BY subject, metric"

@@ -509,4 +509,10 @@ MIGRATIONS: list[Migration] = [
         # dropped by /forget in the team or a deletion or edit in the channel (the retry then summarizes again).
         "ALTER TABLE channel_digests ADD COLUMN unposted_text TEXT",
     ),
+    Migration(
+        "ledger_team_totals_spread",
+        # PostgreSQL spreads a team's month total over several rows, so concurrent calls do not queue on one
+        # row's lock (see storage/postgres/migrations.py); readers sum a period's rows. SQLite runs one writer
+        # at a time, so its totals keep one row per period: nothing changes here.
+    ),
 ]

@@ -1,0 +1,113 @@
+"""PostgreSQL spreads a team's month total over several usage_totals rows, so one team's concurrent calls do not
+queue on one row's lock; every reader sums them. These tests hold that the sums stay exact, that limits still hold
+to the nano across the rows, and that totals written before the spread keep counting."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bot.billing.budget import Budget, QuotaExceeded
+from bot.billing.money import usd_to_nanos
+from bot.settings import load_settings
+from storage.ledger_records import Charge, Units
+from storage.postgres.database import PostgresDatabase
+from storage.postgres.migrations import MIGRATIONS
+from storage.sql.migrations import apply_migrations
+from tests.harness.store_contract import NOW
+from tests.harness.stores import fresh_database, opened
+
+DAY, MONTH = NOW.strftime("%Y-%m-%d"), NOW.strftime("%Y-%m")
+
+
+@pytest.fixture
+async def url(tmp_path: Path) -> AsyncIterator[str]:
+    async with fresh_database("postgres", tmp_path) as url:
+        yield url
+
+
+def charge(user: str) -> Charge:
+    return Charge("slack", "T1", user, "C1", "chat", "gpt-4.1-mini")
+
+
+async def team_rows(url: str) -> list[int]:
+    """The team month's usage_totals rows, their cost each."""
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "SELECT cost_nanos FROM usage_totals WHERE team_id = 'T1' AND scope = 'team' AND period = $1", MONTH
+        )
+    finally:
+        await connection.close()
+    return [int(r[0]) for r in rows]
+
+
+async def test_a_team_s_month_is_spread_over_rows_whose_sum_is_its_ledger_s_and_its_limit_holds(url: str) -> None:
+    settings = load_settings(env_file=None, quota_team_monthly_usd="0.50")
+    async with opened(url) as a, opened(url) as b:
+        budgets = [Budget(s.ledger, settings, lambda: NOW) for s in (a, b)]
+        outcomes: list[str] = []
+
+        async def call(i: int) -> None:
+            try:
+                async with budgets[i % 2].metered(charge(f"u{i % 5}"), Units(), usd_to_nanos("0.0041")) as bill:
+                    await asyncio.sleep(0)
+                    if i % 7 == 0:
+                        raise RuntimeError("model failed")  # released: its row's share goes back to 0
+                    await bill.settle(Units(input_tokens=3), usd_to_nanos("0.0033"))
+                outcomes.append("settled")
+            except QuotaExceeded:
+                outcomes.append("refused")
+            except RuntimeError:
+                outcomes.append("failed")
+
+        await asyncio.gather(*(call(i) for i in range(300)))
+        ledger = await a.ledger.ledger_rows("T1")
+        totals = await b.ledger.totals("T1", "u1", DAY, MONTH)
+    spent = sum(cost for *_, cost, _ in ledger)
+    rows = await team_rows(url)
+    assert outcomes.count("refused") > 0 and outcomes.count("failed") > 0
+    assert spent <= usd_to_nanos("0.50") and spent == outcomes.count("settled") * usd_to_nanos("0.0033")
+    assert 1 < len(rows) <= 16  # spread, over at most 16 rows
+    assert sum(rows) == totals.team_month_nanos == spent
+
+
+async def test_totals_kept_before_the_spread_keep_counting_to_the_nano(url: str) -> None:
+    # The schema of the release before: one team-month row, holding what two settled calls cost.
+    before = [m.name for m in MIGRATIONS].index("ledger_team_totals_spread")
+    db = PostgresDatabase(await asyncpg.create_pool(url, min_size=1, max_size=2))
+    try:
+        await apply_migrations(db, MIGRATIONS[:before])
+        for user in ("u1", "u2"):
+            await db.execute(
+                "INSERT INTO usage_ledger (platform, team_id, user_id, kind, model, state, cost_nanos, user_day,"
+                " team_month, created_at, expires_at) VALUES ('slack', 'T1', $1, 'chat', 'm', 'settled', 300,"
+                " $2, $3, $4, $4)",
+                user,
+                DAY,
+                MONTH,
+                NOW.isoformat(),
+            )
+    finally:
+        await db.close()
+    assert await team_rows(url) == [600]
+
+    # The team's limit leaves exactly 1,000 nanos: two calls of 500 fit, one nano more does not.
+    settings = load_settings(env_file=None, quota_team_monthly_usd="0.0000016")
+    async with opened(url) as store:
+        budget = Budget(store.ledger, settings, lambda: NOW)
+        assert (await store.ledger.totals("T1", "u1", DAY, MONTH)).team_month_nanos == 600
+        for user in ("u1", "u3"):
+            async with budget.metered(charge(user), Units(), 500) as bill:
+                await bill.settle(Units(input_tokens=1), 500)
+        with pytest.raises(QuotaExceeded, match="monthly budget"):
+            async with budget.metered(charge("u4"), Units(), 1):
+                pass
+        totals = await store.ledger.totals("T1", "u1", DAY, MONTH)
+    assert (totals.team_month_nanos, totals.user_day_nanos) == (1_600, 800)
+    rows = await team_rows(url)
+    assert sum(rows) == 1_600 and 600 in rows  # the old row kept its sum; the new calls went beside it
