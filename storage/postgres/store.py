@@ -31,7 +31,12 @@ _TAKE_LEASE = (
     " ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at"
     " WHERE turn_leases.expires_at < now() RETURNING true"
 )
-_KEEP_LEASE = "UPDATE turn_leases SET expires_at = now() + make_interval(secs => $3) WHERE key = $1 AND token = $2"
+# Every lease this process holds, renewed by one statement.
+_KEEP_LEASES = (
+    "UPDATE turn_leases SET expires_at = now() + make_interval(secs => $3)"
+    " FROM unnest(CAST($1 AS text[]), CAST($2 AS text[])) AS held (key, token)"
+    " WHERE turn_leases.key = held.key AND turn_leases.token = held.token"
+)
 _DROP_LEASE = "DELETE FROM turn_leases WHERE key = $1 AND token = $2"
 
 
@@ -46,13 +51,19 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 class PostgresStore(SQLStore):
     """A Store on PostgreSQL through a connection pool."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, lease_seconds: float = TURN_LEASE_SECONDS) -> None:
         db = PostgresDatabase(pool)
         super().__init__(db, PostgresMemory(db), PostgresLedger(db))
+        self._lease_seconds = lease_seconds
+        self._leases: dict[str, str] = {}  # the turn leases this process holds (token: name), renewed by one loop
+        self._renewer: asyncio.Task[None] | None = None
 
     @classmethod
-    async def open(cls, url: str, *, busy_timeout_ms: int = 5_000, max_size: int = 10) -> PostgresStore:
-        """Connect the pool (row-lock waits bounded by `busy_timeout_ms`) and migrate."""
+    async def open(
+        cls, url: str, *, busy_timeout_ms: int = 5_000, max_size: int = 10, lease_seconds: float = TURN_LEASE_SECONDS
+    ) -> PostgresStore:
+        """Connect the pool (row-lock waits bounded by `busy_timeout_ms`) and migrate. A turn's lease lapses
+        `lease_seconds` after its holder last renewed it."""
         try:
             pool = await asyncpg.create_pool(
                 url,
@@ -70,7 +81,7 @@ class PostgresStore(SQLStore):
             raise StoreUnavailable(f"cannot migrate PostgreSQL: {exc}") from exc
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
-        return cls(pool)
+        return cls(pool, lease_seconds=lease_seconds)
 
     @asynccontextmanager
     async def turn_lock(self, key: ConversationKey) -> AsyncIterator[TurnLease | None]:
@@ -79,7 +90,8 @@ class PostgresStore(SQLStore):
         No connection is held while a turn waits for the model, so a process runs as many turns at
         once as MAX_TURNS_IN_FLIGHT allows, not as many as it has connections. Waiting for a lease
         another process holds (two processes answering one thread, which is rare) polls with a
-        backoff. A crashed holder's lease lapses within TURN_LEASE_SECONDS. Times are the server's.
+        backoff. A crashed holder's lease lapses within its `lease_seconds`. Times are the server's. One
+        loop renews every lease the process holds (`_keep_leases`), rather than a task per turn.
         """
         name = f"{key.platform}:{key.team_id}:{key.channel_id}:{key.thread_id}"
         token = secrets.token_hex(8)
@@ -87,12 +99,14 @@ class PostgresStore(SQLStore):
         while not await self._take_lease(name, token):
             await asyncio.sleep(wait)
             wait = min(wait * 2, 0.25)
-        renewing = asyncio.create_task(self._keep_lease(name, token))
+        self._leases[token] = name
+        if self._renewer is None:
+            self._renewer = asyncio.create_task(self._keep_leases(), name="turn leases")
         lease = TurnLease(name, token)
         try:
             yield lease
         finally:
-            renewing.cancel()
+            del self._leases[token]
             if not lease.released:  # else it went with the turn's reply (add_reply)
                 await asyncio.shield(self._drop_lease(name, token))
 
@@ -124,15 +138,30 @@ class PostgresStore(SQLStore):
         return [(_DROP_LEASE, (lease.name, lease.token))]
 
     async def _take_lease(self, name: str, token: str) -> bool:
-        return bool(await self._db.fetchval(_TAKE_LEASE, name, token, TURN_LEASE_SECONDS))
+        return bool(await self._db.fetchval(_TAKE_LEASE, name, token, self._lease_seconds))
 
-    async def _keep_lease(self, name: str, token: str) -> None:
-        while True:
-            await asyncio.sleep(TURN_LEASE_SECONDS / 3)
-            try:
-                await self._db.execute(_KEEP_LEASE, name, token, TURN_LEASE_SECONDS)
-            except (StoreFailed, asyncpg.PostgresError):
-                log.warning("could not renew the turn lease on %s; retrying", name, exc_info=True)
+    async def _keep_leases(self) -> None:
+        """Renew every held lease, every third of `lease_seconds`, until none is held (so two renewals can fail
+        in a row before one lapses)."""
+        try:
+            while True:
+                await asyncio.sleep(self._lease_seconds / 3)
+                if not self._leases:
+                    return  # no await between this test and `_renewer = None`: a new lease starts a new loop
+                tokens, names = list(self._leases), list(self._leases.values())
+                try:
+                    await self._db.execute(_KEEP_LEASES, names, tokens, self._lease_seconds)
+                except (StoreFailed, asyncpg.PostgresError):
+                    log.warning("could not renew %d turn lease(s); retrying", len(names), exc_info=True)
+        finally:
+            self._renewer = None
+
+    async def close(self) -> None:
+        """Stop renewing turn leases (at shutdown, once every turn has ended), then close the pool."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+        await super().close()
 
     async def _drop_lease(self, name: str, token: str) -> None:
         try:
