@@ -23,9 +23,10 @@ STARTS = 5
 
 # The child: open the engine on the filled database, answer one message, report its resident memory.
 _IDLE_CHILD = """
-import asyncio, sys
+import sys
 from benchmarks.support import DiscardingResponder, InstantModel
 from bot.app import freeze_start_up, open_engine
+from bot.event_loop import run
 from bot.messages import Author, IncomingMessage
 from bot.settings import load_settings
 
@@ -42,7 +43,7 @@ def rss_kb():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
 
-asyncio.run(main())
+run(main())  # the loop `python -m bot` runs on
 """
 _BARE_CHILD = """
 for line in open("/proc/self/status"):

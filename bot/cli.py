@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import date
 from pathlib import Path
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Imported after parsing, so `--help` and usage errors answer without loading the model client,
     # the tokenizer and the platform libraries (about a second on a small machine).
-    from bot import admin_cli, app
+    from bot import admin_cli, app, event_loop
     from bot.logs import configure_logging
     from bot.settings import load_settings
     from storage import StoreUnavailable
@@ -117,18 +116,18 @@ def main(argv: list[str] | None = None) -> int:
             settings.log_level, settings.secrets(), library_level=settings.library_log_level, file=log_file
         )
         if args.command == "usage":
-            return asyncio.run(
+            return event_loop.run(
                 admin_cli.usage(
                     settings, sys.stdout, team=args.team, user=args.user, since=args.since, until=args.until,
                     fmt=args.format,
                 )
             )  # fmt: skip
         if args.command == "tool-calls":
-            return asyncio.run(
+            return event_loop.run(
                 admin_cli.tool_calls(settings, sys.stdout, team=args.team, since=args.since, fmt=args.format)
             )
         if args.command == "quota":
-            return asyncio.run(
+            return event_loop.run(
                 admin_cli.quota(
                     settings,
                     sys.stdout,
@@ -139,18 +138,18 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         if args.command == "teams":
-            return asyncio.run(admin_cli.teams(settings, sys.stdout, names=app.team_names))
+            return event_loop.run(admin_cli.teams(settings, sys.stdout, names=app.team_names))
         if args.command == "discord-sync":
-            return asyncio.run(app.sync_discord(settings, sys.stdout))
+            return event_loop.run(app.sync_discord(settings, sys.stdout))
         if args.command == "discord-invite":
-            return asyncio.run(app.discord_invite(settings, sys.stdout))
+            return event_loop.run(app.discord_invite(settings, sys.stdout))
         if args.command == "slack-manifest":
             sys.stdout.write(app.slack_manifest(settings, args.url))
             return 0
         if args.command == "migrate-db":
-            return asyncio.run(admin_cli.migrate_db(sys.stdout, source=args.source, target=args.target))
+            return event_loop.run(admin_cli.migrate_db(sys.stdout, source=args.source, target=args.target))
         if args.command == "dashboard":
-            return asyncio.run(
+            return event_loop.run(
                 admin_cli.dashboard_sessions(
                     settings, sys.stdout, team=args.team, user=args.user, end=args.end, end_all=args.end_all
                 )
@@ -159,20 +158,20 @@ def main(argv: list[str] | None = None) -> int:
             if args.action == "run":
                 if args.channel and not args.now:
                     raise BadCommand("--channel goes with --now (the due runs are every channel's).")
-                return asyncio.run(
+                return event_loop.run(
                     app.run_digests(settings, sys.stdout, due=args.due, channel=args.channel, err=sys.stderr)
                 )
-            return asyncio.run(admin_cli.digests(settings, sys.stdout))
+            return event_loop.run(admin_cli.digests(settings, sys.stdout))
         if args.command == "prompts":
             if args.action == "export":
-                return asyncio.run(admin_cli.prompts_export(settings, sys.stdout, team=args.team))
-            return asyncio.run(admin_cli.prompts_import(settings, sys.stdout, path=args.file))
+                return event_loop.run(admin_cli.prompts_export(settings, sys.stdout, team=args.team))
+            return event_loop.run(admin_cli.prompts_import(settings, sys.stdout, path=args.file))
         if args.command is None:
-            return asyncio.run(app.run(settings))
+            return event_loop.run(app.run(settings))
         identity = app.ConsoleIdentity(user_id=args.user, channel_id=args.channel, is_admin=args.admin)
         if args.command == "console":
-            return asyncio.run(app.run_console(settings, identity, files_dir=args.files_dir))
-        return asyncio.run(app.run(settings, identity, files_dir=args.files_dir))
+            return event_loop.run(app.run_console(settings, identity, files_dir=args.files_dir))
+        return event_loop.run(app.run(settings, identity, files_dir=args.files_dir))
     except (ConfigError, StoreUnavailable) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG

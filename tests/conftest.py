@@ -11,6 +11,7 @@ import pytest
 
 from bot.app import open_engine
 from bot.chat.engine import Engine
+from bot.event_loop import loop_factory
 from bot.providers.registry import KEY_VARIABLE
 from bot.settings import Settings, load_settings
 from storage import Store
@@ -20,6 +21,12 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.harness.discord import discord_bot  # noqa: F401
 from tests.harness.slack import slack  # noqa: F401
 from tests.harness.stores import fresh_database, opened
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any] | None:
+    """The tests run on the event loop `python -m bot` runs on (bot/event_loop.py): uvloop where installed."""
+    factory = loop_factory()
+    return None if factory is None else {"uvloop": factory}
 
 
 @pytest.fixture(autouse=True)
