@@ -63,13 +63,18 @@ class PostgresStore(SQLStore):
         cls, url: str, *, busy_timeout_ms: int = 5_000, max_size: int = 10, lease_seconds: float = TURN_LEASE_SECONDS
     ) -> PostgresStore:
         """Connect the pool (row-lock waits bounded by `busy_timeout_ms`) and migrate. A turn's lease lapses
-        `lease_seconds` after its holder last renewed it."""
+        `lease_seconds` after its holder last renewed it.
+
+        Every statement is prepared once per connection (asyncpg's cache) and runs with its generic plan
+        (`plan_cache_mode`): under the default, PostgreSQL kept planning some of a turn's statements again on
+        every run (the in-flight claim, the limits check: ~0.13 ms of the server's CPU each, read with
+        log_statement_stats), since each looks up rows by key and a plan made for one key suits every key."""
         try:
             pool = await asyncpg.create_pool(
                 url,
                 min_size=1,
                 max_size=max_size,
-                server_settings={"lock_timeout": str(busy_timeout_ms)},
+                server_settings={"lock_timeout": str(busy_timeout_ms), "plan_cache_mode": "force_generic_plan"},
                 reset=_keep_session,
             )
         except (OSError, asyncpg.PostgresError) as exc:
