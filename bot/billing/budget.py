@@ -38,6 +38,7 @@ from storage.ledger_records import (
     Units,
     effective,
 )
+from storage.renewal_loop import RenewalLoop
 
 log = logging.getLogger(__name__)
 
@@ -175,13 +176,13 @@ class Budget:
         self._tz = ZoneInfo(settings.quota_timezone)
         self._periods = Periods.at(datetime.min.replace(tzinfo=UTC), UTC)  # none holds: worked out on first use
         self._ttl = timedelta(seconds=settings.reservation_ttl_seconds)
-        self._sleep = sleep
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
         self._next_sweep = datetime.min.replace(tzinfo=self._tz)
         self._defaults = default_limits(settings)
         self._held: dict[int, Reservation] = {}  # this process's running calls, renewed by one loop
         self._leases: set[int] = set()
-        self._renewer: asyncio.Task[None] | None = None
+        self._renewals = RenewalLoop("renewals", self.renew_every, lambda: bool(self._held or self._leases),
+                                     self._renew, sleep)  # fmt: skip
 
     @property
     def renew_every(self) -> float:
@@ -259,7 +260,7 @@ class Budget:
             else:
                 reservation = Reservation(self, reserved, charge)
             self._held[reservation.id] = reservation
-            self._renewing()
+            self._renewals.start()
             try:
                 if reserved is not None:
                     await self._sweep_if_due(self.now())
@@ -321,7 +322,7 @@ class Budget:
             )
         running = InFlightLease(lease)
         self._leases.add(lease)
-        self._renewing()
+        self._renewals.start()
         try:
             yield running  # a chat turn releases it with its reply (Store.add_reply)
         finally:
@@ -329,42 +330,28 @@ class Budget:
             if not running.released:
                 await asyncio.shield(self.ledger.release_in_flight(lease))
 
-    def _renewing(self) -> None:
-        """Make sure the renewal loop runs (it ends by itself when nothing is held)."""
-        if self._renewer is None:
-            self._renewer = asyncio.create_task(self._renew(), name="renewals")
-
     async def _renew(self) -> None:
-        """One loop per process renews every held reservation and lease, every third of the TTL, one
-        statement each, until none is held (rather than a task per call)."""
+        """Renew every held reservation and lease, one statement each (a round of `RenewalLoop`, every third of
+        the TTL, rather than a task per call)."""
+        expires_at = self.now() + self._ttl
         try:
-            while True:
-                await self._sleep(self.renew_every)
-                if not self._held and not self._leases:
-                    return  # no await between this test and `_renewer = None`: a new hold starts a new loop
-                expires_at = self.now() + self._ttl
-                try:
-                    if self._leases:
-                        await self.ledger.renew_in_flight(list(self._leases), expires_at)
-                    if self._held:
-                        asked = list(self._held)
-                        kept = set(await self.ledger.renew(asked, expires_at))
-                        for lost in asked:
-                            reservation = self._held.get(lost)
-                            if lost not in kept and reservation is not None and not reservation.settled:
-                                del self._held[lost]
-                                log.warning("reservation %d was lost while its call ran (this process stalled "
-                                            "past the TTL)", lost)  # fmt: skip
-                except StoreFailed as exc:  # the database is busy or failing: try again at the next turn
-                    log.warning("could not renew held reservations and in-flight leases: %s", exc)
-        finally:
-            self._renewer = None
+            if self._leases:
+                await self.ledger.renew_in_flight(list(self._leases), expires_at)
+            if self._held:
+                asked = list(self._held)
+                kept = set(await self.ledger.renew(asked, expires_at))
+                for lost in asked:
+                    reservation = self._held.get(lost)
+                    if lost not in kept and reservation is not None and not reservation.settled:
+                        del self._held[lost]
+                        log.warning("reservation %d was lost while its call ran (this process stalled past the TTL)",
+                                    lost)  # fmt: skip
+        except StoreFailed as exc:  # the database is busy or failing: try again at the next round
+            log.warning("could not renew held reservations and in-flight leases: %s", exc)
 
     async def close(self) -> None:
         """Stop the renewal loop (at shutdown, once every call has ended)."""
-        if self._renewer is not None:
-            self._renewer.cancel()
-            await asyncio.gather(self._renewer, return_exceptions=True)
+        await self._renewals.close()
 
     async def check_late(self, reservation: Reservation, totals: PeriodTotals, cost_nanos: int) -> None:
         """A settle whose hold had been lost went through the limits again: say so if it crossed one.

@@ -18,6 +18,7 @@ from storage.postgres.memory import PostgresMemory
 from storage.postgres.migrations import MIGRATIONS
 from storage.postgres.turn_statements import ASK, joined
 from storage.records import ConversationKey, NewMessage, StoredMessage, TurnLease, WindowMessage
+from storage.renewal_loop import RenewalLoop
 from storage.sql.connection import Script, Serialize, Statement, conversation_lock
 from storage.sql.migrations import apply_migrations
 from storage.sql.store import SQLStore, add_images, message_params, stored_message
@@ -56,7 +57,7 @@ class PostgresStore(SQLStore):
         super().__init__(db, PostgresMemory(db), PostgresLedger(db))
         self._lease_seconds = lease_seconds
         self._leases: dict[str, str] = {}  # the turn leases this process holds (token: name), renewed by one loop
-        self._renewer: asyncio.Task[None] | None = None
+        self._renewals = RenewalLoop("turn leases", lease_seconds / 3, lambda: bool(self._leases), self._keep_leases)
 
     @classmethod
     async def open(
@@ -105,8 +106,7 @@ class PostgresStore(SQLStore):
             await asyncio.sleep(wait)
             wait = min(wait * 2, 0.25)
         self._leases[token] = name
-        if self._renewer is None:
-            self._renewer = asyncio.create_task(self._keep_leases(), name="turn leases")
+        self._renewals.start()
         lease = TurnLease(name, token)
         try:
             yield lease
@@ -146,26 +146,17 @@ class PostgresStore(SQLStore):
         return bool(await self._db.fetchval(_TAKE_LEASE, name, token, self._lease_seconds))
 
     async def _keep_leases(self) -> None:
-        """Renew every held lease, every third of `lease_seconds`, until none is held (so two renewals can fail
-        in a row before one lapses)."""
+        """Renew every held lease in one statement: a round of `RenewalLoop`, every third of `lease_seconds`, so
+        two rounds can fail in a row before one lapses."""
+        tokens, names = list(self._leases), list(self._leases.values())
         try:
-            while True:
-                await asyncio.sleep(self._lease_seconds / 3)
-                if not self._leases:
-                    return  # no await between this test and `_renewer = None`: a new lease starts a new loop
-                tokens, names = list(self._leases), list(self._leases.values())
-                try:
-                    await self._db.execute(_KEEP_LEASES, names, tokens, self._lease_seconds)
-                except (StoreFailed, asyncpg.PostgresError):
-                    log.warning("could not renew %d turn lease(s); retrying", len(names), exc_info=True)
-        finally:
-            self._renewer = None
+            await self._db.execute(_KEEP_LEASES, names, tokens, self._lease_seconds)
+        except (StoreFailed, asyncpg.PostgresError):
+            log.warning("could not renew %d turn lease(s); retrying", len(names), exc_info=True)
 
     async def close(self) -> None:
         """Stop renewing turn leases (at shutdown, once every turn has ended), then close the pool."""
-        if self._renewer is not None:
-            self._renewer.cancel()
-            await asyncio.gather(self._renewer, return_exceptions=True)
+        await self._renewals.close()
         await super().close()
 
     async def _drop_lease(self, name: str, token: str) -> None:
