@@ -10,6 +10,40 @@ from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
 from storage.sql.tool_servers import CREATE_CHANNEL_TOOL_SERVERS, CREATE_TOOL_CALLS
 
+
+def _totals_function(team_shard: str | None) -> str:
+    """The ledger's trigger function (its units: cost, images, audio, searches): every insert or change of a row
+    adds its difference to the user's day and the team's month in usage_totals. `team_shard`: the SQL of the
+    team row's shard (ledger_team_totals_spread), None before usage_totals had one."""
+    shard_column, user_shard, team_row_shard = (
+        ("", "", "") if team_shard is None else (", shard", "0, ", f"{team_shard}, ")
+    )
+    return f"""
+        CREATE OR REPLACE FUNCTION usage_ledger_totals() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            d_cost BIGINT := NEW.cost_nanos; d_images BIGINT := NEW.images; d_audio BIGINT := NEW.audio_ms;
+            d_searches BIGINT := NEW.searches;
+        BEGIN
+            IF TG_OP = 'UPDATE' THEN
+                d_cost := NEW.cost_nanos - OLD.cost_nanos;
+                d_images := NEW.images - OLD.images;
+                d_audio := NEW.audio_ms - OLD.audio_ms;
+                d_searches := NEW.searches - OLD.searches;
+            END IF;
+            INSERT INTO usage_totals AS t
+                (team_id, scope, subject, period{shard_column}, cost_nanos, images, audio_ms, searches)
+            VALUES (NEW.team_id, 'user', NEW.user_id, NEW.user_day, {user_shard}d_cost, d_images, d_audio, d_searches),
+                   (NEW.team_id, 'team', '', NEW.team_month, {team_row_shard}d_cost, d_images, d_audio, d_searches)
+            ON CONFLICT (team_id, scope, subject, period{shard_column}) DO UPDATE SET
+                cost_nanos = t.cost_nanos + excluded.cost_nanos,
+                images = t.images + excluded.images,
+                audio_ms = t.audio_ms + excluded.audio_ms,
+                searches = t.searches + excluded.searches;
+            RETURN NEW;
+        END $$;
+        """
+
+
 MIGRATIONS: list[Migration] = [
     Migration(
         "m001_conversations",
@@ -288,27 +322,9 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE quota_limits DROP CONSTRAINT quota_limits_metric_check,
             ADD CONSTRAINT quota_limits_metric_check
             CHECK (metric IN ('daily_usd', 'monthly_usd', 'daily_images', 'daily_audio', 'daily_searches'));
-        CREATE OR REPLACE FUNCTION usage_ledger_totals() RETURNS trigger LANGUAGE plpgsql AS $$
-        DECLARE
-            d_cost BIGINT := NEW.cost_nanos; d_images BIGINT := NEW.images; d_audio BIGINT := NEW.audio_ms;
-            d_searches BIGINT := NEW.searches;
-        BEGIN
-            IF TG_OP = 'UPDATE' THEN
-                d_cost := NEW.cost_nanos - OLD.cost_nanos;
-                d_images := NEW.images - OLD.images;
-                d_audio := NEW.audio_ms - OLD.audio_ms;
-                d_searches := NEW.searches - OLD.searches;
-            END IF;
-            INSERT INTO usage_totals AS t (team_id, scope, subject, period, cost_nanos, images, audio_ms, searches)
-            VALUES (NEW.team_id, 'user', NEW.user_id, NEW.user_day, d_cost, d_images, d_audio, d_searches),
-                   (NEW.team_id, 'team', '', NEW.team_month, d_cost, d_images, d_audio, d_searches)
-            ON CONFLICT (team_id, scope, subject, period) DO UPDATE SET
-                cost_nanos = t.cost_nanos + excluded.cost_nanos,
-                images = t.images + excluded.images,
-                audio_ms = t.audio_ms + excluded.audio_ms,
-                searches = t.searches + excluded.searches;
-            RETURN NEW;
-        END $$;
+        """
+        + _totals_function(None)
+        + """
         DROP TRIGGER usage_ledger_update ON usage_ledger;
         CREATE TRIGGER usage_ledger_update AFTER UPDATE OF cost_nanos, images, audio_ms, searches ON usage_ledger
             FOR EACH ROW EXECUTE FUNCTION usage_ledger_totals();
@@ -360,28 +376,7 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE usage_totals ADD COLUMN shard SMALLINT NOT NULL DEFAULT 0;
         ALTER TABLE usage_totals DROP CONSTRAINT usage_totals_pkey,
             ADD PRIMARY KEY (team_id, scope, subject, period, shard);
-        CREATE OR REPLACE FUNCTION usage_ledger_totals() RETURNS trigger LANGUAGE plpgsql AS $$
-        DECLARE
-            d_cost BIGINT := NEW.cost_nanos; d_images BIGINT := NEW.images; d_audio BIGINT := NEW.audio_ms;
-            d_searches BIGINT := NEW.searches;
-        BEGIN
-            IF TG_OP = 'UPDATE' THEN
-                d_cost := NEW.cost_nanos - OLD.cost_nanos;
-                d_images := NEW.images - OLD.images;
-                d_audio := NEW.audio_ms - OLD.audio_ms;
-                d_searches := NEW.searches - OLD.searches;
-            END IF;
-            INSERT INTO usage_totals AS t
-                (team_id, scope, subject, period, shard, cost_nanos, images, audio_ms, searches)
-            VALUES (NEW.team_id, 'user', NEW.user_id, NEW.user_day, 0, d_cost, d_images, d_audio, d_searches),
-                   (NEW.team_id, 'team', '', NEW.team_month, NEW.id % 16, d_cost, d_images, d_audio, d_searches)
-            ON CONFLICT (team_id, scope, subject, period, shard) DO UPDATE SET
-                cost_nanos = t.cost_nanos + excluded.cost_nanos,
-                images = t.images + excluded.images,
-                audio_ms = t.audio_ms + excluded.audio_ms,
-                searches = t.searches + excluded.searches;
-            RETURN NEW;
-        END $$;
-        """,
+        """
+        + _totals_function("NEW.id % 16"),
     ),
 ]

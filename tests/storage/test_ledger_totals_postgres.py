@@ -4,7 +4,6 @@ to the nano across the rows, and that totals written before the spread keep coun
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from storage.ledger_records import Charge, Units
 from storage.postgres.database import PostgresDatabase
 from storage.postgres.migrations import MIGRATIONS
 from storage.sql.migrations import apply_migrations
+from tests.harness.spending import spend_at_once
 from tests.harness.store_contract import NOW
 from tests.harness.stores import fresh_database, opened
 
@@ -50,22 +50,8 @@ async def test_a_team_s_month_is_spread_over_rows_whose_sum_is_its_ledger_s_and_
     settings = load_settings(env_file=None, quota_team_monthly_usd="0.50")
     async with opened(url) as a, opened(url) as b:
         budgets = [Budget(s.ledger, settings, lambda: NOW) for s in (a, b)]
-        outcomes: list[str] = []
-
-        async def call(i: int) -> None:
-            try:
-                async with budgets[i % 2].metered(charge(f"u{i % 5}"), Units(), usd_to_nanos("0.0041")) as bill:
-                    await asyncio.sleep(0)
-                    if i % 7 == 0:
-                        raise RuntimeError("model failed")  # released: its row's share goes back to 0
-                    await bill.settle(Units(input_tokens=3), usd_to_nanos("0.0033"))
-                outcomes.append("settled")
-            except QuotaExceeded:
-                outcomes.append("refused")
-            except RuntimeError:
-                outcomes.append("failed")
-
-        await asyncio.gather(*(call(i) for i in range(300)))
+        outcomes = await spend_at_once(budgets, 300, reserve=usd_to_nanos("0.0041"), cost=usd_to_nanos("0.0033"),
+                                       fail_every=7, users=5, refusal="monthly budget")  # fmt: skip
         ledger = await a.ledger.ledger_rows("T1")
         totals = await b.ledger.totals("T1", "u1", DAY, MONTH)
     spent = sum(cost for *_, cost, _ in ledger)

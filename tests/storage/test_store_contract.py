@@ -27,6 +27,7 @@ from storage.ledger_records import (
 )
 from storage.memory_records import MessageVector, VectorScope
 from storage.prompt_records import PromptRun
+from tests.harness.spending import spend_at_once
 from tests.harness.store_contract import NOW
 from tests.harness.stores import fresh_database, opened
 
@@ -122,23 +123,8 @@ async def test_500_concurrent_reservations_from_two_processes_never_overspend(ur
     settings = load_settings(env_file=None, quota_team_monthly_usd="1.00")
     async with opened(url) as a, opened(url) as b:
         budgets = [Budget(s.ledger, settings, lambda: NOW) for s in (a, b)]
-        outcomes: list[str] = []
-
-        async def call(i: int) -> None:
-            try:
-                charge = Charge("slack", "T1", f"u{i % 7}", "C1", "chat", "gpt-4.1-mini")
-                async with budgets[i % 2].metered(charge, Units(), usd_to_nanos("0.0037")) as bill:
-                    if i % 5 == 0:
-                        raise RuntimeError("model failed")
-                    await bill.settle(Units(input_tokens=1), usd_to_nanos("0.0031"))
-                outcomes.append("settled")
-            except QuotaExceeded as refused:
-                assert "monthly budget" in refused.message
-                outcomes.append("refused")
-            except RuntimeError:
-                outcomes.append("failed")
-
-        await asyncio.gather(*(call(i) for i in range(500)))
+        outcomes = await spend_at_once(budgets, 500, reserve=usd_to_nanos("0.0037"), cost=usd_to_nanos("0.0031"),
+                                       fail_every=5, users=7, refusal="monthly budget")  # fmt: skip
         rows = await a.ledger.ledger_rows("T1")
         totals = await a.ledger.totals("T1", "u1", "2026-11-24", "2026-11")
     spent = sum(cost for _, _, cost, _ in rows)
