@@ -32,3 +32,21 @@ async def spend_at_once(
         return "settled"
 
     return list(await asyncio.gather(*(call(i) for i in range(calls))))
+
+
+async def team_month_rows(url: str, team_id: str, month: str) -> list[int]:
+    """The cost of each usage_totals row of a team's month, read straight from the database at `url` (SQLite keeps
+    one; PostgreSQL spreads it over up to 16)."""
+    query = "SELECT cost_nanos FROM usage_totals WHERE team_id = $1 AND scope = 'team' AND period = $2"
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+            return [int(r[0]) for r in db.execute(query.replace("$1", "?").replace("$2", "?"), (team_id, month))]
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        return [int(r[0]) for r in await connection.fetch(query, team_id, month)]
+    finally:
+        await connection.close()

@@ -1,6 +1,6 @@
 """PostgreSQL spreads a team's month total over several usage_totals rows, so one team's concurrent calls do not
-queue on one row's lock; every reader sums them. These tests hold that the sums stay exact, that limits still hold
-to the nano across the rows, and that totals written before the spread keep counting."""
+queue on one row's lock; every reader sums them (the spread under concurrency: tests/storage/test_store_contract.py).
+Totals written before the spread keep counting, and limits hold to the nano across the rows."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ import asyncpg
 import pytest
 
 from bot.billing.budget import Budget, QuotaExceeded
-from bot.billing.money import usd_to_nanos
 from bot.settings import load_settings
 from storage.ledger_records import Charge, Units
 from storage.postgres.database import PostgresDatabase
 from storage.postgres.migrations import MIGRATIONS
 from storage.sql.migrations import apply_migrations
-from tests.harness.spending import spend_at_once
+from tests.harness.spending import team_month_rows
 from tests.harness.store_contract import NOW
 from tests.harness.stores import fresh_database, opened
 
@@ -32,34 +31,6 @@ async def url(tmp_path: Path) -> AsyncIterator[str]:
 
 def charge(user: str) -> Charge:
     return Charge("slack", "T1", user, "C1", "chat", "gpt-4.1-mini")
-
-
-async def team_rows(url: str) -> list[int]:
-    """The team month's usage_totals rows, their cost each."""
-    connection = await asyncpg.connect(url)
-    try:
-        rows = await connection.fetch(
-            "SELECT cost_nanos FROM usage_totals WHERE team_id = 'T1' AND scope = 'team' AND period = $1", MONTH
-        )
-    finally:
-        await connection.close()
-    return [int(r[0]) for r in rows]
-
-
-async def test_a_team_s_month_is_spread_over_rows_whose_sum_is_its_ledger_s_and_its_limit_holds(url: str) -> None:
-    settings = load_settings(env_file=None, quota_team_monthly_usd="0.50")
-    async with opened(url) as a, opened(url) as b:
-        budgets = [Budget(s.ledger, settings, lambda: NOW) for s in (a, b)]
-        outcomes = await spend_at_once(budgets, 300, reserve=usd_to_nanos("0.0041"), cost=usd_to_nanos("0.0033"),
-                                       fail_every=7, users=5, refusal="monthly budget")  # fmt: skip
-        ledger = await a.ledger.ledger_rows("T1")
-        totals = await b.ledger.totals("T1", "u1", DAY, MONTH)
-    spent = sum(cost for *_, cost, _ in ledger)
-    rows = await team_rows(url)
-    assert outcomes.count("refused") > 0 and outcomes.count("failed") > 0
-    assert spent <= usd_to_nanos("0.50") and spent == outcomes.count("settled") * usd_to_nanos("0.0033")
-    assert 1 < len(rows) <= 16  # spread, over at most 16 rows
-    assert sum(rows) == totals.team_month_nanos == spent
 
 
 async def test_totals_kept_before_the_spread_keep_counting_to_the_nano(url: str) -> None:
@@ -80,7 +51,7 @@ async def test_totals_kept_before_the_spread_keep_counting_to_the_nano(url: str)
             )
     finally:
         await db.close()
-    assert await team_rows(url) == [600]
+    assert await team_month_rows(url, "T1", MONTH) == [600]
 
     # The team's limit leaves exactly 1,000 nanos: two calls of 500 fit, one nano more does not.
     settings = load_settings(env_file=None, quota_team_monthly_usd="0.0000016")
@@ -95,5 +66,5 @@ async def test_totals_kept_before_the_spread_keep_counting_to_the_nano(url: str)
                 pass
         totals = await store.ledger.totals("T1", "u1", DAY, MONTH)
     assert (totals.team_month_nanos, totals.user_day_nanos) == (1_600, 800)
-    rows = await team_rows(url)
+    rows = await team_month_rows(url, "T1", MONTH)
     assert sum(rows) == 1_600 and 600 in rows  # the old row kept its sum; the new calls went beside it
