@@ -5,6 +5,7 @@ several bot processes starting together migrate exactly once.
 
 from __future__ import annotations
 
+from storage.postgres.turn_statements import TOTAL_OF_MESSAGES
 from storage.sql.assistant_threads import CREATE_ASSISTANT_THREADS
 from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
@@ -348,5 +349,13 @@ MIGRATIONS: list[Migration] = [
         # See digests_unposted_text in storage/sqlite/migrations.py.
         "digests_unposted_text",
         "ALTER TABLE channel_digests ADD COLUMN unposted_text TEXT;",
+    ),
+    Migration(
+        # Each conversation's running token total, where its last message ends: a message's insert moves it on
+        # and takes its own running total from it in one statement, exact without a lock taken before
+        # (storage/postgres/turn_statements.py). Set here from the messages already stored.
+        "turn_cost_conversation_totals",
+        "ALTER TABLE conversations ADD COLUMN tokens_total BIGINT NOT NULL DEFAULT 0 CHECK (tokens_total >= 0);",
+        f"UPDATE conversations SET tokens_total = {TOTAL_OF_MESSAGES};",
     ),
 ]

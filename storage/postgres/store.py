@@ -16,9 +16,9 @@ from storage.postgres.database import PostgresDatabase
 from storage.postgres.ledger import PostgresLedger
 from storage.postgres.memory import PostgresMemory
 from storage.postgres.migrations import MIGRATIONS
-from storage.postgres.turn_statements import ASK, joined
+from storage.postgres.turn_statements import ASK, LOCK_CONVERSATIONS, MESSAGE_INSERT, RECOUNT, joined
 from storage.records import ConversationKey, NewMessage, StoredMessage, TurnLease, WindowMessage
-from storage.sql.connection import Script, Serialize, Statement, conversation_lock
+from storage.sql.connection import Connection, Script, Serialize, Statement, conversation_lock
 from storage.sql.migrations import apply_migrations
 from storage.sql.store import SQLStore, add_images, message_params, stored_message
 
@@ -45,6 +45,8 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 class PostgresStore(SQLStore):
     """A Store on PostgreSQL through a connection pool."""
+
+    MESSAGE_INSERT = MESSAGE_INSERT  # moves the conversation's running total on (storage/postgres/turn_statements.py)
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         db = PostgresDatabase(pool)
@@ -118,6 +120,15 @@ class PostgresStore(SQLStore):
         async with self._db.transaction(conversation_lock(conversation_id)) as tx:
             [(settled, reply_id)] = await tx.fetch(sql, *args)
         return settled is not None, int(reply_id)
+
+    async def _lock_totals(self, tx: Connection, conversations: str, *params: object) -> list[int]:
+        """The conversations named, their rows locked in id order: RECOUNT, later in `tx`, sees all their messages."""
+        return [int(row[0]) for row in await tx.fetch(LOCK_CONVERSATIONS.format(conversations), *params)]
+
+    async def _recount(self, tx: Connection, conversation_ids: list[int]) -> None:
+        """The conversations' running totals set again from their messages (`tx` holds their rows)."""
+        if conversation_ids:
+            await tx.execute(RECOUNT, conversation_ids)
 
     def lease_release(self, lease: TurnLease) -> list[Statement]:
         """Drop the turn's lease row in the transaction that stores its reply."""

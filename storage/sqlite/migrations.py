@@ -509,4 +509,8 @@ MIGRATIONS: list[Migration] = [
         # dropped by /forget in the team or a deletion or edit in the channel (the retry then summarizes again).
         "ALTER TABLE channel_digests ADD COLUMN unposted_text TEXT",
     ),
+    # PostgreSQL's running token total per conversation, which lets a message's insert there be exact without a
+    # lock taken first. SQLite's writing statement holds the file's write lock before it reads, so each message
+    # reads its running total from the messages before it: nothing to add; the name keeps both lists alike.
+    Migration("turn_cost_conversation_totals"),
 ]
