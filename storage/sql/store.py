@@ -76,14 +76,19 @@ def last_end(conversation: str) -> str:
     )
 
 
+def message_insert(tokens_before: str, source: str = "") -> str:
+    """A message stored (ADD_MESSAGE's parameters; RETURNING its id) at the running total `tokens_before`, an
+    expression over `source` (a FROM clause; none: the parameters alone)."""
+    return (
+        "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, author_id, author_name,"
+        " platform_message_id, model, prompt_tokens, completion_tokens, created_at, reply_to, images)"
+        f" SELECT $1, $2, $3, $4, {tokens_before}, $5, $6, $7, $8, $9, $10, $11, $12, $13{source} RETURNING id"
+    )
+
+
 # tokens_before: the running total of the conversation's tokens, fixed at insert (see `window`). PostgreSQL reads
 # it from the conversation's row instead (storage/postgres/turn_statements.py).
-ADD_MESSAGE = (
-    "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, author_id, author_name,"
-    " platform_message_id, model, prompt_tokens, completion_tokens, created_at, reply_to, images)"
-    f" VALUES ($1, $2, $3, $4, COALESCE({last_end('$1')}, 0),"
-    " $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
-)
+ADD_MESSAGE = message_insert(f"COALESCE({last_end('$1')}, 0)")
 ADD_IMAGE = (
     "INSERT INTO message_images (message_id, position, name, media_type, data, width, height, detail, tokens)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -193,7 +198,8 @@ TEAMS = (
 class SQLStore:
     """A Store on a Database. Safe for many coroutines; several processes may share the database."""
 
-    # How a message is stored (ADD_MESSAGE's parameters; RETURNING its id): PostgreSQL's keeps a running total.
+    # How a message is stored (ADD_MESSAGE's parameters; RETURNING its id), exact on its own: SQLite's statement takes
+    # the write lock before it reads the messages before it; PostgreSQL's moves the conversation's running total.
     MESSAGE_INSERT: ClassVar[str] = ADD_MESSAGE
 
     def __init__(self, db: Database, memory: SQLMemory, ledger: SQLLedger) -> None:
@@ -316,12 +322,12 @@ class SQLStore:
         return await self._db.fetchrow(END_CONVERSATION, now.isoformat(), *_key_params(key)) is not None
 
     async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
-        """Append one complete message (with its usage, for a model reply), serialized on the conversation
-        so its running token total stays exact across processes."""
+        """Append one complete message (with its usage, for a model reply). Its running token total stays exact across
+        processes: one writing statement reads and moves it (see MESSAGE_INSERT)."""
         return await self._db.run(self._add_message(conversation_id, message))
 
     def _add_message(self, conversation_id: int, message: NewMessage) -> Script[StoredMessage]:
-        """One message, its images with it (in its transaction)."""
+        """One message; with images, in one transaction with them, holding the conversation's lock."""
         if message.images:
             yield Serialize(conversation_lock(conversation_id))
         [[new_id]] = yield (self.MESSAGE_INSERT, message_params(conversation_id, message))
@@ -347,17 +353,17 @@ class SQLStore:
             release += self._ledger.in_flight_release(running.id)
         settle = (SETTLE, settle_params(settlement))
         reply = (self.MESSAGE_INSERT, message_params(conversation_id, message))
-        settled, reply_id = await self._close_turn(conversation_id, [settle, reply, *release])
+        reply_id, settled = await self._close_turn([reply, settle, *release])
         for released in (lease, running):
             if released is not None:
                 released.released = True
         return stored_message(reply_id, conversation_id, message), settled
 
-    async def _close_turn(self, conversation_id: int, statements: list[Statement]) -> tuple[bool, int]:
-        """add_reply's statements (SETTLE, MESSAGE_INSERT, then the releases) as one transaction holding the
-        conversation's lock: whether SETTLE found its hold, and the reply's id."""
-        settled, added, *_ = await self._db.batch(statements, conversation_lock(conversation_id))
-        return bool(settled), int(added[0][0])
+    async def _close_turn(self, statements: list[Statement]) -> tuple[int, bool]:
+        """add_reply's statements (MESSAGE_INSERT, SETTLE, then the releases) as one transaction: the reply's id, and
+        whether SETTLE found its hold."""
+        added, settled, *_ = await self._db.batch(statements)
+        return int(added[0][0]), bool(settled)
 
     def lease_release(self, lease: TurnLease) -> list[Statement]:
         """The statements that release a turn lease (a store without leases has none)."""

@@ -273,3 +273,24 @@ async def test_an_upgrade_sets_each_conversations_running_total_from_the_message
         for channel, end in (("C1", 35), ("C2", 0), ("C3", 57)):
             conversation = await store.active_conversation(ConversationKey("slack", "T1", channel, ""), NOW)
             assert await next_starts_at(store, conversation.id) == end, channel
+
+
+async def test_forgetting_a_person_while_another_process_stores_a_reply_charged_to_them_keeps_the_totals(
+    url: str,
+) -> None:
+    async with opened(url) as first, opened(url) as second:
+        conversation = await first.active_conversation(KEY, NOW)
+
+        async def answer(question_id: int, i: int) -> None:
+            async with budget(second).metered(CHARGE, Units(), 100) as bill:  # charged to u1
+                settlement = Settlement(bill.id, Units(output_tokens=i), 10 + i, NOW)
+                _, bill.settled = await second.add_reply(conversation.id, reply(f"r{i}", 5, question_id), settlement)
+
+        # /forget locks the conversation and sets its total again while the reply moves it on; both touch u1's totals.
+        for i in range(30):
+            await first.add_message(conversation.id, user(f"u1 says {i}", 3))
+            question = await first.add_message(conversation.id, user(f"u2 asks {i}", 10, author="u2"))
+            await asyncio.gather(answer(question.id, i), first.forget_user("T1", "u1", f"forgotten-{i}"))
+        await assert_totals_kept(url)
+        assert [m.content for m in await history(first, conversation.id)][-2:] == ["u2 asks 29", "r29"]
+        assert {state for *_, state in await first.ledger.ledger_rows("T1")} == {"settled"}
