@@ -251,6 +251,7 @@ async def test_a_reply_that_fails_to_store_in_its_conversation_leaves_the_runnin
             with pytest.raises(Exception, match=r"(?i)check"):  # a negative size: the insert fails its check
                 await store.add_reply(conversation.id, NewMessage("assistant", "x", -1, NOW), settlement, lease)
             assert [(cost, state) for *_, cost, state in await store.ledger.ledger_rows("T1")] == [(100, "reserved")]
+            assert lease is None or not lease.released
             bill.note_spent(Units(output_tokens=3), 60)
         await assert_totals_kept(url)
         assert await next_starts_at(store, conversation.id) == 12
