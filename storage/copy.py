@@ -1,7 +1,8 @@
 """Copy a SQLite database into an empty PostgreSQL one, ids kept, then check every count.
 
 usage_totals is not copied: the ledger's insert trigger rebuilds it from the copied rows, and the
-check compares the rebuilt totals with the source's.
+check compares the rebuilt totals with the source's. Likewise each conversation's running token total, which only
+PostgreSQL keeps: set from the copied messages, and checked against where the source's conversations end.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncpg
 from storage.base import CopyMismatch, StoreUnavailable
 from storage.factory import sqlite_path
 from storage.postgres import PostgresStore
+from storage.postgres.turn_statements import TOTAL_OF_MESSAGES
 from storage.sqlite import SQLiteStore
 
 # Parents before children, so foreign keys hold at every step.
@@ -61,6 +63,7 @@ async def copy_sqlite_to_postgres(source_url: str, target_url: str) -> dict[str,
                             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(max(id), 0) + 1, false)"
                             f" FROM {table}"
                         )
+                await target.execute(f"UPDATE conversations SET tokens_total = {TOTAL_OF_MESSAGES}")
                 await _verify(source, target, copied)
         finally:
             await target.close()
@@ -112,3 +115,8 @@ async def _verify(source: aiosqlite.Connection, target: asyncpg.Connection, copi
     if before != after:
         raise CopyMismatch("usage totals rebuilt on the target differ from the source's")
     copied["usage_totals (checked)"] = len(after)
+    ends = sorted(tuple(r) for r in await source.execute_fetchall(f"SELECT id, {TOTAL_OF_MESSAGES} FROM conversations"))
+    totals = sorted(tuple(r) for r in await target.fetch("SELECT id, tokens_total FROM conversations"))
+    if ends != totals:
+        raise CopyMismatch("conversations' token totals on the target differ from where the source's conversations end")
+    copied["conversation token totals (checked)"] = len(totals)

@@ -5,6 +5,7 @@ several bot processes starting together migrate exactly once.
 
 from __future__ import annotations
 
+from storage.postgres.turn_statements import TOTAL_OF_MESSAGES
 from storage.sql.assistant_threads import CREATE_ASSISTANT_THREADS
 from storage.sql.migrations import PREVIOUS_MESSAGE as _PREVIOUS
 from storage.sql.migrations import Migration
@@ -366,11 +367,11 @@ MIGRATIONS: list[Migration] = [
         "ALTER TABLE channel_digests ADD COLUMN unposted_text TEXT;",
     ),
     Migration(
-        # A team's month total was one row that
-        # every reservation and settlement of the team updated (the ledger's trigger), so concurrent calls queued
-        # on its row lock, each holding it until its commit. The team's total is now spread over 16 rows (the
-        # ledger row's id modulo 16; a row's settlement lands on its reservation's row), summed when read. A
-        # user's total stays one row (shard 0): one user's calls rarely run at once. Existing totals keep shard 0.
+        # A team's month total was one row that every reservation and settlement of the team updated (the
+        # ledger's trigger), so concurrent calls queued on its row lock, each holding it until its commit. The
+        # team's total is now spread over 16 rows (the ledger row's id modulo 16; a row's settlement lands on its
+        # reservation's row), summed when read. A user's total stays one row (shard 0): one user's calls rarely
+        # run at once. Existing totals keep shard 0.
         "ledger_team_totals_spread",
         """
         ALTER TABLE usage_totals ADD COLUMN shard SMALLINT NOT NULL DEFAULT 0;
@@ -378,5 +379,13 @@ MIGRATIONS: list[Migration] = [
             ADD PRIMARY KEY (team_id, scope, subject, period, shard);
         """
         + _totals_function("NEW.id % 16"),
+    ),
+    Migration(
+        # Each conversation's running token total, where its last message ends: a message's insert moves it on
+        # and takes its own running total from it in one statement, exact without a lock taken before
+        # (storage/postgres/turn_statements.py). Set here from the messages already stored.
+        "turn_cost_conversation_totals",
+        "ALTER TABLE conversations ADD COLUMN tokens_total BIGINT NOT NULL DEFAULT 0 CHECK (tokens_total >= 0);",
+        f"UPDATE conversations SET tokens_total = {TOTAL_OF_MESSAGES};",
     ),
 ]

@@ -16,12 +16,12 @@ from storage.postgres.database import PostgresDatabase
 from storage.postgres.ledger import PostgresLedger
 from storage.postgres.memory import PostgresMemory
 from storage.postgres.migrations import MIGRATIONS
-from storage.postgres.turn_statements import ASK, joined
+from storage.postgres.turn_statements import LOCK_CONVERSATIONS, MESSAGE_INSERT, RECOUNT, WINDOW_TO, joined
 from storage.records import ConversationKey, NewMessage, StoredMessage, TurnLease, WindowMessage
 from storage.renewal_loop import RenewalLoop
-from storage.sql.connection import Script, Serialize, Statement, conversation_lock
+from storage.sql.connection import Connection, Script, Statement
 from storage.sql.migrations import apply_migrations
-from storage.sql.store import SQLStore, add_images, message_params, stored_message
+from storage.sql.store import SQLStore
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 class PostgresStore(SQLStore):
     """A Store on PostgreSQL through a connection pool."""
+
+    MESSAGE_INSERT = MESSAGE_INSERT  # moves the conversation's running total on (storage/postgres/turn_statements.py)
 
     def __init__(self, pool: asyncpg.Pool, *, lease_seconds: float = TURN_LEASE_SECONDS) -> None:
         db = PostgresDatabase(pool)
@@ -118,25 +120,31 @@ class PostgresStore(SQLStore):
     def _ask(
         self, conversation_id: int, message: NewMessage, window_tokens: int
     ) -> Script[tuple[StoredMessage, list[WindowMessage]]]:
-        """The question stored and its window read by one statement (ASK), holding the conversation's lock:
-        three round trips (BEGIN with the lock, ASK, COMMIT) where the insert and the window read took four."""
+        """The question stored by one statement that moves the conversation's running total on, then the window that
+        ends at it: two round trips. The window has a statement of its own: the insert's snapshot, taken before it
+        waited for the conversation's row, may miss a message that the writer it waited for committed."""
+        stored = yield from self._add_message(conversation_id, message)
         if window_tokens <= 0:
-            return (yield from super()._ask(conversation_id, message, window_tokens))
-        yield Serialize(conversation_lock(conversation_id))
-        rows = yield (ASK, (*message_params(conversation_id, message), window_tokens))
-        asked = int(rows[0][0])
-        yield from add_images(asked, message)
-        yield Serialize(None)
-        window = [WindowMessage._make(row[1:]) for row in rows if row[1] is not None]
-        return stored_message(asked, conversation_id, message), window
+            return stored, []
+        return stored, list(map(WindowMessage._make, (yield (WINDOW_TO, (stored.id, window_tokens)))))
 
-    async def _close_turn(self, conversation_id: int, statements: list[Statement]) -> tuple[bool, int]:
-        """The reply's statements joined into one, after the BEGIN that takes the conversation's lock: three
-        round trips (BEGIN with the lock, the statement, COMMIT) where one per statement took up to six."""
+    async def _close_turn(self, statements: list[Statement]) -> tuple[int, bool]:
+        """The reply's statements joined into one, on its own: one round trip, one commit. Its insert moves the
+        conversation's running total on itself, so no lock is taken before it, and the team's usage totals that its
+        settlement updates are held for that statement only. Its parts run in the order they are read: the reply
+        first, so the conversation's row is taken before the usage totals, in the order /forget takes them."""
         sql, args = joined(statements, returning=2)
-        async with self._db.transaction(conversation_lock(conversation_id)) as tx:
-            [(settled, reply_id)] = await tx.fetch(sql, *args)
-        return settled is not None, int(reply_id)
+        [(reply_id, settled)] = await self._db.fetch(sql, *args)
+        return int(reply_id), settled is not None
+
+    async def _lock_totals(self, tx: Connection, conversations: str, *params: object) -> list[int]:
+        """The conversations named, their rows locked in id order: RECOUNT, later in `tx`, sees all their messages."""
+        return [int(row[0]) for row in await tx.fetch(LOCK_CONVERSATIONS.format(conversations), *params)]
+
+    async def _recount(self, tx: Connection, conversation_ids: list[int]) -> None:
+        """The conversations' running totals set again from their messages (`tx` holds their rows)."""
+        if conversation_ids:
+            await tx.execute(RECOUNT, conversation_ids)
 
     def lease_release(self, lease: TurnLease) -> list[Statement]:
         """Drop the turn's lease row in the transaction that stores its reply."""

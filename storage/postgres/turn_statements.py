@@ -1,12 +1,18 @@
-"""A chat turn's writes in fewer round trips on PostgreSQL: the statements of storage/sql/store.py joined into one
-by a data-modifying WITH (which SQLite lacks; its one trip to its thread runs them together already).
+"""A chat turn's writes in fewer round trips on PostgreSQL: a message stored by one statement, with no lock taken
+before it and no transaction around it, and the statements of a reply joined into one by a data-modifying WITH
+(which SQLite lacks; its one trip to its thread runs them together already).
 
-Each joined statement runs after the conversation's lock was taken by the statement before it, in the same
-transaction: under READ COMMITTED a statement's snapshot is taken when it starts, so it sees every message
-committed before the lock was granted and the running token total (tokens_before) stays exact. The parts of
-one statement share that snapshot and cannot see each other's rows, so only parts on different rows are
-joined: the reply and its settlement and releases touch four tables; the question's window reads the
-messages as they were, plus the question from what its insert returned.
+A message's running total (tokens_before) is where its conversation's total stood (`conversations.tokens_total`):
+its insert moves the total on first, by an UPDATE of the conversation's row in the same statement. An UPDATE that
+finds the row locked by another writer waits for it, then works on the row as that writer committed it (READ
+COMMITTED's re-check), so messages stored at once, from any process, take consecutive totals. Every other change to
+a conversation's messages' tokens (an edit, a deletion, /forget) sets its total again from its messages, holding
+the conversation's row: the total is always where the conversation's last message ends.
+
+The rest of such a statement reads the database as it was when the statement started, before it waited: a message
+committed by the writer it waited for is not in it. So the question's window is read by the statement after its
+insert (WINDOW_TO), and what is joined with a reply's insert touches other rows only: its settlement and the turn's
+leases.
 """
 
 from __future__ import annotations
@@ -16,20 +22,36 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from storage.sql.connection import Statement
-from storage.sql.store import ADD_MESSAGE
+from storage.sql.store import last_end, message_insert
 
-# The question stored and its window read (WINDOW's rule, once the question is in): the question's id on
-# every row, then the window's rows (none: one row of NULLs), oldest first. $14: the window's tokens.
-# ADD_MESSAGE ends with RETURNING id: the question's columns that the window reads follow it.
-ASK = f"""
-WITH asked AS ({ADD_MESSAGE}, role, content, tokens, tokens_before, images, tokens_before + tokens AS total),
-fits AS (
-    SELECT role, content, tokens, id, tokens_before, images FROM messages
-    WHERE conversation_id = $1 AND tokens_before >= (SELECT total FROM asked) - $14
-    UNION ALL SELECT role, content, tokens, id, tokens_before, images FROM asked WHERE tokens_before >= total - $14
+# A conversation's running total as its messages say: where its last message ends (0: none). Set by the migration
+# that added the column, by migrate-db after its copy, and again after an edit or a deletion (RECOUNT).
+TOTAL_OF_MESSAGES = f"COALESCE({last_end('conversations.id')}, 0)"
+RECOUNT = f"UPDATE conversations SET tokens_total = {TOTAL_OF_MESSAGES} WHERE id IN (LIST($1 AS bigint))"
+# The conversations a deletion will touch, locked before it in id order (as every writer of several takes them),
+# so RECOUNT, a later statement of the transaction, sees every message committed before: {} a query of their ids.
+LOCK_CONVERSATIONS = "SELECT id FROM conversations WHERE id IN ({}) ORDER BY id FOR UPDATE"
+
+# ADD_MESSAGE with its running total taken from the conversation's row, moved on by the message's tokens ($4)
+# first. Its values are selected from that move, so the message's id is drawn after it (ids follow the running totals,
+# which order messages of no tokens); no conversation: a total of 0, and the insert fails on its foreign key.
+_COUNTED = (
+    "counted AS (UPDATE conversations SET tokens_total = tokens_total + CAST($4 AS INTEGER) WHERE id = $1"
+    " RETURNING tokens_total - CAST($4 AS INTEGER) AS before)"
 )
-SELECT a.id, w.role, w.content, w.tokens, w.id, w.tokens_before, w.images FROM asked a LEFT JOIN fits w ON true
-ORDER BY w.tokens_before, w.id
+_INSERT_COUNTED = message_insert("COALESCE(counted.before, 0)", " FROM (VALUES (1)) AS one LEFT JOIN counted ON true")
+MESSAGE_INSERT = f"WITH {_COUNTED} {_INSERT_COUNTED}"
+# Statements that begin with a data-modifying WITH of their own, and the rest of them: joined, that WITH's part goes
+# to the top, under its own name (PostgreSQL takes a data-modifying WITH only at the top level).
+_LEADING = {MESSAGE_INSERT: (_COUNTED, _INSERT_COUNTED)}
+
+# The window that ends at the question $1 (WINDOW's rule, as if nothing came after it): $2 the window's tokens.
+WINDOW_TO = """
+SELECT m.role, m.content, m.tokens, m.id, m.tokens_before, m.images FROM messages q
+JOIN messages m ON m.conversation_id = q.conversation_id
+    AND m.tokens_before BETWEEN q.tokens_before + q.tokens - $2 AND q.tokens_before
+    AND (m.tokens_before < q.tokens_before OR m.id <= q.id)
+WHERE q.id = $1 ORDER BY m.tokens_before, m.id
 """
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -38,7 +60,8 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 def joined(statements: Sequence[Statement], returning: int) -> Statement:
     """`statements` as one: each a part of a WITH, its placeholders renumbered after the parts before it. Its one
     row: what each of the first `returning` parts returned first (a RETURNING of one column), NULL where one
-    returned nothing. Every part runs to its end whether read or not."""
+    returned nothing. Every part runs to its end whether read or not: those read first, in their order (each when
+    the row reads it), then the others."""
     shapes = tuple((sql, len(params)) for sql, params in statements)
     return _joined(shapes, returning), tuple(arg for _, params in statements for arg in params)
 
@@ -49,6 +72,9 @@ def _joined(shapes: tuple[tuple[str, int], ...], returning: int) -> str:
     parts: list[str] = []
     offset = 0
     for i, (sql, count) in enumerate(shapes):
+        leading, sql = _LEADING.get(sql, (None, sql))
+        if leading is not None:
+            parts.append(_renumbered(leading, offset))
         parts.append(f"p{i} AS ({_renumbered(sql.strip(), offset)})")
         offset += count
     read = ", ".join(f"(SELECT * FROM p{i} LIMIT 1)" for i in range(returning))

@@ -54,7 +54,8 @@ def prompt_lock(team_id: str, name: str) -> Lock:
 
 
 def conversation_lock(conversation_id: int) -> Lock:
-    """Messages of one conversation, one at a time (each adds to the running token total)."""
+    """Changes to one conversation's messages that take several statements, one at a time (an edit moving the running
+    token totals after it, a message stored with its images)."""
     return Lock("conversation", (conversation_id,))
 
 

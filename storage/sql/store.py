@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import ClassVar
 
 from storage.base import Ledger
 from storage.ledger_records import InFlightLease, Settlement
@@ -26,7 +27,7 @@ from storage.records import (
     WindowMessage,
 )
 from storage.sql.assistant_threads import FORGET_ASSISTANT_THREADS, SQLAssistantThreads
-from storage.sql.connection import Database, Row, Script, Serialize, Statement, conversation_lock
+from storage.sql.connection import Connection, Database, Row, Script, Serialize, Statement, conversation_lock
 from storage.sql.digests import DROP_UNPOSTED, FORGET_UNPOSTED, SQLDigests
 from storage.sql.ledger import SETTLE, SQLLedger, settle_params
 from storage.sql.memory import SQLMemory
@@ -64,14 +65,30 @@ END_CONVERSATION = (
     "UPDATE conversations SET ended_at = $1 WHERE platform = $2 AND team_id = $3 AND channel_id = $4"
     " AND thread_id = $5 AND ended_at IS NULL RETURNING id"
 )
-# tokens_before: the running total of the conversation's tokens, fixed at insert (see `window`).
-ADD_MESSAGE = (
-    "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, author_id, author_name,"
-    " platform_message_id, model, prompt_tokens, completion_tokens, created_at, reply_to, images)"
-    " VALUES ($1, $2, $3, $4, COALESCE((SELECT tokens_before + tokens FROM messages"
-    "   WHERE conversation_id = $1 ORDER BY tokens_before DESC, id DESC LIMIT 1), 0),"
-    " $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
-)
+
+
+def last_end(conversation: str) -> str:
+    """Where the conversation `conversation` (a parameter or a column) ends: its last message's running total
+    with its own tokens, the total the next message starts from (NULL: no message)."""
+    return (
+        f"(SELECT tokens_before + tokens FROM messages WHERE conversation_id = {conversation}"
+        " ORDER BY tokens_before DESC, id DESC LIMIT 1)"
+    )
+
+
+def message_insert(tokens_before: str, source: str = "") -> str:
+    """A message stored (ADD_MESSAGE's parameters; RETURNING its id) at the running total `tokens_before`, an
+    expression over `source` (a FROM clause; none: the parameters alone)."""
+    return (
+        "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, author_id, author_name,"
+        " platform_message_id, model, prompt_tokens, completion_tokens, created_at, reply_to, images)"
+        f" SELECT $1, $2, $3, $4, {tokens_before}, $5, $6, $7, $8, $9, $10, $11, $12, $13{source} RETURNING id"
+    )
+
+
+# tokens_before: the running total of the conversation's tokens, fixed at insert (see `window`). PostgreSQL reads
+# it from the conversation's row instead (storage/postgres/turn_statements.py).
+ADD_MESSAGE = message_insert(f"COALESCE({last_end('$1')}, 0)")
 ADD_IMAGE = (
     "INSERT INTO message_images (message_id, position, name, media_type, data, width, height, detail, tokens)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -82,10 +99,7 @@ MESSAGE_IMAGES = (
 )
 WINDOW = (
     "SELECT role, content, tokens, id, tokens_before, images FROM messages WHERE conversation_id = $1"
-    " AND tokens_before >= ("
-    "   SELECT tokens_before + tokens FROM messages WHERE conversation_id = $1"
-    "   ORDER BY tokens_before DESC, id DESC LIMIT 1) - $2"
-    " ORDER BY tokens_before, id"
+    f" AND tokens_before >= {last_end('$1')} - $2 ORDER BY tokens_before, id"
 )
 MESSAGES = (
     "SELECT id, conversation_id, role, content, tokens, created_at, author_id, author_name, model, prompt_tokens,"
@@ -97,10 +111,12 @@ CLAIM_DELIVERY = (
 FORGET_DELIVERIES = "DELETE FROM deliveries WHERE claimed_at < $1"
 
 # /forget: $1 the team, $2 the user, $3 the pseudonym.
-_MINE = (
-    "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+_MINE_FROM = (
+    " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
     " WHERE c.team_id = $1 AND m.role = 'user' AND m.author_id = $2"
 )
+_MINE = f"SELECT m.id{_MINE_FROM}"
+MY_CONVERSATIONS = f"SELECT m.conversation_id{_MINE_FROM}"  # the replies to them are in the same ones
 _RUNS = "SELECT id FROM prompt_runs WHERE team_id = $1 AND user_id = $2"
 # The replies linked to the asker's messages (never a reply inferred from message order), then the messages;
 # their vectors go with them (message_vectors cascades). Replies first: a reply cascading away with its
@@ -140,19 +156,22 @@ PSEUDONYMIZE = (
 
 
 # A person's message as the platform names it: $1 platform, $2 team ('' = any), $3 channel ('' = any), $4 its id.
-_PLATFORM_MESSAGE = (
-    "SELECT m.id FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+_PLATFORM_FROM = (
+    " FROM messages m JOIN conversations c ON c.id = m.conversation_id"
     " WHERE m.platform_message_id = $4 AND m.role = 'user' AND c.platform = $1"
     " AND ($2 = '' OR c.team_id = $2) AND ($3 = '' OR c.channel_id = $3)"
 )
+_PLATFORM_MESSAGE = f"SELECT m.id{_PLATFORM_FROM}"
+PLATFORM_CONVERSATIONS = f"SELECT m.conversation_id{_PLATFORM_FROM}"
 # Deleted on the platform: the replies to it, then the message, and their vectors leave history and memory.
 DELETE_PLATFORM_REPLIES = f"DELETE FROM messages WHERE reply_to IN ({_PLATFORM_MESSAGE}) RETURNING 1"
 DELETE_PLATFORM_MESSAGE = f"DELETE FROM messages WHERE id IN ({_PLATFORM_MESSAGE}) RETURNING 1"
 # Edited on the platform, by its author ($5): which stored messages to replace.
 EDITED_MESSAGES = (
-    "SELECT m.id, m.conversation_id, m.tokens, m.tokens_before FROM messages m"
-    f" WHERE m.id IN ({_PLATFORM_MESSAGE}) AND m.author_id = $5"
+    f"SELECT m.id, m.conversation_id FROM messages m WHERE m.id IN ({_PLATFORM_MESSAGE}) AND m.author_id = $5"
 )
+# Its size and running total, read under its conversation's lock: an edit of an earlier message may have just moved it.
+MESSAGE_SIZE = "SELECT tokens, tokens_before FROM messages WHERE id = $1"
 # The new text waits to be embedded again; the old vector goes now (a search must not find the old text).
 REPLACE_TEXT = (
     f"UPDATE messages SET content = $2, tokens = $3, embed_state = {PENDING}, embed_claimed_until = NULL WHERE id = $1"
@@ -178,6 +197,10 @@ TEAMS = (
 
 class SQLStore:
     """A Store on a Database. Safe for many coroutines; several processes may share the database."""
+
+    # How a message is stored (ADD_MESSAGE's parameters; RETURNING its id), exact on its own: SQLite's statement takes
+    # the write lock before it reads the messages before it; PostgreSQL's moves the conversation's running total.
+    MESSAGE_INSERT: ClassVar[str] = ADD_MESSAGE
 
     def __init__(self, db: Database, memory: SQLMemory, ledger: SQLLedger) -> None:
         self._db = db
@@ -276,7 +299,7 @@ class SQLStore:
         self, conversation_id: int, message: NewMessage, window_tokens: int
     ) -> Script[tuple[StoredMessage, list[WindowMessage]]]:
         """A turn's question stored, then the window of `window_tokens` it ends."""
-        stored = yield from _add_message(conversation_id, message)
+        stored = yield from self._add_message(conversation_id, message)
         return stored, (yield from _window(conversation_id, window_tokens))
 
     async def channel_settings(self, platform: str, team_id: str, channel_id: str) -> ChannelSettings:
@@ -299,9 +322,19 @@ class SQLStore:
         return await self._db.fetchrow(END_CONVERSATION, now.isoformat(), *_key_params(key)) is not None
 
     async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
-        """Append one complete message (with its usage, for a model reply), serialized on the conversation
-        so its running token total stays exact across processes."""
-        return await self._db.run(_add_message(conversation_id, message))
+        """Append one complete message (with its usage, for a model reply). Its running token total stays exact across
+        processes: one writing statement reads and moves it (see MESSAGE_INSERT)."""
+        return await self._db.run(self._add_message(conversation_id, message))
+
+    def _add_message(self, conversation_id: int, message: NewMessage) -> Script[StoredMessage]:
+        """One message; with images, in one transaction with them, holding the conversation's lock."""
+        if message.images:
+            yield Serialize(conversation_lock(conversation_id))
+        [[new_id]] = yield (self.MESSAGE_INSERT, message_params(conversation_id, message))
+        if message.images:
+            yield from add_images(new_id, message)
+            yield Serialize(None)
+        return stored_message(new_id, conversation_id, message)
 
     async def add_reply(
         self,
@@ -318,20 +351,19 @@ class SQLStore:
         release = self.lease_release(lease) if lease is not None else []
         if running is not None:
             release += self._ledger.in_flight_release(running.id)
-        settled, reply_id = await self._close_turn(
-            conversation_id,
-            [(SETTLE, settle_params(settlement)), (ADD_MESSAGE, message_params(conversation_id, message)), *release],
-        )
+        settle = (SETTLE, settle_params(settlement))
+        reply = (self.MESSAGE_INSERT, message_params(conversation_id, message))
+        reply_id, settled = await self._close_turn([reply, settle, *release])
         for released in (lease, running):
             if released is not None:
                 released.released = True
         return stored_message(reply_id, conversation_id, message), settled
 
-    async def _close_turn(self, conversation_id: int, statements: list[Statement]) -> tuple[bool, int]:
-        """add_reply's statements (SETTLE, ADD_MESSAGE, then the releases) as one transaction holding the
-        conversation's lock: whether SETTLE found its hold, and the reply's id."""
-        settled, added, *_ = await self._db.batch(statements, conversation_lock(conversation_id))
-        return bool(settled), int(added[0][0])
+    async def _close_turn(self, statements: list[Statement]) -> tuple[int, bool]:
+        """add_reply's statements (MESSAGE_INSERT, SETTLE, then the releases) as one transaction: the reply's id, and
+        whether SETTLE found its hold."""
+        added, settled, *_ = await self._db.batch(statements)
+        return int(added[0][0]), bool(settled)
 
     def lease_release(self, lease: TurnLease) -> list[Statement]:
         """The statements that release a turn lease (a store without leases has none)."""
@@ -364,8 +396,10 @@ class SQLStore:
         if not message.message_id:
             return 0
         async with self._db.transaction() as tx:
+            touched = await self._lock_totals(tx, PLATFORM_CONVERSATIONS, *_platform_params(message))
             replies = await tx.fetch(DELETE_PLATFORM_REPLIES, *_platform_params(message))
             messages = await tx.fetch(DELETE_PLATFORM_MESSAGE, *_platform_params(message))
+            await self._recount(tx, touched)
             await tx.execute(DROP_UNPOSTED, *_platform_params(message)[:3])  # a digest waiting may quote it
         return len(replies) + len(messages)
 
@@ -375,14 +409,30 @@ class SQLStore:
         if not message.message_id:
             return 0
         await self._db.execute(DROP_UNPOSTED, *_platform_params(message)[:3])  # a digest waiting may quote the old text
-        edited = await self._db.fetch(EDITED_MESSAGES, *_platform_params(message), author_id)
-        for message_id, conversation_id, old_tokens, tokens_before in edited:
+        changed = 0
+        for message_id, conversation_id in await self._db.fetch(EDITED_MESSAGES, *_platform_params(message), author_id):
             async with self._db.transaction(conversation_lock(conversation_id)) as tx:
+                size = await tx.fetchrow(MESSAGE_SIZE, message_id)
+                if size is None:  # deleted meanwhile
+                    continue
+                old_tokens, tokens_before = size
                 await tx.execute(REPLACE_TEXT, message_id, text, tokens)
                 await tx.execute(DROP_VECTOR, message_id)
                 if tokens != old_tokens:
                     await tx.execute(SHIFT_TOTALS, conversation_id, tokens - old_tokens, tokens_before, message_id)
-        return len(edited)
+                    await self._recount(tx, [conversation_id])
+                changed += 1
+        return changed
+
+    async def _lock_totals(self, tx: Connection, conversations: str, *params: object) -> list[int]:
+        """Before messages go: the conversations that the query `conversations` names (by id), locked in `tx`
+        for `_recount`. A store that keeps no running total per conversation (SQLite: each message reads it from
+        the messages before it) has none to lock."""
+        return []
+
+    async def _recount(self, tx: Connection, conversation_ids: list[int]) -> None:
+        """After messages' tokens changed (edited, deleted) in `tx`, which holds these conversations' locks: their
+        running totals set again from their messages. A store that keeps none has nothing to do."""
 
     async def forget_user(
         self, team_id: str, user_id: str, pseudonym: str, *, keep_day: str | None = None
@@ -397,9 +447,11 @@ class SQLStore:
             raise ValueError("forget_user needs a team and a user")
         counts: dict[str, int] = {}
         async with self._db.transaction() as tx:
+            touched = await self._lock_totals(tx, MY_CONVERSATIONS, team_id, user_id)
             replies = len(await tx.fetch(FORGET_REPLIES, team_id, user_id))
             counts["messages"] = len(await tx.fetch(FORGET_MESSAGES, team_id, user_id))
             counts["replies"] = replies
+            await self._recount(tx, touched)
             counts["ratings"] = len(await tx.fetch(FORGET_RATINGS, team_id, user_id))
             await tx.execute(FORGET_RATINGS_OF_RUNS, team_id, user_id)
             counts["prompt runs"] = len(await tx.fetch(FORGET_RUNS, team_id, user_id))
@@ -444,15 +496,6 @@ def _active_conversation(key: ConversationKey, now: datetime) -> Script[Conversa
         rows = yield (OPEN_CONVERSATION, _key_params(key))
     row = rows[0]
     return Conversation(row[0], key, datetime.fromisoformat(row[1]), row[2], row[3], row[4])
-
-
-def _add_message(conversation_id: int, message: NewMessage) -> Script[StoredMessage]:
-    """Serialized on the conversation, so its running token total stays exact across processes."""
-    yield Serialize(conversation_lock(conversation_id))
-    [[new_id]] = yield (ADD_MESSAGE, message_params(conversation_id, message))
-    yield from add_images(new_id, message)
-    yield Serialize(None)
-    return stored_message(new_id, conversation_id, message)
 
 
 def add_images(message_id: int, message: NewMessage) -> Script[None]:

@@ -515,4 +515,8 @@ MIGRATIONS: list[Migration] = [
         # row's lock (see storage/postgres/migrations.py); readers sum a period's rows. SQLite runs one writer
         # at a time, so its totals keep one row per period: nothing changes here.
     ),
+    # PostgreSQL's running token total per conversation, which lets a message's insert there be exact without a
+    # lock taken first. SQLite's writing statement holds the file's write lock before it reads, so each message
+    # reads its running total from the messages before it: nothing to add; the name keeps both lists alike.
+    Migration("turn_cost_conversation_totals"),
 ]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage import Store, open_store
+from storage.sql.connection import Database
 
 # TEST_POSTGRES_URL set but empty means "no PostgreSQL here": its tests are skipped (failed under CI).
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -70,3 +71,45 @@ async def opened(url: str) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+@asynccontextmanager
+async def schema_before(url: str, migration: str) -> AsyncIterator[Database]:
+    """The empty database at `url` with the schema of the release before `migration` (every migration before it
+    applied), to fill with that release's rows; opening a store on it afterwards migrates them forward."""
+    from storage.sql.migrations import apply_migrations
+
+    db: Database
+    if url.startswith("sqlite:///"):
+        from storage.sqlite.database import SQLiteDatabase
+        from storage.sqlite.migrations import MIGRATIONS
+
+        db = await SQLiteDatabase.open(url.removeprefix("sqlite:///"))
+    else:
+        import asyncpg
+
+        from storage.postgres.database import PostgresDatabase
+        from storage.postgres.migrations import MIGRATIONS
+
+        db = PostgresDatabase(await asyncpg.create_pool(url, min_size=1, max_size=2))
+    try:
+        await apply_migrations(db, MIGRATIONS[: [m.name for m in MIGRATIONS].index(migration)])
+        yield db
+    finally:
+        await db.close()
+
+
+async def assert_totals_kept(url: str) -> None:
+    """PostgreSQL's running token total of each conversation is where its last message ends (SQLite keeps none)."""
+    if url.startswith("sqlite:///"):
+        return
+    import asyncpg
+
+    from storage.postgres.turn_statements import TOTAL_OF_MESSAGES
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(f"SELECT id, tokens_total, {TOTAL_OF_MESSAGES} FROM conversations ORDER BY id")
+    finally:
+        await conn.close()
+    assert [(r[0], r[1]) for r in rows] == [(r[0], r[2]) for r in rows]

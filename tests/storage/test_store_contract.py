@@ -29,7 +29,7 @@ from storage.memory_records import MessageVector, VectorScope
 from storage.prompt_records import PromptRun
 from tests.harness.spending import spend_at_once, team_month_rows
 from tests.harness.store_contract import NOW
-from tests.harness.stores import fresh_database, opened
+from tests.harness.stores import assert_totals_kept, fresh_database, opened
 
 KEY = ConversationKey("slack", "T1", "C1", "171.1")
 
@@ -253,6 +253,8 @@ async def test_migrate_db_copies_everything_and_the_bot_carries_on(
         assert lines[-1] == "All counts match."
         assert "messages: 4" in lines and "usage_ledger: 3" in lines and "prompt_ratings: 1" in lines
         assert "message_images: 1" in lines
+        assert "conversation token totals (checked): 2" in lines, lines  # PostgreSQL's, set from the copied messages
+        await assert_totals_kept(target)
         assert (await run_cli("migrate-db", "--from", db_url, "--to", target))[2].startswith("the target is not empty")
 
         responder = RecordingResponder()

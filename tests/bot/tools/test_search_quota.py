@@ -13,16 +13,13 @@ from bot.billing.budget import Budget, QuotaExceeded
 from bot.settings import load_settings
 from storage import Store
 from storage.ledger_records import Charge, Units
-from storage.postgres.migrations import MIGRATIONS as POSTGRES_MIGRATIONS
-from storage.sql.migrations import apply_migrations
-from storage.sqlite.migrations import MIGRATIONS as SQLITE_MIGRATIONS
 from tests.fakes.openai_server import CallTool, FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.fakes.web import FakeSearXNG
 from tests.harness.admin_cli import run_cli
 from tests.harness.messages import message
 from tests.harness.store_contract import NOW
-from tests.harness.stores import fresh_database, opened
+from tests.harness.stores import fresh_database, opened, schema_before
 
 RESULTS = [{"title": "Teambot notes", "url": "https://example.com/notes", "content": "Version 2 adds tools."}]
 
@@ -131,7 +128,7 @@ async def test_a_ledger_from_before_searches_is_migrated_keeping_its_rows_totals
     kind: str, tmp_path: Path
 ) -> None:
     async with fresh_database(kind, tmp_path) as url:
-        await _migrate_up_to_searches(kind, url)
+        await _migrate_up_to_searches(url)
         async with opened(url) as store:  # opening applies the searches migration
             budget = Budget(store.ledger, load_settings(env_file=None, quota_user_daily_images=3), lambda: NOW)
             totals = await store.ledger.totals("T1", "u1", "2026-11-24", "2026-11")
@@ -151,22 +148,9 @@ async def test_a_ledger_from_before_searches_is_migrated_keeping_its_rows_totals
             assert (totals.user_day_images, totals.user_day_nanos, totals.user_day_searches) == (3, 600, 1)
 
 
-async def _migrate_up_to_searches(kind: str, url: str) -> None:
+async def _migrate_up_to_searches(url: str) -> None:
     """The schema of the release before searches, holding two settled image calls and an image limit."""
-    migrations = SQLITE_MIGRATIONS if kind == "sqlite" else POSTGRES_MIGRATIONS
-    before = [m.name for m in migrations].index("tools_search_quota")
-    if kind == "sqlite":
-        from storage.sqlite.database import SQLiteDatabase
-
-        db: Any = await SQLiteDatabase.open(url.removeprefix("sqlite:///"))
-    else:
-        import asyncpg
-
-        from storage.postgres.database import PostgresDatabase
-
-        db = PostgresDatabase(await asyncpg.create_pool(url, min_size=1, max_size=2))
-    try:
-        await apply_migrations(db, migrations[:before])
+    async with schema_before(url, "tools_search_quota") as db:
         for _ in range(2):
             await db.execute(
                 "INSERT INTO usage_ledger (platform, team_id, user_id, kind, model, state, cost_nanos, images,"
@@ -176,5 +160,3 @@ async def _migrate_up_to_searches(kind: str, url: str) -> None:
         await db.execute(
             "INSERT INTO quota_limits (team_id, subject, metric, value) VALUES ('T1', '*', 'daily_images', 5)"
         )
-    finally:
-        await db.close()
