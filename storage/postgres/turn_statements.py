@@ -35,8 +35,12 @@ LOCK_CONVERSATIONS = "SELECT id FROM conversations WHERE id IN ({}) ORDER BY id 
 # ADD_MESSAGE with its running total taken from the conversation's row, moved on by the message's tokens ($4)
 # first. Its values are selected from that move, so the message's id is drawn after it (ids follow the running totals,
 # which order messages of no tokens); no conversation: a total of 0, and the insert fails on its foreign key.
+# The total is never taken below where the last message (as this statement sees them) ends: a message stored by a
+# writer that does not move the total (a process of the version before it, still running during a rolling deploy)
+# is counted all the same, so the next message's running total does not overlap it.
 _COUNTED = (
-    "counted AS (UPDATE conversations SET tokens_total = tokens_total + CAST($4 AS INTEGER) WHERE id = $1"
+    "counted AS (UPDATE conversations SET tokens_total = GREATEST(tokens_total, "
+    f"{last_end('conversations.id')}) + CAST($4 AS INTEGER) WHERE id = $1"
     " RETURNING tokens_total - CAST($4 AS INTEGER) AS before)"
 )
 _INSERT_COUNTED = message_insert("COALESCE(counted.before, 0)", " FROM (VALUES (1)) AS one LEFT JOIN counted ON true")

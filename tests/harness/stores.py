@@ -74,29 +74,38 @@ async def opened(url: str) -> AsyncIterator[Store]:
 
 
 @asynccontextmanager
-async def schema_before(url: str, migration: str) -> AsyncIterator[Database]:
-    """The empty database at `url` with the schema of the release before `migration` (every migration before it
-    applied), to fill with that release's rows; opening a store on it afterwards migrates them forward."""
-    from storage.sql.migrations import apply_migrations
-
+async def raw_database(url: str) -> AsyncIterator[Database]:
+    """The database at `url` as the storage layer reaches it (statements in PostgreSQL's spelling), with no Store
+    on it and nothing migrated: for rows written as another release or another program would."""
     db: Database
     if url.startswith("sqlite:///"):
         from storage.sqlite.database import SQLiteDatabase
-        from storage.sqlite.migrations import MIGRATIONS
 
         db = await SQLiteDatabase.open(url.removeprefix("sqlite:///"))
     else:
         import asyncpg
 
         from storage.postgres.database import PostgresDatabase
-        from storage.postgres.migrations import MIGRATIONS
 
         db = PostgresDatabase(await asyncpg.create_pool(url, min_size=1, max_size=2))
     try:
-        await apply_migrations(db, MIGRATIONS[: [m.name for m in MIGRATIONS].index(migration)])
         yield db
     finally:
         await db.close()
+
+
+@asynccontextmanager
+async def schema_before(url: str, migration: str) -> AsyncIterator[Database]:
+    """The empty database at `url` with the schema of the release before `migration` (every migration before it
+    applied), to fill with that release's rows; opening a store on it afterwards migrates them forward."""
+    from storage.postgres.migrations import MIGRATIONS as POSTGRES
+    from storage.sql.migrations import apply_migrations
+    from storage.sqlite.migrations import MIGRATIONS as SQLITE
+
+    migrations = SQLITE if url.startswith("sqlite:///") else POSTGRES
+    async with raw_database(url) as db:
+        await apply_migrations(db, migrations[: [m.name for m in migrations].index(migration)])
+        yield db
 
 
 async def assert_totals_kept(url: str) -> None:

@@ -7,18 +7,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from bot.billing.budget import Budget, QuotaExceeded
 from bot.settings import load_settings
 from storage.ledger_records import Charge, Units
-from storage.postgres.database import PostgresDatabase
-from storage.postgres.migrations import MIGRATIONS
-from storage.sql.migrations import apply_migrations
 from tests.harness.spending import team_month_rows
 from tests.harness.store_contract import NOW
-from tests.harness.stores import fresh_database, opened
+from tests.harness.stores import fresh_database, opened, schema_before
 
 DAY, MONTH = NOW.strftime("%Y-%m-%d"), NOW.strftime("%Y-%m")
 
@@ -35,10 +31,7 @@ def charge(user: str) -> Charge:
 
 async def test_totals_kept_before_the_spread_keep_counting_to_the_nano(url: str) -> None:
     # The schema of the release before: one team-month row, holding what two settled calls cost.
-    before = [m.name for m in MIGRATIONS].index("ledger_team_totals_spread")
-    db = PostgresDatabase(await asyncpg.create_pool(url, min_size=1, max_size=2))
-    try:
-        await apply_migrations(db, MIGRATIONS[:before])
+    async with schema_before(url, "ledger_team_totals_spread") as db:
         for user in ("u1", "u2"):
             await db.execute(
                 "INSERT INTO usage_ledger (platform, team_id, user_id, kind, model, state, cost_nanos, user_day,"
@@ -49,8 +42,6 @@ async def test_totals_kept_before_the_spread_keep_counting_to_the_nano(url: str)
                 MONTH,
                 NOW.isoformat(),
             )
-    finally:
-        await db.close()
     assert await team_month_rows(url, "T1", MONTH) == [600]
 
     # The team's limit leaves exactly 1,000 nanos: two calls of 500 fit, one nano more does not.

@@ -16,7 +16,7 @@ from storage import ConversationKey, NewMessage, PlatformMessage, Store, WindowM
 from storage.ledger_records import Charge, InFlightLease, Recovered, Settlement, Units
 from storage.turn_records import Question, TurnOpening
 from tests.harness.store_contract import NOW
-from tests.harness.stores import assert_totals_kept, opened, schema_before
+from tests.harness.stores import assert_totals_kept, opened, raw_database, schema_before
 
 KEY = ConversationKey("slack", "T1", "C1", "171.1")
 CHARGE = Charge("slack", "T1", "u1", "C1", "chat", "m")
@@ -295,3 +295,21 @@ async def test_forgetting_a_person_while_another_process_stores_a_reply_charged_
         await assert_totals_kept(url)
         assert [m.content for m in await history(first, conversation.id)][-2:] == ["u2 asks 29", "r29"]
         assert {state for *_, state in await first.ledger.ledger_rows("T1")} == {"settled"}
+
+
+async def test_a_message_stored_by_the_release_before_during_a_rolling_deploy_is_counted_by_the_next_one(
+    url: str,
+) -> None:
+    async with opened(url) as store:
+        conversation = await store.active_conversation(KEY, NOW)
+        await store.add_message(conversation.id, user("new version", 12))
+        # A process still on the release before stores a message as it did: after the last one, the conversation's
+        # running total (which it does not know of) left where it was.
+        async with raw_database(url) as db:
+            await db.execute(
+                "INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, created_at)"
+                " VALUES ($1, 'user', 'old version', 30, 12, $2)", conversation.id, NOW.isoformat()
+            )  # fmt: skip
+        assert await next_starts_at(store, conversation.id) == 42
+        assert_exact(await history(store, conversation.id))
+        await assert_totals_kept(url)
