@@ -91,6 +91,24 @@ async def test_a_script_alone_runs_as_before_each_write_its_own_transaction(stor
     assert [s.split()[0] for s in statements if not s.startswith("--")] == ["INSERT"]
 
 
+async def test_a_stream_of_scripts_does_not_hold_up_a_statement_queued_meanwhile(store: SQLiteStore) -> None:
+    """Each group is a trip of its own, joining the back of the connection's queue as each script did: a statement
+    queued while the scripts run waits for a group or two, not for all of them."""
+    conversations = [await store.active_conversation(key(i), NOW) for i in range(8 * GROUP_MOST)]
+    finished: list[str] = []
+
+    async def add(i: int) -> None:
+        await store.add_message(conversations[i].id, said(f"{i}"))
+        finished.append("script")
+
+    adding = [asyncio.create_task(add(i)) for i in range(len(conversations))]
+    await asyncio.wait(adding, return_when=asyncio.FIRST_COMPLETED)  # the first group is done, the rest queued
+    assert await store.has_open_conversation(key(0))
+    finished.append("statement")
+    await asyncio.gather(*adding)
+    assert finished.index("statement") <= 2 * GROUP_MOST
+
+
 async def test_a_script_that_fails_in_a_group_fails_alone_and_keeps_its_earlier_writes(
     store: SQLiteStore,
 ) -> None:
