@@ -18,7 +18,7 @@ import aiosqlite
 
 from storage.base import StoreFailed, StoreUnavailable
 from storage.sql.connection import Abandoned, Lock, Row, Script, Statement
-from storage.sqlite.group_commit import GroupCommit
+from storage.sqlite.group_commit import Entry, GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +61,6 @@ def _each(statements: Sequence[Statement]) -> Script[list[list[Row]]]:
     for statement in statements:
         rows.append((yield statement))
     return rows
-
-
-async def _give_back(done: asyncio.Future[T], abandoned: Abandoned[T]) -> None:
-    """Once a cancelled caller's script has ended, hand what it made to `abandoned` (nothing when it failed:
-    its writes are undone, or it wrote nothing to give back)."""
-    try:
-        made = await done
-    except Exception:
-        return
-    await abandoned(made)
 
 
 class _Statements:
@@ -204,11 +194,8 @@ class SQLiteDatabase(_Statements):
         """BEGIN IMMEDIATE, the statements, COMMIT, in one trip to the connection's thread: queued like a
         single statement, so it neither drains the statements queued before it nor lets one in. Queued
         beside other scripts, it shares their transaction, all or nothing by a savepoint (see GroupCommit)."""
-
-        async def call(db: aiosqlite.Connection) -> list[list[Row]]:
-            return await self._groups.submit(_each(statements), atomic=True)  # type: ignore[no-any-return]
-
-        return await self._run(call)
+        entry = Entry(_each(statements), atomic=True)
+        return await self._run(lambda _: self._groups.run(entry))
 
     async def run(self, script: Script[T], abandoned: Abandoned[T] | None = None) -> T:
         """The script in one trip to the connection's thread, its Python there too: queued like a single
@@ -216,20 +203,19 @@ class SQLiteDatabase(_Statements):
         so a Serialize step has nothing to do), or, queued beside others, in their transaction, its caller
         answered once that has committed (see GroupCommit). A failing step closes the script and raises. A
         cancelled caller leaves it running in the thread: `abandoned` gets its result once it has ended."""
-        done: asyncio.Future[T] | None = None
-
-        async def call(db: aiosqlite.Connection) -> T:
-            nonlocal done
-            done = self._groups.submit(script)
-            # Shielded when something must be given back: a cancelled caller still learns the outcome.
-            return await (done if abandoned is None else asyncio.shield(done))
-
+        entry = Entry(script, atomic=False)
         try:
-            return await self._run(call)
+            return await self._run(lambda _: self._groups.run(entry, shielded=abandoned is not None))
         except asyncio.CancelledError:
-            if abandoned is not None and done is not None:
-                await asyncio.shield(_give_back(done, abandoned))
+            if abandoned is not None:
+                await asyncio.shield(self._give_back(entry, abandoned))
             raise
+
+    async def _give_back(self, entry: Entry, abandoned: Abandoned[T]) -> None:
+        """Once a cancelled caller's script has ended, hand what it made to `abandoned` (nothing when it failed:
+        its writes are undone, or it wrote nothing to give back)."""
+        if (await self._groups.ended(entry)).made:
+            await abandoned(entry.value)
 
     @asynccontextmanager
     async def serialized(self, lock: Lock) -> AsyncIterator[SQLiteDatabase]:

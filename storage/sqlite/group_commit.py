@@ -2,8 +2,9 @@
 
 In a burst (many conversations at once) each turn's opening waits for those queued before it, and each of
 its writes, committed on its own, pays a commit to the WAL (~20 us each, of an opening's ~100 us of SQL). Run
-together, the scripts waiting meanwhile pay one commit, and one trip back to the event loop. A script
-queued alone runs as it always did: each statement its own transaction (a batch: BEGIN IMMEDIATE … COMMIT).
+together, the scripts waiting meanwhile pay one commit, and one trip back to the event loop. A script that
+finds nothing queued or running goes at once, in its caller's own trip, as it always did: each statement its own
+transaction (a batch: BEGIN IMMEDIATE … COMMIT); those that come while it is out queue behind it.
 
 What each caller is promised, grouped or not:
 - its result only once its writes are committed: a crash before the group's COMMIT loses writes that no
@@ -40,17 +41,24 @@ GROUP_MOST = 16
 _SAVEPOINT = "group_commit_entry"
 
 
-class _Entry:
-    """One caller's script and what became of it."""
+class Entry:
+    """One caller's script, and what became of it."""
 
-    __slots__ = ("atomic", "done", "error", "script", "value")
+    __slots__ = ("atomic", "done", "error", "finished", "led", "script", "value")
 
-    def __init__(self, script: Script[Any], atomic: bool, done: asyncio.Future[Any]) -> None:
+    def __init__(self, script: Script[Any], atomic: bool) -> None:
         self.script = script
         self.atomic = atomic
-        self.done = done
+        self.done: asyncio.Future[Any] | None = None  # its outcome, when queued behind others
+        self.led = False  # run alone in its caller's own trip (nothing was queued or running)
+        self.finished = False  # the script returned (`value`)
         self.value: Any = None
         self.error: BaseException | None = None
+
+    @property
+    def made(self) -> bool:
+        """Whether the script ended and its writes are committed."""
+        return self.finished and self.error is None
 
 
 class GroupCommit:
@@ -65,17 +73,46 @@ class GroupCommit:
         self._db = db
         self._prepare = prepare  # a statement as written -> as SQLite runs it (storage/sqlite/database.py)
         self._most = most
-        self._queued: deque[_Entry] = deque()
+        self._queued: deque[Entry] = deque()
+        self._leading = False  # a caller's own trip is out, with its script alone
         self._trip: asyncio.Task[None] | None = None  # the task taking groups to the thread while any is queued
 
-    def submit(self, script: Script[Any], *, atomic: bool = False) -> asyncio.Future[Any]:
-        """Queue `script` (`atomic`: all its statements or none, as one transaction): its result, or its
-        error, comes to the future once the transaction that ran it has ended."""
-        entry = _Entry(script, atomic, asyncio.get_running_loop().create_future())
+    async def run(self, entry: Entry, *, shielded: bool = False) -> Any:
+        """Run the entry's script: alone, in its caller's own trip, when nothing else is queued or running (as
+        it always ran, at no extra cost); else queued, in the next group. Its value, or its error, once the
+        transaction that ran it has ended. `shielded`: a cancelled caller's queued entry still gets its outcome
+        (see `ended`)."""
+        if self._trip is None and not self._leading:
+            return await self._lead(entry)
+        entry.done = asyncio.get_running_loop().create_future()
         self._queued.append(entry)
-        if self._trip is None:
-            self._trip = asyncio.ensure_future(self._trips())
-        return entry.done
+        return await (asyncio.shield(entry.done) if shielded else entry.done)
+
+    async def ended(self, entry: Entry) -> Entry:
+        """Once a cancelled caller's script has ended (it runs on in the thread), the entry with its outcome."""
+        if entry.led:
+            await self._db._execute(lambda: None)  # type: ignore[no-untyped-call]  # the thread runs trips in order
+        elif entry.done is not None:
+            with suppress(Exception):
+                await entry.done
+        else:
+            entry.script.close()  # never submitted: it never ran
+        return entry
+
+    async def _lead(self, entry: Entry) -> Any:
+        self._leading = entry.led = True
+        try:
+            await self._db._execute(lambda: self._alone(self._db._conn, entry))  # type: ignore[no-untyped-call]
+        except ValueError:  # the connection is closed: the trip never started
+            entry.script.close()
+            raise
+        finally:
+            self._leading = False
+            if self._queued and self._trip is None:  # queued behind this trip: take them now
+                self._trip = asyncio.ensure_future(self._trips())
+        if entry.error is not None:
+            raise entry.error
+        return entry.value
 
     async def _trips(self) -> None:
         """Take one group at a time to the thread while any script is queued. Each trip joins the back of the
@@ -94,9 +131,9 @@ class GroupCommit:
         finally:
             self._trip = None
 
-    def _group(self) -> list[_Entry]:
+    def _group(self) -> list[Entry]:
         """On the thread: up to `most` of the scripts queued, run, with their outcomes."""
-        conn, queued, group = self._db._conn, self._queued, list[_Entry]()
+        conn, queued, group = self._db._conn, self._queued, list[Entry]()
         while len(group) < self._most:
             try:
                 group.append(queued.popleft())
@@ -114,7 +151,7 @@ class GroupCommit:
                 entry.error, entry.value = entry.error or exc, None
         return group
 
-    def _alone(self, conn: sqlite3.Connection, entry: _Entry) -> None:
+    def _alone(self, conn: sqlite3.Connection, entry: Entry) -> None:
         """A script with nothing queued beside it, as it always ran: each statement its own transaction, or
         (atomic) all in one, rolled back on any error."""
         if not entry.atomic:
@@ -136,10 +173,10 @@ class GroupCommit:
             _rollback(conn)
             entry.error, entry.value = exc, None
 
-    def _together(self, conn: sqlite3.Connection, group: list[_Entry]) -> None:
+    def _together(self, conn: sqlite3.Connection, group: list[Entry]) -> None:
         """Several scripts in one transaction (a new one after any that SQLite rolled back itself); see the
         module's promises."""
-        held: list[_Entry] = []  # whose writes wait for the COMMIT
+        held: list[Entry] = []  # whose writes wait for the COMMIT
         for at, entry in enumerate(group):
             if not conn.in_transaction:
                 try:
@@ -172,7 +209,7 @@ class GroupCommit:
                 _rollback(conn)
                 _lost(held, exc)
 
-    def _steps(self, conn: sqlite3.Connection, entry: _Entry) -> BaseException | None:
+    def _steps(self, conn: sqlite3.Connection, entry: Entry) -> BaseException | None:
         """Run the script's statements, sending each its rows: None once it has returned (its value kept),
         else what it raised (a statement's error, or its own)."""
         script, prepare = entry.script, self._prepare
@@ -184,7 +221,7 @@ class GroupCommit:
                     rows = conn.execute(*prepare(*step)).fetchall()
                 step = script.send(rows)
         except StopIteration as done:
-            entry.value = done.value
+            entry.value, entry.finished = done.value, True
             return None
         except BaseException as exc:
             return exc
@@ -192,7 +229,7 @@ class GroupCommit:
             script.close()
 
 
-def _lost(entries: list[_Entry], cause: BaseException) -> None:
+def _lost(entries: list[Entry], cause: BaseException) -> None:
     """The writes of `entries` were rolled back with their transaction: each caller gets an error, not a result."""
     for entry in entries:
         if entry.error is None:
@@ -206,10 +243,10 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
 
 
-def _deliver(group: list[_Entry]) -> None:
+def _deliver(group: list[Entry]) -> None:
     """On the event loop: each caller's outcome (a cancelled caller's future is left alone)."""
     for entry in group:
-        if entry.done.done():
+        if entry.done is None or entry.done.done():
             continue
         if entry.error is None:
             entry.done.set_result(entry.value)

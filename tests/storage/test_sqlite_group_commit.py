@@ -46,6 +46,15 @@ def database(store: SQLiteStore) -> SQLiteDatabase:
     return store._sqlite
 
 
+async def queued_together(store: SQLiteStore, *work: Awaitable[Any]) -> list[Any]:
+    """Each outcome of `work` (an error as it was raised), started at once behind a script that runs first on its
+    own (the first of a burst goes to the thread alone, as it always did): queued together, they run as one group."""
+    first = store.window(1, 10)
+    outcomes = await asyncio.gather(first, *work, return_exceptions=True)
+    assert outcomes[0] == []
+    return outcomes[1:]
+
+
 def committed(path: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """What another connection (another process) reads: only what was committed."""
     with sqlite3.connect(path) as other:
@@ -89,6 +98,13 @@ async def test_a_script_alone_runs_as_before_each_write_its_own_transaction(stor
     conversation = await store.active_conversation(key(1), NOW)
     _, statements = await traced(store, lambda: store.add_message(conversation.id, said("alone")))
     assert [s.split()[0] for s in statements if not s.startswith("--")] == ["INSERT"]
+    # The first of several at once too: it goes to the thread at once, on its own; the others queue behind it.
+    others = [await store.active_conversation(key(i), NOW) for i in range(2, 5)]
+    _, statements = await traced(
+        store, lambda: asyncio.gather(*(store.add_message(c.id, said("at once")) for c in [conversation, *others]))
+    )
+    verbs = [s.split()[0] for s in statements if not s.startswith("--")]
+    assert verbs == ["INSERT", "BEGIN", "INSERT", "INSERT", "INSERT", "COMMIT"]
 
 
 async def test_a_stream_of_scripts_does_not_hold_up_a_statement_queued_meanwhile(store: SQLiteStore) -> None:
@@ -126,7 +142,7 @@ async def test_a_script_that_fails_in_a_group_fails_alone_and_keeps_its_earlier_
             return store.add_message(123_456, said("nowhere"))
         return store.add_message(conversations[i].id, said(f"kept {i}"))
 
-    outcomes = await asyncio.gather(*(ask(i) for i in range(6)), return_exceptions=True)
+    outcomes = await queued_together(store, *(ask(i) for i in range(6)))
     assert isinstance(outcomes[2], ValueError)
     assert isinstance(outcomes[4], sqlite3.IntegrityError)  # a constraint error stays a bug, as before
     for i in (0, 1, 3, 5):
@@ -148,8 +164,8 @@ async def test_a_batch_that_fails_in_a_group_is_undone_whole_and_the_others_comm
             statements[1] = (insert, ("slack", "d1", "now"))
         return db.batch(statements)
 
-    outcomes = await asyncio.gather(
-        *(batch(i) for i in range(3)), store.add_message(conversations[3].id, said("beside")), return_exceptions=True
+    outcomes = await queued_together(
+        store, *(batch(i) for i in range(3)), store.add_message(conversations[3].id, said("beside"))
     )
     assert isinstance(outcomes[1], sqlite3.IntegrityError)
     assert outcomes[0] == outcomes[2] == [[], []]
@@ -168,9 +184,8 @@ async def test_disk_full_on_one_write_that_sqlite_undoes_alone_fails_that_caller
     conversations = [await store.active_conversation(key(i), NOW) for i in range(5)]
     await nearly_full(store)
     texts = ["small 0", "small 1", "x" * 200_000, "small 3", "small 4"]
-    outcomes = await asyncio.gather(
-        *(store.add_message(c.id, said(t)) for c, t in zip(conversations, texts, strict=True)),
-        return_exceptions=True,
+    outcomes = await queued_together(
+        store, *(store.add_message(c.id, said(t)) for c, t in zip(conversations, texts, strict=True))
     )
     assert [isinstance(o, StoreFailed) for o in outcomes] == [False, False, True, False, False]
     for conversation, text in zip(conversations, texts, strict=True):
@@ -193,7 +208,7 @@ async def test_when_sqlite_rolls_the_whole_group_back_no_caller_is_told_its_writ
     def write(i: int) -> Any:
         return database(store).run(large_claim()) if i == 3 else store.add_message(conversations[i].id, said(f"{i}"))
 
-    outcomes = await asyncio.gather(*(write(i) for i in range(7)), return_exceptions=True)
+    outcomes = await queued_together(store, *(write(i) for i in range(7)))
     assert [isinstance(o, StoreFailed) for o in outcomes] == [True] * 4 + [False] * 3
     for i, outcome in enumerate(outcomes):
         if i == 3:
@@ -219,11 +234,11 @@ async def test_when_the_groups_commit_fails_every_caller_in_it_gets_an_error_and
         yield ("INSERT INTO messages (conversation_id, role, content, tokens, tokens_before, created_at)"
                " VALUES (123456, 'user', 'orphan', 1, 0, 'now')", ())  # fmt: skip
 
-    outcomes = await asyncio.gather(
+    outcomes = await queued_together(
+        store,
         store.add_message(conversations[0].id, said("first")),
         db.run(deferred_orphan()),
         store.add_message(conversations[1].id, said("third")),
-        return_exceptions=True,
     )
     assert all(isinstance(o, StoreFailed) for o in outcomes), outcomes
     assert committed(tmp_path / "group.sqlite3", "SELECT content FROM messages") == []
@@ -237,9 +252,7 @@ async def test_a_group_that_cannot_take_the_write_lock_fails_each_caller_as_busy
     other = sqlite3.connect(tmp_path / "group.sqlite3", isolation_level=None)  # another process, writing
     other.execute("BEGIN IMMEDIATE")
     try:
-        outcomes = await asyncio.gather(
-            *(store.add_message(c.id, said("blocked")) for c in conversations), return_exceptions=True
-        )
+        outcomes = await queued_together(store, *(store.add_message(c.id, said("blocked")) for c in conversations))
     finally:
         other.execute("ROLLBACK")
         other.close()
