@@ -49,14 +49,17 @@ def _total(column: str, scope: str, subject: str, period: str, team: str) -> str
     )
 
 
-def _limit(metric: str, subjects: str, default: str, team: str) -> str:
-    """The limit in force for one metric: the first subject's override (the user's before '*'), else the
-    default ($n); -1 when unlimited (an override set to NULL, or no default). `effective` in
+def _limit(metric: str, subjects: tuple[str, ...], default: str, team: str) -> str:
+    """The limit in force for one metric: the override of the first of `subjects` that has one (the user's before
+    '*'), else the default ($n); -1 when unlimited (an override set to NULL, or no default). A primary-key read per
+    subject (an override is never NULL once read: COALESCE(value, -1)), so no sort. `effective` in
     storage/ledger_records.py is the same rule in Python."""
-    return (
-        f"COALESCE((SELECT COALESCE(value, -1) FROM quota_limits WHERE team_id = {team} AND metric = '{metric}'"
-        f" AND subject IN ({subjects}) ORDER BY subject = '*' LIMIT 1), CAST({default} AS BIGINT), -1)"
+    overrides = ", ".join(
+        f"(SELECT COALESCE(value, -1) FROM quota_limits WHERE team_id = {team} AND metric = '{metric}'"
+        f" AND subject = {subject})"
+        for subject in subjects
     )
+    return f"COALESCE({overrides}, CAST({default} AS BIGINT), -1)"
 
 
 def _within_limits(team: str, user: str, day: str, month: str, defaults: str, adding: tuple[str, ...]) -> str:
@@ -65,9 +68,9 @@ def _within_limits(team: str, user: str, day: str, month: str, defaults: str, ad
     limits."""
     first = int(defaults.removeprefix("$"))
     usd, team_usd, images, audio, searches = (f"${first + i}" for i in range(5))
-    mine = f"{user}, '*'"
+    mine = (user, "'*'")
     return f"""FROM (SELECT {_limit("daily_usd", mine, usd, team)} AS user_usd,
-             {_limit("monthly_usd", "''", team_usd, team)} AS team_usd,
+             {_limit("monthly_usd", ("''",), team_usd, team)} AS team_usd,
              {_limit("daily_images", mine, images, team)} AS user_images,
              {_limit("daily_audio", mine, audio, team)} AS user_audio,
              {_limit("daily_searches", mine, searches, team)} AS user_searches) AS l

@@ -270,7 +270,8 @@ class SQLStore:
 
         Each write is its own transaction, as when run one by one: the question stays stored whatever
         follows (a user's message is never lost), and the reservation is the ledger's one limit-checked
-        write (`Ledger.reserve_or_totals`' fast path; None when it was not made).
+        write (`Ledger.reserve_or_totals`' fast path; None when it was not made). (On SQLite, openings queued
+        together share one transaction, committed before any of them returns: storage/sqlite/group_commit.py.)
         """
 
         async def give_back(opened: OpenedTurn) -> None:

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from storage.base import StoreFailed, StoreUnavailable
-from storage.sql.connection import Abandoned, Lock, Row, Script, Serialize, Statement
+from storage.sql.connection import Abandoned, Lock, Row, Script, Statement
+from storage.sqlite.group_commit import Entry, GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,19 @@ def _params(sql: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
     if _takes_lists(sql):
         return tuple(json.dumps(list(a)) if isinstance(a, list | tuple) else a for a in args)
     return args
+
+
+def _prepared(sql: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """A statement and its parameters as SQLite runs them."""
+    return render(sql), _params(sql, args)
+
+
+def _each(statements: Sequence[Statement]) -> Script[list[list[Row]]]:
+    """Statements with no logic between them, as a script: the rows of each."""
+    rows = []
+    for statement in statements:
+        rows.append((yield statement))
+    return rows
 
 
 class _Statements:
@@ -114,6 +128,7 @@ class SQLiteDatabase(_Statements):
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._groups = GroupCommit(db, _prepared)
 
     @classmethod
     async def open(cls, path: Path | str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SQLiteDatabase:
@@ -177,64 +192,30 @@ class SQLiteDatabase(_Statements):
 
     async def batch(self, statements: Sequence[Statement], lock: Lock | None = None) -> list[list[Row]]:
         """BEGIN IMMEDIATE, the statements, COMMIT, in one trip to the connection's thread: queued like a
-        single statement, so it neither drains the statements queued before it nor lets one in."""
-        prepared = [(render(sql), _params(sql, args)) for sql, args in statements]
-
-        def run(conn: sqlite3.Connection) -> list[list[Row]]:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                rows = [conn.execute(sql, args).fetchall() for sql, args in prepared]
-            except BaseException:
-                if conn.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return rows
-
-        async def call(db: aiosqlite.Connection) -> list[list[Row]]:
-            # aiosqlite's own primitive (every one of its methods is built on it): run `fn` in its thread.
-            return await db._execute(lambda: run(db._conn))  # type: ignore[no-untyped-call,no-any-return]
-
-        return await self._run(call)
+        single statement, so it neither drains the statements queued before it nor lets one in. Queued
+        beside other scripts, it shares their transaction, all or nothing by a savepoint (see GroupCommit)."""
+        entry = Entry(_each(statements), atomic=True)
+        return await self._run(lambda _: self._groups.run(entry))
 
     async def run(self, script: Script[T], abandoned: Abandoned[T] | None = None) -> T:
         """The script in one trip to the connection's thread, its Python there too: queued like a single
         statement, each statement its own transaction (a writing one takes the write lock before it reads,
-        so a Serialize step has nothing to do). A failing step closes the script and raises. A cancelled
-        caller leaves it running in the thread: `abandoned` gets its result once it has ended."""
-        ended: list[T] = []
-
-        def run(conn: sqlite3.Connection) -> T:
-            try:
-                step = next(script)
-                while True:
-                    rows: list[Row] = []
-                    if not isinstance(step, Serialize):
-                        sql, args = step
-                        rows = conn.execute(render(sql), _params(sql, args)).fetchall()
-                    step = script.send(rows)
-            except StopIteration as done:
-                ended.append(done.value)
-                return done.value  # type: ignore[no-any-return]
-            finally:
-                script.close()
-
-        async def call(db: aiosqlite.Connection) -> T:
-            return await db._execute(lambda: run(db._conn))  # type: ignore[no-untyped-call,no-any-return]
-
+        so a Serialize step has nothing to do), or, queued beside others, in their transaction, its caller
+        answered once that has committed (see GroupCommit). A failing step closes the script and raises. A
+        cancelled caller leaves it running in the thread: `abandoned` gets its result once it has ended."""
+        entry = Entry(script, atomic=False)
         try:
-            return await self._run(call)
+            return await self._run(lambda _: self._groups.run(entry, shielded=abandoned is not None))
         except asyncio.CancelledError:
             if abandoned is not None:
-                await asyncio.shield(self._give_back(ended, abandoned))
+                await asyncio.shield(self._give_back(entry, abandoned))
             raise
 
-    async def _give_back(self, ended: list[T], abandoned: Abandoned[T]) -> None:
-        """Once a cancelled caller's script has ended (the thread runs in order: a trip queued after it returns
-        after it), hand its result to `abandoned`."""
-        await self._db._execute(lambda: None)  # type: ignore[no-untyped-call]
-        if ended:
-            await abandoned(ended[0])
+    async def _give_back(self, entry: Entry, abandoned: Abandoned[T]) -> None:
+        """Once a cancelled caller's script has ended, hand what it made to `abandoned` (nothing when it failed:
+        its writes are undone, or it wrote nothing to give back)."""
+        if (await self._groups.ended(entry)).made:
+            await abandoned(entry.value)
 
     @asynccontextmanager
     async def serialized(self, lock: Lock) -> AsyncIterator[SQLiteDatabase]:

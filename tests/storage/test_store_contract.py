@@ -18,15 +18,20 @@ from storage import ChannelSettings, ConversationKey, ModelUsage, NewMessage, St
 from storage.ledger_records import (
     Charge,
     InFlightLease,
+    LimitOverride,
     Limits,
     Metric,
+    PeriodTotals,
     Recovered,
     ReservationRequest,
     Settlement,
     Units,
+    effective,
+    fits,
 )
 from storage.memory_records import MessageVector, VectorScope
 from storage.prompt_records import PromptRun
+from storage.turn_records import Question, TurnOpening
 from tests.harness.spending import spend_at_once, team_month_rows
 from tests.harness.store_contract import NOW
 from tests.harness.stores import assert_totals_kept, fresh_database, opened
@@ -404,6 +409,46 @@ async def test_the_reserving_statement_applies_admin_overrides_user_first_then_e
     assert await spend("vip", "0.10") == "The team has used $0.95 of its $1.00 monthly budget"
     assert await spend("u2", images=3) == "ok"  # u2's own 5 images beat everyone's 2
     assert await spend("u3", images=3) == "You've made 0 of your 2 images today (this asks for 3)"
+
+
+async def test_the_reserving_statement_decides_as_the_rule_in_python_for_every_mix_of_overrides(store: Store) -> None:
+    """The user's override, everyone's ('*') and the settings' default: each unset, unlimited (None) or a number;
+    the team's monthly one and its default likewise. For requests on either side of each limit, the statement
+    reserves exactly when `fits` allows it on `effective`'s limits."""
+    ledger = store.ledger
+    budget = Budget(ledger, load_settings(env_file=None), lambda: NOW)
+    unset = object()
+    metrics: tuple[Metric, ...] = ("daily_images", "monthly_usd")
+    mixes = [
+        (metric, own, everyone, default)
+        for metric in metrics
+        for own in (unset, None, 3)
+        for everyone in ((unset, None, 5) if metric == "daily_images" else (unset,))
+        for default in (None, 4)
+    ]
+    for n, (metric, own, everyone, default) in enumerate(mixes):
+        team, subject = f"T{n}", "u1" if metric == "daily_images" else ""
+        overrides: list[LimitOverride] = []
+        for who, value in ((subject, own), ("*", everyone)):
+            if value is not unset:
+                assert value is None or isinstance(value, int)
+                await ledger.set_limit(team, who, metric, value, changed_by="admin", now=NOW)
+                overrides.append(LimitOverride(who, metric, value))
+        defaults = Limits(user_daily_images=default) if metric == "daily_images" else Limits(team_monthly_nanos=default)
+        for asked in range(7):
+            images, cost = (asked, 0) if metric == "daily_images" else (0, asked)
+            request = replace(
+                budget.request(Charge("slack", team, "u1", "C1", "image", "m"), Units(images=images), cost),
+                defaults=defaults,
+            )
+            expected = fits(request, effective(defaults, overrides, "u1"), PeriodTotals())
+            where = ConversationKey("slack", team, "C1", "")
+            opened = await store.open_turn(
+                TurnOpening(where, NOW, lambda _: Question(user("q", 1), 100), lambda *_, made=request: made)
+            )
+            assert (opened.reserved is not None) == expected, (metric, own, everyone, default, asked)
+            if opened.reserved is not None:
+                await ledger.release(opened.reserved, NOW)
 
 
 async def test_a_reply_that_cannot_be_stored_rolls_back_its_settlement_and_the_call_is_still_charged(
