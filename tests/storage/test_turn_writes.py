@@ -56,6 +56,13 @@ def budget(store: Store) -> Budget:
     return Budget(store.ledger, load_settings(env_file=None), lambda: NOW)
 
 
+async def settled_reply(store: Store, conversation_id: int, message: NewMessage, i: int) -> None:
+    """`message` stored as the reply of a call charged to u1 (reserved 100 nanos), which it settles at 10 + i."""
+    async with budget(store).metered(CHARGE, Units(), 100) as bill:
+        settlement = Settlement(bill.id, Units(output_tokens=i), 10 + i, NOW)
+        _, bill.settled = await store.add_reply(conversation_id, message, settlement)
+
+
 async def test_the_window_read_with_the_question_is_the_window_read_after_it_for_every_budget(store: Store) -> None:
     conversation = await store.active_conversation(KEY, NOW)
     for i, tokens in enumerate([10, 20, 0, 30, 40]):  # a message of no tokens ties with the one after it
@@ -134,11 +141,7 @@ async def test_questions_and_replies_stored_at_once_from_two_processes_keep_the_
         conversation = await first.active_conversation(KEY, NOW)
 
         async def reply(store: Store, i: int) -> None:
-            async with budget(store).metered(CHARGE, Units(), 100) as bill:
-                settlement = Settlement(bill.id, Units(output_tokens=i), 10 + i, NOW)
-                _, bill.settled = await store.add_reply(
-                    conversation.id, NewMessage("assistant", f"r{i}", i, NOW), settlement
-                )
+            await settled_reply(store, conversation.id, NewMessage("assistant", f"r{i}", i, NOW), i)
 
         async def ask(store: Store, i: int) -> None:
             question = Question(user(f"q{i}", 100 + i), 10_000)
@@ -283,9 +286,7 @@ async def test_forgetting_a_person_while_another_process_stores_a_reply_charged_
         conversation = await first.active_conversation(KEY, NOW)
 
         async def answer(question_id: int, i: int) -> None:
-            async with budget(second).metered(CHARGE, Units(), 100) as bill:  # charged to u1
-                settlement = Settlement(bill.id, Units(output_tokens=i), 10 + i, NOW)
-                _, bill.settled = await second.add_reply(conversation.id, reply(f"r{i}", 5, question_id), settlement)
+            await settled_reply(second, conversation.id, reply(f"r{i}", 5, question_id), i)  # charged to u1
 
         # /forget locks the conversation and sets its total again while the reply moves it on; both touch u1's totals.
         for i in range(30):
