@@ -1,33 +1,42 @@
-"""Counting what a process sends PostgreSQL: its round trips (socket writes to the server) and the statements
-they carry, read from the frontend protocol's messages (so the connection must not use TLS: `sslmode=disable`)."""
+"""Counting what a process sends PostgreSQL: its round trips (each Sync or simple Query the client sends, a batch
+of messages it then waits on the server for) and the statements they carry, read from the frontend protocol's
+messages by a loopback proxy between the client and the server. The proxy sees the bytes whatever event loop or
+transport the client runs on; the connection must not use TLS (`sslmode=disable`), or there is nothing to read."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import struct
-from asyncio import selector_events
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-_TRANSPORT: Any = selector_events._SelectorSocketTransport  # type: ignore[attr-defined]
-_UNTYPED = {196608, 80877103}  # the startup message's protocol version; an SSLRequest: no type byte
+_READ = 65536
 
 
 @dataclass
 class Wire:
-    """What was written to the server while tracing: one entry per socket write, and the statements run
-    (a simple query's statements one by one, split on '; ')."""
+    """What clients sent the server through the proxy while tracing: the round trips (Sync and Query messages)
+    and the statements run (a simple query's statements one by one, split on '; ')."""
 
-    port: int
-    writes: int = 0
+    port: int  # the proxy's: connect here instead of the server
+    writes: int = 0  # round trips
     statements: list[str] = field(default_factory=list)
     tracing: bool = False
     _prepared: dict[bytes, str] = field(default_factory=dict)  # statement name -> its text, across the session
 
+    def url(self, url: str) -> str:
+        """`url` (the server's) through the proxy."""
+        parts = urlsplit(url)
+        host = parts.netloc.rsplit("@", 1)
+        credentials = host[0] + "@" if len(host) == 2 else ""
+        return urlunsplit(parts._replace(netloc=f"{credentials}127.0.0.1:{self.port}"))
+
     @asynccontextmanager
     async def counting(self) -> AsyncIterator[None]:
-        """Count the writes and statements of the block only (from zero)."""
+        """Count the round trips and statements of the block only (from zero)."""
         self.writes, self.tracing = 0, True
         self.statements.clear()
         try:
@@ -35,43 +44,73 @@ class Wire:
         finally:
             self.tracing = False
 
-    def read(self, data: bytes) -> None:
-        """One socket write: each message in it."""
-        if len(data) >= 8 and struct.unpack("!ii", data[:8])[1] in _UNTYPED:
-            return
-        bound = b""
-        offset = 0
-        while offset < len(data):
-            kind, length = data[offset : offset + 1], struct.unpack("!i", data[offset + 1 : offset + 5])[0]
-            body = data[offset + 5 : offset + 1 + length]
-            offset += 1 + length
-            if kind == b"P":  # Parse: name, text
-                name, text = body.split(b"\0", 2)[:2]
-                self._prepared[name] = text.decode()
-            elif kind == b"B":  # Bind: portal, statement name
-                bound = body.split(b"\0", 2)[1]
-            elif kind == b"E" and self.tracing:  # Execute the statement bound
-                self.statements.append(self._prepared.get(bound, "?"))
-            elif kind == b"Q" and self.tracing:  # a simple query: one or more statements
-                self.statements.extend(s.strip() for s in body.rstrip(b"\0").decode().split("; "))
+    def message(self, kind: bytes, body: bytes, bound: list[bytes]) -> None:
+        """One frontend message of a connection (`bound`: the statement its last Bind named)."""
+        if kind == b"P":  # Parse: name, text
+            name, text = body.split(b"\0", 2)[:2]
+            self._prepared[name] = text.decode()
+        elif kind == b"B":  # Bind: portal, statement name
+            bound[0] = body.split(b"\0", 2)[1]
+        elif kind == b"E" and self.tracing:  # Execute the statement bound
+            self.statements.append(self._prepared.get(bound[0], "?"))
+        elif kind == b"Q" and self.tracing:  # a simple query: one or more statements, and a round trip
+            self.statements.extend(s.strip() for s in body.rstrip(b"\0").decode().split("; "))
+            self.writes += 1
+        elif kind == b"S" and self.tracing:  # Sync: the batch sent, the client waits on the server
+            self.writes += 1
 
 
-@contextmanager
-def wire_to(port: int) -> Iterator[Wire]:
-    """Read every write to a server on `port` (the loopback's) while the block runs; count them inside
-    `Wire.counting()`. Start it before the pool connects, so it learns each prepared statement's text."""
-    wire = Wire(port)
-    original = _TRANSPORT.write
+async def _frontend(wire: Wire, client: asyncio.StreamReader, server: asyncio.StreamWriter) -> None:
+    """Pass what the client sends on to the server, reading each message on the way."""
+    buffer, bound, started = b"", [b""], False
+    while data := await client.read(_READ):
+        server.write(data)
+        buffer += data
+        while True:
+            if not started:  # the startup message or an SSLRequest: a length, no type byte
+                if len(buffer) < 4 or len(buffer) < (size := struct.unpack("!i", buffer[:4])[0]):
+                    break
+                version = struct.unpack("!i", buffer[4:8])[0]
+                started = version != 80877103  # after an SSLRequest's refusal, the startup message follows
+                buffer = buffer[size:]
+                continue
+            if len(buffer) < 5 or len(buffer) < 1 + (length := struct.unpack("!i", buffer[1:5])[0]):
+                break
+            wire.message(buffer[:1], buffer[5 : 1 + length], bound)
+            buffer = buffer[1 + length :]
+        await server.drain()
+    server.close()
 
-    def write(transport: Any, data: Any) -> None:
-        peer = transport.get_extra_info("peername")
-        if peer is not None and peer[1] == port:
-            wire.read(bytes(data))
-            wire.writes += wire.tracing
-        original(transport, data)
 
-    _TRANSPORT.write = write
+async def _backend(server: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
+    while data := await server.read(_READ):
+        client.write(data)
+        await client.drain()
+    client.close()
+
+
+@asynccontextmanager
+async def wire_to(port: int) -> AsyncIterator[Wire]:
+    """A proxy to the server on the loopback's `port`; connect through `wire.url(...)` and count inside
+    `Wire.counting()`. Connect after it starts, so it learns each prepared statement's text."""
+    tasks: set[asyncio.Task[None]] = set()
+    wire = Wire(0)
+
+    async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
+        for pump in (_frontend(wire, reader, upstream_writer), _backend(upstream_reader, writer)):
+            task = asyncio.create_task(pump)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    proxy = await asyncio.start_server(connected, "127.0.0.1", 0)
+    wire.port = proxy.sockets[0].getsockname()[1]
     try:
         yield wire
     finally:
-        _TRANSPORT.write = original
+        proxy.close()
+        for task in list(tasks):
+            task.cancel()
+        for task in list(tasks):
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await task

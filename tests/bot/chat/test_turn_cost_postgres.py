@@ -1,5 +1,5 @@
-"""What a chat turn costs PostgreSQL, counted (not timed): its round trips (socket writes to the server, each a send
-from our process) and its commits that wrote. Counts are deterministic, so the budget of a turn cannot regress
+"""What a chat turn costs PostgreSQL, counted (not timed): its round trips (each batch our process sends the server
+and waits on) and its commits that wrote. Counts are deterministic, so the budget of a turn cannot regress
 unnoticed (tests/bot/chat/test_turn_cost.py holds SQLite's)."""
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ async def test_a_steady_chat_turn_on_postgresql_with_a_budget_set_takes_at_most_
     make_settings: Any, fake_openai: FakeOpenAI, tmp_path: Path
 ) -> None:
     async with fresh_database("postgres", tmp_path) as url:
-        # The wire is read as sent: no TLS on the loopback.
-        settings = make_settings(
-            database_url=f"{url}?sslmode=disable", quota_user_daily_usd="1", quota_team_monthly_usd="100"
-        )
         replies = RecordingResponder()
-        with wire_to(urlsplit(url).port or 5432) as wire:
+        async with wire_to(urlsplit(url).port or 5432) as wire:
+            # The wire is read as sent: no TLS on the loopback.
+            settings = make_settings(
+                database_url=f"{wire.url(url)}?sslmode=disable", quota_user_daily_usd="1", quota_team_monthly_usd="100"
+            )
             async with open_engine(settings) as engine:
                 for i in range(3):  # its statements are prepared on the connection by now, as in a running bot
                     await engine.handle(message(f"question {i}, to fill the history"), replies)
@@ -42,6 +42,7 @@ async def test_a_steady_chat_turn_on_postgresql_with_a_budget_set_takes_at_most_
                 first = (wire.writes, write_transactions(wire.statements), _listing(wire))
     assert replies.errors == [] and len(replies.replies) == 5
     writes, commits, listing = steady
+    assert writes > 0 and commits > 0, "the wire read nothing: the counts below would hold for any turn"
     assert writes <= 8 and commits <= 5, f"{writes} writes, {commits} commits:\n{listing}"
     # A conversation's first turn starts it too: one statement more (START_CONVERSATION, which returns the row).
     writes, commits, listing = first
