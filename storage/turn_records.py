@@ -21,6 +21,22 @@ class Question:
 
 
 @dataclass(frozen=True)
+class EagerQuestion:
+    """The question as it is stored in any conversation whose system prompt leaves it room: a store may write it
+    with its read of the conversation (PostgreSQL: in the same statement) where that prompt surely does. `question`
+    of the opening then returns this very message for that conversation.
+
+    Room is judged without counting the prompt: its tokens are at most its UTF-8 bytes (a token is one byte or
+    more), so a prompt of at most `prompt_bytes` bytes leaves room; a conversation on the default prompt (its
+    `system_prompt` NULL) leaves room when `default_fits`. Any other conversation gets the question the usual way,
+    after its read, so one too long is refused before anything is written, as always."""
+
+    message: NewMessage
+    prompt_bytes: int
+    default_fits: bool
+
+
+@dataclass(frozen=True)
 class TurnOpening:
     """Where and when a turn opens, and the caller's pure decisions between the store's statements.
 
@@ -34,6 +50,7 @@ class TurnOpening:
     question: Callable[[Conversation], Question]
     reservation: Callable[[Conversation, list[WindowMessage]], ReservationRequest | None]
     conversation: Conversation | None = None  # already read by the caller: not read again
+    eager: EagerQuestion | None = None  # the question, if it may be written with the conversation's read
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,14 @@ from bot.media.vision import Detail, VisionFormula, VisionImage, data_url
 from bot.memory.semantic import Memory
 from bot.messages import IncomingMessage
 from bot.providers.llm import Finish, PromptImage, PromptMessage, effort
-from bot.providers.tokens import TOKENS_PER_REPLY, TokenCounter
+from bot.providers.tokens import TOKENS_PER_MESSAGE, TOKENS_PER_REPLY, TokenCounter
 from bot.responder import Responder
 from bot.settings import Settings
 from bot.tools.loop import Offer, Recorder, ToolLoop
 from bot.tools.registry import ToolUse
 from storage import Conversation, NewMessage, PlatformMessage, Store, StoredImage, WindowMessage
 from storage.ledger_records import InFlightLease, ReservationRequest, Settlement
-from storage.turn_records import Question, TurnOpening
+from storage.turn_records import EagerQuestion, Question, TurnOpening
 
 log = logging.getLogger(__name__)
 
@@ -82,23 +82,34 @@ class Conversations:
             # The model slot is taken before the first write, so the call's reservation can go with it.
             async with self._chat.early() as early:
 
-                def question(conversation: Conversation) -> Question:
-                    """The question as stored (too long: refused before anything is written) and its window."""
-                    asked = inputs or MessageInputs(
-                        message.text, tokens=self._fitting(tokens, self._room(conversation), 0)
-                    )
-                    stored = NewMessage(
+                def asked(text: str, tokens: int, images: tuple[StoredImage, ...] = ()) -> NewMessage:
+                    """The question as stored."""
+                    return NewMessage(
                         role="user",
-                        content=asked.text,
-                        tokens=asked.tokens,
+                        content=text,
+                        tokens=tokens,
                         created_at=message.created_at,
                         author_id=message.author.id,
                         author_name=message.author.display_name,
                         platform_message_id=message.message_id,
-                        images=tuple(_stored(i) for i in asked.images),
+                        images=images,
                     )
+
+                # Plain text is stored alike in any conversation with room for it: the store may write it with
+                # its read of the conversation (one round trip fewer on PostgreSQL).
+                eager = None if inputs is not None else self._eager(asked(message.text, tokens))
+
+                def question(conversation: Conversation) -> Question:
+                    """The question as stored (too long: refused before anything is written) and its window."""
+                    room = self._room(conversation)
+                    if eager is not None:
+                        stored = eager.message
+                        self._fitting(tokens, room, 0)
+                    else:  # read with the conversation's room already (see _inputs)
+                        assert inputs is not None
+                        stored = asked(inputs.text, inputs.tokens, tuple(_stored(i) for i in inputs.images))
                     vision = self._prices.vision(self._model(conversation)) is not None
-                    return Question(stored, self._room(conversation), images=vision)
+                    return Question(stored, room, images=vision)
 
                 def reservation(conversation: Conversation, window: list[WindowMessage]) -> ReservationRequest | None:
                     """The call's reservation, written with the question, unless recall may still change the prompt."""
@@ -110,7 +121,9 @@ class Conversations:
                         charge_for(message, "chat", model), model, size + (offer.tokens if offer else 0)
                     )
 
-                opened = await self._store.open_turn(TurnOpening(key, self._clock(), question, reservation, known))
+                opened = await self._store.open_turn(
+                    TurnOpening(key, self._clock(), question, reservation, known, eager)
+                )
                 early.reserved = opened.reserved
                 conversation, stored, history = opened.conversation, opened.question, opened.window
                 system = self._system(conversation)
@@ -342,6 +355,18 @@ class Conversations:
         raise MessageTooLong(
             f"Your message is {tokens:,} tokens; this bot reads at most {budget:,} per message. "
             "Shorten it or send it as a file."
+        )
+
+    def _eager(self, question: NewMessage) -> EagerQuestion:
+        """`question` (text only) with the system prompts that surely leave it room: any of at most so many bytes (a
+        prompt's tokens are at most its UTF-8 bytes, so its framing at most those plus the fixed part), and the
+        default one when it does."""
+        fixed = TOKENS_PER_MESSAGE + TOKENS_PER_REPLY
+        room_for_default = self._settings.input_token_budget - self._framing(self._settings.system_prompt)
+        return EagerQuestion(
+            question,
+            prompt_bytes=self._settings.input_token_budget - fixed - question.tokens,
+            default_fits=question.tokens <= room_for_default,
         )
 
     def _framing(self, system_prompt: str) -> int:

@@ -16,12 +16,28 @@ from storage.postgres.database import PostgresDatabase
 from storage.postgres.ledger import PostgresLedger
 from storage.postgres.memory import PostgresMemory
 from storage.postgres.migrations import MIGRATIONS
-from storage.postgres.turn_statements import LOCK_CONVERSATIONS, MESSAGE_INSERT, RECOUNT, WINDOW_TO, joined
-from storage.records import ConversationKey, NewMessage, StoredMessage, TurnLease, WindowMessage
+from storage.postgres.turn_statements import (
+    LOCK_CONVERSATIONS,
+    MESSAGE_INSERT,
+    OPEN_AND_ASK,
+    RECOUNT,
+    START_AND_ASK,
+    WINDOW_TO,
+    joined,
+)
+from storage.records import Conversation, ConversationKey, StoredMessage, TurnLease, WindowMessage
 from storage.renewal_loop import RenewalLoop
 from storage.sql.connection import Connection, Script, Statement
 from storage.sql.migrations import apply_migrations
-from storage.sql.store import SQLStore
+from storage.sql.store import (
+    OPEN_CONVERSATION,
+    SQLStore,
+    conversation_of,
+    key_params,
+    message_params,
+    stored_message,
+)
+from storage.turn_records import TurnOpening
 
 log = logging.getLogger(__name__)
 
@@ -117,16 +133,33 @@ class PostgresStore(SQLStore):
             if not lease.released:  # else it went with the turn's reply (add_reply)
                 await asyncio.shield(self._drop_lease(name, token))
 
-    def _ask(
-        self, conversation_id: int, message: NewMessage, window_tokens: int
-    ) -> Script[tuple[StoredMessage, list[WindowMessage]]]:
-        """The question stored by one statement that moves the conversation's running total on, then the window that
-        ends at it: two round trips. The window has a statement of its own: the insert's snapshot, taken before it
-        waited for the conversation's row, may miss a message that the writer it waited for committed."""
-        stored = yield from self._add_message(conversation_id, message)
+    def _open_conversation(self, opening: TurnOpening) -> Script[tuple[Conversation, StoredMessage | None]]:
+        """The open conversation read and, when its system prompt surely leaves the question room, the question
+        stored with it: one statement (OPEN_AND_ASK). None open: one started with the question (START_AND_ASK)."""
+        eager = opening.eager
+        if eager is None or eager.message.images:  # images go in a transaction of their own (_add_message)
+            return (yield from super()._open_conversation(opening))
+        room = (eager.default_fits, eager.prompt_bytes)
+        params = (*key_params(opening.key), *room, *message_params(0, eager.message)[1:])
+        rows = yield (OPEN_AND_ASK, params)
+        if not rows:  # none open: one started with the question
+            rows = yield (START_AND_ASK, (*params, opening.now.isoformat()))
+        if not rows:  # started meanwhile by another process
+            rows = yield (OPEN_CONVERSATION, key_params(opening.key))
+            return conversation_of(opening.key, rows[0]), None
+        conversation = conversation_of(opening.key, rows[0])
+        asked = rows[0][5]
+        return conversation, None if asked is None else stored_message(int(asked), conversation.id, eager.message)
+
+    def _window_to(
+        self, conversation_id: int, question: StoredMessage, window_tokens: int
+    ) -> Script[list[WindowMessage]]:
+        """The window that ends at the question, by a statement of its own: the question's insert, whose snapshot
+        was taken before it waited for the conversation's row, may miss a message that the writer it waited for
+        committed."""
         if window_tokens <= 0:
-            return stored, []
-        return stored, list(map(WindowMessage._make, (yield (WINDOW_TO, (stored.id, window_tokens)))))
+            return []
+        return list(map(WindowMessage._make, (yield (WINDOW_TO, (question.id, window_tokens)))))
 
     async def _close_turn(self, statements: list[Statement]) -> tuple[int, bool]:
         """The reply's statements joined into one, on its own: one round trip, one commit. Its insert moves the

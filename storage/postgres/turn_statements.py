@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from storage.sql.connection import Statement
-from storage.sql.store import last_end, message_insert
+from storage.sql.store import OPEN_CONVERSATION, last_end, message_insert
 
 # A conversation's running total as its messages say: where its last message ends (0: none). Set by the migration
 # that added the column, by migrate-db after its copy, and again after an edit or a deletion (RECOUNT).
@@ -32,19 +32,74 @@ RECOUNT = f"UPDATE conversations SET tokens_total = {TOTAL_OF_MESSAGES} WHERE id
 # so RECOUNT, a later statement of the transaction, sees every message committed before: {} a query of their ids.
 LOCK_CONVERSATIONS = "SELECT id FROM conversations WHERE id IN ({}) ORDER BY id FOR UPDATE"
 
+
 # ADD_MESSAGE with its running total taken from the conversation's row, moved on by the message's tokens ($4)
 # first. Its values are selected from that move, so the message's id is drawn after it (ids follow the running totals,
 # which order messages of no tokens); no conversation: a total of 0, and the insert fails on its foreign key.
 # The total is never taken below where the last message (as this statement sees them) ends: a message stored by a
 # writer that does not move the total (a process of the version before it, still running during a rolling deploy)
 # is counted all the same, so the next message's running total does not overlap it.
-_COUNTED = (
-    "counted AS (UPDATE conversations SET tokens_total = GREATEST(tokens_total, "
-    f"{last_end('conversations.id')}) + CAST($4 AS INTEGER) WHERE id = $1"
-    " RETURNING tokens_total - CAST($4 AS INTEGER) AS before)"
-)
+def _counted(where: str, tokens: str) -> str:
+    """The part of a WITH that moves the running total of the conversation `where` selects on by `tokens`: its id
+    and where it stood (`before`)."""
+    return (
+        "counted AS (UPDATE conversations SET tokens_total = GREATEST(tokens_total, "
+        f"{last_end('conversations.id')}) + CAST({tokens} AS INTEGER) WHERE {where}"
+        f" RETURNING id, tokens_total - CAST({tokens} AS INTEGER) AS before)"
+    )
+
+
+_COUNTED = _counted("id = $1", "$4")
 _INSERT_COUNTED = message_insert("COALESCE(counted.before, 0)", " FROM (VALUES (1)) AS one LEFT JOIN counted ON true")
 MESSAGE_INSERT = f"WITH {_COUNTED} {_INSERT_COUNTED}"
+
+# A turn's first statement: the open conversation at the thread's key ($1-$4) read, as OPEN_CONVERSATION reads it,
+# and the question stored in it as MESSAGE_INSERT stores it, when its system prompt surely leaves the question room
+# (EagerQuestion: NULL, the default prompt, when $5; else at most $6 bytes); $7-$18 the question's ADD_MESSAGE
+# parameters after the conversation's id. Its row: the conversation's columns, then the question's id (NULL: not
+# stored; no row: no conversation open). A conversation ended meanwhile by another process (the UPDATE's re-check
+# after waiting for its row) gets no question: the caller reads again. One round trip where there were two.
+_ASKED_AFTER_KEY = 5  # the question's parameters follow the key's four and the two of the room
+_ASKED = re.sub(
+    r"\$(\d+)",
+    lambda m: "counted.id" if m[1] == "1" else f"${int(m[1]) + _ASKED_AFTER_KEY}",
+    message_insert("counted.before", " FROM counted"),
+)
+_TOKENS = f"${4 + _ASKED_AFTER_KEY}"
+
+
+def _room(prompt: str) -> str:
+    """Whether the system prompt `prompt` (NULL: the default one) surely leaves the question room (EagerQuestion)."""
+    return f"CASE WHEN {prompt} IS NULL THEN $5 ELSE octet_length({prompt}) <= $6 END"
+
+
+OPEN_AND_ASK = f"""
+WITH open AS ({OPEN_CONVERSATION}),
+{_counted(f"id = (SELECT id FROM open WHERE {_room('system_prompt')}) AND ended_at IS NULL", _TOKENS)},
+asked AS ({_ASKED})
+SELECT open.id, open.created_at, open.system_prompt, open.model, open.reasoning_effort, (SELECT id FROM asked)
+FROM open
+"""
+# A thread's first turn, after OPEN_AND_ASK found no conversation open: one started (as START_CONVERSATION starts
+# it, with its parameters $1-$4 and $19 the time) and the question stored as its first message, on the same
+# terms, its running total set to the question's tokens. Its row as OPEN_AND_ASK's; none when another process
+# started the thread's conversation first: the caller reads it, then stores the question. (The started row is
+# `counted`, as the row moved on is in OPEN_AND_ASK, so the question's insert is the same text.)
+_CHANNEL = "FROM channel_settings WHERE platform = $1 AND team_id = $2 AND channel_id = $3"
+START_AND_ASK = f"""
+WITH channel AS (SELECT (SELECT persona {_CHANNEL}) AS persona),
+counted AS (
+    INSERT INTO conversations (platform, team_id, channel_id, thread_id, created_at, system_prompt, tokens_total)
+    SELECT $1, $2, $3, $4, $19, persona, CASE WHEN {_room("persona")} THEN CAST({_TOKENS} AS INTEGER) ELSE 0 END
+    FROM channel
+    ON CONFLICT (platform, team_id, channel_id, thread_id) WHERE ended_at IS NULL DO NOTHING
+    RETURNING id, created_at, system_prompt, 0 AS before
+),
+asked AS ({_ASKED.replace(" FROM counted", f" FROM counted WHERE {_room('counted.system_prompt')}")})
+SELECT id, created_at, system_prompt, (SELECT model {_CHANNEL}), (SELECT reasoning_effort {_CHANNEL}),
+    (SELECT id FROM asked)
+FROM counted
+"""
 # Statements that begin with a data-modifying WITH of their own, and the rest of them: joined, that WITH's part goes
 # to the top, under its own name (PostgreSQL takes a data-modifying WITH only at the top level).
 _LEADING = {MESSAGE_INSERT: (_COUNTED, _INSERT_COUNTED)}

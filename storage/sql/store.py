@@ -258,7 +258,7 @@ class SQLStore:
 
     async def has_open_conversation(self, key: ConversationKey) -> bool:
         """Whether a conversation is open at `key`."""
-        return await self._db.fetchrow(OPEN_CONVERSATION, *_key_params(key)) is not None
+        return await self._db.fetchrow(OPEN_CONVERSATION, *key_params(key)) is not None
 
     async def active_conversation(self, key: ConversationKey, now: datetime) -> Conversation:
         """The open conversation at `key`, started now (with the channel's persona) if there is none."""
@@ -283,11 +283,15 @@ class SQLStore:
         return await self._db.run(self._open_turn(opening), abandoned=give_back)
 
     def _open_turn(self, opening: TurnOpening) -> Script[OpenedTurn]:
-        conversation = opening.conversation
+        conversation, stored = opening.conversation, None
         if conversation is None:
-            conversation = yield from _active_conversation(opening.key, opening.now)
+            conversation, stored = yield from self._open_conversation(opening)
         question = opening.question(conversation)
-        stored, window = yield from self._ask(conversation.id, question.message, question.window_tokens)
+        if stored is None:
+            stored = yield from self._add_message(conversation.id, question.message)
+        elif opening.eager is None or question.message is not opening.eager.message:
+            raise AssertionError("the question was stored with the conversation's read, but the opening asks another")
+        window = yield from self._window_to(conversation.id, stored, question.window_tokens)
         images: dict[int, list[StoredImage]] = {}
         with_images = [m.id for m in window if m.images] if question.images else []
         if with_images:
@@ -296,12 +300,16 @@ class SQLStore:
         reserved = None if request is None else (yield from self._ledger.reserve_script(request))
         return OpenedTurn(conversation, stored, window, reserved, images)
 
-    def _ask(
-        self, conversation_id: int, message: NewMessage, window_tokens: int
-    ) -> Script[tuple[StoredMessage, list[WindowMessage]]]:
-        """A turn's question stored, then the window of `window_tokens` it ends."""
-        stored = yield from self._add_message(conversation_id, message)
-        return stored, (yield from _window(conversation_id, window_tokens))
+    def _open_conversation(self, opening: TurnOpening) -> Script[tuple[Conversation, StoredMessage | None]]:
+        """The open conversation at the opening's key (started if none); and the question, when stored with it
+        (here never: SQLite's one trip to its thread runs the statements together already)."""
+        return (yield from _active_conversation(opening.key, opening.now)), None
+
+    def _window_to(
+        self, conversation_id: int, question: StoredMessage, window_tokens: int
+    ) -> Script[list[WindowMessage]]:
+        """The window of `window_tokens` that ends at the question just stored."""
+        return (yield from _window(conversation_id, window_tokens))
 
     async def channel_settings(self, platform: str, team_id: str, channel_id: str) -> ChannelSettings:
         """The channel's persona and model (all None when never set)."""
@@ -320,7 +328,7 @@ class SQLStore:
 
     async def end_conversation(self, key: ConversationKey, now: datetime) -> bool:
         """Close the open conversation at `key`; False if there was none."""
-        return await self._db.fetchrow(END_CONVERSATION, now.isoformat(), *_key_params(key)) is not None
+        return await self._db.fetchrow(END_CONVERSATION, now.isoformat(), *key_params(key)) is not None
 
     async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
         """Append one complete message (with its usage, for a model reply). Its running token total stays exact across
@@ -477,7 +485,7 @@ def _platform_params(message: PlatformMessage) -> tuple[str, str, str, str]:
     return (message.platform, message.team_id, message.channel_id, message.message_id)
 
 
-def _key_params(key: ConversationKey) -> tuple[str, str, str, str]:
+def key_params(key: ConversationKey) -> tuple[str, str, str, str]:
     return (key.platform, key.team_id, key.channel_id, key.thread_id)
 
 
@@ -490,12 +498,16 @@ def _message(row: Row) -> StoredMessage:
 
 
 def _active_conversation(key: ConversationKey, now: datetime) -> Script[Conversation]:
-    rows = yield (OPEN_CONVERSATION, _key_params(key))
+    rows = yield (OPEN_CONVERSATION, key_params(key))
     if not rows:
-        rows = yield (START_CONVERSATION, (*_key_params(key), now.isoformat()))
+        rows = yield (START_CONVERSATION, (*key_params(key), now.isoformat()))
     if not rows:  # started meanwhile by another process
-        rows = yield (OPEN_CONVERSATION, _key_params(key))
-    row = rows[0]
+        rows = yield (OPEN_CONVERSATION, key_params(key))
+    return conversation_of(key, rows[0])
+
+
+def conversation_of(key: ConversationKey, row: Row) -> Conversation:
+    """The conversation at `key` from a row as OPEN_CONVERSATION reads it."""
     return Conversation(row[0], key, datetime.fromisoformat(row[1]), row[2], row[3], row[4])
 
 

@@ -9,7 +9,7 @@ from bot.app import open_engine
 from bot.chat.engine import Engine
 from bot.providers.tokens import TOKENS_PER_REPLY, TokenCounter
 from bot.settings import Settings
-from storage import open_store
+from storage import ChannelSettings, open_store
 from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.fakes.responder import RecordingResponder
 from tests.harness.conversations import history
@@ -119,6 +119,30 @@ async def test_a_message_bigger_than_the_budget_is_refused_before_any_call(
     assert fake_openai.chat_requests() == []
     assert len(responder.errors) == 1 and "tokens; this bot reads at most" in responder.errors[0]
     assert await history(settings, message("x").conversation_key) == []
+
+
+async def test_the_room_a_channels_persona_leaves_decides_whether_a_question_is_answered_on_either_database(
+    url: str, make_settings: Any, fake_openai: FakeOpenAI
+) -> None:
+    # The question may be stored with the conversation's read, judged by the persona's bytes: a question the
+    # persona leaves no room for is still refused with nothing stored, one that fits is answered.
+    settings = make_settings(database_url=url, max_context_tokens=300, max_output_tokens=100)
+    persona = "Answer as a careful reviewer would. " * 16
+    counter = TokenCounter.for_model(settings.chat_model, settings.token_encoding)
+    room = settings.input_token_budget - counter.count_message(persona) - TOKENS_PER_REPLY
+    too_long, fitting = "word " * room, "word " * (room - 10)
+    assert counter.count_message(too_long) > room >= counter.count_message(fitting)
+    async with open_engine(settings) as engine:
+        await engine.store.set_channel_settings("console", "local", "c1", ChannelSettings(persona=persona), "u1",
+                                                message("x").created_at)  # fmt: skip
+        responder = RecordingResponder()
+        await engine.handle(message(too_long), responder)
+        assert len(responder.errors) == 1 and f"this bot reads at most {room:,}" in responder.errors[0]
+        fake_openai.enqueue(Reply("fits"))
+        await engine.handle(message(fitting), responder)
+    assert len(fake_openai.chat_requests()) == 1 and responder.replies[-1].endswith("fits")
+    key = message("x").conversation_key
+    assert await history(settings, key) == [("user", fitting), ("assistant", "fits")]
 
 
 async def test_concurrent_turns_in_different_conversations_do_not_interleave(
