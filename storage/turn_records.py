@@ -34,6 +34,7 @@ class EagerQuestion:
     message: NewMessage
     prompt_bytes: int
     default_fits: bool
+    widest_window: int  # tokens: no conversation's window for it is wider (a store may read that much with it)
 
 
 @dataclass(frozen=True)

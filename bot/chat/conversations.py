@@ -367,6 +367,7 @@ class Conversations:
             question,
             prompt_bytes=self._settings.input_token_budget - fixed - question.tokens,
             default_fits=question.tokens <= room_for_default,
+            widest_window=self._settings.input_token_budget,  # a conversation's room: this less its framing
         )
 
     def _framing(self, system_prompt: str) -> int:

@@ -25,12 +25,13 @@ from storage.postgres.turn_statements import (
     WINDOW_TO,
     joined,
 )
-from storage.records import Conversation, ConversationKey, StoredMessage, TurnLease, WindowMessage
+from storage.records import ConversationKey, StoredMessage, TurnLease, WindowMessage
 from storage.renewal_loop import RenewalLoop
 from storage.sql.connection import Connection, Script, Statement
 from storage.sql.migrations import apply_migrations
 from storage.sql.store import (
     OPEN_CONVERSATION,
+    ConversationRead,
     SQLStore,
     conversation_of,
     key_params,
@@ -133,23 +134,32 @@ class PostgresStore(SQLStore):
             if not lease.released:  # else it went with the turn's reply (add_reply)
                 await asyncio.shield(self._drop_lease(name, token))
 
-    def _open_conversation(self, opening: TurnOpening) -> Script[tuple[Conversation, StoredMessage | None]]:
+    def _open_conversation(self, opening: TurnOpening) -> Script[ConversationRead]:
         """The open conversation read and, when its system prompt surely leaves the question room, the question
-        stored with it: one statement (OPEN_AND_ASK). None open: one started with the question (START_AND_ASK)."""
+        stored with it and its widest window read: one statement (OPEN_AND_ASK). None open: one started with the
+        question (START_AND_ASK), which is then its whole window."""
         eager = opening.eager
         if eager is None or eager.message.images:  # images go in a transaction of their own (_add_message)
             return (yield from super()._open_conversation(opening))
         room = (eager.default_fits, eager.prompt_bytes)
         params = (*key_params(opening.key), *room, *message_params(0, eager.message)[1:])
-        rows = yield (OPEN_AND_ASK, params)
-        if not rows:  # none open: one started with the question
+        rows = yield (OPEN_AND_ASK, (*params, eager.widest_window))
+        if rows:
+            asked, before = rows[0][5], rows[0][6]
+            earlier = [WindowMessage._make(row[7:]) for row in rows if row[10] is not None]
+        else:  # none open: one started with the question
             rows = yield (START_AND_ASK, (*params, opening.now.isoformat()))
-        if not rows:  # started meanwhile by another process
-            rows = yield (OPEN_CONVERSATION, key_params(opening.key))
-            return conversation_of(opening.key, rows[0]), None
+            if not rows:  # started meanwhile by another process
+                rows = yield (OPEN_CONVERSATION, key_params(opening.key))
+                return ConversationRead(conversation_of(opening.key, rows[0]))
+            asked, before, earlier = rows[0][5], 0, []
         conversation = conversation_of(opening.key, rows[0])
-        asked = rows[0][5]
-        return conversation, None if asked is None else stored_message(int(asked), conversation.id, eager.message)
+        if asked is None:
+            return ConversationRead(conversation)
+        message = eager.message
+        question = WindowMessage(message.role, message.content, message.tokens, int(asked), int(before))
+        stored = stored_message(int(asked), conversation.id, message)
+        return ConversationRead(conversation, stored, (*earlier, question))
 
     def _window_to(
         self, conversation_id: int, question: StoredMessage, window_tokens: int

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from storage.sql.connection import Statement
-from storage.sql.store import OPEN_CONVERSATION, last_end, message_insert
+from storage.sql.store import last_end, message_insert, open_conversation
 
 # A conversation's running total as its messages say: where its last message ends (0: none). Set by the migration
 # that added the column, by migrate-db after its copy, and again after an edit or a deletion (RECOUNT).
@@ -56,9 +56,16 @@ MESSAGE_INSERT = f"WITH {_COUNTED} {_INSERT_COUNTED}"
 # A turn's first statement: the open conversation at the thread's key ($1-$4) read, as OPEN_CONVERSATION reads it,
 # and the question stored in it as MESSAGE_INSERT stores it, when its system prompt surely leaves the question room
 # (EagerQuestion: NULL, the default prompt, when $5; else at most $6 bytes); $7-$18 the question's ADD_MESSAGE
-# parameters after the conversation's id. Its row: the conversation's columns, then the question's id (NULL: not
-# stored; no row: no conversation open). A conversation ended meanwhile by another process (the UPDATE's re-check
-# after waiting for its row) gets no question: the caller reads again. One round trip where there were two.
+# parameters after the conversation's id. With it, the messages before the question that a window of $19 tokens
+# (the widest it can have) takes. Its rows: the conversation's columns, the question's id and running total (NULL:
+# not stored; no row: no conversation open), then one of those messages each (NULL: none).
+#
+# Those messages are read as the statement's snapshot has them, taken before it waited for the conversation's row,
+# if it did. So the question is stored only when the row it moves on is the version the snapshot read (the UPDATE
+# re-checks its xmin on the row it got): every writer of a conversation's messages moves its row on (a message's
+# insert, an edit's or deletion's recount), so none committed a change to them in between, and the messages read
+# are all there are before the question. Else (another writer got there first, or the conversation was ended
+# meanwhile) nothing is stored, and the caller stores the question and reads its window by statements of their own.
 _ASKED_AFTER_KEY = 5  # the question's parameters follow the key's four and the two of the room
 _ASKED = re.sub(
     r"\$(\d+)",
@@ -73,17 +80,25 @@ def _room(prompt: str) -> str:
     return f"CASE WHEN {prompt} IS NULL THEN $5 ELSE octet_length({prompt}) <= $6 END"
 
 
+_AS_READ = f"id = (SELECT id FROM open WHERE {_room('system_prompt')}) AND ended_at IS NULL"
 OPEN_AND_ASK = f"""
-WITH open AS ({OPEN_CONVERSATION}),
-{_counted(f"id = (SELECT id FROM open WHERE {_room('system_prompt')}) AND ended_at IS NULL", _TOKENS)},
-asked AS ({_ASKED})
-SELECT open.id, open.created_at, open.system_prompt, open.model, open.reasoning_effort, (SELECT id FROM asked)
-FROM open
+WITH open AS ({open_conversation("c.xmin AS version")}),
+{_counted(f"{_AS_READ} AND xmin = (SELECT version FROM open)", _TOKENS)},
+asked AS ({_ASKED}),
+earlier AS (
+    SELECT m.role, m.content, m.tokens, m.id, m.tokens_before, m.images FROM counted
+    JOIN messages m ON m.conversation_id = counted.id
+        AND m.tokens_before >= counted.before + CAST({_TOKENS} AS INTEGER) - CAST($19 AS INTEGER)
+)
+SELECT open.id, open.created_at, open.system_prompt, open.model, open.reasoning_effort, (SELECT id FROM asked),
+    (SELECT before FROM counted), e.role, e.content, e.tokens, e.id, e.tokens_before, e.images
+FROM open LEFT JOIN earlier e ON true ORDER BY e.tokens_before, e.id
 """
 # A thread's first turn, after OPEN_AND_ASK found no conversation open: one started (as START_CONVERSATION starts
 # it, with its parameters $1-$4 and $19 the time) and the question stored as its first message, on the same
-# terms, its running total set to the question's tokens. Its row as OPEN_AND_ASK's; none when another process
-# started the thread's conversation first: the caller reads it, then stores the question. (The started row is
+# terms, its running total set to the question's tokens (no message comes before it). Its row: the conversation's
+# columns and the question's id (NULL: not stored); none when another process started the thread's conversation
+# first: the caller reads it, then stores the question. (The started row is
 # `counted`, as the row moved on is in OPEN_AND_ASK, so the question's insert is the same text.)
 _CHANNEL = "FROM channel_settings WHERE platform = $1 AND team_id = $2 AND channel_id = $3"
 START_AND_ASK = f"""

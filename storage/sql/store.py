@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from storage.base import Ledger
 from storage.ledger_records import InFlightLease, Settlement
@@ -36,11 +36,18 @@ from storage.sql.signins import END_SIGNINS, SQLSignIns
 from storage.sql.tool_servers import FORGET_CALLS, FORGET_ENABLED_BY, SQLToolServers
 from storage.turn_records import OpenedTurn, TurnOpening
 
-OPEN_CONVERSATION = (
-    "SELECT c.id, c.created_at, c.system_prompt, s.model, s.reasoning_effort FROM conversations c"
-    " LEFT JOIN channel_settings s ON s.platform = c.platform AND s.team_id = c.team_id AND s.channel_id = c.channel_id"
-    " WHERE c.platform = $1 AND c.team_id = $2 AND c.channel_id = $3 AND c.thread_id = $4 AND c.ended_at IS NULL"
-)
+
+def open_conversation(*more: str) -> str:
+    """OPEN_CONVERSATION, with `more` columns of the conversation `c` after its own."""
+    return (
+        f"SELECT {', '.join(('c.id, c.created_at, c.system_prompt, s.model, s.reasoning_effort', *more))}"
+        " FROM conversations c LEFT JOIN channel_settings s"
+        " ON s.platform = c.platform AND s.team_id = c.team_id AND s.channel_id = c.channel_id"
+        " WHERE c.platform = $1 AND c.team_id = $2 AND c.channel_id = $3 AND c.thread_id = $4 AND c.ended_at IS NULL"
+    )
+
+
+OPEN_CONVERSATION = open_conversation()
 # ON CONFLICT on the partial unique index: two processes starting the same thread agree on one. The new row comes
 # back as OPEN_CONVERSATION reads it (no row: another process started it first).
 _CHANNEL = "FROM channel_settings WHERE platform = $1 AND team_id = $2 AND channel_id = $3"
@@ -283,15 +290,18 @@ class SQLStore:
         return await self._db.run(self._open_turn(opening), abandoned=give_back)
 
     def _open_turn(self, opening: TurnOpening) -> Script[OpenedTurn]:
-        conversation, stored = opening.conversation, None
-        if conversation is None:
-            conversation, stored = yield from self._open_conversation(opening)
+        read = ConversationRead(opening.conversation) if opening.conversation else None
+        if read is None:
+            read = yield from self._open_conversation(opening)
+        conversation = read.conversation
         question = opening.question(conversation)
-        if stored is None:
+        if read.question is None:
             stored = yield from self._add_message(conversation.id, question.message)
+            window = yield from self._window_to(conversation.id, stored, question.window_tokens)
         elif opening.eager is None or question.message is not opening.eager.message:
             raise AssertionError("the question was stored with the conversation's read, but the opening asks another")
-        window = yield from self._window_to(conversation.id, stored, question.window_tokens)
+        else:
+            stored, window = read.question, window_ending(read.widest, question.window_tokens)
         images: dict[int, list[StoredImage]] = {}
         with_images = [m.id for m in window if m.images] if question.images else []
         if with_images:
@@ -300,10 +310,10 @@ class SQLStore:
         reserved = None if request is None else (yield from self._ledger.reserve_script(request))
         return OpenedTurn(conversation, stored, window, reserved, images)
 
-    def _open_conversation(self, opening: TurnOpening) -> Script[tuple[Conversation, StoredMessage | None]]:
-        """The open conversation at the opening's key (started if none); and the question, when stored with it
-        (here never: SQLite's one trip to its thread runs the statements together already)."""
-        return (yield from _active_conversation(opening.key, opening.now)), None
+    def _open_conversation(self, opening: TurnOpening) -> Script[ConversationRead]:
+        """The open conversation at the opening's key (started if none); and the question with its window, when
+        stored with the read (here never: SQLite's one trip to its thread runs the statements together already)."""
+        return ConversationRead((yield from _active_conversation(opening.key, opening.now)))
 
     def _window_to(
         self, conversation_id: int, question: StoredMessage, window_tokens: int
@@ -429,7 +439,9 @@ class SQLStore:
                 await tx.execute(DROP_VECTOR, message_id)
                 if tokens != old_tokens:
                     await tx.execute(SHIFT_TOTALS, conversation_id, tokens - old_tokens, tokens_before, message_id)
-                    await self._recount(tx, [conversation_id])
+                # Recounted even at the same size: every change to a conversation's messages moves its row on, so a
+                # turn that read them before it knows to read them again (PostgreSQL's OPEN_AND_ASK).
+                await self._recount(tx, [conversation_id])
                 changed += 1
         return changed
 
@@ -483,6 +495,26 @@ class SQLStore:
 
 def _platform_params(message: PlatformMessage) -> tuple[str, str, str, str]:
     return (message.platform, message.team_id, message.channel_id, message.message_id)
+
+
+class ConversationRead(NamedTuple):
+    """A turn's conversation as its first statements read it; and, when the question was stored with the read, the
+    question and the messages of its window up to it, read by the widest window it can have (its room is decided
+    after the read): the question last."""
+
+    conversation: Conversation
+    question: StoredMessage | None = None
+    widest: tuple[WindowMessage, ...] = ()
+
+
+def window_ending(messages: Sequence[WindowMessage], window_tokens: int) -> list[WindowMessage]:
+    """The window of `window_tokens` that ends at the last of `messages` (WINDOW's rule, as if nothing came after
+    it), when `messages` hold at least every message it takes, in order."""
+    if window_tokens <= 0 or not messages:
+        return []
+    last = messages[-1]
+    start = last.tokens_before + last.tokens - window_tokens
+    return [m for m in messages if m.tokens_before >= start]
 
 
 def key_params(key: ConversationKey) -> tuple[str, str, str, str]:

@@ -6,13 +6,14 @@ exact when the turn meets another writer of its conversation, or another process
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
-from storage import ChannelSettings, Conversation, ConversationKey, NewMessage, Store, WindowMessage
+from storage import ChannelSettings, Conversation, ConversationKey, NewMessage, PlatformMessage, Store, WindowMessage
 from storage.turn_records import EagerQuestion, OpenedTurn, Question, TurnOpening
 from tests.harness.store_contract import NOW
-from tests.harness.stores import assert_totals_kept, opened
+from tests.harness.stores import assert_totals_kept, fresh_database, opened
 
 KEY = ConversationKey("slack", "T1", "C1", "171.1")
 ROOMY = 10_000  # prompt bytes: any persona of this test leaves room
@@ -27,19 +28,27 @@ def user(text: str, tokens: int) -> NewMessage:
 
 
 async def ask(
-    store: Store, key: ConversationKey, text: str, tokens: int, *, prompt_bytes: int = ROOMY, default_fits: bool = True
+    store: Store,
+    key: ConversationKey,
+    text: str,
+    tokens: int,
+    *,
+    prompt_bytes: int = ROOMY,
+    default_fits: bool = True,
+    window_tokens: int = 1_000,
 ) -> OpenedTurn:
     """A turn opened as the engine opens one: the question offered eagerly, refused by `question` where the
     conversation's persona (its system prompt) is longer than `prompt_bytes` or, on the default one, unless
-    `default_fits` (as the engine's room rule would decide for such a budget)."""
+    `default_fits` (as the engine's room rule would decide for such a budget); its window `window_tokens`, at most
+    the widest offered (1,000)."""
     message = user(text, tokens)
-    eager = EagerQuestion(message, prompt_bytes, default_fits)
+    eager = EagerQuestion(message, prompt_bytes, default_fits, widest_window=1_000)
 
     def question(conversation: Conversation) -> Question:
         prompt = conversation.system_prompt
         if (not default_fits) if prompt is None else len(prompt.encode()) > prompt_bytes:
             raise TooLong
-        return Question(message, 1_000)
+        return Question(message, window_tokens)
 
     return await store.open_turn(TurnOpening(key, NOW, question, lambda *_: None, eager=eager))
 
@@ -68,6 +77,20 @@ async def test_a_question_written_with_the_read_is_stored_and_windowed_as_one_wr
         assert [m.content for m in await store.messages(conversation.id)] == ["q0", "q1", "q2"]
         assert shape(await store.window(conversation.id, 1_000)) == [("q0", 10, 0), ("q1", 11, 10), ("q2", 12, 21)]
         await assert_totals_kept(url)
+
+
+async def test_the_window_read_with_the_conversation_is_the_window_read_after_the_question_for_every_budget(
+    store: Store,
+) -> None:
+    conversation = await store.active_conversation(KEY, NOW)
+    for i, tokens in enumerate([10, 20, 0, 30, 40]):  # a message of no tokens ties with the one after it
+        await store.add_message(conversation.id, user(f"m{i}", tokens))
+    for window_tokens in (0, 1, 14, 15, 16, 45, 46, 85, 86, 1_000):
+        turn = await ask(store, KEY, f"q{window_tokens}", 15, window_tokens=window_tokens)
+        assert turn.window == await store.window(conversation.id, window_tokens), window_tokens
+        assert (await store.messages(conversation.id))[-1].id == turn.question.id
+    first = await ask(store, ConversationKey("slack", "T1", "C1", "new"), "alone", 15, window_tokens=14)
+    assert first.window == [] == await store.window(first.conversation.id, 14)  # the question alone does not fit
 
 
 @pytest.mark.parametrize("started", [False, True], ids=["new thread", "open conversation"])
@@ -113,15 +136,13 @@ async def test_eager_questions_from_two_processes_on_one_new_thread_share_one_co
         await assert_totals_kept(url)
 
 
-async def test_a_turn_that_waits_for_another_writer_of_its_conversation_sees_what_it_wrote(url: str) -> None:
-    if url.startswith("sqlite:///"):
-        pytest.skip("SQLite runs one writer at a time: no statement waits for another's row lock")
+async def test_a_turn_that_waits_for_another_process_storing_a_message_sees_it_in_its_window(tmp_path: Path) -> None:
     import asyncpg
 
     from storage.postgres.turn_statements import MESSAGE_INSERT
     from storage.sql.store import message_params
 
-    async with opened(url) as store:
+    async with fresh_database("postgres", tmp_path) as url, opened(url) as store:
         conversation = (await ask(store, KEY, "first", 3)).conversation
         other = await asyncpg.connect(url)
         try:
@@ -136,4 +157,31 @@ async def test_a_turn_that_waits_for_another_writer_of_its_conversation_sees_wha
         finally:
             await other.close()
         assert shape(opened_turn.window) == [("first", 3, 0), ("meanwhile", 7, 3), ("waited", 5, 10)]
+        await assert_totals_kept(url)
+
+
+async def test_a_turn_that_waits_for_an_edit_of_the_same_size_sees_the_new_text_in_its_window(tmp_path: Path) -> None:
+    import asyncpg
+
+    async with fresh_database("postgres", tmp_path) as url, opened(url) as store, opened(url) as editor:
+        conversation = await store.active_conversation(KEY, NOW)
+        said = NewMessage("user", "typo", 4, NOW, author_id="u1", platform_message_id="m1")
+        await store.add_message(conversation.id, said)
+        holder = await asyncpg.connect(url)
+        try:
+            holding = holder.transaction()
+            await holding.start()  # something holds the conversation's row: the edit, then the turn, queue for it
+            await holder.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", conversation.id)
+            where = PlatformMessage("slack", "T1", "C1", "m1")
+            edit = asyncio.ensure_future(editor.edit_platform_message(where, "u1", "fixed", 4))
+            await asyncio.sleep(0.3)
+            turn = asyncio.ensure_future(ask(store, KEY, "asked", 5))  # read before the edit commits
+            await asyncio.sleep(0.3)
+            assert not edit.done() and not turn.done()
+            await holding.commit()
+            assert await asyncio.wait_for(edit, 10) == 1
+            opened_turn = await asyncio.wait_for(turn, 10)
+        finally:
+            await holder.close()
+        assert shape(opened_turn.window) == [("fixed", 4, 0), ("asked", 5, 4)]
         await assert_totals_kept(url)
