@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +17,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bot.errors import ConfigError
 from bot.mcp.config import read_servers_file
 from bot.net.addresses import AllowedHosts
-from bot.providers.registry import KEY_VARIABLE, check_keys, parse_providers
+from bot.providers.kinds import DEFAULT_KIND, kind_named
+from bot.providers.registry import KEY_VARIABLE, KIND_VARIABLE, check_keys, check_kinds, parse_providers
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are teambot, a helpful assistant in a team's chat. Answer clearly and concisely; use Markdown where it helps."
@@ -39,11 +41,17 @@ class Settings(BaseSettings):
     openai_timeout: float = Field(60.0, gt=0, description="seconds to wait for the model before giving up")
     openai_max_retries: int = Field(2, ge=0, le=10, description="retries of a call that cannot have been charged")
     openai_max_retry_wait: float = Field(20.0, ge=0, description="longest Retry-After we wait for, in seconds")
+    # What the default provider's server accepts (bot/providers/kinds.py): openai, or single-system.
+    openai_kind: str = Field(DEFAULT_KIND, description="the default provider's kind of server")
     # More model servers (bot/providers/registry.py): a model named `ollama/llama3.1:8b` runs on provider ollama.
     providers: str = Field("", description="comma-separated name=base_url of more providers (models: name/model)")
     # From PROVIDER_<NAME>_API_KEY variables (see `_ProviderKeys`), by variable name.
     provider_api_keys: dict[str, SecretStr] = Field(
         default_factory=dict, json_schema_extra={"env_pattern": "PROVIDER_<NAME>_API_KEY"}
+    )
+    # From PROVIDER_<NAME>_KIND variables (see `_ProviderKinds`), by variable name: each provider's kind of server.
+    provider_kinds: dict[str, str] = Field(
+        default_factory=dict, json_schema_extra={"env_pattern": "PROVIDER_<NAME>_KIND"}
     )
 
     database_url: str = "sqlite:///teambot.sqlite3"
@@ -192,10 +200,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """As usual, with one exception to "empty means not set": see `_BlankMeansModelsOwn`."""
+        """As usual, plus the variables named after each provider (`_ProviderVariables`), and with one exception
+        to "empty means not set": see `_BlankMeansModelsOwn`."""
         blank = _BlankMeansModelsOwn(settings_cls, dotenv_settings)
         keys = _ProviderKeys(settings_cls, dotenv_settings)
-        return init_settings, blank, keys, env_settings, dotenv_settings, file_secret_settings
+        kinds = _ProviderKinds(settings_cls, dotenv_settings)
+        return init_settings, blank, keys, kinds, env_settings, dotenv_settings, file_secret_settings
 
     @field_validator("log_level", "library_log_level", mode="before")
     @classmethod
@@ -262,6 +272,11 @@ class Settings(BaseSettings):
         parse_providers(value)  # a ValueError names the bad entry
         return value
 
+    @field_validator("openai_kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        return kind_named(value).name  # a ValueError lists the kinds (never the value: it may be a misplaced key)
+
     @field_validator("openai_base_url", "web_search_url")
     @classmethod
     def _http_base_url(cls, value: str | None) -> str | None:
@@ -279,8 +294,10 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _provider_keys_have_providers(self) -> Settings:
-        check_keys(parse_providers(self.providers), self.provider_api_keys)
+    def _provider_keys_and_kinds_have_providers(self) -> Settings:
+        pairs = parse_providers(self.providers)
+        check_keys(pairs, self.provider_api_keys)
+        check_kinds(pairs, self.provider_kinds)
         return self
 
     @model_validator(mode="after")
@@ -373,20 +390,34 @@ class _BlankMeansModelsOwn(_OneField):
         return {}
 
 
-class _ProviderKeys(_OneField):
-    """PROVIDER_<NAME>_API_KEY variables (from the environment and .env, the environment winning), one per
-    provider PROVIDERS names: a setting whose names are not known in advance. An empty one means not set."""
+class _ProviderVariables(_OneField):
+    """Variables one per provider PROVIDERS names (from the environment and .env, the environment winning): a
+    setting whose names are not known in advance, kept by variable name (upper case). An empty one means not set."""
 
-    NAME = "provider_api_keys"
+    VARIABLE: re.Pattern[str]
 
     def __call__(self) -> dict[str, Any]:
         found: dict[str, str] = {}
         for values in [*self._dotenv_files(), os.environ]:  # later ones win
             for key, value in values.items():
-                if KEY_VARIABLE.match(key):
+                if self.VARIABLE.match(key):
                     found[key.upper()] = value or ""
-        keys = {key: value for key, value in found.items() if value.strip()}
-        return {self.NAME: keys} if keys else {}
+        kept = {key: value for key, value in found.items() if value.strip()}
+        return {self.NAME: kept} if kept else {}
+
+
+class _ProviderKeys(_ProviderVariables):
+    """PROVIDER_<NAME>_API_KEY: each provider's key."""
+
+    NAME = "provider_api_keys"
+    VARIABLE = KEY_VARIABLE
+
+
+class _ProviderKinds(_ProviderVariables):
+    """PROVIDER_<NAME>_KIND: each provider's kind of server."""
+
+    NAME = "provider_kinds"
+    VARIABLE = KIND_VARIABLE
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:

@@ -14,8 +14,9 @@ from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMess
 
 from bot.errors import ContentRefused, ModelError, ModelUnavailable, RateLimited
 from bot.providers.errors import FaultLog, translate_error
+from bot.providers.kinds import OPENAI_COMPATIBLE
 from bot.providers.llm import ChatResult, Effort, Finish, PromptMessage, TextSink, ToolCall
-from bot.providers.registry import Provider, ProviderKind
+from bot.providers.registry import Provider
 from bot.settings import Settings
 from storage import ModelUsage
 
@@ -61,7 +62,7 @@ class OpenAIChat:
     ) -> None:
         self._client = client
         self._provider = provider  # None: the default provider
-        self._kind = provider.kind if provider else ProviderKind("openai")
+        self._kind = provider.kind if provider else OPENAI_COMPATIBLE
         self._max_retries = max_retries
         self._max_retry_wait = max_retry_wait
         self._sleep = sleep

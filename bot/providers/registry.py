@@ -8,7 +8,7 @@ the default provider. Prices, quotas and the ledger always see the full name.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from bot.errors import ConfigError
+from bot.providers.kinds import DEFAULT_KIND, OPENAI_COMPATIBLE, ProviderKind, kind_named
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -24,19 +25,7 @@ DEFAULT_PROVIDER = "openai"
 # A provider's name is the prefix of its models' names: lower case, so `Ollama/x` is not silently another name.
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 KEY_VARIABLE = re.compile(r"^PROVIDER_([A-Z0-9_]+)_API_KEY$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class ProviderKind:
-    """How a kind of server speaks: what the engine may send it beyond the common subset."""
-
-    name: str
-    # Several system messages (the persona, recalled messages, the tools' rules): some chat templates refuse
-    # any but a first one ("System message must be at the beginning"); those get them merged into one.
-    accepts_second_system_message: bool = True
-
-
-OPENAI_COMPATIBLE = ProviderKind("openai")
+KIND_VARIABLE = re.compile(r"^PROVIDER_([A-Z0-9_]+)_KIND$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -75,6 +64,11 @@ def key_variable(name: str) -> str:
     return f"PROVIDER_{name.upper().replace('-', '_')}_API_KEY"
 
 
+def kind_variable(name: str) -> str:
+    """The environment variable naming provider `name`'s kind: PROVIDER_<NAME>_KIND (`-` as `_`)."""
+    return f"PROVIDER_{name.upper().replace('-', '_')}_KIND"
+
+
 def parse_providers(text: str) -> list[tuple[str, str]]:
     """PROVIDERS (`name=base_url,…`) as (name, base_url) pairs; a ValueError names the bad entry."""
     pairs: list[tuple[str, str]] = []
@@ -110,10 +104,29 @@ def parse_providers(text: str) -> list[tuple[str, str]]:
 
 def check_keys(pairs: Iterable[tuple[str, str]], keys: Mapping[str, object]) -> None:
     """Every PROVIDER_<NAME>_API_KEY set belongs to a provider PROVIDERS names (a typo is not silently unused)."""
-    named = {key_variable(name) for name, _ in pairs}
-    for variable in sorted(keys):
+    _check_claimed(pairs, keys, key_variable, "OPENAI_API_KEY")
+
+
+def check_kinds(pairs: Iterable[tuple[str, str]], kinds: Mapping[str, str]) -> None:
+    """Every PROVIDER_<NAME>_KIND set belongs to a provider PROVIDERS names and names a kind there is."""
+    _check_claimed(pairs, kinds, kind_variable, "OPENAI_KIND")
+    for variable in sorted(kinds):
+        try:
+            kind_named(kinds[variable])
+        except ValueError as exc:
+            raise ValueError(f"{variable}: {exc}") from None
+
+
+def _check_claimed(
+    pairs: Iterable[tuple[str, str]], variables: Iterable[str], variable_of: Callable[[str], str], default: str
+) -> None:
+    """A ValueError naming the first of `variables` that no provider of `pairs` claims (never its value);
+    `default` is the default provider's setting for the same thing."""
+    named = {variable_of(name) for name, _ in pairs}
+    for variable in sorted(variables):
         if variable not in named:
-            raise ValueError(f"{variable} is set, but PROVIDERS names no provider it belongs to")
+            hint = f" (the default provider's is {default})" if variable == variable_of(DEFAULT_PROVIDER) else ""
+            raise ValueError(f"{variable} is set, but PROVIDERS names no provider it belongs to{hint}")
 
 
 class Providers:
@@ -125,11 +138,16 @@ class Providers:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Providers:
-        """The default provider and those PROVIDERS names, each with its key."""
-        keys = settings.provider_api_keys
-        pairs = parse_providers(settings.providers)
-        others = [Provider(name, url, keys.get(key_variable(name))) for name, url in pairs]
-        return cls(Provider(DEFAULT_PROVIDER, settings.openai_base_url, settings.openai_api_key), others)
+        """The default provider and those PROVIDERS names, each with its key and kind."""
+        keys, kinds = settings.provider_api_keys, settings.provider_kinds
+        others = [
+            Provider(name, url, keys.get(key_variable(name)), kind_named(kinds.get(kind_variable(name), DEFAULT_KIND)))
+            for name, url in parse_providers(settings.providers)
+        ]
+        default = Provider(
+            DEFAULT_PROVIDER, settings.openai_base_url, settings.openai_api_key, kind_named(settings.openai_kind)
+        )
+        return cls(default, others)
 
     def all(self) -> list[Provider]:
         """The default provider first, then the others as PROVIDERS lists them."""
