@@ -88,12 +88,17 @@ class PostgresStore(SQLStore):
         Every statement is prepared once per connection (asyncpg's cache) and runs with its generic plan
         (`plan_cache_mode`): under the default, PostgreSQL kept planning some of a turn's statements again on
         every run (the in-flight claim, the limits check: ~0.13 ms of the server's CPU each, read with
-        log_statement_stats), since each looks up rows by key and a plan made for one key suits every key."""
+        log_statement_stats), since each looks up rows by key and a plan made for one key suits every key.
+
+        The pool's `max_size` connections are opened here and kept: a burst of turns never waits for connections to
+        be opened (each a new server process, its caches cold), first thing or after a quiet spell. Measured on
+        200 first turns at once, 2.28 -> 2.10 times one turn alone (medians of 3 runs)."""
         try:
             pool = await asyncpg.create_pool(
                 url,
-                min_size=1,
+                min_size=max_size,
                 max_size=max_size,
+                max_inactive_connection_lifetime=0,  # every connection is kept: no idle timer to arm on each release
                 server_settings={"lock_timeout": str(busy_timeout_ms), "plan_cache_mode": "force_generic_plan"},
                 reset=_keep_session,
             )
