@@ -21,7 +21,6 @@ from storage.postgres.turn_statements import (
     MESSAGE_INSERT,
     OPEN_AND_ASK,
     RECOUNT,
-    START_AND_ASK,
     WINDOW_TO,
     joined,
 )
@@ -141,23 +140,20 @@ class PostgresStore(SQLStore):
 
     def _open_conversation(self, opening: TurnOpening) -> Script[ConversationRead]:
         """The open conversation read and, when its system prompt surely leaves the question room, the question
-        stored with it and its widest window read: one statement (OPEN_AND_ASK). None open: one started with the
-        question (START_AND_ASK), which is then its whole window."""
+        stored with it and its widest window read (none open: one started with the question, its whole window): one
+        statement, OPEN_AND_ASK."""
         eager = opening.eager
         if eager is None or eager.message.images:  # images go in a transaction of their own (_add_message)
             return (yield from super()._open_conversation(opening))
         room = (eager.default_fits, eager.prompt_bytes)
-        params = (*key_params(opening.key), *room, *message_params(0, eager.message)[1:])
-        rows = yield (OPEN_AND_ASK, (*params, eager.widest_window))
-        if rows:
-            asked, before = rows[0][5], rows[0][6]
-            earlier = [WindowMessage._make(row[7:]) for row in rows if row[10] is not None]
-        else:  # none open: one started with the question
-            rows = yield (START_AND_ASK, (*params, opening.now.isoformat()))
-            if not rows:  # started meanwhile by another process
-                rows = yield (OPEN_CONVERSATION, key_params(opening.key))
-                return ConversationRead(conversation_of(opening.key, rows[0]))
-            asked, before, earlier = rows[0][5], 0, []
+        asking = message_params(0, eager.message)[1:]
+        now = opening.now.isoformat()
+        rows = yield (OPEN_AND_ASK, (*key_params(opening.key), *room, *asking, eager.widest_window, now))
+        if not rows:  # started meanwhile by another process
+            rows = yield (OPEN_CONVERSATION, key_params(opening.key))
+            return ConversationRead(conversation_of(opening.key, rows[0]))
+        asked, before = rows[0][5], rows[0][6]
+        earlier = [WindowMessage._make(row[7:]) for row in rows if row[10] is not None]
         conversation = conversation_of(opening.key, rows[0])
         if asked is None:
             return ConversationRead(conversation)

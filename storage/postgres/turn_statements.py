@@ -53,12 +53,13 @@ _COUNTED = _counted("id = $1", "$4")
 _INSERT_COUNTED = message_insert("COALESCE(counted.before, 0)", " FROM (VALUES (1)) AS one LEFT JOIN counted ON true")
 MESSAGE_INSERT = f"WITH {_COUNTED} {_INSERT_COUNTED}"
 
-# A turn's first statement: the open conversation at the thread's key ($1-$4) read, as OPEN_CONVERSATION reads it,
-# and the question stored in it as MESSAGE_INSERT stores it, when its system prompt surely leaves the question room
-# (EagerQuestion: NULL, the default prompt, when $5; else at most $6 bytes); $7-$18 the question's ADD_MESSAGE
-# parameters after the conversation's id. With it, the messages before the question that a window of $19 tokens
-# (the widest it can have) takes. Its rows: the conversation's columns, the question's id and running total (NULL:
-# not stored; no row: no conversation open), then one of those messages each (NULL: none).
+# A turn's first statement: the open conversation at the thread's key ($1-$4) read, as OPEN_CONVERSATION reads it
+# (none open: one started as START_CONVERSATION starts it, $20 the time), and the question stored in it as
+# MESSAGE_INSERT stores it, when its system prompt surely leaves the question room (EagerQuestion: NULL, the default
+# prompt, when $5; else at most $6 bytes); $7-$18 the question's ADD_MESSAGE parameters after the conversation's
+# id. With it, the messages before the question that a window of $19 tokens (the widest it can have) takes. Its
+# rows: the conversation's columns, the question's id and running total (NULL: not stored), then one of those
+# messages each (NULL: none). No row: another process started the thread's conversation first; the caller reads it.
 #
 # Those messages are read as the statement's snapshot has them, taken before it waited for the conversation's row,
 # if it did. So the question is stored only when the row it moves on is the version the snapshot read (the UPDATE
@@ -66,13 +67,15 @@ MESSAGE_INSERT = f"WITH {_COUNTED} {_INSERT_COUNTED}"
 # insert, an edit's or deletion's recount), so none committed a change to them in between, and the messages read
 # are all there are before the question. Else (another writer got there first, or the conversation was ended
 # meanwhile) nothing is stored, and the caller stores the question and reads its window by statements of their own.
+# A conversation started here starts with the question (its running total the question's tokens), its whole window.
 _ASKED_AFTER_KEY = 5  # the question's parameters follow the key's four and the two of the room
 _ASKED = re.sub(
     r"\$(\d+)",
-    lambda m: "counted.id" if m[1] == "1" else f"${int(m[1]) + _ASKED_AFTER_KEY}",
-    message_insert("counted.before", " FROM counted"),
+    lambda m: "target.id" if m[1] == "1" else f"${int(m[1]) + _ASKED_AFTER_KEY}",
+    message_insert("target.before", " FROM target"),
 )
-_TOKENS = f"${4 + _ASKED_AFTER_KEY}"
+_TOKENS = f"CAST(${4 + _ASKED_AFTER_KEY} AS INTEGER)"
+_CHANNEL = "FROM channel_settings WHERE platform = $1 AND team_id = $2 AND channel_id = $3"
 
 
 def _room(prompt: str) -> str:
@@ -84,36 +87,30 @@ _AS_READ = f"id = (SELECT id FROM open WHERE {_room('system_prompt')}) AND ended
 OPEN_AND_ASK = f"""
 WITH open AS ({open_conversation("c.xmin AS version")}),
 {_counted(f"{_AS_READ} AND xmin = (SELECT version FROM open)", _TOKENS)},
+started AS (
+    INSERT INTO conversations (platform, team_id, channel_id, thread_id, created_at, system_prompt, tokens_total)
+    SELECT $1, $2, $3, $4, $20, persona, CASE WHEN {_room("persona")} THEN {_TOKENS} ELSE 0 END
+    FROM (SELECT (SELECT persona {_CHANNEL}) AS persona) AS channel
+    WHERE NOT EXISTS (SELECT 1 FROM open)
+    ON CONFLICT (platform, team_id, channel_id, thread_id) WHERE ended_at IS NULL DO NOTHING
+    RETURNING id, created_at, system_prompt
+),
+target AS (
+    SELECT id, before FROM counted UNION ALL SELECT id, 0 FROM started WHERE {_room("system_prompt")}
+),
 asked AS ({_ASKED}),
 earlier AS (
     SELECT m.role, m.content, m.tokens, m.id, m.tokens_before, m.images FROM counted
-    JOIN messages m ON m.conversation_id = counted.id
-        AND m.tokens_before >= counted.before + CAST({_TOKENS} AS INTEGER) - CAST($19 AS INTEGER)
-)
-SELECT open.id, open.created_at, open.system_prompt, open.model, open.reasoning_effort, (SELECT id FROM asked),
-    (SELECT before FROM counted), e.role, e.content, e.tokens, e.id, e.tokens_before, e.images
-FROM open LEFT JOIN earlier e ON true ORDER BY e.tokens_before, e.id
-"""
-# A thread's first turn, after OPEN_AND_ASK found no conversation open: one started (as START_CONVERSATION starts
-# it, with its parameters $1-$4 and $19 the time) and the question stored as its first message, on the same
-# terms, its running total set to the question's tokens (no message comes before it). Its row: the conversation's
-# columns and the question's id (NULL: not stored); none when another process started the thread's conversation
-# first: the caller reads it, then stores the question. (The started row is
-# `counted`, as the row moved on is in OPEN_AND_ASK, so the question's insert is the same text.)
-_CHANNEL = "FROM channel_settings WHERE platform = $1 AND team_id = $2 AND channel_id = $3"
-START_AND_ASK = f"""
-WITH channel AS (SELECT (SELECT persona {_CHANNEL}) AS persona),
-counted AS (
-    INSERT INTO conversations (platform, team_id, channel_id, thread_id, created_at, system_prompt, tokens_total)
-    SELECT $1, $2, $3, $4, $19, persona, CASE WHEN {_room("persona")} THEN CAST({_TOKENS} AS INTEGER) ELSE 0 END
-    FROM channel
-    ON CONFLICT (platform, team_id, channel_id, thread_id) WHERE ended_at IS NULL DO NOTHING
-    RETURNING id, created_at, system_prompt, 0 AS before
+    JOIN messages m ON m.conversation_id = counted.id AND m.tokens_before >= counted.before + {_TOKENS} - $19
 ),
-asked AS ({_ASKED.replace(" FROM counted", f" FROM counted WHERE {_room('counted.system_prompt')}")})
-SELECT id, created_at, system_prompt, (SELECT model {_CHANNEL}), (SELECT reasoning_effort {_CHANNEL}),
-    (SELECT id FROM asked)
-FROM counted
+found AS (
+    SELECT id, created_at, system_prompt, model, reasoning_effort FROM open
+    UNION ALL
+    SELECT id, created_at, system_prompt, (SELECT model {_CHANNEL}), (SELECT reasoning_effort {_CHANNEL}) FROM started
+)
+SELECT f.id, f.created_at, f.system_prompt, f.model, f.reasoning_effort, (SELECT id FROM asked),
+    (SELECT before FROM target), e.role, e.content, e.tokens, e.id, e.tokens_before, e.images
+FROM found f LEFT JOIN earlier e ON true ORDER BY e.tokens_before, e.id
 """
 # Statements that begin with a data-modifying WITH of their own, and the rest of them: joined, that WITH's part goes
 # to the top, under its own name (PostgreSQL takes a data-modifying WITH only at the top level).

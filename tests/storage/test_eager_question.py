@@ -185,3 +185,29 @@ async def test_a_turn_that_waits_for_an_edit_of_the_same_size_sees_the_new_text_
             await holder.close()
         assert shape(opened_turn.window) == [("fixed", 4, 0), ("asked", 5, 4)]
         await assert_totals_kept(url)
+
+
+async def test_a_turn_that_meets_another_process_starting_the_thread_asks_in_the_conversation_it_started(
+    tmp_path: Path,
+) -> None:
+    import asyncpg
+
+    from storage.sql.store import START_CONVERSATION, key_params
+
+    async with fresh_database("postgres", tmp_path) as url, opened(url) as store:
+        other = await asyncpg.connect(url)
+        try:
+            starting = other.transaction()
+            await starting.start()  # another process starts the thread's conversation, not yet committed
+            [theirs] = await other.fetch(START_CONVERSATION, *key_params(KEY), NOW.isoformat())
+            turn = asyncio.ensure_future(ask(store, KEY, "asked", 5))  # finds none open, then meets theirs
+            await asyncio.sleep(0.3)
+            assert not turn.done()
+            await starting.commit()
+            opened_turn = await asyncio.wait_for(turn, 10)
+        finally:
+            await other.close()
+        assert opened_turn.conversation.id == theirs[0]
+        assert shape(opened_turn.window) == [("asked", 5, 0)]
+        assert [m.content for m in await store.messages(theirs[0])] == ["asked"]
+        await assert_totals_kept(url)
