@@ -100,11 +100,13 @@ async def open_engine(
     embeddings: EmbeddingModel | None = None,
     clock: Clock = utc_now,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    keep_connections: bool = True,
 ) -> AsyncIterator[Engine]:
     """An engine on the configured store, models, prices and MCP servers, closed on exit.
 
     The models default to OpenAI's through one client; benchmarks pass in-process ones. Tests pass
-    a clock and its `sleep` (which paces the renewal of held reservations) to move time by hand.
+    a clock and its `sleep` (which paces the renewal of held reservations) to move time by hand. A one-off
+    command passes `keep_connections=False` (PostgreSQL: its pool opens connections as needed, not all at start).
     """
     prices = PriceTable.load(settings.prices_file, settings.free_model_names)
     try:
@@ -135,7 +137,9 @@ async def open_engine(
     if model is None:
         chats = {p.name: OpenAIChat.from_settings(settings, clients[p.name], faults, p) for p in providers.all()}
         model = RoutedChat(providers, chats)
-    store = await open_store(settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms)
+    store = await open_store(
+        settings.database_url, busy_timeout_ms=settings.database_busy_timeout_ms, keep_connections=keep_connections
+    )
     budget: Budget | None = None
     mcp_servers = McpServers.from_settings(settings)  # connects on first use; closing ends stdio servers
     try:
@@ -255,7 +259,7 @@ async def run_digests(
     from bot.directory import ChannelAccess
 
     failed: dict[str, str] = {}
-    async with open_engine(settings) as engine, AsyncExitStack() as opened:
+    async with open_engine(settings, keep_connections=False) as engine, AsyncExitStack() as opened:
         access: dict[str, ChannelAccess] = {}
         poster = CatchUpPoster(engine.services.catchups, access, settings)
         runner = DigestRunner(engine.store.digests, engine.now, settings.quota_timezone, poster)
@@ -383,7 +387,7 @@ async def sync_discord(settings: Settings, out: TextIO) -> int:
     """Register the Discord slash commands now."""
     from adapters.discord.adapter import discord_sync
 
-    async with open_engine(settings) as engine:
+    async with open_engine(settings, keep_connections=False) as engine:
         names = await discord_sync(engine, settings)
     out.write(f"Synced {len(names)} commands: {', '.join('/' + n for n in names)}\n")
     return 0

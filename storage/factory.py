@@ -18,8 +18,10 @@ def sqlite_path(url: str) -> Path | str:
     return Path(rest)
 
 
-async def open_store(url: str, *, busy_timeout_ms: int = 5_000) -> Store:
-    """Open (and migrate) the store that `url` names; `busy_timeout_ms` is how long a write waits for a lock."""
+async def open_store(url: str, *, busy_timeout_ms: int = 5_000, keep_connections: bool = False) -> Store:
+    """Open (and migrate) the store that `url` names; `busy_timeout_ms` is how long a write waits for a lock.
+    `keep_connections`: a process that serves turns (PostgreSQL opens its pool's connections at once and keeps them;
+    a one-off command opens them as it needs them)."""
     if url.startswith("sqlite:///"):
         from storage.sqlite import SQLiteStore
 
@@ -27,7 +29,7 @@ async def open_store(url: str, *, busy_timeout_ms: int = 5_000) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from storage.postgres import PostgresStore
 
-        return await PostgresStore.open(url, busy_timeout_ms=busy_timeout_ms)
+        return await PostgresStore.open(url, busy_timeout_ms=busy_timeout_ms, keep_connections=keep_connections)
     raise ValueError(
         f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]!r} (use sqlite:///path or postgresql://…)"
     )

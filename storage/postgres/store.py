@@ -79,7 +79,13 @@ class PostgresStore(SQLStore):
 
     @classmethod
     async def open(
-        cls, url: str, *, busy_timeout_ms: int = 5_000, max_size: int = 10, lease_seconds: float = TURN_LEASE_SECONDS
+        cls,
+        url: str,
+        *,
+        busy_timeout_ms: int = 5_000,
+        max_size: int = 10,
+        lease_seconds: float = TURN_LEASE_SECONDS,
+        keep_connections: bool = False,
     ) -> PostgresStore:
         """Connect the pool (row-lock waits bounded by `busy_timeout_ms`) and migrate. A turn's lease lapses
         `lease_seconds` after its holder last renewed it.
@@ -89,15 +95,17 @@ class PostgresStore(SQLStore):
         every run (the in-flight claim, the limits check: ~0.13 ms of the server's CPU each, read with
         log_statement_stats), since each looks up rows by key and a plan made for one key suits every key.
 
-        The pool's `max_size` connections are opened here and kept: a burst of turns never waits for connections to
-        be opened (each a new server process, its caches cold), first thing or after a quiet spell. Measured on
-        200 first turns at once, 2.28 -> 2.10 times one turn alone (medians of 3 runs)."""
+        With `keep_connections` (a process that serves turns), the pool's `max_size` connections are opened here and
+        kept: a burst of turns never waits for connections to be opened (each a new server process, its caches
+        cold), first thing or after a quiet spell. Measured on 200 first turns at once, 2.28 -> 2.10 times one turn
+        alone (medians of 3 runs). Without it (a one-off command), one is opened, more as needed."""
         try:
             pool = await asyncpg.create_pool(
                 url,
-                min_size=max_size,
+                min_size=max_size if keep_connections else 1,
                 max_size=max_size,
-                max_inactive_connection_lifetime=0,  # every connection is kept: no idle timer to arm on each release
+                # Kept connections need no idle timer, armed on every release.
+                max_inactive_connection_lifetime=0 if keep_connections else 300,
                 server_settings={"lock_timeout": str(busy_timeout_ms), "plan_cache_mode": "force_generic_plan"},
                 reset=_keep_session,
             )
