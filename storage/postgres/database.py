@@ -39,6 +39,12 @@ def lock_statement(lock: Lock) -> str:
     return LOCKS[lock.name].format(key=key, id=int(lock.keys[0]) if lock.name == "conversation" else 0)
 
 
+# Evaluated in a statement run on its own (its own transaction), this makes that transaction's commit asynchronous:
+# SET LOCAL synchronous_commit = off, as a function, so it reverts at the commit and never reaches the pooled
+# session. Only for writes whose loss in a server crash is harmless: rows that coordinate processes (a turn's lease,
+# a person's in-flight claim), which such a crash ends anyway. Their commit then does not wait for the disk.
+NO_FLUSH = "set_config('synchronous_commit', 'off', true)"
+
 _LIST = re.compile(r"LIST\((\$\d+) AS (\w+)\)")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from storage.ledger_records import Refusal, ReservationRequest
+from storage.postgres.database import NO_FLUSH
 from storage.sql.connection import Script, Statement
 from storage.sql.ledger import RELEASE, RESERVE, WITHIN_LIMITS, SQLLedger, reserve_params, within_limits_params
 
@@ -16,8 +17,9 @@ from storage.sql.ledger import RELEASE, RESERVE, WITHIN_LIMITS, SQLLedger, reser
 # each, keyed by the slot. A claim takes the lowest slot that is free or whose lease expired, in one
 # statement: two processes wanting the same slot meet on its key (one inserts, the other's conflict sees
 # a live lease and takes nothing), so it needs no lock and no transaction. It returns the slot it saw
-# free and the lease it got: a free slot and no lease means another claim took it first; try again.
-CLAIM_IN_FLIGHT = """
+# free and the lease it got: a free slot and no lease means another claim took it first; try again. Its commit does
+# not wait for the disk (NO_FLUSH): a claim lost in a server crash is harmless.
+CLAIM_IN_FLIGHT = f"""
 WITH free AS (
     SELECT s FROM generate_series(0, $6 - 1) AS s
     WHERE NOT EXISTS (SELECT 1 FROM user_in_flight f WHERE f.platform = $1 AND f.team_id = $2 AND f.user_id = $3
@@ -31,7 +33,7 @@ WITH free AS (
         WHERE user_in_flight.expires_at <= $5
     RETURNING id
 )
-SELECT (SELECT s FROM free), (SELECT id FROM claimed)
+SELECT (SELECT s FROM free), (SELECT id FROM claimed), {NO_FLUSH}
 """
 RENEW_IN_FLIGHT = "UPDATE user_in_flight SET expires_at = $1 WHERE id IN (LIST($2 AS bigint))"
 RELEASE_IN_FLIGHT = "DELETE FROM user_in_flight WHERE id = $1"

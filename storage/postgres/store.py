@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from storage.base import StoreFailed, StoreUnavailable
-from storage.postgres.database import PostgresDatabase
+from storage.postgres.database import NO_FLUSH, PostgresDatabase
 from storage.postgres.ledger import PostgresLedger
 from storage.postgres.memory import PostgresMemory
 from storage.postgres.migrations import MIGRATIONS
@@ -43,10 +43,11 @@ log = logging.getLogger(__name__)
 
 TURN_LEASE_SECONDS = 60.0  # renewed every third of it while a turn runs
 
+# Its commit does not wait for the disk (NO_FLUSH): a lease lost in a server crash is harmless (that ends the turn).
 _TAKE_LEASE = (
     "INSERT INTO turn_leases (key, token, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))"
     " ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at"
-    " WHERE turn_leases.expires_at < now() RETURNING true"
+    f" WHERE turn_leases.expires_at < now() RETURNING true, {NO_FLUSH}"
 )
 # Every lease this process holds, renewed by one statement.
 _KEEP_LEASES = (
