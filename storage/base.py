@@ -279,7 +279,10 @@ class Store(Protocol):
         (started if none), the question stored (`opening.question` decides it from the conversation; if it
         raises, nothing is stored), its window read, and the call reserved if `opening.reservation` asks
         (the ledger's one limit-checked write; `reserved` None when it was not made: `reserve_or_totals`
-        then decides). Each write commits on its own: the question stays whatever follows."""
+        then decides). Each write commits on its own: the question stays whatever follows. With
+        `opening.eager`, a store may store that question with its read of the conversation: `opening.question`
+        must then return that very message, without raising, for any conversation whose prompt its bound admits,
+        and a window no wider than `eager.widest_window`."""
 
     async def add_message(self, conversation_id: int, message: NewMessage) -> StoredMessage:
         """Append one complete message, with its usage when it is a model reply."""

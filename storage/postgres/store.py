@@ -107,7 +107,12 @@ class PostgresStore(SQLStore):
                 max_size=max_size,
                 # Kept connections need no idle timer, armed on every release.
                 max_inactive_connection_lifetime=0 if keep_connections else 300,
-                server_settings={"lock_timeout": str(busy_timeout_ms), "plan_cache_mode": "force_generic_plan"},
+                server_settings={
+                    "lock_timeout": str(busy_timeout_ms),
+                    "plan_cache_mode": "force_generic_plan",
+                    # Kept connections may idle for hours: probes keep NATs and load balancers from dropping them.
+                    "tcp_keepalives_idle": "60",
+                },
                 reset=_keep_session,
             )
         except (OSError, asyncpg.PostgresError) as exc:

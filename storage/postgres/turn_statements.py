@@ -10,9 +10,10 @@ a conversation's messages' tokens (an edit, a deletion, /forget) sets its total 
 the conversation's row: the total is always where the conversation's last message ends.
 
 The rest of such a statement reads the database as it was when the statement started, before it waited: a message
-committed by the writer it waited for is not in it. So the question's window is read by the statement after its
-insert (WINDOW_TO), and what is joined with a reply's insert touches other rows only: its settlement and the turn's
-leases.
+committed by the writer it waited for is not in it. So the question's statement (OPEN_AND_ASK) keeps the window it
+read only when it did not meet such a writer (the row it moved on is the version it read); else the window is read
+by a statement after the insert (WINDOW_TO). What is joined with a reply's insert touches other rows only: its
+settlement and the turn's leases.
 """
 
 from __future__ import annotations
@@ -79,8 +80,9 @@ _CHANNEL = "FROM channel_settings WHERE platform = $1 AND team_id = $2 AND chann
 
 
 def _room(prompt: str) -> str:
-    """Whether the system prompt `prompt` (NULL: the default one) surely leaves the question room (EagerQuestion)."""
-    return f"CASE WHEN {prompt} IS NULL THEN $5 ELSE octet_length({prompt}) <= $6 END"
+    """Whether the system prompt `prompt` (NULL: the default one) surely leaves the question room (EagerQuestion): its
+    UTF-8 bytes, whatever the database's own encoding."""
+    return f"CASE WHEN {prompt} IS NULL THEN $5 ELSE octet_length(convert_to({prompt}, 'UTF8')) <= $6 END"
 
 
 _AS_READ = f"id = (SELECT id FROM open WHERE {_room('system_prompt')}) AND ended_at IS NULL"

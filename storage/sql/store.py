@@ -300,6 +300,8 @@ class SQLStore:
             window = yield from self._window_to(conversation.id, stored, question.window_tokens)
         elif opening.eager is None or question.message is not opening.eager.message:
             raise AssertionError("the question was stored with the conversation's read, but the opening asks another")
+        elif question.window_tokens > opening.eager.widest_window:
+            raise AssertionError("the question's window is wider than the widest its eager offer allowed")
         else:
             stored, window = read.question, window_ending(read.widest, question.window_tokens)
         images: dict[int, list[StoredImage]] = {}

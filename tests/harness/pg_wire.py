@@ -1,5 +1,5 @@
-"""Counting what a process sends PostgreSQL: its round trips (each Sync or simple Query the client sends, a batch
-of messages it then waits on the server for) and the statements they carry, read from the frontend protocol's
+"""Counting what a process sends PostgreSQL: its round trips (each Sync, Flush or simple Query the client sends, a
+batch of messages it then waits on the server for) and the statements they carry, read from the frontend protocol's
 messages by a loopback proxy between the client and the server. The proxy sees the bytes whatever event loop or
 transport the client runs on; the connection must not use TLS (`sslmode=disable`), or there is nothing to read."""
 
@@ -18,7 +18,7 @@ _READ = 65536
 
 @dataclass
 class Wire:
-    """What clients sent the server through the proxy while tracing: the round trips (Sync and Query messages)
+    """What clients sent the server through the proxy while tracing: the round trips (Sync, Flush and Query messages)
     and the statements run (a simple query's statements one by one, split on '; ')."""
 
     port: int  # the proxy's: connect here instead of the server
@@ -56,7 +56,7 @@ class Wire:
         elif kind == b"Q" and self.tracing:  # a simple query: one or more statements, and a round trip
             self.statements.extend(s.strip() for s in body.rstrip(b"\0").decode().split("; "))
             self.writes += 1
-        elif kind == b"S" and self.tracing:  # Sync: the batch sent, the client waits on the server
+        elif kind in (b"S", b"H") and self.tracing:  # Sync, or Flush (a prepare): the client waits on the server
             self.writes += 1
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from bot.app import open_engine
 from bot.chat.engine import Engine
 from bot.providers.tokens import TOKENS_PER_REPLY, TokenCounter
@@ -121,28 +123,40 @@ async def test_a_message_bigger_than_the_budget_is_refused_before_any_call(
     assert await history(settings, message("x").conversation_key) == []
 
 
-async def test_the_room_a_channels_persona_leaves_decides_whether_a_question_is_answered_on_either_database(
-    url: str, make_settings: Any, fake_openai: FakeOpenAI
+def text_of(counter: TokenCounter, tokens: int) -> str:
+    """A question that costs exactly `tokens` in a prompt."""
+    text = ""
+    while counter.count_message(text) < tokens:
+        text += " word"
+    assert counter.count_message(text) == tokens
+    return text
+
+
+@pytest.mark.parametrize(
+    "persona",
+    [None, "x", "Answer as a careful reviewer would. " * 16],
+    ids=["default prompt", "a one-byte persona", "a long persona"],
+)
+async def test_a_question_one_token_over_the_room_its_conversation_leaves_is_refused_and_one_at_it_answered(
+    url: str, make_settings: Any, fake_openai: FakeOpenAI, persona: str | None
 ) -> None:
-    # The question may be stored with the conversation's read, judged by the persona's bytes: a question the
-    # persona leaves no room for is still refused with nothing stored, one that fits is answered.
-    settings = make_settings(database_url=url, max_context_tokens=300, max_output_tokens=100)
-    persona = "Answer as a careful reviewer would. " * 16
+    # The question may be stored with the conversation's read where the prompt surely leaves it room (judged by the
+    # prompt's bytes): on either database, one token more than the room is still refused with nothing stored.
+    settings = make_settings(database_url=url, max_context_tokens=300, max_output_tokens=100, system_prompt="Be kind.")
     counter = TokenCounter.for_model(settings.chat_model, settings.token_encoding)
-    room = settings.input_token_budget - counter.count_message(persona) - TOKENS_PER_REPLY
-    too_long, fitting = "word " * room, "word " * (room - 10)
-    assert counter.count_message(too_long) > room >= counter.count_message(fitting)
+    room = settings.input_token_budget - counter.count_message(persona or settings.system_prompt) - TOKENS_PER_REPLY
     async with open_engine(settings) as engine:
-        await engine.store.set_channel_settings("console", "local", "c1", ChannelSettings(persona=persona), "u1",
-                                                message("x").created_at)  # fmt: skip
+        if persona is not None:
+            await engine.store.set_channel_settings("console", "local", "c1", ChannelSettings(persona=persona), "u1",
+                                                    message("x").created_at)  # fmt: skip
         responder = RecordingResponder()
-        await engine.handle(message(too_long), responder)
+        await engine.handle(message(text_of(counter, room + 1)), responder)
         assert len(responder.errors) == 1 and f"this bot reads at most {room:,}" in responder.errors[0]
         fake_openai.enqueue(Reply("fits"))
-        await engine.handle(message(fitting), responder)
+        await engine.handle(message(text_of(counter, room)), responder)
     assert len(fake_openai.chat_requests()) == 1 and responder.replies[-1].endswith("fits")
     key = message("x").conversation_key
-    assert await history(settings, key) == [("user", fitting), ("assistant", "fits")]
+    assert await history(settings, key) == [("user", text_of(counter, room)), ("assistant", "fits")]
 
 
 async def test_concurrent_turns_in_different_conversations_do_not_interleave(
