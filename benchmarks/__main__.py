@@ -85,6 +85,10 @@ def table(report: dict[str, Any]) -> str:
         if "postgres_ratio" in c:
             shown = f"{c['postgres_ratio']} ({c['postgres_all_at_once_s']} s vs {c['postgres_one_request_s']} s)"
             add("the same on PostgreSQL (one process, pool of 10)", shown, "≤ 2")
+        for prefix, where in (("running_", "SQLite"), ("postgres_running_", "PostgreSQL")):
+            if f"{prefix}ratio" in c:
+                add(f"200 more first turns at once, in a process that has served a burst, {where} (wall vs one;"
+                    " CPU per turn)", f"{c[f'{prefix}ratio']} ({c[f'{prefix}cpu_ms_per_turn']} ms)", "")  # fmt: skip
         for prefix, where in (("steady_", "SQLite"), ("postgres_steady_", "PostgreSQL")):
             if f"{prefix}ratio" in c:
                 add(f"the 4th turn of {c['conversations']} conversations at once, budgets set, {where} (wall vs one;"
