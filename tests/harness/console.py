@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, Reply
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,3 +37,23 @@ def bot_env(fake: FakeOpenAI, tmp_path: Path) -> dict[str, str]:
         "OPENAI_MAX_RETRIES": "0",
         "FETCH_ENABLED": "false",  # as in the shared test settings: tools change every prompt
     }
+
+
+async def there_and_back(
+    fake: FakeOpenAI, other: FakeOpenAI, tmp_path: Path, provider: str, model: str, **env: str
+) -> tuple[dict[str, str], list[str]]:
+    """A real `python -m bot console --admin` session that moves its channel to `provider/model` (a second provider,
+    served by `other`), says hello there, moves back to gpt-4.1-mini and says hello on `fake` (each answers "Hello
+    from …"); `env` adds to the settings. Its settings and what it printed."""
+    settings = bot_env(fake, tmp_path) | {
+        "PROVIDERS": f"{provider}={other.base_url}",
+        "ALLOWED_CHAT_MODELS": f"{provider}/{model}",
+        "FREE_MODELS": f"{provider}/*",
+        **env,
+    }
+    other.enqueue(Reply(f"Hello from {provider}."))
+    fake.enqueue(Reply("Hello from OpenAI."))
+    lines = f"/model set {provider}/{model}\nhello {provider}\n/model set gpt-4.1-mini\n/reset\nhello openai\n"
+    code, out, err = await run_bot("console", "--admin", stdin=lines, env=settings, cwd=tmp_path)
+    assert code == 0, err
+    return settings, out.splitlines()

@@ -19,9 +19,10 @@ from bot.providers.registry import Provider, Providers
 from bot.settings import DEFAULT_SYSTEM_PROMPT, load_settings
 from bot.tools.registry import QUOTING_RULE
 from tests.fakes.openai_server import FakeOpenAI, Reply
-from tests.harness.console import bot_env, run_bot
+from tests.harness.console import there_and_back
 from tests.harness.media import run
 from tests.harness.messages import message
+from tests.harness.settings import settings_read
 
 PROMPT = [
     PromptMessage("system", "You are terse."),
@@ -85,27 +86,14 @@ async def test_a_provider_set_to_single_system_gets_one_system_message_and_the_d
     fake_openai: FakeOpenAI, fake_vllm: FakeOpenAI, tmp_path: Path
 ) -> None:
     # With tools on (the default), every prompt has a second system message: the tools' quoting rule.
-    env = bot_env(fake_openai, tmp_path) | {
-        "FETCH_ENABLED": "true",
-        "PROVIDERS": f"vllm={fake_vllm.base_url}",
-        "PROVIDER_VLLM_KIND": "single-system",
-        "ALLOWED_CHAT_MODELS": "vllm/gemma-3-12b-it",
-        "FREE_MODELS": "vllm/*",
-    }
-    fake_vllm.enqueue(Reply("Hello from Gemma."))
-    fake_openai.enqueue(Reply("Hello from OpenAI."))
-    lines = "/model set vllm/gemma-3-12b-it\nhello gemma\n/model set gpt-4.1-mini\n/reset\nhello openai\n"
-    code, out, err = await run_bot("console", "--admin", stdin=lines, env=env, cwd=tmp_path)
-    assert code == 0, err
-    assert [line for line in out.splitlines() if line.startswith("Hello")] == [
-        "Hello from Gemma.",
-        "Hello from OpenAI.",
-    ]
+    kind = {"FETCH_ENABLED": "true", "PROVIDER_VLLM_KIND": "single-system"}
+    _, said = await there_and_back(fake_openai, fake_vllm, tmp_path, "vllm", "gemma-3-12b-it", **kind)
+    assert [line for line in said if line.startswith("Hello")] == ["Hello from vllm.", "Hello from OpenAI."]
     (merged,) = fake_vllm.chat_requests()
     (several,) = fake_openai.chat_requests()
     assert roles_and_texts(merged) == [
         ("system", f"{DEFAULT_SYSTEM_PROMPT}\n\n{QUOTING_RULE}"),
-        ("user", "hello gemma"),
+        ("user", "hello vllm"),
     ]
     assert roles_and_texts(several) == [
         ("system", DEFAULT_SYSTEM_PROMPT),
@@ -128,15 +116,12 @@ async def test_openai_kind_single_system_merges_the_default_providers_system_mes
 def test_kinds_are_read_from_dotenv_and_the_environment_in_either_case_the_environment_winning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env_file = tmp_path / ".env"
-    env_file.write_text(
+    dotenv = (
         "PROVIDERS=vllm=http://localhost:8000/v1,llamacpp=http://localhost:8080/v1,groq=https://api.groq.com/openai/v1\n"
-        "provider_vllm_kind=Single-System\nPROVIDER_LLAMACPP_KIND=single-system\nPROVIDER_GROQ_KIND=\n",
-        "utf-8",
+        "provider_vllm_kind=Single-System\nPROVIDER_LLAMACPP_KIND=single-system\nPROVIDER_GROQ_KIND=\n"
     )
-    monkeypatch.setenv("PROVIDER_LLAMACPP_KIND", "openai")
-    monkeypatch.setenv("OPENAI_KIND", " SINGLE-SYSTEM ")
-    settings = load_settings(env_file=env_file)
+    environment = {"PROVIDER_LLAMACPP_KIND": "openai", "OPENAI_KIND": " SINGLE-SYSTEM "}
+    settings = settings_read(tmp_path, monkeypatch, dotenv, **environment)
     kinds = {p.name: p.kind for p in Providers.from_settings(settings).all()}
     # An empty variable means not set: groq keeps the default kind.
     assert kinds == {

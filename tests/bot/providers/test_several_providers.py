@@ -17,9 +17,10 @@ from bot.app import open_engine
 from bot.errors import ConfigError
 from bot.settings import load_settings
 from tests.fakes.openai_server import OLLAMA_UNKNOWN_MODEL, FakeOpenAI, InvalidKey, RefusingPort, Reply
-from tests.harness.console import bot_env, run_bot
+from tests.harness.console import bot_env, run_bot, there_and_back
 from tests.harness.media import ledger, run
 from tests.harness.messages import message
+from tests.harness.settings import settings_read
 
 OPENAI_KEY = "test-key-not-secret"
 OLLAMA_KEY = "ollama-key-d41d8cd98f"
@@ -42,19 +43,10 @@ def chat_keys(fake: FakeOpenAI) -> list[str]:
 async def test_a_console_channel_switched_to_ollama_chats_there_for_free_and_back_on_openai_priced(
     fake_openai: FakeOpenAI, fake_ollama: FakeOpenAI, tmp_path: Path
 ) -> None:
-    env = bot_env(fake_openai, tmp_path) | {
-        "PROVIDERS": f"ollama={fake_ollama.base_url}",
-        "ALLOWED_CHAT_MODELS": "ollama/llama3.1:8b",
-        "FREE_MODELS": "ollama/*",
-    }
-    fake_ollama.enqueue(Reply("Hello from Ollama."))
-    fake_openai.enqueue(Reply("Hello from OpenAI."))
-    lines = "/model set ollama/llama3.1:8b\nhello ollama\n/model set gpt-4.1-mini\n/reset\nhello openai\n"
-    code, out, err = await run_bot("console", "--admin", stdin=lines, env=env, cwd=tmp_path)
-    assert code == 0, err
-    assert out.splitlines() == [
+    env, said = await there_and_back(fake_openai, fake_ollama, tmp_path, "ollama", "llama3.1:8b")
+    assert said == [
         "This channel now uses ollama/llama3.1:8b (on ollama).",
-        "Hello from Ollama.",
+        "Hello from ollama.",
         "This channel now uses gpt-4.1-mini (on openai).",
         "Started a fresh conversation.",
         "Hello from OpenAI.",
@@ -218,13 +210,10 @@ async def test_media_models_may_not_name_another_provider(make_settings: Any, fa
 def test_a_provider_key_is_read_from_dotenv_and_the_environment_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env_file = tmp_path / ".env"
-    env_file.write_text(
+    dotenv = (
         "PROVIDERS=ollama=http://localhost:11434/v1,groq=https://api.groq.com/openai/v1\n"
-        "PROVIDER_OLLAMA_API_KEY=from-dotenv-1\nPROVIDER_GROQ_API_KEY=from-dotenv-2\n",
-        "utf-8",
+        "PROVIDER_OLLAMA_API_KEY=from-dotenv-1\nPROVIDER_GROQ_API_KEY=from-dotenv-2\n"
     )
-    monkeypatch.setenv("PROVIDER_GROQ_API_KEY", "from-environment")
-    settings = load_settings(env_file=env_file)
+    settings = settings_read(tmp_path, monkeypatch, dotenv, PROVIDER_GROQ_API_KEY="from-environment")
     keys = {name: key.get_secret_value() for name, key in settings.provider_api_keys.items()}
     assert keys == {"PROVIDER_OLLAMA_API_KEY": "from-dotenv-1", "PROVIDER_GROQ_API_KEY": "from-environment"}
