@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from storage.base import StoreFailed, StoreUnavailable
-from storage.postgres.database import NO_FLUSH, PostgresDatabase
+from storage.postgres.database import PostgresDatabase
 from storage.postgres.ledger import PostgresLedger
 from storage.postgres.memory import PostgresMemory
 from storage.postgres.migrations import MIGRATIONS
@@ -21,9 +21,11 @@ from storage.postgres.turn_statements import (
     MESSAGE_INSERT,
     OPEN_AND_ASK,
     RECOUNT,
+    TAKE_LEASE,
     WINDOW_TO,
     joined,
 )
+from storage.postgres.warm_up import warm
 from storage.records import ConversationKey, StoredMessage, TurnLease, WindowMessage
 from storage.renewal_loop import RenewalLoop
 from storage.sql.connection import Connection, Script, Statement
@@ -43,12 +45,6 @@ log = logging.getLogger(__name__)
 
 TURN_LEASE_SECONDS = 60.0  # renewed every third of it while a turn runs
 
-# Its commit does not wait for the disk (NO_FLUSH): a lease lost in a server crash is harmless (that ends the turn).
-_TAKE_LEASE = (
-    "INSERT INTO turn_leases (key, token, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))"
-    " ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at"
-    f" WHERE turn_leases.expires_at < now() RETURNING true, {NO_FLUSH}"
-)
 # Every lease this process holds, renewed by one statement.
 _KEEP_LEASES = (
     "UPDATE turn_leases SET expires_at = now() + make_interval(secs => $3)"
@@ -99,7 +95,8 @@ class PostgresStore(SQLStore):
         With `keep_connections` (a process that serves turns), the pool's `max_size` connections are opened here and
         kept: a burst of turns never waits for connections to be opened (each a new server process, its caches
         cold), first thing or after a quiet spell. Measured on 200 first turns at once, 2.28 -> 2.10 times one turn
-        alone (medians of 3 runs). Without it (a one-off command), one is opened, more as needed."""
+        alone (medians of 3 runs). Each is then warmed (storage/postgres/warm_up.py). Without it (a one-off command),
+        one is opened, more as needed."""
         try:
             pool = await asyncpg.create_pool(
                 url,
@@ -124,7 +121,13 @@ class PostgresStore(SQLStore):
             raise StoreUnavailable(f"cannot migrate PostgreSQL: {exc}") from exc
         if applied:
             log.info("database migrated: %s", ", ".join(applied))
-        return cls(pool, lease_seconds=lease_seconds)
+        store = cls(pool, lease_seconds=lease_seconds)
+        if keep_connections:
+            try:
+                await warm(store, pool)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:  # only slower: say so, go on
+                log.warning("could not warm the database connections (the first turns prepare them): %s", exc)
+        return store
 
     @asynccontextmanager
     async def turn_lock(self, key: ConversationKey) -> AsyncIterator[TurnLease | None]:
@@ -209,7 +212,7 @@ class PostgresStore(SQLStore):
         return [(_DROP_LEASE, (lease.name, lease.token))]
 
     async def _take_lease(self, name: str, token: str) -> bool:
-        return bool(await self._db.fetchval(_TAKE_LEASE, name, token, self._lease_seconds))
+        return bool(await self._db.fetchval(TAKE_LEASE, name, token, self._lease_seconds))
 
     async def _keep_leases(self) -> None:
         """Renew every held lease in one statement: a round of `RenewalLoop`, every third of `lease_seconds`, so

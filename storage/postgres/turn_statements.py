@@ -22,8 +22,17 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from storage.postgres.database import NO_FLUSH
 from storage.sql.connection import Statement
 from storage.sql.store import last_end, message_insert, open_conversation
+
+# A turn's lease on its thread: taken unless another holder's is live. Its commit does not wait for the disk
+# (NO_FLUSH): a lease lost in a server crash is harmless (that ends the turn).
+TAKE_LEASE = (
+    "INSERT INTO turn_leases (key, token, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))"
+    " ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at"
+    f" WHERE turn_leases.expires_at < now() RETURNING true, {NO_FLUSH}"
+)
 
 # A conversation's running total as its messages say: where its last message ends (0: none). Set by the migration
 # that added the column, by migrate-db after its copy, and again after an edit or a deletion (RECOUNT).

@@ -369,16 +369,27 @@ class SQLStore:
         four: the turn's `lease` and the request's in-flight lease, `running`, are released in it too);
         False when the call's hold had been lost."""
         assert not message.images, "a model's reply carries no images"
-        release = self.lease_release(lease) if lease is not None else []
-        if running is not None:
-            release += self._ledger.in_flight_release(running.id)
-        settle = (SETTLE, settle_params(settlement))
-        reply = (self.MESSAGE_INSERT, message_params(conversation_id, message))
-        reply_id, settled = await self._close_turn([reply, settle, *release])
+        statements = self.reply_statements(conversation_id, message, settlement, lease, running)
+        reply_id, settled = await self._close_turn(statements)
         for released in (lease, running):
             if released is not None:
                 released.released = True
         return stored_message(reply_id, conversation_id, message), settled
+
+    def reply_statements(
+        self,
+        conversation_id: int,
+        message: NewMessage,
+        settlement: Settlement,
+        lease: TurnLease | None = None,
+        running: InFlightLease | None = None,
+    ) -> list[Statement]:
+        """add_reply's statements: the reply's insert, its settlement, then the releases."""
+        release = self.lease_release(lease) if lease is not None else []
+        if running is not None:
+            release += self._ledger.in_flight_release(running.id)
+        settle = (SETTLE, settle_params(settlement))
+        return [(self.MESSAGE_INSERT, message_params(conversation_id, message)), settle, *release]
 
     async def _close_turn(self, statements: list[Statement]) -> tuple[int, bool]:
         """add_reply's statements (MESSAGE_INSERT, SETTLE, then the releases) as one transaction: the reply's id, and

@@ -23,6 +23,7 @@ class Wire:
 
     port: int  # the proxy's: connect here instead of the server
     writes: int = 0  # round trips
+    parses: int = 0  # statements prepared (Parse messages)
     statements: list[str] = field(default_factory=list)
     tracing: bool = False
     _prepared: dict[bytes, str] = field(default_factory=dict)  # statement name -> its text, across the session
@@ -37,7 +38,7 @@ class Wire:
     @asynccontextmanager
     async def counting(self) -> AsyncIterator[None]:
         """Count the round trips and statements of the block only (from zero)."""
-        self.writes, self.tracing = 0, True
+        self.writes, self.parses, self.tracing = 0, 0, True
         self.statements.clear()
         try:
             yield
@@ -49,6 +50,7 @@ class Wire:
         if kind == b"P":  # Parse: name, text
             name, text = body.split(b"\0", 2)[:2]
             self._prepared[name] = text.decode()
+            self.parses += self.tracing
         elif kind == b"B":  # Bind: portal, statement name
             bound[0] = body.split(b"\0", 2)[1]
         elif kind == b"E" and self.tracing:  # Execute the statement bound
