@@ -104,7 +104,9 @@ class Conversations:
                     room = self._room(conversation)
                     if eager is not None:
                         stored = eager.message
-                        self._fitting(tokens, room, 0)
+                        self._fitting(
+                            tokens, room, 0
+                        )  # raises when too long (never once stored: the bound is stricter)
                     else:  # read with the conversation's room already (see _inputs)
                         assert inputs is not None
                         stored = asked(inputs.text, inputs.tokens, tuple(_stored(i) for i in inputs.images))

@@ -290,7 +290,7 @@ class SQLStore:
         return await self._db.run(self._open_turn(opening), abandoned=give_back)
 
     def _open_turn(self, opening: TurnOpening) -> Script[OpenedTurn]:
-        read = ConversationRead(opening.conversation) if opening.conversation else None
+        read = ConversationRead(opening.conversation) if opening.conversation is not None else None
         if read is None:
             read = yield from self._open_conversation(opening)
         conversation = read.conversation
