@@ -60,6 +60,7 @@ async def _turn(store: PostgresStore, conn: asyncpg.Connection) -> None:
     await conn.fetch(render(WITHIN_LIMITS), *within_limits_params(request))
     reply = NewMessage("assistant", "", 1, now)
     settlement = Settlement(int(reserved), Units(), 0, now)
-    statements = store.reply_statements(opened[0], reply, settlement, TurnLease(name, name), InFlightLease(claim[1]))
+    held = (TurnLease(name, name), InFlightLease(claim[1]))
+    statements = store.reply_statements(opened[0], reply, settlement, held)
     sql, params = joined(statements, returning=2)
     await conn.fetch(render(sql), *params)

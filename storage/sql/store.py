@@ -369,7 +369,7 @@ class SQLStore:
         four: the turn's `lease` and the request's in-flight lease, `running`, are released in it too);
         False when the call's hold had been lost."""
         assert not message.images, "a model's reply carries no images"
-        statements = self.reply_statements(conversation_id, message, settlement, lease, running)
+        statements = self.reply_statements(conversation_id, message, settlement, (lease, running))
         reply_id, settled = await self._close_turn(statements)
         for released in (lease, running):
             if released is not None:
@@ -377,14 +377,10 @@ class SQLStore:
         return stored_message(reply_id, conversation_id, message), settled
 
     def reply_statements(
-        self,
-        conversation_id: int,
-        message: NewMessage,
-        settlement: Settlement,
-        lease: TurnLease | None = None,
-        running: InFlightLease | None = None,
+        self, conversation_id: int, message: NewMessage, settlement: Settlement, held: Held
     ) -> list[Statement]:
-        """add_reply's statements: the reply's insert, its settlement, then the releases."""
+        """add_reply's statements: the reply's insert, its settlement, then the releases of what the turn `held`."""
+        lease, running = held
         release = self.lease_release(lease) if lease is not None else []
         if running is not None:
             release += self._ledger.in_flight_release(running.id)
@@ -508,6 +504,10 @@ class SQLStore:
 
 def _platform_params(message: PlatformMessage) -> tuple[str, str, str, str]:
     return (message.platform, message.team_id, message.channel_id, message.message_id)
+
+
+# A turn's lease on its thread and its request's in-flight lease (None: not held), released with its reply.
+Held = tuple[TurnLease | None, InFlightLease | None]
 
 
 class ConversationRead(NamedTuple):
